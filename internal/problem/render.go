@@ -1,0 +1,216 @@
+package problem
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+)
+
+// Renderer writes registry errors in the format of each channel. It is the
+// only place error bodies are built. The zero value works: links are relative
+// and logs go to slog.Default().
+type Renderer struct {
+	// DocsURL is the absolute URL of the troubleshooting page, e.g.
+	// "http://localhost:8080/docs/errors". Empty means "/docs/errors".
+	DocsURL string
+	// Logger receives one line per error (server errors at Error level,
+	// client errors at Debug). Nil means slog.Default().
+	Logger *slog.Logger
+	// Observe, when set, is called with every error written, after the
+	// response is sent (usage and metrics hooks).
+	Observe func(r *http.Request, p *Error)
+}
+
+// DocURL returns the link to the entry's anchor on the troubleshooting page.
+func (rd *Renderer) DocURL(e *Entry) string {
+	base := "/docs/errors"
+	if rd != nil && rd.DocsURL != "" {
+		base = rd.DocsURL
+	}
+	return base + "#" + e.Key
+}
+
+func (rd *Renderer) logger() *slog.Logger {
+	if rd != nil && rd.Logger != nil {
+		return rd.Logger
+	}
+	return slog.Default()
+}
+
+func (rd *Renderer) log(r *http.Request, p *Error) {
+	level := slog.LevelDebug
+	if p.Status() >= 500 {
+		level = slog.LevelError
+	}
+	l := rd.logger()
+	if !l.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("error", p.Entry.Key),
+		slog.String("cause", p.CauseID),
+		slog.Int("status", p.Status()),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("correlator", Correlator(r.Context())),
+	}
+	if p.Detail != "" {
+		attrs = append(attrs, slog.String("detail", p.Detail))
+	}
+	if p.Err != nil {
+		attrs = append(attrs, slog.String("err", p.Err.Error()))
+	}
+	l.LogAttrs(r.Context(), level, "request failed", attrs...)
+}
+
+func (rd *Renderer) headers(w http.ResponseWriter, p *Error, contentType string) {
+	h := w.Header()
+	for k, vs := range p.Header {
+		h[k] = vs
+	}
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", retryAfterSeconds(p.RetryAfter))
+	}
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+}
+
+func (rd *Renderer) finish(w http.ResponseWriter, r *http.Request, p *Error, body any) {
+	w.WriteHeader(p.Status())
+	if r.Method != http.MethodHead {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	rd.log(r, p)
+	if rd != nil && rd.Observe != nil {
+		rd.Observe(r, p)
+	}
+}
+
+// OAuthBody is the RFC 6749 §5.2 error response, with gatehouse's cause as an
+// extension member.
+type OAuthBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	URI         string `json:"error_uri,omitempty"`
+	Cause       string `json:"cause,omitempty"`
+	Correlator  string `json:"correlator,omitempty"`
+}
+
+// OAuth writes err as an RFC 6749 §5.2 JSON error (token, revoke,
+// introspect, backchannel-authorize and register endpoints), with
+// Cache-Control: no-store.
+func (rd *Renderer) OAuth(w http.ResponseWriter, r *http.Request, err error) {
+	p := From(err)
+	code := p.Entry.OAuthCode
+	if code == "" {
+		code = oauthFallback(p.Status())
+	}
+	rd.headers(w, p, "application/json")
+	w.Header().Set("Pragma", "no-cache")
+	body := OAuthBody{
+		Error:       code,
+		Description: p.Message(),
+		URI:         rd.DocURL(p.Entry),
+		Correlator:  Correlator(r.Context()),
+	}
+	if !p.Concealed {
+		body.Cause = p.CauseID
+	}
+	rd.finish(w, r, p, body)
+}
+
+// oauthFallback picks the RFC 6749 code for entries that have none of their
+// own, such as 413 or 406 answered by the token endpoint.
+func oauthFallback(status int) string {
+	switch {
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
+		return "temporarily_unavailable"
+	case status >= 500:
+		return "server_error"
+	default:
+		return "invalid_request"
+	}
+}
+
+// causeBody is the `cause` extension member.
+type causeBody struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+func (rd *Renderer) problemBody(r *http.Request, p *Error) map[string]any {
+	body := make(map[string]any, 12+len(p.Extra))
+	for k, v := range p.Extra {
+		body[k] = v
+	}
+	body["type"] = rd.DocURL(p.Entry)
+	body["title"] = p.Entry.Title
+	body["status"] = p.Status()
+	body["detail"] = p.Message()
+	body["instance"] = r.URL.Path
+	body["fix"] = p.Entry.Fix
+	body["correlator"] = Correlator(r.Context())
+	if !p.Concealed {
+		c := p.Cause()
+		body["cause"] = causeBody{ID: c.ID, Text: c.Text}
+	}
+	return body
+}
+
+// API writes err for gateway APIs and userinfo: one JSON object that is both
+// a CAMARA ErrorInfo {status, code, message} and RFC 9457 problem details.
+func (rd *Renderer) API(w http.ResponseWriter, r *http.Request, err error) {
+	p := From(err)
+	body := rd.problemBody(r, p)
+	body["code"] = p.Entry.CamaraCode
+	body["message"] = p.Message()
+	rd.headers(w, p, "application/json")
+	rd.finish(w, r, p, body)
+}
+
+// Admin writes err as RFC 9457 application/problem+json for the admin API and
+// the portal's JSON endpoints. `code` carries the registry key.
+func (rd *Renderer) Admin(w http.ResponseWriter, r *http.Request, err error) {
+	p := From(err)
+	body := rd.problemBody(r, p)
+	body["code"] = p.Entry.Key
+	rd.headers(w, p, "application/problem+json")
+	rd.finish(w, r, p, body)
+}
+
+type correlatorKey struct{}
+
+// WithCorrelator returns ctx carrying the request's correlator.
+func WithCorrelator(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlatorKey{}, id)
+}
+
+// Correlator returns the request's correlator, or "" when none was set.
+func Correlator(ctx context.Context) string {
+	s, _ := ctx.Value(correlatorKey{}).(string)
+	return s
+}
+
+// NewCorrelator returns a random UUIDv4 string.
+func NewCorrelator() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	out := make([]byte, 36)
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j] = hex[c>>4]
+		out[j+1] = hex[c&0xf]
+		j += 2
+	}
+	return string(out)
+}
