@@ -1,0 +1,94 @@
+// Command gatehouse runs the API platform (serve) and its operator commands
+// (clients, keys). Every command reads the same configuration, so operator
+// commands work whether or not a server is running.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+const usage = `gatehouse — sell APIs: OAuth 2.0 / OpenID Connect, gateway, developer portal.
+
+Usage:
+  gatehouse serve [--config FILE]
+  gatehouse clients create --name NAME [--grant-types "client_credentials"] [--scopes "a b"]
+                           [--redirect-uris "URI ..."] [--auth-method client_secret_basic|client_secret_post|private_key_jwt|none]
+                           [--jwks FILE] [--json]
+  gatehouse clients list [--json]
+  gatehouse clients show ID [--json]
+  gatehouse clients update ID [--name ..] [--grant-types ..] [--scopes ..] [--redirect-uris ..]
+                              [--auth-method ..] [--jwks FILE] [--status active|suspended] [--json]
+  gatehouse clients rotate-secret ID [--json]
+  gatehouse clients delete ID
+  gatehouse keys list [--json]
+  gatehouse keys rotate [--json]
+
+Every command takes --config FILE; GATEHOUSE_* environment variables override the file.
+`
+
+// run is the whole program; main only adds the process around it, so tests
+// call run directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "clients":
+		return clientsCommand(ctx, args[1:], getenv, stdout)
+	case "keys":
+		return keysCommand(ctx, args[1:], getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// parseFlags parses flags that may stand before, between or after
+// positional arguments, and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/docs"
+	"gatehouse/internal/keys"
+	"gatehouse/internal/oauth"
+	"gatehouse/internal/problem"
+	"gatehouse/internal/server"
+	sqlstore "gatehouse/internal/store/sql"
+)
+
+// platform is what every command opens: configuration, store and keys.
+type platform struct {
+	cfg     config.Config
+	store   *sqlstore.DB
+	keys    *keys.Manager
+	clients *oauth.ClientManager
+}
+
+// open loads the configuration named by --config (or GATEHOUSE_CONFIG) and
+// opens the store and the signing keys, generating what a first start needs.
+func open(ctx context.Context, configPath string, getenv func(string) string) (*platform, error) {
+	if configPath == "" {
+		configPath = getenv("GATEHOUSE_CONFIG")
+	}
+	cfg, err := config.Load(configPath, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.EnsureSecrets(); err != nil {
+		return nil, err
+	}
+	st, err := sqlstore.Open(ctx, cfg.Database())
+	if err != nil {
+		return nil, fmt.Errorf("opening the database %s: %w", redactURL(cfg.Database()), err)
+	}
+	km := &keys.Manager{Store: st, Secret: cfg.Secret, Retention: cfg.KeyRetention}
+	if err := km.Load(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace}
+	return &platform{cfg: cfg, store: st, keys: km, clients: cm}, nil
+}
+
+// redactURL hides a password in a database URL for messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndex(s, "@"); at > i {
+			if colon := strings.Index(s[i+3:at], ":"); colon >= 0 {
+				return s[:i+3+colon] + ":***" + s[at:]
+			}
+		}
+	}
+	return s
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML configuration file")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
+	}
+	p, err := open(ctx, *configPath, getenv)
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+	cfg := p.cfg
+
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	as := oauth.NewServer(oauth.Config{
+		Issuer:         cfg.Issuer,
+		Store:          p.store,
+		Keys:           p.keys,
+		Render:         render,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		MaxFormBytes:   cfg.MaxFormBytes,
+		Logger:         logger,
+	})
+	runCtx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	if err := as.Run(runCtx); err != nil {
+		return err
+	}
+	p.clients.OnChange = as.ForgetClient
+
+	srv := server.New(server.Deps{
+		OAuth:          as,
+		Clients:        p.clients,
+		Keys:           p.keys,
+		Store:          p.store,
+		Render:         render,
+		Docs:           &docs.Handler{Renderer: render},
+		AdminToken:     cfg.AdminToken,
+		Logger:         logger,
+		MaxURIBytes:    cfg.MaxURIBytes,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+	})
+
+	publicLn, err := net.Listen("tcp", cfg.PublicAddr)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		publicLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	errorLog := log.New(&slogWriter{logger}, "", 0)
+	servers := []*http.Server{
+		httpServer(srv.Public(), errorLog),
+		httpServer(srv.Admin(), errorLog),
+	}
+	listeners := []net.Listener{publicLn, adminLn}
+	failed := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() {
+			if err := hs.Serve(server.Listener(listeners[i], render)); !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
+			}
+		}()
+	}
+	logger.Info("gatehouse started", "public", publicLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"issuer", cfg.Issuer, "database", redactURL(cfg.Database()))
+	fmt.Fprintf(stdout, "gatehouse: serving %s on http://%s (admin on http://%s)\n", cfg.Issuer, publicLn.Addr(), adminLn.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+		logger.Error("listener failed", "err", err)
+	}
+	// Graceful shutdown: stop accepting, let in-flight requests finish
+	// within the timeout, then stop background work and close the store.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	for _, hs := range servers {
+		if serr := hs.Shutdown(shutdownCtx); serr != nil {
+			logger.Warn("shutdown did not finish cleanly", "err", serr)
+		}
+	}
+	stopBackground()
+	logger.Info("gatehouse stopped")
+	return err
+}
+
+func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// Far above the configured header limit, so that our handler sees
+		// and answers oversized URIs (414) and headers (431) itself.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       errorLog,
+	}
+}
+
+// slogWriter sends net/http's internal log lines to the structured log.
+type slogWriter struct{ l *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)), "source", "net/http")
+	return len(p), nil
+}

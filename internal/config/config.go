@@ -1,0 +1,231 @@
+// Package config holds gatehouse's configuration: defaults that start a
+// working platform with no configuration at all, overridden by one YAML file
+// and then by GATEHOUSE_* environment variables.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every option gatehouse reads. The yaml tag is the key in the
+// configuration file; the env tag is the environment variable that overrides
+// it. Both names are public interface: keep them stable.
+type Config struct {
+	// PublicAddr is the listener for OAuth/OIDC, the gateway and the portal.
+	PublicAddr string `yaml:"public_addr" env:"GATEHOUSE_PUBLIC_ADDR"`
+	// AdminAddr is the listener for the admin API, /metrics, /healthz and
+	// /readyz. Keep it on loopback or a private network.
+	AdminAddr string `yaml:"admin_addr" env:"GATEHOUSE_ADMIN_ADDR"`
+	// Issuer is the authorization server's issuer identifier and the
+	// public base URL; discovery and every link are derived from it.
+	Issuer string `yaml:"issuer" env:"GATEHOUSE_ISSUER"`
+	// DataDir holds the SQLite database and generated secrets.
+	DataDir string `yaml:"data_dir" env:"GATEHOUSE_DATA_DIR"`
+	// DatabaseURL is a SQLite file path or a postgres:// URL. Empty means
+	// DataDir/gatehouse.db.
+	DatabaseURL string `yaml:"database_url" env:"GATEHOUSE_DATABASE_URL"`
+	// Secret encrypts signing keys at rest. Empty means the one generated
+	// on first start in DataDir/secret. Every node sharing a database must
+	// use the same secret.
+	Secret string `yaml:"secret" env:"GATEHOUSE_SECRET"`
+	// AdminToken guards the admin API. Empty means the one generated on
+	// first start in DataDir/admin-token.
+	AdminToken string `yaml:"admin_token" env:"GATEHOUSE_ADMIN_TOKEN"`
+	// AccessTokenTTL is the lifetime of issued access tokens.
+	AccessTokenTTL time.Duration `yaml:"access_token_ttl" env:"GATEHOUSE_ACCESS_TOKEN_TTL"`
+	// SecretRotationGrace is how long a client's previous secret keeps
+	// working after rotate-secret.
+	SecretRotationGrace time.Duration `yaml:"secret_rotation_grace" env:"GATEHOUSE_SECRET_ROTATION_GRACE"`
+	// KeyRetention is how long a retired signing key stays in the JWKS.
+	KeyRetention time.Duration `yaml:"key_retention" env:"GATEHOUSE_KEY_RETENTION"`
+	// MaxURIBytes bounds the request target (414 beyond).
+	MaxURIBytes int `yaml:"max_uri_bytes" env:"GATEHOUSE_MAX_URI_BYTES"`
+	// MaxHeaderBytes bounds the request header block (431 beyond).
+	MaxHeaderBytes int `yaml:"max_header_bytes" env:"GATEHOUSE_MAX_HEADER_BYTES"`
+	// MaxFormBytes bounds the body of OAuth endpoint requests (413 beyond).
+	MaxFormBytes int64 `yaml:"max_form_bytes" env:"GATEHOUSE_MAX_FORM_BYTES"`
+	// ShutdownTimeout bounds how long in-flight requests may take to
+	// finish after SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level" env:"GATEHOUSE_LOG_LEVEL"`
+}
+
+// Default returns the configuration gatehouse runs with when nothing is set.
+func Default() Config {
+	return Config{
+		PublicAddr:          "127.0.0.1:8080",
+		AdminAddr:           "127.0.0.1:8081",
+		Issuer:              "http://localhost:8080",
+		DataDir:             "gatehouse-data",
+		AccessTokenTTL:      3599 * time.Second,
+		SecretRotationGrace: 24 * time.Hour,
+		KeyRetention:        7 * 24 * time.Hour,
+		MaxURIBytes:         8 << 10,
+		MaxHeaderBytes:      16 << 10,
+		MaxFormBytes:        64 << 10,
+		ShutdownTimeout:     15 * time.Second,
+		LogLevel:            "info",
+	}
+}
+
+// Load builds the configuration: defaults, then the YAML file at path (when
+// path is not empty), then environment variables read through getenv.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		// An empty file decodes to io.EOF: it simply overrides nothing.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		raw := getenv(name)
+		if name == "" || raw == "" {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString(raw)
+		case time.Duration:
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q: want a duration such as 30s or 1h", name, raw)
+			}
+			f.SetInt(int64(d))
+		case int, int64:
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q: want a whole number", name, raw)
+			}
+			f.SetInt(n)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("config: issuer %q must be an http(s) URL with no query or fragment (RFC 8414 §2)", c.Issuer)
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	switch {
+	case c.AccessTokenTTL < time.Second:
+		return fmt.Errorf("config: access_token_ttl %s is too short", c.AccessTokenTTL)
+	case c.MaxURIBytes < 256 || c.MaxHeaderBytes < 1024 || c.MaxFormBytes < 1024:
+		return errors.New("config: max_uri_bytes ≥ 256, max_header_bytes ≥ 1024 and max_form_bytes ≥ 1024 are required")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Database returns the database URL, defaulting to the SQLite file in
+// DataDir.
+func (c *Config) Database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "gatehouse.db")
+}
+
+// EnsureSecrets fills Secret and AdminToken from DataDir, generating and
+// saving them (mode 0600) on first use, so that serve and every operator
+// command share them without configuration.
+func (c *Config) EnsureSecrets() error {
+	var err error
+	if c.Secret == "" {
+		if c.Secret, err = c.fileSecret("secret"); err != nil {
+			return err
+		}
+	}
+	if c.AdminToken == "" {
+		if c.AdminToken, err = c.fileSecret("admin-token"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AdminTokenPath is where the generated admin token is kept.
+func (c *Config) AdminTokenPath() string { return filepath.Join(c.DataDir, "admin-token") }
+
+func (c *Config) fileSecret(name string) (string, error) {
+	path := filepath.Join(c.DataDir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	s := base64.RawURLEncoding.EncodeToString(b[:])
+	// Write a temporary file, then link it into place: the link fails if
+	// another process won the race on first start, and a reader never sees
+	// a half-written secret.
+	tmp, err := os.CreateTemp(c.DataDir, "."+name+"-*")
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("config: %w", err)
+	}
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("config: writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("config: writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("config: writing %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return c.fileSecret(name)
+	} else if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	return s, nil
+}

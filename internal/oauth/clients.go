@@ -1,0 +1,390 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// ClientSpec is what an operator sets on a client. Nil fields of an update
+// are left as they are.
+type ClientSpec struct {
+	Name                    *string          `json:"name,omitempty"`
+	GrantTypes              *[]string        `json:"grant_types,omitempty"`
+	Scopes                  *[]string        `json:"scopes,omitempty"`
+	RedirectURIs            *[]string        `json:"redirect_uris,omitempty"`
+	TokenEndpointAuthMethod *string          `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    *json.RawMessage `json:"jwks,omitempty"`
+	Status                  *string          `json:"status,omitempty"`
+}
+
+// ClientView is a client as operators see it; ClientSecret is set only in
+// the answer to create and rotate-secret, the one time it is shown.
+type ClientView struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	Name                    string          `json:"name"`
+	GrantTypes              []string        `json:"grant_types"`
+	Scopes                  []string        `json:"scopes"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	Status                  string          `json:"status"`
+	PreviousSecretExpiresAt *time.Time      `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt               time.Time       `json:"created_at"`
+	UpdatedAt               time.Time       `json:"updated_at"`
+}
+
+// View returns the operator's view of c (without any secret).
+func View(c *store.Client) *ClientView {
+	v := &ClientView{
+		ClientID: c.ID, Name: c.Name, GrantTypes: orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes),
+		RedirectURIs: orEmpty(c.RedirectURIs), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Status: c.Status, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if c.JWKS != "" {
+		v.JWKS = json.RawMessage(c.JWKS)
+	}
+	if !c.PreviousSecretExpiresAt.IsZero() && len(c.PreviousSecretHash) > 0 {
+		t := c.PreviousSecretExpiresAt
+		v.PreviousSecretExpiresAt = &t
+	}
+	return v
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ClientStore is the storage ClientManager needs.
+type ClientStore interface {
+	store.Clients
+}
+
+// ClientManager creates and changes clients with every rule applied. The
+// admin API and the CLI share it, so both validate the same way.
+type ClientManager struct {
+	Store ClientStore
+	// SecretGrace is how long the previous secret keeps working after a
+	// rotation. Zero means 24 h.
+	SecretGrace time.Duration
+	// SupportedGrants lists the grant types clients may be registered for.
+	// Nil means client_credentials only.
+	SupportedGrants []string
+	// OnChange, when set, is called with the id of every changed client
+	// (to drop caches).
+	OnChange func(id string)
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+func (m *ClientManager) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (m *ClientManager) changed(id string) {
+	if m.OnChange != nil {
+		m.OnChange(id)
+	}
+}
+
+// Create registers a client and returns it with its secret (shown once).
+func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientView, error) {
+	now := m.now()
+	c := &store.Client{
+		ID:                      "gh_" + randomString(16),
+		GrantTypes:              []string{GrantClientCredentials},
+		Scopes:                  []string{},
+		RedirectURIs:            []string{},
+		TokenEndpointAuthMethod: AuthClientSecretBasic,
+		Status:                  store.ClientActive,
+		CreatedAt:               now,
+		UpdatedAt:               now,
+	}
+	if spec.Name == nil || strings.TrimSpace(*spec.Name) == "" {
+		return nil, invalidField("name", "a client needs a name")
+	}
+	if err := m.apply(c, spec); err != nil {
+		return nil, err
+	}
+	var secret string
+	if usesSecret(c.TokenEndpointAuthMethod) {
+		secret = randomString(32)
+		c.SecretHash = HashSecret(secret)
+	}
+	if err := m.Store.CreateClient(ctx, c); err != nil {
+		return nil, storeFailure(err, "client", c.ID)
+	}
+	v := View(c)
+	v.ClientSecret = secret
+	return v, nil
+}
+
+// Get returns one client.
+func (m *ClientManager) Get(ctx context.Context, id string) (*ClientView, error) {
+	c, err := m.Store.GetClient(ctx, id)
+	if err != nil {
+		return nil, storeFailure(err, "client", id)
+	}
+	return View(c), nil
+}
+
+// List returns every client.
+func (m *ClientManager) List(ctx context.Context) ([]*ClientView, error) {
+	list, err := m.Store.ListClients(ctx)
+	if err != nil {
+		return nil, storeFailure(err, "client", "")
+	}
+	out := make([]*ClientView, len(list))
+	for i, c := range list {
+		out[i] = View(c)
+	}
+	return out, nil
+}
+
+// Update changes the fields set in spec.
+func (m *ClientManager) Update(ctx context.Context, id string, spec ClientSpec) (*ClientView, error) {
+	var secret string
+	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		wasSecret := usesSecret(c.TokenEndpointAuthMethod)
+		if err := m.apply(c, spec); err != nil {
+			return err
+		}
+		switch now := usesSecret(c.TokenEndpointAuthMethod); {
+		case now && !wasSecret: // moving to a secret method: issue one
+			secret = randomString(32)
+			c.SecretHash = HashSecret(secret)
+		case !now:
+			c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, nil, time.Time{}
+		}
+		c.UpdatedAt = m.now()
+		return nil
+	})
+	if err != nil {
+		return nil, storeFailure(err, "client", id)
+	}
+	m.changed(id)
+	v := View(c)
+	v.ClientSecret = secret
+	return v, nil
+}
+
+// Delete removes a client.
+func (m *ClientManager) Delete(ctx context.Context, id string) error {
+	if err := m.Store.DeleteClient(ctx, id); err != nil {
+		return storeFailure(err, "client", id)
+	}
+	m.changed(id)
+	return nil
+}
+
+// RotateSecret issues a new secret; the previous one keeps working for
+// the grace period so deployed apps can switch without downtime.
+func (m *ClientManager) RotateSecret(ctx context.Context, id string) (*ClientView, error) {
+	grace := m.SecretGrace
+	if grace <= 0 {
+		grace = 24 * time.Hour
+	}
+	secret := randomString(32)
+	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		if !usesSecret(c.TokenEndpointAuthMethod) {
+			return invalidField("token_endpoint_auth_method",
+				"this client authenticates with "+c.TokenEndpointAuthMethod+" and has no secret to rotate")
+		}
+		now := m.now()
+		c.PreviousSecretHash = c.SecretHash
+		c.PreviousSecretExpiresAt = now.Add(grace)
+		c.SecretHash = HashSecret(secret)
+		c.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		return nil, storeFailure(err, "client", id)
+	}
+	m.changed(id)
+	v := View(c)
+	v.ClientSecret = secret
+	return v, nil
+}
+
+func usesSecret(method string) bool {
+	return method == AuthClientSecretBasic || method == AuthClientSecretPost
+}
+
+// apply validates spec and copies its set fields onto c.
+func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
+	if spec.Name != nil {
+		name := strings.TrimSpace(*spec.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) {
+			return invalidField("name", "the name must be 1 to 200 characters")
+		}
+		c.Name = name
+	}
+	if spec.GrantTypes != nil {
+		supported := m.SupportedGrants
+		if supported == nil {
+			supported = []string{GrantClientCredentials}
+		}
+		if len(*spec.GrantTypes) == 0 {
+			return invalidField("grant_types", "at least one grant type is needed; supported: "+strings.Join(supported, ", "))
+		}
+		for _, g := range *spec.GrantTypes {
+			if !slices.Contains(supported, g) {
+				return invalidField("grant_types", fmt.Sprintf("%q is not supported; supported: %s", g, strings.Join(supported, ", ")))
+			}
+		}
+		c.GrantTypes = dedupe(*spec.GrantTypes)
+	}
+	if spec.Scopes != nil {
+		for _, sc := range *spec.Scopes {
+			if _, p := parseScope(sc); p != nil || sc == "" || strings.Contains(sc, " ") {
+				return invalidField("scopes", fmt.Sprintf("%q is not a valid scope token (RFC 6749 §3.3)", sc))
+			}
+		}
+		c.Scopes = dedupe(*spec.Scopes)
+	}
+	if spec.RedirectURIs != nil {
+		for _, u := range *spec.RedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				return invalidField("redirect_uris", err.Error())
+			}
+		}
+		c.RedirectURIs = dedupe(*spec.RedirectURIs)
+	}
+	if spec.TokenEndpointAuthMethod != nil {
+		switch *spec.TokenEndpointAuthMethod {
+		case AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone:
+			c.TokenEndpointAuthMethod = *spec.TokenEndpointAuthMethod
+		default:
+			return invalidField("token_endpoint_auth_method", fmt.Sprintf("%q is not one of client_secret_basic, client_secret_post, private_key_jwt, none", *spec.TokenEndpointAuthMethod))
+		}
+	}
+	if spec.JWKS != nil {
+		raw := strings.TrimSpace(string(*spec.JWKS))
+		if raw == "" || raw == "null" {
+			c.JWKS = ""
+		} else {
+			if err := checkPublicJWKS([]byte(raw)); err != nil {
+				return invalidField("jwks", err.Error())
+			}
+			c.JWKS = raw
+		}
+	}
+	if spec.Status != nil {
+		if *spec.Status != store.ClientActive && *spec.Status != store.ClientSuspended {
+			return invalidField("status", "status must be active or suspended")
+		}
+		c.Status = *spec.Status
+	}
+	// Rules across fields.
+	if c.TokenEndpointAuthMethod == AuthPrivateKeyJWT && c.JWKS == "" {
+		return invalidField("jwks", "private_key_jwt needs the client's public JWKS")
+	}
+	if c.TokenEndpointAuthMethod == AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
+		return invalidField("grant_types", "a public client (method none) cannot use client_credentials: it has no credentials to prove")
+	}
+	return nil
+}
+
+// checkRedirectURI applies RFC 6749 §3.1.2 and RFC 9700 §2.1: absolute, no
+// fragment, and https except for loopback or a native app's private scheme.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("%q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%q must not contain a fragment (RFC 6749 §3.1.2)", raw)
+	}
+	if u.Scheme == "http" {
+		host := u.Hostname()
+		if host != "localhost" && host != "127.0.0.1" && host != "::1" {
+			return fmt.Errorf("%q must use https (plain http only for loopback)", raw)
+		}
+	}
+	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	return nil
+}
+
+// checkPublicJWKS accepts a JWK Set of public signing keys only.
+func checkPublicJWKS(raw []byte) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return fmt.Errorf("not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("the key set has no keys")
+	}
+	for i, k := range set.Keys {
+		if !k.Valid() {
+			return fmt.Errorf("key %d is not a valid key", i)
+		}
+		if !k.IsPublic() {
+			return fmt.Errorf("key %d is a private or symmetric key; register public keys only", i)
+		}
+		if k.Use != "" && k.Use != "sig" {
+			return fmt.Errorf("key %d has use %q; signing keys need use sig", i, k.Use)
+		}
+	}
+	return nil
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func invalidField(field, why string) *problem.Error {
+	return problem.Newf("bad_request", "invalid_parameter", "%s: %s.", field, why).With("field", field)
+}
+
+// storeFailure maps store errors of operator actions to the registry.
+func storeFailure(err error, kind, id string) error {
+	var p *problem.Error
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.Is(err, store.ErrNotFound):
+		return problem.Newf("not_found", "resource_not_found", "No %s with id %q exists.", kind, id)
+	case errors.Is(err, store.ErrConflict):
+		return problem.Newf("already_exists", "duplicate", "A %s with id %q already exists.", kind, id)
+	case errors.Is(err, store.ErrUnavailable):
+		return problem.New("unavailable", "store_unavailable", "The database cannot be reached; retry shortly.").
+			Wrap(err).WithRetryAfter(5 * time.Second)
+	}
+	return problem.Internal(err)
+}
+
+// randomString returns n random bytes, base64url-encoded: safe in URLs,
+// forms and HTTP Basic credentials without escaping.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,91 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// metadata is the authorization server metadata (RFC 8414 §2), which is also
+// the OpenID Provider metadata (OpenID Connect Discovery §3). It lists only
+// what is implemented: discovery is the contract clients build on.
+type metadata struct {
+	Issuer                                 string   `json:"issuer"`
+	TokenEndpoint                          string   `json:"token_endpoint"`
+	JWKSURI                                string   `json:"jwks_uri"`
+	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	ScopesSupported                        []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                 []string `json:"response_types_supported"`
+	GrantTypesSupported                    []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs           []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgs   []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethods          []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgs      []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	ServiceDocumentation                   string   `json:"service_documentation"`
+	SubjectTypesSupported                  []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported       []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	AccessTokenSigningAlgValuesSupported   []string `json:"access_token_signing_alg_values_supported,omitempty"`
+	TLSClientCertificateBoundAccessTokens  bool     `json:"tls_client_certificate_bound_access_tokens"`
+	AuthorizationResponseISSParamSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (s *Server) metadata(oidc bool) metadata {
+	iss := s.cfg.Issuer
+	secretMethods := []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
+	algs := make([]string, len(assertionAlgorithms))
+	for i, a := range assertionAlgorithms {
+		algs[i] = string(a)
+	}
+	m := metadata{
+		Issuer:                               iss,
+		TokenEndpoint:                        iss + PathToken,
+		JWKSURI:                              iss + PathJWKS,
+		IntrospectionEndpoint:                iss + PathIntrospect,
+		RevocationEndpoint:                   iss + PathRevoke,
+		ResponseTypesSupported:               []string{},
+		GrantTypesSupported:                  s.GrantTypes(),
+		TokenEndpointAuthMethodsSupported:    secretMethods,
+		TokenEndpointAuthSigningAlgs:         algs,
+		IntrospectionEndpointAuthMethods:     secretMethods,
+		IntrospectionEndpointAuthSigningAlgs: algs,
+		RevocationEndpointAuthMethods:        secretMethods,
+		RevocationEndpointAuthSigningAlgs:    algs,
+		ServiceDocumentation:                 iss + "/docs/errors",
+		AccessTokenSigningAlgValuesSupported: []string{"ES256"},
+	}
+	if oidc {
+		m.SubjectTypesSupported = []string{"public"}
+		m.IDTokenSigningAlgValuesSupported = []string{"ES256"}
+	}
+	return m
+}
+
+// Discovery serves the OpenID Provider configuration (oidc true) or the
+// RFC 8414 authorization server metadata.
+func (s *Server) Discovery(oidc bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := json.MarshalIndent(s.metadata(oidc), "", "  ")
+		if err != nil {
+			s.render.API(w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(body)
+	})
+}
+
+// JWKS serves the public signing keys (RFC 7517), current first.
+func (s *Server) JWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/jwk-set+json")
+		// Short: verifiers must see a rotated-in key soon, and they
+		// re-fetch on an unknown kid anyway.
+		h.Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(s.cfg.Keys.JWKS())
+	})
+}

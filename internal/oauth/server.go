@@ -1,0 +1,167 @@
+// Package oauth is gatehouse's authorization server: discovery, JWKS, the
+// token endpoint and its grants, client authentication, introspection
+// (RFC 7662) and revocation (RFC 7009). Access tokens are JWTs (RFC 9068)
+// signed with the keys of package keys; what a stateless JWT cannot carry
+// (revocations, used assertion ids) lives in the store.
+package oauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"gatehouse/internal/keys"
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// Store is what the authorization server needs from storage.
+type Store interface {
+	GetClient(ctx context.Context, id string) (*store.Client, error)
+	store.Tokens
+}
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	// Issuer is the issuer identifier and public base URL (no trailing
+	// slash). Required.
+	Issuer string
+	// Audience is the aud of access tokens: the resource they are for.
+	// Empty means Issuer, where gatehouse's gateway serves the APIs.
+	Audience string
+	// Store is the storage backend. Required.
+	Store Store
+	// Keys signs and verifies tokens. Required, loaded.
+	Keys *keys.Manager
+	// Render writes errors. Nil means a zero Renderer.
+	Render *problem.Renderer
+	// AccessTokenTTL is the access-token lifetime. Zero means 3599 s.
+	AccessTokenTTL time.Duration
+	// MaxFormBytes bounds request bodies (413 beyond). Zero means 64 KiB.
+	MaxFormBytes int64
+	// ClientCacheTTL is how long a client record (or its absence) is
+	// cached. Changes made on this node apply at once through Forget;
+	// changes made elsewhere apply within this time. Zero means 1 s.
+	ClientCacheTTL time.Duration
+	// RevocationPoll is how often revocations made on other nodes are
+	// fetched. Zero means 500 ms.
+	RevocationPoll time.Duration
+	// KnownScopes reports whether a scope exists at all, to tell an
+	// unknown scope from one the client is not allowed. Nil means only the
+	// client's own scopes are known.
+	KnownScopes func(scope string) bool
+	// Logger receives operational logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the authorization server. Create it with NewServer and start
+// its background work with Run.
+type Server struct {
+	cfg      Config
+	render   *problem.Renderer
+	clients  *clientCache
+	revoked  *revocations
+	verified *verifiedTokens
+	grants   map[string]grant
+}
+
+// NewServer returns a Server for cfg.
+func NewServer(cfg Config) *Server {
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
+	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = 3599 * time.Second
+	}
+	if cfg.MaxFormBytes <= 0 {
+		cfg.MaxFormBytes = 64 << 10
+	}
+	if cfg.ClientCacheTTL <= 0 {
+		cfg.ClientCacheTTL = time.Second
+	}
+	if cfg.RevocationPoll <= 0 {
+		cfg.RevocationPoll = 500 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, render: cfg.Render}
+	if s.render == nil {
+		s.render = &problem.Renderer{}
+	}
+	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
+	s.revoked = newRevocations(cfg.Store, cfg.Now)
+	s.verified = newVerifiedTokens(100_000)
+	s.grants = map[string]grant{
+		GrantClientCredentials: clientCredentials{},
+	}
+	return s
+}
+
+// Run loads the revocation list, then keeps it and the signing keys fresh
+// until ctx is done. It returns once the first load finished (or failed) and
+// continues in the background.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.revoked.load(ctx); err != nil {
+		return err
+	}
+	go s.revoked.poll(ctx, s.cfg.RevocationPoll, s.cfg.Logger)
+	go s.housekeeping(ctx)
+	return nil
+}
+
+// housekeeping reloads the signing keys (rotations by other nodes or the
+// CLI) and prunes expired revocations and assertion ids.
+func (s *Server) housekeeping(ctx context.Context) {
+	keyTick := time.NewTicker(5 * time.Second)
+	pruneTick := time.NewTicker(10 * time.Minute)
+	defer keyTick.Stop()
+	defer pruneTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keyTick.C:
+			if err := s.cfg.Keys.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
+			}
+		case <-pruneTick.C:
+			if err := s.cfg.Store.DeleteExpired(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("pruning expired tokens failed", "err", err)
+			}
+		}
+	}
+}
+
+// ForgetClient drops a client from the cache so changes made through this
+// process apply to the next request.
+func (s *Server) ForgetClient(id string) { s.clients.forget(id) }
+
+// storeError maps a storage failure to the registry: an unreachable store is
+// 503 temporarily_unavailable with Retry-After, anything else a 500.
+func storeError(err error) *problem.Error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return problem.New("temporarily_unavailable", "store_unavailable",
+			"The authorization server cannot reach its database; retry shortly.").
+			Wrap(err).WithRetryAfter(5 * time.Second)
+	}
+	return problem.New("server_error", "unexpected", "").Wrap(err)
+}
+
+// writeJSON writes a successful OAuth JSON response that must not be cached
+// (RFC 6749 §5.1).
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

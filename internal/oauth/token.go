@@ -1,0 +1,151 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// tokenRequest is a parsed, client-authenticated token request.
+type tokenRequest struct {
+	form   url.Values
+	client *store.Client
+	scopes []string // requested and syntactically valid; nil when absent
+}
+
+// tokenResponse is the RFC 6749 §5.1 success body.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// grant is one grant type's handling. The dispatcher has already parsed the
+// form, authenticated the client and checked the client may use the grant,
+// so a grant cannot forget those steps.
+type grant interface {
+	// allowsPublicClients reports whether clients with method none may use
+	// the grant.
+	allowsPublicClients() bool
+	handle(ctx context.Context, s *Server, req *tokenRequest) (*tokenResponse, *problem.Error)
+}
+
+// Token returns the token endpoint handler (RFC 6749 §3.2).
+func (s *Server) Token() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, p := s.token(r.Context(), w, r)
+		if p != nil {
+			s.render.OAuth(w, r, p)
+			return
+		}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			s.render.OAuth(w, r, problem.Internal(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*tokenResponse, *problem.Error) {
+	form, p := s.readForm(w, r)
+	if p != nil {
+		return nil, p
+	}
+	grantType := form.Get("grant_type")
+	g, known := s.grants[grantType]
+	client, p := s.authenticateClient(r, form, PathToken, known && g.allowsPublicClients())
+	if p != nil {
+		return nil, p
+	}
+	switch {
+	case grantType == "":
+		return nil, problem.New("invalid_request", "missing_parameter", "The grant_type parameter is required.")
+	case !known:
+		return nil, problem.Newf("unsupported_grant_type", "unknown_grant_type",
+			"grant_type %q is not supported here; supported: %s.", grantType, strings.Join(s.GrantTypes(), ", "))
+	case !slices.Contains(client.GrantTypes, grantType):
+		return nil, problem.Newf("unauthorized_client", "grant_not_allowed",
+			"This client is not registered for the %s grant; it may use: %s.", grantType, strings.Join(client.GrantTypes, ", "))
+	}
+	scopes, p := parseScope(form.Get("scope"))
+	if p != nil {
+		return nil, p
+	}
+	return g.handle(ctx, s, &tokenRequest{form: form, client: client, scopes: scopes})
+}
+
+// GrantTypes returns the grant types the token endpoint supports, sorted.
+func (s *Server) GrantTypes() []string {
+	out := make([]string, 0, len(s.grants))
+	for k := range s.grants {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// grantedScopes checks requested scopes against the client's allowed ones:
+// every requested scope must be allowed; none requested means all allowed
+// (RFC 6749 §3.3 lets the server pick a default).
+func (s *Server) grantedScopes(c *store.Client, requested []string) ([]string, *problem.Error) {
+	if requested == nil {
+		return c.Scopes, nil
+	}
+	for _, sc := range requested {
+		if slices.Contains(c.Scopes, sc) {
+			continue
+		}
+		if s.cfg.KnownScopes != nil && s.cfg.KnownScopes(sc) {
+			return nil, problem.Newf("invalid_scope", "scope_not_allowed",
+				"This client is not allowed the scope %q; allowed: %s.", sc, quoteList(c.Scopes))
+		}
+		return nil, problem.Newf("invalid_scope", "unknown_scope",
+			"The scope %q does not exist; this client may request: %s.", sc, quoteList(c.Scopes))
+	}
+	return requested, nil
+}
+
+func quoteList(list []string) string {
+	if len(list) == 0 {
+		return "(none)"
+	}
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// clientCredentials is the client_credentials grant (RFC 6749 §4.4): the
+// client acts on its own behalf, so sub is the client_id.
+type clientCredentials struct{}
+
+func (clientCredentials) allowsPublicClients() bool { return false }
+
+func (clientCredentials) handle(_ context.Context, s *Server, req *tokenRequest) (*tokenResponse, *problem.Error) {
+	scopes, p := s.grantedScopes(req.client, req.scopes)
+	if p != nil {
+		return nil, p
+	}
+	tok, claims, err := s.issueAccessToken(req.client.ID, req.client.ID, scopes)
+	if err != nil {
+		return nil, problem.Internal(err)
+	}
+	return &tokenResponse{
+		AccessToken: tok,
+		TokenType:   TokenTypeBearer,
+		ExpiresIn:   claims.Expiry - claims.IssuedAt,
+		Scope:       claims.Scope,
+	}, nil
+}

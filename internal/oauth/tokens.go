@@ -1,0 +1,250 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// AccessClaims are the claims of a gatehouse access token (RFC 9068 §2.2).
+type AccessClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+}
+
+// Scopes returns the token's scopes.
+func (c *AccessClaims) Scopes() []string {
+	if c.Scope == "" {
+		return nil
+	}
+	return strings.Split(c.Scope, " ")
+}
+
+// newTokenID returns a random 128-bit jti.
+func newTokenID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// issueAccessToken signs an access token for the client and subject.
+func (s *Server) issueAccessToken(clientID, subject string, scopes []string) (string, *AccessClaims, error) {
+	now := s.cfg.Now()
+	claims := &AccessClaims{
+		Issuer:   s.cfg.Issuer,
+		Subject:  subject,
+		Audience: []string{s.cfg.Audience},
+		IssuedAt: now.Unix(),
+		Expiry:   now.Add(s.cfg.AccessTokenTTL).Unix(),
+		ID:       newTokenID(),
+		ClientID: clientID,
+		Scope:    strings.Join(scopes, " "),
+	}
+	signer, err := s.cfg.Keys.Signer(AccessTokenJWTType)
+	if err != nil {
+		return "", nil, err
+	}
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: signing access token: %w", err)
+	}
+	return tok, claims, nil
+}
+
+// VerifyAccessToken checks an access token's signature, typ, issuer,
+// audience, lifetime and revocation, and returns its claims. Failures are
+// invalid_token errors naming the actual cause. Verified tokens are cached
+// by digest, so repeated checks of one token cost a hash and a map lookup;
+// revocation and expiry are still checked every time.
+func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
+	digest := sha256.Sum256([]byte(raw))
+	claims, ok := s.verified.get(digest)
+	if !ok {
+		var p *problem.Error
+		if claims, p = s.verifySignature(raw); p != nil {
+			return nil, p
+		}
+		if claims.Issuer != s.cfg.Issuer {
+			return nil, problem.New("invalid_token", "wrong_issuer", "The token was issued by another authorization server.")
+		}
+		if !containsString(claims.Audience, s.cfg.Audience) {
+			return nil, problem.New("invalid_token", "wrong_audience", "The token was issued for another resource.")
+		}
+		s.verified.put(digest, claims)
+	}
+	now := s.cfg.Now().Unix()
+	if now >= claims.Expiry {
+		return nil, problem.New("invalid_token", "expired", "The access token has expired; request a new one.")
+	}
+	if claims.NotBefore > now+int64(clockSkew/time.Second) || claims.IssuedAt > now+int64(clockSkew/time.Second) {
+		return nil, problem.New("invalid_token", "not_yet_valid", "The access token is not valid yet.")
+	}
+	if s.revoked.has(claims.ID) {
+		return nil, problem.New("invalid_token", "revoked", "The access token was revoked.")
+	}
+	return claims, nil
+}
+
+func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA})
+	if err != nil {
+		if strings.Count(raw, ".") == 2 {
+			return nil, problem.New("invalid_token", "bad_signature", "The token is signed with an algorithm this server does not use.")
+		}
+		return nil, problem.New("invalid_token", "malformed", "The token is not a well-formed JWT.")
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, AccessTokenJWTType) && !strings.EqualFold(typ, "application/"+AccessTokenJWTType) {
+		return nil, problem.New("invalid_token", "malformed", "The token is not an access token (typ must be at+jwt, RFC 9068).")
+	}
+	key, alg, ok := s.cfg.Keys.PublicKey(h.KeyID)
+	if !ok || string(alg) != h.Algorithm {
+		return nil, problem.New("invalid_token", "bad_signature", "The token is not signed by a key of this server.")
+	}
+	var claims AccessClaims
+	if err := tok.Claims(key, &claims); err != nil {
+		return nil, problem.New("invalid_token", "bad_signature", "The token's signature does not verify.")
+	}
+	if claims.ID == "" || claims.Expiry == 0 {
+		return nil, problem.New("invalid_token", "malformed", "The token lacks jti or exp.")
+	}
+	return &claims, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// verifiedTokens caches the claims of tokens whose signature, issuer and
+// audience were verified, keyed by the token's SHA-256. It is cleared when
+// full (bounded memory, no per-entry bookkeeping on the hot path).
+type verifiedTokens struct {
+	max int
+	mu  sync.RWMutex
+	m   map[[32]byte]*AccessClaims
+}
+
+func newVerifiedTokens(max int) *verifiedTokens {
+	return &verifiedTokens{max: max, m: make(map[[32]byte]*AccessClaims)}
+}
+
+func (v *verifiedTokens) get(k [32]byte) (*AccessClaims, bool) {
+	v.mu.RLock()
+	c, ok := v.m[k]
+	v.mu.RUnlock()
+	return c, ok
+}
+
+func (v *verifiedTokens) put(k [32]byte, c *AccessClaims) {
+	v.mu.Lock()
+	if len(v.m) >= v.max {
+		clear(v.m)
+	}
+	v.m[k] = c
+	v.mu.Unlock()
+}
+
+// revocations mirrors the store's revocation list in memory. A revocation on
+// this node applies at once; revocations from other nodes arrive with the
+// next poll.
+type revocations struct {
+	st  store.Tokens
+	now func() time.Time
+
+	mu       sync.RWMutex
+	jtis     map[string]time.Time // jti → token expiry
+	lastSeen time.Time
+}
+
+func newRevocations(st store.Tokens, now func() time.Time) *revocations {
+	return &revocations{st: st, now: now, jtis: map[string]time.Time{}}
+}
+
+func (rv *revocations) has(jti string) bool {
+	rv.mu.RLock()
+	_, ok := rv.jtis[jti]
+	rv.mu.RUnlock()
+	return ok
+}
+
+func (rv *revocations) add(jti string, expires time.Time) {
+	rv.mu.Lock()
+	rv.jtis[jti] = expires
+	rv.mu.Unlock()
+}
+
+// load fetches every revocation recorded since the oldest token that could
+// still be live, and the ones after lastSeen on later calls.
+func (rv *revocations) load(ctx context.Context) error {
+	rv.mu.RLock()
+	since := rv.lastSeen
+	rv.mu.RUnlock()
+	if !since.IsZero() {
+		// Overlap by a few seconds: clocks of writers differ, and a
+		// transaction may commit after a later one.
+		since = since.Add(-5 * time.Second)
+	}
+	list, err := rv.st.ListRevokedTokensSince(ctx, since)
+	if err != nil {
+		return fmt.Errorf("oauth: loading revocations: %w", err)
+	}
+	now := rv.now()
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	for _, t := range list {
+		if t.ExpiresAt.After(now) {
+			rv.jtis[t.ID] = t.ExpiresAt
+		}
+		if t.RevokedAt.After(rv.lastSeen) {
+			rv.lastSeen = t.RevokedAt
+		}
+	}
+	if rv.lastSeen.IsZero() {
+		rv.lastSeen = now
+	}
+	for jti, exp := range rv.jtis {
+		if !exp.After(now) {
+			delete(rv.jtis, jti)
+		}
+	}
+	return nil
+}
+
+func (rv *revocations) poll(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := rv.load(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("polling revocations failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total",
+			Help: "HTTP requests by listener, route pattern and status.",
+		}, []string{"listener", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_http_request_duration_seconds",
+			Help:    "HTTP request latency by listener and route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"listener", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// instrument counts requests by the mux pattern that served them (never by
+// raw path, which would let clients create unbounded label values).
+func (m *metrics) instrument(listener string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		status := http.StatusOK
+		if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+			status = sw.status
+		}
+		m.requests.WithLabelValues(listener, route, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(listener, route).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"gatehouse/internal/problem"
+)
+
+// errorWriter renders an error in the channel a request belongs to.
+type errorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// statusWriter remembers whether and with what status a response started,
+// for the panic handler and for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush forwards to the underlying writer when it can flush.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack forwards to the underlying writer when it can hijack.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("server: hijack not supported")
+}
+
+// validCorrelator matches CAMARA's x-correlator pattern
+// ^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$ (and is not empty).
+func validCorrelator(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-_:;./\\<>{}", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// limits is the front of every listener: it assigns the correlator (echoed
+// when the client sent a valid one), turns panics into a 500 with the
+// correlator, and enforces the URI (414) and header-block (431) limits before
+// any routing. Go's own server never says 414 and writes 431 as plain text,
+// so both are ours (see cannedListener for what Go still writes itself).
+func limits(next http.Handler, maxURI, maxHeader int, channel func(*http.Request) errorWriter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Correlator")
+		if !validCorrelator(id) {
+			id = problem.NewCorrelator()
+		}
+		w.Header().Set("X-Correlator", id)
+		r = r.WithContext(problem.WithCorrelator(r.Context(), id))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as Go's server does
+				panic(v)
+			}
+			err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			if sw.status != 0 {
+				// The response has started: the only honest signal
+				// left is to break the connection.
+				channel(r)(discard{}, r, problem.New("internal", "panic", "").Wrap(err))
+				panic(http.ErrAbortHandler)
+			}
+			channel(r)(sw, r, problem.New("internal", "panic",
+				"The server hit a bug while handling this request; it was logged with the correlator "+id+".").Wrap(err))
+		}()
+		if len(r.RequestURI) > maxURI {
+			channel(r)(sw, r, problem.Newf("uri_too_long", "uri_too_long",
+				"The request URI is %d bytes; at most %d are accepted.", len(r.RequestURI), maxURI))
+			return
+		}
+		if n := headerBytes(r); n > maxHeader {
+			channel(r)(sw, r, problem.Newf("header_fields_too_large", "headers_too_large",
+				"The request headers total %d bytes; at most %d are accepted.", n, maxHeader))
+			return
+		}
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// headerBytes approximates the header block's size on the wire.
+func headerBytes(r *http.Request) int {
+	n := len(r.Host) + 8
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// discard is a ResponseWriter that writes nowhere, for logging an error
+// whose response can no longer be sent.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

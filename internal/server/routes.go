@@ -1,0 +1,59 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gatehouse/internal/oauth"
+)
+
+// Public returns the public listener's handler: OAuth/OIDC and the docs.
+func (s *Server) Public() http.Handler {
+	o := s.deps.OAuth
+	mux := http.NewServeMux()
+	mux.Handle("GET "+oauth.PathOIDCDiscovery, o.Discovery(true))
+	mux.Handle("GET "+oauth.PathASDiscovery, o.Discovery(false))
+	mux.Handle("GET "+oauth.PathJWKS, o.JWKS())
+	// The OAuth endpoints take every method so that they answer a wrong
+	// one with an OAuth JSON 405 and Allow: POST themselves.
+	mux.Handle(oauth.PathToken, o.Token())
+	mux.Handle(oauth.PathIntrospect, o.Introspect())
+	mux.Handle(oauth.PathRevoke, o.Revoke())
+	if s.deps.Docs != nil {
+		mux.Handle("GET /docs/errors", s.deps.Docs)
+		mux.Handle("GET /docs/errors.json", s.deps.Docs)
+	}
+	mux.Handle("/", notFoundOrMethod(mux, s.channel))
+	return s.wrap("public", mux, s.channel)
+}
+
+// Admin returns the admin listener's handler: the admin API, metrics and
+// health. Keep this listener on loopback or a private network.
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health())
+	mux.Handle("GET /readyz", s.ready())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
+
+	a := &adminAPI{s: s}
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
+	admin("GET /admin/clients", a.listClients)
+	admin("POST /admin/clients", a.createClient)
+	admin("GET /admin/clients/{id}", a.getClient)
+	admin("PATCH /admin/clients/{id}", a.updateClient)
+	admin("DELETE /admin/clients/{id}", a.deleteClient)
+	admin("POST /admin/clients/{id}/rotate-secret", a.rotateSecret)
+	admin("GET /admin/keys", a.listKeys)
+	admin("POST /admin/keys/rotate", a.rotateKeys)
+
+	channel := func(*http.Request) errorWriter { return s.deps.Render.Admin }
+	mux.Handle("/", notFoundOrMethod(mux, channel))
+	return s.wrap("admin", mux, channel)
+}
+
+// wrap puts the shared front (limits, correlator, panics) and metrics
+// around a listener's mux.
+func (s *Server) wrap(listener string, mux http.Handler, channel func(*http.Request) errorWriter) http.Handler {
+	return limits(s.metrics.instrument(listener, mux), s.deps.MaxURIBytes, s.deps.MaxHeaderBytes, channel)
+}

@@ -1,0 +1,138 @@
+// Package server wires gatehouse's parts into the two HTTP listeners: the
+// public one (OAuth/OIDC, gateway, portal, docs) and the admin one (admin
+// API, metrics, health). routes.go shows the whole surface.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/keys"
+	"gatehouse/internal/oauth"
+	"gatehouse/internal/problem"
+)
+
+// Pinger reports whether the store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the parts the server is built from.
+type Deps struct {
+	OAuth   *oauth.Server
+	Clients *oauth.ClientManager
+	Keys    *keys.Manager
+	Store   Pinger
+	Render  *problem.Renderer
+	// Docs serves /docs/errors and /docs/errors.json.
+	Docs http.Handler
+	// AdminToken guards the admin API.
+	AdminToken string
+	// Registry receives metrics. Nil means a new registry.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// MaxURIBytes and MaxHeaderBytes are the request limits.
+	MaxURIBytes    int
+	MaxHeaderBytes int
+}
+
+// Server holds the two handlers.
+type Server struct {
+	deps    Deps
+	metrics *metrics
+}
+
+// New builds the server.
+func New(d Deps) *Server {
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return &Server{deps: d, metrics: newMetrics(d.Registry)}
+}
+
+// channel picks the error format of a public request by where it landed.
+func (s *Server) channel(r *http.Request) errorWriter {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/oauth2/"):
+		return s.deps.Render.OAuth
+	case strings.HasPrefix(p, "/admin/"):
+		return s.deps.Render.Admin
+	}
+	return s.deps.Render.API
+}
+
+// notFoundOrMethod answers requests no route matched: 405 with Allow when
+// the path exists for other methods, 404 otherwise.
+func notFoundOrMethod(mux *http.ServeMux, channel func(*http.Request) errorWriter) http.Handler {
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range methods {
+			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			channel(r)(w, r, problem.Newf("method_not_allowed", "method_not_supported",
+				"%s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, strings.Join(allow, ", ")).
+				WithHeader("Allow", strings.Join(allow, ", ")))
+			return
+		}
+		channel(r)(w, r, problem.Newf("not_found", "unknown_path", "Nothing is served at %s.", r.URL.Path))
+	})
+}
+
+// requireAdmin guards the admin API with the admin token (Bearer), compared
+// in constant time.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.deps.AdminToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("Authorization")
+		if got == "" {
+			s.deps.Render.Admin(w, r, problem.New("unauthenticated", "missing_admin_token",
+				"The admin API needs `Authorization: Bearer <admin token>` (the token is in <data_dir>/admin-token unless GATEHOUSE_ADMIN_TOKEN is set).").
+				WithHeader("WWW-Authenticate", `Bearer realm="gatehouse-admin"`))
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			s.deps.Render.Admin(w, r, problem.New("unauthenticated", "invalid_admin_token", "").
+				WithHeader("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token"`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// health answers /healthz: the process is up.
+func health() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+}
+
+// ready answers /readyz: the store answers within a second.
+func (s *Server) ready() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := s.deps.Store.Ping(ctx); err != nil {
+			s.deps.Render.Admin(w, r, problem.New("unavailable", "store_unavailable", "The database does not answer.").
+				Wrap(err).WithRetryAfter(5*time.Second))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+}
