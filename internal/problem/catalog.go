@@ -2,40 +2,57 @@ package problem
 
 // catalog is the registry. Keys and cause ids are a public contract: clients
 // and dashboards match on them, so never rename one; add new ones instead.
+//
+// Texts follow three rules, checked by catalog_test.go:
+//   - Description and cause texts may be sent as an OAuth error_description,
+//     so they stay within the RFC 6749 section 5.2 character set: printable
+//     ASCII without double quote or backslash.
+//   - Every text is a full sentence ending with a period.
+//   - Fix says what to change, naming the header, parameter or portal page
+//     to check. `Backticks` mark literal values; the troubleshooting page
+//     shows them as code.
+//
+// Entries are listed in the order the troubleshooting page shows them: by
+// group, then by status; OAuth entries follow the order of the specifications
+// and of the flows instead (request, client, grant, authorization endpoint,
+// CIBA, revocation, server).
 var catalog = []Entry{
-	// ---- HTTP status codes (the seed page's first table) ----
+	// ---- HTTP status codes ----
 	{
 		Key: "bad_request", Status: 400, OAuthCode: "invalid_request", CamaraCode: "INVALID_ARGUMENT", Group: GroupHTTP,
 		Title:       "Bad Request",
-		Description: "The request could not be understood or is missing required parameters.",
+		Description: "The request could not be understood, or a required parameter is missing or invalid.",
 		Causes: []Cause{
-			{ID: "malformed_body", Text: "The request body is not valid JSON, or not the JSON the API expects."},
-			{ID: "schema_violation", Text: "A field is missing, has the wrong type or breaks a rule of the API's schema."},
-			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or invalid."},
-			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header, missing Host, bad encoding)."},
+			{ID: "malformed_body", Text: "The request body is not valid JSON, or not the JSON structure the API expects."},
+			{ID: "schema_violation", Text: "A field is missing, has the wrong type, or breaks a rule of the API's schema (format, pattern, length)."},
+			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or has an invalid value."},
+			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header syntax, missing Host, invalid percent-encoding)."},
 		},
-		Fix: "Compare the request with the API reference: send every required field with the documented type and format, as valid JSON with Content-Type: application/json.",
+		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`. The `detail` member names the field or parameter that failed. For OAuth endpoints, see `invalid_request`.",
 	},
 	{
 		Key: "unauthenticated", Status: 401, CamaraCode: "UNAUTHENTICATED", Group: GroupHTTP,
 		Title:       "Unauthorized",
-		Description: "The request lacks valid authentication credentials: missing, invalid, or expired credentials.",
+		Description: "The request is not authenticated because credentials are missing, invalid, or expired; a new authentication is required.",
 		Causes: []Cause{
 			{ID: "missing_token", Text: "No access token was sent in the Authorization header."},
-			{ID: "missing_admin_token", Text: "The admin API was called without the admin token."},
-			{ID: "invalid_admin_token", Text: "The admin token sent does not match the configured one."},
+			{ID: "missing_admin_token", Text: "The admin API was called without the admin token in the Authorization header."},
+			{ID: "invalid_admin_token", Text: "The admin token sent does not match the one the server is configured with."},
+			{ID: "session_required", Text: "A portal endpoint was called without a signed-in developer session, or the session has expired."},
 		},
-		Fix: "Send `Authorization: Bearer <access token>`; get a token from the token endpoint with your app's client_id and client_secret.",
+		Fix: "Send `Authorization: Bearer <access token>` with every API call. Get the token from the token endpoint (`token_endpoint` in `/.well-known/openid-configuration`) with your app's client_id and client_secret, and get a new one before `expires_in` runs out. Admin API calls take `Authorization: Bearer <admin token>` as configured on the server; for the portal, sign in again.",
 	},
 	{
 		Key: "permission_denied", Status: 403, CamaraCode: "PERMISSION_DENIED", Group: GroupHTTP,
 		Title:       "Forbidden",
-		Description: "The authenticated client does not have permission to access the requested resource.",
+		Description: "The client is authenticated but does not have permission to perform this action.",
 		Causes: []Cause{
-			{ID: "not_subscribed", Text: "The app is not subscribed to this API."},
+			{ID: "not_subscribed", Text: "The app is not subscribed to this API, or its subscription has ended."},
 			{ID: "client_not_allowed", Text: "The client app is not authorized for this action."},
+			{ID: "app_suspended", Text: "The app has been suspended by the operator."},
+			{ID: "environment_mismatch", Text: "Sandbox credentials were used for a production API, or production credentials for the sandbox."},
 		},
-		Fix: "Subscribe the app to the API in the portal, and request the scopes the operation needs.",
+		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator.",
 	},
 	{
 		Key: "not_found", Status: 404, CamaraCode: "NOT_FOUND", Group: GroupHTTP,
@@ -44,8 +61,9 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "unknown_path", Text: "No API or endpoint is served at this path."},
 			{ID: "resource_not_found", Text: "The resource named in the path does not exist or was deleted."},
+			{ID: "api_version_unknown", Text: "The API exists, but not in the major version named in the path."},
 		},
-		Fix: "Check the endpoint URL against the API reference or the discovery document, including the version segment.",
+		Fix: "Check the URL against the API reference: host, base path with its major version (for example `/sim-swap/v2`), and operation path, with no trailing slash. OAuth and OpenID endpoints are listed in `/.well-known/openid-configuration`. For a resource, check its id and that it was not deleted.",
 	},
 	{
 		Key: "method_not_allowed", Status: 405, CamaraCode: "METHOD_NOT_ALLOWED", Group: GroupHTTP,
@@ -54,16 +72,55 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "method_not_supported", Text: "The endpoint exists but does not accept this HTTP method (for example GET instead of POST on the token endpoint)."},
 		},
-		Fix: "Use one of the methods listed in the Allow response header.",
+		Fix: "Use one of the methods listed in the response's `Allow` header. The token, revocation, introspection and backchannel authentication endpoints take POST with a form body; most CAMARA operations take POST with a JSON body.",
 	},
 	{
 		Key: "not_acceptable", Status: 406, CamaraCode: "NOT_ACCEPTABLE", Group: GroupHTTP,
 		Title:       "Not Acceptable",
-		Description: "The server cannot produce a response in a format the Accept header allows.",
+		Description: "The server cannot produce a response in any format the Accept header allows.",
 		Causes: []Cause{
 			{ID: "accept_unsatisfiable", Text: "The Accept header excludes every media type this endpoint can return."},
 		},
-		Fix: "Send `Accept: application/json` (or omit Accept).",
+		Fix: "Send `Accept: application/json` (or `*/*`, or no Accept header at all): results and errors are JSON. Check for typos such as `application/jsn` and for `q=0` on the type you want.",
+	},
+	{
+		Key: "gone", Status: 410, CamaraCode: "GONE", Group: GroupHTTP,
+		Title:       "Gone",
+		Description: "The resource existed but is no longer available, and will not be again.",
+		Causes: []Cause{
+			{ID: "api_retired", Text: "This API version was retired and is no longer served."},
+			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again."},
+		},
+		Fix: "For a retired API version, move to the current version shown in the API catalog in the portal and update the base path. For a client secret you did not save, rotate the app's secret in the portal and store the new one right away: the old one keeps working until you revoke it.",
+	},
+	{
+		Key: "failed_precondition", Status: 412, CamaraCode: "FAILED_PRECONDITION", Group: GroupHTTP,
+		Title:       "Precondition Failed",
+		Description: "The request cannot be executed in the current state of the system.",
+		Causes: []Cause{
+			{ID: "precondition_not_met", Text: "A condition set in a request header (If-Match, If-Unmodified-Since) does not hold for the current resource."},
+			{ID: "system_not_ready", Text: "The platform is not set up for this operation yet (for example no signing key is active)."},
+		},
+		Fix: "Fetch the resource again to get its current version, re-apply your change and retry with the new `ETag` in `If-Match`. If the platform is not ready, ask the operator to complete the set-up named in the detail.",
+	},
+	{
+		Key: "payload_too_large", Status: 413, CamaraCode: "PAYLOAD_TOO_LARGE", Group: GroupHTTP,
+		Title:       "Payload Too Large",
+		Description: "The request body exceeds the maximum size this endpoint accepts.",
+		Causes: []Cause{
+			{ID: "declared_too_large", Text: "The Content-Length header declares a body larger than the limit."},
+			{ID: "body_too_large", Text: "The body grew past the limit while it was being read."},
+		},
+		Fix: "Send a smaller body: the limit, in bytes, is in the error detail. Remove fields the operation does not need, do not send files or base64 blobs the API does not document, and split large batches into several calls.",
+	},
+	{
+		Key: "uri_too_long", Status: 414, CamaraCode: "URI_TOO_LONG", Group: GroupHTTP,
+		Title:       "URI Too Long",
+		Description: "The request URI is longer than the server accepts.",
+		Causes: []Cause{
+			{ID: "uri_too_long", Text: "The path and query string together exceed the server's limit."},
+		},
+		Fix: "Shorten the query string. CAMARA operations take their input as a JSON body in a POST, so move long values there; check that nothing is percent-encoded twice or appended again on every retry.",
 	},
 	{
 		Key: "unsupported_media_type", Status: 415, CamaraCode: "UNSUPPORTED_MEDIA_TYPE", Group: GroupHTTP,
@@ -71,65 +128,68 @@ var catalog = []Entry{
 		Description: "The request body's Content-Type is not one this endpoint accepts.",
 		Causes: []Cause{
 			{ID: "content_type_unsupported", Text: "The Content-Type header names a media type the endpoint does not accept."},
+			{ID: "content_type_missing", Text: "A request body was sent without a Content-Type header."},
 		},
-		Fix: "Send the body with a Content-Type the endpoint documents, usually application/json.",
-	},
-	{
-		Key: "payload_too_large", Status: 413, CamaraCode: "PAYLOAD_TOO_LARGE", Group: GroupHTTP,
-		Title:       "Payload Too Large",
-		Description: "The request body exceeds the maximum size this endpoint accepts.",
-		Causes: []Cause{
-			{ID: "declared_too_large", Text: "Content-Length declares a body larger than the limit."},
-			{ID: "body_too_large", Text: "The body sent grew past the limit while it was being read."},
-		},
-		Fix: "Send a smaller body; the limit is given in the error detail.",
-	},
-	{
-		Key: "uri_too_long", Status: 414, CamaraCode: "URI_TOO_LONG", Group: GroupHTTP,
-		Title:       "URI Too Long",
-		Description: "The request URI is longer than the server accepts.",
-		Causes: []Cause{
-			{ID: "uri_too_long", Text: "The path and query string together exceed the limit."},
-		},
-		Fix: "Shorten the query string, or send the parameters in a POST body.",
+		Fix: "Set the Content-Type the endpoint documents: `application/json` for API calls, `application/x-www-form-urlencoded` for the token, revocation, introspection and backchannel authentication endpoints.",
 	},
 	{
 		Key: "unprocessable_entity", Status: 422, CamaraCode: "UNPROCESSABLE_ENTITY", Group: GroupHTTP,
 		Title:       "Unprocessable Entity",
-		Description: "The request is well-formed but breaks a rule of the API.",
+		Description: "The request is well-formed, but a value breaks a rule of the API.",
 		Causes: []Cause{
-			{ID: "validation_rule", Text: "A field value is well-formed but violates an API rule."},
+			{ID: "validation_rule", Text: "A field value is well-formed but violates a rule of the API (for example two fields contradict each other)."},
 		},
-		Fix: "Correct the field named in the error detail according to the API reference.",
+		Fix: "Correct the field named in the error detail according to the operation's description in the API reference. Problems with the phone number or device identifier have their own codes: `missing_identifier`, `unnecessary_identifier`, `unsupported_identifier`, `service_not_applicable`.",
 	},
 	{
-		Key: "too_many_requests", Status: 429, OAuthCode: "slow_down", CamaraCode: "TOO_MANY_REQUESTS", Group: GroupHTTP,
+		Key: "too_many_requests", Status: 429, CamaraCode: "TOO_MANY_REQUESTS", Group: GroupHTTP,
 		Title:       "Too Many Requests",
-		Description: "The client sent more requests than its rate limit allows.",
+		Description: "The client sent more requests in a short time than its rate limit allows.",
 		Causes: []Cause{
-			{ID: "rate_limited", Text: "The plan's rate limit for this API was exceeded."},
-			{ID: "token_endpoint_rate_limited", Text: "Too many token requests came from this client or address."},
+			{ID: "rate_limited", Text: "The rate limit of the app's plan for this API was exceeded."},
+			{ID: "token_endpoint_rate_limited", Text: "Too many token requests came from this client or address in a short time."},
 		},
-		Fix: "Wait the number of seconds in Retry-After, then retry with exponential backoff; consider a plan with a higher rate.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff and jitter. The `RateLimit` and `RateLimit-Policy` headers show the limit and what is left. Reuse an access token until it expires instead of requesting one per call. For a higher rate, upgrade the app's plan on the API's page in the developer portal. A used-up daily or monthly quota is reported as `quota_exceeded` instead.",
 	},
 	{
 		Key: "header_fields_too_large", Status: 431, CamaraCode: "HEADER_FIELDS_TOO_LARGE", Group: GroupHTTP,
 		Title:       "Request Header Fields Too Large",
 		Description: "The request's headers are larger than the server accepts.",
 		Causes: []Cause{
-			{ID: "headers_too_large", Text: "The header block as a whole exceeds the limit."},
+			{ID: "headers_too_large", Text: "The header block as a whole, or a single header, exceeds the server's limit."},
 		},
-		Fix: "Send fewer or smaller headers; drop unneeded cookies and metadata.",
+		Fix: "Send fewer or smaller headers: drop cookies and custom metadata headers the API does not need, and check that no header is repeated or grows on every retry. The access token belongs once, in the Authorization header.",
 	},
 	{
 		Key: "internal", Status: 500, OAuthCode: "server_error", CamaraCode: "INTERNAL", Group: GroupHTTP,
 		Title:       "Internal Server Error",
 		Description: "An unexpected error occurred on the server.",
 		Causes: []Cause{
-			{ID: "unexpected", Text: "An unexpected condition on the server side."},
+			{ID: "unexpected", Text: "An unexpected condition occurred on the server side."},
 			{ID: "panic", Text: "The server hit a bug while handling the request; it was logged with the correlator."},
 		},
-		Fix: "Retry later. If it persists, contact support with the x-correlator value of the failed response.",
+		Fix: "Retry later with backoff. If it keeps failing, contact support with the `x-correlator` response header (also in the `correlator` member of the body): it identifies the server's log entry for your call.",
+	},
+	{
+		Key: "not_implemented", Status: 501, CamaraCode: "NOT_IMPLEMENTED", Group: GroupHTTP,
+		Title:       "Not Implemented",
+		Description: "The operation is not implemented by this deployment.",
+		Causes: []Cause{
+			{ID: "operation_not_implemented", Text: "The operation is in the API definition but this deployment does not implement it."},
+			{ID: "sandbox_not_supported", Text: "The sandbox does not simulate this operation."},
+		},
+		Fix: "Check the API's page in the portal for the operations this deployment offers. If only the sandbox lacks the operation, test it with a production app, or ask the operator when it will be available.",
+	},
+	{
+		Key: "bad_gateway", Status: 502, CamaraCode: "BAD_GATEWAY", Group: GroupHTTP,
+		Title:       "Bad Gateway",
+		Description: "The gateway could not get a valid response from the service behind the API.",
+		Causes: []Cause{
+			{ID: "connection_refused", Text: "The upstream service refused the connection."},
+			{ID: "upstream_unreachable", Text: "The upstream host could not be resolved or reached, or the TLS handshake with it failed."},
+			{ID: "upstream_error", Text: "The upstream service sent an invalid response, or closed the connection before answering."},
+		},
+		Fix: "Nothing is wrong with your request: the problem is on the provider's side. Retry with backoff; if it persists, contact support with the `x-correlator` response header.",
 	},
 	{
 		Key: "unavailable", Status: 503, OAuthCode: "temporarily_unavailable", CamaraCode: "UNAVAILABLE", Group: GroupHTTP,
@@ -139,11 +199,23 @@ var catalog = []Entry{
 			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
 			{ID: "maintenance", Text: "The API is in maintenance."},
 			{ID: "shutting_down", Text: "The server is shutting down."},
+			{ID: "circuit_open", Text: "The gateway stopped calling the upstream service for a short time after repeated failures (circuit breaker open)."},
+			{ID: "overloaded", Text: "The server is shedding load because it is overloaded."},
 		},
-		Fix: "Wait the number of seconds in Retry-After and retry.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. If it lasts longer than announced, contact support with the `x-correlator` response header.",
+	},
+	{
+		Key: "timeout", Status: 504, CamaraCode: "TIMEOUT", Group: GroupHTTP,
+		Title:       "Gateway Timeout",
+		Description: "The service behind the API did not answer in time.",
+		Causes: []Cause{
+			{ID: "upstream_timeout", Text: "The upstream service did not answer within the gateway's time limit."},
+		},
+		Fix: "Retry with backoff. The operation may have completed upstream even though no answer reached you, so check its effect before repeating a call that changes state. If timeouts persist, contact support with the `x-correlator` response header.",
 	},
 
-	// ---- OAuth 2.0 & OpenID Connect ----
+	// ---- OAuth 2.0 & OpenID Connect (RFC 6749 section 5.2 and 4.1.2.1,
+	// OpenID Connect Core 3.1.2.6, CIBA Core sections 11 and 13, RFC 7009) ----
 	{
 		Key: "invalid_request", Status: 400, OAuthCode: "invalid_request", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
 		Title:       "Invalid Request",
@@ -156,34 +228,65 @@ var catalog = []Entry{
 			{ID: "malformed_body", Text: "The form body could not be parsed."},
 			{ID: "multiple_client_auth", Text: "The client authenticated with more than one method in the same request."},
 			{ID: "multiple_credentials", Text: "The request carried more than one access token."},
+			{ID: "pkce_required", Text: "A public client sent no code_challenge; PKCE is required for public clients."},
+			{ID: "unsupported_challenge_method", Text: "The code_challenge_method is not S256; the plain method is not accepted."},
+			{ID: "multiple_hints", Text: "The backchannel authentication request carried more than one of login_hint, id_token_hint and login_hint_token."},
+			{ID: "invalid_login_hint", Text: "The login_hint is not a phone number in the form tel:+ followed by country code and number."},
 		},
-		Fix: "Send every required parameter exactly once, form-encoded, as the endpoint's documentation lists them.",
+		Fix: "Send every required parameter exactly once, form-encoded in the POST body (`Content-Type: application/x-www-form-urlencoded`; on the authorization endpoint, in the query string), with the values the endpoint documents; the detail names the parameter. Authenticate the client in one way only: HTTP Basic, body parameters, or a client assertion. For PKCE send `code_challenge` with `code_challenge_method=S256`. For CIBA send exactly one hint, such as `login_hint=tel:+34600000001`.",
 	},
 	{
 		Key: "invalid_client", Status: 401, OAuthCode: "invalid_client", CamaraCode: "UNAUTHENTICATED", Group: GroupOAuth,
 		Title:       "Invalid Client",
-		Description: "Client authentication failed.",
+		Description: "Client authentication failed: the client is unknown, its credentials are missing or wrong, or it is not allowed to authenticate this way.",
 		Causes: []Cause{
 			{ID: "missing_credentials", Text: "The request carried no client credentials."},
 			{ID: "unknown_client", Text: "No client with this client_id exists."},
 			{ID: "wrong_secret", Text: "The client_secret does not match."},
 			{ID: "client_suspended", Text: "The client is suspended."},
 			{ID: "auth_method_mismatch", Text: "The client authenticated with a method other than the one it is registered for."},
-			{ID: "invalid_assertion", Text: "The client assertion (private_key_jwt) is malformed or its signature does not verify."},
-			{ID: "assertion_expired", Text: "The client assertion has expired or lives longer than allowed."},
+			{ID: "invalid_assertion", Text: "The client assertion (private_key_jwt) is malformed or its signature does not verify with the client's registered keys."},
+			{ID: "assertion_expired", Text: "The client assertion has expired or is valid for longer than allowed."},
 			{ID: "assertion_audience", Text: "The client assertion's aud does not name this server."},
 			{ID: "assertion_replayed", Text: "The client assertion's jti was already used."},
+			{ID: "malformed_basic_auth", Text: "The Authorization header could not be decoded as HTTP Basic client_id and client_secret."},
 		},
-		Fix: "Check client_id and client_secret (or the assertion key), and that the app is active and uses its registered authentication method.",
+		Fix: "Check the client_id and client_secret of the app in the portal (rotate the secret there if it was lost), that the app is active, and that you use the authentication method it is registered for. With HTTP Basic, form-urlencode client_id and secret before base64-encoding `client_id:client_secret` (RFC 6749 section 2.3.1). With `private_key_jwt`, sign the assertion with a registered key and set `iss` and `sub` to the client_id, `aud` to the issuer or token endpoint, a short `exp`, and a fresh `jti`.",
 	},
 	{
-		Key: "unauthorized_client", Status: 400, OAuthCode: "unauthorized_client", CamaraCode: "PERMISSION_DENIED", Group: GroupOAuth,
+		Key: "invalid_grant", Status: 400, OAuthCode: "invalid_grant", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Invalid Grant",
+		Description: "The authorization grant (code, refresh token, assertion or auth_req_id) is invalid, expired, revoked, already used, or was issued to another client or redirect URI.",
+		Causes: []Cause{
+			{ID: "code_not_found", Text: "The authorization code is unknown to this server."},
+			{ID: "code_expired", Text: "The authorization code has expired; codes are valid for a short time only."},
+			{ID: "code_already_used", Text: "The authorization code was already exchanged once."},
+			{ID: "redirect_uri_mismatch", Text: "The redirect_uri differs from the one sent in the authorization request."},
+			{ID: "client_mismatch", Text: "The grant was issued to another client."},
+			{ID: "pkce_verifier_missing", Text: "The authorization request carried a code_challenge, but the token request sent no code_verifier."},
+			{ID: "pkce_verifier_mismatch", Text: "The code_verifier does not match the code_challenge of the authorization request."},
+			{ID: "refresh_token_unknown", Text: "The refresh token is unknown to this server."},
+			{ID: "refresh_token_expired", Text: "The refresh token has expired."},
+			{ID: "refresh_token_revoked", Text: "The refresh token was revoked by the app, the user or the operator."},
+			{ID: "refresh_token_reused", Text: "A refresh token that had already been exchanged was used again, so every token issued from the same grant was revoked."},
+			{ID: "invalid_assertion", Text: "The JWT bearer assertion is malformed or its signature does not verify."},
+			{ID: "assertion_expired", Text: "The JWT bearer assertion has expired or is valid for longer than allowed."},
+			{ID: "assertion_audience", Text: "The JWT bearer assertion's aud does not name this server."},
+			{ID: "unknown_subject", Text: "The sub of the JWT bearer assertion is not a known user."},
+			{ID: "auth_req_id_unknown", Text: "The auth_req_id is unknown to this server."},
+			{ID: "auth_req_id_used", Text: "Tokens were already issued for this auth_req_id."},
+		},
+		Fix: "Start the flow again to get a fresh grant, and send it from the client it was issued to. Exchange an authorization code once, right after you receive it (codes live only briefly), with the same `redirect_uri` and the `code_verifier` whose S256 hash was the `code_challenge`. After a refresh, always store and use the new refresh token: a reused one ends the user's session, and they must sign in again. Sign JWT bearer assertions with a registered key, `aud` set to the issuer, and a short `exp`. For CIBA, send a new backchannel authentication request.",
+	},
+	{
+		Key: "unauthorized_client", Status: 400, OAuthCode: "unauthorized_client", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
 		Title:       "Unauthorized Client",
-		Description: "The client is not allowed to use this grant type.",
+		Description: "The client is not allowed to use this grant type or flow.",
 		Causes: []Cause{
 			{ID: "grant_not_allowed", Text: "The client is not registered for this grant type."},
+			{ID: "response_type_not_allowed", Text: "The client is not registered for the authorization code flow, so it may not use the authorization endpoint."},
 		},
-		Fix: "Register the grant type for the client, or use one it is registered for.",
+		Fix: "Check the grant types registered for the app on its page in the portal (client_credentials, authorization_code, refresh_token, CIBA, JWT bearer) and use one of them, or ask the operator to enable the one you need.",
 	},
 	{
 		Key: "unsupported_grant_type", Status: 400, OAuthCode: "unsupported_grant_type", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
@@ -191,28 +294,148 @@ var catalog = []Entry{
 		Description: "The authorization server does not support the requested grant type.",
 		Causes: []Cause{
 			{ID: "unknown_grant_type", Text: "The grant_type value is unknown or misspelled."},
+			{ID: "grant_type_not_offered", Text: "The grant type exists in OAuth but this server does not offer it (for example password, which OAuth 2.1 removed)."},
 		},
-		Fix: "Use a grant type listed in grant_types_supported in the discovery document.",
+		Fix: "Use a value from `grant_types_supported` in `/.well-known/openid-configuration`, spelled exactly: `client_credentials`, `authorization_code`, `refresh_token`, `urn:openid:params:grant-type:ciba` or `urn:ietf:params:oauth:grant-type:jwt-bearer`. Instead of the password grant, use the authorization code flow with PKCE.",
+	},
+	{
+		Key: "unsupported_response_type", Status: 400, OAuthCode: "unsupported_response_type", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Unsupported Response Type",
+		Description: "The authorization server does not support the requested response type.",
+		Causes: []Cause{
+			{ID: "unknown_response_type", Text: "The response_type value is unknown or misspelled."},
+			{ID: "response_type_not_offered", Text: "The response_type exists in OAuth but this server does not offer it (for example token, the implicit flow)."},
+		},
+		Fix: "Send `response_type=code` and exchange the code at the token endpoint; the accepted values are in `response_types_supported` in `/.well-known/openid-configuration`.",
 	},
 	{
 		Key: "invalid_scope", Status: 400, OAuthCode: "invalid_scope", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
 		Title:       "Invalid Scope",
-		Description: "The requested scope is invalid, unknown, or not allowed for this client.",
+		Description: "The requested scope is invalid, unknown, malformed, or not allowed for this client.",
 		Causes: []Cause{
 			{ID: "unknown_scope", Text: "A requested scope does not exist."},
 			{ID: "scope_not_allowed", Text: "A requested scope is not allowed for this client."},
 			{ID: "malformed_scope", Text: "The scope parameter is not a space-separated list of scope tokens."},
+			{ID: "openid_missing", Text: "A backchannel authentication request did not include the openid scope, which CIBA requires."},
+			{ID: "scope_exceeds_grant", Text: "A refresh request asked for a scope the original grant did not include."},
 		},
-		Fix: "Request only scopes the client is allowed, spelled exactly as documented.",
+		Fix: "Request only scopes your app may use (those of the APIs it is subscribed to, for example `sim-swap:check`), spelled exactly as in the API reference and separated by single spaces. CIBA requests must include `openid`. A refresh request may keep or narrow the original scope, never widen it.",
+	},
+	{
+		Key: "access_denied", Status: 403, OAuthCode: "access_denied", CamaraCode: "PERMISSION_DENIED", Group: GroupOAuth,
+		Title:       "Access Denied",
+		Description: "The user or the authorization server denied the request.",
+		Causes: []Cause{
+			{ID: "user_declined", Text: "The user cancelled the sign-in instead of authenticating."},
+			{ID: "consent_denied", Text: "The user refused to give the app consent on the consent page."},
+			{ID: "policy_denied", Text: "The authorization server's policy does not allow this client to obtain this authorization."},
+			{ID: "ciba_denied", Text: "The user rejected the backchannel authentication request on their device."},
+		},
+		Fix: "The request was well-formed: the user or policy said no. Do not retry automatically; tell the user what the app needs access for and let them start again. For `policy_denied`, check the app's status and subscriptions in the portal, or contact the operator.",
+	},
+	{
+		Key: "invalid_redirect_uri", Status: 400, OAuthCode: "invalid_request", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Invalid Redirect URI",
+		Description: "The authorization request's redirect_uri is missing, malformed, or not registered for the client, so the server shows an error page instead of redirecting.",
+		Causes: []Cause{
+			{ID: "redirect_uri_missing", Text: "The authorization request carried no redirect_uri."},
+			{ID: "redirect_uri_not_registered", Text: "The redirect_uri does not exactly match any redirect URI registered for the client."},
+			{ID: "redirect_uri_malformed", Text: "The redirect_uri is not an absolute URI, or it contains a fragment."},
+		},
+		Fix: "Register the redirect URI on the app's page in the portal and send exactly that value as `redirect_uri`: same scheme, host, port, path and query, no fragment. Matching is exact, with no wildcards or prefixes, and a trailing slash counts. For security the server never redirects to a URI it cannot match.",
+	},
+	{
+		Key: "login_required", Status: 401, OAuthCode: "login_required", CamaraCode: "UNAUTHENTICATED", Group: GroupOAuth,
+		Title:       "Login Required",
+		Description: "The authorization request asked for no user interaction, but the user must sign in.",
+		Causes: []Cause{
+			{ID: "no_session", Text: "prompt=none was requested and there is no signed-in user session."},
+			{ID: "max_age_exceeded", Text: "The user signed in longer ago than max_age allows, and prompt=none forbids asking again."},
+		},
+		Fix: "Send the authorization request again without `prompt=none` so the user can sign in.",
+	},
+	{
+		Key: "consent_required", Status: 403, OAuthCode: "consent_required", CamaraCode: "PERMISSION_DENIED", Group: GroupOAuth,
+		Title:       "Consent Required",
+		Description: "The authorization request asked for no user interaction, but the user must give consent first.",
+		Causes: []Cause{
+			{ID: "consent_missing", Text: "prompt=none was requested but the user has not consented to the requested scopes."},
+		},
+		Fix: "Send the authorization request again without `prompt=none` so the user sees the consent page, or request only scopes the user has already approved.",
+	},
+	{
+		Key: "interaction_required", Status: 403, OAuthCode: "interaction_required", CamaraCode: "PERMISSION_DENIED", Group: GroupOAuth,
+		Title:       "Interaction Required",
+		Description: "The authorization request asked for no user interaction, but the server needs the user to act.",
+		Causes: []Cause{
+			{ID: "interaction_needed", Text: "prompt=none was requested but the user must interact (for example to confirm the phone line) before the request can complete."},
+		},
+		Fix: "Send the authorization request again without `prompt=none`.",
+	},
+	{
+		Key: "authorization_pending", Status: 400, OAuthCode: "authorization_pending", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Authorization Pending",
+		Description: "The user has not yet completed the backchannel authentication request.",
+		Causes: []Cause{
+			{ID: "pending", Text: "The user has not yet approved or rejected the request on their authentication device."},
+		},
+		Fix: "This is expected in CIBA poll mode: wait `interval` seconds (from the backchannel authentication response; 5 if absent) and send the same token request again, until you get tokens or another error, or until `expires_in` has passed.",
+	},
+	{
+		Key: "slow_down", Status: 400, OAuthCode: "slow_down", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Slow Down",
+		Description: "The client is polling the token endpoint for a backchannel authentication request faster than allowed.",
+		Causes: []Cause{
+			{ID: "polling_too_fast", Text: "The token request for this auth_req_id came sooner than the polling interval allows."},
+		},
+		Fix: "Add 5 seconds to your polling interval for this and every later poll of the same `auth_req_id` (CIBA Core section 11, RFC 8628 section 3.5), and never poll more often than the `interval` you were given.",
+	},
+	{
+		Key: "expired_token", Status: 400, OAuthCode: "expired_token", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Authentication Request Expired",
+		Description: "The auth_req_id expired before the user completed authentication.",
+		Causes: []Cause{
+			{ID: "auth_req_id_expired", Text: "The backchannel authentication request expired (its expires_in passed) before the user approved it."},
+		},
+		Fix: "Send a new backchannel authentication request to start over, and stop polling an `auth_req_id` once its `expires_in` seconds have passed.",
+	},
+	{
+		Key: "unknown_user_id", Status: 400, OAuthCode: "unknown_user_id", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Unknown User",
+		Description: "The backchannel authentication request names a user the server cannot find.",
+		Causes: []Cause{
+			{ID: "phone_number_unknown", Text: "The phone number in login_hint does not belong to a line served by this network."},
+			{ID: "user_unknown", Text: "The hint does not identify any known user."},
+		},
+		Fix: "Check the phone number in `login_hint`: E.164 with the `tel:+` prefix and no spaces (`tel:+34600000001`), and a line of this operator. In the sandbox, use a test number listed on the API's page in the portal.",
+	},
+	{
+		Key: "invalid_binding_message", Status: 400, OAuthCode: "invalid_binding_message", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Invalid Binding Message",
+		Description: "The binding_message of the backchannel authentication request is invalid or unacceptable.",
+		Causes: []Cause{
+			{ID: "binding_message_too_long", Text: "The binding_message is longer than can be shown on the user's device."},
+			{ID: "binding_message_invalid", Text: "The binding_message contains characters that cannot be shown on the user's device."},
+		},
+		Fix: "Send a short `binding_message` of plain printable characters (the detail gives the limit), such as a 4 to 8 character code that your app also shows to the user.",
+	},
+	{
+		Key: "unsupported_token_type", Status: 400, OAuthCode: "unsupported_token_type", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Unsupported Token Type",
+		Description: "The server does not support revoking the presented type of token.",
+		Causes: []Cause{
+			{ID: "not_revocable", Text: "The token is of a type this server cannot revoke (for example an ID token)."},
+		},
+		Fix: "Revoke only access tokens and refresh tokens, with `token_type_hint` set to `access_token` or `refresh_token` (or omitted). To end a user's grant, revoke its refresh token.",
 	},
 	{
 		Key: "server_error", Status: 500, OAuthCode: "server_error", CamaraCode: "INTERNAL", Group: GroupOAuth,
 		Title:       "Server Error",
 		Description: "The authorization server encountered an unexpected condition.",
 		Causes: []Cause{
-			{ID: "unexpected", Text: "An unexpected condition on the server."},
+			{ID: "unexpected", Text: "An unexpected condition occurred on the authorization server."},
 		},
-		Fix: "Retry later; if it persists, contact support with the correlator.",
+		Fix: "Retry later with backoff. If it persists, contact support with the `correlator` member of the error body.",
 	},
 	{
 		Key: "temporarily_unavailable", Status: 503, OAuthCode: "temporarily_unavailable", CamaraCode: "UNAVAILABLE", Group: GroupOAuth,
@@ -222,14 +445,14 @@ var catalog = []Entry{
 			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
 			{ID: "maintenance", Text: "The server is in maintenance or shutting down."},
 		},
-		Fix: "Wait the number of seconds in Retry-After and retry.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff.",
 	},
 
-	// ---- Token-related ----
+	// ---- Token-related (RFC 6750 section 3.1) ----
 	{
 		Key: "invalid_token", Status: 401, OAuthCode: "invalid_token", CamaraCode: "UNAUTHENTICATED", Group: GroupToken,
 		Title:       "Invalid Token",
-		Description: "The access token is missing, invalid, or expired.",
+		Description: "The access token is malformed, expired, revoked, or not valid for this API; a new token is required.",
 		Causes: []Cause{
 			{ID: "malformed", Text: "The token is not a well-formed JWT."},
 			{ID: "expired", Text: "The token has expired."},
@@ -238,8 +461,9 @@ var catalog = []Entry{
 			{ID: "wrong_issuer", Text: "The token was issued by another authorization server."},
 			{ID: "wrong_audience", Text: "The token was issued for another resource."},
 			{ID: "bad_signature", Text: "The token's signature does not verify, or it uses an algorithm or key this server does not accept."},
+			{ID: "wrong_token_type", Text: "The token is not an access token (for example an ID token was sent)."},
 		},
-		Fix: "Request a new access token and use it within its lifetime.",
+		Fix: "Get a new access token from the token endpoint and send it as `Authorization: Bearer <access token>` before it expires (`expires_in` in the token response). Send the access token, not the ID token or refresh token, and one issued by this server for this API. The `WWW-Authenticate` response header repeats the error.",
 	},
 	{
 		Key: "insufficient_scope", Status: 403, OAuthCode: "insufficient_scope", CamaraCode: "PERMISSION_DENIED", Group: GroupToken,
@@ -248,7 +472,45 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "scope_missing", Text: "The token lacks the scope this operation requires."},
 		},
-		Fix: "Request a new token with the scope named in the error (and make sure your app is allowed it).",
+		Fix: "Get a new token whose `scope` includes the one named in the `scope` member of the body and in the `WWW-Authenticate` header (for example `sim-swap:check`). For a user's token, the user must sign in and consent again. Your app must be subscribed to the API to be allowed the scope.",
+	},
+
+	// ---- API (CAMARA) error codes, CAMARA API Design Guide section 3.2.1 ----
+	{
+		Key: "out_of_range", Status: 400, CamaraCode: "OUT_OF_RANGE", Group: GroupAPI,
+		Title:       "Out of Range",
+		Description: "A value in the request is outside the range the API allows.",
+		Causes: []Cause{
+			{ID: "value_out_of_range", Text: "A field's value is outside its documented minimum or maximum."},
+		},
+		Fix: "Use a value within the minimum and maximum that the API reference gives for the field named in the detail (for example `maxAge` in SIM Swap is 1 to 2400 hours).",
+	},
+	{
+		Key: "invalid_token_context", Status: 403, CamaraCode: "INVALID_TOKEN_CONTEXT", Group: GroupAPI,
+		Title:       "Invalid Token Context",
+		Description: "A value in the request is not consistent with the access token.",
+		Causes: []Cause{
+			{ID: "identifier_mismatch", Text: "The phone number or device in the request differs from the one the access token was issued for."},
+		},
+		Fix: "With a token obtained for a user (authorization code or CIBA), leave the phone number or device out of the body, or send exactly the one the user authenticated with. To call the API for another line, get a token for that line.",
+	},
+	{
+		Key: "identifier_not_found", Status: 404, CamaraCode: "IDENTIFIER_NOT_FOUND", Group: GroupAPI,
+		Title:       "Identifier Not Found",
+		Description: "The device or phone number identifier in the request cannot be matched to a device.",
+		Causes: []Cause{
+			{ID: "identifier_unknown", Text: "No device or line matches the identifier given."},
+		},
+		Fix: "Check the identifier: phone numbers in E.164 form with the leading `+` and no spaces (`+34600000001`), and a line of this operator. In the sandbox, use a test number listed on the API's page in the portal.",
+	},
+	{
+		Key: "aborted", Status: 409, CamaraCode: "ABORTED", Group: GroupAPI,
+		Title:       "Aborted",
+		Description: "The resource is being modified by another operation.",
+		Causes: []Cause{
+			{ID: "concurrent_modification", Text: "Another operation was modifying the same resource at the same time."},
+		},
+		Fix: "Wait a moment and retry; if your change depends on the resource's current state, read it again first.",
 	},
 	{
 		Key: "already_exists", Status: 409, CamaraCode: "ALREADY_EXISTS", Group: GroupAPI,
@@ -257,6 +519,71 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "duplicate", Text: "A resource with the same identifier or name already exists."},
 		},
-		Fix: "Use another name, or update the existing resource instead.",
+		Fix: "Choose another name or identifier, or update the existing resource instead of creating it again. If you are retrying a create that timed out, fetch the resource: the first attempt probably succeeded.",
+	},
+	{
+		Key: "conflict", Status: 409, CamaraCode: "CONFLICT", Group: GroupAPI,
+		Title:       "Conflict",
+		Description: "The request conflicts with the current state of other resources.",
+		Causes: []Cause{
+			{ID: "resource_in_use", Text: "The resource cannot be changed or deleted because other resources still use it (for example a plan with active subscriptions)."},
+		},
+		Fix: "Remove or move what still depends on the resource first (the detail names it), then retry.",
+	},
+	{
+		Key: "incompatible_state", Status: 409, CamaraCode: "INCOMPATIBLE_STATE", Group: GroupAPI,
+		Title:       "Incompatible State",
+		Description: "A resource is in a state that does not allow the requested operation.",
+		Causes: []Cause{
+			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated)."},
+			{ID: "referenced_state", Text: "A resource the request refers to is in a state that prevents the operation (for example a plan that is no longer offered)."},
+		},
+		Fix: "Read the resource to see its current state; the detail names the resource and the state the operation needs. Bring it into that state first, or choose another resource.",
+	},
+	{
+		Key: "service_not_applicable", Status: 422, CamaraCode: "SERVICE_NOT_APPLICABLE", Group: GroupAPI,
+		Title:       "Service Not Applicable",
+		Description: "The service is not available for the identifier provided.",
+		Causes: []Cause{
+			{ID: "identifier_not_eligible", Text: "The service cannot be provided for this phone number or device (for example it is not a mobile line of this network)."},
+		},
+		Fix: "The request is correct but the service does not apply to this line: handle it as a business outcome in your app rather than retrying. If you think the line should be eligible, contact support with the `x-correlator` response header.",
+	},
+	{
+		Key: "missing_identifier", Status: 422, CamaraCode: "MISSING_IDENTIFIER", Group: GroupAPI,
+		Title:       "Missing Identifier",
+		Description: "The device cannot be identified: the request names none and the access token does not either.",
+		Causes: []Cause{
+			{ID: "identifier_missing", Text: "The request names no phone number or device, and the access token was not issued for a user's line."},
+		},
+		Fix: "With a client_credentials (two-legged) token, put the identifier in the body, for example `phoneNumber`. Or get a token for the user's line (authorization code or CIBA) and leave it out.",
+	},
+	{
+		Key: "unsupported_identifier", Status: 422, CamaraCode: "UNSUPPORTED_IDENTIFIER", Group: GroupAPI,
+		Title:       "Unsupported Identifier",
+		Description: "None of the identifiers provided is supported by this implementation of the API.",
+		Causes: []Cause{
+			{ID: "identifier_type_unsupported", Text: "The request identifies the device only by identifier types this implementation does not support."},
+		},
+		Fix: "Identify the device with a supported identifier (the detail lists them; `phoneNumber` is always supported) instead of, or in addition to, the one you sent.",
+	},
+	{
+		Key: "unnecessary_identifier", Status: 422, CamaraCode: "UNNECESSARY_IDENTIFIER", Group: GroupAPI,
+		Title:       "Unnecessary Identifier",
+		Description: "The device is already identified by the access token, so the request must not name one.",
+		Causes: []Cause{
+			{ID: "identifier_in_token", Text: "The request names a phone number or device although the access token was issued for a user's line."},
+		},
+		Fix: "With a token obtained for a user (authorization code or CIBA), remove `phoneNumber` or `device` from the body: the API uses the line the user authenticated with.",
+	},
+	{
+		Key: "quota_exceeded", Status: 429, CamaraCode: "QUOTA_EXCEEDED", Group: GroupAPI,
+		Title:       "Quota Exceeded",
+		Description: "The app has used up the call quota its plan gives it for this API.",
+		Causes: []Cause{
+			{ID: "day_quota", Text: "The app's daily call quota for this API is used up."},
+			{ID: "month_quota", Text: "The app's monthly call quota for this API is used up."},
+		},
+		Fix: "Upgrade the app's plan for this API on the API's page in the developer portal to get a larger quota, or wait until the quota resets: `Retry-After` gives the seconds until then. The app's usage page in the portal shows how much quota is left. Retrying sooner does not help.",
 	},
 }

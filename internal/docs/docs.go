@@ -1,0 +1,148 @@
+// Package docs serves the portal's Error Codes & Troubleshooting page.
+//
+// The page and its JSON twin are generated from problem.Catalog, the same
+// table every renderer uses, so what the documentation says and what the
+// platform answers cannot drift apart. Each entry's anchor is its registry
+// key, which is where problem.Renderer.DocURL, the `type` member of problem
+// details and the OAuth `error_uri` point.
+package docs
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/internal/problem"
+)
+
+// Paths served by Handler, relative to where it is mounted.
+const (
+	PagePath = "/docs/errors"
+	JSONPath = "/docs/errors.json"
+)
+
+//go:embed errors.html.tmpl
+var pageSource string
+
+var pageTemplate = template.Must(template.New("errors").Funcs(template.FuncMap{
+	"code":       codeSpans,
+	"statusText": http.StatusText,
+}).Parse(pageSource))
+
+// Handler serves the troubleshooting page at PagePath and the catalog as
+// JSON at JSONPath. The zero value works.
+type Handler struct {
+	// Renderer writes the errors for unknown paths and methods. Nil means a
+	// zero problem.Renderer.
+	Renderer *problem.Renderer
+}
+
+// ServeHTTP dispatches on the request path: PagePath renders the HTML page,
+// JSONPath the JSON catalog; GET and HEAD only. Any other path is answered
+// with a 404 `not_found` problem, so mount the handler on those two paths
+// only if the caller wants to answer the rest itself.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var serve func(http.ResponseWriter, *http.Request)
+	switch r.URL.Path {
+	case PagePath:
+		serve = h.servePage
+	case JSONPath:
+		serve = h.serveJSON
+	default:
+		h.Renderer.Admin(w, r, problem.Newf("not_found", "unknown_path", "Nothing is served at %s.", r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Renderer.Admin(w, r, problem.Newf("method_not_allowed", "method_not_supported",
+			"%s takes GET or HEAD, not %s.", r.URL.Path, r.Method).WithHeader("Allow", "GET, HEAD"))
+		return
+	}
+	serve(w, r)
+}
+
+// group is one section of the page.
+type group struct {
+	ID      string
+	Name    string
+	Entries []*problem.Entry
+}
+
+// groupIDs gives each group a stable anchor. The hyphen keeps them apart from
+// the snake_case entry keys.
+var groupIDs = map[string]string{
+	problem.GroupHTTP:  "group-http",
+	problem.GroupOAuth: "group-oauth",
+	problem.GroupToken: "group-token",
+	problem.GroupAPI:   "group-api",
+}
+
+// groups splits the catalog into sections, keeping its order.
+func groups(entries []*problem.Entry) []group {
+	var out []group
+	for _, e := range entries {
+		if len(out) == 0 || out[len(out)-1].Name != e.Group {
+			id, ok := groupIDs[e.Group]
+			if !ok {
+				id = "group-" + strconv.Itoa(len(out)+1)
+			}
+			out = append(out, group{ID: id, Name: e.Group})
+		}
+		out[len(out)-1].Entries = append(out[len(out)-1].Entries, e)
+	}
+	return out
+}
+
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, struct{ Groups []group }{groups(problem.Catalog())}); err != nil {
+		h.Renderer.Admin(w, r, problem.Internal(err))
+		return
+	}
+	write(w, r, "text/html; charset=utf-8", buf.Bytes())
+}
+
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the texts show headers such as <access token> literally
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(problem.Catalog()); err != nil {
+		h.Renderer.Admin(w, r, problem.Internal(err))
+		return
+	}
+	write(w, r, "application/json", buf.Bytes())
+}
+
+// write sends a complete 200 response; HEAD gets the headers only.
+func write(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// codeSpans escapes s for HTML and shows the parts between backticks as
+// code, the convention the registry's texts use for literal values. A code
+// span that is a registry key links to that entry.
+func codeSpans(s string) template.HTML {
+	var b strings.Builder
+	for i, part := range strings.Split(s, "`") {
+		if i%2 == 1 {
+			code := "<code>" + template.HTMLEscapeString(part) + "</code>"
+			if _, ok := problem.Lookup(part); ok {
+				code = `<a href="#` + part + `">` + code + "</a>"
+			}
+			b.WriteString(code)
+			continue
+		}
+		b.WriteString(template.HTMLEscapeString(part))
+	}
+	return template.HTML(b.String())
+}
