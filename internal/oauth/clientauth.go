@@ -133,7 +133,7 @@ func basicCredentials(r *http.Request) (id, secret string, ok bool, p *problem.E
 			WithHeader("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	rawID, rawSecret, ok := r.BasicAuth()
-	bad := problem.New("invalid_client", "missing_credentials",
+	bad := problem.New("invalid_client", "malformed_basic_auth",
 		"The Authorization header is not valid HTTP Basic credentials (base64 of client_id:client_secret).").
 		WithHeader("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	if !ok {

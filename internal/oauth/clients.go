@@ -85,7 +85,7 @@ type ClientManager struct {
 	// rotation. Zero means 24 h.
 	SecretGrace time.Duration
 	// SupportedGrants lists the grant types clients may be registered for.
-	// Nil means client_credentials only.
+	// Nil means RegistrableGrants.
 	SupportedGrants []string
 	// OnChange, when set, is called with the id of every changed client
 	// (to drop caches).
@@ -242,7 +242,7 @@ func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
 	if spec.GrantTypes != nil {
 		supported := m.SupportedGrants
 		if supported == nil {
-			supported = []string{GrantClientCredentials}
+			supported = RegistrableGrants
 		}
 		if len(*spec.GrantTypes) == 0 {
 			return invalidField("grant_types", "at least one grant type is needed; supported: "+strings.Join(supported, ", "))

@@ -92,12 +92,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) *problem.Error {
 	if p != nil {
 		return p
 	}
-	switch hint := form.Get("token_type_hint"); hint {
-	case "", HintAccessToken, HintRefreshToken:
-	default:
-		return problem.Newf("unsupported_token_type", "unknown_hint",
-			"token_type_hint %q is not one of access_token, refresh_token (RFC 7009 §2.1).", hint)
-	}
+	// token_type_hint is only a hint: RFC 7009 §2.1 has the server search
+	// every token type it supports whatever the hint says, so it is not
+	// checked.
 	claims, vp := s.VerifyAccessToken(raw)
 	if vp != nil {
 		return nil // invalid, expired or already revoked: nothing to do

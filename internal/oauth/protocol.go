@@ -9,6 +9,14 @@ const (
 	GrantCIBA              = "urn:openid:params:grant-type:ciba"
 )
 
+// RegistrableGrants are the grant types a client may be registered for. The
+// token endpoint serves the subset its grants implement (Server.GrantTypes,
+// also what discovery lists); a registered but unserved grant type is
+// answered unsupported_grant_type until its flow ships.
+var RegistrableGrants = []string{
+	GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantJWTBearer, GrantCIBA,
+}
+
 // Client authentication methods (RFC 7591 §2, OpenID Connect Core §9).
 const (
 	AuthClientSecretBasic = "client_secret_basic"

@@ -114,7 +114,7 @@ func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 	}
 	h := tok.Headers[0]
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, AccessTokenJWTType) && !strings.EqualFold(typ, "application/"+AccessTokenJWTType) {
-		return nil, problem.New("invalid_token", "malformed", "The token is not an access token (typ must be at+jwt, RFC 9068).")
+		return nil, problem.New("invalid_token", "wrong_token_type", "The token is not an access token (typ must be at+jwt, RFC 9068).")
 	}
 	key, alg, ok := s.cfg.Keys.PublicKey(h.KeyID)
 	if !ok || string(alg) != h.Algorithm {

@@ -177,8 +177,9 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "operation_not_implemented", Text: "The operation is in the API definition but this deployment does not implement it."},
 			{ID: "sandbox_not_supported", Text: "The sandbox does not simulate this operation."},
+			{ID: "transfer_coding", Text: "The request uses a Transfer-Encoding this server does not implement (only chunked is)."},
 		},
-		Fix: "Check the API's page in the portal for the operations this deployment offers. If only the sandbox lacks the operation, test it with a production app, or ask the operator when it will be available.",
+		Fix: "Send the body with Content-Length or Transfer-Encoding: chunked. Check the API's page in the portal for the operations this deployment offers. If only the sandbox lacks the operation, test it with a production app, or ask the operator when it will be available.",
 	},
 	{
 		Key: "bad_gateway", Status: 502, CamaraCode: "BAD_GATEWAY", Group: GroupHTTP,
@@ -285,6 +286,7 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "grant_not_allowed", Text: "The client is not registered for this grant type."},
 			{ID: "response_type_not_allowed", Text: "The client is not registered for the authorization code flow, so it may not use the authorization endpoint."},
+			{ID: "token_not_owned", Text: "The token to revoke was issued to another client; a client may revoke only its own tokens."},
 		},
 		Fix: "Check the grant types registered for the app on its page in the portal (client_credentials, authorization_code, refresh_token, CIBA, JWT bearer) and use one of them, or ask the operator to enable the one you need.",
 	},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 )
 
 // Renderer writes registry errors in the format of each channel. It is the
@@ -112,7 +113,7 @@ func (rd *Renderer) OAuth(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Pragma", "no-cache")
 	body := OAuthBody{
 		Error:       code,
-		Description: p.Message(),
+		Description: oauthText(p.Message()),
 		URI:         rd.DocURL(p.Entry),
 		Correlator:  Correlator(r.Context()),
 	}
@@ -120,6 +121,44 @@ func (rd *Renderer) OAuth(w http.ResponseWriter, r *http.Request, err error) {
 		body.Cause = p.CauseID
 	}
 	rd.finish(w, r, p, body)
+}
+
+// oauthText makes s fit RFC 6749 §5.2's error_description alphabet
+// (%x20-21 / %x23-5B / %x5D-7E): double quotes become single quotes, a
+// backslash a slash, "§" the word "section", and any other character outside
+// printable ASCII a question mark. Details are written for people and may
+// quote values; this keeps them legal on the wire.
+func oauthText(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r == '§':
+			b.WriteString("section")
+		case r == '—' || r == '–':
+			b.WriteByte('-')
+		case r == '’' || r == '‘':
+			b.WriteByte('\'')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // oauthFallback picks the RFC 6749 code for entries that have none of their
@@ -155,7 +194,7 @@ func (rd *Renderer) problemBody(r *http.Request, p *Error) map[string]any {
 	body["correlator"] = Correlator(r.Context())
 	if !p.Concealed {
 		c := p.Cause()
-		body["cause"] = causeBody{ID: c.ID, Text: c.Text}
+		body["cause"] = causeBody(c)
 	}
 	return body
 }
