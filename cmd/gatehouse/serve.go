@@ -96,6 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		MaxFormBytes:   cfg.MaxFormBytes,
 		Logger:         logger,
+		KnownScopes:    knownScope,
 	})
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
@@ -162,6 +163,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logger.Info("gatehouse stopped")
 	return err
 }
+
+// platformScopes are the scopes that exist on this platform: the OpenID
+// Connect ones, gatehouse's own, and those of the sandbox APIs. A requested
+// scope outside this set is "unknown" rather than "not allowed".
+// TODO(gateway): derive API scopes from the imported OpenAPI documents.
+var platformScopes = map[string]bool{
+	"openid": true, "offline_access": true, oauth.ScopeIntrospect: true,
+	"sim-swap:check": true, "sim-swap:retrieve-date": true,
+	"number-verification:verify": true, "number-verification:device-phone-number:read": true,
+	"location-verification:verify": true,
+}
+
+func knownScope(s string) bool { return platformScopes[s] }
 
 func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 	return &http.Server{

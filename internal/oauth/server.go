@@ -117,10 +117,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// housekeeping reloads the signing keys (rotations by other nodes or the
-// CLI) and prunes expired revocations and assertion ids.
+// housekeeping reloads the signing keys every second (rotations by other
+// nodes or the CLI; an unchanged set costs one small query) and prunes expired revocations and assertion ids.
 func (s *Server) housekeeping(ctx context.Context) {
-	keyTick := time.NewTicker(5 * time.Second)
+	keyTick := time.NewTicker(time.Second)
 	pruneTick := time.NewTicker(10 * time.Minute)
 	defer keyTick.Stop()
 	defer pruneTick.Stop()

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testServer is a gatehouse started through run, as `gatehouse serve` is,
+// on free loopback ports with its own data directory.
+type testServer struct {
+	t      *testing.T
+	env    map[string]string
+	Issuer string // also the public base URL
+	Admin  string // admin base URL
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address with a port free at the time of the
+// call.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// testEnv returns the environment of a fresh platform: its own data
+// directory and free ports. tweak may change it before start.
+func testEnv(t *testing.T) map[string]string {
+	public, admin := freeAddr(t), freeAddr(t)
+	return map[string]string{
+		"GATEHOUSE_DATA_DIR":    t.TempDir(),
+		"GATEHOUSE_PUBLIC_ADDR": public,
+		"GATEHOUSE_ADMIN_ADDR":  admin,
+		"GATEHOUSE_ISSUER":      "http://" + public,
+		"GATEHOUSE_LOG_LEVEL":   "warn",
+	}
+}
+
+// startServer runs `gatehouse serve` in-process and waits until /healthz
+// answers. The server is stopped (gracefully) at the end of the test.
+func startServer(t *testing.T, tweak func(env map[string]string)) *testServer {
+	t.Helper()
+	env := testEnv(t)
+	if tweak != nil {
+		tweak(env)
+	}
+	return startWithEnv(t, env)
+}
+
+func startWithEnv(t *testing.T, env map[string]string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{
+		t: t, env: env, Issuer: env["GATEHOUSE_ISSUER"], Admin: "http://" + env["GATEHOUSE_ADMIN_ADDR"],
+		stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1),
+	}
+	go func() { ts.done <- run(ctx, []string{"serve"}, ts.getenv, io.Discard, ts.stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(ts.Admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-ts.done:
+			t.Fatalf("gatehouse serve exited: %v\n%s", err, ts.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gatehouse serve did not become healthy: %v\n%s", err, ts.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { ts.stop() })
+	return ts
+}
+
+func (ts *testServer) getenv(k string) string { return ts.env[k] }
+
+// stop shuts the server down gracefully and returns run's error.
+func (ts *testServer) stop() error {
+	ts.cancel()
+	select {
+	case err := <-ts.done:
+		ts.done <- err // let a second stop see it too
+		return err
+	case <-time.After(30 * time.Second):
+		ts.t.Errorf("gatehouse serve did not stop within 30s")
+		return nil
+	}
+}
+
+// cli runs an operator command with the server's configuration and returns
+// its output; it fails the test on error.
+func (ts *testServer) cli(args ...string) string {
+	ts.t.Helper()
+	out, err := ts.tryCLI(args...)
+	if err != nil {
+		ts.t.Fatalf("gatehouse %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (ts *testServer) tryCLI(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := run(context.Background(), args, ts.getenv, &out, io.Discard)
+	return out.String(), err
+}
+
+// client is a registered client's credentials.
+type client struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// createClient registers a client through the CLI (--json) with the given
+// extra flags.
+func (ts *testServer) createClient(name string, flags ...string) client {
+	ts.t.Helper()
+	out := ts.cli(append([]string{"clients", "create", "--name", name, "--json"}, flags...)...)
+	var c client
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" {
+		ts.t.Fatalf("clients create printed %q: %v", out, err)
+	}
+	return c
+}
+
+// post sends a form to a public path with optional Basic credentials and
+// headers; "" for id skips Basic.
+func (ts *testServer) post(path string, form url.Values, id, secret string, headers ...string) *http.Response {
+	ts.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.Issuer+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return resp
+}
+
+// token gets a client_credentials access token with Basic auth.
+func (ts *testServer) token(c client, scope string) string {
+	ts.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	resp := ts.post("/oauth2/token", form, c.ID, c.Secret)
+	var body map[string]any
+	decode(ts.t, resp, &body)
+	if resp.StatusCode != http.StatusOK {
+		ts.t.Fatalf("token: %d %v", resp.StatusCode, body)
+	}
+	return body["access_token"].(string)
+}
+
+// introspect returns the introspection response for tok, asked by c.
+func (ts *testServer) introspect(c client, tok string) map[string]any {
+	ts.t.Helper()
+	resp := ts.post("/oauth2/introspect", url.Values{"token": {tok}}, c.ID, c.Secret)
+	var body map[string]any
+	decode(ts.t, resp, &body)
+	if resp.StatusCode != http.StatusOK {
+		ts.t.Fatalf("introspect: %d %v", resp.StatusCode, body)
+	}
+	return body
+}
+
+// decode reads a JSON body into v and closes it.
+func decode(t testing.TB, resp *http.Response, v any) {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s %s: body is not JSON: %v: %q", resp.Request.Method, resp.Request.URL.Path, err, b)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes. It is for
+// effects that are asynchronous by design (a key rotation reaching a running
+// server), never for timing assertions.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
