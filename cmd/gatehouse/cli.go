@@ -100,11 +100,17 @@ type commandEnv struct {
 	fs         *flag.FlagSet
 	configPath *string
 	asJSON     *bool
+	asEnv      *bool
 }
 
 func newCommand(name string) *commandEnv {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	return &commandEnv{fs: fs, configPath: fs.String("config", "", "YAML configuration file"), asJSON: fs.Bool("json", false, "print JSON")}
+	return &commandEnv{
+		fs:         fs,
+		configPath: fs.String("config", "", "YAML configuration file"),
+		asJSON:     fs.Bool("json", false, "print JSON"),
+		asEnv:      fs.Bool("env", false, "print CLIENT_ID=… and CLIENT_SECRET=… for a shell's eval"),
+	}
 }
 
 func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -178,6 +184,14 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	}
 	if *cmd.asJSON {
 		return printJSON(stdout, out)
+	}
+	if *cmd.asEnv {
+		v := out.(*oauth.ClientView)
+		fmt.Fprintf(stdout, "CLIENT_ID=%s\n", v.ClientID)
+		if v.ClientSecret != "" {
+			fmt.Fprintf(stdout, "CLIENT_SECRET=%s\n", v.ClientSecret)
+		}
+		return nil
 	}
 	return printClient(stdout, out.(*oauth.ClientView))
 }

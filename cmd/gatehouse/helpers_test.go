@@ -17,7 +17,7 @@ import (
 // testServer is a gatehouse started through run, as `gatehouse serve` is,
 // on free loopback ports with its own data directory.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	env    map[string]string
 	Issuer string // also the public base URL
 	Admin  string // admin base URL
@@ -58,7 +58,7 @@ func freeAddr(t testing.TB) string {
 
 // testEnv returns the environment of a fresh platform: its own data
 // directory and free ports. tweak may change it before start.
-func testEnv(t *testing.T) map[string]string {
+func testEnv(t testing.TB) map[string]string {
 	public, admin := freeAddr(t), freeAddr(t)
 	return map[string]string{
 		"GATEHOUSE_DATA_DIR":    t.TempDir(),
@@ -71,7 +71,7 @@ func testEnv(t *testing.T) map[string]string {
 
 // startServer runs `gatehouse serve` in-process and waits until /healthz
 // answers. The server is stopped (gracefully) at the end of the test.
-func startServer(t *testing.T, tweak func(env map[string]string)) *testServer {
+func startServer(t testing.TB, tweak func(env map[string]string)) *testServer {
 	t.Helper()
 	env := testEnv(t)
 	if tweak != nil {
@@ -80,7 +80,7 @@ func startServer(t *testing.T, tweak func(env map[string]string)) *testServer {
 	return startWithEnv(t, env)
 }
 
-func startWithEnv(t *testing.T, env map[string]string) *testServer {
+func startWithEnv(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{
@@ -109,6 +109,12 @@ func startWithEnv(t *testing.T, env map[string]string) *testServer {
 	}
 	t.Cleanup(func() { ts.stop() })
 	return ts
+}
+
+// startBenchServer starts a server for a benchmark, logging errors only.
+func startBenchServer(b *testing.B) *testServer {
+	b.Helper()
+	return startServer(b, func(env map[string]string) { env["GATEHOUSE_LOG_LEVEL"] = "error" })
 }
 
 func (ts *testServer) getenv(k string) string { return ts.env[k] }
@@ -246,3 +252,5 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

@@ -156,7 +156,7 @@ func storeError(err error) *problem.Error {
 }
 
 // writeJSON writes a successful OAuth JSON response that must not be cached
-// (RFC 6749 §5.1).
+// (RFC 6749 §5.1), newline-terminated like every other JSON body.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -164,4 +164,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+	_, _ = w.Write(newline)
 }
+
+var newline = []byte("\n")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -63,7 +64,18 @@ func (s *Server) issueAccessToken(clientID, subject string, scopes []string) (st
 	if err != nil {
 		return "", nil, err
 	}
-	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	// Sign the encoded claims directly: jwt.Signed(...).Claims would
+	// marshal, unmarshal into a map and marshal again (a sixth of the token
+	// endpoint's CPU when measured).
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: encoding access token: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", nil, fmt.Errorf("oauth: signing access token: %w", err)
+	}
+	tok, err := jws.CompactSerialize()
 	if err != nil {
 		return "", nil, fmt.Errorf("oauth: signing access token: %w", err)
 	}
