@@ -1,0 +1,550 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"gatehouse/internal/store"
+)
+
+// PostgreSQL connection handling.
+//
+// The backend uses pgxpool directly rather than pgx's database/sql adapter
+// (pgx/v5/stdlib). GetClient sits on the token endpoint's hot path, and the
+// native interface skips database/sql's per-query costs (a goroutine
+// watching each context, driver.Value conversions, an extra copy of every
+// column) while pgx's default exec mode prepares each statement once per
+// connection and caches it, so a lookup is one round trip in the binary
+// protocol. Pool size and lifetimes come from the URL (pool_max_conns,
+// pool_max_conn_lifetime, ...); the default is max(4, GOMAXPROCS)
+// connections.
+const (
+	pgPrecision      = time.Microsecond
+	pgConnectTimeout = 10 * time.Second // unless the URL sets connect_timeout
+)
+
+// pgDB is the PostgreSQL backend.
+type pgDB struct {
+	pool    *pgxpool.Pool
+	nowFunc func() time.Time
+	closed  *atomic.Bool
+}
+
+var _ backend = (*pgDB)(nil)
+
+// pgSplitSchema removes the schema parameter from a postgres:// URL and
+// returns the remaining URL and the schema ("" if absent).
+func pgSplitSchema(raw string) (connURL, schema string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the URL, password included; keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", "", fmt.Errorf("sqlstore: malformed PostgreSQL URL: %w", err)
+	}
+	q := u.Query()
+	if !q.Has("schema") {
+		return raw, "", nil
+	}
+	schema = q.Get("schema")
+	if !validSchemaName(schema) {
+		return "", "", fmt.Errorf("sqlstore: PostgreSQL URL: schema %q: want 1 to 63 letters, digits and underscores, not starting with a digit", schema)
+	}
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return u.String(), schema, nil
+}
+
+func validSchemaName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// openPostgres connects to PostgreSQL and applies pending migrations.
+func openPostgres(ctx context.Context, rawURL string, now func() time.Time, closed *atomic.Bool) (*pgDB, error) {
+	connURL, schema, err := pgSplitSchema(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(connURL) // its errors redact the password
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: PostgreSQL URL: %w", err)
+	}
+	if schema != "" {
+		// Sent in the startup message, so it costs no round trip and holds
+		// for every connection the pool ever opens.
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: PostgreSQL pool: %w", err)
+	}
+	p := &pgDB{pool: pool, nowFunc: now, closed: closed}
+	if err := p.migrate(ctx, schema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// migrationLockKey is the pg_advisory_xact_lock key that serializes
+// migrations of one schema across processes.
+func migrationLockKey(schema string) int64 {
+	h := fnv.New64a()
+	io.WriteString(h, "gatehouse/sqlstore/migrate:"+schema)
+	return int64(h.Sum64())
+}
+
+// migrate creates the schema if needed and applies pending migrations, in
+// one transaction holding an advisory lock so that nodes starting together
+// migrate one after another.
+func (p *pgDB) migrate(ctx context.Context, schema string) error {
+	const op = "migrate"
+	ms, err := loadMigrations("postgres")
+	if err != nil {
+		return err
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey(schema)); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if schema != "" {
+		// Look first, so that a role without CREATE on the database can
+		// use a schema made for it.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`,
+			schema).Scan(&exists); err != nil {
+			return p.err(ctx, op, err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+				return p.err(ctx, op+": create schema", err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name       text PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return p.err(ctx, op, err)
+	}
+	rows, _ := tx.Query(ctx, `SELECT name FROM schema_migrations`)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	applied := make(map[string]bool, len(names))
+	for _, n := range names {
+		applied[n] = true
+	}
+	for _, m := range ms {
+		if applied[m.name] {
+			continue
+		}
+		// Without arguments Exec uses the simple protocol, which runs
+		// every statement in the file.
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return p.err(ctx, op+" "+m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, m.name); err != nil {
+			return p.err(ctx, op+" "+m.name, err)
+		}
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
+}
+
+// now returns the current time as PostgreSQL stores it.
+func (p *pgDB) now() time.Time { return truncate(p.nowFunc(), pgPrecision) }
+
+// pgTime encodes t as a timestamptz, NULL for the zero time.
+func pgTime(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// fromPGTime decodes pgTime's encoding, in UTC.
+func fromPGTime(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// err classifies err, returned by pgx during op: unique-constraint
+// violations wrap store.ErrConflict; failures to connect or to keep a
+// connection, server shutdown or overload, a closed store and expired
+// deadlines wrap store.ErrUnavailable.
+func (p *pgDB) err(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if p.closed.Load() {
+		return unavailable(op, err)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return unavailable(op, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return conflict(op, err)
+		case strings.HasPrefix(pe.Code, "08"), // connection_exception
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources, e.g. too_many_connections
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return unavailable(op, err)
+		}
+		return fmt.Errorf("sqlstore: %s: %w", op, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+const pgSelectClient = `SELECT id, name, secret_hash, previous_secret_hash,
+	previous_secret_expires_at, grant_types, scopes, redirect_uris,
+	token_endpoint_auth_method, jwks, status, created_at, updated_at
+	FROM clients`
+
+// pgClientScan holds a client and the columns that need decoding, so one
+// allocation serves a whole row.
+type pgClientScan struct {
+	c                        store.Client
+	prevExp, created, update pgtype.Timestamptz
+	grants, scopes, uris     string
+}
+
+func (s *pgClientScan) dest() []any {
+	return []any{&s.c.ID, &s.c.Name, &s.c.SecretHash, &s.c.PreviousSecretHash,
+		&s.prevExp, &s.grants, &s.scopes, &s.uris,
+		&s.c.TokenEndpointAuthMethod, &s.c.JWKS, &s.c.Status, &s.created, &s.update}
+}
+
+func (s *pgClientScan) client() (*store.Client, error) {
+	c := &s.c
+	var err error
+	if c.GrantTypes, err = decodeList(s.grants); err != nil {
+		return nil, err
+	}
+	if c.Scopes, err = decodeList(s.scopes); err != nil {
+		return nil, err
+	}
+	if c.RedirectURIs, err = decodeList(s.uris); err != nil {
+		return nil, err
+	}
+	c.SecretHash = nilIfEmpty(c.SecretHash)
+	c.PreviousSecretHash = nilIfEmpty(c.PreviousSecretHash)
+	c.PreviousSecretExpiresAt = fromPGTime(s.prevExp)
+	c.CreatedAt = fromPGTime(s.created)
+	c.UpdatedAt = fromPGTime(s.update)
+	return c, nil
+}
+
+// pgClientArgs returns c's columns after id, in pgSelectClient order.
+func pgClientArgs(c *store.Client) ([]any, error) {
+	grants, err := encodeList(c.GrantTypes)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := encodeList(c.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	uris, err := encodeList(c.RedirectURIs)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.Name, blob(c.SecretHash), blob(c.PreviousSecretHash),
+		pgTime(c.PreviousSecretExpiresAt), grants, scopes, uris,
+		c.TokenEndpointAuthMethod, c.JWKS, c.Status,
+		pgTime(c.CreatedAt), pgTime(c.UpdatedAt)}, nil
+}
+
+func (p *pgDB) CreateClient(ctx context.Context, c *store.Client) error {
+	const op = "create client"
+	cc := *c
+	if cc.CreatedAt.IsZero() {
+		cc.CreatedAt = p.now()
+	}
+	if cc.UpdatedAt.IsZero() {
+		cc.UpdatedAt = cc.CreatedAt
+	}
+	args, err := pgClientArgs(&cc)
+	if err != nil {
+		return err
+	}
+	_, err = p.pool.Exec(ctx, `INSERT INTO clients (id, name, secret_hash,
+		previous_secret_hash, previous_secret_expires_at, grant_types, scopes,
+		redirect_uris, token_endpoint_auth_method, jwks, status, created_at,
+		updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		append([]any{cc.ID}, args...)...)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	c.CreatedAt, c.UpdatedAt = cc.CreatedAt, cc.UpdatedAt
+	return nil
+}
+
+func (p *pgDB) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	s := new(pgClientScan)
+	if err := p.pool.QueryRow(ctx, pgSelectClient+` WHERE id = $1`, id).Scan(s.dest()...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get client %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get client", err)
+	}
+	return s.client()
+}
+
+func (p *pgDB) ListClients(ctx context.Context) ([]*store.Client, error) {
+	const op = "list clients"
+	rows, err := p.pool.Query(ctx, pgSelectClient+` ORDER BY created_at NULLS FIRST, id`)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var cs []*store.Client
+	for rows.Next() {
+		s := new(pgClientScan)
+		if err := rows.Scan(s.dest()...); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		c, err := s.client()
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) UpdateClient(ctx context.Context, id string, update func(c *store.Client) error) (*store.Client, error) {
+	const op = "update client"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	s := new(pgClientScan)
+	// FOR UPDATE holds the row until commit: a concurrent UpdateClient
+	// waits here and then reads this one's result.
+	if err := tx.QueryRow(ctx, pgSelectClient+` WHERE id = $1 FOR UPDATE`, id).Scan(s.dest()...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update client %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	if err := update(c); err != nil {
+		return nil, err
+	}
+	if c.ID != id {
+		return nil, fmt.Errorf("sqlstore: update client %q: update must not change the ID (to %q)", id, c.ID)
+	}
+	c.UpdatedAt = p.now()
+	normalizeClient(c, pgPrecision)
+	args, err := pgClientArgs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2,
+		previous_secret_hash = $3, previous_secret_expires_at = $4, grant_types = $5,
+		scopes = $6, redirect_uris = $7, token_endpoint_auth_method = $8, jwks = $9,
+		status = $10, created_at = $11, updated_at = $12 WHERE id = $13`,
+		append(args, id)...); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	return c, nil
+}
+
+func (p *pgDB) DeleteClient(ctx context.Context, id string) error {
+	tag, err := p.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	if err != nil {
+		return p.err(ctx, "delete client", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: delete client %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (p *pgDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
+	const op = "rotate signing key"
+	created := k.CreatedAt
+	if created.IsZero() {
+		created = p.now()
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// Without the lock, two concurrent rotations would each retire only
+	// the keys their snapshot saw and leave two current keys. This mode
+	// conflicts with itself and with writers, not with readers.
+	if _, err := tx.Exec(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL`,
+		pgTime(created)); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (id, algorithm, private_key,
+		public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		k.ID, k.Algorithm, blob(k.PrivateKey), blob(k.PublicJWK),
+		pgTime(created), pgTime(k.RetiredAt)); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.err(ctx, op, err)
+	}
+	k.CreatedAt = created
+	return nil
+}
+
+func (p *pgDB) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	const op = "list signing keys"
+	rows, err := p.pool.Query(ctx, `SELECT id, algorithm, private_key, public_jwk,
+		created_at, retired_at FROM signing_keys ORDER BY created_at DESC NULLS LAST, seq DESC`)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ks []*store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created, retired pgtype.Timestamptz
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK, &created, &retired); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		k.PrivateKey = nilIfEmpty(k.PrivateKey)
+		k.PublicJWK = nilIfEmpty(k.PublicJWK)
+		k.CreatedAt = fromPGTime(created)
+		k.RetiredAt = fromPGTime(retired)
+		ks = append(ks, &k)
+	}
+	return ks, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM signing_keys
+		WHERE retired_at IS NOT NULL AND retired_at < $1`, t)
+	return p.err(ctx, "delete retired signing keys", err)
+}
+
+func (p *pgDB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
+	revoked := t.RevokedAt
+	if revoked.IsZero() {
+		revoked = p.now()
+	}
+	_, err := p.pool.Exec(ctx, `INSERT INTO revoked_tokens (id, client_id, expires_at, revoked_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+		t.ID, t.ClientID, pgTime(t.ExpiresAt), revoked)
+	if err != nil {
+		return p.err(ctx, "revoke token", err)
+	}
+	t.RevokedAt = revoked
+	return nil
+}
+
+func (p *pgDB) ListRevokedTokensSince(ctx context.Context, since time.Time) ([]*store.RevokedToken, error) {
+	const op = "list revoked tokens"
+	rows, err := p.pool.Query(ctx, `SELECT id, client_id, expires_at, revoked_at
+		FROM revoked_tokens WHERE revoked_at >= $1 ORDER BY revoked_at, id`, since)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ts []*store.RevokedToken
+	for rows.Next() {
+		var t store.RevokedToken
+		var expires, revoked pgtype.Timestamptz
+		if err := rows.Scan(&t.ID, &t.ClientID, &expires, &revoked); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		t.ExpiresAt = fromPGTime(expires)
+		t.RevokedAt = fromPGTime(revoked)
+		ts = append(ts, &t)
+	}
+	return ts, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	// A conflicting insert waits for the first one's transaction, then
+	// sees its row: ON CONFLICT makes this one statement race-free.
+	tag, err := p.pool.Exec(ctx, `INSERT INTO assertion_ids (client_id, jti, expires_at)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE assertion_ids.expires_at <= $4`,
+		clientID, jti, pgTime(expiresAt), p.now())
+	if err != nil {
+		return p.err(ctx, "use assertion id", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: use assertion id %q for client %q: %w", jti, clientID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (p *pgDB) DeleteExpired(ctx context.Context, now time.Time) error {
+	// One statement, so one transaction and one round trip.
+	_, err := p.pool.Exec(ctx, `WITH revoked AS (
+			DELETE FROM revoked_tokens WHERE expires_at < $1
+		)
+		DELETE FROM assertion_ids WHERE expires_at < $1`, now)
+	return p.err(ctx, "delete expired", err)
+}
+
+func (p *pgDB) Ping(ctx context.Context) error {
+	if err := p.pool.Ping(ctx); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+func (p *pgDB) Close() error {
+	p.pool.Close()
+	return nil
+}

@@ -1,0 +1,236 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"gatehouse/internal/store"
+	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/storetest"
+)
+
+// postgresURL returns the PostgreSQL server to test against, or skips tb.
+func postgresURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
+	if u == "" {
+		tb.Skipf("GATEHOUSE_TEST_POSTGRES_URL not set, skipping PostgreSQL tests")
+	}
+	return u
+}
+
+// newSchema returns a URL for a schema of its own under base, named after
+// the test, and drops the schema when the test ends (after the stores the
+// test opened are closed, since cleanups run last-registered first).
+func newSchema(tb testing.TB, base string) string {
+	tb.Helper()
+	var b strings.Builder
+	for _, r := range strings.ToLower(tb.Name()) {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	schema := "t_" + name + "_" + hex.EncodeToString(suffix)
+
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("GATEHOUSE_TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return u.String()
+}
+
+func TestPostgres(t *testing.T) {
+	base := postgresURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return mustOpen(t, newSchema(t, base))
+	})
+}
+
+func TestPostgresMigrationsIdempotent(t *testing.T) {
+	ctx := t.Context()
+	u := newSchema(t, postgresURL(t))
+
+	// Nodes starting together: the advisory lock makes them migrate one
+	// after another, and all but the first find nothing to do.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			db, err := sqlstore.Open(ctx, u)
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Open: %v", err)
+		}
+	}
+
+	db := mustOpen(t, u)
+	if err := db.CreateClient(ctx, &store.Client{ID: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = mustOpen(t, u)
+	if _, err := db.GetClient(ctx, "app"); err != nil {
+		t.Errorf("GetClient after reopening: %v", err)
+	}
+
+	conn, err := pgx.Connect(ctx, postgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema, _ := url.Parse(u)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+
+		pgx.Identifier{schema.Query().Get("schema"), "schema_migrations"}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows; want 1 (0001_init.sql)", n)
+	}
+}
+
+// TestPostgresSchemaIsolation checks that stores in different schemas of
+// one database do not see each other's records.
+func TestPostgresSchemaIsolation(t *testing.T) {
+	base := postgresURL(t)
+	a, b := mustOpen(t, newSchema(t, base)), mustOpen(t, newSchema(t, base))
+	if err := a.CreateClient(t.Context(), &store.Client{ID: "only-in-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetClient(t.Context(), "only-in-a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient in another schema: got %v; want store.ErrNotFound", err)
+	}
+}
+
+// TestPostgresUnavailable needs no server: nothing listens on port 1.
+func TestPostgresUnavailable(t *testing.T) {
+	for _, u := range []string{
+		"postgres://postgres@127.0.0.1:1/test?sslmode=disable",
+		"postgresql://postgres@127.0.0.1:1/test?sslmode=disable&schema=x",
+	} {
+		start := time.Now()
+		db, err := sqlstore.Open(t.Context(), u)
+		if err == nil {
+			db.Close()
+			t.Fatalf("Open(%q) succeeded; want an error", u)
+		}
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Open(%q) = %v; want an error wrapping store.ErrUnavailable", u, err)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Open(%q) = %v; wraps store.ErrNotFound", u, err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("Open(%q) took %v to fail", u, d)
+		}
+	}
+
+	// A deadline that passes while connecting is unavailability too.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
+	defer cancel()
+	time.Sleep(time.Millisecond)
+	if db, err := sqlstore.Open(ctx, "postgres://postgres@127.0.0.1:1/test"); err == nil {
+		db.Close()
+		t.Error("Open with an expired deadline succeeded")
+	} else if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Open with an expired deadline = %v; want store.ErrUnavailable", err)
+	}
+}
+
+// TestPostgresServerGone checks that losing the server after Open is
+// reported as unavailability, not as a missing record.
+func TestPostgresServerGone(t *testing.T) {
+	ctx := t.Context()
+	base := postgresURL(t)
+	u, err := url.Parse(newSchema(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A unique application_name finds this store's connections, and only
+	// them, on a server other tests may share.
+	app := u.Query().Get("schema")
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	db := mustOpen(t, u.String())
+	if err := db.CreateClient(ctx, &store.Client{ID: "app"}); err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1`, app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("found no connection to terminate")
+	}
+	// A query on a terminated connection fails as unavailable; the pool
+	// then drops it and dials again.
+	sawUnavailable := false
+	for range 10 {
+		_, err := db.GetClient(ctx, "app")
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrUnavailable):
+			sawUnavailable = true
+		default:
+			t.Errorf("GetClient after the server dropped the connection: %v; want nil or store.ErrUnavailable", err)
+		}
+	}
+	if !sawUnavailable {
+		t.Log("the pool replaced the terminated connections before any query failed")
+	}
+	if _, err := db.GetClient(ctx, "app"); err != nil {
+		t.Errorf("GetClient once the pool has reconnected: %v", err)
+	}
+}

@@ -1,0 +1,603 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"gatehouse/internal/store"
+)
+
+// SQLite connection handling.
+//
+// SQLite runs one writer at a time. Rather than letting several pooled
+// connections race for the write lock (and fail with SQLITE_BUSY, or
+// deadlock when two deferred transactions both try to upgrade from read to
+// write), every write goes through a pool of exactly one connection, so
+// in-process writers queue in Go. Its transactions begin IMMEDIATE and every
+// connection has a busy_timeout, which covers other processes (the CLI)
+// writing the same file. Reads go through a separate pool of query-only
+// connections; in WAL mode they run concurrently with each other and with
+// the writer, and see every committed write.
+//
+// An in-memory database exists only inside its connection, so ":memory:"
+// uses one connection for reads and writes alike. That connection is never
+// closed by the pool (no idle or lifetime limit), so the data lives until
+// Close.
+const (
+	sqliteBusyTimeout = 5 * time.Second
+	sqliteMemory      = ":memory:"
+	sqlitePrecision   = time.Millisecond
+)
+
+// liteDB is the SQLite backend.
+type liteDB struct {
+	w, r    *sql.DB // writer (one connection) and readers; the same pool for :memory:
+	nowFunc func() time.Time
+	closed  *atomic.Bool
+
+	getClient    *sql.Stmt // on r
+	useAssertion *sql.Stmt // on w
+}
+
+var _ backend = (*liteDB)(nil)
+
+// sqlitePath returns the file path (or ":memory:") named by a SQLite URL.
+func sqlitePath(u string) (string, error) {
+	p := u
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if hasPrefixFold(p, prefix) {
+			p = p[len(prefix):]
+			break
+		}
+	}
+	switch {
+	case p == "":
+		return "", fmt.Errorf("sqlstore: database URL %q names no file", u)
+	case strings.Contains(p, "://"):
+		return "", fmt.Errorf("sqlstore: database URL %q: unsupported scheme (want postgres://, postgresql://, sqlite:// or a file path)", u)
+	case strings.Contains(p, "?"):
+		return "", fmt.Errorf("sqlstore: database URL %q: SQLite URLs take no query parameters", u)
+	}
+	return p, nil
+}
+
+// sqliteDSN returns the modernc.org/sqlite data source name for path with
+// the given driver parameters.
+func sqliteDSN(path string, params url.Values) string {
+	if path == sqliteMemory {
+		return sqliteMemory + "?" + params.Encode()
+	}
+	// A file: URI, so that SQLite decodes the escaped path and any '?' or
+	// '#' in the file name cannot be mistaken for parameters.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
+}
+
+// openSQLite opens (creating if needed) the SQLite database at path and
+// applies pending migrations.
+func openSQLite(ctx context.Context, path string, now func() time.Time, closed *atomic.Bool) (_ *liteDB, err error) {
+	l := &liteDB{nowFunc: now, closed: closed}
+	busy := fmt.Sprint(sqliteBusyTimeout.Milliseconds())
+
+	writer := url.Values{}
+	writer.Set("_busy_timeout", busy)
+	writer.Set("_foreign_keys", "1")
+	writer.Set("_txlock", "immediate")
+
+	if path == sqliteMemory {
+		l.w, err = sql.Open("sqlite", sqliteDSN(path, writer))
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: open SQLite: %w", err)
+		}
+		l.w.SetMaxOpenConns(1)
+		l.w.SetMaxIdleConns(1)
+		l.r = l.w
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: SQLite path %q: %w", path, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+			return nil, fmt.Errorf("sqlstore: create directory for SQLite database: %w: %w", store.ErrUnavailable, err)
+		}
+		// The file holds secret digests and signing keys: create it
+		// readable by its owner only (SQLite gives the -wal and -shm files
+		// the same mode) rather than leaving that to the umask.
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: create SQLite database: %w: %w", store.ErrUnavailable, err)
+		}
+		f.Close()
+		// WAL lets readers run alongside the writer. synchronous=NORMAL in
+		// WAL mode keeps every commit across a crash of the process (kill
+		// -9); only an OS crash or power loss can undo the last commits.
+		writer.Set("_journal_mode", "WAL")
+		writer.Set("_synchronous", "NORMAL")
+		l.w, err = sql.Open("sqlite", sqliteDSN(abs, writer))
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: open SQLite: %w", err)
+		}
+		l.w.SetMaxOpenConns(1)
+		l.w.SetMaxIdleConns(1)
+
+		reader := url.Values{}
+		reader.Set("_busy_timeout", busy)
+		reader.Set("_foreign_keys", "1")
+		reader.Set("_query_only", "1")
+		l.r, err = sql.Open("sqlite", sqliteDSN(abs, reader))
+		if err != nil {
+			l.w.Close()
+			return nil, fmt.Errorf("sqlstore: open SQLite: %w", err)
+		}
+		n := max(4, runtime.GOMAXPROCS(0))
+		l.r.SetMaxOpenConns(n)
+		l.r.SetMaxIdleConns(n) // keep them: a new connection re-reads the schema
+	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+
+	// Migrate on the writer before any reader connects, so that readers
+	// find the database in WAL mode and with its tables.
+	if err := l.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if l.getClient, err = l.r.PrepareContext(ctx, liteSelectClient+` WHERE id = ?`); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	if l.useAssertion, err = l.w.PrepareContext(ctx, liteUseAssertion); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	return l, nil
+}
+
+// migrate applies pending migrations in one IMMEDIATE transaction, which
+// also keeps two processes opening the same file from migrating at once.
+func (l *liteDB) migrate(ctx context.Context) error {
+	const op = "migrate"
+	ms, err := loadMigrations("sqlite")
+	if err != nil {
+		return err
+	}
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name       TEXT PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return l.err(ctx, op, err)
+	}
+	applied, err := liteAppliedMigrations(ctx, tx)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	for _, m := range ms {
+		if applied[m.name] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return l.err(ctx, op+" "+m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
+			m.name, l.now().UnixMilli()); err != nil {
+			return l.err(ctx, op+" "+m.name, err)
+		}
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func liteAppliedMigrations(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	applied := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		applied[name] = true
+	}
+	return applied, rows.Err()
+}
+
+// now returns the current time as SQLite stores it.
+func (l *liteDB) now() time.Time { return truncate(l.nowFunc(), sqlitePrecision) }
+
+// liteTime encodes t as unix milliseconds, or NULL for the zero time.
+func liteTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// fromLiteTime decodes liteTime's encoding.
+func fromLiteTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64).UTC()
+}
+
+// err classifies err, returned by the driver during op: unique-constraint
+// violations wrap store.ErrConflict; a busy or unopenable database, a
+// closed store or an expired deadline wrap store.ErrUnavailable.
+func (l *liteDB) err(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if l.closed.Load() {
+		return unavailable(op, err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return conflict(op, err)
+		}
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN:
+			return unavailable(op, err)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) {
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+const liteSelectClient = `SELECT id, name, secret_hash, previous_secret_hash,
+	previous_secret_expires_at, grant_types, scopes, redirect_uris,
+	token_endpoint_auth_method, jwks, status, created_at, updated_at
+	FROM clients`
+
+// liteClientScan holds a client and the columns that need decoding, so one
+// allocation serves a whole row.
+type liteClientScan struct {
+	c                        store.Client
+	prevExp, created, update sql.NullInt64
+	grants, scopes, uris     string
+}
+
+func (s *liteClientScan) dest() []any {
+	return []any{&s.c.ID, &s.c.Name, &s.c.SecretHash, &s.c.PreviousSecretHash,
+		&s.prevExp, &s.grants, &s.scopes, &s.uris,
+		&s.c.TokenEndpointAuthMethod, &s.c.JWKS, &s.c.Status, &s.created, &s.update}
+}
+
+func (s *liteClientScan) client() (*store.Client, error) {
+	c := &s.c
+	var err error
+	if c.GrantTypes, err = decodeList(s.grants); err != nil {
+		return nil, err
+	}
+	if c.Scopes, err = decodeList(s.scopes); err != nil {
+		return nil, err
+	}
+	if c.RedirectURIs, err = decodeList(s.uris); err != nil {
+		return nil, err
+	}
+	c.SecretHash = nilIfEmpty(c.SecretHash)
+	c.PreviousSecretHash = nilIfEmpty(c.PreviousSecretHash)
+	c.PreviousSecretExpiresAt = fromLiteTime(s.prevExp)
+	c.CreatedAt = fromLiteTime(s.created)
+	c.UpdatedAt = fromLiteTime(s.update)
+	return c, nil
+}
+
+// liteClientArgs returns c's columns after id, in liteSelectClient order.
+func liteClientArgs(c *store.Client) ([]any, error) {
+	grants, err := encodeList(c.GrantTypes)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := encodeList(c.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	uris, err := encodeList(c.RedirectURIs)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.Name, blob(c.SecretHash), blob(c.PreviousSecretHash),
+		liteTime(c.PreviousSecretExpiresAt), grants, scopes, uris,
+		c.TokenEndpointAuthMethod, c.JWKS, c.Status,
+		liteTime(c.CreatedAt), liteTime(c.UpdatedAt)}, nil
+}
+
+func (l *liteDB) CreateClient(ctx context.Context, c *store.Client) error {
+	const op = "create client"
+	cc := *c
+	if cc.CreatedAt.IsZero() {
+		cc.CreatedAt = l.now()
+	}
+	if cc.UpdatedAt.IsZero() {
+		cc.UpdatedAt = cc.CreatedAt
+	}
+	args, err := liteClientArgs(&cc)
+	if err != nil {
+		return err
+	}
+	_, err = l.w.ExecContext(ctx, `INSERT INTO clients (id, name, secret_hash,
+		previous_secret_hash, previous_secret_expires_at, grant_types, scopes,
+		redirect_uris, token_endpoint_auth_method, jwks, status, created_at,
+		updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{cc.ID}, args...)...)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	c.CreatedAt, c.UpdatedAt = cc.CreatedAt, cc.UpdatedAt
+	return nil
+}
+
+func (l *liteDB) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	s := new(liteClientScan)
+	if err := l.getClient.QueryRowContext(ctx, id).Scan(s.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get client %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get client", err)
+	}
+	return s.client()
+}
+
+func (l *liteDB) ListClients(ctx context.Context) ([]*store.Client, error) {
+	const op = "list clients"
+	rows, err := l.r.QueryContext(ctx, liteSelectClient+` ORDER BY created_at NULLS FIRST, id`)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var cs []*store.Client
+	for rows.Next() {
+		s := new(liteClientScan)
+		if err := rows.Scan(s.dest()...); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		c, err := s.client()
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) UpdateClient(ctx context.Context, id string, update func(c *store.Client) error) (*store.Client, error) {
+	const op = "update client"
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	s := new(liteClientScan)
+	if err := tx.QueryRowContext(ctx, liteSelectClient+` WHERE id = ?`, id).Scan(s.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update client %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	if err := update(c); err != nil {
+		return nil, err
+	}
+	if c.ID != id {
+		return nil, fmt.Errorf("sqlstore: update client %q: update must not change the ID (to %q)", id, c.ID)
+	}
+	c.UpdatedAt = l.now()
+	normalizeClient(c, sqlitePrecision)
+	args, err := liteClientArgs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?,
+		previous_secret_hash = ?, previous_secret_expires_at = ?, grant_types = ?,
+		scopes = ?, redirect_uris = ?, token_endpoint_auth_method = ?, jwks = ?,
+		status = ?, created_at = ?, updated_at = ? WHERE id = ?`,
+		append(args, id)...); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	return c, nil
+}
+
+func (l *liteDB) DeleteClient(ctx context.Context, id string) error {
+	const op = "delete client"
+	res, err := l.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete client %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (l *liteDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
+	const op = "rotate signing key"
+	created := k.CreatedAt
+	if created.IsZero() {
+		created = l.now()
+	}
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`,
+		liteTime(created)); err != nil {
+		return l.err(ctx, op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key,
+		public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Algorithm, blob(k.PrivateKey), blob(k.PublicJWK),
+		liteTime(created), liteTime(k.RetiredAt)); err != nil {
+		return l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	k.CreatedAt = created
+	return nil
+}
+
+func (l *liteDB) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	const op = "list signing keys"
+	rows, err := l.r.QueryContext(ctx, `SELECT id, algorithm, private_key, public_jwk,
+		created_at, retired_at FROM signing_keys ORDER BY created_at DESC NULLS LAST, seq DESC`)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ks []*store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created, retired sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK, &created, &retired); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		k.PrivateKey = nilIfEmpty(k.PrivateKey)
+		k.PublicJWK = nilIfEmpty(k.PublicJWK)
+		k.CreatedAt = fromLiteTime(created)
+		k.RetiredAt = fromLiteTime(retired)
+		ks = append(ks, &k)
+	}
+	return ks, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
+	_, err := l.w.ExecContext(ctx, `DELETE FROM signing_keys
+		WHERE retired_at IS NOT NULL AND retired_at < ?`, t.UnixMilli())
+	return l.err(ctx, "delete retired signing keys", err)
+}
+
+func (l *liteDB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
+	revoked := t.RevokedAt
+	if revoked.IsZero() {
+		revoked = l.now()
+	}
+	_, err := l.w.ExecContext(ctx, `INSERT INTO revoked_tokens (id, client_id, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		t.ID, t.ClientID, liteTime(t.ExpiresAt), revoked.UnixMilli())
+	if err != nil {
+		return l.err(ctx, "revoke token", err)
+	}
+	t.RevokedAt = revoked
+	return nil
+}
+
+func (l *liteDB) ListRevokedTokensSince(ctx context.Context, since time.Time) ([]*store.RevokedToken, error) {
+	const op = "list revoked tokens"
+	rows, err := l.r.QueryContext(ctx, `SELECT id, client_id, expires_at, revoked_at
+		FROM revoked_tokens WHERE revoked_at >= ? ORDER BY revoked_at, id`, since.UnixMilli())
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ts []*store.RevokedToken
+	for rows.Next() {
+		var t store.RevokedToken
+		var expires, revoked sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.ClientID, &expires, &revoked); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		t.ExpiresAt = fromLiteTime(expires)
+		t.RevokedAt = fromLiteTime(revoked)
+		ts = append(ts, &t)
+	}
+	return ts, l.err(ctx, op, rows.Err())
+}
+
+// liteUseAssertion inserts an assertion id, replacing the row only if it
+// has expired; zero rows affected means a live row exists.
+const liteUseAssertion = `INSERT INTO assertion_ids (client_id, jti, expires_at) VALUES (?, ?, ?)
+	ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+	WHERE assertion_ids.expires_at <= ?`
+
+func (l *liteDB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	const op = "use assertion id"
+	res, err := l.useAssertion.ExecContext(ctx, clientID, jti, liteTime(expiresAt), l.now().UnixMilli())
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: use assertion id %q for client %q: %w", jti, clientID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (l *liteDB) DeleteExpired(ctx context.Context, now time.Time) error {
+	const op = "delete expired"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	ms := now.UnixMilli()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM revoked_tokens WHERE expires_at < ?`, ms); err != nil {
+		return l.err(ctx, op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM assertion_ids WHERE expires_at < ?`, ms); err != nil {
+		return l.err(ctx, op, err)
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) Ping(ctx context.Context) error {
+	var one int
+	if err := l.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+func (l *liteDB) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{l.getClient, l.useAssertion} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if l.r != l.w {
+		errs = append(errs, l.r.Close())
+	}
+	errs = append(errs, l.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}

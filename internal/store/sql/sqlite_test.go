@@ -1,0 +1,330 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/store"
+	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/storetest"
+)
+
+// mustOpen opens databaseURL and closes the store when the test ends.
+func mustOpen(tb testing.TB, databaseURL string) *sqlstore.DB {
+	tb.Helper()
+	db, err := sqlstore.Open(context.Background(), databaseURL)
+	if err != nil {
+		tb.Fatalf("Open(%q): %v", databaseURL, err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+	})
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return mustOpen(t, ":memory:")
+	})
+}
+
+// TestSQLiteMemoryPrivate checks that every Open of ":memory:" gets its own
+// database.
+func TestSQLiteMemoryPrivate(t *testing.T) {
+	a, b := mustOpen(t, ":memory:"), mustOpen(t, ":memory:")
+	if err := a.CreateClient(t.Context(), &store.Client{ID: "only-in-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetClient(t.Context(), "only-in-a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient on another in-memory store: got %v; want store.ErrNotFound", err)
+	}
+}
+
+// TestSQLiteReopen checks that everything written survives closing the
+// database and opening the file again.
+func TestSQLiteReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := sqlstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Client{ID: "app", Name: "App", SecretHash: []byte{1, 2, 3}, Scopes: []string{"openid"}}
+	if err := db.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	k := &store.SigningKey{ID: "k1", Algorithm: "ES256", PrivateKey: []byte("secret"), PublicJWK: []byte("{}")}
+	if err := db.RotateSigningKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	tok := &store.RevokedToken{ID: "jti", ClientID: "app", ExpiresAt: time.Now().Add(time.Hour)}
+	if err := db.RevokeToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UseAssertionID(ctx, "app", "assertion", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db = mustOpen(t, path)
+	got, err := db.GetClient(ctx, "app")
+	if err != nil {
+		t.Fatalf("GetClient after reopening: %v", err)
+	}
+	if got.Name != "App" || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Errorf("client after reopening = %+v; want %+v", got, c)
+	}
+	ks, err := db.ListSigningKeys(ctx)
+	if err != nil || len(ks) != 1 || ks[0].ID != "k1" || string(ks[0].PrivateKey) != "secret" {
+		t.Errorf("ListSigningKeys after reopening = %v, %v; want k1", ks, err)
+	}
+	ts, err := db.ListRevokedTokensSince(ctx, time.Time{})
+	if err != nil || len(ts) != 1 || ts[0].ID != "jti" {
+		t.Errorf("ListRevokedTokensSince after reopening = %v, %v; want jti", ts, err)
+	}
+	if err := db.UseAssertionID(ctx, "app", "assertion", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UseAssertionID after reopening: got %v; want store.ErrConflict", err)
+	}
+}
+
+// countMigrations returns how many migrations the SQLite file at path
+// records, reading it without the store.
+func countMigrations(t *testing.T, path string) int {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSQLiteMigrationsIdempotent(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	first := mustOpen(t, path)
+	if err := first.CreateClient(ctx, &store.Client{ID: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	want := countMigrations(t, path)
+	if want == 0 {
+		t.Fatal("schema_migrations is empty after Open")
+	}
+	first.Close()
+
+	// Open again, then several times at once, as nodes starting together
+	// would; none may re-apply a migration or fail.
+	second := mustOpen(t, path)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			db, err := sqlstore.Open(ctx, path)
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Open: %v", err)
+		}
+	}
+	if _, err := second.GetClient(ctx, "app"); err != nil {
+		t.Errorf("GetClient after reopening: %v", err)
+	}
+	if got := countMigrations(t, path); got != want {
+		t.Errorf("schema_migrations has %d rows after opening again; want %d", got, want)
+	}
+}
+
+// TestSQLiteTwoHandles runs writers through two stores on one file, as the
+// server and a CLI command would: no write may fail with SQLITE_BUSY and no
+// update may be lost.
+func TestSQLiteTwoHandles(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a, b := mustOpen(t, path), mustOpen(t, path)
+	if err := a.CreateClient(ctx, &store.Client{ID: "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		wg.Go(func() {
+			_, err := db.UpdateClient(ctx, "shared", func(c *store.Client) error {
+				c.Scopes = append(c.Scopes, fmt.Sprintf("s%02d", i))
+				return nil
+			})
+			errs <- err
+		})
+		wg.Go(func() {
+			errs <- db.UseAssertionID(ctx, "shared", fmt.Sprintf("jti-%d", i), time.Now().Add(time.Hour))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("write through two handles: %v", err)
+		}
+	}
+	c, err := b.GetClient(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes := slices.Clone(c.Scopes)
+	sort.Strings(scopes)
+	if len(scopes) != n {
+		t.Errorf("Scopes = %q; want %d entries", scopes, n)
+	}
+}
+
+func TestSQLiteURLForms(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		url  string
+		file string // created file, "" for in-memory
+	}{
+		{"plain path", filepath.Join(dir, "plain.db"), filepath.Join(dir, "plain.db")},
+		{"sqlite scheme", "sqlite://" + filepath.Join(dir, "scheme.db"), filepath.Join(dir, "scheme.db")},
+		{"file prefix", "file:" + filepath.Join(dir, "file.db"), filepath.Join(dir, "file.db")},
+		{"file URL", "file://" + filepath.Join(dir, "fileurl.db"), filepath.Join(dir, "fileurl.db")},
+		{"parent directories created", filepath.Join(dir, "a", "b", "c.db"), filepath.Join(dir, "a", "b", "c.db")},
+		{"odd characters", filepath.Join(dir, "we#ird %20 name.db"), filepath.Join(dir, "we#ird %20 name.db")},
+		{"memory", ":memory:", ""},
+		{"sqlite memory", "sqlite://:memory:", ""},
+		{"file memory", "file::memory:", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := mustOpen(t, tt.url)
+			if err := db.CreateClient(t.Context(), &store.Client{ID: "x"}); err != nil {
+				t.Fatalf("CreateClient: %v", err)
+			}
+			if tt.file != "" {
+				fi, err := os.Stat(tt.file)
+				if err != nil {
+					t.Fatalf("database file: %v", err)
+				}
+				if mode := fi.Mode().Perm(); mode != 0o600 {
+					t.Errorf("database file mode = %v; want -rw-------", mode)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(":memory:"); err == nil {
+		t.Errorf(`Open(":memory:") created a file named ":memory:"`)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		url         string
+		unavailable bool
+	}{
+		{"empty", "", false},
+		{"unknown scheme", "mysql://localhost/db", false},
+		{"sqlite query", filepath.Join(dir, "x.db") + "?mode=ro", false},
+		{"sqlite without path", "sqlite://", false},
+		{"bad schema", "postgres://localhost/db?schema=no-dashes", false},
+		{"schema starting with a digit", "postgres://localhost/db?schema=1abc", false},
+		{"parent is a file", filepath.Join(notDir, "x.db"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := sqlstore.Open(t.Context(), tt.url)
+			if err == nil {
+				db.Close()
+				t.Fatalf("Open(%q) succeeded; want an error", tt.url)
+			}
+			if got := errors.Is(err, store.ErrUnavailable); got != tt.unavailable {
+				t.Errorf("Open(%q) = %v; wraps store.ErrUnavailable: %v, want %v", tt.url, err, got, tt.unavailable)
+			}
+		})
+	}
+}
+
+// TestSQLiteNow checks that the DB's clock fills timestamps and decides
+// assertion expiry.
+func TestSQLiteNow(t *testing.T) {
+	ctx := t.Context()
+	db := mustOpen(t, ":memory:")
+	now := time.Date(2030, 1, 2, 3, 4, 5, 678_901_234, time.UTC)
+	db.Now = func() time.Time { return now }
+
+	c := &store.Client{ID: "app"}
+	if err := db.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Truncate(time.Millisecond); !c.CreatedAt.Equal(want) || !c.UpdatedAt.Equal(want) {
+		t.Errorf("CreatedAt, UpdatedAt = %v, %v; want %v", c.CreatedAt, c.UpdatedAt, want)
+	}
+	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UseAssertionID before expiry: got %v; want store.ErrConflict", err)
+	}
+	now = now.Add(time.Second) // exactly at expiry: expired
+	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Hour)); err != nil {
+		t.Errorf("UseAssertionID at expiry: %v; want no error", err)
+	}
+}
+
+// TestUpdateClientKeepsID checks that an update changing the key is
+// refused rather than silently writing another row or ignoring it.
+func TestUpdateClientKeepsID(t *testing.T) {
+	ctx := t.Context()
+	db := mustOpen(t, ":memory:")
+	if err := db.CreateClient(ctx, &store.Client{ID: "app", Name: "App"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.UpdateClient(ctx, "app", func(c *store.Client) error {
+		c.ID, c.Name = "other", "Other"
+		return nil
+	})
+	if err == nil {
+		t.Fatal("UpdateClient changing the ID succeeded; want an error")
+	}
+	if c, err := db.GetClient(ctx, "app"); err != nil || c.Name != "App" {
+		t.Errorf("GetClient(app) = %+v, %v; want it unchanged", c, err)
+	}
+	if _, err := db.GetClient(ctx, "other"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient(other): got %v; want store.ErrNotFound", err)
+	}
+}
