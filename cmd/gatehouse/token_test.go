@@ -276,3 +276,36 @@ func TestTokenEndpointSuccessShapes(t *testing.T) {
 		t.Errorf("client_secret_post: %d %v", resp.StatusCode, body)
 	}
 }
+
+// TestFailedClientAuthenticationIsLogged: the client sees one
+// non-descriptive invalid_client for unknown client, wrong secret and
+// suspended client, while the log names the actual cause and the client for
+// the operator and developer.
+func TestFailedClientAuthenticationIsLogged(t *testing.T) {
+	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_LOG_LEVEL"] = "info" })
+	c := ts.createClient("logged")
+	var bodies []string
+	for _, cr := range []client{{c.ID, "wrong"}, {"gh_unknown", c.Secret}} {
+		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, cr.ID, cr.Secret)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e oauthError
+		_ = json.Unmarshal(b, &e)
+		bodies = append(bodies, e.Error+"|"+e.Description+"|"+e.Cause)
+		if strings.Contains(string(b), "wrong_secret") || strings.Contains(string(b), "unknown_client") || strings.Contains(e.Description, cr.ID) {
+			t.Errorf("the response tells which check failed: %s", b)
+		}
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("unknown client and wrong secret answer differently:\n%s\n%s", bodies[0], bodies[1])
+	}
+	logs := ts.stderr.String()
+	for _, want := range []string{`"cause":"wrong_secret"`, `"cause":"unknown_client"`, c.ID, "gh_unknown", `"status":401`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, c.Secret) || strings.Contains(logs, `"wrong"`) {
+		t.Errorf("a secret reached the log")
+	}
+}

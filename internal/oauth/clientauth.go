@@ -105,7 +105,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 	c, err := s.clients.get(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem.New("invalid_client", "unknown_client", "").Conceal()
+			return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s is not registered", id).Conceal()
 		}
 		return nil, storeError(err)
 	}
@@ -114,7 +114,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 			"The client sent a client_id but no credentials; it must authenticate with its registered method.")
 	}
 	if c.Status != store.ClientActive {
-		return nil, problem.New("invalid_client", "client_suspended", "").Conceal()
+		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", c.ID, c.Status).Conceal()
 	}
 	return c, nil
 }
@@ -171,11 +171,11 @@ func (s *Server) checkSecret(ctx context.Context, id, secret, method string) (*s
 	matchPrevious := subtle.ConstantTimeCompare(digest, previous) == 1 && previousValid
 	switch {
 	case c == nil:
-		return nil, problem.New("invalid_client", "unknown_client", "").Conceal()
+		return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s is not registered", id).Conceal()
 	case !matchCurrent && !matchPrevious:
-		return nil, problem.New("invalid_client", "wrong_secret", "").Conceal()
+		return nil, problem.Newf("invalid_client", "wrong_secret", "client %s sent a secret that matches neither its current nor a previous secret in its grace period", id).Conceal()
 	case c.Status != store.ClientActive:
-		return nil, problem.New("invalid_client", "client_suspended", "").Conceal()
+		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", id, c.Status).Conceal()
 	case c.TokenEndpointAuthMethod != method:
 		return nil, problem.Newf("invalid_client", "auth_method_mismatch",
 			"This client is registered for %s but authenticated with %s.", c.TokenEndpointAuthMethod, method)
@@ -208,7 +208,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 	}
 	c, err := s.clients.get(ctx, unverified.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.New("invalid_client", "unknown_client", "").Conceal()
+		return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s (the assertion's sub) is not registered", unverified.Subject).Conceal()
 	} else if err != nil {
 		return nil, storeError(err)
 	}
@@ -275,7 +275,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 		return nil, storeError(err)
 	}
 	if c.Status != store.ClientActive {
-		return nil, problem.New("invalid_client", "client_suspended", "").Conceal()
+		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", c.ID, c.Status).Conceal()
 	}
 	return c, nil
 }

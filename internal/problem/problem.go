@@ -121,10 +121,11 @@ type Error struct {
 	Header http.Header
 	// Extra holds extension members added to JSON bodies (e.g. "scope").
 	Extra map[string]any
-	// Concealed keeps the cause out of the response body: the caller sees
-	// the entry's description only. Used where naming the failed check
-	// would help an attacker (which of client id or secret was wrong); the
-	// actual cause is still logged and recorded for the developer.
+	// Concealed keeps the cause and the detail out of the response body:
+	// the caller sees the entry's description only. Used where naming the
+	// failed check would help an attacker (which of client id or secret was
+	// wrong); the actual cause and the detail are still logged and recorded
+	// for the developer.
 	Concealed bool
 }
 

@@ -41,9 +41,15 @@ func (rd *Renderer) logger() *slog.Logger {
 }
 
 func (rd *Renderer) log(r *http.Request, p *Error) {
+	// Server faults are errors; failed authentication and authorization
+	// are worth an operator's attention (credential stuffing, leaked
+	// tokens); other client mistakes are debug noise.
 	level := slog.LevelDebug
-	if p.Status() >= 500 {
+	switch s := p.Status(); {
+	case s >= 500:
 		level = slog.LevelError
+	case s == 401 || s == 403:
+		level = slog.LevelInfo
 	}
 	l := rd.logger()
 	if !l.Enabled(r.Context(), level) {
