@@ -330,11 +330,6 @@ func conflict(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrConflict, err)
 }
 
-// notFound returns an error wrapping store.ErrNotFound for op.
-func notFound(op string) error {
-	return fmt.Errorf("sqlstore: %s: %w", op, store.ErrNotFound)
-}
-
 // normalizeClient makes c look as it will when read back: UTC times
 // truncated to precision, empty lists and byte slices nil.
 func normalizeClient(c *store.Client, precision time.Duration) {
