@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"gatehouse/bench/loadgen"
 )
 
@@ -65,6 +67,7 @@ func run(bin, pg string, conns int, dur, warm time.Duration, asJSON bool) error 
 			sep = "&"
 		}
 		databases = append(databases, struct{ name, url string }{"postgres", pg + sep + "schema=" + schema})
+		defer dropSchema(pg, schema)
 	}
 	for _, db := range databases {
 		if err := measure(bin, tmp, db.name, db.url, conns, dur, warm, asJSON); err != nil {
@@ -143,6 +146,21 @@ func measure(bin, tmp, dbName, dbURL string, conns int, dur, warm time.Duration,
 		}
 	}
 	return nil
+}
+
+// dropSchema removes the schema a PostgreSQL run created.
+func dropSchema(pg, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/oauth: dropping schema:", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/oauth: dropping schema:", err)
+	}
 }
 
 func getToken(tokenURL string, header http.Header) (string, error) {
