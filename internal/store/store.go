@@ -76,6 +76,59 @@ type RevokedToken struct {
 	RevokedAt time.Time
 }
 
+// API statuses.
+const (
+	APISandbox     = "sandbox"
+	APILive        = "live"
+	APIMaintenance = "maintenance"
+)
+
+// API is an API offered through the gateway: an OpenAPI document plus where
+// and how it is served.
+type API struct {
+	// Name is the API's stable identifier (a slug such as "sim-swap").
+	Name string
+	// Title and Version are copied from the document's info for listings.
+	Title   string
+	Version string
+	// BasePath is where the gateway serves the API's paths, e.g.
+	// "/sim-swap/v2". Unique across APIs.
+	BasePath string
+	// UpstreamURL is where requests are forwarded; "sandbox:" means the
+	// built-in sandbox upstream.
+	UpstreamURL string
+	// Status is sandbox, live or maintenance.
+	Status string
+	// ErrorMediaType is the Content-Type of the gateway's error bodies for
+	// this API (default application/json).
+	ErrorMediaType string
+	// MaxBodyBytes bounds request bodies (413 beyond); 0 means the default.
+	MaxBodyBytes int64
+	// Document is the OpenAPI 3.0/3.1 document as imported (YAML or JSON).
+	Document  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// APIs stores the gateway's APIs.
+type APIs interface {
+	// CreateAPI stores a new API; ErrConflict when the name or the base
+	// path is taken.
+	CreateAPI(ctx context.Context, a *API) error
+	GetAPI(ctx context.Context, name string) (*API, error)
+	// ListAPIs returns every API ordered by name.
+	ListAPIs(ctx context.Context) ([]*API, error)
+	// UpdateAPI reads, calls update on a copy and writes, in one
+	// transaction; ErrConflict when the new base path is taken.
+	UpdateAPI(ctx context.Context, name string, update func(a *API) error) (*API, error)
+	DeleteAPI(ctx context.Context, name string) error
+	// APIsGeneration returns a counter that every CreateAPI, UpdateAPI
+	// and DeleteAPI increases in its own transaction, so every node can
+	// notice any change (deletions included) with one cheap read and reload
+	// its route table. It starts at 0 and never decreases.
+	APIsGeneration(ctx context.Context) (int64, error)
+}
+
 // Clients stores OAuth clients.
 type Clients interface {
 	CreateClient(ctx context.Context, c *Client) error
@@ -117,6 +170,7 @@ type Tokens interface {
 // Store is the whole storage contract.
 type Store interface {
 	Clients
+	APIs
 	SigningKeys
 	Tokens
 	// Ping reports whether the backend is reachable (readiness).
