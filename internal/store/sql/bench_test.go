@@ -66,3 +66,30 @@ func benchmarkGetClient(b *testing.B, s store.Store) {
 		})
 	})
 }
+
+// BenchmarkAPIsGeneration measures the read every node polls to notice API
+// changes.
+func BenchmarkAPIsGeneration(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkAPIsGeneration(b, mustOpen(b, filepath.Join(b.TempDir(), "bench.db")))
+	})
+	b.Run("sqlite-memory", func(b *testing.B) {
+		benchmarkAPIsGeneration(b, mustOpen(b, ":memory:"))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchmarkAPIsGeneration(b, mustOpen(b, newSchema(b, postgresURL(b))))
+	})
+}
+
+func benchmarkAPIsGeneration(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateAPI(ctx, &store.API{Name: "bench", BasePath: "/bench"}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.APIsGeneration(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

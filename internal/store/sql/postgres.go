@@ -410,6 +410,187 @@ func (p *pgDB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
+const pgSelectAPI = `SELECT name, title, version, base_path, upstream_url,
+	status, error_media_type, max_body_bytes, document, created_at, updated_at
+	FROM apis`
+
+// pgAPIScan holds an API and the columns that need decoding, so one
+// allocation serves a whole row.
+type pgAPIScan struct {
+	a               store.API
+	created, update pgtype.Timestamptz
+}
+
+func (s *pgAPIScan) dest() []any {
+	return []any{&s.a.Name, &s.a.Title, &s.a.Version, &s.a.BasePath, &s.a.UpstreamURL,
+		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.a.Document, &s.created, &s.update}
+}
+
+func (s *pgAPIScan) api() *store.API {
+	a := &s.a
+	a.Document = nilIfEmpty(a.Document)
+	a.CreatedAt = fromPGTime(s.created)
+	a.UpdatedAt = fromPGTime(s.update)
+	return a
+}
+
+// pgAPIArgs returns a's columns after name, in pgSelectAPI order.
+func pgAPIArgs(a *store.API) []any {
+	return []any{a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
+		a.ErrorMediaType, a.MaxBodyBytes, blob(a.Document),
+		pgTime(a.CreatedAt), pgTime(a.UpdatedAt)}
+}
+
+// bumpAPIsGeneration increments the APIs generation inside tx. Callers
+// make it their transaction's last statement: the counter's row lock then
+// serializes API writes only from here to commit, and a transaction
+// holding it waits for no other lock, so it cannot deadlock with one that
+// holds an apis row and waits for the counter.
+func (p *pgDB) bumpAPIsGeneration(ctx context.Context, op string, tx pgx.Tx) error {
+	tag, err := tx.Exec(ctx, `UPDATE generations SET generation = generation + 1 WHERE name = 'apis'`)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return errMissingGeneration("apis")
+	}
+	return nil
+}
+
+func (p *pgDB) CreateAPI(ctx context.Context, a *store.API) error {
+	const op = "create API"
+	aa := *a
+	if aa.CreatedAt.IsZero() {
+		aa.CreatedAt = p.now()
+	}
+	if aa.UpdatedAt.IsZero() {
+		aa.UpdatedAt = aa.CreatedAt
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// A concurrent insert of the same name or base path makes this one
+	// wait for its transaction, then fail with unique_violation.
+	if _, err := tx.Exec(ctx, `INSERT INTO apis (name, title, version,
+		base_path, upstream_url, status, error_media_type, max_body_bytes,
+		document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		append([]any{aa.Name}, pgAPIArgs(&aa)...)...); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.err(ctx, op, err)
+	}
+	a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
+	return nil
+}
+
+func (p *pgDB) GetAPI(ctx context.Context, name string) (*store.API, error) {
+	s := new(pgAPIScan)
+	if err := p.pool.QueryRow(ctx, pgSelectAPI+` WHERE name = $1`, name).Scan(s.dest()...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get API %q: %w", name, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get API", err)
+	}
+	return s.api(), nil
+}
+
+func (p *pgDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
+	const op = "list APIs"
+	// name is COLLATE "C" (0002_apis.sql): byte order, as in SQLite.
+	rows, err := p.pool.Query(ctx, pgSelectAPI+` ORDER BY name`)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var as []*store.API
+	for rows.Next() {
+		s := new(pgAPIScan)
+		if err := rows.Scan(s.dest()...); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		as = append(as, s.api())
+	}
+	return as, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) UpdateAPI(ctx context.Context, name string, update func(a *store.API) error) (*store.API, error) {
+	const op = "update API"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	s := new(pgAPIScan)
+	// FOR UPDATE holds the row until commit: a concurrent UpdateAPI waits
+	// here and then reads this one's result.
+	if err := tx.QueryRow(ctx, pgSelectAPI+` WHERE name = $1 FOR UPDATE`, name).Scan(s.dest()...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update API %q: %w", name, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	a := s.api()
+	if err := update(a); err != nil {
+		return nil, err
+	}
+	if a.Name != name {
+		return nil, fmt.Errorf("sqlstore: update API %q: update must not change the name (to %q)", name, a.Name)
+	}
+	a.UpdatedAt = p.now()
+	normalizeAPI(a, pgPrecision)
+	if _, err := tx.Exec(ctx, `UPDATE apis SET title = $1, version = $2,
+		base_path = $3, upstream_url = $4, status = $5, error_media_type = $6,
+		max_body_bytes = $7, document = $8, created_at = $9, updated_at = $10
+		WHERE name = $11`,
+		append(pgAPIArgs(a), name)...); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	return a, nil
+}
+
+func (p *pgDB) DeleteAPI(ctx context.Context, name string) error {
+	const op = "delete API"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `DELETE FROM apis WHERE name = $1`, name)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: delete API %q: %w", name, store.ErrNotFound)
+	}
+	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return err
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
+}
+
+func (p *pgDB) APIsGeneration(ctx context.Context) (int64, error) {
+	var g int64
+	if err := p.pool.QueryRow(ctx, `SELECT generation FROM generations WHERE name = 'apis'`).Scan(&g); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, errMissingGeneration("apis")
+		}
+		return 0, p.err(ctx, "APIs generation", err)
+	}
+	return g, nil
+}
+
 func (p *pgDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
 	const op = "rotate signing key"
 	created := k.CreatedAt

@@ -128,8 +128,61 @@ func TestPostgresMigrationsIdempotent(t *testing.T) {
 		pgx.Identifier{schema.Query().Get("schema"), "schema_migrations"}.Sanitize()).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("schema_migrations has %d rows; want 1 (0001_init.sql)", n)
+	files, err := os.ReadDir("migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(files) {
+		t.Errorf("schema_migrations has %d rows; want %d, one per file in migrations/postgres", n, len(files))
+	}
+}
+
+// TestPostgresMigrateFrom0001 opens a schema that an older gatehouse made,
+// with only the first migration applied, and checks that the later ones
+// apply without touching the data.
+func TestPostgresMigrateFrom0001(t *testing.T) {
+	ctx := t.Context()
+	base := postgresURL(t)
+	u := newSchema(t, base)
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := pgx.Identifier{parsed.Query().Get("schema")}.Sanitize()
+	initSQL, err := os.ReadFile("migrations/postgres/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`CREATE SCHEMA ` + schema,
+		`SET search_path TO ` + schema,
+		`CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+		string(initSQL),
+		`INSERT INTO schema_migrations (name) VALUES ('0001_init.sql')`,
+		`INSERT INTO clients (id, name) VALUES ('old-app', 'Old App')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	db := mustOpen(t, u)
+	if c, err := db.GetClient(ctx, "old-app"); err != nil || c.Name != "Old App" {
+		t.Errorf("GetClient after migrating = %+v, %v; want the old client", c, err)
+	}
+	if g, err := db.APIsGeneration(ctx); err != nil || g != 0 {
+		t.Errorf("APIsGeneration after migrating = %d, %v; want 0", g, err)
+	}
+	if err := db.CreateAPI(ctx, &store.API{Name: "api", BasePath: "/api"}); err != nil {
+		t.Errorf("CreateAPI after migrating: %v", err)
+	}
+	if g, err := db.APIsGeneration(ctx); err != nil || g != 1 {
+		t.Errorf("APIsGeneration after CreateAPI = %d, %v; want 1", g, err)
 	}
 }
 

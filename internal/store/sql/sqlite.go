@@ -48,8 +48,9 @@ type liteDB struct {
 	nowFunc func() time.Time
 	closed  *atomic.Bool
 
-	getClient    *sql.Stmt // on r
-	useAssertion *sql.Stmt // on w
+	getClient      *sql.Stmt // on r
+	apisGeneration *sql.Stmt // on r
+	useAssertion   *sql.Stmt // on w
 }
 
 var _ backend = (*liteDB)(nil)
@@ -157,6 +158,9 @@ func openSQLite(ctx context.Context, path string, now func() time.Time, closed *
 		return nil, err
 	}
 	if l.getClient, err = l.r.PrepareContext(ctx, liteSelectClient+` WHERE id = ?`); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	if l.apisGeneration, err = l.r.PrepareContext(ctx, liteSelectAPIsGeneration); err != nil {
 		return nil, l.err(ctx, "prepare", err)
 	}
 	if l.useAssertion, err = l.w.PrepareContext(ctx, liteUseAssertion); err != nil {
@@ -443,6 +447,188 @@ func (l *liteDB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
+const liteSelectAPI = `SELECT name, title, version, base_path, upstream_url,
+	status, error_media_type, max_body_bytes, document, created_at, updated_at
+	FROM apis`
+
+const liteSelectAPIsGeneration = `SELECT generation FROM generations WHERE name = 'apis'`
+
+// liteAPIScan holds an API and the columns that need decoding, so one
+// allocation serves a whole row.
+type liteAPIScan struct {
+	a               store.API
+	created, update sql.NullInt64
+}
+
+func (s *liteAPIScan) dest() []any {
+	return []any{&s.a.Name, &s.a.Title, &s.a.Version, &s.a.BasePath, &s.a.UpstreamURL,
+		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.a.Document, &s.created, &s.update}
+}
+
+func (s *liteAPIScan) api() *store.API {
+	a := &s.a
+	a.Document = nilIfEmpty(a.Document)
+	a.CreatedAt = fromLiteTime(s.created)
+	a.UpdatedAt = fromLiteTime(s.update)
+	return a
+}
+
+// liteAPIArgs returns a's columns after name, in liteSelectAPI order.
+func liteAPIArgs(a *store.API) []any {
+	return []any{a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
+		a.ErrorMediaType, a.MaxBodyBytes, blob(a.Document),
+		liteTime(a.CreatedAt), liteTime(a.UpdatedAt)}
+}
+
+// bumpAPIsGeneration increments the APIs generation inside tx.
+func (l *liteDB) bumpAPIsGeneration(ctx context.Context, op string, tx *sql.Tx) error {
+	res, err := tx.ExecContext(ctx, `UPDATE generations SET generation = generation + 1 WHERE name = 'apis'`)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n != 1 {
+		return errMissingGeneration("apis")
+	}
+	return nil
+}
+
+func (l *liteDB) CreateAPI(ctx context.Context, a *store.API) error {
+	const op = "create API"
+	aa := *a
+	if aa.CreatedAt.IsZero() {
+		aa.CreatedAt = l.now()
+	}
+	if aa.UpdatedAt.IsZero() {
+		aa.UpdatedAt = aa.CreatedAt
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO apis (name, title, version,
+		base_path, upstream_url, status, error_media_type, max_body_bytes,
+		document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{aa.Name}, liteAPIArgs(&aa)...)...); err != nil {
+		return l.err(ctx, op, err)
+	}
+	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
+	return nil
+}
+
+func (l *liteDB) GetAPI(ctx context.Context, name string) (*store.API, error) {
+	s := new(liteAPIScan)
+	if err := l.r.QueryRowContext(ctx, liteSelectAPI+` WHERE name = ?`, name).Scan(s.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get API %q: %w", name, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get API", err)
+	}
+	return s.api(), nil
+}
+
+func (l *liteDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
+	const op = "list APIs"
+	rows, err := l.r.QueryContext(ctx, liteSelectAPI+` ORDER BY name`)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var as []*store.API
+	for rows.Next() {
+		s := new(liteAPIScan)
+		if err := rows.Scan(s.dest()...); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		as = append(as, s.api())
+	}
+	return as, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) UpdateAPI(ctx context.Context, name string, update func(a *store.API) error) (*store.API, error) {
+	const op = "update API"
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	s := new(liteAPIScan)
+	if err := tx.QueryRowContext(ctx, liteSelectAPI+` WHERE name = ?`, name).Scan(s.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update API %q: %w", name, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	a := s.api()
+	if err := update(a); err != nil {
+		return nil, err
+	}
+	if a.Name != name {
+		return nil, fmt.Errorf("sqlstore: update API %q: update must not change the name (to %q)", name, a.Name)
+	}
+	a.UpdatedAt = l.now()
+	normalizeAPI(a, sqlitePrecision)
+	if _, err := tx.ExecContext(ctx, `UPDATE apis SET title = ?, version = ?,
+		base_path = ?, upstream_url = ?, status = ?, error_media_type = ?,
+		max_body_bytes = ?, document = ?, created_at = ?, updated_at = ?
+		WHERE name = ?`,
+		append(liteAPIArgs(a), name)...); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	return a, nil
+}
+
+func (l *liteDB) DeleteAPI(ctx context.Context, name string) error {
+	const op = "delete API"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM apis WHERE name = ?`, name)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete API %q: %w", name, store.ErrNotFound)
+	}
+	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+		return err
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) APIsGeneration(ctx context.Context) (int64, error) {
+	var g int64
+	if err := l.apisGeneration.QueryRowContext(ctx).Scan(&g); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, errMissingGeneration("apis")
+		}
+		return 0, l.err(ctx, "APIs generation", err)
+	}
+	return g, nil
+}
+
 func (l *liteDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
 	const op = "rotate signing key"
 	created := k.CreatedAt
@@ -587,7 +773,7 @@ func (l *liteDB) Ping(ctx context.Context) error {
 
 func (l *liteDB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{l.getClient, l.useAssertion} {
+	for _, s := range []*sql.Stmt{l.getClient, l.apisGeneration, l.useAssertion} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -77,6 +77,10 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := db.UseAssertionID(ctx, "app", "assertion", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	doc := []byte("openapi: 3.1.0\n\x00\xff")
+	if err := db.CreateAPI(ctx, &store.API{Name: "api", BasePath: "/api", Document: doc}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -99,6 +103,58 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	if err := db.UseAssertionID(ctx, "app", "assertion", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("UseAssertionID after reopening: got %v; want store.ErrConflict", err)
+	}
+	if a, err := db.GetAPI(ctx, "api"); err != nil || string(a.Document) != string(doc) {
+		t.Errorf("GetAPI after reopening = %+v, %v; want the API", a, err)
+	}
+	if g, err := db.APIsGeneration(ctx); err != nil || g != 1 {
+		t.Errorf("APIsGeneration after reopening = %d, %v; want 1", g, err)
+	}
+}
+
+// TestSQLiteMigrateFrom0001 opens a database that an older gatehouse made,
+// with only the first migration applied, and checks that the later ones
+// apply without touching the data.
+func TestSQLiteMigrateFrom0001(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	initSQL, err := os.ReadFile("migrations/sqlite/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`,
+		string(initSQL),
+		`INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_init.sql', 0)`,
+		`INSERT INTO clients (id, name) VALUES ('old-app', 'Old App')`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			raw.Close()
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db := mustOpen(t, path)
+	if c, err := db.GetClient(ctx, "old-app"); err != nil || c.Name != "Old App" {
+		t.Errorf("GetClient after migrating = %+v, %v; want the old client", c, err)
+	}
+	if g, err := db.APIsGeneration(ctx); err != nil || g != 0 {
+		t.Errorf("APIsGeneration after migrating = %d, %v; want 0", g, err)
+	}
+	if err := db.CreateAPI(ctx, &store.API{Name: "api", BasePath: "/api"}); err != nil {
+		t.Errorf("CreateAPI after migrating: %v", err)
+	}
+	files, err := os.ReadDir("migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := countMigrations(t, path), len(files); got != want {
+		t.Errorf("schema_migrations has %d rows; want %d", got, want)
 	}
 }
 
@@ -170,9 +226,12 @@ func TestSQLiteTwoHandles(t *testing.T) {
 	if err := a.CreateClient(ctx, &store.Client{ID: "shared"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.CreateAPI(ctx, &store.API{Name: "shared", BasePath: "/shared"}); err != nil {
+		t.Fatal(err)
+	}
 	const n = 20
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*n)
+	errs := make(chan error, 3*n)
 	for i := range n {
 		db := a
 		if i%2 == 1 {
@@ -187,6 +246,13 @@ func TestSQLiteTwoHandles(t *testing.T) {
 		})
 		wg.Go(func() {
 			errs <- db.UseAssertionID(ctx, "shared", fmt.Sprintf("jti-%d", i), time.Now().Add(time.Hour))
+		})
+		wg.Go(func() {
+			_, err := db.UpdateAPI(ctx, "shared", func(a *store.API) error {
+				a.Document = fmt.Appendf(a.Document, "%02d\n", i)
+				return nil
+			})
+			errs <- err
 		})
 	}
 	wg.Wait()
@@ -204,6 +270,19 @@ func TestSQLiteTwoHandles(t *testing.T) {
 	sort.Strings(scopes)
 	if len(scopes) != n {
 		t.Errorf("Scopes = %q; want %d entries", scopes, n)
+	}
+	api, err := a.GetAPI(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(api.Document); got != 3*n {
+		t.Errorf("Document = %q; want %d lines", api.Document, n)
+	}
+	// Each handle counts every write, its own and the other's.
+	for _, db := range []*sqlstore.DB{a, b} {
+		if g, err := db.APIsGeneration(ctx); err != nil || g != 1+n {
+			t.Errorf("APIsGeneration = %d, %v; want %d", g, err, 1+n)
+		}
 	}
 }
 

@@ -15,6 +15,13 @@
 //     PostgreSQL as timestamptz (microseconds). The zero time.Time is stored
 //     as NULL and reads back as the zero time; other times read back in UTC,
 //     truncated to the backend's precision.
+//   - Strings must not contain NUL bytes, which PostgreSQL text cannot
+//     hold; byte slices may.
+//
+// Change counters live in table generations, one row per kind of record
+// (so far "apis"). A write of that kind increments its row in the same
+// transaction, so a reader polling the counter sees a new value exactly
+// when there is something new to read.
 package sqlstore
 
 import (
@@ -157,6 +164,76 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 		return errClosed
 	}
 	return db.b.DeleteClient(ctx, id)
+}
+
+// CreateAPI stores a new API and increments the APIs generation, in one
+// transaction. A zero a.CreatedAt is set to the current time and a zero
+// a.UpdatedAt to a.CreatedAt, both written back to a. It returns an error
+// wrapping store.ErrConflict, and changes nothing, if the name or the base
+// path is taken. Names and base paths are compared byte for byte (an empty
+// base path is a value like any other).
+func (db *DB) CreateAPI(ctx context.Context, a *store.API) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.CreateAPI(ctx, a)
+}
+
+// GetAPI returns the API with the given name, or an error wrapping
+// store.ErrNotFound.
+func (db *DB) GetAPI(ctx context.Context, name string) (*store.API, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetAPI(ctx, name)
+}
+
+// ListAPIs returns every API, documents included, ordered by name byte by
+// byte (whatever PostgreSQL's locale).
+func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListAPIs(ctx)
+}
+
+// UpdateAPI reads the API with the given name, calls update on it, writes
+// the result and increments the APIs generation, all in one transaction
+// that holds the row (SQLite: the database) write lock, so concurrent
+// updates never lose each other's changes. UpdatedAt is set to the current
+// time after update returns. An error from update aborts the transaction
+// and is returned unchanged; update must not change the name and must not
+// call the store. It returns the stored API, an error wrapping
+// store.ErrNotFound, or one wrapping store.ErrConflict if the new base path
+// is taken; nothing is written and the generation is unchanged on any
+// error.
+func (db *DB) UpdateAPI(ctx context.Context, name string, update func(a *store.API) error) (*store.API, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.UpdateAPI(ctx, name, update)
+}
+
+// DeleteAPI deletes the API with the given name and increments the APIs
+// generation, in one transaction, or returns an error wrapping
+// store.ErrNotFound.
+func (db *DB) DeleteAPI(ctx context.Context, name string) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeleteAPI(ctx, name)
+}
+
+// APIsGeneration returns the number of successful CreateAPI, UpdateAPI and
+// DeleteAPI calls the database has recorded, 0 for a new database. It is
+// one single-row read by primary key, meant to be polled. A caller that
+// reads a generation and then ListAPIs sees at least the writes that
+// generation counts.
+func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
+	if db.closed.Load() {
+		return 0, errClosed
+	}
+	return db.b.APIsGeneration(ctx)
 }
 
 // RotateSigningKey stores k as the current key and sets RetiredAt to
@@ -347,6 +424,20 @@ func normalizeClient(c *store.Client, precision time.Duration) {
 	if len(c.RedirectURIs) == 0 {
 		c.RedirectURIs = nil
 	}
+}
+
+// normalizeAPI makes a look as it will when read back: UTC times truncated
+// to precision, an empty document nil.
+func normalizeAPI(a *store.API, precision time.Duration) {
+	a.Document = nilIfEmpty(a.Document)
+	a.CreatedAt = truncate(a.CreatedAt, precision)
+	a.UpdatedAt = truncate(a.UpdatedAt, precision)
+}
+
+// errMissingGeneration is returned if a generations row is missing, which
+// only a hand-edited database can cause.
+func errMissingGeneration(name string) error {
+	return fmt.Errorf("sqlstore: generation counter %q is missing from table generations", name)
 }
 
 // truncate returns t in UTC truncated to precision; the zero time stays

@@ -21,6 +21,20 @@
 //     record as it was. Concurrent updates of one client never lose one
 //     another's changes.
 //   - DeleteClient of an unknown ID returns store.ErrNotFound.
+//   - CreateAPI, UpdateAPI and DeleteAPI follow the client rules above
+//     (timestamps filled and written back, update errors returned unchanged,
+//     no lost concurrent updates, store.ErrNotFound for a missing name).
+//     Names and base paths are compared byte for byte: a taken name or base
+//     path is store.ErrConflict, for CreateAPI and for an UpdateAPI that
+//     moves to a taken base path, and of concurrent creates with one base
+//     path exactly one succeeds. UpdateAPI refuses an update that changes
+//     the name with an error that wraps none of the sentinels. An API's
+//     Document comes back byte for byte, whatever its size or bytes.
+//     ListAPIs is ordered by name in byte order (sort.Strings).
+//   - APIsGeneration is 0 for a new store and grows by exactly one with
+//     every successful CreateAPI, UpdateAPI (even one that changes nothing)
+//     and DeleteAPI; failed calls, reads and writes of other records leave
+//     it as it was.
 //   - ListSigningKeys returns every key newest first; rotating retires
 //     every key that is current, and concurrent rotations leave exactly one
 //     current key. Rotating to an existing key ID returns store.ErrConflict
@@ -72,6 +86,22 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateClientAbort", testUpdateClientAbort},
 		{"UpdateClientConcurrent", testUpdateClientConcurrent},
 		{"DeleteClient", testDeleteClient},
+		{"APIRoundTrip", testAPIRoundTrip},
+		{"APIEmptyValues", testAPIEmptyValues},
+		{"APIValues", testAPIValues},
+		{"APITimePrecision", testAPITimePrecision},
+		{"CreateAPIConflict", testCreateAPIConflict},
+		{"GetAPINotFound", testGetAPINotFound},
+		{"ListAPIs", testListAPIs},
+		{"UpdateAPI", testUpdateAPI},
+		{"UpdateAPINotFound", testUpdateAPINotFound},
+		{"UpdateAPIAbort", testUpdateAPIAbort},
+		{"UpdateAPIConflict", testUpdateAPIConflict},
+		{"UpdateAPIRename", testUpdateAPIRename},
+		{"UpdateAPIConcurrent", testUpdateAPIConcurrent},
+		{"DeleteAPI", testDeleteAPI},
+		{"APIsGeneration", testAPIsGeneration},
+		{"APIsGenerationConcurrent", testAPIsGenerationConcurrent},
 		{"SigningKeyRotation", testSigningKeyRotation},
 		{"SigningKeyRotationConflict", testSigningKeyRotationConflict},
 		{"SigningKeyRotationConcurrent", testSigningKeyRotationConcurrent},
@@ -882,10 +912,12 @@ func testCanceledContext(t *testing.T, s store.Store) {
 		t.Errorf("UpdateClient with a cancelled context: got %v; want an error that is not store.ErrNotFound", err)
 	}
 	checkClient(t, mustGetClient(t, s, "present"), fullClient("present"))
+	checkAPIsCanceled(t, s)
 }
 
 func testClosed(t *testing.T, s store.Store) {
 	mustCreateClient(t, s, fullClient("present"))
+	mustCreateAPI(t, s, fullAPI("present"))
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -904,6 +936,17 @@ func testClosed(t *testing.T, s store.Store) {
 			return err
 		}},
 		{"DeleteClient", func() error { return s.DeleteClient(ctx, "present") }},
+		{"CreateAPI", func() error { return s.CreateAPI(ctx, fullAPI("new")) }},
+		{"GetAPI", func() error { _, err := s.GetAPI(ctx, "present"); return err }},
+		{"GetAPI(missing)", func() error { _, err := s.GetAPI(ctx, "missing"); return err }},
+		{"ListAPIs", func() error { _, err := s.ListAPIs(ctx); return err }},
+		{"UpdateAPI", func() error {
+			_, err := s.UpdateAPI(ctx, "present", func(*store.API) error { return nil })
+			return err
+		}},
+		{"DeleteAPI", func() error { return s.DeleteAPI(ctx, "present") }},
+		{"DeleteAPI(missing)", func() error { return s.DeleteAPI(ctx, "missing") }},
+		{"APIsGeneration", func() error { _, err := s.APIsGeneration(ctx); return err }},
 		{"RotateSigningKey", func() error { return s.RotateSigningKey(ctx, key("k", 0)) }},
 		{"ListSigningKeys", func() error { _, err := s.ListSigningKeys(ctx); return err }},
 		{"DeleteSigningKeysRetiredBefore", func() error { return s.DeleteSigningKeysRetiredBefore(ctx, at(0)) }},
