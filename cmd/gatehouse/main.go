@@ -47,6 +47,12 @@ Usage:
                               [--auth-method ..] [--jwks FILE] [--status active|suspended] [--json]
   gatehouse clients rotate-secret ID [--json | --env]
   gatehouse clients delete ID
+  gatehouse apis import FILE --upstream URL|sandbox: [--name NAME] [--base-path P] [--status sandbox|live|maintenance]
+                            [--max-body-bytes N] [--json]
+  gatehouse apis list [--json]
+  gatehouse apis show NAME [--json]
+  gatehouse apis update NAME [--file FILE] [--upstream URL] [--base-path P] [--status S] [--max-body-bytes N] [--json]
+  gatehouse apis delete NAME
   gatehouse keys list [--json]
   gatehouse keys rotate [--json]
 
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return clientsCommand(ctx, args[1:], getenv, stdout)
 	case "keys":
 		return keysCommand(ctx, args[1:], getenv, stdout)
+	case "apis":
+		return apisCommand(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

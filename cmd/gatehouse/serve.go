@@ -15,19 +15,23 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/docs"
+	"gatehouse/internal/gateway"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/sandbox"
 	"gatehouse/internal/server"
 	sqlstore "gatehouse/internal/store/sql"
 )
 
-// platform is what every command opens: configuration, store and keys.
+// platform is what every command opens: configuration, store, keys and
+// the managers operators act through.
 type platform struct {
 	cfg     config.Config
 	store   *sqlstore.DB
 	keys    *keys.Manager
 	clients *oauth.ClientManager
+	apis    *gateway.APIManager
 }
 
 // open loads the configuration named by --config (or GATEHOUSE_CONFIG) and
@@ -53,7 +57,33 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		return nil, err
 	}
 	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace}
-	return &platform{cfg: cfg, store: st, keys: km, clients: cm}, nil
+	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths}
+	if err := seedSandboxAPIs(ctx, st, am); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am}, nil
+}
+
+// seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so
+// `serve` on defaults has APIs to try at once. It runs only while no API
+// was ever written (generation 0): an operator's later deletions stick.
+func seedSandboxAPIs(ctx context.Context, st *sqlstore.DB, am *gateway.APIManager) error {
+	gen, err := st.APIsGeneration(ctx)
+	if err != nil || gen != 0 {
+		return err
+	}
+	for _, d := range sandbox.Definitions() {
+		_, err := am.Import(ctx, d.Document, gateway.ImportOptions{Name: d.Name, BasePath: d.BasePath, Upstream: gateway.SandboxUpstream})
+		var p *problem.Error
+		if errors.As(err, &p) && p.Entry.Key == "already_exists" {
+			continue // another process seeded it first
+		}
+		if err != nil {
+			return fmt.Errorf("mounting the sandbox API %s: %w", d.Name, err)
+		}
+	}
+	return nil
 }
 
 // redactURL hides a password in a database URL for messages.
@@ -66,6 +96,60 @@ func redactURL(s string) string {
 		}
 	}
 	return s
+}
+
+// build assembles the platform's parts on an opened platform and starts
+// their background work (revocation and key refresh, API reloads) until
+// ctx is done. serve and the tests build the same way.
+func build(ctx context.Context, p *platform, logger *slog.Logger) (*server.Server, *problem.Renderer, error) {
+	cfg := p.cfg
+	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	as := oauth.NewServer(oauth.Config{
+		Issuer:         cfg.Issuer,
+		Store:          p.store,
+		Keys:           p.keys,
+		Render:         render,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		MaxFormBytes:   cfg.MaxFormBytes,
+		Logger:         logger,
+	})
+	if err := as.Run(ctx); err != nil {
+		return nil, nil, err
+	}
+	p.clients.OnChange = as.ForgetClient
+
+	gw := gateway.New(gateway.Config{
+		APIs:            p.store,
+		Tokens:          server.Bearer{OAuth: as},
+		Render:          render,
+		Sandbox:         sandbox.Handler(),
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		Logger:          logger,
+	})
+	if err := gw.Run(ctx); err != nil {
+		return nil, nil, fmt.Errorf("loading APIs: %w", err)
+	}
+	as.SetKnownScopes(func(s string) bool { return platformScopes[s] || gw.KnownScope(s) })
+	p.apis.OnChange = func() {
+		if err := gw.Reload(ctx); err != nil {
+			logger.Warn("reloading APIs failed", "err", err)
+		}
+	}
+	srv := server.New(server.Deps{
+		OAuth:          as,
+		Clients:        p.clients,
+		Gateway:        gw,
+		APIs:           p.apis,
+		Keys:           p.keys,
+		Store:          p.store,
+		Render:         render,
+		Docs:           &docs.Handler{Renderer: render},
+		AdminToken:     cfg.AdminToken,
+		Logger:         logger,
+		MaxURIBytes:    cfg.MaxURIBytes,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+	})
+	return srv, render, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -87,36 +171,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
-	as := oauth.NewServer(oauth.Config{
-		Issuer:         cfg.Issuer,
-		Store:          p.store,
-		Keys:           p.keys,
-		Render:         render,
-		AccessTokenTTL: cfg.AccessTokenTTL,
-		MaxFormBytes:   cfg.MaxFormBytes,
-		Logger:         logger,
-		KnownScopes:    knownScope,
-	})
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	if err := as.Run(runCtx); err != nil {
+	srv, render, err := build(runCtx, p, logger)
+	if err != nil {
 		return err
 	}
-	p.clients.OnChange = as.ForgetClient
-
-	srv := server.New(server.Deps{
-		OAuth:          as,
-		Clients:        p.clients,
-		Keys:           p.keys,
-		Store:          p.store,
-		Render:         render,
-		Docs:           &docs.Handler{Renderer: render},
-		AdminToken:     cfg.AdminToken,
-		Logger:         logger,
-		MaxURIBytes:    cfg.MaxURIBytes,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-	})
 
 	publicLn, err := net.Listen("tcp", cfg.PublicAddr)
 	if err != nil {
@@ -164,18 +224,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return err
 }
 
-// platformScopes are the scopes that exist on this platform: the OpenID
-// Connect ones, gatehouse's own, and those of the sandbox APIs. A requested
-// scope outside this set is "unknown" rather than "not allowed".
-// TODO(gateway): derive API scopes from the imported OpenAPI documents.
-var platformScopes = map[string]bool{
-	"openid": true, "offline_access": true, oauth.ScopeIntrospect: true,
-	"sim-swap:check": true, "sim-swap:retrieve-date": true,
-	"number-verification:verify": true, "number-verification:device-phone-number:read": true,
-	"location-verification:verify": true,
-}
-
-func knownScope(s string) bool { return platformScopes[s] }
+// platformScopes are the scopes the platform itself defines; with those of
+// the served APIs they are the scopes that exist. A requested scope outside
+// them is "unknown" rather than "not allowed".
+var platformScopes = map[string]bool{"openid": true, "offline_access": true, oauth.ScopeIntrospect: true}
 
 func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 	return &http.Server{

@@ -57,6 +57,9 @@ type Config struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes" env:"GATEHOUSE_MAX_HEADER_BYTES"`
 	// MaxFormBytes bounds the body of OAuth endpoint requests (413 beyond).
 	MaxFormBytes int64 `yaml:"max_form_bytes" env:"GATEHOUSE_MAX_FORM_BYTES"`
+	// UpstreamTimeout bounds one gateway exchange with an API's upstream
+	// (504 beyond).
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout" env:"GATEHOUSE_UPSTREAM_TIMEOUT"`
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
@@ -77,6 +80,7 @@ func Default() Config {
 		MaxURIBytes:         8 << 10,
 		MaxHeaderBytes:      16 << 10,
 		MaxFormBytes:        64 << 10,
+		UpstreamTimeout:     10 * time.Second,
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 	}
@@ -190,6 +194,7 @@ func (c *Config) fileSecret(name string) (string, error) {
 		if s := strings.TrimSpace(string(b)); s != "" {
 			return s, nil
 		}
+		return "", fmt.Errorf("config: %s is empty; write the secret into it, or delete it to have a new one generated", path)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("config: reading %s: %w", path, err)
 	}

@@ -132,7 +132,7 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 		c.SecretHash = HashSecret(secret)
 	}
 	if err := m.Store.CreateClient(ctx, c); err != nil {
-		return nil, storeFailure(err, "client", c.ID)
+		return nil, problem.FromStore(err, "client", c.ID)
 	}
 	v := View(c)
 	v.ClientSecret = secret
@@ -143,7 +143,7 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 func (m *ClientManager) Get(ctx context.Context, id string) (*ClientView, error) {
 	c, err := m.Store.GetClient(ctx, id)
 	if err != nil {
-		return nil, storeFailure(err, "client", id)
+		return nil, problem.FromStore(err, "client", id)
 	}
 	return View(c), nil
 }
@@ -152,7 +152,7 @@ func (m *ClientManager) Get(ctx context.Context, id string) (*ClientView, error)
 func (m *ClientManager) List(ctx context.Context) ([]*ClientView, error) {
 	list, err := m.Store.ListClients(ctx)
 	if err != nil {
-		return nil, storeFailure(err, "client", "")
+		return nil, problem.FromStore(err, "client", "")
 	}
 	out := make([]*ClientView, len(list))
 	for i, c := range list {
@@ -180,7 +180,7 @@ func (m *ClientManager) Update(ctx context.Context, id string, spec ClientSpec) 
 		return nil
 	})
 	if err != nil {
-		return nil, storeFailure(err, "client", id)
+		return nil, problem.FromStore(err, "client", id)
 	}
 	m.changed(id)
 	v := View(c)
@@ -191,7 +191,7 @@ func (m *ClientManager) Update(ctx context.Context, id string, spec ClientSpec) 
 // Delete removes a client.
 func (m *ClientManager) Delete(ctx context.Context, id string) error {
 	if err := m.Store.DeleteClient(ctx, id); err != nil {
-		return storeFailure(err, "client", id)
+		return problem.FromStore(err, "client", id)
 	}
 	m.changed(id)
 	return nil
@@ -218,7 +218,7 @@ func (m *ClientManager) RotateSecret(ctx context.Context, id string) (*ClientVie
 		return nil
 	})
 	if err != nil {
-		return nil, storeFailure(err, "client", id)
+		return nil, problem.FromStore(err, "client", id)
 	}
 	m.changed(id)
 	v := View(c)
@@ -362,23 +362,6 @@ func dedupe(in []string) []string {
 
 func invalidField(field, why string) *problem.Error {
 	return problem.Newf("bad_request", "invalid_parameter", "%s: %s.", field, why).With("field", field)
-}
-
-// storeFailure maps store errors of operator actions to the registry.
-func storeFailure(err error, kind, id string) error {
-	var p *problem.Error
-	switch {
-	case errors.As(err, &p):
-		return p
-	case errors.Is(err, store.ErrNotFound):
-		return problem.Newf("not_found", "resource_not_found", "No %s with id %q exists.", kind, id)
-	case errors.Is(err, store.ErrConflict):
-		return problem.Newf("already_exists", "duplicate", "A %s with id %q already exists.", kind, id)
-	case errors.Is(err, store.ErrUnavailable):
-		return problem.New("unavailable", "store_unavailable", "The database cannot be reached; retry shortly.").
-			Wrap(err).WithRetryAfter(5 * time.Second)
-	}
-	return problem.Internal(err)
 }
 
 // randomString returns n random bytes, base64url-encoded: safe in URLs,

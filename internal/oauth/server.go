@@ -140,6 +140,10 @@ func (s *Server) housekeeping(ctx context.Context) {
 	}
 }
 
+// SetKnownScopes replaces the KnownScopes function (the served APIs are
+// known only once the gateway has loaded). Call it before serving.
+func (s *Server) SetKnownScopes(known func(scope string) bool) { s.cfg.KnownScopes = known }
+
 // ForgetClient drops a client from the cache so changes made through this
 // process apply to the next request.
 func (s *Server) ForgetClient(id string) { s.clients.forget(id) }

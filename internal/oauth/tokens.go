@@ -30,14 +30,17 @@ type AccessClaims struct {
 	ID        string   `json:"jti"`
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
+
+	// scopes is Scope split, computed once when the token is verified.
+	scopes []string
 }
 
-// Scopes returns the token's scopes.
+// Scopes returns the token's scopes. The caller must not modify the slice.
 func (c *AccessClaims) Scopes() []string {
-	if c.Scope == "" {
-		return nil
+	if c.scopes == nil && c.Scope != "" {
+		return strings.Split(c.Scope, " ")
 	}
-	return strings.Split(c.Scope, " ")
+	return c.scopes
 }
 
 // newTokenID returns a random 128-bit jti.
@@ -138,6 +141,9 @@ func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 	}
 	if claims.ID == "" || claims.Expiry == 0 {
 		return nil, problem.New("invalid_token", "malformed", "The token lacks jti or exp.")
+	}
+	if claims.Scope != "" {
+		claims.scopes = strings.Split(claims.Scope, " ")
 	}
 	return &claims, nil
 }

@@ -119,7 +119,7 @@ func (rd *Renderer) OAuth(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Pragma", "no-cache")
 	body := OAuthBody{
 		Error:       code,
-		Description: oauthText(p.Message()),
+		Description: OAuthSafe(p.Message()),
 		URI:         rd.DocURL(p.Entry),
 		Correlator:  Correlator(r.Context()),
 	}
@@ -129,12 +129,13 @@ func (rd *Renderer) OAuth(w http.ResponseWriter, r *http.Request, err error) {
 	rd.finish(w, r, p, body)
 }
 
-// oauthText makes s fit RFC 6749 §5.2's error_description alphabet
+// OAuthSafe makes s fit the alphabet of RFC 6749 §5.2 error_description and
+// RFC 6750 §3 quoted challenge values
 // (%x20-21 / %x23-5B / %x5D-7E): double quotes become single quotes, a
 // backslash a slash, "§" the word "section", and any other character outside
 // printable ASCII a question mark. Details are written for people and may
 // quote values; this keeps them legal on the wire.
-func oauthText(s string) string {
+func OAuthSafe(s string) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 
+	"gatehouse/internal/gateway"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
 )
@@ -30,27 +31,26 @@ func writeAdminJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decodeSpec reads a JSON client spec, rejecting unknown fields so typos
-// are reported instead of silently ignored.
-func decodeSpec(w http.ResponseWriter, r *http.Request) (oauth.ClientSpec, error) {
-	var spec oauth.ClientSpec
+// decodeJSON reads a JSON request body into v, rejecting unknown fields so
+// typos are reported instead of silently ignored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return spec, problem.Newf("unsupported_media_type", "content_type_unsupported",
+		return problem.Newf("unsupported_media_type", "content_type_unsupported",
 			"Send the body as application/json; got Content-Type %q.", r.Header.Get("Content-Type"))
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return spec, problem.Newf("payload_too_large", "body_too_large", "The body exceeds %d bytes.", maxAdminBody)
+			return problem.Newf("payload_too_large", "body_too_large", "The body exceeds %d bytes.", maxAdminBody)
 		}
 		if errors.Is(err, io.EOF) {
-			return spec, problem.New("bad_request", "malformed_body", "The body is empty; send a JSON object.")
+			return problem.New("bad_request", "malformed_body", "The body is empty; send a JSON object.")
 		}
-		return spec, problem.Newf("bad_request", "malformed_body", "The body is not the expected JSON: %v.", err)
+		return problem.Newf("bad_request", "malformed_body", "The body is not the expected JSON: %v.", err)
 	}
-	return spec, nil
+	return nil
 }
 
 func (a *adminAPI) listClients(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +63,8 @@ func (a *adminAPI) listClients(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) createClient(w http.ResponseWriter, r *http.Request) {
-	spec, err := decodeSpec(w, r)
+	var spec oauth.ClientSpec
+	err := decodeJSON(w, r, &spec)
 	if err == nil {
 		var v *oauth.ClientView
 		if v, err = a.s.deps.Clients.Create(r.Context(), spec); err == nil {
@@ -85,7 +86,8 @@ func (a *adminAPI) getClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) updateClient(w http.ResponseWriter, r *http.Request) {
-	spec, err := decodeSpec(w, r)
+	var spec oauth.ClientSpec
+	err := decodeJSON(w, r, &spec)
 	if err == nil {
 		var v *oauth.ClientView
 		if v, err = a.s.deps.Clients.Update(r.Context(), r.PathValue("id"), spec); err == nil {
@@ -116,7 +118,7 @@ func (a *adminAPI) rotateSecret(w http.ResponseWriter, r *http.Request) {
 func (a *adminAPI) listKeys(w http.ResponseWriter, r *http.Request) {
 	list, err := a.s.deps.Keys.List(r.Context())
 	if err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, problem.FromStore(err, "signing key", ""))
 		return
 	}
 	writeAdminJSON(w, http.StatusOK, map[string]any{"keys": list})
@@ -128,8 +130,103 @@ func (a *adminAPI) rotateKeys(w http.ResponseWriter, r *http.Request) {
 		err = a.s.deps.Keys.Refresh(r.Context())
 	}
 	if err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, problem.FromStore(err, "signing key", kid))
 		return
 	}
 	writeAdminJSON(w, http.StatusOK, map[string]string{"kid": kid})
+}
+
+// importRequest is the admin API's body for importing an API: the OpenAPI
+// document as a string (YAML or JSON) and the operator's choices.
+type importRequest struct {
+	Name         string `json:"name"`
+	BasePath     string `json:"base_path"`
+	UpstreamURL  string `json:"upstream_url"`
+	Status       string `json:"status"`
+	MaxBodyBytes int64  `json:"max_body_bytes"`
+	Document     string `json:"document"`
+}
+
+// updateRequest changes an API; a document, when given, replaces the old.
+type updateRequest struct {
+	gateway.APIUpdate
+	Document *string `json:"document,omitempty"`
+}
+
+func (a *adminAPI) listAPIs(w http.ResponseWriter, r *http.Request) {
+	list, err := a.s.deps.APIs.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, map[string]any{"apis": list})
+}
+
+func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
+	var req importRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.Document == "" {
+		a.fail(w, r, problem.New("bad_request", "invalid_parameter", "document: the OpenAPI document (YAML or JSON text) is required.").With("field", "document"))
+		return
+	}
+	v, err := a.s.deps.APIs.Import(r.Context(), []byte(req.Document), gateway.ImportOptions{
+		Name: req.Name, BasePath: req.BasePath, Upstream: req.UpstreamURL, Status: req.Status, MaxBodyBytes: req.MaxBodyBytes,
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/admin/apis/"+v.Name)
+	writeAdminJSON(w, http.StatusCreated, v)
+}
+
+func (a *adminAPI) getAPI(w http.ResponseWriter, r *http.Request) {
+	v, err := a.s.deps.APIs.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, v)
+}
+
+func (a *adminAPI) getAPIDocument(w http.ResponseWriter, r *http.Request) {
+	doc, err := a.s.deps.APIs.Document(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ct := "application/yaml"
+	if len(doc) > 0 && doc[0] == '{' {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(doc)
+}
+
+func (a *adminAPI) updateAPI(w http.ResponseWriter, r *http.Request) {
+	var req updateRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.Document != nil {
+		req.APIUpdate.Document = []byte(*req.Document)
+	}
+	v, err := a.s.deps.APIs.Update(r.Context(), r.PathValue("name"), req.APIUpdate)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, v)
+}
+
+func (a *adminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) {
+	if err := a.s.deps.APIs.Delete(r.Context(), r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

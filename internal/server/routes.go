@@ -24,7 +24,15 @@ func (s *Server) Public() http.Handler {
 		mux.Handle("GET /docs/errors", s.deps.Docs)
 		mux.Handle("GET /docs/errors.json", s.deps.Docs)
 	}
-	mux.Handle("/", notFoundOrMethod(mux, s.channel))
+	// Every other path belongs to the gateway, which answers 404/405 for
+	// paths no API serves through the same fallback as the platform's.
+	fallback := notFoundOrMethod(mux, s.channel)
+	if s.deps.Gateway != nil {
+		s.deps.Gateway.SetNotFound(fallback)
+		mux.Handle("/", s.deps.Gateway)
+	} else {
+		mux.Handle("/", fallback)
+	}
 	return s.wrap("public", mux, s.channel)
 }
 
@@ -44,6 +52,12 @@ func (s *Server) Admin() http.Handler {
 	admin("PATCH /admin/clients/{id}", a.updateClient)
 	admin("DELETE /admin/clients/{id}", a.deleteClient)
 	admin("POST /admin/clients/{id}/rotate-secret", a.rotateSecret)
+	admin("GET /admin/apis", a.listAPIs)
+	admin("POST /admin/apis", a.importAPI)
+	admin("GET /admin/apis/{name}", a.getAPI)
+	admin("GET /admin/apis/{name}/document", a.getAPIDocument)
+	admin("PATCH /admin/apis/{name}", a.updateAPI)
+	admin("DELETE /admin/apis/{name}", a.deleteAPI)
 	admin("GET /admin/keys", a.listKeys)
 	admin("POST /admin/keys/rotate", a.rotateKeys)
 

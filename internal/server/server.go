@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse/internal/gateway"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
@@ -27,6 +28,9 @@ type Pinger interface {
 type Deps struct {
 	OAuth   *oauth.Server
 	Clients *oauth.ClientManager
+	// Gateway serves every path no platform route claims.
+	Gateway *gateway.Gateway
+	APIs    *gateway.APIManager
 	Keys    *keys.Manager
 	Store   Pinger
 	Render  *problem.Renderer
@@ -92,6 +96,25 @@ func notFoundOrMethod(mux *http.ServeMux, channel func(*http.Request) errorWrite
 		channel(r)(w, r, problem.Newf("not_found", "unknown_path", "Nothing is served at %s.", r.URL.Path))
 	})
 }
+
+// Bearer adapts the authorization server's token verification to what the
+// gateway needs, so neither package imports the other.
+type Bearer struct{ OAuth *oauth.Server }
+
+// VerifyBearer implements gateway.TokenVerifier.
+func (b Bearer) VerifyBearer(raw string) (gateway.Grant, *problem.Error) {
+	c, p := b.OAuth.VerifyAccessToken(raw)
+	if p != nil {
+		return gateway.Grant{}, p
+	}
+	return gateway.Grant{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}, nil
+}
+
+var _ gateway.TokenVerifier = Bearer{}
+
+// ReservedPaths are the public path prefixes the platform serves itself;
+// no API may be mounted over them.
+var ReservedPaths = []string{"/oauth2", "/.well-known", "/docs", "/admin", "/portal", "/static", "/healthz", "/readyz", "/metrics"}
 
 // requireAdmin guards the admin API with the admin token (Bearer), compared
 // in constant time.

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"gatehouse/internal/gateway"
+)
+
+// apiFlags are the flags that describe where and how an API is served.
+type apiFlags struct {
+	name, basePath, upstream, status, file stringFlag
+	maxBody                                int64Flag
+}
+
+// int64Flag is an int64 flag that remembers whether it was given.
+type int64Flag struct {
+	set   bool
+	value int64
+}
+
+func (f *int64Flag) String() string { return fmt.Sprint(f.value) }
+func (f *int64Flag) Set(s string) error {
+	_, err := fmt.Sscan(s, &f.value)
+	f.set = err == nil
+	return err
+}
+
+func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"apis: want import, list, show, update or delete"}
+	}
+	sub := args[0]
+	cmd := newCommand("apis " + sub)
+	var af apiFlags
+	switch sub {
+	case "import":
+		cmd.fs.Var(&af.name, "name", "API name (default: first segment of the base path)")
+		cmd.fs.Var(&af.basePath, "base-path", "where the gateway serves it (default: the document's server path)")
+		cmd.fs.Var(&af.upstream, "upstream", "upstream URL, or sandbox: for the built-in sandbox")
+		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
+		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+	case "update":
+		cmd.fs.Var(&af.file, "file", "a new OpenAPI document replacing the stored one")
+		cmd.fs.Var(&af.basePath, "base-path", "new base path")
+		cmd.fs.Var(&af.upstream, "upstream", "new upstream URL, or sandbox:")
+		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
+		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+	case "list", "show", "delete":
+	default:
+		return usageError{fmt.Sprintf("apis: unknown subcommand %q", sub)}
+	}
+	pos, err := parseFlags(cmd.fs, args[1:])
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"import": 1, "list": 0, "show": 1, "update": 1, "delete": 1}[sub]
+	if len(pos) != want {
+		what := map[string]string{"import": "the OpenAPI file", "show": "the API name", "update": "the API name", "delete": "the API name"}[sub]
+		if want == 0 {
+			return usageError{fmt.Sprintf("apis %s: unexpected arguments %q", sub, pos)}
+		}
+		return usageError{fmt.Sprintf("apis %s: give exactly one argument, %s", sub, what)}
+	}
+	var doc []byte
+	switch {
+	case sub == "import":
+		if doc, err = os.ReadFile(pos[0]); err != nil {
+			return usageError{fmt.Sprintf("apis import: %v", err)}
+		}
+		if !af.upstream.set {
+			return usageError{"apis import: --upstream is required (an http(s) URL, or sandbox:)"}
+		}
+	case af.file.set:
+		if doc, err = os.ReadFile(af.file.value); err != nil {
+			return usageError{fmt.Sprintf("apis update: %v", err)}
+		}
+	}
+
+	p, err := open(ctx, *cmd.configPath, getenv)
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+
+	var out any
+	switch sub {
+	case "import":
+		out, err = p.apis.Import(ctx, doc, gateway.ImportOptions{
+			Name: af.name.value, BasePath: af.basePath.value, Upstream: af.upstream.value,
+			Status: af.status.value, MaxBodyBytes: af.maxBody.value,
+		})
+	case "list":
+		var list []*gateway.APIView
+		if list, err = p.apis.List(ctx); err == nil {
+			if *cmd.asJSON {
+				out = map[string]any{"apis": list}
+			} else {
+				return printAPITable(stdout, list)
+			}
+		}
+	case "show":
+		out, err = p.apis.Get(ctx, pos[0])
+	case "update":
+		u := gateway.APIUpdate{Document: doc}
+		if af.basePath.set {
+			u.BasePath = &af.basePath.value
+		}
+		if af.upstream.set {
+			u.Upstream = &af.upstream.value
+		}
+		if af.status.set {
+			u.Status = &af.status.value
+		}
+		if af.maxBody.set {
+			u.MaxBodyBytes = &af.maxBody.value
+		}
+		out, err = p.apis.Update(ctx, pos[0], u)
+	case "delete":
+		if err = p.apis.Delete(ctx, pos[0]); err == nil {
+			if *cmd.asJSON {
+				out = map[string]string{"deleted": pos[0]}
+			} else {
+				fmt.Fprintf(stdout, "deleted API %s\n", pos[0])
+				return nil
+			}
+		}
+	}
+	if err != nil {
+		return operatorError(err)
+	}
+	if *cmd.asJSON {
+		return printJSON(stdout, out)
+	}
+	return printAPI(stdout, out.(*gateway.APIView))
+}
+
+func printAPI(w io.Writer, a *gateway.APIView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", a.Name)
+	fmt.Fprintf(tw, "title:\t%s (version %s)\n", a.Title, a.Version)
+	fmt.Fprintf(tw, "base path:\t%s\n", a.BasePath)
+	fmt.Fprintf(tw, "upstream:\t%s\n", a.UpstreamURL)
+	fmt.Fprintf(tw, "status:\t%s\n", a.Status)
+	fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(a.Scopes, " "))
+	for _, op := range a.Operations {
+		var alts []string
+		for _, alt := range op.Scopes {
+			alts = append(alts, strings.Join(alt, "+"))
+		}
+		fmt.Fprintf(tw, "  %s %s\t%s\n", op.Method, op.Path, strings.Join(alts, " | "))
+	}
+	return tw.Flush()
+}
+
+func printAPITable(w io.Writer, list []*gateway.APIView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tBASE PATH\tSTATUS\tUPSTREAM\tOPERATIONS\tTITLE")
+	for _, a := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", a.Name, a.BasePath, a.Status, a.UpstreamURL, len(a.Operations), a.Title)
+	}
+	return tw.Flush()
+}

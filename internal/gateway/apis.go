@@ -1,0 +1,310 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// APIStore is the storage APIManager needs.
+type APIStore interface {
+	store.APIs
+}
+
+// APIManager imports and changes APIs with every rule applied; the admin
+// API and the CLI share it.
+type APIManager struct {
+	Store APIStore
+	// Reserved are path prefixes owned by the platform that no API may
+	// take (/oauth2, /.well-known, /docs, /admin …).
+	Reserved []string
+	// OnChange, when set, is called after every change (to reload the
+	// route table at once on this node).
+	OnChange func()
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// ImportOptions are the operator's choices when importing a document.
+type ImportOptions struct {
+	// Name is the API's identifier. Empty means the first segment of the
+	// base path ("/sim-swap/v2" → "sim-swap").
+	Name string
+	// BasePath is where the gateway serves it. Empty means the path of the
+	// document's first server URL.
+	BasePath string
+	// Upstream is an http(s) URL or "sandbox:". Required.
+	Upstream string
+	// Status is sandbox, live or maintenance. Empty means sandbox when the
+	// upstream is the sandbox, live otherwise.
+	Status string
+	// MaxBodyBytes bounds request bodies; 0 means the gateway default.
+	MaxBodyBytes int64
+}
+
+// APIUpdate changes an API; nil fields are left as they are.
+type APIUpdate struct {
+	Document     []byte  `json:"-"`
+	BasePath     *string `json:"base_path,omitempty"`
+	Upstream     *string `json:"upstream_url,omitempty"`
+	Status       *string `json:"status,omitempty"`
+	MaxBodyBytes *int64  `json:"max_body_bytes,omitempty"`
+}
+
+// APIView is an API as operators see it.
+type APIView struct {
+	Name           string          `json:"name"`
+	Title          string          `json:"title"`
+	Version        string          `json:"version"`
+	BasePath       string          `json:"base_path"`
+	UpstreamURL    string          `json:"upstream_url"`
+	Status         string          `json:"status"`
+	ErrorMediaType string          `json:"error_media_type"`
+	MaxBodyBytes   int64           `json:"max_body_bytes"`
+	Scopes         []string        `json:"scopes"`
+	Operations     []OperationView `json:"operations"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+// OperationView is one operation of an API.
+type OperationView struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	OperationID string `json:"operation_id,omitempty"`
+	// Scopes lists the alternatives: any one set, in full, is enough.
+	Scopes [][]string `json:"scopes"`
+}
+
+// ViewAPI describes a stored API, deriving its operations from its document.
+func ViewAPI(a *store.API) (*APIView, error) {
+	spec, err := LoadSpec(a.Document)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := spec.compileOperations()
+	if err != nil {
+		return nil, err
+	}
+	v := &APIView{
+		Name: a.Name, Title: a.Title, Version: a.Version, BasePath: a.BasePath, UpstreamURL: a.UpstreamURL,
+		Status: a.Status, ErrorMediaType: a.ErrorMediaType, MaxBodyBytes: a.MaxBodyBytes,
+		Scopes: orEmpty(spec.Scopes), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+	for _, op := range ops {
+		scopes := op.security
+		if scopes == nil {
+			scopes = [][]string{}
+		}
+		v.Operations = append(v.Operations, OperationView{
+			Method: op.method, Path: a.BasePath + op.template, OperationID: op.id, Scopes: scopes,
+		})
+	}
+	slices.SortFunc(v.Operations, func(x, y OperationView) int {
+		return strings.Compare(x.Path+" "+x.Method, y.Path+" "+y.Method)
+	})
+	return v, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *APIManager) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (m *APIManager) changed() {
+	if m.OnChange != nil {
+		m.OnChange()
+	}
+}
+
+var apiNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// basePathPattern allows unreserved characters only, so the path matches
+// the same whether or not a client percent-encodes it.
+var basePathPattern = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+// Import validates an OpenAPI document and stores it as a new API.
+func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*APIView, error) {
+	spec, err := LoadSpec(doc)
+	if err != nil {
+		return nil, invalidAPI("document", err.Error())
+	}
+	if _, err := spec.compileOperations(); err != nil {
+		return nil, invalidAPI("document", err.Error())
+	}
+	base := o.BasePath
+	if base == "" {
+		base = spec.ServerPath
+		if base == "" {
+			return nil, invalidAPI("base_path", "the document's first server URL has no path; give --base-path")
+		}
+	}
+	name := o.Name
+	if name == "" {
+		name = strings.ToLower(strings.Split(strings.Trim(base, "/"), "/")[0])
+	}
+	status := o.Status
+	if status == "" {
+		status = store.APILive
+		if o.Upstream == SandboxUpstream {
+			status = store.APISandbox
+		}
+	}
+	now := m.now()
+	a := &store.API{
+		Name: name, Title: spec.Title, Version: spec.Version, BasePath: strings.TrimSuffix(base, "/"),
+		UpstreamURL: o.Upstream, Status: status, ErrorMediaType: "application/json",
+		MaxBodyBytes: o.MaxBodyBytes, Document: doc, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := m.check(a); err != nil {
+		return nil, err
+	}
+	if err := m.Store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, problem.Newf("already_exists", "duplicate",
+				"An API named %q or served at %s already exists; choose another --name or --base-path, or update it.", a.Name, a.BasePath)
+		}
+		return nil, problem.FromStore(err, "API", a.Name)
+	}
+	m.changed()
+	return ViewAPI(a)
+}
+
+// check applies the rules every stored API satisfies.
+func (m *APIManager) check(a *store.API) error {
+	if !apiNamePattern.MatchString(a.Name) {
+		return invalidAPI("name", fmt.Sprintf("%q must be lowercase letters, digits and dashes (at most 63)", a.Name))
+	}
+	if !basePathPattern.MatchString(a.BasePath) {
+		return invalidAPI("base_path", fmt.Sprintf("%q must be an absolute path of letters, digits and ._~- segments, e.g. /sim-swap/v2", a.BasePath))
+	}
+	for _, r := range m.Reserved {
+		if a.BasePath == r || strings.HasPrefix(a.BasePath, r+"/") || strings.HasPrefix(r, a.BasePath+"/") {
+			return invalidAPI("base_path", fmt.Sprintf("%s overlaps %s, which the platform serves", a.BasePath, r))
+		}
+	}
+	if a.UpstreamURL == "" {
+		return invalidAPI("upstream_url", "an upstream is required: an http(s) URL, or sandbox: for the built-in sandbox")
+	}
+	if a.UpstreamURL != SandboxUpstream {
+		u, err := url.Parse(a.UpstreamURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return invalidAPI("upstream_url", fmt.Sprintf("%q must be an http(s) URL without query or fragment, or sandbox:", a.UpstreamURL))
+		}
+	}
+	switch a.Status {
+	case store.APISandbox, store.APILive, store.APIMaintenance:
+	default:
+		return invalidAPI("status", fmt.Sprintf("%q must be sandbox, live or maintenance", a.Status))
+	}
+	if a.MaxBodyBytes < 0 || a.MaxBodyBytes > 64<<20 {
+		return invalidAPI("max_body_bytes", "must be between 0 (the default) and 64 MiB")
+	}
+	return nil
+}
+
+// Get returns one API.
+func (m *APIManager) Get(ctx context.Context, name string) (*APIView, error) {
+	a, err := m.Store.GetAPI(ctx, name)
+	if err != nil {
+		return nil, problem.FromStore(err, "API", name)
+	}
+	return ViewAPI(a)
+}
+
+// Document returns an API's stored OpenAPI document.
+func (m *APIManager) Document(ctx context.Context, name string) ([]byte, error) {
+	a, err := m.Store.GetAPI(ctx, name)
+	if err != nil {
+		return nil, problem.FromStore(err, "API", name)
+	}
+	return a.Document, nil
+}
+
+// List returns every API.
+func (m *APIManager) List(ctx context.Context) ([]*APIView, error) {
+	list, err := m.Store.ListAPIs(ctx)
+	if err != nil {
+		return nil, problem.FromStore(err, "API", "")
+	}
+	out := make([]*APIView, 0, len(list))
+	for _, a := range list {
+		v, err := ViewAPI(a)
+		if err != nil {
+			return nil, problem.Internal(fmt.Errorf("stored API %s does not load: %w", a.Name, err))
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Update changes an API. A new document replaces the old one whole.
+func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*APIView, error) {
+	var spec *Spec
+	if u.Document != nil {
+		var err error
+		if spec, err = LoadSpec(u.Document); err != nil {
+			return nil, invalidAPI("document", err.Error())
+		}
+		if _, err := spec.compileOperations(); err != nil {
+			return nil, invalidAPI("document", err.Error())
+		}
+	}
+	a, err := m.Store.UpdateAPI(ctx, name, func(a *store.API) error {
+		if spec != nil {
+			a.Document, a.Title, a.Version = u.Document, spec.Title, spec.Version
+		}
+		if u.BasePath != nil {
+			a.BasePath = strings.TrimSuffix(*u.BasePath, "/")
+		}
+		if u.Upstream != nil {
+			a.UpstreamURL = *u.Upstream
+		}
+		if u.Status != nil {
+			a.Status = *u.Status
+		}
+		if u.MaxBodyBytes != nil {
+			a.MaxBodyBytes = *u.MaxBodyBytes
+		}
+		a.UpdatedAt = m.now()
+		return m.check(a)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, problem.Newf("already_exists", "duplicate", "Another API is already served at that base path.")
+		}
+		return nil, problem.FromStore(err, "API", name)
+	}
+	m.changed()
+	return ViewAPI(a)
+}
+
+// Delete removes an API; its routes stop answering.
+func (m *APIManager) Delete(ctx context.Context, name string) error {
+	if err := m.Store.DeleteAPI(ctx, name); err != nil {
+		return problem.FromStore(err, "API", name)
+	}
+	m.changed()
+	return nil
+}
+
+func invalidAPI(field, why string) *problem.Error {
+	return problem.Newf("bad_request", "invalid_parameter", "%s: %s.", field, strings.TrimSuffix(why, ".")).With("field", field)
+}

@@ -1,0 +1,241 @@
+// Package gateway serves the APIs gatehouse sells: routes come from each
+// API's OpenAPI document, and every request passes, in order, route (404,
+// 405), content negotiation (406, 415), request size (413), bearer token
+// (401), scope (403), validation (400, 422) and the upstream (502, 503,
+// 504) — each failure one registry entry with its actual cause.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// Grant is what the gateway knows of a verified access token.
+type Grant struct {
+	ClientID string
+	// Subject is the token's sub: the client itself for 2-legged tokens,
+	// the end user (e.g. "tel:+34…") for 3-legged ones.
+	Subject string
+	Scopes  []string
+}
+
+// ThreeLegged reports whether the token acts for an end user.
+func (g *Grant) ThreeLegged() bool { return g.Subject != "" && g.Subject != g.ClientID }
+
+// TokenVerifier checks bearer tokens locally (signature, issuer, audience,
+// lifetime, revocation). Failures are invalid_token registry errors.
+type TokenVerifier interface {
+	VerifyBearer(raw string) (Grant, *problem.Error)
+}
+
+// APISource is the storage the gateway reads its APIs from.
+type APISource interface {
+	ListAPIs(ctx context.Context) ([]*store.API, error)
+	APIsGeneration(ctx context.Context) (int64, error)
+}
+
+// Config configures a Gateway. Zero values take the documented defaults.
+type Config struct {
+	// APIs is where API definitions are read from. Required.
+	APIs APISource
+	// Tokens verifies bearer tokens. Required.
+	Tokens TokenVerifier
+	// Render writes errors. Nil means a zero Renderer.
+	Render *problem.Renderer
+	// Sandbox serves APIs whose upstream is "sandbox:". Nil means such
+	// APIs answer 502.
+	Sandbox http.Handler
+	// NotFound answers paths no API serves. Nil means a 404 problem.
+	NotFound http.Handler
+	// MaxBodyBytes is the default request body limit. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// UpstreamTimeout bounds one upstream exchange. Zero means 10 s.
+	UpstreamTimeout time.Duration
+	// ReloadEvery is how often the API generation is polled to pick up
+	// changes made by other processes. Zero means 250 ms.
+	ReloadEvery time.Duration
+	// BreakerFailures consecutive upstream failures open an upstream's
+	// circuit for BreakerOpenFor. Zero means 5 and 10 s.
+	BreakerFailures int
+	BreakerOpenFor  time.Duration
+	// Logger receives operational logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the API gateway. Create it with New and keep its routes
+// current with Run.
+type Gateway struct {
+	cfg    Config
+	render *problem.Renderer
+	table  atomic.Pointer[routeTable]
+
+	reloadMu   sync.Mutex
+	generation int64
+	upstreams  map[string]*httpUpstream // by upstream URL, reused across reloads
+}
+
+// New returns a Gateway with an empty route table; call Reload or Run.
+func New(cfg Config) *Gateway {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = 10 * time.Second
+	}
+	if cfg.ReloadEvery <= 0 {
+		cfg.ReloadEvery = 250 * time.Millisecond
+	}
+	if cfg.BreakerFailures <= 0 {
+		cfg.BreakerFailures = 5
+	}
+	if cfg.BreakerOpenFor <= 0 {
+		cfg.BreakerOpenFor = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}}
+	if g.render == nil {
+		g.render = &problem.Renderer{}
+	}
+	g.table.Store(newRouteTable(nil))
+	return g
+}
+
+// Run loads the APIs, then polls for changes until ctx is done. It returns
+// after the first load; polling continues in the background.
+func (g *Gateway) Run(ctx context.Context) error {
+	if err := g.Reload(ctx); err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(g.cfg.ReloadEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := g.reloadIfChanged(ctx); err != nil && ctx.Err() == nil {
+					g.cfg.Logger.Warn("reloading APIs failed", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (g *Gateway) reloadIfChanged(ctx context.Context) error {
+	gen, err := g.cfg.APIs.APIsGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	g.reloadMu.Lock()
+	same := gen == g.generation
+	g.reloadMu.Unlock()
+	if same {
+		return nil
+	}
+	return g.Reload(ctx)
+}
+
+// Reload rebuilds the route table from the store now. An API whose
+// document no longer compiles is left out and logged; the others serve.
+func (g *Gateway) Reload(ctx context.Context) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	gen, err := g.cfg.APIs.APIsGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	recs, err := g.cfg.APIs.ListAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	var apis []*compiledAPI
+	broken := map[string]error{}
+	for _, rec := range recs {
+		a, err := g.compile(rec)
+		if err != nil {
+			broken[rec.Name] = err
+			g.cfg.Logger.Error("API left out of the route table", "api", rec.Name, "err", err)
+			continue
+		}
+		apis = append(apis, a)
+	}
+	t := newRouteTable(apis)
+	t.broken = broken
+	for _, a := range apis {
+		for _, sc := range a.spec.Scopes {
+			t.scopes[sc] = struct{}{}
+		}
+	}
+	g.table.Store(t)
+	g.generation = gen
+	return nil
+}
+
+// compile builds the serving form of an API record.
+func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
+	spec, err := LoadSpec(rec.Document)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := spec.compileOperations()
+	if err != nil {
+		return nil, err
+	}
+	a := &compiledAPI{
+		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), root: newNode(),
+		maxBody: rec.MaxBodyBytes, jsonSchema2020: spec.jsonSchema2020,
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = g.cfg.MaxBodyBytes
+	}
+	for _, op := range ops {
+		a.root.insert(op.template, op)
+	}
+	if a.upstream, err = g.upstreamFor(rec.UpstreamURL, spec.ServerPath); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetNotFound sets the handler for paths no API serves (the server's
+// platform-wide 404/405). It must be called before serving.
+func (g *Gateway) SetNotFound(h http.Handler) { g.cfg.NotFound = h }
+
+// KnownScope reports whether any served API defines the scope.
+func (g *Gateway) KnownScope(scope string) bool {
+	_, ok := g.table.Load().scopes[scope]
+	return ok
+}
+
+// APIs returns the names of the APIs currently served.
+func (g *Gateway) APIs() []string {
+	var out []string
+	for _, a := range g.table.Load().apis {
+		out = append(out, a.rec.Name)
+	}
+	return out
+}
+
+// Serves reports whether some API's base path covers path; the server
+// routes such requests to the gateway.
+func (g *Gateway) Serves(path string) bool {
+	a, _ := g.table.Load().match(path)
+	return a != nil
+}

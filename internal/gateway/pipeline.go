@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/problem"
+)
+
+// realm is the RFC 6750 realm of the gateway's challenges.
+const realm = `Bearer realm="gatehouse"`
+
+// ServeHTTP runs the pipeline for one API request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api, rel := g.table.Load().match(r.URL.Path)
+	if api == nil {
+		if g.cfg.NotFound != nil {
+			g.cfg.NotFound.ServeHTTP(w, r)
+			return
+		}
+		g.fail(w, r, problem.Newf("not_found", "unknown_path", "No API is served at %s.", r.URL.Path))
+		return
+	}
+	if p := g.serve(w, r, api, rel); p != nil {
+		g.fail(w, r, p)
+	}
+}
+
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, p *problem.Error) {
+	g.render.API(w, r, p)
+}
+
+// bodyBuffers recycles request body buffers.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// serve is the pipeline after the API is known. It returns the failure to
+// render, or nil once a response was written.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string) *problem.Error {
+	// 2. Route.
+	n := api.root.lookup(rel)
+	if n == nil {
+		return problem.Newf("not_found", "unknown_path", "%s serves no path %s; see its API reference.", api.rec.Name, rel)
+	}
+	op := n.ops[r.Method]
+	if op == nil {
+		return problem.Newf("method_not_allowed", "method_not_supported",
+			"%s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, n.allow).WithHeader("Allow", n.allow)
+	}
+
+	// 3. Content negotiation and declared size.
+	if !acceptable(r.Header.Values("Accept"), op.produces) {
+		return problem.Newf("not_acceptable", "accept_unsatisfiable",
+			"This operation answers %s; the Accept header (%s) excludes it.", strings.Join(op.produces, ", "), r.Header.Get("Accept"))
+	}
+	hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+	if hasBody {
+		if p := checkContentType(r.Header.Get("Content-Type"), op); p != nil {
+			return p
+		}
+	}
+	if r.ContentLength > api.maxBody {
+		return problem.Newf("payload_too_large", "declared_too_large",
+			"The body is %d bytes; %s accepts at most %d.", r.ContentLength, api.rec.Name, api.maxBody)
+	}
+
+	// 4–5. Token and scope.
+	var grant Grant
+	if op.security != nil {
+		var p *problem.Error
+		if grant, p = g.authenticate(r); p != nil {
+			return p
+		}
+		if p := checkScope(op, &grant); p != nil {
+			return p
+		}
+	}
+
+	// 7. Validation: read the body (never more than the limit), then
+	// parameters, schema and the identifier rules.
+	var body []byte
+	if hasBody {
+		buf := bodyBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer bodyBuffers.Put(buf)
+		n, err := buf.ReadFrom(io.LimitReader(r.Body, api.maxBody+1))
+		if n > api.maxBody {
+			return problem.Newf("payload_too_large", "body_too_large",
+				"The body grew past %d bytes, the most %s accepts.", api.maxBody, api.rec.Name)
+		}
+		if err != nil {
+			return problem.New("bad_request", "malformed_body", "The request body could not be read completely.").Wrap(err)
+		}
+		body = buf.Bytes()
+	}
+	if p := validate(r, api, op, rel, body, &grant); p != nil {
+		return p
+	}
+
+	// 8. Upstream.
+	if api.rec.Status == "maintenance" {
+		return problem.Newf("unavailable", "maintenance", "%s is in maintenance; retry later.", api.rec.Name).
+			WithRetryAfter(maintenanceRetryAfter)
+	}
+	return api.upstream.forward(w, r, rel, body, &grant)
+}
+
+// maintenanceRetryAfter is the Retry-After of an API in maintenance.
+const maintenanceRetryAfter = 60 * time.Second
+
+// authenticate extracts and verifies the bearer token (RFC 6750 §2.1). The
+// token must come in the Authorization header: query and form tokens are
+// not accepted (RFC 9700 §2.5), and sending one besides the header is two
+// credentials at once.
+func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
+	h := r.Header.Values("Authorization")
+	inQuery := r.URL.Query().Has("access_token")
+	switch {
+	case len(h) > 1 || (len(h) == 1 && inQuery):
+		return Grant{}, problem.New("invalid_request", "multiple_credentials",
+			"The request carries more than one access token; send exactly one, in the Authorization header.").
+			WithHeader("WWW-Authenticate", realm+`, error="invalid_request"`)
+	case len(h) == 0:
+		detail := "Send the access token as `Authorization: Bearer <token>`; get one from the token endpoint."
+		if inQuery {
+			detail = "Access tokens in the query string are not accepted (RFC 9700 §2.5); send `Authorization: Bearer <token>`."
+		}
+		return Grant{}, problem.New("unauthenticated", "missing_token", detail).WithHeader("WWW-Authenticate", realm)
+	}
+	scheme, raw, _ := strings.Cut(h[0], " ")
+	raw = strings.TrimSpace(raw)
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return Grant{}, problem.New("invalid_token", "malformed",
+			"The Authorization header must be `Bearer <token>`.").
+			WithHeader("WWW-Authenticate", realm+`, error="invalid_token", error_description="The Authorization header must use the Bearer scheme"`)
+	}
+	grant, p := g.cfg.Tokens.VerifyBearer(raw)
+	if p != nil {
+		return Grant{}, p.WithHeader("WWW-Authenticate",
+			realm+`, error="invalid_token", error_description="`+problem.OAuthSafe(p.Message())+`"`)
+	}
+	return grant, nil
+}
+
+// checkScope requires every scope of at least one of the operation's
+// security alternatives.
+func checkScope(op *operation, grant *Grant) *problem.Error {
+	for _, alt := range op.security {
+		ok := true
+		for _, sc := range alt {
+			if !slices.Contains(grant.Scopes, sc) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+	}
+	return problem.Newf("insufficient_scope", "scope_missing",
+		"This operation needs the scope %q; the token has %q.", op.scopeHint, strings.Join(grant.Scopes, " ")).
+		With("scope", op.scopeHint).
+		WithHeader("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+op.scopeHint+`"`)
+}
+
+// checkContentType answers 415 for a body whose media type the operation
+// does not take.
+func checkContentType(ct string, op *operation) *problem.Error {
+	if len(op.consumes) == 0 {
+		return problem.Newf("unsupported_media_type", "content_type_unsupported",
+			"%s %s takes no request body.", op.method, op.template)
+	}
+	if ct == "" {
+		return problem.Newf("unsupported_media_type", "content_type_missing",
+			"The request has a body but no Content-Type; send %s.", strings.Join(op.consumes, " or "))
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !slices.Contains(op.consumes, mt) {
+		return problem.Newf("unsupported_media_type", "content_type_unsupported",
+			"Content-Type %s is not accepted here; send %s.", ct, strings.Join(op.consumes, " or "))
+	}
+	return nil
+}
+
+// acceptable reports whether the Accept header values allow one of the
+// produced media types (RFC 9110 §12.5.1). No Accept header accepts all.
+func acceptable(accept []string, produces []string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			rng, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			rng = strings.ToLower(strings.TrimSpace(rng))
+			if qZero(params) {
+				continue
+			}
+			for _, mt := range produces {
+				if rng == "*/*" || rng == mt {
+					return true
+				}
+				if typ, ok := strings.CutSuffix(rng, "/*"); ok && strings.HasPrefix(mt, typ+"/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func qZero(params string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}

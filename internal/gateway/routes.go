@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"sort"
+	"strings"
+
+	"gatehouse/internal/store"
+)
+
+// compiledAPI is one API ready to serve: its record, operations in a path
+// tree, and where to forward.
+type compiledAPI struct {
+	rec      *store.API
+	spec     *Spec
+	basePath string
+	root     *node
+	upstream upstream
+	maxBody  int64
+	// opts are the schema validation options (JSON Schema 2020 for 3.1).
+	jsonSchema2020 bool
+}
+
+// node is one path segment of the route tree. Literal children win over a
+// parameter child, as OpenAPI requires ("/users/me" before "/users/{id}").
+type node struct {
+	literal map[string]*node
+	param   *node
+	ops     map[string]*operation // by method; nil when no path ends here
+	allow   string                // Allow header value for ops
+}
+
+func newNode() *node { return &node{literal: map[string]*node{}} }
+
+func (n *node) insert(template string, op *operation) {
+	cur := n
+	for _, seg := range splitPath(template) {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			if cur.param == nil {
+				cur.param = newNode()
+			}
+			cur = cur.param
+			continue
+		}
+		next, ok := cur.literal[seg]
+		if !ok {
+			next = newNode()
+			cur.literal[seg] = next
+		}
+		cur = next
+	}
+	if cur.ops == nil {
+		cur.ops = map[string]*operation{}
+	}
+	cur.ops[op.method] = op
+	cur.allow = allowedMethods(cur.ops)
+}
+
+// lookup finds the node for a path relative to the base path; nil when no
+// path template matches.
+func (n *node) lookup(rel string) *node {
+	cur := n
+	for len(rel) > 0 {
+		rel = rel[1:] // skip "/"
+		seg := rel
+		if i := strings.IndexByte(rel, '/'); i >= 0 {
+			seg, rel = rel[:i], rel[i:]
+		} else {
+			rel = ""
+		}
+		if next, ok := cur.literal[seg]; ok {
+			cur = next
+			continue
+		}
+		if cur.param == nil || seg == "" {
+			return nil
+		}
+		cur = cur.param
+	}
+	if cur.ops == nil {
+		return nil
+	}
+	return cur
+}
+
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// routeTable is an immutable snapshot of every API; a reload swaps it
+// whole, so a request sees one consistent version.
+type routeTable struct {
+	// apis sorted by base path length, longest first, so the most
+	// specific base path wins.
+	apis []*compiledAPI
+	// broken lists APIs whose document no longer compiles, for logs.
+	broken map[string]error
+	// scopes is every scope some API defines.
+	scopes map[string]struct{}
+}
+
+func newRouteTable(apis []*compiledAPI) *routeTable {
+	sort.Slice(apis, func(i, j int) bool { return len(apis[i].basePath) > len(apis[j].basePath) })
+	return &routeTable{apis: apis, scopes: map[string]struct{}{}}
+}
+
+// match returns the API serving path and the path relative to its base.
+func (t *routeTable) match(path string) (*compiledAPI, string) {
+	for _, a := range t.apis {
+		if strings.HasPrefix(path, a.basePath) {
+			rest := path[len(a.basePath):]
+			if rest == "" || rest[0] == '/' {
+				return a, rest
+			}
+		}
+	}
+	return nil, ""
+}

@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"gatehouse/internal/problem"
+)
+
+// validate checks parameters and the body against the operation's schemas
+// (400 INVALID_ARGUMENT or OUT_OF_RANGE naming the field), then CAMARA's
+// identifier rules between 2- and 3-legged tokens (422).
+func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, grant *Grant) *problem.Error {
+	var opts []openapi3.SchemaValidationOption
+	if api.jsonSchema2020 {
+		opts = append(opts, openapi3.EnableJSONSchema2020())
+	}
+	opts = append(opts, openapi3.VisitAsRequest())
+	if len(op.params) > 0 {
+		if p := validateParams(r, op, rel, opts); p != nil {
+			return p
+		}
+	}
+	if op.bodySchema == nil {
+		if op.bodyRequired && len(body) == 0 {
+			return problem.New("bad_request", "schema_violation", "This operation requires a request body.")
+		}
+		return nil
+	}
+	if len(body) == 0 {
+		if op.bodyRequired {
+			return problem.New("bad_request", "schema_violation", "This operation requires a JSON request body.").With("field", "")
+		}
+		return checkIdentifier(op, nil, grant)
+	}
+	var value any
+	if err := json.Unmarshal(body, &value); err != nil {
+		return problem.Newf("bad_request", "malformed_body", "The body is not valid JSON: %s.", jsonErrorText(err))
+	}
+	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
+		return schemaProblem(err, "body")
+	}
+	obj, _ := value.(map[string]any)
+	return checkIdentifier(op, obj, grant)
+}
+
+// checkIdentifier applies CAMARA's rules for operations that identify a
+// device: a 2-legged token needs the identifier in the body; a 3-legged
+// token already identifies the device, so one in the body is refused even
+// if it is the same (the server cannot tell).
+func checkIdentifier(op *operation, body map[string]any, grant *Grant) *problem.Error {
+	if op.identifier == "" {
+		return nil
+	}
+	_, present := body[op.identifier]
+	switch {
+	case grant.ThreeLegged() && present:
+		return problem.Newf("unnecessary_identifier", "identifier_in_token",
+			"The access token already identifies the device; remove %q from the body.", op.identifier).With("field", op.identifier)
+	case !grant.ThreeLegged() && !present:
+		return problem.Newf("missing_identifier", "identifier_missing",
+			"A token from client_credentials does not identify a device; send %q in the body.", op.identifier).With("field", op.identifier)
+	}
+	return nil
+}
+
+// validateParams checks path, query and header parameters. The
+// x-correlator header is the front's business (an invalid one is replaced,
+// not refused), so it is skipped here.
+func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.SchemaValidationOption) *problem.Error {
+	var pathValues map[string]string
+	for _, p := range op.params {
+		var raw string
+		var present bool
+		switch p.in {
+		case "path":
+			if pathValues == nil {
+				pathValues = extractPathParams(op.template, rel)
+			}
+			raw, present = pathValues[p.name]
+		case "query":
+			q := r.URL.Query()
+			present = q.Has(p.name)
+			raw = q.Get(p.name)
+		case "header":
+			if strings.EqualFold(p.name, "x-correlator") {
+				continue
+			}
+			vs := r.Header.Values(p.name)
+			present = len(vs) > 0
+			if present {
+				raw = vs[0]
+			}
+		default:
+			continue
+		}
+		if !present {
+			if p.required {
+				return problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is required.", p.in, p.name).With("field", p.name)
+			}
+			continue
+		}
+		if p.schema == nil {
+			continue
+		}
+		if err := p.schema.VisitJSON(coerce(raw, p.schema), opts...); err != nil {
+			pr := schemaProblem(err, p.in+" parameter "+p.name)
+			if pr.CauseID == "schema_violation" {
+				pr = problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
+			}
+			return pr
+		}
+	}
+	return nil
+}
+
+// coerce turns a parameter's text into the JSON type its schema expects.
+func coerce(raw string, s *openapi3.Schema) any {
+	switch {
+	case s.Type.Is("integer"):
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+			return float64(n)
+		}
+	case s.Type.Is("number"):
+		if f, err := strconv.ParseFloat(raw, 64); err == nil {
+			return f
+		}
+	case s.Type.Is("boolean"):
+		if b, err := strconv.ParseBool(raw); err == nil {
+			return b
+		}
+	}
+	return raw
+}
+
+func extractPathParams(template, rel string) map[string]string {
+	out := map[string]string{}
+	ts, ps := splitPath(template), splitPath(rel)
+	for i, seg := range ts {
+		if i < len(ps) && strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			out[seg[1:len(seg)-1]] = ps[i]
+		}
+	}
+	return out
+}
+
+// rangeKeywords are the schema fields whose violation is CAMARA's
+// OUT_OF_RANGE rather than INVALID_ARGUMENT.
+var rangeKeywords = map[string]bool{
+	"minimum": true, "maximum": true, "exclusiveMinimum": true, "exclusiveMaximum": true,
+}
+
+// schemaProblem turns a kin-openapi validation error into the registry
+// entry naming the offending field.
+func schemaProblem(err error, where string) *problem.Error {
+	var se *openapi3.SchemaError
+	if !errors.As(err, &se) {
+		var me openapi3.MultiError
+		if errors.As(err, &me) && len(me) > 0 {
+			return schemaProblem(me[0], where)
+		}
+		return problem.Newf("bad_request", "schema_violation", "The %s does not match the API's schema.", where)
+	}
+	field := strings.Join(se.JSONPointer(), ".")
+	if field == "" {
+		field = "(root)"
+	}
+	if rangeKeywords[se.SchemaField] {
+		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+	}
+	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+}
+
+func reasonOf(err error) string {
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		return strings.TrimSuffix(se.Reason, ".")
+	}
+	return "it does not match the schema"
+}
+
+// jsonErrorText describes a JSON syntax error without echoing the input.
+func jsonErrorText(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return syn.Error() + " at byte " + strconv.FormatInt(syn.Offset, 10)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return "unexpected " + typ.Value
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
