@@ -324,7 +324,12 @@ func allowedMethods(ops map[string]*operation) string {
 	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 	var out []string
 	for _, m := range order {
-		if _, ok := ops[m]; ok {
+		_, ok := ops[m]
+		if m == http.MethodHead {
+			_, ok2 := ops[http.MethodGet]
+			ok = ok || ok2 // HEAD is answered wherever GET is
+		}
+		if ok {
 			out = append(out, m)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 )
@@ -200,7 +202,10 @@ func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
 	}
 	a := &compiledAPI{
 		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), root: newNode(),
-		maxBody: rec.MaxBodyBytes, jsonSchema2020: spec.jsonSchema2020,
+		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest()},
+	}
+	if spec.jsonSchema2020 {
+		a.visitOpts = append(a.visitOpts, openapi3.EnableJSONSchema2020())
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = g.cfg.MaxBodyBytes

@@ -49,6 +49,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		return problem.Newf("not_found", "unknown_path", "%s serves no path %s; see its API reference.", api.rec.Name, rel)
 	}
 	op := n.ops[r.Method]
+	if op == nil && r.Method == http.MethodHead {
+		op = n.ops[http.MethodGet] // HEAD is GET without the body (RFC 9110 §9.3.2)
+	}
 	if op == nil {
 		return problem.Newf("method_not_allowed", "method_not_supported",
 			"%s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, n.allow).WithHeader("Allow", n.allow)
@@ -120,7 +123,7 @@ const maintenanceRetryAfter = 60 * time.Second
 // credentials at once.
 func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 	h := r.Header.Values("Authorization")
-	inQuery := r.URL.Query().Has("access_token")
+	inQuery := r.URL.RawQuery != "" && r.URL.Query().Has("access_token")
 	switch {
 	case len(h) > 1 || (len(h) == 1 && inQuery):
 		return Grant{}, problem.New("invalid_request", "multiple_credentials",

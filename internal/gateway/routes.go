@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"gatehouse/internal/store"
 )
 
@@ -16,8 +18,9 @@ type compiledAPI struct {
 	root     *node
 	upstream upstream
 	maxBody  int64
-	// opts are the schema validation options (JSON Schema 2020 for 3.1).
-	jsonSchema2020 bool
+	// visitOpts are the schema validation options: request direction,
+	// and JSON Schema 2020-12 for OpenAPI 3.1 documents.
+	visitOpts []openapi3.SchemaValidationOption
 }
 
 // node is one path segment of the route tree. Literal children win over a

@@ -16,11 +16,7 @@ import (
 // (400 INVALID_ARGUMENT or OUT_OF_RANGE naming the field), then CAMARA's
 // identifier rules between 2- and 3-legged tokens (422).
 func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, grant *Grant) *problem.Error {
-	var opts []openapi3.SchemaValidationOption
-	if api.jsonSchema2020 {
-		opts = append(opts, openapi3.EnableJSONSchema2020())
-	}
-	opts = append(opts, openapi3.VisitAsRequest())
+	opts := api.visitOpts
 	if len(op.params) > 0 {
 		if p := validateParams(r, op, rel, opts); p != nil {
 			return p
