@@ -56,6 +56,10 @@ func TestReadmeQuickStart(t *testing.T) {
 	}
 	for _, want := range []string{
 		`"token_type":"Bearer"`,
+		`{"swapped":true}`,
+		`{"swapped":false}`,
+		`"code":"INVALID_ARGUMENT"`,
+		`"code":"PERMISSION_DENIED"`,
 		`"active":true`,
 		`{"active":false}`,
 		`"error":"invalid_client"`,
