@@ -1,0 +1,280 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SubjectHeader is the request header in which the gateway passes the
+// phone number of the end user a three-legged token was issued for, as
+// "+<E.164 digits>". It is absent for two-legged tokens.
+const SubjectHeader = "X-Gatehouse-Subject"
+
+// Times the sandbox answers with. The sandbox clock stands still at now, so
+// that the same request always gets the same answer.
+var (
+	now = time.Date(2026, time.January, 15, 10, 0, 0, 0, time.UTC)
+	// lastSwap is the SIM change of every line the sandbox reports as
+	// swapped: within any maxAge check accepts (1 hour at least).
+	lastSwap = now.Add(-30 * time.Minute)
+	// activation is the SIM activation of the lines that never swapped.
+	activation = time.Date(2024, time.March, 1, 8, 30, 0, 0, time.UTC)
+	// lastFix is when the network last located every device it can locate.
+	lastFix = now.Add(-time.Minute)
+)
+
+// maxBody bounds the request bodies the sandbox reads; the sample APIs'
+// bodies are a few hundred bytes.
+const maxBody = 64 << 10
+
+var (
+	phonePattern      = regexp.MustCompile(`^\+[1-9][0-9]{4,14}$`)
+	hashPattern       = regexp.MustCompile(`^[a-fA-F0-9]{64}$`)
+	correlatorPattern = regexp.MustCompile(`^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$`)
+)
+
+// apiError is a CAMARA ErrorInfo answer.
+type apiError struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func invalidArgument(msg string) *apiError {
+	return &apiError{http.StatusBadRequest, "INVALID_ARGUMENT", msg}
+}
+
+func outOfRange(msg string) *apiError {
+	return &apiError{http.StatusBadRequest, "OUT_OF_RANGE", msg}
+}
+
+// operation answers one request: a body for 200, or an error. subject is
+// the three-legged end user's phone number, "" for a two-legged token.
+type operation func(r *http.Request, subject string) (any, *apiError)
+
+// routes is every operation the sandbox serves, by method and full path.
+var routes = []struct {
+	method, path string
+	op           operation
+}{
+	{http.MethodPost, "/sim-swap/v2/check", simSwapCheck},
+	{http.MethodPost, "/sim-swap/v2/retrieve-date", simSwapRetrieveDate},
+	{http.MethodPost, "/number-verification/v2/verify", numberVerify},
+	{http.MethodGet, "/number-verification/v2/device-phone-number", devicePhoneNumber},
+	{http.MethodPost, "/location-verification/v3/verify", locationVerify},
+}
+
+// Handler returns the sandbox upstream. It needs no configuration, keeps no
+// state and answers the same request the same way every time; see the
+// package documentation for the rules.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	allow := map[string][]string{}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, serve(rt.op))
+		allow[rt.path] = append(allow[rt.path], rt.method)
+	}
+	for path, methods := range allow {
+		mux.Handle(path, methodNotAllowed(strings.Join(methods, ", ")))
+	}
+	mux.Handle("/", serve(func(*http.Request, string) (any, *apiError) {
+		return nil, &apiError{http.StatusNotFound, "NOT_FOUND", "The sandbox serves no operation at this path."}
+	}))
+	return mux
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	h := serve(func(*http.Request, string) (any, *apiError) {
+		return nil, &apiError{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "This path accepts " + allow + " only."}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serve adapts an operation to HTTP: correlator, subject, rendering, and a
+// 500 INTERNAL instead of a crash should the operation panic.
+func serve(op operation) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeJSON(w, http.StatusInternalServerError, &apiError{http.StatusInternalServerError, "INTERNAL", "The sandbox failed to answer."})
+			}
+		}()
+		// The gateway owns the correlator (it echoes or generates one);
+		// the sandbox echoes what it gets when the definitions allow it
+		// on a response, and never fails a request over it.
+		if c := r.Header.Get("x-correlator"); c != "" && correlatorPattern.MatchString(c) {
+			w.Header().Set("x-correlator", c)
+		}
+		body, err := op(r, subjectOf(r))
+		if err != nil {
+			writeJSON(w, err.Status, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+// subjectOf returns the three-legged end user's phone number from the
+// gateway's header, accepting the "tel:+…" form too, or "" when there is
+// none or it is not a phone number.
+func subjectOf(r *http.Request) string {
+	s := strings.TrimPrefix(strings.TrimSpace(r.Header.Get(SubjectHeader)), "tel:")
+	if !phonePattern.MatchString(s) {
+		return ""
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(&apiError{status, "INTERNAL", "The sandbox failed to encode its answer."})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// object is a JSON object read from a request, member by exact name
+// (encoding/json would also match "PhoneNumber" to a phoneNumber field).
+type object map[string]json.RawMessage
+
+// readObject reads the request body, which must be one JSON object.
+func readObject(r *http.Request) (object, *apiError) {
+	if r.Body == nil {
+		return nil, invalidArgument("The request body must be a JSON object.")
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, invalidArgument("The request body could not be read.")
+	}
+	if len(raw) > maxBody {
+		return nil, invalidArgument("The request body is larger than the sandbox accepts (64 KiB).")
+	}
+	return parseObject(raw, "The request body")
+}
+
+func parseObject(raw []byte, what string) (object, *apiError) {
+	raw = bytes.TrimSpace(raw)
+	var o object
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &o) != nil {
+		return nil, invalidArgument(what + " must be a JSON object.")
+	}
+	return o, nil
+}
+
+// str returns member key as a string; ok is false when it is absent.
+func (o object) str(key string) (s string, ok bool, err *apiError) {
+	raw, ok := o[key]
+	if !ok {
+		return "", false, nil
+	}
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", true, invalidArgument(key + " must be a string.")
+	}
+	return s, true, nil
+}
+
+// number returns member key as a finite number; ok is false when it is
+// absent.
+func (o object) number(key string) (f float64, ok bool, err *apiError) {
+	raw, ok := o[key]
+	if !ok {
+		return 0, false, nil
+	}
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, true, invalidArgument(key + " must be a number.")
+	}
+	f, perr := strconv.ParseFloat(string(raw), 64)
+	if (perr != nil && !errors.Is(perr, strconv.ErrRange)) || math.IsInf(f, 0) {
+		return 0, true, invalidArgument(key + " must be a number.")
+	}
+	return f, true, nil
+}
+
+// integer returns member key as an integer (1 and 1.0 alike); ok is false
+// when it is absent.
+func (o object) integer(key string) (n int64, ok bool, err *apiError) {
+	f, ok, err := o.number(key)
+	if !ok || err != nil {
+		return 0, ok, err
+	}
+	if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, true, invalidArgument(key + " must be an integer.")
+	}
+	return int64(f), true, nil
+}
+
+// obj returns member key as an object; ok is false when it is absent.
+func (o object) obj(key string) (v object, ok bool, err *apiError) {
+	raw, ok := o[key]
+	if !ok {
+		return nil, false, nil
+	}
+	v, err = parseObject(raw, key)
+	return v, true, err
+}
+
+// phone returns member key as an E.164 phone number; ok is false when it
+// is absent.
+func (o object) phone(key string) (string, bool, *apiError) {
+	s, ok, err := o.str(key)
+	if ok && err == nil && !phonePattern.MatchString(s) {
+		err = invalidArgument(key + ` must be an E.164 number with a leading "+", matching ^\+[1-9][0-9]{4,14}$.`)
+	}
+	return s, ok, err
+}
+
+// lastDigit returns the last digit of a phone number that matched
+// phonePattern.
+func lastDigit(phone string) int { return int(phone[len(phone)-1] - '0') }
+
+// Errors the sample APIs share.
+var (
+	errMissingIdentifier = &apiError{http.StatusUnprocessableEntity, "MISSING_IDENTIFIER",
+		"The device cannot be identified: send its phone number in the body with a two-legged token, or use a three-legged token."}
+	errUnnecessaryIdentifier = &apiError{http.StatusUnprocessableEntity, "UNNECESSARY_IDENTIFIER",
+		"The device is already identified by the three-legged access token; do not name it in the body as well."}
+	errIdentifierNotFound = &apiError{http.StatusNotFound, "IDENTIFIER_NOT_FOUND",
+		"Sandbox: phone numbers ending in 4 are unknown to the network."}
+)
+
+// identify picks the subject line: from the body (two-legged) or the
+// token (three-legged), exactly one of them.
+func identify(body string, inBody bool, subject string) (string, *apiError) {
+	switch {
+	case inBody && subject != "":
+		return "", errUnnecessaryIdentifier
+	case inBody:
+		return body, nil
+	case subject != "":
+		return subject, nil
+	}
+	return "", errMissingIdentifier
+}
+
+// timestamp renders t as RFC 3339 with its time zone, as the APIs require.
+func timestamp(t time.Time) *string {
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
