@@ -55,7 +55,8 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // validCorrelator matches CAMARA's x-correlator pattern
-// ^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$ (and is not empty).
+// ^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$ (where "\/" is an escaped slash, so a
+// backslash is not allowed) and is not empty.
 func validCorrelator(s string) bool {
 	if s == "" || len(s) > 256 {
 		return false
@@ -64,7 +65,7 @@ func validCorrelator(s string) bool {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("-_:;./\\<>{}", c) >= 0:
+		case strings.IndexByte("-_:;./<>{}", c) >= 0:
 		default:
 			return false
 		}

@@ -182,3 +182,21 @@ func mustMarshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestValidCorrelator(t *testing.T) {
+	for s, want := range map[string]bool{
+		"abc-123":                 true,
+		"a_b:c;d.e/f<g>{h}":       true,
+		strings.Repeat("x", 256):  true,
+		"":                        false,
+		strings.Repeat("x", 257):  false,
+		`back\slash`:              false,
+		"space here":              false,
+		"quote\"":                 false,
+		"b3f49a4c-1414-4832-a7d9": true,
+	} {
+		if got := validCorrelator(s); got != want {
+			t.Errorf("validCorrelator(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
