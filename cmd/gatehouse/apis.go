@@ -13,8 +13,8 @@ import (
 
 // apiFlags are the flags that describe where and how an API is served.
 type apiFlags struct {
-	name, basePath, upstream, status, file stringFlag
-	maxBody                                int64Flag
+	name, basePath, upstream, status, file, errorType stringFlag
+	maxBody                                           int64Flag
 }
 
 // int64Flag is an int64 flag that remembers whether it was given.
@@ -44,12 +44,14 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		cmd.fs.Var(&af.upstream, "upstream", "upstream URL, or sandbox: for the built-in sandbox")
 		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
 		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
 	case "update":
 		cmd.fs.Var(&af.file, "file", "a new OpenAPI document replacing the stored one")
 		cmd.fs.Var(&af.basePath, "base-path", "new base path")
 		cmd.fs.Var(&af.upstream, "upstream", "new upstream URL, or sandbox:")
 		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
 		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
 	case "list", "show", "delete":
 	default:
 		return usageError{fmt.Sprintf("apis: unknown subcommand %q", sub)}
@@ -92,7 +94,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 	case "import":
 		out, err = p.apis.Import(ctx, doc, gateway.ImportOptions{
 			Name: af.name.value, BasePath: af.basePath.value, Upstream: af.upstream.value,
-			Status: af.status.value, MaxBodyBytes: af.maxBody.value,
+			Status: af.status.value, MaxBodyBytes: af.maxBody.value, ErrorMediaType: af.errorType.value,
 		})
 	case "list":
 		var list []*gateway.APIView
@@ -118,6 +120,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		if af.maxBody.set {
 			u.MaxBodyBytes = &af.maxBody.value
+		}
+		if af.errorType.set {
+			u.ErrorMediaType = &af.errorType.value
 		}
 		out, err = p.apis.Update(ctx, pos[0], u)
 	case "delete":

@@ -48,7 +48,7 @@ Usage:
   gatehouse clients rotate-secret ID [--json | --env]
   gatehouse clients delete ID
   gatehouse apis import FILE --upstream URL|sandbox: [--name NAME] [--base-path P] [--status sandbox|live|maintenance]
-                            [--max-body-bytes N] [--json]
+                            [--max-body-bytes N] [--error-media-type application/json|application/problem+json] [--json]
   gatehouse apis list [--json]
   gatehouse apis show NAME [--json]
   gatehouse apis update NAME [--file FILE] [--upstream URL] [--base-path P] [--status S] [--max-body-bytes N] [--json]

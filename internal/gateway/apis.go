@@ -48,15 +48,19 @@ type ImportOptions struct {
 	Status string
 	// MaxBodyBytes bounds request bodies; 0 means the gateway default.
 	MaxBodyBytes int64
+	// ErrorMediaType is the Content-Type of the gateway's error bodies for
+	// this API: application/json (default) or application/problem+json.
+	ErrorMediaType string
 }
 
 // APIUpdate changes an API; nil fields are left as they are.
 type APIUpdate struct {
-	Document     []byte  `json:"-"`
-	BasePath     *string `json:"base_path,omitempty"`
-	Upstream     *string `json:"upstream_url,omitempty"`
-	Status       *string `json:"status,omitempty"`
-	MaxBodyBytes *int64  `json:"max_body_bytes,omitempty"`
+	Document       []byte  `json:"-"`
+	BasePath       *string `json:"base_path,omitempty"`
+	ErrorMediaType *string `json:"error_media_type,omitempty"`
+	Upstream       *string `json:"upstream_url,omitempty"`
+	Status         *string `json:"status,omitempty"`
+	MaxBodyBytes   *int64  `json:"max_body_bytes,omitempty"`
 }
 
 // APIView is an API as operators see it.
@@ -167,10 +171,13 @@ func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*
 			status = store.APISandbox
 		}
 	}
+	if o.ErrorMediaType == "" {
+		o.ErrorMediaType = problem.APIMediaTypes[0]
+	}
 	now := m.now()
 	a := &store.API{
 		Name: name, Title: spec.Title, Version: spec.Version, BasePath: strings.TrimSuffix(base, "/"),
-		UpstreamURL: o.Upstream, Status: status, ErrorMediaType: "application/json",
+		UpstreamURL: o.Upstream, Status: status, ErrorMediaType: o.ErrorMediaType,
 		MaxBodyBytes: o.MaxBodyBytes, Document: doc, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := m.check(a); err != nil {
@@ -213,6 +220,9 @@ func (m *APIManager) check(a *store.API) error {
 	case store.APISandbox, store.APILive, store.APIMaintenance:
 	default:
 		return invalidAPI("status", fmt.Sprintf("%q must be sandbox, live or maintenance", a.Status))
+	}
+	if !slices.Contains(problem.APIMediaTypes, a.ErrorMediaType) {
+		return invalidAPI("error_media_type", fmt.Sprintf("%q must be one of %s", a.ErrorMediaType, strings.Join(problem.APIMediaTypes, ", ")))
 	}
 	if a.MaxBodyBytes < 0 || a.MaxBodyBytes > 64<<20 {
 		return invalidAPI("max_body_bytes", "must be between 0 (the default) and 64 MiB")
@@ -282,6 +292,9 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		}
 		if u.MaxBodyBytes != nil {
 			a.MaxBodyBytes = *u.MaxBodyBytes
+		}
+		if u.ErrorMediaType != nil {
+			a.ErrorMediaType = *u.ErrorMediaType
 		}
 		a.UpdatedAt = m.now()
 		return m.check(a)

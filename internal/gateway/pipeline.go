@@ -19,8 +19,14 @@ const realm = `Bearer realm="gatehouse"`
 
 // ServeHTTP runs the pipeline for one API request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	api, rel := g.table.Load().match(r.URL.Path)
+	t := g.table.Load()
+	api, rel := t.match(r.URL.Path)
 	if api == nil {
+		if other := t.otherVersion(r.URL.Path); other != nil {
+			g.render.APIAs(w, r, problem.Newf("not_found", "api_version_unknown",
+				"%s is not served at this version; it is served at %s.", other.rec.Name, other.basePath), other.rec.ErrorMediaType)
+			return
+		}
 		if g.cfg.NotFound != nil {
 			g.cfg.NotFound.ServeHTTP(w, r)
 			return
@@ -29,7 +35,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p := g.serve(w, r, api, rel); p != nil {
-		g.fail(w, r, p)
+		g.render.APIAs(w, r, p, api.rec.ErrorMediaType)
 	}
 }
 

@@ -59,30 +59,30 @@ func (n *node) insert(template string, op *operation) {
 }
 
 // lookup finds the node for a path relative to the base path; nil when no
-// path template matches.
+// path template matches. A literal segment is tried before a parameter, and
+// the parameter is tried when the literal branch leads nowhere
+// ("/users/me/items" matches "/users/{id}/items" even with "/users/me").
 func (n *node) lookup(rel string) *node {
-	cur := n
-	for len(rel) > 0 {
-		rel = rel[1:] // skip "/"
-		seg := rel
-		if i := strings.IndexByte(rel, '/'); i >= 0 {
-			seg, rel = rel[:i], rel[i:]
-		} else {
-			rel = ""
-		}
-		if next, ok := cur.literal[seg]; ok {
-			cur = next
-			continue
-		}
-		if cur.param == nil || seg == "" {
+	if rel == "" {
+		if n.ops == nil {
 			return nil
 		}
-		cur = cur.param
+		return n
 	}
-	if cur.ops == nil {
-		return nil
+	rel = rel[1:] // skip "/"
+	seg, rest := rel, ""
+	if i := strings.IndexByte(rel, '/'); i >= 0 {
+		seg, rest = rel[:i], rel[i:]
 	}
-	return cur
+	if next, ok := n.literal[seg]; ok {
+		if found := next.lookup(rest); found != nil {
+			return found
+		}
+	}
+	if n.param != nil && seg != "" {
+		return n.param.lookup(rest)
+	}
+	return nil
 }
 
 func splitPath(p string) []string {
@@ -121,4 +121,20 @@ func (t *routeTable) match(path string) (*compiledAPI, string) {
 		}
 	}
 	return nil, ""
+}
+
+// otherVersion returns an API whose base path shares path's first segment
+// ("/sim-swap/v1/check" when "/sim-swap/v2" is served): the caller asked for
+// a version that is not (or no longer) served.
+func (t *routeTable) otherVersion(path string) *compiledAPI {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if first == "" {
+		return nil
+	}
+	for _, a := range t.apis {
+		if f, _, _ := strings.Cut(strings.TrimPrefix(a.basePath, "/"), "/"); f == first && a.basePath != "/"+first {
+			return a
+		}
+	}
+	return nil
 }

@@ -122,8 +122,8 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA})
 	if err != nil {
-		if strings.Count(raw, ".") == 2 {
-			return nil, problem.New("invalid_token", "bad_signature", "The token is signed with an algorithm this server does not use.")
+		if alg, ok := jwsAlgorithm(raw); ok {
+			return nil, problem.Newf("invalid_token", "bad_signature", "The token is signed with %s, which this server does not use.", alg)
 		}
 		return nil, problem.New("invalid_token", "malformed", "The token is not a well-formed JWT.")
 	}
@@ -146,6 +146,40 @@ func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 		claims.scopes = strings.Split(claims.Scope, " ")
 	}
 	return &claims, nil
+}
+
+// jwsAlgorithm reads the alg of a compact JWS whose header decodes, to
+// tell a token signed with a refused algorithm ("none", HS256) from one that
+// is not a JWT at all.
+func jwsAlgorithm(raw string) (string, bool) {
+	head, _, ok := strings.Cut(raw, ".")
+	if !ok || strings.Count(raw, ".") != 2 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &h) != nil || h.Alg == "" {
+		return "", false
+	}
+	return printableAlg(h.Alg), true
+}
+
+// printableAlg keeps an attacker-chosen alg printable and short in details.
+func printableAlg(alg string) string {
+	if len(alg) > 16 {
+		alg = alg[:16]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, alg)
 }
 
 func containsString(list []string, s string) bool {

@@ -209,11 +209,20 @@ func (rd *Renderer) problemBody(r *http.Request, p *Error) map[string]any {
 // API writes err for gateway APIs and userinfo: one JSON object that is both
 // a CAMARA ErrorInfo {status, code, message} and RFC 9457 problem details.
 func (rd *Renderer) API(w http.ResponseWriter, r *http.Request, err error) {
+	rd.APIAs(w, r, err, "application/json")
+}
+
+// APIMediaTypes are the Content-Types an API may choose for its error
+// bodies (the body is the same; some clients dispatch on problem+json).
+var APIMediaTypes = []string{"application/json", "application/problem+json"}
+
+// APIAs is API with the Content-Type an API chose for its errors.
+func (rd *Renderer) APIAs(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	p := From(err)
 	body := rd.problemBody(r, p)
 	body["code"] = p.Entry.CamaraCode
 	body["message"] = p.Message()
-	rd.headers(w, p, "application/json")
+	rd.headers(w, p, mediaType)
 	rd.finish(w, r, p, body)
 }
 

@@ -139,12 +139,13 @@ func (a *adminAPI) rotateKeys(w http.ResponseWriter, r *http.Request) {
 // importRequest is the admin API's body for importing an API: the OpenAPI
 // document as a string (YAML or JSON) and the operator's choices.
 type importRequest struct {
-	Name         string `json:"name"`
-	BasePath     string `json:"base_path"`
-	UpstreamURL  string `json:"upstream_url"`
-	Status       string `json:"status"`
-	MaxBodyBytes int64  `json:"max_body_bytes"`
-	Document     string `json:"document"`
+	Name           string `json:"name"`
+	BasePath       string `json:"base_path"`
+	UpstreamURL    string `json:"upstream_url"`
+	Status         string `json:"status"`
+	MaxBodyBytes   int64  `json:"max_body_bytes"`
+	ErrorMediaType string `json:"error_media_type"`
+	Document       string `json:"document"`
 }
 
 // updateRequest changes an API; a document, when given, replaces the old.
@@ -174,6 +175,7 @@ func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := a.s.deps.APIs.Import(r.Context(), []byte(req.Document), gateway.ImportOptions{
 		Name: req.Name, BasePath: req.BasePath, Upstream: req.UpstreamURL, Status: req.Status, MaxBodyBytes: req.MaxBodyBytes,
+		ErrorMediaType: req.ErrorMediaType,
 	})
 	if err != nil {
 		a.fail(w, r, err)
