@@ -1,0 +1,535 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// camaraDir holds the three real CAMARA definitions the gateway must
+// understand. They are shared test data, never copied into the repository.
+const camaraDir = "../../../shared/apis"
+
+// readCAMARA reads one of the CAMARA files, skipping the test when the
+// shared test data is absent.
+func readCAMARA(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(camaraDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("…/shared/apis not found: CAMARA test data absent")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// loadCAMARA loads one of the CAMARA files and compiles its operations,
+// keyed by "METHOD template".
+func loadCAMARA(t *testing.T, name string) (*Spec, map[string]*operation) {
+	t.Helper()
+	data := readCAMARA(t, name)
+	spec, err := LoadSpec(data)
+	if err != nil {
+		t.Fatalf("LoadSpec(%s): %v", name, err)
+	}
+	ops, err := spec.compileOperations()
+	if err != nil {
+		t.Fatalf("compileOperations(%s): %v", name, err)
+	}
+	byKey := map[string]*operation{}
+	for _, op := range ops {
+		k := op.method + " " + op.template
+		if _, dup := byKey[k]; dup {
+			t.Fatalf("%s: operation %s compiled twice", name, k)
+		}
+		byKey[k] = op
+	}
+	return spec, byKey
+}
+
+// compileCAMARA compiles one of the CAMARA files as the gateway serves it,
+// mounted at its server path.
+func compileCAMARA(t *testing.T, name string) *compiledAPI {
+	t.Helper()
+	data := readCAMARA(t, name)
+	spec, err := LoadSpec(data)
+	if err != nil {
+		t.Fatalf("LoadSpec(%s): %v", name, err)
+	}
+	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}})
+	api, err := g.compile(&store.API{
+		Name: strings.TrimSuffix(name, ".yaml"), BasePath: spec.ServerPath, Status: store.APILive,
+		UpstreamURL: "http://127.0.0.1:9", Document: data,
+	})
+	if err != nil {
+		t.Fatalf("compile(%s): %v", name, err)
+	}
+	return api
+}
+
+// wantOp is what an operation of a CAMARA file must compile to.
+type wantOp struct {
+	id           string
+	security     [][]string
+	consumes     []string // nil: takes no body
+	produces     []string
+	bodyRequired bool
+	identifier   string
+}
+
+// TestCAMARADefinitions proves that routes, scopes, media types and the
+// identifier rules are derived correctly from each real CAMARA file.
+func TestCAMARADefinitions(t *testing.T) {
+	jsonOnly := []string{"application/json"}
+	cases := []struct {
+		file       string
+		serverPath string
+		title      string
+		scopes     []string
+		ops        map[string]wantOp // by "METHOD template"
+	}{
+		{
+			file: "sim-swap.yaml", serverPath: "/sim-swap/v2", title: "SIM Swap",
+			scopes: []string{"sim-swap", "sim-swap:check", "sim-swap:retrieve-date"},
+			ops: map[string]wantOp{
+				"POST /check": {id: "checkSimSwap", security: [][]string{{"sim-swap:check"}, {"sim-swap"}},
+					consumes: jsonOnly, produces: jsonOnly, bodyRequired: true, identifier: "phoneNumber"},
+				"POST /retrieve-date": {id: "retrieveSimSwapDate", security: [][]string{{"sim-swap:retrieve-date"}, {"sim-swap"}},
+					consumes: jsonOnly, produces: jsonOnly, bodyRequired: true, identifier: "phoneNumber"},
+			},
+		},
+		{
+			file: "number-verification.yaml", serverPath: "/number-verification/v2", title: "Number Verification",
+			scopes: []string{"number-verification:device-phone-number:read", "number-verification:verify"},
+			ops: map[string]wantOp{
+				"POST /verify": {id: "phoneNumberVerify", security: [][]string{{"number-verification:verify"}},
+					consumes: jsonOnly, produces: jsonOnly, bodyRequired: true},
+				"GET /device-phone-number": {id: "phoneNumberShare", security: [][]string{{"number-verification:device-phone-number:read"}},
+					produces: jsonOnly},
+			},
+		},
+		{
+			file: "location-verification.yaml", serverPath: "/location-verification/v3", title: "Device Location Verification",
+			scopes: []string{"location-verification:verify"},
+			ops: map[string]wantOp{
+				"POST /verify": {id: "verifyLocation", security: [][]string{{"location-verification:verify"}},
+					consumes: jsonOnly, produces: jsonOnly, bodyRequired: true, identifier: "device"},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			spec, ops := loadCAMARA(t, tc.file)
+			if got, want := spec.ServerPath, tc.serverPath; got != want {
+				t.Errorf("ServerPath = %q; want %q", got, want)
+			}
+			if !strings.EqualFold(spec.Title, tc.title) {
+				t.Errorf("Title = %q; want %q", spec.Title, tc.title)
+			}
+			if spec.jsonSchema2020 {
+				t.Errorf("an OpenAPI 3.0 document was compiled with JSON Schema 2020 semantics")
+			}
+			if got, want := spec.Scopes, tc.scopes; !slices.Equal(got, want) {
+				t.Errorf("Scopes = %q; want %q", got, want)
+			}
+			var got, want []string
+			for k := range ops {
+				got = append(got, k)
+			}
+			for k := range tc.ops {
+				want = append(want, k)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("operations = %q; want exactly %q", got, want)
+			}
+			for k, w := range tc.ops {
+				op := ops[k]
+				if op.id != w.id {
+					t.Errorf("%s: operationId = %q; want %q", k, op.id, w.id)
+				}
+				if !slices.EqualFunc(op.security, w.security, slices.Equal[[]string]) {
+					t.Errorf("%s: security = %q; want %q", k, op.security, w.security)
+				}
+				if got, want := op.scopeHint, strings.Join(w.security[0], " "); got != want {
+					t.Errorf("%s: the 403 names scope %q; want %q (the first alternative)", k, got, want)
+				}
+				if !slices.Equal(op.consumes, w.consumes) {
+					t.Errorf("%s: consumes = %q; want %q", k, op.consumes, w.consumes)
+				}
+				if !slices.Equal(op.produces, w.produces) {
+					t.Errorf("%s: produces = %q; want %q", k, op.produces, w.produces)
+				}
+				if op.bodyRequired != w.bodyRequired {
+					t.Errorf("%s: body required = %v; want %v", k, op.bodyRequired, w.bodyRequired)
+				}
+				if (op.bodySchema != nil) != (w.consumes != nil) {
+					t.Errorf("%s: body schema present = %v; want %v", k, op.bodySchema != nil, w.consumes != nil)
+				}
+				if op.identifier != w.identifier {
+					t.Errorf("%s: identifier rule = %q; want %q", k, op.identifier, w.identifier)
+				}
+				// x-correlator is the only parameter CAMARA declares here,
+				// and the validator leaves it to the front.
+				for _, p := range op.params {
+					if p.in != "header" || !strings.EqualFold(p.name, "x-correlator") {
+						t.Errorf("%s: unexpected parameter %s %q", k, p.in, p.name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCAMARAValidation calls validate on each CAMARA operation with valid
+// and invalid bodies, with 2- and 3-legged grants.
+func TestCAMARAValidation(t *testing.T) {
+	twoLegged := &Grant{ClientID: "app", Subject: "app", Scopes: []string{"x"}}
+	threeLegged := &Grant{ClientID: "app", Subject: "tel:+34600000001", Scopes: []string{"x"}}
+	const circle = `"area":{"areaType":"CIRCLE","center":{"latitude":50.7,"longitude":7.1},"radius":5000}`
+	type check struct {
+		name  string
+		op    string // "METHOD template"
+		body  string
+		grant *Grant // nil: twoLegged
+		// key and cause of the expected failure; "" for success.
+		key, cause string
+		field      string // the field member of the failure, when checked
+	}
+	files := map[string][]check{
+		"sim-swap.yaml": {
+			{name: "valid 2-legged", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":120}`},
+			{name: "valid without maxAge", op: "POST /check", body: `{"phoneNumber":"+34600000001"}`},
+			{name: "valid 3-legged", op: "POST /check", body: `{"maxAge":24}`, grant: threeLegged},
+			{name: "valid retrieve-date 3-legged empty object", op: "POST /retrieve-date", body: `{}`, grant: threeLegged},
+			{name: "phoneNumber pattern", op: "POST /check", body: `{"phoneNumber":"0034600000001"}`, key: "bad_request", cause: "schema_violation", field: "phoneNumber"},
+			{name: "phoneNumber too short", op: "POST /retrieve-date", body: `{"phoneNumber":"+3460"}`, key: "bad_request", cause: "schema_violation", field: "phoneNumber"},
+			{name: "maxAge below minimum", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":0}`, key: "out_of_range", cause: "value_out_of_range", field: "maxAge"},
+			{name: "maxAge above maximum", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":2401}`, key: "out_of_range", cause: "value_out_of_range", field: "maxAge"},
+			{name: "maxAge wrong type", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":"240"}`, key: "bad_request", cause: "schema_violation", field: "maxAge"},
+			{name: "maxAge not an integer", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":1.5}`, key: "bad_request", cause: "schema_violation", field: "maxAge"},
+			{name: "phoneNumber wrong type", op: "POST /check", body: `{"phoneNumber":34600000001}`, key: "bad_request", cause: "schema_violation", field: "phoneNumber"},
+			{name: "body not an object", op: "POST /check", body: `["+34600000001"]`, key: "bad_request", cause: "schema_violation"},
+			{name: "missing required body", op: "POST /check", body: ``, key: "bad_request", cause: "schema_violation"},
+			{name: "malformed JSON", op: "POST /check", body: `{"phoneNumber":"+34600000001"`, key: "bad_request", cause: "malformed_body"},
+			{name: "trailing garbage", op: "POST /check", body: `{"phoneNumber":"+34600000001"} x`, key: "bad_request", cause: "malformed_body"},
+			{name: "2-legged without phoneNumber", op: "POST /check", body: `{"maxAge":120}`, key: "missing_identifier", cause: "identifier_missing", field: "phoneNumber"},
+			{name: "3-legged with phoneNumber", op: "POST /retrieve-date", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "phoneNumber"},
+		},
+		"number-verification.yaml": {
+			{name: "valid phoneNumber", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged},
+			{name: "valid hash", op: "POST /verify", body: `{"hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, grant: threeLegged},
+			{name: "no identifier rule: 2-legged passes validation", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`},
+			{name: "no identifier rule: 3-legged phoneNumber allowed", op: "POST /verify", body: `{"phoneNumber":"+34600000002"}`, grant: threeLegged},
+			{name: "hash pattern", op: "POST /verify", body: `{"hashedPhoneNumber":"xyz"}`, grant: threeLegged, key: "bad_request", cause: "schema_violation", field: "hashedPhoneNumber"},
+			{name: "both forms", op: "POST /verify", body: `{"phoneNumber":"+34600000001","hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "neither form", op: "POST /verify", body: `{}`, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "missing required body", op: "POST /verify", body: ``, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "malformed JSON", op: "POST /verify", body: `{"phoneNumber":`, grant: threeLegged, key: "bad_request", cause: "malformed_body"},
+			{name: "GET takes no body", op: "GET /device-phone-number", body: ``, grant: threeLegged},
+		},
+		"location-verification.yaml": {
+			{name: "valid 2-legged", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `,"maxAge":120}`},
+			{name: "valid 3-legged", op: "POST /verify", body: `{` + circle + `}`, grant: threeLegged},
+			{name: "device phoneNumber pattern", op: "POST /verify", body: `{"device":{"phoneNumber":"600000001"},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.phoneNumber"},
+			{name: "empty device", op: "POST /verify", body: `{"device":{},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device"},
+			{name: "area missing", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"}}`, key: "bad_request", cause: "schema_violation"},
+			{name: "areaType unknown", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"SQUARE"}}`, key: "bad_request", cause: "schema_violation", field: "area.areaType"},
+			{name: "maxAge wrong type", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `,"maxAge":"old"}`, key: "bad_request", cause: "schema_violation", field: "maxAge"},
+			{name: "port out of range", op: "POST /verify", body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10","publicPort":70000}},` + circle + `}`, key: "out_of_range", cause: "value_out_of_range", field: "device.ipv4Address.publicPort"},
+			{name: "malformed JSON", op: "POST /verify", body: `{"device":}`, key: "bad_request", cause: "malformed_body"},
+			{name: "missing required body", op: "POST /verify", body: ``, key: "bad_request", cause: "schema_violation"},
+			{name: "2-legged without device", op: "POST /verify", body: `{` + circle + `}`, key: "missing_identifier", cause: "identifier_missing", field: "device"},
+			{name: "3-legged with device", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "device"},
+		},
+	}
+	for file, checks := range files {
+		t.Run(file, func(t *testing.T) {
+			api := compileCAMARA(t, file)
+			for _, c := range checks {
+				t.Run(c.name, func(t *testing.T) {
+					method, rel, _ := strings.Cut(c.op, " ")
+					n := api.root.lookup(rel)
+					if n == nil || n.ops[method] == nil {
+						t.Fatalf("no operation %s", c.op)
+					}
+					op := n.ops[method]
+					r := httptest.NewRequest(method, api.basePath+rel, strings.NewReader(c.body))
+					r.Header.Set("Content-Type", "application/json")
+					grant := c.grant
+					if grant == nil {
+						grant = twoLegged
+					}
+					p := validate(r, api, op, rel, []byte(c.body), grant)
+					if c.key == "" {
+						if p != nil {
+							t.Fatalf("validate(%s) = %v; want success", c.body, p)
+						}
+						return
+					}
+					if p == nil {
+						t.Fatalf("validate(%s) = nil; want %s/%s", c.body, c.key, c.cause)
+					}
+					if got, want := p.Entry.Key+"/"+p.CauseID, c.key+"/"+c.cause; got != want {
+						t.Errorf("validate(%s) = %s (%s); want %s", c.body, got, p.Message(), want)
+					}
+					if c.field != "" {
+						if got := p.Extra["field"]; got != c.field {
+							t.Errorf("field = %v; want %q (%s)", got, c.field, p.Message())
+						}
+					}
+					if strings.Contains(p.Message(), "+34600000001") || strings.Contains(p.Message(), "0034600000001") {
+						t.Errorf("the message echoes the submitted value: %q", p.Message())
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestRouteLookup checks the path tree: literals beat parameters, no
+// implicit trailing slash, and unknown paths miss.
+func TestRouteLookup(t *testing.T) {
+	root := newNode()
+	add := func(method, template, id string) {
+		root.insert(template, &operation{id: id, method: method, template: template})
+	}
+	add("GET", "/users/me", "me")
+	add("GET", "/users/{id}", "user")
+	add("DELETE", "/users/{id}", "deleteUser")
+	add("POST", "/users/{id}/items", "addItem")
+	add("GET", "/users/{id}/items/{item}", "item")
+	add("POST", "/check", "check")
+	cases := []struct {
+		path   string
+		method string
+		want   string // operation id; "" when no path matches
+		allow  string
+	}{
+		{path: "/check", method: "POST", want: "check", allow: "POST"},
+		{path: "/users/me", method: "GET", want: "me", allow: "GET, HEAD"},
+		{path: "/users/42", method: "GET", want: "user", allow: "GET, HEAD, DELETE"},
+		{path: "/users/42", method: "DELETE", want: "deleteUser", allow: "GET, HEAD, DELETE"},
+		{path: "/users/42/items", method: "POST", want: "addItem", allow: "POST"},
+		{path: "/users/42/items/7", method: "GET", want: "item", allow: "GET, HEAD"},
+		// A literal that leads nowhere must not hide the template that
+		// matches (OpenAPI: concrete paths first, then templated ones).
+		{path: "/users/me/items", method: "POST", want: "addItem", allow: "POST"},
+		{path: "/users/me/items/7", method: "GET", want: "item", allow: "GET, HEAD"},
+		{path: "/check/", want: ""},
+		{path: "/users/42/", want: ""},
+		{path: "/users/", want: ""},
+		{path: "/users", want: ""},
+		{path: "//check", want: ""},
+		{path: "/chec", want: ""},
+		{path: "/check/extra", want: ""},
+		{path: "", want: ""},
+		{path: "/", want: ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			n := root.lookup(tc.path)
+			if tc.want == "" {
+				if n != nil {
+					t.Fatalf("lookup(%q) matched %s; want no match", tc.path, n.allow)
+				}
+				return
+			}
+			if n == nil {
+				t.Fatalf("lookup(%q) = nil; want %s", tc.path, tc.want)
+			}
+			op := n.ops[tc.method]
+			if op == nil || op.id != tc.want {
+				t.Fatalf("lookup(%q)[%s] = %v; want %s", tc.path, tc.method, op, tc.want)
+			}
+			if n.allow != tc.allow {
+				t.Errorf("Allow = %q; want %q", n.allow, tc.allow)
+			}
+		})
+	}
+}
+
+// TestRouteTableMatch checks which API a path belongs to: the longest base
+// path wins, and a base path matches whole segments only.
+func TestRouteTableMatch(t *testing.T) {
+	mk := func(base string) *compiledAPI {
+		return &compiledAPI{rec: &store.API{Name: base}, basePath: base, root: newNode()}
+	}
+	table := newRouteTable([]*compiledAPI{mk("/a"), mk("/a/b/v1"), mk("/sim-swap/v2")})
+	cases := []struct {
+		path, base, rel string
+	}{
+		{"/sim-swap/v2/check", "/sim-swap/v2", "/check"},
+		{"/sim-swap/v2", "/sim-swap/v2", ""},
+		{"/sim-swap/v2/", "/sim-swap/v2", "/"},
+		{"/sim-swap/v20/check", "", ""},
+		{"/sim-swap/v2x", "", ""},
+		{"/a/b/v1/x", "/a/b/v1", "/x"},
+		{"/a/b/v2/x", "/a", "/b/v2/x"},
+		{"/ab", "", ""},
+		{"/", "", ""},
+	}
+	for _, tc := range cases {
+		a, rel := table.match(tc.path)
+		got := ""
+		if a != nil {
+			got = a.basePath
+		}
+		if got != tc.base || rel != tc.rel {
+			t.Errorf("match(%q) = %q, %q; want %q, %q", tc.path, got, rel, tc.base, tc.rel)
+		}
+	}
+}
+
+// fakeClock is a settable clock for the breaker.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestBreaker drives the circuit breaker with an injected clock through
+// closed → open → half-open → closed, and half-open → open again.
+func TestBreaker(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	b := &breaker{threshold: 3, openFor: 10 * time.Second, now: clock.Now}
+	type step struct {
+		name    string
+		advance time.Duration
+		record  *bool // record an outcome instead of asking allow
+		allowed bool
+		wait    time.Duration
+	}
+	fail, ok := false, true
+	steps := []step{
+		{name: "closed at start", allowed: true},
+		{name: "failure 1", record: &fail},
+		{name: "failure 2", record: &fail},
+		{name: "still closed below the threshold", allowed: true},
+		{name: "a success resets the count", record: &ok},
+		{name: "failure 1 again", record: &fail},
+		{name: "failure 2 again", record: &fail},
+		{name: "closed: count restarted", allowed: true},
+		{name: "failure 3 opens", record: &fail},
+		{name: "open: full Retry-After", allowed: false, wait: 10 * time.Second},
+		{name: "open: remaining Retry-After", advance: 4 * time.Second, allowed: false, wait: 6 * time.Second},
+		{name: "open until the last instant", advance: 6*time.Second - time.Millisecond, allowed: false, wait: time.Millisecond},
+		{name: "half-open: one trial", advance: time.Millisecond, allowed: true},
+		{name: "half-open: no second trial", allowed: false, wait: time.Second},
+		{name: "half-open: still one trial later", advance: 30 * time.Second, allowed: false, wait: time.Second},
+		{name: "trial fails", record: &fail},
+		{name: "open again for the full period", allowed: false, wait: 10 * time.Second},
+		{name: "half-open again", advance: 10 * time.Second, allowed: true},
+		{name: "trial succeeds", record: &ok},
+		{name: "closed", allowed: true},
+		{name: "closed: concurrent requests pass", allowed: true},
+		{name: "one failure after closing", record: &fail},
+		{name: "does not reopen below the threshold", allowed: true},
+	}
+	for _, s := range steps {
+		clock.Advance(s.advance)
+		if s.record != nil {
+			b.record(*s.record)
+			continue
+		}
+		wait, allowed := b.allow()
+		if allowed != s.allowed || (!allowed && wait != s.wait) {
+			t.Fatalf("%s: allow() = %v, %v; want %v, %v", s.name, wait, allowed, s.wait, s.allowed)
+		}
+	}
+}
+
+// TestUpstreamCircuit checks the breaker through an HTTP upstream: refused
+// connections are 502 connection_refused until the circuit opens, then 503
+// circuit_open with the remaining time as Retry-After, without dialing.
+func TestUpstreamCircuit(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+
+	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Now: clock.Now, BreakerFailures: 2, BreakerOpenFor: 30 * time.Second, UpstreamTimeout: 5 * time.Second})
+	u, err := g.newHTTPUpstream("http://" + addr + "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func() *problem.Error {
+		r := httptest.NewRequest(http.MethodPost, "/x/v1/check", strings.NewReader(`{}`))
+		r = r.WithContext(problem.WithCorrelator(context.Background(), "c-1"))
+		return u.forward(httptest.NewRecorder(), r, "/check", []byte(`{}`), &Grant{ClientID: "app", Subject: "app"})
+	}
+	for i := range 2 {
+		p := call()
+		if p == nil || p.Entry.Key != "bad_gateway" || p.CauseID != "connection_refused" {
+			t.Fatalf("call %d = %v; want bad_gateway/connection_refused", i+1, p)
+		}
+		if !errors.Is(p, syscall.ECONNREFUSED) {
+			t.Errorf("call %d: the logged error %v is not ECONNREFUSED", i+1, p.Err)
+		}
+	}
+	clock.Advance(12 * time.Second)
+	p := call()
+	if p == nil || p.Entry.Key != "unavailable" || p.CauseID != "circuit_open" {
+		t.Fatalf("after 2 failures = %v; want unavailable/circuit_open", p)
+	}
+	if got, want := p.RetryAfter, 18*time.Second; got != want {
+		t.Errorf("RetryAfter = %v; want %v (the time left open)", got, want)
+	}
+	rec := httptest.NewRecorder()
+	(&problem.Renderer{Logger: slog.New(slog.DiscardHandler)}).API(rec, httptest.NewRequest(http.MethodPost, "/x/v1/check", nil), p)
+	if got, want := rec.Header().Get("Retry-After"), "18"; got != want {
+		t.Errorf("Retry-After header = %q; want %q", got, want)
+	}
+	if got, want := rec.Code, http.StatusServiceUnavailable; got != want {
+		t.Errorf("status = %d; want %d", got, want)
+	}
+	clock.Advance(18 * time.Second)
+	if p := call(); p == nil || p.CauseID != "connection_refused" {
+		t.Fatalf("half-open trial = %v; want it to reach the upstream (connection_refused)", p)
+	}
+	if p := call(); p == nil || p.CauseID != "circuit_open" || p.RetryAfter != 30*time.Second {
+		t.Fatalf("after the failed trial = %v; want circuit_open for the full 30s", p)
+	}
+}
+
+// nopSource and nopTokens satisfy Config for tests that never route.
+type nopSource struct{}
+
+func (nopSource) ListAPIs(context.Context) ([]*store.API, error) { return nil, nil }
+func (nopSource) APIsGeneration(context.Context) (int64, error)  { return 0, nil }
+
+type nopTokens struct{}
+
+func (nopTokens) VerifyBearer(string) (Grant, *problem.Error) {
+	return Grant{}, problem.New("invalid_token", "malformed", "")
+}
