@@ -144,7 +144,14 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 	}
 	scheme, raw, _ := strings.Cut(h[0], " ")
 	raw = strings.TrimSpace(raw)
-	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+	if !strings.EqualFold(scheme, "Bearer") {
+		// Another scheme is no authentication at all as far as RFC 6750
+		// §3.1 goes: a bare challenge, no error code.
+		return Grant{}, problem.Newf("unauthenticated", "missing_token",
+			"The gateway accepts only Bearer access tokens; the request used %s. Send `Authorization: Bearer <token>`.",
+			printableScheme(scheme)).WithHeader("WWW-Authenticate", realm)
+	}
+	if raw == "" {
 		return Grant{}, problem.New("invalid_token", "malformed",
 			"The Authorization header must be `Bearer <token>`.").
 			WithHeader("WWW-Authenticate", realm+`, error="invalid_token", error_description="The Authorization header must use the Bearer scheme"`)
@@ -155,6 +162,19 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 			realm+`, error="invalid_token", error_description="`+problem.OAuthSafe(p.Message())+`"`)
 	}
 	return grant, nil
+}
+
+// printableScheme keeps a client-chosen scheme name short and printable.
+func printableScheme(s string) string {
+	if len(s) > 20 {
+		s = s[:20]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // checkScope requires every scope of at least one of the operation's
