@@ -129,6 +129,126 @@ type APIs interface {
 	APIsGeneration(ctx context.Context) (int64, error)
 }
 
+// Plan is what a developer buys: a rate with a burst and request quotas.
+type Plan struct {
+	// Name is the plan's stable identifier ("sandbox", "starter").
+	Name string
+	// PriceLabel is shown in the portal ("Free", "€49 / month"); no
+	// payment is processed.
+	PriceLabel  string
+	Description string
+	// RatePerSecond and Burst: the sustained rate and the burst; 0 rate
+	// means unlimited.
+	RatePerSecond float64
+	Burst         int64
+	// QuotaDay and QuotaMonth cap requests per UTC day and month; 0 means
+	// none.
+	QuotaDay   int64
+	QuotaMonth int64
+	// RequiresApproval makes new subscriptions pending until an operator
+	// approves them.
+	RequiresApproval bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Subscription statuses.
+const (
+	SubscriptionActive  = "active"
+	SubscriptionPending = "pending"
+)
+
+// Subscription binds an app (client) to an API and a plan. One per client
+// and API.
+type Subscription struct {
+	ID        string
+	ClientID  string
+	APIName   string
+	PlanName  string
+	Status    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SubscriptionFilter selects subscriptions; empty fields match all.
+type SubscriptionFilter struct {
+	ClientID string
+	APIName  string
+	PlanName string
+}
+
+// Plans stores plans.
+type Plans interface {
+	// CreatePlan: ErrConflict when the name is taken.
+	CreatePlan(ctx context.Context, p *Plan) error
+	GetPlan(ctx context.Context, name string) (*Plan, error)
+	// ListPlans returns every plan ordered by name.
+	ListPlans(ctx context.Context) ([]*Plan, error)
+	// UpdatePlan reads, calls update on a copy and writes, in one
+	// transaction. update must not change Name nor call the store.
+	UpdatePlan(ctx context.Context, name string, update func(p *Plan) error) (*Plan, error)
+	// DeletePlan: ErrConflict while a subscription uses the plan.
+	DeletePlan(ctx context.Context, name string) error
+}
+
+// Subscriptions stores subscriptions. Deleting a client or an API deletes
+// its subscriptions.
+type Subscriptions interface {
+	// CreateSubscription: ErrConflict when the client already has one for
+	// the API; ErrNotFound when the client, API or plan does not exist.
+	CreateSubscription(ctx context.Context, s *Subscription) error
+	GetSubscription(ctx context.Context, id string) (*Subscription, error)
+	// FindSubscription returns the client's subscription to the API.
+	FindSubscription(ctx context.Context, clientID, apiName string) (*Subscription, error)
+	// ListSubscriptions returns matching subscriptions ordered by client
+	// then API.
+	ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, error)
+	// UpdateSubscription reads, calls update on a copy and writes, in one
+	// transaction; ErrNotFound when the new plan does not exist. update
+	// must not change ID, ClientID or APIName nor call the store.
+	UpdateSubscription(ctx context.Context, id string, update func(s *Subscription) error) (*Subscription, error)
+	DeleteSubscription(ctx context.Context, id string) error
+	// AccessGeneration returns a counter every write to plans and
+	// subscriptions increases in its own transaction (deletions, and
+	// subscriptions removed with their client or API, included), so nodes
+	// can drop cached subscriptions with one cheap read.
+	AccessGeneration(ctx context.Context) (int64, error)
+}
+
+// UsageRecord is one bucket of gateway calls: per client, API, UTC hour,
+// status and error (empty for successes).
+type UsageRecord struct {
+	ClientID string
+	APIName  string
+	// Hour is the bucket's start, truncated to the hour, UTC.
+	Hour   time.Time
+	Status int
+	// Error is "key/cause" of the registry error, "" when none.
+	Error string
+	Count int64
+	// LatencySum and LatencyMax in microseconds.
+	LatencySum int64
+	LatencyMax int64
+}
+
+// UsageFilter selects usage buckets in [From, To); empty fields match all.
+type UsageFilter struct {
+	ClientID string
+	APIName  string
+	From, To time.Time
+}
+
+// Usage stores call counts.
+type Usage interface {
+	// AddUsage adds each record's counts to its bucket (sums counts and
+	// latency sums, keeps the larger max), all in one transaction: a batch
+	// is written whole or not at all.
+	AddUsage(ctx context.Context, records []UsageRecord) error
+	// ListUsage returns matching buckets ordered by hour, client, API,
+	// status, error.
+	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+}
+
 // Clients stores OAuth clients.
 type Clients interface {
 	CreateClient(ctx context.Context, c *Client) error
@@ -171,6 +291,9 @@ type Tokens interface {
 type Store interface {
 	Clients
 	APIs
+	Plans
+	Subscriptions
+	Usage
 	SigningKeys
 	Tokens
 	// Ping reports whether the backend is reachable (readiness).

@@ -1,0 +1,91 @@
+// Package ratelimit keeps the promises of plans: a request rate with a burst
+// (GCRA) and request quotas per calendar day and month (UTC), checked and
+// consumed atomically per key. Only admitted requests are counted: a refused
+// request consumes nothing, so a client that keeps retrying is never locked
+// out for longer than Retry-After says.
+//
+// Two implementations share one conformance suite (ratelimittest): Memory,
+// for one node, and ratelimit/redis, which keeps one atomic budget per key in
+// Redis so any number of nodes share it exactly.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Policy is what a plan promises one subscription.
+type Policy struct {
+	// Rate is the sustained rate in requests per second; 0 means no rate
+	// limit.
+	Rate float64
+	// Burst is how many requests may arrive at once (at least 1 when Rate
+	// is set).
+	Burst int64
+	// QuotaDay and QuotaMonth cap admitted requests per UTC calendar day
+	// and month; 0 means no quota.
+	QuotaDay   int64
+	QuotaMonth int64
+}
+
+// Limited reports whether the policy limits anything.
+func (p Policy) Limited() bool { return p.Rate > 0 || p.QuotaDay > 0 || p.QuotaMonth > 0 }
+
+// Refusal says which promise a refused request would have broken.
+type Refusal uint8
+
+// Refusals, in the order they are checked.
+const (
+	Admitted Refusal = iota
+	RateExceeded
+	DayQuotaExceeded
+	MonthQuotaExceeded
+)
+
+// Decision is the outcome of Allow.
+type Decision struct {
+	// Refusal is Admitted when the request was admitted (and counted).
+	Refusal Refusal
+	// RetryAfter is, for a refusal, how long until the same request would
+	// be admitted: exact for the rate, the next period start for a quota.
+	RetryAfter time.Duration
+	// Rate state after the decision (when Policy.Rate > 0): requests that
+	// could be sent right now, and how long until the burst is full again.
+	RateRemaining int64
+	RateReset     time.Duration
+	// Quota state after the decision (when the quota is set): requests
+	// left in the period, and how long until the period ends.
+	DayRemaining   int64
+	DayReset       time.Duration
+	MonthRemaining int64
+	MonthReset     time.Duration
+}
+
+// Allowed reports whether the request was admitted.
+func (d Decision) Allowed() bool { return d.Refusal == Admitted }
+
+// ErrUnavailable wraps failures to reach a shared limiter's backend.
+var ErrUnavailable = errors.New("ratelimit: backend unavailable")
+
+// Limiter checks and consumes budgets.
+type Limiter interface {
+	// Allow decides one request for key under p at time now: the rate is
+	// checked first, then the day quota, then the month quota; the first
+	// that would be broken refuses the request and nothing is consumed.
+	// Otherwise the request is admitted and counted against all three, in
+	// one atomic step.
+	Allow(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
+}
+
+// DayStart and MonthStart return the start of the UTC period holding t.
+func DayStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// MonthStart returns the start of the UTC calendar month holding t.
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
