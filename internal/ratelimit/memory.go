@@ -1,0 +1,214 @@
+package ratelimit
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/ratelimit/internal/gcra"
+)
+
+const (
+	numShards = 64
+	// sweepEvery is how many decisions on existing keys of a shard pass
+	// between two samples of that shard for idle entries; each new key
+	// samples its shard too.
+	sweepEvery = 256
+	// sweepSample is how many entries one sample looks at.
+	sweepSample = 8
+)
+
+// seed hashes keys to shards; one per process, so a zero Memory works.
+var seed = maphash.MakeSeed()
+
+// Memory is a Limiter for one process. The zero value is ready to use; a
+// Memory must not be copied after first use.
+//
+// Keys are spread over 64 shards, each a mutex and a map, so that callers
+// deciding for different keys rarely wait for each other. Deciding for a
+// key that is already known takes no allocation. Entries of idle keys (a
+// theoretical arrival time in the past and quota counts of past periods,
+// which mean the same as no entry at all) are forgotten by sampling: each
+// new key, and every 256th decision on a shard, looks at a few entries of
+// its shard and deletes the idle ones, so the number of entries stays
+// within a small factor of the number of active keys. Sweep forgets them
+// all at once.
+//
+// Idleness is judged by the now passed to Allow, so the callers of one
+// Memory should pass times from one clock.
+type Memory struct {
+	shards [numShards]shard
+}
+
+type shard struct {
+	mu  sync.Mutex
+	m   map[string]*entry
+	ops uint32
+	_   [64 - 8 - 8 - 4]byte // one cache line per shard
+}
+
+// entry is one key's state, in nanoseconds since the Unix epoch. A count
+// belongs to the day or month starting at its start; a count of an earlier
+// period means 0.
+type entry struct {
+	tat        int64
+	dayStart   int64
+	dayCount   int64
+	monthStart int64
+	monthCount int64
+}
+
+var _ Limiter = (*Memory)(nil)
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return new(Memory) }
+
+// Allow implements Limiter. It never fails; ctx is not used.
+func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (Decision, error) {
+	l := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, 1)
+	if !l.Limited() {
+		return Decision{}, nil
+	}
+	n := now.UnixNano()
+	var dayStart, dayEnd, monthStart, monthEnd int64
+	if l.Day > 0 {
+		dayStart, dayEnd = gcra.DayBounds(n, 1)
+	}
+	if l.Month > 0 {
+		monthStart, monthEnd = gcra.MonthBounds(n, 1)
+	}
+
+	s := &m.shards[maphash.String(seed, key)%numShards]
+	s.mu.Lock()
+	e := s.m[key]
+	if e == nil {
+		e = s.insert(key, n)
+	} else if s.ops++; s.ops%sweepEvery == 0 {
+		s.sample(n, sweepSample, e)
+	}
+	// A count belongs to one period. A request late from an earlier
+	// period than the one counted (callers racing across midnight) is
+	// counted in the later one, never overwriting it.
+	var day, month int64
+	if l.Day > 0 {
+		if e.dayStart > dayStart {
+			dayStart, dayEnd = gcra.DayBounds(e.dayStart, 1)
+		}
+		if e.dayStart == dayStart {
+			day = e.dayCount
+		}
+	}
+	if l.Month > 0 {
+		if e.monthStart > monthStart {
+			monthStart, monthEnd = gcra.MonthBounds(e.monthStart, 1)
+		}
+		if e.monthStart == monthStart {
+			month = e.monthCount
+		}
+	}
+	refusal, tat, day, month := gcra.Decide(l, n, e.tat, day, month)
+	if refusal == gcra.Admitted {
+		if l.Interval > 0 {
+			e.tat = tat
+		}
+		if l.Day > 0 {
+			e.dayStart, e.dayCount = dayStart, day
+		}
+		if l.Month > 0 {
+			e.monthStart, e.monthCount = monthStart, month
+		}
+	}
+	s.mu.Unlock()
+
+	o := gcra.Report(l, refusal, n, tat, day, month, dayEnd, monthEnd)
+	return Decision{
+		Refusal:        Refusal(o.Refusal),
+		RetryAfter:     time.Duration(o.RetryAfter),
+		RateRemaining:  o.RateRemaining,
+		RateReset:      time.Duration(o.RateReset),
+		DayRemaining:   o.DayRemaining,
+		DayReset:       time.Duration(o.DayReset),
+		MonthRemaining: o.MonthRemaining,
+		MonthReset:     time.Duration(o.MonthReset),
+	}, nil
+}
+
+// insert adds an empty entry for key, first sampling the shard for idle
+// entries. The key is cloned so that the map does not keep alive a larger
+// string it may be part of. s.mu is held.
+func (s *shard) insert(key string, now int64) *entry {
+	if s.m == nil {
+		s.m = make(map[string]*entry)
+	} else {
+		s.sample(now, sweepSample/2, nil)
+	}
+	e := new(entry)
+	s.m[strings.Clone(key)] = e
+	return e
+}
+
+// sample looks at up to k entries of the shard, starting where map
+// iteration happens to start (a random place), and deletes those idle at
+// now, except keep. s.mu is held.
+func (s *shard) sample(now int64, k int, keep *entry) {
+	dayStart, monthStart := periodStarts(now)
+	for key, e := range s.m {
+		if e != keep && e.idle(now, dayStart, monthStart) {
+			delete(s.m, key)
+		}
+		if k--; k == 0 {
+			return
+		}
+	}
+}
+
+// periodStarts returns the starts of the UTC day and month holding now.
+func periodStarts(now int64) (day, month int64) {
+	day, _ = gcra.DayBounds(now, 1)
+	month, _ = gcra.MonthBounds(now, 1)
+	return day, month
+}
+
+// idle reports whether e means the same as no entry at now: its TAT is not
+// in the future and its counts belong to earlier periods (or are 0).
+func (e *entry) idle(now, dayStart, monthStart int64) bool {
+	return e.tat <= now &&
+		(e.dayCount == 0 || e.dayStart < dayStart) &&
+		(e.monthCount == 0 || e.monthStart < monthStart)
+}
+
+// Sweep deletes the entries of every key that is idle at now and returns
+// how many it deleted. It holds one shard's lock at a time; it is not
+// needed for bounded memory, but a process may call it from time to time
+// to give memory back sooner.
+func (m *Memory) Sweep(now time.Time) int {
+	n := now.UnixNano()
+	dayStart, monthStart := periodStarts(n)
+	deleted := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for key, e := range s.m {
+			if e.idle(n, dayStart, monthStart) {
+				delete(s.m, key)
+				deleted++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return deleted
+}
+
+// Len returns the number of keys m holds state for, idle or not.
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}

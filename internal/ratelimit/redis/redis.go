@@ -1,0 +1,201 @@
+// Package redislimit is a ratelimit.Limiter that keeps every key's budget
+// in Redis, so that any number of gatehouse nodes share one exact budget
+// per key: a request is admitted by one Lua script that checks the rate
+// (GCRA) and both quotas and counts the request against all three
+// atomically, in one round trip. A refused request changes nothing.
+//
+// # Keys
+//
+// For a key k and the limiter's prefix p:
+//
+//	p{k}:tat             the theoretical arrival time, in microseconds since
+//	                     the Unix epoch; expires 10 s after it is past
+//	p{k}:d:YYYYMMDD      the requests admitted on that UTC day
+//	p{k}:m:YYYYMM        the requests admitted in that UTC month
+//
+// A count is kept under its period's name, so a new period starts from 0;
+// it expires one day after its period ends. The braces are a Redis Cluster
+// hash tag: the three keys of one k live in one slot, which the script
+// needs. (k should therefore neither be empty nor start with "}", which
+// would make the tag empty and spread the keys over slots.)
+//
+// # Clocks
+//
+// The time of a decision is the now passed to Allow, truncated to the
+// microsecond, so that tests can inject a clock and a node's decisions
+// follow its own clock; the nodes sharing a Redis must therefore keep
+// their clocks synchronised (NTP): a node whose clock runs ahead spends a
+// key's rate budget early, and quota periods turn over at each node's own
+// midnight. Expiries are relative TTLs, so Redis's own clock may differ;
+// the TAT's ten seconds of grace cover callers whose clocks lag behind the
+// one that set it (and tests whose injected clock runs slower than real
+// time).
+// With UseServerTime the script uses Redis TIME instead and ignores now.
+package redislimit
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/ratelimit/internal/gcra"
+)
+
+// unit is the script's time unit: microseconds, in nanoseconds.
+const unit = 1000
+
+//go:embed allow.lua
+var allowLua string
+
+// allowScript is run by EVALSHA, falling back to EVAL (which loads it)
+// when the server does not know it yet.
+var allowScript = redis.NewScript(allowLua)
+
+// Limiter is a ratelimit.Limiter backed by Redis (a single server, a
+// Sentinel-managed one or a Cluster).
+type Limiter struct {
+	// UseServerTime makes each decision at the Redis server's TIME rather
+	// than at the now passed to Allow, so that nodes' clocks need not
+	// agree. The Decision is then relative to the server's time. Set it
+	// before the first Allow.
+	UseServerTime bool
+
+	client redis.UniversalClient
+	prefix string
+	owned  bool // Close closes client
+}
+
+var _ ratelimit.Limiter = (*Limiter)(nil)
+
+// New returns a Limiter that keeps its keys in client under prefix (for
+// example "gatehouse:rl:"). The client stays the caller's to close.
+func New(client redis.UniversalClient, prefix string) *Limiter {
+	return &Limiter{client: client, prefix: prefix}
+}
+
+// Open connects to the Redis server at url (redis://[user:password@]host:port/db,
+// or rediss:// for TLS; see redis.ParseURL for the options it takes), checks
+// it answers PING, and returns a Limiter using it whose Close closes the
+// connection. An unreachable server is an error wrapping
+// ratelimit.ErrUnavailable.
+func Open(url string, prefix string) (*Limiter, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redislimit: %w", err)
+	}
+	client := redis.NewClient(opts)
+	timeout := opts.DialTimeout + opts.ReadTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("%w: redis %s: %w", ratelimit.ErrUnavailable, opts.Addr, err)
+	}
+	l := New(client, prefix)
+	l.owned = true
+	return l, nil
+}
+
+// Close closes the connection if the Limiter was made by Open; a client
+// given to New is left alone.
+func (l *Limiter) Close() error {
+	if l.owned {
+		return l.client.Close()
+	}
+	return nil
+}
+
+// Allow implements ratelimit.Limiter in one round trip (two, rarely, with
+// UseServerTime: when the server's day or month differs from the local
+// one). A policy that limits nothing is admitted without asking Redis.
+// Any failure to get an answer from Redis, a timeout or a canceled ctx
+// included, is an error wrapping both ratelimit.ErrUnavailable and the
+// cause.
+func (l *Limiter) Allow(ctx context.Context, key string, p ratelimit.Policy, now time.Time) (ratelimit.Decision, error) {
+	lim := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, unit)
+	if !lim.Limited() {
+		return ratelimit.Decision{}, nil
+	}
+	t := now.UnixNano() / unit
+	if t < 0 {
+		return ratelimit.Decision{}, fmt.Errorf("redislimit: time %s before 1970", now)
+	}
+	serverTime := l.UseServerTime
+	for {
+		dayStart, dayEnd := gcra.DayBounds(t, unit)
+		monthStart, monthEnd := gcra.MonthBounds(t, unit)
+		tatKey, dayKey, monthKey := l.keys(key, t)
+		arg := t
+		if serverTime {
+			arg = -1
+		}
+		res, err := allowScript.Run(ctx, l.client, []string{tatKey, dayKey, monthKey},
+			arg, lim.Interval, lim.Tolerance, lim.Day, lim.Month,
+			dayStart, dayEnd, monthStart, monthEnd).Int64Slice()
+		if err != nil {
+			return ratelimit.Decision{}, fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, err)
+		}
+		if len(res) == 2 && res[0] == -1 && serverTime {
+			// The server is in another period than the keys named: name
+			// them for its time and decide at that time.
+			t, serverTime = res[1], false
+			continue
+		}
+		if len(res) != 5 {
+			return ratelimit.Decision{}, fmt.Errorf("%w: redislimit: unexpected reply %v", ratelimit.ErrUnavailable, res)
+		}
+		refusal, t, tat, day, month := res[0], res[1], res[2], res[3], res[4]
+		_, dayEnd = gcra.DayBounds(t, unit)
+		_, monthEnd = gcra.MonthBounds(t, unit)
+		o := gcra.Report(lim, uint8(refusal), t, tat, day, month, dayEnd, monthEnd)
+		const u = time.Duration(unit)
+		return ratelimit.Decision{
+			Refusal:        ratelimit.Refusal(o.Refusal),
+			RetryAfter:     time.Duration(o.RetryAfter) * u,
+			RateRemaining:  o.RateRemaining,
+			RateReset:      time.Duration(o.RateReset) * u,
+			DayRemaining:   o.DayRemaining,
+			DayReset:       time.Duration(o.DayReset) * u,
+			MonthRemaining: o.MonthRemaining,
+			MonthReset:     time.Duration(o.MonthReset) * u,
+		}, nil
+	}
+}
+
+// keys returns the names of key's TAT and of its counts for the day and
+// month holding t (in microseconds).
+func (l *Limiter) keys(key string, t int64) (tat, day, month string) {
+	y, m, d := gcra.Civil(gcra.DayIndex(t, unit))
+	b := make([]byte, 0, len(l.prefix)+len(key)+16)
+	b = append(b, l.prefix...)
+	b = append(b, '{')
+	b = append(b, key...)
+	b = append(b, "}:"...)
+	n := len(b)
+	tat = string(append(b, "tat"...))
+	b = append(b[:n], "m:"...)
+	b = appendPadded(b, y, 4)
+	b = appendPadded(b, m, 2)
+	month = string(b)
+	b = appendPadded(b, d, 2)
+	b[n] = 'd'
+	day = string(b)
+	return tat, day, month
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v int64, width int) []byte {
+	s := strconv.FormatInt(v, 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
