@@ -93,3 +93,100 @@ func benchmarkAPIsGeneration(b *testing.B, s store.Store) {
 		}
 	}
 }
+
+// BenchmarkFindSubscription measures the gateway's subscription lookup, one
+// caller at a time and from GOMAXPROCS goroutines at once.
+func BenchmarkFindSubscription(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkFindSubscription(b, mustOpen(b, filepath.Join(b.TempDir(), "bench.db")))
+	})
+	b.Run("sqlite-memory", func(b *testing.B) {
+		benchmarkFindSubscription(b, mustOpen(b, ":memory:"))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchmarkFindSubscription(b, mustOpen(b, newSchema(b, postgresURL(b))))
+	})
+}
+
+func benchmarkFindSubscription(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreatePlan(ctx, &store.Plan{Name: "starter", RatePerSecond: 10, Burst: 20}); err != nil {
+		b.Fatal(err)
+	}
+	// 100 clients × 10 APIs, so the lookup is not a scan of one row.
+	for a := range 10 {
+		name := fmt.Sprintf("api-%02d", a)
+		if err := s.CreateAPI(ctx, &store.API{Name: name, BasePath: "/" + name}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for c := range 100 {
+		id := fmt.Sprintf("client-%03d", c)
+		if err := s.CreateClient(ctx, &store.Client{ID: id}); err != nil {
+			b.Fatal(err)
+		}
+		for a := range 10 {
+			if err := s.CreateSubscription(ctx, &store.Subscription{
+				ID: fmt.Sprintf("sub-%03d-%02d", c, a), ClientID: id, APIName: fmt.Sprintf("api-%02d", a),
+				PlanName: "starter", Status: store.SubscriptionActive,
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.FindSubscription(ctx, "client-042", "api-07"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.FindSubscription(ctx, "client-042", "api-07"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkAddUsage measures one flush of the gateway's usage counters: a
+// batch of 500 buckets, all of which exist after the first iteration (the
+// steady state within an hour).
+func BenchmarkAddUsage(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkAddUsage(b, mustOpen(b, filepath.Join(b.TempDir(), "bench.db")))
+	})
+	b.Run("sqlite-memory", func(b *testing.B) {
+		benchmarkAddUsage(b, mustOpen(b, ":memory:"))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchmarkAddUsage(b, mustOpen(b, newSchema(b, postgresURL(b))))
+	})
+}
+
+func benchmarkAddUsage(b *testing.B, s store.Store) {
+	const n = 500
+	ctx := context.Background()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	batch := make([]store.UsageRecord, n)
+	for i := range batch {
+		batch[i] = store.UsageRecord{
+			ClientID: fmt.Sprintf("client-%03d", i%100), APIName: fmt.Sprintf("api-%02d", i%7),
+			Hour: hour, Status: []int{200, 201, 400, 403, 429}[i/100], Error: "",
+			Count: 3, LatencySum: 4500, LatencyMax: 2000,
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.AddUsage(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+}

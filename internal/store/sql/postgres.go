@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -400,14 +401,35 @@ func (p *pgDB) UpdateClient(ctx context.Context, id string, update func(c *store
 }
 
 func (p *pgDB) DeleteClient(ctx context.Context, id string) error {
-	tag, err := p.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	const op = "delete client"
+	tx, err := p.pool.Begin(ctx)
 	if err != nil {
-		return p.err(ctx, "delete client", err)
+		return p.err(ctx, op, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("sqlstore: delete client %q: %w", id, store.ErrNotFound)
+	defer tx.Rollback(ctx)
+	// Locking the client first keeps a concurrent CreateSubscription (whose
+	// foreign key check waits for this lock, then fails) from adding a
+	// subscription that the cascade would delete uncounted.
+	var one int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("sqlstore: delete client %q: %w", id, store.ErrNotFound)
+		}
+		return p.err(ctx, op, err)
 	}
-	return nil
+	subs, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE client_id = $1`, id)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if subs.RowsAffected() > 0 {
+		if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+			return err
+		}
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
 }
 
 const pgSelectAPI = `SELECT name, title, version, base_path, upstream_url,
@@ -441,18 +463,20 @@ func pgAPIArgs(a *store.API) []any {
 		pgTime(a.CreatedAt), pgTime(a.UpdatedAt)}
 }
 
-// bumpAPIsGeneration increments the APIs generation inside tx. Callers
-// make it their transaction's last statement: the counter's row lock then
-// serializes API writes only from here to commit, and a transaction
-// holding it waits for no other lock, so it cannot deadlock with one that
-// holds an apis row and waits for the counter.
-func (p *pgDB) bumpAPIsGeneration(ctx context.Context, op string, tx pgx.Tx) error {
-	tag, err := tx.Exec(ctx, `UPDATE generations SET generation = generation + 1 WHERE name = 'apis'`)
+// bumpGeneration increments the named generation inside tx. Callers make
+// it their transaction's last statement: the counter's row lock then
+// serializes writes of its kind only from here to commit, and a
+// transaction holding it waits for no other lock, so it cannot deadlock
+// with one that holds a record's row and waits for the counter. DeleteAPI,
+// the one caller that bumps two counters, always bumps "access" before
+// "apis", so two of them cannot wait for each other either.
+func (p *pgDB) bumpGeneration(ctx context.Context, op string, tx pgx.Tx, name string) error {
+	tag, err := tx.Exec(ctx, `UPDATE generations SET generation = generation + 1 WHERE name = $1`, name)
 	if err != nil {
 		return p.err(ctx, op, err)
 	}
 	if tag.RowsAffected() != 1 {
-		return errMissingGeneration("apis")
+		return errMissingGeneration(name)
 	}
 	return nil
 }
@@ -479,7 +503,7 @@ func (p *pgDB) CreateAPI(ctx context.Context, a *store.API) error {
 		append([]any{aa.Name}, pgAPIArgs(&aa)...)...); err != nil {
 		return p.err(ctx, op, err)
 	}
-	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if err := p.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -551,7 +575,7 @@ func (p *pgDB) UpdateAPI(ctx context.Context, name string, update func(a *store.
 		append(pgAPIArgs(a), name)...); err != nil {
 		return nil, p.err(ctx, op, err)
 	}
-	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if err := p.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -567,28 +591,468 @@ func (p *pgDB) DeleteAPI(ctx context.Context, name string) error {
 		return p.err(ctx, op, err)
 	}
 	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `DELETE FROM apis WHERE name = $1`, name)
+	// Locked first for the reason DeleteClient gives.
+	var one int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM apis WHERE name = $1 FOR UPDATE`, name).Scan(&one); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("sqlstore: delete API %q: %w", name, store.ErrNotFound)
+		}
+		return p.err(ctx, op, err)
+	}
+	subs, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE api_name = $1`, name)
 	if err != nil {
 		return p.err(ctx, op, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("sqlstore: delete API %q: %w", name, store.ErrNotFound)
+	if _, err := tx.Exec(ctx, `DELETE FROM apis WHERE name = $1`, name); err != nil {
+		return p.err(ctx, op, err)
 	}
-	if err := p.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if subs.RowsAffected() > 0 {
+		if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+			return err
+		}
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return err
 	}
 	return p.err(ctx, op, tx.Commit(ctx))
 }
 
 func (p *pgDB) APIsGeneration(ctx context.Context) (int64, error) {
+	return p.generation(ctx, generationAPIs)
+}
+
+// generation reads the named generation counter.
+func (p *pgDB) generation(ctx context.Context, name string) (int64, error) {
 	var g int64
-	if err := p.pool.QueryRow(ctx, `SELECT generation FROM generations WHERE name = 'apis'`).Scan(&g); err != nil {
+	if err := p.pool.QueryRow(ctx, `SELECT generation FROM generations WHERE name = $1`, name).Scan(&g); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, errMissingGeneration("apis")
+			return 0, errMissingGeneration(name)
 		}
-		return 0, p.err(ctx, "APIs generation", err)
+		return 0, p.err(ctx, name+" generation", err)
 	}
 	return g, nil
+}
+
+const pgSelectPlan = `SELECT name, price_label, description, rate_per_second,
+	burst, quota_day, quota_month, requires_approval, created_at, updated_at
+	FROM plans`
+
+// pgScanPlan reads one pgSelectPlan row.
+func pgScanPlan(row pgx.Row) (*store.Plan, error) {
+	var p store.Plan
+	var created, updated pgtype.Timestamptz
+	if err := row.Scan(&p.Name, &p.PriceLabel, &p.Description, &p.RatePerSecond,
+		&p.Burst, &p.QuotaDay, &p.QuotaMonth, &p.RequiresApproval, &created, &updated); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromPGTime(created)
+	p.UpdatedAt = fromPGTime(updated)
+	return &p, nil
+}
+
+// pgPlanArgs returns p's columns after name, in pgSelectPlan order.
+func pgPlanArgs(p *store.Plan) []any {
+	return []any{p.PriceLabel, p.Description, p.RatePerSecond, p.Burst,
+		p.QuotaDay, p.QuotaMonth, p.RequiresApproval,
+		pgTime(p.CreatedAt), pgTime(p.UpdatedAt)}
+}
+
+func (p *pgDB) CreatePlan(ctx context.Context, pl *store.Plan) error {
+	const op = "create plan"
+	pp := *pl
+	if pp.CreatedAt.IsZero() {
+		pp.CreatedAt = p.now()
+	}
+	if pp.UpdatedAt.IsZero() {
+		pp.UpdatedAt = pp.CreatedAt
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO plans (name, price_label,
+		description, rate_per_second, burst, quota_day, quota_month,
+		requires_approval, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		append([]any{pp.Name}, pgPlanArgs(&pp)...)...); err != nil {
+		return p.err(ctx, op, err)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.err(ctx, op, err)
+	}
+	pl.CreatedAt, pl.UpdatedAt = pp.CreatedAt, pp.UpdatedAt
+	return nil
+}
+
+func (p *pgDB) GetPlan(ctx context.Context, name string) (*store.Plan, error) {
+	pl, err := pgScanPlan(p.pool.QueryRow(ctx, pgSelectPlan+` WHERE name = $1`, name))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get plan %q: %w", name, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get plan", err)
+	}
+	return pl, nil
+}
+
+func (p *pgDB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
+	const op = "list plans"
+	// name is COLLATE "C" (0003_plans_subscriptions_usage.sql): byte order.
+	rows, err := p.pool.Query(ctx, pgSelectPlan+` ORDER BY name`)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ps []*store.Plan
+	for rows.Next() {
+		pl, err := pgScanPlan(rows)
+		if err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		ps = append(ps, pl)
+	}
+	return ps, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) UpdatePlan(ctx context.Context, name string, update func(p *store.Plan) error) (*store.Plan, error) {
+	const op = "update plan"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// The row lock makes a concurrent UpdatePlan wait and then read this
+	// one's result. NO KEY UPDATE, since the name never changes, lets
+	// subscriptions to the plan be created meanwhile (their foreign key
+	// check takes a KEY SHARE lock).
+	pl, err := pgScanPlan(tx.QueryRow(ctx, pgSelectPlan+` WHERE name = $1 FOR NO KEY UPDATE`, name))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update plan %q: %w", name, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	if err := update(pl); err != nil {
+		return nil, err
+	}
+	if pl.Name != name {
+		return nil, fmt.Errorf("sqlstore: update plan %q: update must not change the name (to %q)", name, pl.Name)
+	}
+	pl.UpdatedAt = p.now()
+	normalizePlan(pl, pgPrecision)
+	if _, err := tx.Exec(ctx, `UPDATE plans SET price_label = $1,
+		description = $2, rate_per_second = $3, burst = $4, quota_day = $5,
+		quota_month = $6, requires_approval = $7, created_at = $8, updated_at = $9
+		WHERE name = $10`,
+		append(pgPlanArgs(pl), name)...); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	return pl, nil
+}
+
+func (p *pgDB) DeletePlan(ctx context.Context, name string) error {
+	const op = "delete plan"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `DELETE FROM plans WHERE name = $1`, name)
+	if err != nil {
+		if pgForeignKeyViolation(err) != "" { // ON DELETE RESTRICT
+			return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it: %w", name, store.ErrConflict)
+		}
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: delete plan %q: %w", name, store.ErrNotFound)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
+}
+
+// pgForeignKeyViolation returns the name of the foreign key constraint err
+// reports as violated, or "" if err is something else.
+func pgForeignKeyViolation(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
+		return cmp.Or(pe.ConstraintName, "unknown")
+	}
+	return ""
+}
+
+const pgSelectSubscription = `SELECT id, client_id, api_name, plan_name, status,
+	created_at, updated_at FROM subscriptions`
+
+// pgScanSubscription reads one pgSelectSubscription row.
+func pgScanSubscription(row pgx.Row) (*store.Subscription, error) {
+	var s store.Subscription
+	var created, updated pgtype.Timestamptz
+	if err := row.Scan(&s.ID, &s.ClientID, &s.APIName, &s.PlanName, &s.Status, &created, &updated); err != nil {
+		return nil, err
+	}
+	s.CreatedAt = fromPGTime(created)
+	s.UpdatedAt = fromPGTime(updated)
+	return &s, nil
+}
+
+func (p *pgDB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+	const op = "create subscription"
+	ss := *s
+	if ss.CreatedAt.IsZero() {
+		ss.CreatedAt = p.now()
+	}
+	if ss.UpdatedAt.IsZero() {
+		ss.UpdatedAt = ss.CreatedAt
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO subscriptions (id, client_id,
+		api_name, plan_name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		ss.ID, ss.ClientID, ss.APIName, ss.PlanName, ss.Status,
+		pgTime(ss.CreatedAt), pgTime(ss.UpdatedAt)); err != nil {
+		// The constraints are named in 0003_plans_subscriptions_usage.sql.
+		switch pgForeignKeyViolation(err) {
+		case "":
+		case "subscriptions_client_fk":
+			return missingReference(op, ss.ID, "client", ss.ClientID)
+		case "subscriptions_api_fk":
+			return missingReference(op, ss.ID, "API", ss.APIName)
+		case "subscriptions_plan_fk":
+			return missingReference(op, ss.ID, "plan", ss.PlanName)
+		default:
+			return fmt.Errorf("sqlstore: %s %q: %w: %w", op, ss.ID, store.ErrNotFound, err)
+		}
+		return p.err(ctx, op, err)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return p.err(ctx, op, err)
+	}
+	s.CreatedAt, s.UpdatedAt = ss.CreatedAt, ss.UpdatedAt
+	return nil
+}
+
+func (p *pgDB) GetSubscription(ctx context.Context, id string) (*store.Subscription, error) {
+	s, err := pgScanSubscription(p.pool.QueryRow(ctx, pgSelectSubscription+` WHERE id = $1`, id))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get subscription %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get subscription", err)
+	}
+	return s, nil
+}
+
+func (p *pgDB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
+	s, err := pgScanSubscription(p.pool.QueryRow(ctx,
+		pgSelectSubscription+` WHERE client_id = $1 AND api_name = $2`, clientID, apiName))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: find subscription of client %q to API %q: %w", clientID, apiName, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "find subscription", err)
+	}
+	return s, nil
+}
+
+func (p *pgDB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*store.Subscription, error) {
+	const op = "list subscriptions"
+	var where []string
+	var args []any
+	for _, c := range []struct{ column, value string }{
+		{"client_id", f.ClientID}, {"api_name", f.APIName}, {"plan_name", f.PlanName},
+	} {
+		if c.value != "" {
+			args = append(args, c.value)
+			where = append(where, fmt.Sprintf("%s = $%d", c.column, len(args)))
+		}
+	}
+	q := pgSelectSubscription
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// The columns are COLLATE "C": byte order, served by the unique index.
+	rows, err := p.pool.Query(ctx, q+` ORDER BY client_id, api_name`, args...)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ss []*store.Subscription
+	for rows.Next() {
+		s, err := pgScanSubscription(rows)
+		if err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		ss = append(ss, s)
+	}
+	return ss, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) UpdateSubscription(ctx context.Context, id string, update func(s *store.Subscription) error) (*store.Subscription, error) {
+	const op = "update subscription"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// FOR UPDATE holds the row until commit: a concurrent update waits
+	// here and then reads this one's result.
+	s, err := pgScanSubscription(tx.QueryRow(ctx, pgSelectSubscription+` WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update subscription %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	old := *s
+	if err := update(s); err != nil {
+		return nil, err
+	}
+	if err := checkSubscriptionKeys(op, id, &old, s); err != nil {
+		return nil, err
+	}
+	s.UpdatedAt = p.now()
+	normalizeSubscription(s, pgPrecision)
+	if _, err := tx.Exec(ctx, `UPDATE subscriptions SET plan_name = $1,
+		status = $2, created_at = $3, updated_at = $4 WHERE id = $5`,
+		s.PlanName, s.Status, pgTime(s.CreatedAt), pgTime(s.UpdatedAt), id); err != nil {
+		if pgForeignKeyViolation(err) != "" { // only the plan can change
+			return nil, missingReference(op, id, "plan", s.PlanName)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	return s, nil
+}
+
+func (p *pgDB) DeleteSubscription(ctx context.Context, id string) error {
+	const op = "delete subscription"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, id)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: delete subscription %q: %w", id, store.ErrNotFound)
+	}
+	if err := p.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
+}
+
+func (p *pgDB) AccessGeneration(ctx context.Context) (int64, error) {
+	return p.generation(ctx, generationAccess)
+}
+
+// pgUpsertUsage adds a batch of records, passed as one array per column,
+// to their buckets in one statement, so a batch of any size is one round
+// trip and one prepared statement. Rows are written in array order
+// (ORDER BY the ordinality); AddUsage sorts them, so that concurrent
+// batches lock shared buckets in the same order and cannot deadlock.
+const pgUpsertUsage = `INSERT INTO usage AS u (client_id, api_name, hour, status,
+		error, count, latency_sum, latency_max)
+	SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[],
+		$5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+		WITH ORDINALITY AS r (client_id, api_name, hour, status, error, count,
+			latency_sum, latency_max, i)
+	ORDER BY i
+	ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+		count = u.count + excluded.count,
+		latency_sum = u.latency_sum + excluded.latency_sum,
+		latency_max = GREATEST(u.latency_max, excluded.latency_max)`
+
+func (p *pgDB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	rs, err := prepareUsage(records)
+	if err != nil {
+		return err
+	}
+	n := len(rs)
+	clients, apis, errs := make([]string, n), make([]string, n), make([]string, n)
+	hours := make([]time.Time, n)
+	statuses := make([]int32, n)
+	counts, sums, maxes := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, r := range rs {
+		clients[i], apis[i], hours[i], statuses[i], errs[i] = r.ClientID, r.APIName, r.Hour, int32(r.Status), r.Error
+		counts[i], sums[i], maxes[i] = r.Count, r.LatencySum, r.LatencyMax
+	}
+	// One statement is one transaction: the batch is written whole or not
+	// at all.
+	_, err = p.pool.Exec(ctx, pgUpsertUsage, clients, apis, hours, statuses, errs, counts, sums, maxes)
+	return p.err(ctx, "add usage", err)
+}
+
+func (p *pgDB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	const op = "list usage"
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.ClientID != "" {
+		add("client_id = $%d", f.ClientID)
+	}
+	if f.APIName != "" {
+		add("api_name = $%d", f.APIName)
+	}
+	if !f.From.IsZero() {
+		add("hour >= $%d", ceil(f.From, pgPrecision))
+	}
+	if !f.To.IsZero() {
+		add("hour < $%d", ceil(f.To, pgPrecision))
+	}
+	q := `SELECT client_id, api_name, hour, status, error, count, latency_sum,
+		latency_max FROM usage`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := p.pool.Query(ctx, q+` ORDER BY hour, client_id, api_name, status, error`, args...)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var rs []store.UsageRecord
+	for rows.Next() {
+		var r store.UsageRecord
+		var hour pgtype.Timestamptz
+		var status int32
+		if err := rows.Scan(&r.ClientID, &r.APIName, &hour, &status, &r.Error,
+			&r.Count, &r.LatencySum, &r.LatencyMax); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		r.Hour = fromPGTime(hour)
+		r.Status = int(status)
+		rs = append(rs, r)
+	}
+	return rs, p.err(ctx, op, rows.Err())
 }
 
 func (p *pgDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {

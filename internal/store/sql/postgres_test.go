@@ -184,6 +184,15 @@ func TestPostgresMigrateFrom0001(t *testing.T) {
 	if g, err := db.APIsGeneration(ctx); err != nil || g != 1 {
 		t.Errorf("APIsGeneration after CreateAPI = %d, %v; want 1", g, err)
 	}
+	if g, err := db.AccessGeneration(ctx); err != nil || g != 0 {
+		t.Errorf("AccessGeneration after migrating = %d, %v; want 0", g, err)
+	}
+	if err := db.CreatePlan(ctx, &store.Plan{Name: "free"}); err != nil {
+		t.Errorf("CreatePlan after migrating: %v", err)
+	}
+	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "s", ClientID: "old-app", APIName: "api", PlanName: "free"}); err != nil {
+		t.Errorf("CreateSubscription for the old client after migrating: %v", err)
+	}
 }
 
 // TestPostgresSchemaIsolation checks that stores in different schemas of

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,12 @@ import (
 // connections; in WAL mode they run concurrently with each other and with
 // the writer, and see every committed write.
 //
+// Every connection, writer or reader, is opened with _foreign_keys=1:
+// modernc.org/sqlite runs PRAGMA foreign_keys = 1 on each new connection
+// the pool opens (the pragma is per connection and off by default), so
+// subscriptions' references and cascades hold whichever connection
+// writes.
+//
 // An in-memory database exists only inside its connection, so ":memory:"
 // uses one connection for reads and writes alike. That connection is never
 // closed by the pool (no idle or lifetime limit), so the data lives until
@@ -48,9 +55,11 @@ type liteDB struct {
 	nowFunc func() time.Time
 	closed  *atomic.Bool
 
-	getClient      *sql.Stmt // on r
-	apisGeneration *sql.Stmt // on r
-	useAssertion   *sql.Stmt // on w
+	getClient        *sql.Stmt // on r
+	apisGeneration   *sql.Stmt // on r
+	findSubscription *sql.Stmt // on r
+	accessGeneration *sql.Stmt // on r
+	useAssertion     *sql.Stmt // on w
 }
 
 var _ backend = (*liteDB)(nil)
@@ -161,6 +170,12 @@ func openSQLite(ctx context.Context, path string, now func() time.Time, closed *
 		return nil, l.err(ctx, "prepare", err)
 	}
 	if l.apisGeneration, err = l.r.PrepareContext(ctx, liteSelectAPIsGeneration); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	if l.findSubscription, err = l.r.PrepareContext(ctx, liteSelectSubscription+` WHERE client_id = ? AND api_name = ?`); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	if l.accessGeneration, err = l.r.PrepareContext(ctx, liteSelectAccessGeneration); err != nil {
 		return nil, l.err(ctx, "prepare", err)
 	}
 	if l.useAssertion, err = l.w.PrepareContext(ctx, liteUseAssertion); err != nil {
@@ -433,18 +448,38 @@ func (l *liteDB) UpdateClient(ctx context.Context, id string, update func(c *sto
 
 func (l *liteDB) DeleteClient(ctx context.Context, id string) error {
 	const op = "delete client"
-	res, err := l.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	tx, err := l.w.BeginTx(ctx, nil)
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
-	n, err := res.RowsAffected()
+	defer tx.Rollback()
+	// The foreign key would cascade too; deleting first counts them.
+	subs, err := liteExecCount(ctx, tx, `DELETE FROM subscriptions WHERE client_id = ?`, id)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := liteExecCount(ctx, tx, `DELETE FROM clients WHERE id = ?`, id)
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlstore: delete client %q: %w", id, store.ErrNotFound)
 	}
-	return nil
+	if subs > 0 {
+		if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+			return err
+		}
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+// liteExecCount runs a statement in tx and returns the rows it affected.
+func liteExecCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 const liteSelectAPI = `SELECT name, title, version, base_path, upstream_url,
@@ -480,18 +515,14 @@ func liteAPIArgs(a *store.API) []any {
 		liteTime(a.CreatedAt), liteTime(a.UpdatedAt)}
 }
 
-// bumpAPIsGeneration increments the APIs generation inside tx.
-func (l *liteDB) bumpAPIsGeneration(ctx context.Context, op string, tx *sql.Tx) error {
-	res, err := tx.ExecContext(ctx, `UPDATE generations SET generation = generation + 1 WHERE name = 'apis'`)
-	if err != nil {
-		return l.err(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
+// bumpGeneration increments the named generation inside tx.
+func (l *liteDB) bumpGeneration(ctx context.Context, op string, tx *sql.Tx, name string) error {
+	n, err := liteExecCount(ctx, tx, `UPDATE generations SET generation = generation + 1 WHERE name = ?`, name)
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
 	if n != 1 {
-		return errMissingGeneration("apis")
+		return errMissingGeneration(name)
 	}
 	return nil
 }
@@ -516,7 +547,7 @@ func (l *liteDB) CreateAPI(ctx context.Context, a *store.API) error {
 		append([]any{aa.Name}, liteAPIArgs(&aa)...)...); err != nil {
 		return l.err(ctx, op, err)
 	}
-	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if err := l.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -585,7 +616,7 @@ func (l *liteDB) UpdateAPI(ctx context.Context, name string, update func(a *stor
 		append(liteAPIArgs(a), name)...); err != nil {
 		return nil, l.err(ctx, op, err)
 	}
-	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if err := l.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -601,32 +632,496 @@ func (l *liteDB) DeleteAPI(ctx context.Context, name string) error {
 		return l.err(ctx, op, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM apis WHERE name = ?`, name)
+	// The foreign key would cascade too; deleting first counts them.
+	subs, err := liteExecCount(ctx, tx, `DELETE FROM subscriptions WHERE api_name = ?`, name)
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
-	n, err := res.RowsAffected()
+	n, err := liteExecCount(ctx, tx, `DELETE FROM apis WHERE name = ?`, name)
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlstore: delete API %q: %w", name, store.ErrNotFound)
 	}
-	if err := l.bumpAPIsGeneration(ctx, op, tx); err != nil {
+	if subs > 0 {
+		if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+			return err
+		}
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAPIs); err != nil {
 		return err
 	}
 	return l.err(ctx, op, tx.Commit())
 }
 
 func (l *liteDB) APIsGeneration(ctx context.Context) (int64, error) {
+	return l.generation(ctx, l.apisGeneration, generationAPIs)
+}
+
+// generation reads a generation counter with stmt, a prepared
+// liteSelect*Generation.
+func (l *liteDB) generation(ctx context.Context, stmt *sql.Stmt, name string) (int64, error) {
 	var g int64
-	if err := l.apisGeneration.QueryRowContext(ctx).Scan(&g); err != nil {
+	if err := stmt.QueryRowContext(ctx).Scan(&g); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, errMissingGeneration("apis")
+			return 0, errMissingGeneration(name)
 		}
-		return 0, l.err(ctx, "APIs generation", err)
+		return 0, l.err(ctx, name+" generation", err)
 	}
 	return g, nil
+}
+
+const liteSelectPlan = `SELECT name, price_label, description, rate_per_second,
+	burst, quota_day, quota_month, requires_approval, created_at, updated_at
+	FROM plans`
+
+// liteScanPlan reads one liteSelectPlan row.
+func liteScanPlan(row interface{ Scan(...any) error }) (*store.Plan, error) {
+	var p store.Plan
+	var created, updated sql.NullInt64
+	if err := row.Scan(&p.Name, &p.PriceLabel, &p.Description, &p.RatePerSecond,
+		&p.Burst, &p.QuotaDay, &p.QuotaMonth, &p.RequiresApproval, &created, &updated); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromLiteTime(created)
+	p.UpdatedAt = fromLiteTime(updated)
+	return &p, nil
+}
+
+// litePlanArgs returns p's columns after name, in liteSelectPlan order.
+func litePlanArgs(p *store.Plan) []any {
+	return []any{p.PriceLabel, p.Description, p.RatePerSecond, p.Burst,
+		p.QuotaDay, p.QuotaMonth, p.RequiresApproval,
+		liteTime(p.CreatedAt), liteTime(p.UpdatedAt)}
+}
+
+func (l *liteDB) CreatePlan(ctx context.Context, p *store.Plan) error {
+	const op = "create plan"
+	pp := *p
+	if pp.CreatedAt.IsZero() {
+		pp.CreatedAt = l.now()
+	}
+	if pp.UpdatedAt.IsZero() {
+		pp.UpdatedAt = pp.CreatedAt
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO plans (name, price_label,
+		description, rate_per_second, burst, quota_day, quota_month,
+		requires_approval, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{pp.Name}, litePlanArgs(&pp)...)...); err != nil {
+		return l.err(ctx, op, err)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	p.CreatedAt, p.UpdatedAt = pp.CreatedAt, pp.UpdatedAt
+	return nil
+}
+
+func (l *liteDB) GetPlan(ctx context.Context, name string) (*store.Plan, error) {
+	p, err := liteScanPlan(l.r.QueryRowContext(ctx, liteSelectPlan+` WHERE name = ?`, name))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get plan %q: %w", name, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get plan", err)
+	}
+	return p, nil
+}
+
+func (l *liteDB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
+	const op = "list plans"
+	rows, err := l.r.QueryContext(ctx, liteSelectPlan+` ORDER BY name`)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ps []*store.Plan
+	for rows.Next() {
+		p, err := liteScanPlan(rows)
+		if err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) UpdatePlan(ctx context.Context, name string, update func(p *store.Plan) error) (*store.Plan, error) {
+	const op = "update plan"
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	p, err := liteScanPlan(tx.QueryRowContext(ctx, liteSelectPlan+` WHERE name = ?`, name))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update plan %q: %w", name, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	if err := update(p); err != nil {
+		return nil, err
+	}
+	if p.Name != name {
+		return nil, fmt.Errorf("sqlstore: update plan %q: update must not change the name (to %q)", name, p.Name)
+	}
+	p.UpdatedAt = l.now()
+	normalizePlan(p, sqlitePrecision)
+	if _, err := tx.ExecContext(ctx, `UPDATE plans SET price_label = ?,
+		description = ?, rate_per_second = ?, burst = ?, quota_day = ?,
+		quota_month = ?, requires_approval = ?, created_at = ?, updated_at = ?
+		WHERE name = ?`,
+		append(litePlanArgs(p), name)...); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	return p, nil
+}
+
+func (l *liteDB) DeletePlan(ctx context.Context, name string) error {
+	const op = "delete plan"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	n, err := liteExecCount(ctx, tx, `DELETE FROM plans WHERE name = ?`, name)
+	if err != nil {
+		if liteForeignKeyViolation(err) { // ON DELETE RESTRICT
+			return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it: %w", name, store.ErrConflict)
+		}
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete plan %q: %w", name, store.ErrNotFound)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+// liteForeignKeyViolation reports whether err is a failed foreign key
+// constraint. SQLite reports a missing parent as
+// SQLITE_CONSTRAINT_FOREIGNKEY but enforces ON DELETE RESTRICT with an
+// internal trigger, so a restricted delete fails with
+// SQLITE_CONSTRAINT_TRIGGER; the schema defines no trigger of its own.
+func liteForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
+		return true
+	}
+	return false
+}
+
+const liteSelectSubscription = `SELECT id, client_id, api_name, plan_name, status,
+	created_at, updated_at FROM subscriptions`
+
+const liteSelectAccessGeneration = `SELECT generation FROM generations WHERE name = 'access'`
+
+// liteScanSubscription reads one liteSelectSubscription row.
+func liteScanSubscription(row interface{ Scan(...any) error }) (*store.Subscription, error) {
+	var s store.Subscription
+	var created, updated sql.NullInt64
+	if err := row.Scan(&s.ID, &s.ClientID, &s.APIName, &s.PlanName, &s.Status, &created, &updated); err != nil {
+		return nil, err
+	}
+	s.CreatedAt = fromLiteTime(created)
+	s.UpdatedAt = fromLiteTime(updated)
+	return &s, nil
+}
+
+func (l *liteDB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+	const op = "create subscription"
+	ss := *s
+	if ss.CreatedAt.IsZero() {
+		ss.CreatedAt = l.now()
+	}
+	if ss.UpdatedAt.IsZero() {
+		ss.UpdatedAt = ss.CreatedAt
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (id, client_id,
+		api_name, plan_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ss.ID, ss.ClientID, ss.APIName, ss.PlanName, ss.Status,
+		liteTime(ss.CreatedAt), liteTime(ss.UpdatedAt)); err != nil {
+		if liteForeignKeyViolation(err) {
+			return l.missingReference(ctx, op, tx, &ss, err)
+		}
+		return l.err(ctx, op, err)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	s.CreatedAt, s.UpdatedAt = ss.CreatedAt, ss.UpdatedAt
+	return nil
+}
+
+// missingReference explains fkErr, a foreign key violation writing s in
+// tx: SQLite does not say which reference failed, so it looks, still
+// holding the write lock, for the first of client, API and plan that does
+// not exist.
+func (l *liteDB) missingReference(ctx context.Context, op string, tx *sql.Tx, s *store.Subscription, fkErr error) error {
+	var client, api, plan bool
+	if err := tx.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM clients WHERE id = ?),
+		EXISTS (SELECT 1 FROM apis WHERE name = ?),
+		EXISTS (SELECT 1 FROM plans WHERE name = ?)`,
+		s.ClientID, s.APIName, s.PlanName).Scan(&client, &api, &plan); err != nil {
+		return l.err(ctx, op, err)
+	}
+	switch {
+	case !client:
+		return missingReference(op, s.ID, "client", s.ClientID)
+	case !api:
+		return missingReference(op, s.ID, "API", s.APIName)
+	case !plan:
+		return missingReference(op, s.ID, "plan", s.PlanName)
+	}
+	return l.err(ctx, op, fkErr)
+}
+
+func (l *liteDB) GetSubscription(ctx context.Context, id string) (*store.Subscription, error) {
+	s, err := liteScanSubscription(l.r.QueryRowContext(ctx, liteSelectSubscription+` WHERE id = ?`, id))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get subscription %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get subscription", err)
+	}
+	return s, nil
+}
+
+func (l *liteDB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
+	s, err := liteScanSubscription(l.findSubscription.QueryRowContext(ctx, clientID, apiName))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: find subscription of client %q to API %q: %w", clientID, apiName, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "find subscription", err)
+	}
+	return s, nil
+}
+
+func (l *liteDB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*store.Subscription, error) {
+	const op = "list subscriptions"
+	var where []string
+	var args []any
+	for _, c := range []struct{ column, value string }{
+		{"client_id", f.ClientID}, {"api_name", f.APIName}, {"plan_name", f.PlanName},
+	} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	q := liteSelectSubscription
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := l.r.QueryContext(ctx, q+` ORDER BY client_id, api_name`, args...)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var ss []*store.Subscription
+	for rows.Next() {
+		s, err := liteScanSubscription(rows)
+		if err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		ss = append(ss, s)
+	}
+	return ss, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) UpdateSubscription(ctx context.Context, id string, update func(s *store.Subscription) error) (*store.Subscription, error) {
+	const op = "update subscription"
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	s, err := liteScanSubscription(tx.QueryRowContext(ctx, liteSelectSubscription+` WHERE id = ?`, id))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update subscription %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	old := *s
+	if err := update(s); err != nil {
+		return nil, err
+	}
+	if err := checkSubscriptionKeys(op, id, &old, s); err != nil {
+		return nil, err
+	}
+	s.UpdatedAt = l.now()
+	normalizeSubscription(s, sqlitePrecision)
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET plan_name = ?,
+		status = ?, created_at = ?, updated_at = ? WHERE id = ?`,
+		s.PlanName, s.Status, liteTime(s.CreatedAt), liteTime(s.UpdatedAt), id); err != nil {
+		if liteForeignKeyViolation(err) {
+			return nil, missingReference(op, id, "plan", s.PlanName)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	return s, nil
+}
+
+func (l *liteDB) DeleteSubscription(ctx context.Context, id string) error {
+	const op = "delete subscription"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	n, err := liteExecCount(ctx, tx, `DELETE FROM subscriptions WHERE id = ?`, id)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete subscription %q: %w", id, store.ErrNotFound)
+	}
+	if err := l.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+		return err
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) AccessGeneration(ctx context.Context) (int64, error) {
+	return l.generation(ctx, l.accessGeneration, generationAccess)
+}
+
+// liteUsageChunk is how many records one AddUsage statement writes: 8
+// parameters each, well under SQLite's limit of 32766 per statement.
+const liteUsageChunk = 256
+
+// liteUpsertUsage returns the statement that adds n records to their
+// buckets.
+func liteUpsertUsage(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage (client_id, api_name, hour, status, error,
+		count, latency_sum, latency_max) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+		count = count + excluded.count,
+		latency_sum = latency_sum + excluded.latency_sum,
+		latency_max = max(latency_max, excluded.latency_max)`)
+	return b.String()
+}
+
+// liteUpsertUsageFull is liteUpsertUsage(liteUsageChunk), built once.
+var liteUpsertUsageFull = liteUpsertUsage(liteUsageChunk)
+
+func (l *liteDB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	const op = "add usage"
+	rs, err := prepareUsage(records)
+	if err != nil {
+		return err
+	}
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	args := make([]any, 0, 8*min(len(rs), liteUsageChunk))
+	for chunk := range slices.Chunk(rs, liteUsageChunk) {
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.ClientID, r.APIName, r.Hour.UnixMilli(), r.Status, r.Error,
+				r.Count, r.LatencySum, r.LatencyMax)
+		}
+		q := liteUpsertUsageFull
+		if len(chunk) != liteUsageChunk {
+			q = liteUpsertUsage(len(chunk))
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return l.err(ctx, op, err)
+		}
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	const op = "list usage"
+	var where []string
+	var args []any
+	if f.ClientID != "" {
+		where = append(where, "client_id = ?")
+		args = append(args, f.ClientID)
+	}
+	if f.APIName != "" {
+		where = append(where, "api_name = ?")
+		args = append(args, f.APIName)
+	}
+	if !f.From.IsZero() {
+		where = append(where, "hour >= ?")
+		args = append(args, ceil(f.From, sqlitePrecision).UnixMilli())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "hour < ?")
+		args = append(args, ceil(f.To, sqlitePrecision).UnixMilli())
+	}
+	q := `SELECT client_id, api_name, hour, status, error, count, latency_sum,
+		latency_max FROM usage`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := l.r.QueryContext(ctx, q+` ORDER BY hour, client_id, api_name, status, error`, args...)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var rs []store.UsageRecord
+	for rows.Next() {
+		var r store.UsageRecord
+		var hour int64
+		if err := rows.Scan(&r.ClientID, &r.APIName, &hour, &r.Status, &r.Error,
+			&r.Count, &r.LatencySum, &r.LatencyMax); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		r.Hour = time.UnixMilli(hour).UTC()
+		rs = append(rs, r)
+	}
+	return rs, l.err(ctx, op, rows.Err())
 }
 
 func (l *liteDB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
@@ -773,7 +1268,7 @@ func (l *liteDB) Ping(ctx context.Context) error {
 
 func (l *liteDB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{l.getClient, l.apisGeneration, l.useAssertion} {
+	for _, s := range []*sql.Stmt{l.getClient, l.apisGeneration, l.findSubscription, l.accessGeneration, l.useAssertion} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -81,6 +81,16 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := db.CreateAPI(ctx, &store.API{Name: "api", BasePath: "/api", Document: doc}); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.CreatePlan(ctx, &store.Plan{Name: "gold", RatePerSecond: 2.5, RequiresApproval: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "sub", ClientID: "app", APIName: "api", PlanName: "gold"}); err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
+	if err := db.AddUsage(ctx, []store.UsageRecord{{ClientID: "app", APIName: "api", Hour: hour, Status: 200, Count: 7}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -109,6 +119,22 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	if g, err := db.APIsGeneration(ctx); err != nil || g != 1 {
 		t.Errorf("APIsGeneration after reopening = %d, %v; want 1", g, err)
+	}
+	if p, err := db.GetPlan(ctx, "gold"); err != nil || p.RatePerSecond != 2.5 || !p.RequiresApproval {
+		t.Errorf("GetPlan after reopening = %+v, %v; want the plan", p, err)
+	}
+	if sub, err := db.FindSubscription(ctx, "app", "api"); err != nil || sub.ID != "sub" {
+		t.Errorf("FindSubscription after reopening = %+v, %v; want sub", sub, err)
+	}
+	if g, err := db.AccessGeneration(ctx); err != nil || g != 2 {
+		t.Errorf("AccessGeneration after reopening = %d, %v; want 2", g, err)
+	}
+	if rs, err := db.ListUsage(ctx, store.UsageFilter{}); err != nil || len(rs) != 1 || rs[0].Count != 7 || !rs[0].Hour.Equal(hour) {
+		t.Errorf("ListUsage after reopening = %+v, %v; want one bucket of 7", rs, err)
+	}
+	// Foreign keys hold on the reopened file too.
+	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "x", ClientID: "nobody", APIName: "api", PlanName: "gold"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateSubscription for a missing client after reopening: got %v; want store.ErrNotFound", err)
 	}
 }
 
@@ -148,6 +174,15 @@ func TestSQLiteMigrateFrom0001(t *testing.T) {
 	}
 	if err := db.CreateAPI(ctx, &store.API{Name: "api", BasePath: "/api"}); err != nil {
 		t.Errorf("CreateAPI after migrating: %v", err)
+	}
+	if g, err := db.AccessGeneration(ctx); err != nil || g != 0 {
+		t.Errorf("AccessGeneration after migrating = %d, %v; want 0", g, err)
+	}
+	if err := db.CreatePlan(ctx, &store.Plan{Name: "free"}); err != nil {
+		t.Errorf("CreatePlan after migrating: %v", err)
+	}
+	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "s", ClientID: "old-app", APIName: "api", PlanName: "free"}); err != nil {
+		t.Errorf("CreateSubscription for the old client after migrating: %v", err)
 	}
 	files, err := os.ReadDir("migrations/sqlite")
 	if err != nil {
@@ -230,8 +265,9 @@ func TestSQLiteTwoHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 20
+	hour := time.Now().UTC().Truncate(time.Hour)
 	var wg sync.WaitGroup
-	errs := make(chan error, 3*n)
+	errs := make(chan error, 4*n)
 	for i := range n {
 		db := a
 		if i%2 == 1 {
@@ -253,6 +289,12 @@ func TestSQLiteTwoHandles(t *testing.T) {
 				return nil
 			})
 			errs <- err
+		})
+		wg.Go(func() {
+			errs <- db.AddUsage(ctx, []store.UsageRecord{
+				{ClientID: "shared", APIName: "shared", Hour: hour, Status: 200, Count: 1, LatencyMax: int64(i)},
+				{ClientID: "shared", APIName: "shared", Hour: hour, Status: 500, Count: 2, LatencyMax: int64(i)},
+			})
 		})
 	}
 	wg.Wait()
@@ -277,6 +319,13 @@ func TestSQLiteTwoHandles(t *testing.T) {
 	}
 	if got := len(api.Document); got != 3*n {
 		t.Errorf("Document = %q; want %d lines", api.Document, n)
+	}
+	rs, err := a.ListUsage(ctx, store.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Count != n || rs[1].Count != 2*n || rs[0].LatencyMax != n-1 {
+		t.Errorf("ListUsage = %+v; want counts %d and %d (lost updates)", rs, n, 2*n)
 	}
 	// Each handle counts every write, its own and the other's.
 	for _, db := range []*sqlstore.DB{a, b} {
@@ -378,6 +427,13 @@ func TestSQLiteNow(t *testing.T) {
 	}
 	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("UseAssertionID before expiry: got %v; want store.ErrConflict", err)
+	}
+	p := &store.Plan{Name: "free"}
+	if err := db.CreatePlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Truncate(time.Millisecond); !p.CreatedAt.Equal(want) || !p.UpdatedAt.Equal(want) {
+		t.Errorf("plan CreatedAt, UpdatedAt = %v, %v; want %v", p.CreatedAt, p.UpdatedAt, want)
 	}
 	now = now.Add(time.Second) // exactly at expiry: expired
 	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Hour)); err != nil {

@@ -18,17 +18,26 @@
 //   - Strings must not contain NUL bytes, which PostgreSQL text cannot
 //     hold; byte slices may.
 //
-// Change counters live in table generations, one row per kind of record
-// (so far "apis"). A write of that kind increments its row in the same
+// Change counters live in table generations, one row per kind of record:
+// "apis" counts API writes and "access" counts writes to plans and
+// subscriptions. A write of that kind increments its row in the same
 // transaction, so a reader polling the counter sees a new value exactly
 // when there is something new to read.
+//
+// Subscriptions reference their client, API and plan with foreign keys:
+// deleting a client or an API deletes its subscriptions (and, when there
+// were any, increments "access"), and a plan in use cannot be deleted.
+// Usage rows reference nothing, so call history outlives what it counts.
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -157,8 +166,10 @@ func (db *DB) UpdateClient(ctx context.Context, id string, update func(c *store.
 	return db.b.UpdateClient(ctx, id, update)
 }
 
-// DeleteClient deletes the client with the given ID, or returns an error
-// wrapping store.ErrNotFound.
+// DeleteClient deletes the client with the given ID and its
+// subscriptions, in one transaction, or returns an error wrapping
+// store.ErrNotFound. If it deleted subscriptions it increments the access
+// generation once.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	if db.closed.Load() {
 		return errClosed
@@ -214,9 +225,10 @@ func (db *DB) UpdateAPI(ctx context.Context, name string, update func(a *store.A
 	return db.b.UpdateAPI(ctx, name, update)
 }
 
-// DeleteAPI deletes the API with the given name and increments the APIs
-// generation, in one transaction, or returns an error wrapping
-// store.ErrNotFound.
+// DeleteAPI deletes the API with the given name and its subscriptions and
+// increments the APIs generation, in one transaction, or returns an error
+// wrapping store.ErrNotFound. If it deleted subscriptions it also
+// increments the access generation once.
 func (db *DB) DeleteAPI(ctx context.Context, name string) error {
 	if db.closed.Load() {
 		return errClosed
@@ -234,6 +246,189 @@ func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
 		return 0, errClosed
 	}
 	return db.b.APIsGeneration(ctx)
+}
+
+// CreatePlan stores a new plan and increments the access generation, in
+// one transaction. A zero p.CreatedAt is set to the current time and a
+// zero p.UpdatedAt to p.CreatedAt, both written back to p. It returns an
+// error wrapping store.ErrConflict, and changes nothing, if the name is
+// taken (names are compared byte for byte).
+func (db *DB) CreatePlan(ctx context.Context, p *store.Plan) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.CreatePlan(ctx, p)
+}
+
+// GetPlan returns the plan with the given name, or an error wrapping
+// store.ErrNotFound.
+func (db *DB) GetPlan(ctx context.Context, name string) (*store.Plan, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetPlan(ctx, name)
+}
+
+// ListPlans returns every plan ordered by name byte by byte.
+func (db *DB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListPlans(ctx)
+}
+
+// UpdatePlan reads the plan with the given name, calls update on it,
+// writes the result and increments the access generation, all in one
+// transaction that holds the row (SQLite: the database) write lock, so
+// concurrent updates never lose each other's changes. UpdatedAt is set to
+// the current time after update returns. An error from update aborts the
+// transaction and is returned unchanged; update must not change the name
+// (that is refused with an error wrapping no sentinel) and must not call
+// the store. It returns the stored plan or an error wrapping
+// store.ErrNotFound; nothing is written and the generation is unchanged
+// on any error.
+func (db *DB) UpdatePlan(ctx context.Context, name string, update func(p *store.Plan) error) (*store.Plan, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.UpdatePlan(ctx, name, update)
+}
+
+// DeletePlan deletes the plan with the given name and increments the
+// access generation, in one transaction. It returns an error wrapping
+// store.ErrNotFound if there is no such plan, and one wrapping
+// store.ErrConflict, deleting nothing, while a subscription uses it.
+func (db *DB) DeletePlan(ctx context.Context, name string) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeletePlan(ctx, name)
+}
+
+// CreateSubscription stores a new subscription and increments the access
+// generation, in one transaction. s.ID is chosen by the caller and must
+// not be empty (that is refused with an error wrapping no sentinel). A
+// zero s.CreatedAt is set to the current time and a zero s.UpdatedAt to
+// s.CreatedAt, both written back to s. It returns an error wrapping
+// store.ErrConflict if the ID is taken or the client already subscribes
+// to the API, and one wrapping store.ErrNotFound, naming what is missing,
+// if the client, the API or the plan does not exist; either way nothing
+// changes.
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if s.ID == "" {
+		return errors.New("sqlstore: create subscription: empty ID")
+	}
+	return db.b.CreateSubscription(ctx, s)
+}
+
+// GetSubscription returns the subscription with the given ID, or an error
+// wrapping store.ErrNotFound.
+func (db *DB) GetSubscription(ctx context.Context, id string) (*store.Subscription, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetSubscription(ctx, id)
+}
+
+// FindSubscription returns the client's subscription to the API, or an
+// error wrapping store.ErrNotFound. It is one lookup by a unique index,
+// meant for the gateway's hot path.
+func (db *DB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.FindSubscription(ctx, clientID, apiName)
+}
+
+// ListSubscriptions returns the subscriptions matching every non-empty
+// field of f (compared byte for byte), ordered by client ID and then API
+// name, byte by byte.
+func (db *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*store.Subscription, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListSubscriptions(ctx, f)
+}
+
+// UpdateSubscription reads the subscription with the given ID, calls
+// update on it, writes the result and increments the access generation,
+// all in one transaction that holds the row (SQLite: the database) write
+// lock. UpdatedAt is set to the current time after update returns. An
+// error from update aborts the transaction and is returned unchanged;
+// update may change PlanName, Status and the timestamps, must not change
+// ID, ClientID or APIName (that is refused with an error wrapping no
+// sentinel) and must not call the store. It returns the stored
+// subscription, or an error wrapping store.ErrNotFound if there is no such
+// subscription or the new plan does not exist; nothing is written and the
+// generation is unchanged on any error.
+func (db *DB) UpdateSubscription(ctx context.Context, id string, update func(s *store.Subscription) error) (*store.Subscription, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.UpdateSubscription(ctx, id, update)
+}
+
+// DeleteSubscription deletes the subscription with the given ID and
+// increments the access generation, in one transaction, or returns an
+// error wrapping store.ErrNotFound.
+func (db *DB) DeleteSubscription(ctx context.Context, id string) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeleteSubscription(ctx, id)
+}
+
+// AccessGeneration returns the number of successful writes to plans and
+// subscriptions the database has recorded, 0 for a new database: every
+// CreatePlan, UpdatePlan, DeletePlan, CreateSubscription,
+// UpdateSubscription and DeleteSubscription counts one, and so does a
+// DeleteClient or DeleteAPI that deleted at least one subscription with
+// its client or API (one however many it deleted; deleting a client or an
+// API without subscriptions leaves the counter alone). It is one
+// single-row read by primary key, meant to be polled. A caller that reads
+// a generation and then reads plans or subscriptions sees at least the
+// writes that generation counts.
+func (db *DB) AccessGeneration(ctx context.Context) (int64, error) {
+	if db.closed.Load() {
+		return 0, errClosed
+	}
+	return db.b.AccessGeneration(ctx)
+}
+
+// AddUsage adds every record's Count and LatencySum to its bucket's and
+// keeps the larger LatencyMax, creating buckets as needed, all in one
+// transaction: the batch is written whole or not at all, and concurrent
+// batches never lose each other's counts. A bucket is the record's
+// ClientID, APIName, Hour, Status and Error; Hour is truncated to the hour
+// in UTC (callers pass it so already; records is not modified), and
+// records of one bucket in one batch are summed first. Clients and APIs
+// need not exist. An empty batch writes nothing and is not an error.
+//
+// The store writes a batch's buckets in one fixed order, so concurrent
+// batches touching the same buckets wait for one another rather than
+// deadlock. Batches of a thousand records are the intended size.
+func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	return db.b.AddUsage(ctx, records)
+}
+
+// ListUsage returns the buckets matching f, ordered by hour, client ID, API
+// name, status and error (strings byte by byte). Empty ClientID or APIName
+// match every value; a bucket matches From and To when its hour is at or
+// after From and before To, a zero From or To leaving that side open.
+func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListUsage(ctx, f)
 }
 
 // RotateSigningKey stores k as the current key and sets RetiredAt to
@@ -434,10 +629,104 @@ func normalizeAPI(a *store.API, precision time.Duration) {
 	a.UpdatedAt = truncate(a.UpdatedAt, precision)
 }
 
+// normalizePlan makes p look as it will when read back: UTC times
+// truncated to precision.
+func normalizePlan(p *store.Plan, precision time.Duration) {
+	p.CreatedAt = truncate(p.CreatedAt, precision)
+	p.UpdatedAt = truncate(p.UpdatedAt, precision)
+}
+
+// normalizeSubscription makes s look as it will when read back: UTC times
+// truncated to precision.
+func normalizeSubscription(s *store.Subscription, precision time.Duration) {
+	s.CreatedAt = truncate(s.CreatedAt, precision)
+	s.UpdatedAt = truncate(s.UpdatedAt, precision)
+}
+
+// checkSubscriptionKeys refuses an update that changed what identifies
+// subscription id: its ID, client or API.
+func checkSubscriptionKeys(op, id string, old, s *store.Subscription) error {
+	if s.ID != old.ID || s.ClientID != old.ClientID || s.APIName != old.APIName {
+		return fmt.Errorf("sqlstore: %s %q: update must not change the ID, client or API (from %q, %q, %q to %q, %q, %q)",
+			op, id, old.ID, old.ClientID, old.APIName, s.ID, s.ClientID, s.APIName)
+	}
+	return nil
+}
+
+// missingReference reports that the subscription's what (client, API or
+// plan) named value does not exist.
+func missingReference(op, id, what, value string) error {
+	return fmt.Errorf("sqlstore: %s %q: %s %q: %w", op, id, what, value, store.ErrNotFound)
+}
+
+// usageKeyCompare orders usage buckets: client, API, hour, status, error, the
+// order of the tables' primary keys.
+func usageKeyCompare(a, b *store.UsageRecord) int {
+	if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.APIName, b.APIName); c != 0 {
+		return c
+	}
+	if c := a.Hour.Compare(b.Hour); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Status, b.Status); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Error, b.Error)
+}
+
+// prepareUsage returns a copy of records with every Hour truncated to the
+// hour in UTC, sorted by bucket (usageKeyCompare) and with the records of
+// one bucket merged into one. Writing buckets in this order is what keeps
+// concurrent batches from deadlocking on PostgreSQL, and one row per
+// bucket is what an INSERT ... ON CONFLICT DO UPDATE statement requires.
+// A status outside the 32-bit range (the column's) is an error.
+func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
+	rs := slices.Clone(records)
+	for i := range rs {
+		if st := rs[i].Status; st < math.MinInt32 || st > math.MaxInt32 {
+			return nil, fmt.Errorf("sqlstore: add usage: status %d out of range", st)
+		}
+		rs[i].Hour = rs[i].Hour.UTC().Truncate(time.Hour)
+	}
+	slices.SortFunc(rs, func(a, b store.UsageRecord) int { return usageKeyCompare(&a, &b) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && usageKeyCompare(&out[n-1], &r) == 0 {
+			last := &out[n-1]
+			last.Count += r.Count
+			last.LatencySum += r.LatencySum
+			last.LatencyMax = max(last.LatencyMax, r.LatencyMax)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Generation counters: the names of rows in table generations.
+const (
+	generationAPIs   = "apis"
+	generationAccess = "access"
+)
+
 // errMissingGeneration is returned if a generations row is missing, which
 // only a hand-edited database can cause.
 func errMissingGeneration(name string) error {
 	return fmt.Errorf("sqlstore: generation counter %q is missing from table generations", name)
+}
+
+// ceil returns t in UTC rounded up to a multiple of precision, for
+// comparing stored times (multiples of precision) with t exactly: a stored
+// time is before t exactly when it is before ceil(t).
+func ceil(t time.Time, precision time.Duration) time.Time {
+	t = t.UTC()
+	if r := t.Truncate(precision); !r.Equal(t) {
+		return r.Add(precision)
+	}
+	return t
 }
 
 // truncate returns t in UTC truncated to precision; the zero time stays

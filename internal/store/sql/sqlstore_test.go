@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"gatehouse/internal/store"
 )
 
 func TestDecodeList(t *testing.T) {
@@ -170,5 +173,58 @@ func TestPGSplitSchema(t *testing.T) {
 	_, _, err := pgSplitSchema("postgres://user:s3cret@h:port/db")
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("pgSplitSchema of a malformed URL: %v; want an error without the password", err)
+	}
+}
+
+func TestPrepareUsage(t *testing.T) {
+	h := time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+	cet := time.FixedZone("CET", 3600)
+	in := []store.UsageRecord{
+		{ClientID: "b", APIName: "x", Hour: h.Add(59 * time.Minute).In(cet), Status: 200, Count: 1, LatencySum: 5, LatencyMax: 5},
+		{ClientID: "a", APIName: "x", Hour: h, Status: 500, Count: 1, LatencySum: 1, LatencyMax: 1},
+		{ClientID: "b", APIName: "x", Hour: h.Add(time.Second), Status: 200, Count: 2, LatencySum: 9, LatencyMax: 7},
+		{ClientID: "a", APIName: "x", Hour: h, Status: 200, Error: "e", Count: 1},
+		{ClientID: "a", APIName: "x", Hour: h, Status: 200, Count: 1},
+	}
+	orig := slices.Clone(in)
+	got, err := prepareUsage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.UsageRecord{
+		{ClientID: "a", APIName: "x", Hour: h, Status: 200, Count: 1},
+		{ClientID: "a", APIName: "x", Hour: h, Status: 200, Error: "e", Count: 1},
+		{ClientID: "a", APIName: "x", Hour: h, Status: 500, Count: 1, LatencySum: 1, LatencyMax: 1},
+		{ClientID: "b", APIName: "x", Hour: h, Status: 200, Count: 3, LatencySum: 14, LatencyMax: 7},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("prepareUsage =\n%+v\nwant\n%+v", got, want)
+	}
+	if !slices.Equal(in, orig) {
+		t.Errorf("prepareUsage modified its argument")
+	}
+	for _, status := range []int{1 << 31, -1<<31 - 1} {
+		if _, err := prepareUsage([]store.UsageRecord{{Status: status}}); err == nil {
+			t.Errorf("prepareUsage with status %d succeeded; want an error", status)
+		}
+	}
+}
+
+func TestCeil(t *testing.T) {
+	base := time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   time.Time
+		want time.Time
+	}{
+		{base, base},
+		{base.Add(time.Nanosecond), base.Add(time.Millisecond)},
+		{base.Add(-time.Nanosecond), base},
+		{base.Add(time.Millisecond), base.Add(time.Millisecond)},
+		{base.In(time.FixedZone("CET", 3600)), base},
+	}
+	for _, tt := range tests {
+		if got := ceil(tt.in, time.Millisecond); !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("ceil(%v, 1ms) = %v; want %v in UTC", tt.in, got, tt.want)
+		}
 	}
 }

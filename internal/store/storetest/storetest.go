@@ -35,6 +35,36 @@
 //     every successful CreateAPI, UpdateAPI (even one that changes nothing)
 //     and DeleteAPI; failed calls, reads and writes of other records leave
 //     it as it was.
+//   - CreatePlan, UpdatePlan, CreateSubscription and UpdateSubscription
+//     follow the client rules above (timestamps filled and written back,
+//     update errors returned unchanged, no lost concurrent updates,
+//     store.ErrNotFound for a missing key); an update that changes a
+//     plan's name or a subscription's ID, client or API is refused with an
+//     error that wraps none of the sentinels, and so is a subscription
+//     with an empty ID. Rates come back exactly. Names, IDs and the keys
+//     subscriptions refer by are compared byte for byte; ListPlans is
+//     ordered by name and ListSubscriptions by client, then API, in byte
+//     order.
+//   - CreateSubscription returns store.ErrConflict for a taken ID or a
+//     client that already subscribes to the API, and store.ErrNotFound
+//     when the client, API or plan is missing; UpdateSubscription returns
+//     store.ErrNotFound for a missing plan; DeletePlan returns
+//     store.ErrConflict while a subscription uses the plan. Each changes
+//     nothing when it fails.
+//   - Deleting a client or an API deletes its subscriptions; recreating it
+//     brings none back.
+//   - AccessGeneration is 0 for a new store and grows by exactly one with
+//     every successful plan or subscription write (even one that changes
+//     nothing), and with every DeleteClient or DeleteAPI that deleted at
+//     least one subscription; failed calls, reads, other writes and
+//     deleting a client or an API without subscriptions leave it as it
+//     was.
+//   - AddUsage truncates hours to the UTC hour, sums records of one bucket
+//     within and across batches (keeping the larger LatencyMax), treats an
+//     empty batch as a no-op, does not modify its argument, and loses
+//     nothing to concurrent batches. Usage refers to nothing: it needs no
+//     client or API and outlives them. ListUsage compares hours exactly
+//     with From and To.
 //   - ListSigningKeys returns every key newest first; rotating retires
 //     every key that is current, and concurrent rotations leave exactly one
 //     current key. Rotating to an existing key ID returns store.ErrConflict
@@ -113,6 +143,36 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UseAssertionIDExpired", testUseAssertionIDExpired},
 		{"UseAssertionIDConcurrent", testUseAssertionIDConcurrent},
 		{"DeleteExpired", testDeleteExpired},
+		{"PlanRoundTrip", testPlanRoundTrip},
+		{"PlanValues", testPlanValues},
+		{"CreatePlanConflict", testCreatePlanConflict},
+		{"GetPlanNotFound", testGetPlanNotFound},
+		{"ListPlans", testListPlans},
+		{"UpdatePlan", testUpdatePlan},
+		{"UpdatePlanErrors", testUpdatePlanErrors},
+		{"UpdatePlanConcurrent", testUpdatePlanConcurrent},
+		{"DeletePlan", testDeletePlan},
+		{"SubscriptionRoundTrip", testSubscriptionRoundTrip},
+		{"SubscriptionDefaults", testSubscriptionDefaults},
+		{"CreateSubscriptionConflict", testCreateSubscriptionConflict},
+		{"CreateSubscriptionNotFound", testCreateSubscriptionNotFound},
+		{"GetSubscriptionNotFound", testGetSubscriptionNotFound},
+		{"ListSubscriptions", testListSubscriptions},
+		{"UpdateSubscription", testUpdateSubscription},
+		{"UpdateSubscriptionErrors", testUpdateSubscriptionErrors},
+		{"UpdateSubscriptionConcurrent", testUpdateSubscriptionConcurrent},
+		{"DeleteSubscription", testDeleteSubscription},
+		{"SubscriptionCascade", testSubscriptionCascade},
+		{"AccessGeneration", testAccessGeneration},
+		{"AccessGenerationConcurrent", testAccessGenerationConcurrent},
+		{"UsageRoundTrip", testUsageRoundTrip},
+		{"AddUsageTruncatesHours", testAddUsageTruncatesHours},
+		{"AddUsageSums", testAddUsageSums},
+		{"AddUsageEmpty", testAddUsageEmpty},
+		{"AddUsageLarge", testAddUsageLarge},
+		{"AddUsageConcurrent", testAddUsageConcurrent},
+		{"UsageOutlivesReferences", testUsageOutlivesReferences},
+		{"ListUsage", testListUsage},
 		{"CanceledContext", testCanceledContext},
 		{"Closed", testClosed},
 	}
@@ -913,11 +973,16 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	}
 	checkClient(t, mustGetClient(t, s, "present"), fullClient("present"))
 	checkAPIsCanceled(t, s)
+	checkAccessCanceled(t, s)
 }
 
 func testClosed(t *testing.T, s store.Store) {
 	mustCreateClient(t, s, fullClient("present"))
 	mustCreateAPI(t, s, fullAPI("present"))
+	mustCreatePlan(t, s, fullPlan("present"))
+	mustCreateSubscription(t, s, subscription("present", "present", "present", "present"))
+	usage := []store.UsageRecord{{ClientID: "present", APIName: "present", Hour: hour(0), Status: 200, Count: 1}}
+	mustAddUsage(t, s, usage)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -947,6 +1012,36 @@ func testClosed(t *testing.T, s store.Store) {
 		{"DeleteAPI", func() error { return s.DeleteAPI(ctx, "present") }},
 		{"DeleteAPI(missing)", func() error { return s.DeleteAPI(ctx, "missing") }},
 		{"APIsGeneration", func() error { _, err := s.APIsGeneration(ctx); return err }},
+		{"CreatePlan", func() error { return s.CreatePlan(ctx, fullPlan("new")) }},
+		{"GetPlan", func() error { _, err := s.GetPlan(ctx, "present"); return err }},
+		{"GetPlan(missing)", func() error { _, err := s.GetPlan(ctx, "missing"); return err }},
+		{"ListPlans", func() error { _, err := s.ListPlans(ctx); return err }},
+		{"UpdatePlan", func() error {
+			_, err := s.UpdatePlan(ctx, "present", func(*store.Plan) error { return nil })
+			return err
+		}},
+		{"DeletePlan", func() error { return s.DeletePlan(ctx, "present") }},
+		{"DeletePlan(missing)", func() error { return s.DeletePlan(ctx, "missing") }},
+		{"CreateSubscription", func() error {
+			return s.CreateSubscription(ctx, subscription("new", "present", "present", "present"))
+		}},
+		{"GetSubscription", func() error { _, err := s.GetSubscription(ctx, "present"); return err }},
+		{"GetSubscription(missing)", func() error { _, err := s.GetSubscription(ctx, "missing"); return err }},
+		{"FindSubscription", func() error { _, err := s.FindSubscription(ctx, "present", "present"); return err }},
+		{"FindSubscription(missing)", func() error { _, err := s.FindSubscription(ctx, "missing", "present"); return err }},
+		{"ListSubscriptions", func() error {
+			_, err := s.ListSubscriptions(ctx, store.SubscriptionFilter{ClientID: "present"})
+			return err
+		}},
+		{"UpdateSubscription", func() error {
+			_, err := s.UpdateSubscription(ctx, "present", func(*store.Subscription) error { return nil })
+			return err
+		}},
+		{"DeleteSubscription", func() error { return s.DeleteSubscription(ctx, "present") }},
+		{"DeleteSubscription(missing)", func() error { return s.DeleteSubscription(ctx, "missing") }},
+		{"AccessGeneration", func() error { _, err := s.AccessGeneration(ctx); return err }},
+		{"AddUsage", func() error { return s.AddUsage(ctx, usage) }},
+		{"ListUsage", func() error { _, err := s.ListUsage(ctx, store.UsageFilter{}); return err }},
 		{"RotateSigningKey", func() error { return s.RotateSigningKey(ctx, key("k", 0)) }},
 		{"ListSigningKeys", func() error { _, err := s.ListSigningKeys(ctx); return err }},
 		{"DeleteSigningKeysRetiredBefore", func() error { return s.DeleteSigningKeysRetiredBefore(ctx, at(0)) }},
