@@ -199,6 +199,8 @@ func run(ctx context.Context, bin string, conns, latConns int, dur, warm time.Du
 		"GATEHOUSE_ADMIN_ADDR="+admin,
 		"GATEHOUSE_ISSUER=http://"+public,
 		"GATEHOUSE_LOG_LEVEL=error",
+		"GATEHOUSE_TOKEN_RATE_PER_CLIENT=0",
+		"GATEHOUSE_TOKEN_RATE_PER_ADDRESS=0",
 	)
 	srv := exec.Command(bin, "serve")
 	srv.Env = env
@@ -226,6 +228,14 @@ func run(ctx context.Context, bin string, conns, latConns int, dur, warm time.Du
 	creds := parseEnv(out)
 	if creds["CLIENT_ID"] == "" || creds["CLIENT_SECRET"] == "" {
 		return fmt.Errorf("clients create --env printed no CLIENT_ID/CLIENT_SECRET:\n%s", out)
+	}
+	// A live API needs a subscription; this plan promises no limits, so
+	// the limiter is not consulted (see the limits scenario for its cost).
+	if _, err := gatehouseCLI(bin, env, "plans", "create", "--name", "bench-open", "--rate", "0"); err != nil {
+		return err
+	}
+	if _, err := gatehouseCLI(bin, env, "subscriptions", "create", "--client", creds["CLIENT_ID"], "--api", "bench", "--plan", "bench-open"); err != nil {
+		return err
 	}
 	token, err := getToken("http://"+public+"/oauth2/token", creds["CLIENT_ID"], creds["CLIENT_SECRET"], "bench:check")
 	if err != nil {

@@ -79,11 +79,12 @@ func FuzzGatewayRequest(f *testing.F) {
 	}
 	f.Cleanup(func() { p.store.Close() })
 	f.Cleanup(cancel) // runs first: background work stops before the store closes
-	srv, _, err := build(ctx, p, slog.New(slog.DiscardHandler))
+	rt, err := build(ctx, p, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}
-	handler := srv.Public()
+	f.Cleanup(func() { _ = rt.close(context.Background()) })
+	handler := rt.srv.Public()
 
 	signer, err := p.keys.Signer("at+jwt")
 	if err != nil {

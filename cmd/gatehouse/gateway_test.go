@@ -370,9 +370,20 @@ func TestGatewayErrors(t *testing.T) {
 
 	app := ts.createClient("gateway app", "--scopes",
 		"sim-swap:check sim-swap:retrieve-date number-verification:verify location-verification:verify echo:call")
+	// Subscribe the app to every API on a plan without limits: this test is
+	// about the pipeline's errors, not plans (plans_test.go covers those).
+	ts.cli("plans", "create", "--name", "unmetered", "--rate", "0")
+	for _, api := range []string{"echo", "x", "slow", "maint", "sim-swap", "number-verification", "location-verification"} {
+		ts.cli("subscriptions", "create", "--client", app.ID, "--api", api, "--plan", "unmetered")
+	}
 	simTok := ts.token(app, "sim-swap:check")
 	echoTok := ts.token(app, "echo:call")
 	otherTok := ts.token(app, "location-verification:verify")
+
+	eventually(t, 10*time.Second, "the subscriptions to reach the gateway", func() bool {
+		resp, _ := ts.send(t, gwRequest{path: "/echo/v1/call", token: echoTok, body: `{}`})
+		return resp.StatusCode != http.StatusForbidden
+	})
 
 	m := newMinter(t, ts)
 	base := m.claims(app.ID, "sim-swap:check")

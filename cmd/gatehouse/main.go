@@ -34,7 +34,7 @@ type usageError struct{ msg string }
 
 func (u usageError) Error() string { return u.msg }
 
-const usage = `gatehouse — sell APIs: OAuth 2.0 / OpenID Connect, gateway, developer portal.
+const usageText = `gatehouse — sell APIs: OAuth 2.0 / OpenID Connect, gateway, developer portal.
 
 Usage:
   gatehouse serve [--config FILE]
@@ -53,6 +53,13 @@ Usage:
   gatehouse apis show NAME [--json]
   gatehouse apis update NAME [--file FILE] [--upstream URL] [--base-path P] [--status S] [--max-body-bytes N] [--json]
   gatehouse apis delete NAME
+  gatehouse plans create --name NAME --rate PER_SECOND --burst N [--quota-day N] [--quota-month N]
+                       [--price LABEL] [--description TEXT] [--requires-approval] [--json]
+  gatehouse plans list|show NAME|update NAME [flags as create]|delete NAME [--json]
+  gatehouse subscriptions create --client ID --api NAME --plan NAME [--json]
+  gatehouse subscriptions list [--client ID] [--api NAME] [--json]
+  gatehouse subscriptions show ID|update ID --plan NAME|approve ID|delete ID [--json]
+  gatehouse usage [--client ID] [--api NAME] [--since 24h|2026-11-01] [--until …] [--json]
   gatehouse keys list [--json]
   gatehouse keys rotate [--json]
 
@@ -63,7 +70,7 @@ Every command takes --config FILE; GATEHOUSE_* environment variables override th
 // call run directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return usageError{"no command given"}
 	}
 	switch args[0] {
@@ -75,11 +82,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysCommand(ctx, args[1:], getenv, stdout)
 	case "apis":
 		return apisCommand(ctx, args[1:], getenv, stdout)
+	case "plans":
+		return plansCommand(ctx, args[1:], getenv, stdout)
+	case "subscriptions":
+		return subscriptionsCommand(ctx, args[1:], getenv, stdout)
+	case "usage":
+		return usageCommand(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	fmt.Fprint(stderr, usageText)
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
 

@@ -13,15 +13,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/config"
 	"gatehouse/internal/docs"
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
+	"gatehouse/internal/plans"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
+	redislimit "gatehouse/internal/ratelimit/redis"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/server"
 	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/usage"
 )
 
 // platform is what every command opens: configuration, store, keys and
@@ -32,6 +38,7 @@ type platform struct {
 	keys    *keys.Manager
 	clients *oauth.ClientManager
 	apis    *gateway.APIManager
+	plans   *plans.Manager
 }
 
 // open loads the configuration named by --config (or GATEHOUSE_CONFIG) and
@@ -62,7 +69,12 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		st.Close()
 		return nil, err
 	}
-	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am}, nil
+	pm := &plans.Manager{Store: st}
+	if err := pm.SeedDefaults(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am, plans: pm}, nil
 }
 
 // seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so
@@ -98,12 +110,33 @@ func redactURL(s string) string {
 	return s
 }
 
+// running is a built platform: its handlers and what must be closed on
+// shutdown.
+type running struct {
+	srv    *server.Server
+	render *problem.Renderer
+	usage  *usage.Recorder
+	limits io.Closer // the shared limiter's connection, nil in memory
+}
+
+// close writes pending usage and releases the limiter, after the listeners
+// stopped.
+func (r *running) close(ctx context.Context) error {
+	err := r.usage.Close(ctx)
+	if r.limits != nil {
+		err = errors.Join(err, r.limits.Close())
+	}
+	return err
+}
+
 // build assembles the platform's parts on an opened platform and starts
-// their background work (revocation and key refresh, API reloads) until
-// ctx is done. serve and the tests build the same way.
-func build(ctx context.Context, p *platform, logger *slog.Logger) (*server.Server, *problem.Renderer, error) {
+// their background work (revocation and key refresh, API and subscription
+// reloads, usage flushes) until ctx is done. serve and the tests build the
+// same way.
+func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, error) {
 	cfg := p.cfg
 	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	registry := prometheus.NewRegistry()
 	as := oauth.NewServer(oauth.Config{
 		Issuer:         cfg.Issuer,
 		Store:          p.store,
@@ -111,23 +144,44 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*server.Serve
 		Render:         render,
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		MaxFormBytes:   cfg.MaxFormBytes,
+		AbuseLimiter:   ratelimit.NewMemory(),
+		ClientRate:     cfg.TokenRatePerClient,
+		AddressRate:    cfg.TokenRatePerAddress,
 		Logger:         logger,
 	})
 	if err := as.Run(ctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p.clients.OnChange = as.ForgetClient
 
+	var limiter ratelimit.Limiter = ratelimit.NewMemory()
+	var limits io.Closer
+	if cfg.RedisURL != "" {
+		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:")
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Redis for rate limits: %w", err)
+		}
+		limiter, limits = rl, rl
+	}
+	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, Logger: logger})
+
 	gw := gateway.New(gateway.Config{
-		APIs:            p.store,
-		Tokens:          server.Bearer{OAuth: as},
-		Render:          render,
-		Sandbox:         sandbox.Handler(),
-		UpstreamTimeout: cfg.UpstreamTimeout,
-		Logger:          logger,
+		APIs:              p.store,
+		Tokens:            server.Bearer{OAuth: as},
+		Render:            render,
+		Sandbox:           sandbox.Handler(),
+		UpstreamTimeout:   cfg.UpstreamTimeout,
+		Access:            p.store,
+		SandboxPlan:       plans.Sandbox,
+		Limiter:           limiter,
+		LimiterFailClosed: cfg.LimiterFailClosed,
+		PortalURL:         cfg.Issuer,
+		Usage:             rec,
+		Registerer:        registry,
+		Logger:            logger,
 	})
 	if err := gw.Run(ctx); err != nil {
-		return nil, nil, fmt.Errorf("loading APIs: %w", err)
+		return nil, fmt.Errorf("loading APIs: %w", err)
 	}
 	as.SetKnownScopes(func(s string) bool { return platformScopes[s] || gw.KnownScope(s) })
 	p.apis.OnChange = func() {
@@ -135,21 +189,25 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*server.Serve
 			logger.Warn("reloading APIs failed", "err", err)
 		}
 	}
+	p.plans.OnChange = gw.InvalidateAccess
 	srv := server.New(server.Deps{
 		OAuth:          as,
 		Clients:        p.clients,
 		Gateway:        gw,
 		APIs:           p.apis,
+		Plans:          p.plans,
+		Usage:          p.store,
 		Keys:           p.keys,
 		Store:          p.store,
 		Render:         render,
 		Docs:           &docs.Handler{Renderer: render},
 		AdminToken:     cfg.AdminToken,
+		Registry:       registry,
 		Logger:         logger,
 		MaxURIBytes:    cfg.MaxURIBytes,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
 	})
-	return srv, render, nil
+	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -173,10 +231,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	srv, render, err := build(runCtx, p, logger)
+	rt, err := build(runCtx, p, logger)
 	if err != nil {
 		return err
 	}
+	srv, render := rt.srv, rt.render
 
 	publicLn, err := net.Listen("tcp", cfg.PublicAddr)
 	if err != nil {
@@ -218,6 +277,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if serr := hs.Shutdown(shutdownCtx); serr != nil {
 			logger.Warn("shutdown did not finish cleanly", "err", serr)
 		}
+	}
+	if cerr := rt.close(shutdownCtx); cerr != nil {
+		logger.Error("writing the last usage counts failed", "err", cerr)
 	}
 	stopBackground()
 	logger.Info("gatehouse stopped")

@@ -60,6 +60,21 @@ type Config struct {
 	// UpstreamTimeout bounds one gateway exchange with an API's upstream
 	// (504 beyond).
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout" env:"GATEHOUSE_UPSTREAM_TIMEOUT"`
+	// RedisURL selects the shared Redis limiter (redis://…), so every node
+	// enforces one budget per subscription. Empty means in-memory limits
+	// (one node).
+	RedisURL string `yaml:"redis_url" env:"GATEHOUSE_REDIS_URL"`
+	// LimiterFailClosed answers 503 when Redis cannot be reached; false
+	// (the default) serves the call unmetered, logs and counts it.
+	LimiterFailClosed bool `yaml:"limiter_fail_closed" env:"GATEHOUSE_LIMITER_FAIL_CLOSED"`
+	// UsageFlushInterval is how often call counts are written to the
+	// database; a crash loses at most this much.
+	UsageFlushInterval time.Duration `yaml:"usage_flush_interval" env:"GATEHOUSE_USAGE_FLUSH_INTERVAL"`
+	// TokenRatePerClient and TokenRatePerAddress are the token endpoint's
+	// abuse limits in requests per second (burst twice that), per
+	// authenticated client and per source address; 0 turns one off.
+	TokenRatePerClient  int `yaml:"token_rate_per_client" env:"GATEHOUSE_TOKEN_RATE_PER_CLIENT"`
+	TokenRatePerAddress int `yaml:"token_rate_per_address" env:"GATEHOUSE_TOKEN_RATE_PER_ADDRESS"`
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
@@ -81,6 +96,9 @@ func Default() Config {
 		MaxHeaderBytes:      16 << 10,
 		MaxFormBytes:        64 << 10,
 		UpstreamTimeout:     10 * time.Second,
+		UsageFlushInterval:  time.Second,
+		TokenRatePerClient:  100,
+		TokenRatePerAddress: 300,
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 	}
@@ -127,6 +145,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("config: %s=%q: want a duration such as 30s or 1h", name, raw)
 			}
 			f.SetInt(int64(d))
+		case bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q: want true or false", name, raw)
+			}
+			f.SetBool(b)
 		case int, int64:
 			n, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil {
@@ -147,6 +171,12 @@ func (c *Config) validate() error {
 	switch {
 	case c.AccessTokenTTL < time.Second:
 		return fmt.Errorf("config: access_token_ttl %s is too short", c.AccessTokenTTL)
+	case c.TokenRatePerClient < 0 || c.TokenRatePerAddress < 0:
+		return errors.New("config: token_rate_per_client and token_rate_per_address must be 0 (off) or positive")
+	case c.UsageFlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("config: usage_flush_interval %s is too short", c.UsageFlushInterval)
+	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):
+		return fmt.Errorf("config: redis_url %q must be a redis:// or rediss:// URL", c.RedisURL)
 	case c.MaxURIBytes < 256 || c.MaxHeaderBytes < 1024 || c.MaxFormBytes < 1024:
 		return errors.New("config: max_uri_bytes ≥ 256, max_header_bytes ≥ 1024 and max_form_bytes ≥ 1024 are required")
 	}

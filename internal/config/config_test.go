@@ -47,6 +47,9 @@ func TestDefaults(t *testing.T) {
 		MaxHeaderBytes:      16 << 10,
 		MaxFormBytes:        64 << 10,
 		UpstreamTimeout:     10 * time.Second,
+		UsageFlushInterval:  time.Second,
+		TokenRatePerClient:  100,
+		TokenRatePerAddress: 300,
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 	}
@@ -109,6 +112,9 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		MaxHeaderBytes:      8192,
 		MaxFormBytes:        32768,
 		UpstreamTimeout:     4 * time.Second,
+		UsageFlushInterval:  time.Second,
+		TokenRatePerClient:  100,
+		TokenRatePerAddress: 300,
 		ShutdownTimeout:     3 * time.Second,
 		LogLevel:            "debug",
 	}
@@ -170,6 +176,9 @@ func TestEnvOverridesYAML(t *testing.T) {
 		MaxHeaderBytes:      4096,
 		MaxFormBytes:        2048,
 		UpstreamTimeout:     500 * time.Millisecond,
+		UsageFlushInterval:  time.Second,
+		TokenRatePerClient:  100,
+		TokenRatePerAddress: 300,
 		ShutdownTimeout:     time.Second,
 		LogLevel:            "error",
 	}

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 )
 
@@ -68,6 +70,24 @@ type Config struct {
 	// circuit for BreakerOpenFor. Zero means 5 and 10 s.
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
+	// Access is where subscriptions and plans are read. Nil means no
+	// subscription is required and no plan is enforced.
+	Access AccessSource
+	// SandboxPlan is the plan of apps calling a sandbox API they have no
+	// subscription to. Empty means such calls need a subscription too.
+	SandboxPlan string
+	// Limiter enforces plans. Nil means plans are not enforced.
+	Limiter ratelimit.Limiter
+	// LimiterFailClosed refuses calls (503) when the limiter cannot be
+	// reached; false serves them unmetered and counts them in metrics.
+	LimiterFailClosed bool
+	// PortalURL is the developer portal's base URL, for the plan-upgrade
+	// links of 403 and 429 answers.
+	PortalURL string
+	// Usage records every call. Nil records nothing.
+	Usage UsageRecorder
+	// Registerer receives the gateway's metrics. Nil means none.
+	Registerer prometheus.Registerer
 	// Logger receives operational logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -80,6 +100,9 @@ type Gateway struct {
 	cfg    Config
 	render *problem.Renderer
 	table  atomic.Pointer[routeTable]
+	access accessCache
+
+	limiterErrors *prometheus.CounterVec
 
 	reloadMu   sync.Mutex
 	generation int64
@@ -110,11 +133,24 @@ func New(cfg Config) *Gateway {
 		cfg.Now = time.Now
 	}
 	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}}
+	g.access.entries = map[accessKey]*access{}
+	g.limiterErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_limiter_errors_total",
+		Help: "Calls whose limits could not be checked, by what the gateway did: open (served unmetered) or closed (refused 503).",
+	}, []string{"mode"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(g.limiterErrors)
+	}
 	if g.render == nil {
 		g.render = &problem.Renderer{}
 	}
 	g.table.Store(newRouteTable(nil))
 	return g
+}
+
+// UsageRecorder counts calls (package usage).
+type UsageRecorder interface {
+	Record(clientID, api string, status int, errKey string, latency time.Duration)
 }
 
 // Run loads the APIs, then polls for changes until ctx is done. It returns
@@ -133,6 +169,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 			case <-t.C:
 				if err := g.reloadIfChanged(ctx); err != nil && ctx.Err() == nil {
 					g.cfg.Logger.Warn("reloading APIs failed", "err", err)
+				}
+				if g.cfg.Access != nil {
+					if err := g.pollAccess(ctx); err != nil && ctx.Err() == nil {
+						g.cfg.Logger.Warn("checking subscriptions for changes failed", "err", err)
+					}
 				}
 			}
 		}

@@ -34,8 +34,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, problem.Newf("not_found", "unknown_path", "No API is served at %s.", r.URL.Path))
 		return
 	}
-	if p := g.serve(w, r, api, rel); p != nil {
+	start := time.Now()
+	var client string
+	p := g.serve(w, r, api, rel, &client)
+	status := 0
+	errKey := ""
+	if p != nil {
 		g.render.APIAs(w, r, p, api.rec.ErrorMediaType)
+		status, errKey = p.Status(), p.Entry.Key+"/"+p.CauseID
+	} else if sr, ok := w.(interface{ Status() int }); ok {
+		status = sr.Status()
+	}
+	if g.cfg.Usage != nil {
+		g.cfg.Usage.Record(client, api.rec.Name, status, errKey, time.Since(start))
 	}
 }
 
@@ -48,7 +59,8 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // serve is the pipeline after the API is known. It returns the failure to
 // render, or nil once a response was written.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string) *problem.Error {
+// client receives the caller's client_id once the token is verified.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string, client *string) *problem.Error {
 	// 2. Route.
 	n := api.root.lookup(rel)
 	if n == nil {
@@ -86,8 +98,22 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		if grant, p = g.authenticate(r); p != nil {
 			return p
 		}
+		*client = grant.ClientID
 		if p := checkScope(op, &grant); p != nil {
 			return p
+		}
+		// 5–6. Subscription, then the plan's rate and quota.
+		if g.cfg.Access != nil {
+			a, p := g.accessFor(r.Context(), api, grant.ClientID)
+			if p != nil {
+				return p
+			}
+			if a.refusal != nil {
+				return a.refusal
+			}
+			if p := g.enforcePlan(r.Context(), w, api, a); p != nil {
+				return p
+			}
 		}
 	}
 

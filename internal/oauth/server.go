@@ -9,11 +9,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"gatehouse/internal/keys"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 )
 
@@ -52,6 +54,14 @@ type Config struct {
 	// unknown scope from one the client is not allowed. Nil means only the
 	// client's own scopes are known.
 	KnownScopes func(scope string) bool
+	// AbuseLimiter enforces the token endpoint's own limits. Nil means
+	// none.
+	AbuseLimiter ratelimit.Limiter
+	// ClientRate and AddressRate are the token endpoint's limits in
+	// requests per second (burst twice that) per authenticated client and
+	// per source address; 0 turns one off.
+	ClientRate  int
+	AddressRate int
 	// Logger receives operational logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -147,6 +157,32 @@ func (s *Server) SetKnownScopes(known func(scope string) bool) { s.cfg.KnownScop
 // ForgetClient drops a client from the cache so changes made through this
 // process apply to the next request.
 func (s *Server) ForgetClient(id string) { s.clients.forget(id) }
+
+// throttle applies one of the token endpoint's abuse limits. Limiter
+// failures let the request through: these limits protect the service, they
+// are not a promise to anyone.
+func (s *Server) throttle(ctx context.Context, key string, perSecond int, who string) *problem.Error {
+	if s.cfg.AbuseLimiter == nil || perSecond <= 0 {
+		return nil
+	}
+	p := ratelimit.Policy{Rate: float64(perSecond), Burst: int64(2 * perSecond)}
+	d, err := s.cfg.AbuseLimiter.Allow(ctx, key, p, s.cfg.Now())
+	if err != nil || d.Allowed() {
+		return nil
+	}
+	return problem.Newf("too_many_requests", "token_endpoint_rate_limited",
+		"More than %d token requests per second came from this %s; retry after the time in Retry-After.", perSecond, who).
+		WithRetryAfter(d.RetryAfter)
+}
+
+// remoteHost is the request's source address without the port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
 
 // storeError maps a storage failure to the registry: an unreachable store is
 // 503 temporarily_unavailable with Retry-After, anything else a 500.

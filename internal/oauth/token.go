@@ -58,6 +58,12 @@ func (s *Server) Token() http.Handler {
 }
 
 func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*tokenResponse, *problem.Error) {
+	// The address limit comes first so unauthenticated floods cost little;
+	// the client limit counts only authenticated requests, so nobody can
+	// spend another client's budget by sending its client_id.
+	if p := s.throttle(ctx, "token-addr|"+remoteHost(r), s.cfg.AddressRate, "address"); p != nil {
+		return nil, p
+	}
 	form, p := s.readForm(w, r)
 	if p != nil {
 		return nil, p
@@ -66,6 +72,9 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	g, known := s.grants[grantType]
 	client, p := s.authenticateClient(r, form, PathToken, known && g.allowsPublicClients())
 	if p != nil {
+		return nil, p
+	}
+	if p := s.throttle(ctx, "token-client|"+client.ID, s.cfg.ClientRate, "client"); p != nil {
 		return nil, p
 	}
 	switch {

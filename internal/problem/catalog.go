@@ -48,6 +48,7 @@ var catalog = []Entry{
 		Description: "The client is authenticated but does not have permission to perform this action.",
 		Causes: []Cause{
 			{ID: "not_subscribed", Text: "The app is not subscribed to this API, or its subscription has ended."},
+			{ID: "subscription_pending", Text: "The app's subscription to this API waits for the operator's approval of its plan."},
 			{ID: "client_not_allowed", Text: "The client app is not authorized for this action."},
 			{ID: "app_suspended", Text: "The app has been suspended by the operator."},
 			{ID: "environment_mismatch", Text: "Sandbox credentials were used for a production API, or production credentials for the sandbox."},
@@ -201,6 +202,7 @@ var catalog = []Entry{
 			{ID: "maintenance", Text: "The API is in maintenance."},
 			{ID: "shutting_down", Text: "The server is shutting down."},
 			{ID: "circuit_open", Text: "The gateway stopped calling the upstream service for a short time after repeated failures (circuit breaker open)."},
+			{ID: "limiter_unavailable", Text: "The shared rate-limit store cannot be reached and the platform is set to refuse calls rather than serve them unmetered."},
 			{ID: "overloaded", Text: "The server is shedding load because it is overloaded."},
 		},
 		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. If it lasts longer than announced, contact support with the `x-correlator` response header.",

@@ -16,8 +16,15 @@ import (
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
+	"gatehouse/internal/plans"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
 )
+
+// UsageLister lists recorded call counts.
+type UsageLister interface {
+	ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error)
+}
 
 // Pinger reports whether the store is reachable.
 type Pinger interface {
@@ -31,9 +38,12 @@ type Deps struct {
 	// Gateway serves every path no platform route claims.
 	Gateway *gateway.Gateway
 	APIs    *gateway.APIManager
-	Keys    *keys.Manager
-	Store   Pinger
-	Render  *problem.Renderer
+	Plans   *plans.Manager
+	// Usage lists recorded call counts.
+	Usage  UsageLister
+	Keys   *keys.Manager
+	Store  Pinger
+	Render *problem.Renderer
 	// Docs serves /docs/errors and /docs/errors.json.
 	Docs http.Handler
 	// AdminToken guards the admin API.

@@ -16,8 +16,10 @@ import (
 var (
 	// ErrNotFound means no record has the requested key.
 	ErrNotFound = errors.New("store: not found")
-	// ErrConflict means a record with the same unique key already exists.
-	ErrConflict = errors.New("store: already exists")
+	// ErrConflict means the write conflicts with stored records: a record
+	// with the same unique key exists, or (deleting a plan) others still
+	// refer to it.
+	ErrConflict = errors.New("store: conflicts with stored records")
 	// ErrUnavailable means the backend could not be reached; callers
 	// answer 503 rather than 500.
 	ErrUnavailable = errors.New("store: unavailable")
