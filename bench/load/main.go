@@ -75,6 +75,7 @@ func run(args []string, stdout io.Writer) error {
 		asJSON      = fs.Bool("json", false, "print the result as one JSON object")
 		label       = fs.String("label", "", "free text included in the output")
 		maxRequests = fs.Int64("max-requests", 0, "stop after this many counted requests (0 = no cap)")
+		rate        = fs.Float64("rate", 0, "pace open-loop at this many requests/s in total (0 = closed loop, as fast as possible)")
 		insecure    = fs.Bool("insecure", false, "skip TLS certificate verification (https targets)")
 		headers     headerFlag
 	)
@@ -105,6 +106,7 @@ func run(args []string, stdout io.Writer) error {
 		Warmup:       *warmup,
 		ExpectStatus: *expect,
 		MaxRequests:  *maxRequests,
+		Rate:         *rate,
 		Label:        *label,
 		InsecureTLS:  *insecure,
 	}

@@ -69,6 +69,12 @@ type Config struct {
 	// InsecureTLS skips certificate verification for https targets (the
 	// target is loopback anyway).
 	InsecureTLS bool
+	// Rate, when > 0, paces the run open-loop at this many requests per
+	// second in total, spread evenly over the connections. Latency is then
+	// measured from each request's scheduled start (no coordinated
+	// omission), so it shows per-request cost rather than the queueing of
+	// a saturated closed loop. Zero sends as fast as responses come back.
+	Rate float64
 }
 
 // Result is the outcome of a run.
@@ -349,9 +355,24 @@ func (w *worker) run() {
 	req := w.req
 	limit := r.cfg.MaxRequests
 	var seq uint64
+	var interval time.Duration
+	var next time.Time
+	if r.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(r.cfg.Connections) / r.cfg.Rate)
+		// Stagger the workers over one interval.
+		next = time.Now().Add(interval * time.Duration(w.id) / time.Duration(r.cfg.Connections))
+	}
 	for !r.stopped.Load() {
 		if !time.Now().Before(r.end) {
 			return
+		}
+		var scheduled time.Time
+		if interval > 0 {
+			scheduled = next
+			next = next.Add(interval)
+			if d := time.Until(scheduled); d > 0 {
+				time.Sleep(d)
+			}
 		}
 		if body := r.body.next(w.id, seq); body != nil {
 			w.curBody = body
@@ -364,6 +385,9 @@ func (w *worker) run() {
 		seq++
 
 		t0 := time.Now()
+		if !scheduled.IsZero() {
+			t0 = scheduled
+		}
 		resp, err := w.tr.RoundTrip(req)
 		if err != nil {
 			if r.ctx.Err() != nil {
