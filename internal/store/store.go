@@ -251,6 +251,136 @@ type Usage interface {
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
 }
 
+// User is an end user (a subscriber) who signs in for three-legged flows.
+type User struct {
+	ID string
+	// Username is the sign-in name, unique.
+	Username string
+	// PhoneNumber is the subscriber's line in E.164 ("+34600000001"),
+	// unique when set.
+	PhoneNumber string
+	// PasswordHash is the argon2id hash in PHC string format.
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1), stored by the SHA-256
+// of the code so a database leak reveals no usable code.
+type AuthCode struct {
+	// Hash is the hex SHA-256 of the code.
+	Hash        string
+	ClientID    string
+	UserID      string
+	RedirectURI string
+	Scopes      []string
+	Nonce       string
+	// CodeChallenge and its method (S256) from the authorization request
+	// (RFC 7636).
+	CodeChallenge       string
+	CodeChallengeMethod string
+	AuthTime            time.Time
+	ExpiresAt           time.Time
+	// UsedAt is set by the first redemption; a second one is a replay.
+	UsedAt time.Time
+	// GrantID names everything issued from this code (access token jtis
+	// and the refresh token family), so a replay can revoke it.
+	GrantID   string
+	CreatedAt time.Time
+}
+
+// RefreshToken is one refresh token of a family (RFC 6749 §6, RFC 9700
+// §4.14): each use rotates it; reusing a rotated one revokes the family.
+type RefreshToken struct {
+	// Hash is the hex SHA-256 of the token.
+	Hash     string
+	FamilyID string
+	ClientID string
+	UserID   string
+	Scopes   []string
+	// AuthTime is when the user authenticated, carried to new ID tokens.
+	AuthTime  time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set when the token was exchanged for its successor.
+	RotatedAt time.Time
+	// RevokedAt is set when the token (or its family) was revoked.
+	RevokedAt time.Time
+	CreatedAt time.Time
+}
+
+// CIBA request statuses.
+const (
+	CIBAPending  = "pending"
+	CIBAApproved = "approved"
+	CIBADenied   = "denied"
+	CIBAIssued   = "issued"
+)
+
+// CIBARequest is a backchannel authentication request (OpenID Connect
+// CIBA, poll mode).
+type CIBARequest struct {
+	// ID is the auth_req_id.
+	ID             string
+	ClientID       string
+	UserID         string
+	Scopes         []string
+	BindingMessage string
+	Status         string
+	// Interval is the minimum polling interval in seconds.
+	Interval   int
+	LastPollAt time.Time
+	AuthTime   time.Time
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Users stores end users.
+type Users interface {
+	// CreateUser: ErrConflict when the username or phone number is taken.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	GetUserByPhone(ctx context.Context, phone string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Grants stores what the three-legged flows issue: authorization codes,
+// refresh tokens and CIBA requests. Every read-modify-write is atomic, so
+// two concurrent redemptions of one code or one refresh token cannot both
+// succeed.
+type Grants interface {
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// RedeemAuthCode marks the code used at now and returns it. A code
+	// already used is returned with ErrConflict (and its UsedAt), so the
+	// caller can revoke what it issued; an unknown code is ErrNotFound.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// RotateRefreshToken marks the token with hash rotated at now and
+	// stores next (same family) in one transaction. When the token was
+	// already rotated or revoked it returns the stored token and
+	// ErrConflict without storing next; unknown is ErrNotFound.
+	RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *RefreshToken) (*RefreshToken, error)
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// RevokeRefreshFamily marks every token of the family revoked at now.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+
+	CreateCIBARequest(ctx context.Context, r *CIBARequest) error
+	GetCIBARequest(ctx context.Context, id string) (*CIBARequest, error)
+	// UpdateCIBARequest reads, calls update on a copy and writes, in one
+	// transaction. update must not change ID nor call the store.
+	UpdateCIBARequest(ctx context.Context, id string, update func(r *CIBARequest) error) (*CIBARequest, error)
+	// ListPendingCIBARequests returns the user's requests still pending,
+	// oldest first (the sandbox approval page).
+	ListPendingCIBARequests(ctx context.Context, userID string) ([]*CIBARequest, error)
+
+	// DeleteExpiredGrants removes codes, refresh tokens and CIBA requests
+	// that expired before now.
+	DeleteExpiredGrants(ctx context.Context, now time.Time) error
+}
+
 // Clients stores OAuth clients.
 type Clients interface {
 	CreateClient(ctx context.Context, c *Client) error
@@ -292,6 +422,8 @@ type Tokens interface {
 // Store is the whole storage contract.
 type Store interface {
 	Clients
+	Users
+	Grants
 	APIs
 	Plans
 	Subscriptions
