@@ -23,6 +23,8 @@ import (
 type Store interface {
 	GetClient(ctx context.Context, id string) (*store.Client, error)
 	store.Tokens
+	store.Users
+	store.Grants
 }
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -54,6 +56,13 @@ type Config struct {
 	// unknown scope from one the client is not allowed. Nil means only the
 	// client's own scopes are known.
 	KnownScopes func(scope string) bool
+	// Secret is the system secret; keys for sessions, CSRF tokens,
+	// pairwise subjects and the encrypted line claim are derived from it.
+	// Required for the three-legged flows.
+	Secret string
+	// NetworkLogin lets end users be identified "by the network" from a
+	// phone number alone, as the sandbox does; false requires a password.
+	NetworkLogin bool
 	// AbuseLimiter enforces the token endpoint's own limits. Nil means
 	// none.
 	AbuseLimiter ratelimit.Limiter
