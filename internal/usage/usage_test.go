@@ -1,0 +1,440 @@
+package usage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/store"
+	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/usage"
+)
+
+// openStore opens a real SQLite store on a file of the test's own and
+// closes it when the test ends.
+func openStore(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "usage.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// clock is an injectable Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// never is a flush interval long enough that the background loop never
+// runs during a test: the tests flush explicitly.
+const never = time.Hour
+
+// newRecorder starts a recorder on w and closes it when the test ends
+// (a second Close by the test itself must not happen, so tests that close
+// it pass closeAtEnd false).
+func newRecorder(t *testing.T, w usage.Writer, now func() time.Time, interval time.Duration, closeAtEnd bool) *usage.Recorder {
+	t.Helper()
+	// The failures the tests provoke are expected: keep them out of the
+	// test output.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := usage.New(usage.Config{Store: w, Interval: interval, Now: now, Logger: quiet})
+	if closeAtEnd {
+		t.Cleanup(func() { _ = r.Close(context.Background()) })
+	}
+	return r
+}
+
+// bucket names one usage row for comparisons.
+type bucket struct {
+	client, api string
+	hour        time.Time
+	status      int
+	err         string
+}
+
+func (b bucket) String() string {
+	return fmt.Sprintf("{client %q, api %q, hour %s, status %d, error %q}", b.client, b.api, b.hour.Format(time.RFC3339), b.status, b.err)
+}
+
+// row is what a bucket holds.
+type row struct{ count, latencySum, latencyMax int64 }
+
+// stored returns every usage row of db by bucket.
+func stored(t *testing.T, db *sqlstore.DB) map[bucket]row {
+	t.Helper()
+	recs, err := db.ListUsage(context.Background(), store.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[bucket]row{}
+	for _, r := range recs {
+		k := bucket{r.ClientID, r.APIName, r.Hour.UTC(), r.Status, r.Error}
+		if _, dup := out[k]; dup {
+			t.Errorf("ListUsage returned bucket %+v twice", k)
+		}
+		out[k] = row{r.Count, r.LatencySum, r.LatencyMax}
+	}
+	return out
+}
+
+func checkStored(t *testing.T, what string, db *sqlstore.DB, want map[bucket]row) {
+	t.Helper()
+	got := stored(t, db)
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s: bucket %+v missing; want %+v", what, k, w)
+		} else if g != w {
+			t.Errorf("%s: bucket %+v = %+v; want %+v", what, k, g, w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: unexpected bucket %+v = %+v", what, k, g)
+		}
+	}
+}
+
+// TestUsageRecorderAggregates: calls are summed per client, API, UTC hour,
+// status and error, with latency sums and maxima in microseconds; the hour
+// is the recorder's Now truncated in UTC, whatever the clock's zone.
+func TestUsageRecorderAggregates(t *testing.T) {
+	db := openStore(t)
+	// A zone 2h30 east of UTC: a local truncation to the hour would land
+	// on :30 UTC.
+	zone := time.FixedZone("UTC+2:30", 2*3600+30*60)
+	h10 := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	h11 := h10.Add(time.Hour)
+	c := &clock{now: h10.Add(59*time.Minute + 59*time.Second).In(zone)}
+	r := newRecorder(t, db, c.Now, never, true)
+
+	r.Record("app1", "live", 200, "", 1500*time.Microsecond)
+	r.Record("app1", "live", 200, "", 2500*time.Microsecond)
+	r.Record("app1", "live", 200, "", 999*time.Nanosecond) // rounds down to 0 µs
+	r.Record("app1", "live", 429, "quota_exceeded/day_quota", 100*time.Microsecond)
+	r.Record("app2", "live", 200, "", 7*time.Millisecond)
+	r.Record("app1", "other", 200, "", time.Millisecond)
+	r.Record("", "live", 401, "unauthenticated/missing_token", 30*time.Microsecond)
+	c.set(h11.In(zone)) // the next UTC hour starts: new buckets
+	r.Record("app1", "live", 200, "", 4*time.Millisecond)
+	r.Record("app1", "live", 429, "quota_exceeded/day_quota", 200*time.Microsecond)
+
+	if got := stored(t, db); len(got) != 0 {
+		t.Fatalf("the store holds %v before any flush; want nothing", got)
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[bucket]row{
+		{"app1", "live", h10, 200, ""}:                          {3, 4000, 2500},
+		{"app1", "live", h10, 429, "quota_exceeded/day_quota"}:  {1, 100, 100},
+		{"app2", "live", h10, 200, ""}:                          {1, 7000, 7000},
+		{"app1", "other", h10, 200, ""}:                         {1, 1000, 1000},
+		{"", "live", h10, 401, "unauthenticated/missing_token"}: {1, 30, 30},
+		{"app1", "live", h11, 200, ""}:                          {1, 4000, 4000},
+		{"app1", "live", h11, 429, "quota_exceeded/day_quota"}:  {1, 200, 200},
+	}
+	checkStored(t, "after the first flush", db, want)
+
+	// Flush clears what it wrote: flushing again adds nothing.
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, "after a second flush with nothing recorded", db, want)
+
+	// New calls in an existing bucket add to it in the store (sums add,
+	// the maximum is the larger).
+	r.Record("app1", "live", 200, "", 9*time.Millisecond)
+	r.Record("app1", "live", 200, "", time.Millisecond)
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want[bucket{"app1", "live", h11, 200, ""}] = row{3, 14000, 9000}
+	checkStored(t, "after calls added to a flushed bucket", db, want)
+}
+
+// TestUsageRecorderCloseFlushes: Close writes what is pending and stops the
+// background loop.
+func TestUsageRecorderCloseFlushes(t *testing.T) {
+	db := openStore(t)
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := &clock{now: hour.Add(time.Minute)}
+	r := newRecorder(t, db, c.Now, never, false)
+	for range 5 {
+		r.Record("app", "live", 200, "", 10*time.Microsecond)
+	}
+	r.Record("app", "live", 503, "unavailable/limiter_unavailable", 20*time.Microsecond)
+	done := make(chan error, 1)
+	go func() { done <- r.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	checkStored(t, "after Close", db, map[bucket]row{
+		{"app", "live", hour, 200, ""}:                                {5, 50, 10},
+		{"app", "live", hour, 503, "unavailable/limiter_unavailable"}: {1, 20, 20},
+	})
+}
+
+// TestUsageRecorderFlushesPeriodically: without an explicit Flush, the
+// background loop writes within its interval (polled, not timed).
+func TestUsageRecorderFlushesPeriodically(t *testing.T) {
+	db := openStore(t)
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := &clock{now: hour}
+	r := newRecorder(t, db, c.Now, 20*time.Millisecond, true)
+	r.Record("app", "live", 200, "", 0)
+	r.Record("app", "live", 200, "", 0)
+	want := map[bucket]row{{"app", "live", hour, 200, ""}: {2, 0, 0}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := stored(t, db)
+		if got[bucket{"app", "live", hour, 200, ""}].count == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background flush did not write the calls: store holds %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkStored(t, "after the background flush", db, want)
+}
+
+// flakyWriter fails the first failures batches (returning err, or what the
+// closed store answers when fail is a store), then delegates to ok. It
+// records every batch it is handed and checks that no bucket appears twice
+// in one.
+type flakyWriter struct {
+	t        *testing.T
+	mu       sync.Mutex
+	fail     usage.Writer // answers the failing calls when set
+	failures int
+	ok       usage.Writer
+	batches  [][]store.UsageRecord
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (f *flakyWriter) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	f.mu.Lock()
+	f.batches = append(f.batches, append([]store.UsageRecord(nil), records...))
+	seen := map[bucket]bool{}
+	for _, r := range records {
+		k := bucket{r.ClientID, r.APIName, r.Hour.UTC(), r.Status, r.Error}
+		if seen[k] {
+			f.t.Errorf("bucket %+v appears twice in one batch", k)
+		}
+		seen[k] = true
+	}
+	failing := f.failures > 0
+	if failing {
+		f.failures--
+	}
+	f.mu.Unlock()
+	if failing {
+		if f.fail != nil {
+			err := f.fail.AddUsage(ctx, records)
+			if err == nil {
+				f.t.Error("the failing store accepted a batch")
+				return errInjected
+			}
+			return err
+		}
+		return errInjected
+	}
+	return f.ok.AddUsage(ctx, records)
+}
+
+func (f *flakyWriter) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.batches)
+}
+
+// TestUsageRecorderKeepsCountsWhileTheStoreFails: a failed flush keeps the batch
+// (merged with what was recorded meanwhile, no bucket twice), and the next
+// flush that succeeds writes every count exactly once.
+func TestUsageRecorderKeepsCountsWhileTheStoreFails(t *testing.T) {
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+
+	t.Run("closed store", func(t *testing.T) {
+		// The real error of an unreachable store: a closed one.
+		closed := openStore(t)
+		if err := closed.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db := openStore(t)
+		w := &flakyWriter{t: t, fail: closed, failures: 1, ok: db}
+		c := &clock{now: hour.Add(time.Minute)}
+		r := newRecorder(t, w, c.Now, never, true)
+		r.Record("app", "live", 200, "", 100*time.Microsecond)
+		r.Record("app", "live", 200, "", 300*time.Microsecond)
+		err := r.Flush(context.Background())
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Flush to a closed store: %v; want an error wrapping store.ErrUnavailable", err)
+		}
+		if got := stored(t, db); len(got) != 0 {
+			t.Fatalf("a failed flush wrote %v", got)
+		}
+		r.Record("app", "live", 200, "", 200*time.Microsecond)
+		if err := r.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush once the store works: %v", err)
+		}
+		want := map[bucket]row{{"app", "live", hour, 200, ""}: {3, 600, 300}}
+		checkStored(t, "after the store came back", db, want)
+		if err := r.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, "after one more flush", db, want)
+	})
+
+	t.Run("fails three times", func(t *testing.T) {
+		db := openStore(t)
+		w := &flakyWriter{t: t, failures: 3, ok: db}
+		c := &clock{now: hour.Add(time.Minute)}
+		r := newRecorder(t, w, c.Now, never, false)
+		want := map[bucket]row{}
+		add := func(k bucket, latency time.Duration) {
+			r.Record(k.client, k.api, k.status, k.err, latency)
+			us := latency.Microseconds()
+			prev := want[k]
+			want[k] = row{prev.count + 1, prev.latencySum + us, max(prev.latencyMax, us)}
+		}
+		ok := bucket{"app", "live", hour, 200, ""}
+		quota := bucket{"app", "live", hour, 429, "quota_exceeded/day_quota"}
+		next := bucket{"app", "live", hour.Add(time.Hour), 200, ""}
+		add(ok, 5*time.Millisecond)
+		add(quota, time.Millisecond)
+		for i := range 3 {
+			if err := r.Flush(context.Background()); !errors.Is(err, errInjected) {
+				t.Fatalf("failing flush %d: %v; want the injected error", i+1, err)
+			}
+			// Calls keep coming while the store fails: in the kept
+			// buckets (a smaller and a larger latency) and in new ones.
+			add(ok, time.Duration(i+1)*time.Millisecond)
+			add(ok, time.Duration(6+i)*time.Millisecond)
+			if i == 1 {
+				c.set(hour.Add(time.Hour + time.Minute))
+				add(next, 2*time.Millisecond)
+				c.set(hour.Add(2 * time.Minute))
+			}
+		}
+		if got := stored(t, db); len(got) != 0 {
+			t.Fatalf("failed flushes wrote %v", got)
+		}
+		if err := r.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush once the store works: %v", err)
+		}
+		checkStored(t, "after the store came back", db, want)
+		// The failed batches were not written a second time later.
+		for range 2 {
+			if err := r.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, "after later flushes and Close", db, want)
+		if n := w.calls(); n != 4 {
+			t.Errorf("the store was handed %d batches; want 4 (3 failed, 1 written; empty flushes write nothing)", n)
+		}
+	})
+}
+
+// TestUsageRecorderConcurrent: many goroutines record while flushes run (the
+// background loop, explicit Flushes, and a store that fails now and then);
+// after Close the store holds exactly every call. Run with -race.
+func TestUsageRecorderConcurrent(t *testing.T) {
+	db := openStore(t)
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := &clock{now: hour.Add(time.Minute)}
+	w := &flakyWriter{t: t, failures: 0, ok: db}
+	r := newRecorder(t, w, c.Now, 5*time.Millisecond, false)
+
+	const goroutines, perGoroutine = 32, 2000
+	statuses := []int{200, 201, 429, 503}
+	stopFlushing := make(chan struct{})
+	flusherDone := make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopFlushing:
+				return
+			default:
+			}
+			if i%4 == 0 { // now and then, the store fails once
+				w.mu.Lock()
+				w.failures++
+				w.mu.Unlock()
+			}
+			_ = r.Flush(context.Background())
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perGoroutine {
+				r.Record(fmt.Sprintf("app%d", g%4), "live", statuses[i%len(statuses)], "", time.Duration(g+1)*time.Microsecond)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stopFlushing)
+	<-flusherDone
+	w.mu.Lock()
+	w.failures = 0
+	w.mu.Unlock()
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Per app: goroutines g with g%4 == app, each recording perGoroutine
+	// calls spread evenly over the statuses, latency g+1 µs.
+	want := map[bucket]row{}
+	for g := range goroutines {
+		for _, st := range statuses {
+			k := bucket{fmt.Sprintf("app%d", g%4), "live", hour, st, ""}
+			n := int64(perGoroutine / len(statuses))
+			prev := want[k]
+			want[k] = row{prev.count + n, prev.latencySum + n*int64(g+1), max(prev.latencyMax, int64(g+1))}
+		}
+	}
+	checkStored(t, "after concurrent recording and Close", db, want)
+	var total int64
+	for _, r := range stored(t, db) {
+		total += r.count
+	}
+	if total != goroutines*perGoroutine {
+		t.Errorf("the store counts %d calls; want %d", total, goroutines*perGoroutine)
+	}
+	t.Logf("%d batches handed to the store during the run", w.calls())
+}
