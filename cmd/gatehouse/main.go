@@ -60,6 +60,9 @@ Usage:
   gatehouse subscriptions list [--client ID] [--api NAME] [--json]
   gatehouse subscriptions show ID|update ID --plan NAME|approve ID|delete ID [--json]
   gatehouse usage [--client ID] [--api NAME] [--since 24h|2026-11-01] [--until …] [--json]
+  gatehouse users create --username NAME --password PASSWORD [--phone +34600000001] [--json]
+  gatehouse users list [--json]
+  gatehouse users delete ID [--json]
   gatehouse keys list [--json]
   gatehouse keys rotate [--json]
 
@@ -88,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return subscriptionsCommand(ctx, args[1:], getenv, stdout)
 	case "usage":
 		return usageCommand(ctx, args[1:], getenv, stdout)
+	case "users":
+		return usersCommand(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usageText)
 		return nil

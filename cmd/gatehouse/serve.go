@@ -39,6 +39,7 @@ type platform struct {
 	clients *oauth.ClientManager
 	apis    *gateway.APIManager
 	plans   *plans.Manager
+	users   *oauth.UserManager
 }
 
 // open loads the configuration named by --config (or GATEHOUSE_CONFIG) and
@@ -74,7 +75,8 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		st.Close()
 		return nil, err
 	}
-	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am, plans: pm}, nil
+	um := &oauth.UserManager{Store: st}
+	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am, plans: pm, users: um}, nil
 }
 
 // seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so

@@ -1,0 +1,512 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// The end-user pages: sign-in, consent, the HTML error page of the
+// authorization endpoint, and the sandbox's CIBA approval page. They are
+// server-rendered with html/template (every value is escaped for its
+// context), embedded in the binary, and work without JavaScript.
+
+//go:embed web/*.html
+var webFS embed.FS
+
+var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
+	"code": codeSpans,
+}).ParseFS(webFS, "web/*.html"))
+
+// pagePolicy is the Content-Security-Policy of every page: nothing loads
+// but inline styles, nothing may frame the page, and forms post to this
+// server only. Pages that send the browser back to an app add the app's
+// redirect origin to form-action, since browsers apply it to the redirect
+// that follows a form submission.
+const pagePolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// page wraps a page handler with the headers every page and every redirect
+// from a page carries: no caching (codes, tokens and personal data pass
+// through), no framing (clickjacking of Allow), the CSP, no MIME sniffing,
+// and no Referer (the authorization request's query must not leak).
+func (s *Server) page(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Pragma", "no-cache")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", pagePolicy)
+		if s.cfg.Secret == "" {
+			// Without the secret, sessions and CSRF tokens would be
+			// signed with a key anyone can derive.
+			s.errorPage(w, r, problem.Internal(errors.New("oauth: Config.Secret is empty; the end-user pages need it")))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// allowFormRedirect adds the redirect URI's origin to the page's
+// form-action, so the browser follows the redirect back to the app after
+// the form is posted.
+func allowFormRedirect(w http.ResponseWriter, redirectURI string) {
+	if src := cspSource(redirectURI); src != "" {
+		w.Header().Set("Content-Security-Policy",
+			strings.Replace(pagePolicy, "form-action 'self'", "form-action 'self' "+src, 1))
+	}
+}
+
+var (
+	cspScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	cspHost   = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]{1,5})?$`)
+)
+
+// cspSource is the CSP source expression matching a redirect URI: its
+// origin for http(s), its scheme for a native app's private-use scheme.
+// Hosts CSP cannot express (IPv6 literals) fall back to the scheme.
+func cspSource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if !cspScheme.MatchString(scheme) {
+		return ""
+	}
+	host := strings.ToLower(u.Host)
+	if (scheme == "http" || scheme == "https") && cspHost.MatchString(host) {
+		return scheme + "://" + host
+	}
+	return scheme + ":"
+}
+
+// scopeText says in words what each scope lets an app do, for the consent
+// and CIBA pages. Unknown scopes are shown as themselves.
+var scopeText = map[string]string{
+	ScopeOpenID:                  "Confirm that you are signed in",
+	ScopePhone:                   "See your phone number",
+	ScopeOfflineAccess:           "Keep access when you are not using the app",
+	"number-verification:verify": "Check whether a phone number is the one on this device",
+	"number-verification:device-phone-number:read": "See the phone number of this device",
+	"sim-swap:check":               "Check whether your SIM card was changed recently",
+	"sim-swap:retrieve-date":       "See when your SIM card was last changed",
+	"location-verification:verify": "Check whether your device is in a given area",
+}
+
+type scopeLine struct{ Scope, Text string }
+
+func describeScopes(scopes []string) []scopeLine {
+	out := make([]scopeLine, len(scopes))
+	for i, sc := range scopes {
+		text, ok := scopeText[sc]
+		if !ok {
+			text = sc
+		}
+		out[i] = scopeLine{Scope: sc, Text: text}
+	}
+	return out
+}
+
+// loginForm is what the sign-in forms show again after a failed attempt.
+type loginForm struct {
+	Error      string
+	Username   string
+	Phone      string
+	PhoneError bool // the message is about the phone number
+}
+
+// loginPage is the data of the sign-in forms ("loginforms" in
+// web/layout.html), on the sign-in page and the signed-out CIBA page.
+type loginPage struct {
+	Title        string
+	ClientName   string
+	Scopes       []scopeLine
+	Action       string
+	Request      string // the signed pending request; empty on the CIBA page
+	CSRF         string
+	NetworkLogin bool
+	Cancel       bool
+	Form         loginForm
+}
+
+type consentPage struct {
+	Title      string
+	ClientName string
+	Username   string
+	Phone      string
+	Scopes     []scopeLine
+	Action     string
+	Request    string
+	CSRF       string
+}
+
+type errorPageData struct {
+	Title      string
+	Message    string
+	Fix        string
+	Key        string
+	Cause      string
+	Correlator string
+	DocURL     string
+}
+
+type cibaItem struct {
+	ID             string
+	ClientName     string
+	Scopes         []scopeLine
+	BindingMessage string
+	ExpiresIn      string
+}
+
+type cibaPageData struct {
+	Title    string
+	Notice   string
+	SignedIn bool
+	Username string
+	Phone    string
+	Requests []cibaItem
+	Action   string
+	CSRF     string
+	Login    loginPage
+}
+
+// renderPage executes a page template and writes it with status.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name string, data any, status int) {
+	var buf bytes.Buffer
+	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
+		if name != "error" {
+			s.errorPage(w, r, problem.Internal(fmt.Errorf("rendering page %s: %w", name, err)))
+			return
+		}
+		s.cfg.Logger.Error("rendering the error page failed", "err", err)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("Internal error.\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows an error as an HTML page with the entry's status: the
+// renderer of the authorization endpoint for errors that must not be
+// redirected (unknown client, bad redirect URI) and of the end-user pages
+// (expired request, failed CSRF check, store failures).
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem.From(err)
+	h := w.Header()
+	for k, vs := range p.Header {
+		h[k] = vs
+	}
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	data := errorPageData{
+		Title:      p.Entry.Title,
+		Message:    p.Message(),
+		Fix:        p.Entry.Fix,
+		Key:        p.Entry.Key,
+		Correlator: problem.Correlator(r.Context()),
+		DocURL:     s.render.DocURL(p.Entry),
+	}
+	if !p.Concealed {
+		data.Cause = p.CauseID
+	}
+	s.logProblem(r, p)
+	s.renderPage(w, r, "error", data, p.Status())
+}
+
+// logProblem logs an error the pages answer (a page or a redirect) the way
+// problem.Renderer logs the JSON channels: server faults at Error, refused
+// authorizations at Info, other client mistakes at Debug.
+func (s *Server) logProblem(r *http.Request, p *problem.Error) {
+	level := slog.LevelDebug
+	switch st := p.Status(); {
+	case st >= 500:
+		level = slog.LevelError
+	case st == 401 || st == 403:
+		level = slog.LevelInfo
+	}
+	l := s.cfg.Logger
+	if l.Enabled(r.Context(), level) {
+		attrs := []slog.Attr{
+			slog.String("error", p.Entry.Key),
+			slog.String("cause", p.CauseID),
+			slog.Int("status", p.Status()),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("correlator", problem.Correlator(r.Context())),
+		}
+		if p.Detail != "" {
+			attrs = append(attrs, slog.String("detail", p.Detail))
+		}
+		if p.Err != nil {
+			attrs = append(attrs, slog.String("err", p.Err.Error()))
+		}
+		l.LogAttrs(r.Context(), level, "request failed", attrs...)
+	}
+	if s.render.Observe != nil {
+		s.render.Observe(r, p)
+	}
+}
+
+// requestPage prepares a page whose forms carry a pending request: the
+// signed request, the browser's anti-forgery id, and the CSP that lets the
+// forms' redirects reach the app. ok is false when an error page was
+// written instead.
+func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, pr *pendingRequest) (blob, browser string, ok bool) {
+	blob, err := s.sealPending(pr)
+	if err != nil {
+		s.errorPage(w, r, problem.Internal(err))
+		return "", "", false
+	}
+	allowFormRedirect(w, pr.RedirectURI)
+	return blob, s.browserID(w, r), true
+}
+
+// renderLogin shows the sign-in page of an authorization request.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, pr *pendingRequest, c *store.Client, f loginForm, status int) {
+	blob, browser, ok := s.requestPage(w, r, pr)
+	if !ok {
+		return
+	}
+	s.renderPage(w, r, "login", loginPage{
+		Title:        "Sign in to " + c.Name,
+		ClientName:   c.Name,
+		Scopes:       describeScopes(pr.Scopes),
+		Action:       s.issuerPath() + PathLogin,
+		Request:      blob,
+		CSRF:         s.csrfToken(browser, "login", blob),
+		NetworkLogin: s.cfg.NetworkLogin,
+		Cancel:       true,
+		Form:         f,
+	}, status)
+}
+
+// renderConsent shows the consent page to the signed-in user.
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, pr *pendingRequest, c *store.Client, u *store.User) {
+	blob, browser, ok := s.requestPage(w, r, pr)
+	if !ok {
+		return
+	}
+	s.renderPage(w, r, "consent", consentPage{
+		Title:      "Allow " + c.Name + " access?",
+		ClientName: c.Name,
+		Username:   u.Username,
+		Phone:      u.PhoneNumber,
+		Scopes:     describeScopes(pr.Scopes),
+		Action:     s.issuerPath() + PathConsent,
+		Request:    blob,
+		CSRF:       s.csrfToken(browser, "consent", u.ID, blob),
+	}, http.StatusOK)
+}
+
+// cibaNotices are the messages the CIBA page shows after an action; the
+// result parameter selects one and is never echoed itself.
+var cibaNotices = map[string]string{
+	"approved":    "You approved the request. The app receives its tokens the next time it asks.",
+	"denied":      "You denied the request. The app is told that you said no.",
+	"unavailable": "That request can no longer be answered: it expired or was already answered.",
+	"signedout":   "You are signed out.",
+	"expired":     "Your session has ended; sign in again.",
+}
+
+// cibaPage serves GET /oauth2/ciba: the sandbox's stand-in for the
+// subscriber's phone. Signed out, it shows the sign-in forms; signed in, the
+// user's pending backchannel (CIBA) requests with Approve and Deny.
+func (s *Server) cibaPage(w http.ResponseWriter, r *http.Request) {
+	s.renderCIBA(w, r, cibaNotices[r.URL.Query().Get("result")], loginForm{}, http.StatusOK)
+}
+
+func (s *Server) renderCIBA(w http.ResponseWriter, r *http.Request, notice string, f loginForm, status int) {
+	ctx := r.Context()
+	ss, user, p := s.currentSession(ctx, r)
+	if p != nil {
+		s.errorPage(w, r, p)
+		return
+	}
+	browser := s.browserID(w, r)
+	action := s.issuerPath() + PathCIBAApprove
+	data := cibaPageData{Title: "Sign-in requests for your line", Notice: notice, Action: action}
+	if ss == nil {
+		data.Login = loginPage{
+			Action:       action,
+			CSRF:         s.csrfToken(browser, "ciba", ""),
+			NetworkLogin: s.cfg.NetworkLogin,
+			Form:         f,
+		}
+		s.renderPage(w, r, "ciba", data, status)
+		return
+	}
+	data.SignedIn, data.Username, data.Phone = true, user.Username, user.PhoneNumber
+	data.CSRF = s.csrfToken(browser, "ciba", user.ID)
+	list, err := s.cfg.Store.ListPendingCIBARequests(ctx, user.ID)
+	if err != nil {
+		s.errorPage(w, r, storeError(err))
+		return
+	}
+	now := s.cfg.Now()
+	for _, cr := range list {
+		left := cr.ExpiresAt.Sub(now)
+		if left <= 0 {
+			continue
+		}
+		data.Requests = append(data.Requests, cibaItem{
+			ID:             cr.ID,
+			ClientName:     s.clientName(ctx, cr.ClientID),
+			Scopes:         describeScopes(cr.Scopes),
+			BindingMessage: cr.BindingMessage,
+			ExpiresIn:      humanSeconds(left),
+		})
+	}
+	s.renderPage(w, r, "ciba", data, status)
+}
+
+// clientName is the client's name for display, or its id when it is gone.
+func (s *Server) clientName(ctx context.Context, id string) string {
+	if c, err := s.clients.get(ctx, id); err == nil && c.Name != "" {
+		return c.Name
+	}
+	return id
+}
+
+func humanSeconds(d time.Duration) string {
+	n := int64((d + time.Second - 1) / time.Second)
+	if n == 1 {
+		return "1 second"
+	}
+	return strconv.FormatInt(n, 10) + " seconds"
+}
+
+// cibaAction serves POST /oauth2/ciba: sign in, sign out, approve, deny.
+// Every action answers 303 See Other back to the page (post/redirect/get),
+// except a failed sign-in, which shows the form again.
+func (s *Server) cibaAction(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	form, p := s.readPageForm(w, r)
+	if p != nil {
+		s.errorPage(w, r, p)
+		return
+	}
+	ss, user, p := s.currentSession(ctx, r)
+	if p != nil {
+		s.errorPage(w, r, p)
+		return
+	}
+	back := func(result string) {
+		to := s.issuerPath() + PathCIBAApprove
+		if result != "" {
+			to += "?result=" + result
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+	}
+	action := form.Get("action")
+	if ss == nil && (action == "approve" || action == "deny" || action == "logout") {
+		// The session ended while the page was open; nothing to forge.
+		back("expired")
+		return
+	}
+	uid := ""
+	if user != nil {
+		uid = user.ID
+	}
+	if p := s.checkCSRF(r, form, "ciba", uid); p != nil {
+		s.errorPage(w, r, p)
+		return
+	}
+	switch action {
+	case "password", "network":
+		u, retry, p := s.signIn(r, form, action)
+		if p != nil {
+			s.errorPage(w, r, p)
+			return
+		}
+		if u == nil {
+			s.renderCIBA(w, r, "", *retry, http.StatusOK)
+			return
+		}
+		if err := s.saveSession(w, s.newSession(r, u)); err != nil {
+			s.errorPage(w, r, problem.Internal(err))
+			return
+		}
+		back("")
+	case "logout":
+		s.endSession(w)
+		back("signedout")
+	case "approve", "deny":
+		result, p := s.answerCIBA(ctx, user, form.Get("id"), action == "approve")
+		if p != nil {
+			s.errorPage(w, r, p)
+			return
+		}
+		back(result)
+	default:
+		s.errorPage(w, r, problem.Newf("invalid_request", "invalid_parameter",
+			"The form's action %q is not one this page offers.", action))
+	}
+}
+
+// errNotAnswerable means a CIBA request is not the user's, not pending, or
+// expired; the page says the same for all three.
+var errNotAnswerable = errors.New("oauth: CIBA request not answerable by this user")
+
+// answerCIBA records the user's answer to one of their pending CIBA
+// requests; the token endpoint's polling picks it up. It returns the page's
+// result: approved, denied or unavailable.
+func (s *Server) answerCIBA(ctx context.Context, u *store.User, id string, approve bool) (string, *problem.Error) {
+	if id == "" {
+		return "unavailable", nil
+	}
+	now := s.cfg.Now()
+	status, result := store.CIBADenied, "denied"
+	if approve {
+		status, result = store.CIBAApproved, "approved"
+	}
+	cr, err := s.cfg.Store.UpdateCIBARequest(ctx, id, func(cr *store.CIBARequest) error {
+		if cr.UserID != u.ID || cr.Status != store.CIBAPending || !now.Before(cr.ExpiresAt) {
+			return errNotAnswerable
+		}
+		cr.Status, cr.AuthTime, cr.UpdatedAt = status, now, now
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotAnswerable) || errors.Is(err, store.ErrNotFound):
+		return "unavailable", nil
+	case err != nil:
+		return "", storeError(err)
+	}
+	s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "backchannel request answered",
+		slog.String("result", result), slog.String("client_id", cr.ClientID), slog.String("user_id", u.ID))
+	return result, nil
+}
+
+// codeSpans escapes s and shows the parts between backticks as code, the
+// convention of the registry's texts.
+func codeSpans(s string) template.HTML {
+	var b strings.Builder
+	for i, part := range strings.Split(s, "`") {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(part) + "</code>")
+			continue
+		}
+		b.WriteString(template.HTMLEscapeString(part))
+	}
+	return template.HTML(b.String())
+}
