@@ -56,7 +56,7 @@ func TestRealClients(t *testing.T) {
 		}
 		var d map[string]any
 		decode(t, resp, &d)
-		if got := d["grant_types_supported"]; mustJSON(t, got) != `["client_credentials"]` {
+		if got := d["grant_types_supported"]; mustJSON(t, got) != `["authorization_code","client_credentials","refresh_token","urn:ietf:params:oauth:grant-type:jwt-bearer","urn:openid:params:grant-type:ciba"]` {
 			t.Errorf("%s grant_types_supported = %v; want exactly what is implemented", path, got)
 		}
 	}

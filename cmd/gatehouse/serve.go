@@ -146,6 +146,8 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		Render:         render,
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		MaxFormBytes:   cfg.MaxFormBytes,
+		Secret:         cfg.Secret,
+		NetworkLogin:   cfg.NetworkLogin,
 		AbuseLimiter:   ratelimit.NewMemory(),
 		ClientRate:     cfg.TokenRatePerClient,
 		AddressRate:    cfg.TokenRatePerAddress,

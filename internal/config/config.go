@@ -75,6 +75,11 @@ type Config struct {
 	// authenticated client and per source address; 0 turns one off.
 	TokenRatePerClient  int `yaml:"token_rate_per_client" env:"GATEHOUSE_TOKEN_RATE_PER_CLIENT"`
 	TokenRatePerAddress int `yaml:"token_rate_per_address" env:"GATEHOUSE_TOKEN_RATE_PER_ADDRESS"`
+	// NetworkLogin lets end users be identified "by the network" from a
+	// phone number, as the sandbox does (and lets CIBA and JWT bearer
+	// requests name any sandbox line). Turn it off in production, where
+	// subscribers sign in with a password.
+	NetworkLogin bool `yaml:"network_login" env:"GATEHOUSE_NETWORK_LOGIN"`
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
@@ -99,6 +104,7 @@ func Default() Config {
 		UsageFlushInterval:  time.Second,
 		TokenRatePerClient:  100,
 		TokenRatePerAddress: 300,
+		NetworkLogin:        true,
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 	}

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		UsageFlushInterval:  time.Second,
 		TokenRatePerClient:  100,
 		TokenRatePerAddress: 300,
+		NetworkLogin:        true,
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 	}
@@ -115,6 +116,7 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		UsageFlushInterval:  time.Second,
 		TokenRatePerClient:  100,
 		TokenRatePerAddress: 300,
+		NetworkLogin:        true,
 		ShutdownTimeout:     3 * time.Second,
 		LogLevel:            "debug",
 	}
@@ -179,6 +181,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		UsageFlushInterval:  time.Second,
 		TokenRatePerClient:  100,
 		TokenRatePerAddress: 300,
+		NetworkLogin:        true,
 		ShutdownTimeout:     time.Second,
 		LogLevel:            "error",
 	}

@@ -186,6 +186,15 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
+// limiterTimeout bounds one limiter decision; limiterRest is how long the
+// limiter is skipped after a failure.
+const (
+	limiterTimeout = 200 * time.Millisecond
+	limiterRest    = time.Second
+)
+
+var errLimiterResting = errors.New("gateway: limiter failed recently; resting")
+
 // enforcePlan applies the subscription's plan: rate limit, then quota. A
 // refusal is a 429 with Retry-After and the RateLimit fields; an admitted
 // request carries the fields on its response.
@@ -193,7 +202,24 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 	if g.cfg.Limiter == nil || !a.policy.Limited() {
 		return nil
 	}
-	d, err := g.cfg.Limiter.Allow(ctx, a.key, a.policy, g.cfg.Now())
+	now := g.cfg.Now()
+	var d ratelimit.Decision
+	var err error
+	if down := g.limiterDownUntil.Load(); down != 0 && now.UnixNano() < down {
+		err = errLimiterResting
+	} else {
+		// A shared limiter answers in a round trip; past this, the call
+		// goes on unmetered (or is refused) instead of waiting.
+		lctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+		d, err = g.cfg.Limiter.Allow(lctx, a.key, a.policy, now)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			// Let the backend rest a moment: callers get their answer at
+			// once instead of each waiting for a timeout. (A caller that
+			// went away says nothing about the backend.)
+			g.limiterDownUntil.Store(now.Add(limiterRest).UnixNano())
+		}
+	}
 	if err != nil {
 		if g.cfg.LimiterFailClosed {
 			g.limiterErrors.WithLabelValues("closed").Inc()

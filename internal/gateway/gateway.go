@@ -29,6 +29,9 @@ type Grant struct {
 	// the end user (e.g. "tel:+34…") for 3-legged ones.
 	Subject string
 	Scopes  []string
+	// Line is the end user's phone number (E.164) for 3-legged tokens,
+	// when known; the upstream receives it as X-Gatehouse-Subject.
+	Line string
 }
 
 // ThreeLegged reports whether the token acts for an end user.
@@ -103,6 +106,8 @@ type Gateway struct {
 	access accessCache
 
 	limiterErrors *prometheus.CounterVec
+	// limiterDownUntil (unix ns) skips the limiter after a failure.
+	limiterDownUntil atomic.Int64
 
 	reloadMu   sync.Mutex
 	generation int64

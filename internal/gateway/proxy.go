@@ -45,12 +45,19 @@ var hopHeaders = map[string]bool{
 }
 
 // subjectHeader is the end user a 3-legged token acts for, as the upstream
-// sees it: "tel:+34…" becomes "+34…".
+// sees it: the line's phone number ("+34…"); a "tel:" subject is taken as
+// the line when the token carries none.
 func subjectHeader(grant *Grant) string {
 	if !grant.ThreeLegged() {
 		return ""
 	}
-	return strings.TrimPrefix(grant.Subject, "tel:")
+	if grant.Line != "" {
+		return grant.Line
+	}
+	if line, ok := strings.CutPrefix(grant.Subject, "tel:"); ok {
+		return line
+	}
+	return ""
 }
 
 // upstreamFor returns the upstream for an API's upstream URL; serverPath is

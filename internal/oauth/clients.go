@@ -299,8 +299,18 @@ func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
 	if c.TokenEndpointAuthMethod == AuthPrivateKeyJWT && c.JWKS == "" {
 		return invalidField("jwks", "private_key_jwt needs the client's public JWKS")
 	}
-	if c.TokenEndpointAuthMethod == AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
-		return invalidField("grant_types", "a public client (method none) cannot use client_credentials: it has no credentials to prove")
+	if c.TokenEndpointAuthMethod == AuthNone {
+		for _, g := range []string{GrantClientCredentials, GrantCIBA, GrantJWTBearer} {
+			if slices.Contains(c.GrantTypes, g) {
+				return invalidField("grant_types", "a public client (method none) cannot use "+g+": it has no credentials to prove")
+			}
+		}
+	}
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return invalidField("redirect_uris", "the authorization_code grant needs at least one registered redirect URI")
+	}
+	if slices.Contains(c.GrantTypes, GrantJWTBearer) && c.JWKS == "" {
+		return invalidField("jwks", "the JWT bearer grant needs the public keys (JWKS) the client signs its assertions with")
 	}
 	return nil
 }

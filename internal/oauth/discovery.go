@@ -10,6 +10,16 @@ import (
 // what is implemented: discovery is the contract clients build on.
 type metadata struct {
 	Issuer                                 string   `json:"issuer"`
+	AuthorizationEndpoint                  string   `json:"authorization_endpoint"`
+	UserinfoEndpoint                       string   `json:"userinfo_endpoint,omitempty"`
+	BackchannelAuthenticationEndpoint      string   `json:"backchannel_authentication_endpoint"`
+	BackchannelTokenDeliveryModes          []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelUserCodeParameterSupported  bool     `json:"backchannel_user_code_parameter_supported"`
+	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
+	ResponseModesSupported                 []string `json:"response_modes_supported"`
+	ClaimsSupported                        []string `json:"claims_supported,omitempty"`
+	PromptValuesSupported                  []string `json:"prompt_values_supported,omitempty"`
+	RequestParameterSupported              bool     `json:"request_parameter_supported"`
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	JWKSURI                                string   `json:"jwks_uri"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
@@ -39,25 +49,35 @@ func (s *Server) metadata(oidc bool) metadata {
 		algs[i] = string(a)
 	}
 	m := metadata{
-		Issuer:                               iss,
-		TokenEndpoint:                        iss + PathToken,
-		JWKSURI:                              iss + PathJWKS,
-		IntrospectionEndpoint:                iss + PathIntrospect,
-		RevocationEndpoint:                   iss + PathRevoke,
-		ResponseTypesSupported:               []string{},
-		GrantTypesSupported:                  s.GrantTypes(),
-		TokenEndpointAuthMethodsSupported:    secretMethods,
-		TokenEndpointAuthSigningAlgs:         algs,
-		IntrospectionEndpointAuthMethods:     secretMethods,
-		IntrospectionEndpointAuthSigningAlgs: algs,
-		RevocationEndpointAuthMethods:        secretMethods,
-		RevocationEndpointAuthSigningAlgs:    algs,
-		ServiceDocumentation:                 iss + "/docs/errors",
-		AccessTokenSigningAlgValuesSupported: []string{"ES256"},
+		Issuer:                                 iss,
+		AuthorizationEndpoint:                  iss + PathAuthorize,
+		BackchannelAuthenticationEndpoint:      iss + PathBCAuthorize,
+		BackchannelTokenDeliveryModes:          []string{"poll"},
+		CodeChallengeMethodsSupported:          []string{"S256"},
+		ResponseModesSupported:                 []string{"query"},
+		ScopesSupported:                        []string{ScopeOpenID, ScopePhone, ScopeOfflineAccess},
+		AuthorizationResponseISSParamSupported: true,
+		TokenEndpoint:                          iss + PathToken,
+		JWKSURI:                                iss + PathJWKS,
+		IntrospectionEndpoint:                  iss + PathIntrospect,
+		RevocationEndpoint:                     iss + PathRevoke,
+		ResponseTypesSupported:                 []string{"code"},
+		GrantTypesSupported:                    s.GrantTypes(),
+		TokenEndpointAuthMethodsSupported:      secretMethods,
+		TokenEndpointAuthSigningAlgs:           algs,
+		IntrospectionEndpointAuthMethods:       secretMethods,
+		IntrospectionEndpointAuthSigningAlgs:   algs,
+		RevocationEndpointAuthMethods:          secretMethods,
+		RevocationEndpointAuthSigningAlgs:      algs,
+		ServiceDocumentation:                   iss + "/docs/errors",
+		AccessTokenSigningAlgValuesSupported:   []string{"ES256"},
 	}
 	if oidc {
-		m.SubjectTypesSupported = []string{"public"}
+		m.UserinfoEndpoint = iss + PathUserinfo
+		m.SubjectTypesSupported = []string{"pairwise"}
 		m.IDTokenSigningAlgValuesSupported = []string{"ES256"}
+		m.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "phone_number", "phone_number_verified"}
+		m.PromptValuesSupported = []string{"none", "login", "consent"}
 	}
 	return m
 }

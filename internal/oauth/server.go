@@ -7,10 +7,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"gatehouse/internal/keys"
@@ -80,7 +82,12 @@ type Config struct {
 // Server is the authorization server. Create it with NewServer and start
 // its background work with Run.
 type Server struct {
-	cfg      Config
+	cfg Config
+
+	lineOnce sync.Once
+	line     cipher.AEAD
+	lineErr  error
+
 	render   *problem.Renderer
 	clients  *clientCache
 	revoked  *revocations
@@ -120,6 +127,10 @@ func NewServer(cfg Config) *Server {
 	s.verified = newVerifiedTokens(100_000)
 	s.grants = map[string]grant{
 		GrantClientCredentials: clientCredentials{},
+		GrantAuthorizationCode: authorizationCode{},
+		GrantRefreshToken:      refreshToken{},
+		GrantCIBA:              cibaGrant{},
+		GrantJWTBearer:         jwtBearer{},
 	}
 	return s
 }

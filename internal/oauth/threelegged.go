@@ -1,13 +1,18 @@
 package oauth
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"strings"
 	"time"
+
+	"gatehouse/internal/store"
 )
 
 // Lifetimes of what the three-legged flows issue.
@@ -78,4 +83,60 @@ func (s *Server) derivedKey(purpose string) []byte {
 		panic("oauth: hkdf: " + err.Error()) // only for an impossible length
 	}
 	return k
+}
+
+// UserRef is the end user an access token acts for, as the platform sees it.
+type UserRef struct {
+	ID string
+	// Line is the subscriber's phone number in E.164, "" when unknown.
+	Line string
+}
+
+// sealUser encrypts the user's id and line for the gh_usr claim
+// (AES-256-GCM, key derived from the system secret): the client holding the
+// token learns nothing, while the gateway and userinfo can tell whose line
+// the token is for without a database read.
+func (s *Server) sealUser(u *store.User) (string, error) {
+	a, err := s.lineAEAD()
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, a.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := a.Seal(nonce, nonce, []byte(u.ID+"\x00"+u.PhoneNumber), nil)
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// UserOf returns the end user of a 3-legged access token; ok is false for
+// 2-legged tokens or a claim that does not decrypt.
+func (s *Server) UserOf(c *AccessClaims) (UserRef, bool) {
+	if c.User == "" {
+		return UserRef{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.User)
+	if err != nil {
+		return UserRef{}, false
+	}
+	a, err := s.lineAEAD()
+	if err != nil || len(raw) < a.NonceSize() {
+		return UserRef{}, false
+	}
+	plain, err := a.Open(nil, raw[:a.NonceSize()], raw[a.NonceSize():], nil)
+	if err != nil {
+		return UserRef{}, false
+	}
+	id, line, _ := strings.Cut(string(plain), "\x00")
+	return UserRef{ID: id, Line: line}, true
+}
+
+func (s *Server) lineAEAD() (cipher.AEAD, error) {
+	s.lineOnce.Do(func() {
+		block, err := aes.NewCipher(s.derivedKey("user claim"))
+		if err != nil {
+			s.lineErr = err
+			return
+		}
+		s.line, s.lineErr = cipher.NewGCM(block)
+	})
+	return s.line, s.lineErr
 }

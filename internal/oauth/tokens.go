@@ -30,9 +30,30 @@ type AccessClaims struct {
 	ID        string   `json:"jti"`
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
+	// AuthTime is when the end user authenticated (3-legged tokens).
+	AuthTime int64 `json:"auth_time,omitempty"`
+	// Grant names the authorization grant the token came from (the code's
+	// grant or the refresh token family), so revoking the grant revokes
+	// every access token issued from it (RFC 9700 §4.5, §4.14).
+	Grant string `json:"gid,omitempty"`
+	// User is the end user (id and line), encrypted for the platform:
+	// clients see an opaque value, the gateway and userinfo decrypt it.
+	User string `json:"gh_usr,omitempty"`
 
 	// scopes is Scope split, computed once when the token is verified.
 	scopes []string
+}
+
+// accessGrant is what an access token is issued for.
+type accessGrant struct {
+	ClientID string
+	// Subject is the client itself (2-legged) or the pairwise subject of
+	// the end user (3-legged).
+	Subject  string
+	Scopes   []string
+	GrantID  string
+	User     *store.User
+	AuthTime time.Time
 }
 
 // Scopes returns the token's scopes. The caller must not modify the slice.
@@ -51,17 +72,25 @@ func newTokenID() string {
 }
 
 // issueAccessToken signs an access token for the client and subject.
-func (s *Server) issueAccessToken(clientID, subject string, scopes []string) (string, *AccessClaims, error) {
+func (s *Server) issueAccessToken(g accessGrant) (string, *AccessClaims, error) {
 	now := s.cfg.Now()
 	claims := &AccessClaims{
 		Issuer:   s.cfg.Issuer,
-		Subject:  subject,
+		Subject:  g.Subject,
 		Audience: []string{s.cfg.Audience},
 		IssuedAt: now.Unix(),
 		Expiry:   now.Add(s.cfg.AccessTokenTTL).Unix(),
 		ID:       newTokenID(),
-		ClientID: clientID,
-		Scope:    strings.Join(scopes, " "),
+		ClientID: g.ClientID,
+		Scope:    strings.Join(g.Scopes, " "),
+		Grant:    g.GrantID,
+	}
+	if g.User != nil {
+		claims.AuthTime = g.AuthTime.Unix()
+		var err error
+		if claims.User, err = s.sealUser(g.User); err != nil {
+			return "", nil, err
+		}
 	}
 	signer, err := s.cfg.Keys.Signer(AccessTokenJWTType)
 	if err != nil {
@@ -113,7 +142,7 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	if claims.NotBefore > now+int64(clockSkew/time.Second) || claims.IssuedAt > now+int64(clockSkew/time.Second) {
 		return nil, problem.New("invalid_token", "not_yet_valid", "The access token is not valid yet.")
 	}
-	if s.revoked.has(claims.ID) {
+	if s.revoked.has(claims.ID) || (claims.Grant != "" && s.revoked.has(claims.Grant)) {
 		return nil, problem.New("invalid_token", "revoked", "The access token was revoked.")
 	}
 	return claims, nil

@@ -121,6 +121,10 @@ type Error struct {
 	Header http.Header
 	// Extra holds extension members added to JSON bodies (e.g. "scope").
 	Extra map[string]any
+	// status, when set, replaces the entry's status: one OAuth error can
+	// owe different statuses at different endpoints (CIBA's access_denied
+	// is 403 at the backchannel endpoint and 400 at the token endpoint).
+	status int
 	// Concealed keeps the cause and the detail out of the response body:
 	// the caller sees the entry's description only. Used where naming the
 	// failed check would help an attacker (which of client id or secret was
@@ -170,8 +174,18 @@ func (p *Error) Error() string {
 // Unwrap returns the logged cause.
 func (p *Error) Unwrap() error { return p.Err }
 
-// Status is the HTTP status of the entry.
-func (p *Error) Status() int { return p.Entry.Status }
+// Status is the HTTP status of the answer: the entry's, unless WithStatus
+// set another.
+func (p *Error) Status() int {
+	if p.status != 0 {
+		return p.status
+	}
+	return p.Entry.Status
+}
+
+// WithStatus answers with another status than the entry's and returns p.
+// Use it only where a specification fixes the status per endpoint.
+func (p *Error) WithStatus(code int) *Error { p.status = code; return p }
 
 // Cause returns the cause that happened.
 func (p *Error) Cause() Cause {

@@ -20,6 +20,9 @@ func (s *Server) Public() http.Handler {
 	mux.Handle(oauth.PathToken, o.Token())
 	mux.Handle(oauth.PathIntrospect, o.Introspect())
 	mux.Handle(oauth.PathRevoke, o.Revoke())
+	mux.Handle(oauth.PathBCAuthorize, o.BCAuthorize())
+	mux.Handle(oauth.PathUserinfo, o.Userinfo())
+	o.AuthorizeRoutes(mux)
 	if s.deps.Docs != nil {
 		mux.Handle("GET /docs/errors", s.deps.Docs)
 		mux.Handle("GET /docs/errors.json", s.deps.Docs)

@@ -117,7 +117,11 @@ func (b Bearer) VerifyBearer(raw string) (gateway.Grant, *problem.Error) {
 	if p != nil {
 		return gateway.Grant{}, p
 	}
-	return gateway.Grant{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}, nil
+	g := gateway.Grant{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}
+	if u, ok := b.OAuth.UserOf(c); ok {
+		g.Line = u.Line
+	}
+	return g, nil
 }
 
 var _ gateway.TokenVerifier = Bearer{}

@@ -29,9 +29,10 @@ type Recorder struct {
 	mu      sync.Mutex
 	pending map[bucketKey]*store.UsageRecord
 
-	flushMu sync.Mutex // one flush at a time
-	stop    chan struct{}
-	done    chan struct{}
+	flushMu   sync.Mutex // one flush at a time
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 type bucketKey struct {
@@ -141,9 +142,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the periodic flush and writes what is pending.
+// Close stops the periodic flush and writes what is pending. Calling it
+// again only flushes.
 func (r *Recorder) Close(ctx context.Context) error {
-	close(r.stop)
+	r.closeOnce.Do(func() { close(r.stop) })
 	<-r.done
 	return r.Flush(ctx)
 }

@@ -37,6 +37,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	neturl "net/url"
 	"strconv"
 	"time"
 
@@ -88,6 +89,23 @@ func Open(url string, prefix string) (*Limiter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redislimit: %w", err)
 	}
+	// A limiter sits on every API call: when Redis is slow or gone, a call
+	// must fail fast (and fail open or closed) rather than wait out
+	// go-redis's defaults of 3 retries and multi-second timeouts. Values
+	// given in the URL win.
+	q := urlQuery(url)
+	if !q.Has("max_retries") {
+		opts.MaxRetries = -1 // no retries
+	}
+	if !q.Has("dial_timeout") {
+		opts.DialTimeout = 250 * time.Millisecond
+	}
+	if !q.Has("read_timeout") {
+		opts.ReadTimeout = 250 * time.Millisecond
+	}
+	if !q.Has("write_timeout") {
+		opts.WriteTimeout = 250 * time.Millisecond
+	}
 	client := redis.NewClient(opts)
 	timeout := opts.DialTimeout + opts.ReadTimeout
 	if timeout <= 0 {
@@ -102,6 +120,14 @@ func Open(url string, prefix string) (*Limiter, error) {
 	l := New(client, prefix)
 	l.owned = true
 	return l, nil
+}
+
+func urlQuery(raw string) neturl.Values {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return neturl.Values{}
+	}
+	return u.Query()
 }
 
 // Close closes the connection if the Limiter was made by Open; a client
