@@ -1182,6 +1182,512 @@ func (p *pgDB) DeleteExpired(ctx context.Context, now time.Time) error {
 	return p.err(ctx, "delete expired", err)
 }
 
+// pgUniqueViolation reports whether err is a failed unique or primary key
+// constraint.
+func pgUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// pgMissingParent explains err if it is a foreign key violation writing
+// grant key (a code, token or CIBA request) by the constraint's name (see
+// 0004_users_grants.sql), and returns nil otherwise.
+func pgMissingParent(op, key, clientID, userID string, err error) error {
+	switch name := pgForeignKeyViolation(err); {
+	case name == "":
+		return nil
+	case strings.HasSuffix(name, "_client_fk"):
+		return missingReference(op, key, "client", clientID)
+	case strings.HasSuffix(name, "_user_fk"):
+		return missingReference(op, key, "user", userID)
+	default:
+		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, err)
+	}
+}
+
+const pgSelectUser = `SELECT id, username, phone_number, password_hash,
+	created_at, updated_at FROM users`
+
+// pgScanUser reads one pgSelectUser row.
+func pgScanUser(row pgx.Row) (*store.User, error) {
+	var u store.User
+	var phone pgtype.Text
+	var created, updated pgtype.Timestamptz
+	if err := row.Scan(&u.ID, &u.Username, &phone, &u.PasswordHash, &created, &updated); err != nil {
+		return nil, err
+	}
+	u.PhoneNumber = phone.String
+	u.CreatedAt = fromPGTime(created)
+	u.UpdatedAt = fromPGTime(updated)
+	return &u, nil
+}
+
+func (p *pgDB) CreateUser(ctx context.Context, u *store.User) error {
+	const op = "create user"
+	uu := *u
+	if uu.CreatedAt.IsZero() {
+		uu.CreatedAt = p.now()
+	}
+	if uu.UpdatedAt.IsZero() {
+		uu.UpdatedAt = uu.CreatedAt
+	}
+	if _, err := p.pool.Exec(ctx, `INSERT INTO users (id, username, phone_number,
+		password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
+		pgTime(uu.CreatedAt), pgTime(uu.UpdatedAt)); err != nil {
+		return p.err(ctx, op, err)
+	}
+	u.CreatedAt, u.UpdatedAt = uu.CreatedAt, uu.UpdatedAt
+	return nil
+}
+
+// getUser returns the user whose column (a unique one) is value; by
+// describes the lookup in errors.
+func (p *pgDB) getUser(ctx context.Context, column, by, value string) (*store.User, error) {
+	u, err := pgScanUser(p.pool.QueryRow(ctx, pgSelectUser+` WHERE `+column+` = $1`, value))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get user%s %q: %w", by, value, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get user"+by, err)
+	}
+	return u, nil
+}
+
+func (p *pgDB) GetUser(ctx context.Context, id string) (*store.User, error) {
+	return p.getUser(ctx, "id", "", id)
+}
+
+func (p *pgDB) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
+	return p.getUser(ctx, "username", " by username", username)
+}
+
+func (p *pgDB) GetUserByPhone(ctx context.Context, phone string) (*store.User, error) {
+	// An empty phone is stored as NULL, which equals nothing.
+	return p.getUser(ctx, "phone_number", " by phone number", phone)
+}
+
+func (p *pgDB) ListUsers(ctx context.Context) ([]*store.User, error) {
+	const op = "list users"
+	// username is COLLATE "C" (0004_users_grants.sql): byte order.
+	rows, err := p.pool.Query(ctx, pgSelectUser+` ORDER BY username`)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var us []*store.User
+	for rows.Next() {
+		u, err := pgScanUser(rows)
+		if err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		us = append(us, u)
+	}
+	return us, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) DeleteUser(ctx context.Context, id string) error {
+	// One statement: the foreign keys delete the user's grants with it.
+	tag, err := p.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if err != nil {
+		return p.err(ctx, "delete user", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: delete user %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+const pgAuthCodeColumns = `hash, client_id, user_id, redirect_uri, scopes, nonce,
+	code_challenge, code_challenge_method, auth_time, expires_at, used_at, grant_id,
+	created_at`
+
+// pgScanAuthCode reads one row of pgAuthCodeColumns.
+func pgScanAuthCode(row pgx.Row) (*store.AuthCode, error) {
+	var c store.AuthCode
+	var scopes string
+	var authTime, expires, used, created pgtype.Timestamptz
+	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes,
+		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &authTime, &expires, &used,
+		&c.GrantID, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	c.AuthTime = fromPGTime(authTime)
+	c.ExpiresAt = fromPGTime(expires)
+	c.UsedAt = fromPGTime(used)
+	c.CreatedAt = fromPGTime(created)
+	return &c, nil
+}
+
+func (p *pgDB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	const op = "create auth code"
+	created := c.CreatedAt
+	if created.IsZero() {
+		created = p.now()
+	}
+	scopes, err := encodeList(c.Scopes)
+	if err != nil {
+		return err
+	}
+	if _, err := p.pool.Exec(ctx, `INSERT INTO auth_codes (`+pgAuthCodeColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, scopes, c.Nonce, c.CodeChallenge,
+		c.CodeChallengeMethod, pgTime(c.AuthTime), pgTime(c.ExpiresAt), pgTime(c.UsedAt),
+		c.GrantID, pgTime(created)); err != nil {
+		if err := pgMissingParent(op, c.Hash, c.ClientID, c.UserID, err); err != nil {
+			return err
+		}
+		return p.err(ctx, op, err)
+	}
+	c.CreatedAt = created
+	return nil
+}
+
+// pgRedeemAuthCode marks an unused code used. Under READ COMMITTED a
+// concurrent redemption of the same code waits for this one's row lock,
+// then re-checks used_at IS NULL against the committed row and updates
+// nothing: one statement, one round trip, exactly one winner.
+const pgRedeemAuthCode = `UPDATE auth_codes SET used_at = $2
+	WHERE hash = $1 AND used_at IS NULL RETURNING ` + pgAuthCodeColumns
+
+func (p *pgDB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+	const op = "redeem auth code"
+	now = truncate(now, pgPrecision)
+	c, err := pgScanAuthCode(p.pool.QueryRow(ctx, pgRedeemAuthCode, hash, pgTime(now)))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, p.err(ctx, op, err)
+	}
+	// Nothing redeemed: the code is unknown or was used, perhaps by the
+	// redemption this one waited for. Used codes never become unused, so
+	// the committed row tells which.
+	c, err = pgScanAuthCode(p.pool.QueryRow(ctx, `SELECT `+pgAuthCodeColumns+` FROM auth_codes WHERE hash = $1`, hash))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("sqlstore: redeem auth code %q: %w", hash, store.ErrNotFound)
+	case err != nil:
+		return nil, p.err(ctx, op, err)
+	case c.UsedAt.IsZero(): // created between the two statements
+		return nil, fmt.Errorf("sqlstore: redeem auth code %q: created concurrently, try again", hash)
+	}
+	return c, errCodeUsed(hash, c.UsedAt)
+}
+
+const pgRefreshTokenColumns = `hash, family_id, client_id, user_id, scopes, auth_time,
+	expires_at, rotated_at, revoked_at, created_at`
+
+// pgScanRefreshToken reads one row of pgRefreshTokenColumns.
+func pgScanRefreshToken(row pgx.Row) (*store.RefreshToken, error) {
+	var t store.RefreshToken
+	var scopes string
+	var authTime, expires, rotated, revoked, created pgtype.Timestamptz
+	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &scopes,
+		&authTime, &expires, &rotated, &revoked, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	t.AuthTime = fromPGTime(authTime)
+	t.ExpiresAt = fromPGTime(expires)
+	t.RotatedAt = fromPGTime(rotated)
+	t.RevokedAt = fromPGTime(revoked)
+	t.CreatedAt = fromPGTime(created)
+	return &t, nil
+}
+
+// pgRefreshTokenArgs returns t's columns after family_id, in
+// pgRefreshTokenColumns order.
+func pgRefreshTokenArgs(t *store.RefreshToken) ([]any, error) {
+	scopes, err := encodeList(t.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{t.ClientID, t.UserID, scopes, pgTime(t.AuthTime), pgTime(t.ExpiresAt),
+		pgTime(t.RotatedAt), pgTime(t.RevokedAt), pgTime(t.CreatedAt)}, nil
+}
+
+func (p *pgDB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	const op = "create refresh token"
+	tt := *t
+	if tt.CreatedAt.IsZero() {
+		tt.CreatedAt = p.now()
+	}
+	args, err := pgRefreshTokenArgs(&tt)
+	if err != nil {
+		return err
+	}
+	if _, err := p.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+pgRefreshTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		append([]any{tt.Hash, tt.FamilyID}, args...)...); err != nil {
+		if err := pgMissingParent(op, tt.Hash, tt.ClientID, tt.UserID, err); err != nil {
+			return err
+		}
+		return p.err(ctx, op, err)
+	}
+	t.CreatedAt = tt.CreatedAt
+	return nil
+}
+
+// pgRotateRefreshToken marks a usable token of family $3 rotated and
+// inserts its successor, in one statement and so one transaction and one
+// round trip. The INSERT reads the UPDATE's result, so it adds a row
+// exactly when the UPDATE changed one. Under READ COMMITTED a concurrent
+// rotation or revocation of the same token waits for this one's row lock,
+// then re-checks the WHERE clause against the committed row and updates
+// nothing. Rotations of distinct tokens share no row and never wait for
+// each other.
+const pgRotateRefreshToken = `WITH old AS (
+		UPDATE refresh_tokens SET rotated_at = $2
+		WHERE hash = $1 AND family_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL
+		RETURNING ` + pgRefreshTokenColumns + `
+	), successor AS (
+		INSERT INTO refresh_tokens (` + pgRefreshTokenColumns + `)
+		SELECT $4::text, $3::text, $5::text, $6::text, $7::text, $8::timestamptz,
+			$9::timestamptz, $10::timestamptz, $11::timestamptz, $12::timestamptz
+		FROM old
+	)
+	SELECT ` + pgRefreshTokenColumns + ` FROM old`
+
+func (p *pgDB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
+	const op = "rotate refresh token"
+	now = truncate(now, pgPrecision)
+	nt := *next
+	if nt.CreatedAt.IsZero() {
+		nt.CreatedAt = now
+	}
+	args, err := pgRefreshTokenArgs(&nt)
+	if err != nil {
+		return nil, err
+	}
+	t, err := pgScanRefreshToken(p.pool.QueryRow(ctx, pgRotateRefreshToken,
+		append([]any{hash, pgTime(now), nt.FamilyID, nt.Hash}, args...)...))
+	if err == nil {
+		next.CreatedAt = nt.CreatedAt
+		return t, nil
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case pgUniqueViolation(err):
+		return nil, errNextHashTaken(hash, err)
+	default:
+		if err := pgMissingParent(op, hash, nt.ClientID, nt.UserID, err); err != nil {
+			return nil, err
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	// Nothing rotated: the token is unknown, spent (perhaps by the
+	// rotation this one waited for) or of another family. Spent tokens
+	// never become usable again, so the committed row tells which.
+	t, err = p.GetRefreshToken(ctx, hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("sqlstore: rotate refresh token %q: %w", hash, store.ErrNotFound)
+	case err != nil:
+		return nil, err
+	case !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero():
+		return t, errTokenSpent(t)
+	case t.FamilyID != nt.FamilyID:
+		return nil, errFamilyMismatch(t, &nt)
+	}
+	// Created between the two statements.
+	return nil, fmt.Errorf("sqlstore: rotate refresh token %q: created concurrently, try again", hash)
+}
+
+func (p *pgDB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+	t, err := pgScanRefreshToken(p.pool.QueryRow(ctx, `SELECT `+pgRefreshTokenColumns+`
+		FROM refresh_tokens WHERE hash = $1`, hash))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get refresh token %q: %w", hash, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get refresh token", err)
+	}
+	return t, nil
+}
+
+func (p *pgDB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	const op = "revoke refresh family"
+	now = truncate(now, pgPrecision)
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// A statement that waits for a concurrent rotation's row lock revokes
+	// the rotated row once the rotation commits, but its snapshot predates
+	// the successor the rotation inserted. Each statement of a READ
+	// COMMITTED transaction takes a new snapshot, so repeating until one
+	// revokes nothing catches every successor. The rows revoked stay
+	// locked until commit, so no rotation of them can succeed meanwhile.
+	for {
+		tag, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2
+			WHERE family_id = $1 AND revoked_at IS NULL`, familyID, pgTime(now))
+		if err != nil {
+			return p.err(ctx, op, err)
+		}
+		if tag.RowsAffected() == 0 {
+			break
+		}
+	}
+	return p.err(ctx, op, tx.Commit(ctx))
+}
+
+const pgSelectCIBARequest = `SELECT id, client_id, user_id, scopes, binding_message,
+	status, interval, last_poll_at, auth_time, expires_at, created_at, updated_at
+	FROM ciba_requests`
+
+// pgScanCIBARequest reads one pgSelectCIBARequest row.
+func pgScanCIBARequest(row pgx.Row) (*store.CIBARequest, error) {
+	var r store.CIBARequest
+	var scopes string
+	var interval int64
+	var lastPoll, authTime, expires, created, updated pgtype.Timestamptz
+	if err := row.Scan(&r.ID, &r.ClientID, &r.UserID, &scopes, &r.BindingMessage,
+		&r.Status, &interval, &lastPoll, &authTime, &expires, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	r.Interval = int(interval)
+	r.LastPollAt = fromPGTime(lastPoll)
+	r.AuthTime = fromPGTime(authTime)
+	r.ExpiresAt = fromPGTime(expires)
+	r.CreatedAt = fromPGTime(created)
+	r.UpdatedAt = fromPGTime(updated)
+	return &r, nil
+}
+
+// pgCIBAArgs returns r's columns after user_id, in pgSelectCIBARequest
+// order.
+func pgCIBAArgs(r *store.CIBARequest) ([]any, error) {
+	scopes, err := encodeList(r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{scopes, r.BindingMessage, r.Status, int64(r.Interval), pgTime(r.LastPollAt),
+		pgTime(r.AuthTime), pgTime(r.ExpiresAt), pgTime(r.CreatedAt), pgTime(r.UpdatedAt)}, nil
+}
+
+func (p *pgDB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error {
+	const op = "create CIBA request"
+	rr := *r
+	if rr.CreatedAt.IsZero() {
+		rr.CreatedAt = p.now()
+	}
+	if rr.UpdatedAt.IsZero() {
+		rr.UpdatedAt = rr.CreatedAt
+	}
+	args, err := pgCIBAArgs(&rr)
+	if err != nil {
+		return err
+	}
+	if _, err := p.pool.Exec(ctx, `INSERT INTO ciba_requests (id, client_id, user_id,
+		scopes, binding_message, status, interval, last_poll_at, auth_time, expires_at,
+		created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		append([]any{rr.ID, rr.ClientID, rr.UserID}, args...)...); err != nil {
+		if err := pgMissingParent(op, rr.ID, rr.ClientID, rr.UserID, err); err != nil {
+			return err
+		}
+		return p.err(ctx, op, err)
+	}
+	r.CreatedAt, r.UpdatedAt = rr.CreatedAt, rr.UpdatedAt
+	return nil
+}
+
+func (p *pgDB) GetCIBARequest(ctx context.Context, id string) (*store.CIBARequest, error) {
+	r, err := pgScanCIBARequest(p.pool.QueryRow(ctx, pgSelectCIBARequest+` WHERE id = $1`, id))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get CIBA request %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, "get CIBA request", err)
+	}
+	return r, nil
+}
+
+func (p *pgDB) UpdateCIBARequest(ctx context.Context, id string, update func(r *store.CIBARequest) error) (*store.CIBARequest, error) {
+	const op = "update CIBA request"
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer tx.Rollback(ctx)
+	// FOR UPDATE holds the row until commit: a concurrent update waits
+	// here and then reads this one's result.
+	r, err := pgScanCIBARequest(tx.QueryRow(ctx, pgSelectCIBARequest+` WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update CIBA request %q: %w", id, store.ErrNotFound)
+		}
+		return nil, p.err(ctx, op, err)
+	}
+	old := *r
+	if err := update(r); err != nil {
+		return nil, err
+	}
+	if err := checkCIBAKeys(op, id, &old, r); err != nil {
+		return nil, err
+	}
+	r.UpdatedAt = p.now()
+	normalizeCIBARequest(r, pgPrecision)
+	args, err := pgCIBAArgs(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE ciba_requests SET scopes = $1,
+		binding_message = $2, status = $3, interval = $4, last_poll_at = $5,
+		auth_time = $6, expires_at = $7, created_at = $8, updated_at = $9 WHERE id = $10`,
+		append(args, id)...); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	return r, nil
+}
+
+func (p *pgDB) ListPendingCIBARequests(ctx context.Context, userID string) ([]*store.CIBARequest, error) {
+	const op = "list pending CIBA requests"
+	// NULLS FIRST as in SQLite; id is COLLATE "C": byte order.
+	rows, err := p.pool.Query(ctx, pgSelectCIBARequest+` WHERE user_id = $1 AND status = $2
+		ORDER BY created_at NULLS FIRST, id`, userID, store.CIBAPending)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var rs []*store.CIBARequest
+	for rows.Next() {
+		r, err := pgScanCIBARequest(rows)
+		if err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
+	// One statement, so one transaction and one round trip. Stored times
+	// are whole microseconds: before ceil(now) is before now.
+	_, err := p.pool.Exec(ctx, `WITH codes AS (
+			DELETE FROM auth_codes WHERE expires_at < $1
+		), tokens AS (
+			DELETE FROM refresh_tokens WHERE expires_at < $1
+		)
+		DELETE FROM ciba_requests WHERE expires_at < $1`, ceil(now, pgPrecision))
+	return p.err(ctx, "delete expired grants", err)
+}
+
 func (p *pgDB) Ping(ctx context.Context) error {
 	if err := p.pool.Ping(ctx); err != nil {
 		return unavailable("ping", err)

@@ -193,6 +193,12 @@ func TestPostgresMigrateFrom0001(t *testing.T) {
 	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "s", ClientID: "old-app", APIName: "api", PlanName: "free"}); err != nil {
 		t.Errorf("CreateSubscription for the old client after migrating: %v", err)
 	}
+	if err := db.CreateUser(ctx, &store.User{ID: "u", Username: "alice"}); err != nil {
+		t.Errorf("CreateUser after migrating: %v", err)
+	}
+	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: "code", ClientID: "old-app", UserID: "u"}); err != nil {
+		t.Errorf("CreateAuthCode for the old client after migrating: %v", err)
+	}
 }
 
 // TestPostgresSchemaIsolation checks that stores in different schemas of

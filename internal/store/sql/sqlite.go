@@ -1258,6 +1258,508 @@ func (l *liteDB) DeleteExpired(ctx context.Context, now time.Time) error {
 	return l.err(ctx, op, tx.Commit())
 }
 
+// liteUniqueViolation reports whether err is a failed primary key or
+// unique constraint.
+func liteUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return true
+	}
+	return false
+}
+
+// missingParent explains fkErr, a foreign key violation writing grant key
+// (a code, token or CIBA request) in tx: SQLite does not say which
+// reference failed, so it looks, still holding the write lock, for the
+// first of client and user that does not exist.
+func (l *liteDB) missingParent(ctx context.Context, op string, tx *sql.Tx, key, clientID, userID string, fkErr error) error {
+	var client, user bool
+	if err := tx.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM clients WHERE id = ?),
+		EXISTS (SELECT 1 FROM users WHERE id = ?)`,
+		clientID, userID).Scan(&client, &user); err != nil {
+		return l.err(ctx, op, err)
+	}
+	switch {
+	case !client:
+		return missingReference(op, key, "client", clientID)
+	case !user:
+		return missingReference(op, key, "user", userID)
+	}
+	return l.err(ctx, op, fkErr)
+}
+
+const liteSelectUser = `SELECT id, username, phone_number, password_hash,
+	created_at, updated_at FROM users`
+
+// liteScanUser reads one liteSelectUser row.
+func liteScanUser(row interface{ Scan(...any) error }) (*store.User, error) {
+	var u store.User
+	var phone sql.NullString
+	var created, updated sql.NullInt64
+	if err := row.Scan(&u.ID, &u.Username, &phone, &u.PasswordHash, &created, &updated); err != nil {
+		return nil, err
+	}
+	u.PhoneNumber = phone.String
+	u.CreatedAt = fromLiteTime(created)
+	u.UpdatedAt = fromLiteTime(updated)
+	return &u, nil
+}
+
+func (l *liteDB) CreateUser(ctx context.Context, u *store.User) error {
+	const op = "create user"
+	uu := *u
+	if uu.CreatedAt.IsZero() {
+		uu.CreatedAt = l.now()
+	}
+	if uu.UpdatedAt.IsZero() {
+		uu.UpdatedAt = uu.CreatedAt
+	}
+	if _, err := l.w.ExecContext(ctx, `INSERT INTO users (id, username,
+		phone_number, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
+		liteTime(uu.CreatedAt), liteTime(uu.UpdatedAt)); err != nil {
+		return l.err(ctx, op, err)
+	}
+	u.CreatedAt, u.UpdatedAt = uu.CreatedAt, uu.UpdatedAt
+	return nil
+}
+
+// getUser returns the user whose column (a unique one) is value; by
+// describes the lookup in errors.
+func (l *liteDB) getUser(ctx context.Context, column, by, value string) (*store.User, error) {
+	u, err := liteScanUser(l.r.QueryRowContext(ctx, liteSelectUser+` WHERE `+column+` = ?`, value))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get user%s %q: %w", by, value, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get user"+by, err)
+	}
+	return u, nil
+}
+
+func (l *liteDB) GetUser(ctx context.Context, id string) (*store.User, error) {
+	return l.getUser(ctx, "id", "", id)
+}
+
+func (l *liteDB) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
+	return l.getUser(ctx, "username", " by username", username)
+}
+
+func (l *liteDB) GetUserByPhone(ctx context.Context, phone string) (*store.User, error) {
+	// An empty phone is stored as NULL, which equals nothing.
+	return l.getUser(ctx, "phone_number", " by phone number", phone)
+}
+
+func (l *liteDB) ListUsers(ctx context.Context) ([]*store.User, error) {
+	const op = "list users"
+	rows, err := l.r.QueryContext(ctx, liteSelectUser+` ORDER BY username`)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var us []*store.User
+	for rows.Next() {
+		u, err := liteScanUser(rows)
+		if err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		us = append(us, u)
+	}
+	return us, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) DeleteUser(ctx context.Context, id string) error {
+	const op = "delete user"
+	// One statement: the foreign keys delete the user's grants with it.
+	res, err := l.w.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete user %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+const liteSelectAuthCode = `SELECT hash, client_id, user_id, redirect_uri, scopes,
+	nonce, code_challenge, code_challenge_method, auth_time, expires_at, used_at,
+	grant_id, created_at FROM auth_codes`
+
+// liteScanAuthCode reads one liteSelectAuthCode row.
+func liteScanAuthCode(row interface{ Scan(...any) error }) (*store.AuthCode, error) {
+	var c store.AuthCode
+	var scopes string
+	var authTime, expires, used, created sql.NullInt64
+	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes,
+		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &authTime, &expires, &used,
+		&c.GrantID, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	c.AuthTime = fromLiteTime(authTime)
+	c.ExpiresAt = fromLiteTime(expires)
+	c.UsedAt = fromLiteTime(used)
+	c.CreatedAt = fromLiteTime(created)
+	return &c, nil
+}
+
+func (l *liteDB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	const op = "create auth code"
+	created := c.CreatedAt
+	if created.IsZero() {
+		created = l.now()
+	}
+	scopes, err := encodeList(c.Scopes)
+	if err != nil {
+		return err
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (hash, client_id, user_id,
+		redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time,
+		expires_at, used_at, grant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, scopes, c.Nonce, c.CodeChallenge,
+		c.CodeChallengeMethod, liteTime(c.AuthTime), liteTime(c.ExpiresAt),
+		liteTime(c.UsedAt), c.GrantID, liteTime(created)); err != nil {
+		if liteForeignKeyViolation(err) {
+			return l.missingParent(ctx, op, tx, c.Hash, c.ClientID, c.UserID, err)
+		}
+		return l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	c.CreatedAt = created
+	return nil
+}
+
+func (l *liteDB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+	const op = "redeem auth code"
+	now = truncate(now, sqlitePrecision)
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	c, err := liteScanAuthCode(tx.QueryRowContext(ctx, liteSelectAuthCode+` WHERE hash = ?`, hash))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: redeem auth code %q: %w", hash, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	if !c.UsedAt.IsZero() {
+		return c, errCodeUsed(hash, c.UsedAt)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`,
+		liteTime(now), hash); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	c.UsedAt = now
+	return c, nil
+}
+
+const liteSelectRefreshToken = `SELECT hash, family_id, client_id, user_id, scopes,
+	auth_time, expires_at, rotated_at, revoked_at, created_at FROM refresh_tokens`
+
+// liteScanRefreshToken reads one liteSelectRefreshToken row.
+func liteScanRefreshToken(row interface{ Scan(...any) error }) (*store.RefreshToken, error) {
+	var t store.RefreshToken
+	var scopes string
+	var authTime, expires, rotated, revoked, created sql.NullInt64
+	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &scopes,
+		&authTime, &expires, &rotated, &revoked, &created); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	t.AuthTime = fromLiteTime(authTime)
+	t.ExpiresAt = fromLiteTime(expires)
+	t.RotatedAt = fromLiteTime(rotated)
+	t.RevokedAt = fromLiteTime(revoked)
+	t.CreatedAt = fromLiteTime(created)
+	return &t, nil
+}
+
+// liteInsertRefreshToken stores t (CreatedAt already set) in tx.
+func liteInsertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error {
+	scopes, err := encodeList(t.Scopes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id,
+		user_id, scopes, auth_time, expires_at, rotated_at, revoked_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.FamilyID, t.ClientID, t.UserID, scopes, liteTime(t.AuthTime),
+		liteTime(t.ExpiresAt), liteTime(t.RotatedAt), liteTime(t.RevokedAt), liteTime(t.CreatedAt))
+	return err
+}
+
+func (l *liteDB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	const op = "create refresh token"
+	tt := *t
+	if tt.CreatedAt.IsZero() {
+		tt.CreatedAt = l.now()
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if err := liteInsertRefreshToken(ctx, tx, &tt); err != nil {
+		if liteForeignKeyViolation(err) {
+			return l.missingParent(ctx, op, tx, tt.Hash, tt.ClientID, tt.UserID, err)
+		}
+		return l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	t.CreatedAt = tt.CreatedAt
+	return nil
+}
+
+func (l *liteDB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
+	const op = "rotate refresh token"
+	now = truncate(now, sqlitePrecision)
+	nt := *next
+	if nt.CreatedAt.IsZero() {
+		nt.CreatedAt = now
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	t, err := liteScanRefreshToken(tx.QueryRowContext(ctx, liteSelectRefreshToken+` WHERE hash = ?`, hash))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: rotate refresh token %q: %w", hash, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	if !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero() {
+		return t, errTokenSpent(t)
+	}
+	if nt.FamilyID != t.FamilyID {
+		return nil, errFamilyMismatch(t, &nt)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`,
+		liteTime(now), hash); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := liteInsertRefreshToken(ctx, tx, &nt); err != nil {
+		switch {
+		case liteUniqueViolation(err):
+			return nil, errNextHashTaken(hash, err)
+		case liteForeignKeyViolation(err):
+			return nil, l.missingParent(ctx, op, tx, hash, nt.ClientID, nt.UserID, err)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	t.RotatedAt = now
+	next.CreatedAt = nt.CreatedAt
+	return t, nil
+}
+
+func (l *liteDB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+	t, err := liteScanRefreshToken(l.r.QueryRowContext(ctx, liteSelectRefreshToken+` WHERE hash = ?`, hash))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get refresh token %q: %w", hash, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get refresh token", err)
+	}
+	return t, nil
+}
+
+func (l *liteDB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	// One statement through the single writer: no rotation of the family
+	// can interleave with it.
+	_, err := l.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
+		WHERE family_id = ? AND revoked_at IS NULL`, liteTime(truncate(now, sqlitePrecision)), familyID)
+	return l.err(ctx, "revoke refresh family", err)
+}
+
+const liteSelectCIBARequest = `SELECT id, client_id, user_id, scopes, binding_message,
+	status, interval, last_poll_at, auth_time, expires_at, created_at, updated_at
+	FROM ciba_requests`
+
+// liteScanCIBARequest reads one liteSelectCIBARequest row.
+func liteScanCIBARequest(row interface{ Scan(...any) error }) (*store.CIBARequest, error) {
+	var r store.CIBARequest
+	var scopes string
+	var lastPoll, authTime, expires, created, updated sql.NullInt64
+	if err := row.Scan(&r.ID, &r.ClientID, &r.UserID, &scopes, &r.BindingMessage,
+		&r.Status, &r.Interval, &lastPoll, &authTime, &expires, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Scopes, err = decodeList(scopes); err != nil {
+		return nil, err
+	}
+	r.LastPollAt = fromLiteTime(lastPoll)
+	r.AuthTime = fromLiteTime(authTime)
+	r.ExpiresAt = fromLiteTime(expires)
+	r.CreatedAt = fromLiteTime(created)
+	r.UpdatedAt = fromLiteTime(updated)
+	return &r, nil
+}
+
+// liteCIBAArgs returns r's columns after user_id, in liteSelectCIBARequest
+// order.
+func liteCIBAArgs(r *store.CIBARequest) ([]any, error) {
+	scopes, err := encodeList(r.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{scopes, r.BindingMessage, r.Status, r.Interval, liteTime(r.LastPollAt),
+		liteTime(r.AuthTime), liteTime(r.ExpiresAt), liteTime(r.CreatedAt), liteTime(r.UpdatedAt)}, nil
+}
+
+func (l *liteDB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error {
+	const op = "create CIBA request"
+	rr := *r
+	if rr.CreatedAt.IsZero() {
+		rr.CreatedAt = l.now()
+	}
+	if rr.UpdatedAt.IsZero() {
+		rr.UpdatedAt = rr.CreatedAt
+	}
+	args, err := liteCIBAArgs(&rr)
+	if err != nil {
+		return err
+	}
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ciba_requests (id, client_id, user_id,
+		scopes, binding_message, status, interval, last_poll_at, auth_time, expires_at,
+		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		append([]any{rr.ID, rr.ClientID, rr.UserID}, args...)...); err != nil {
+		if liteForeignKeyViolation(err) {
+			return l.missingParent(ctx, op, tx, rr.ID, rr.ClientID, rr.UserID, err)
+		}
+		return l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.err(ctx, op, err)
+	}
+	r.CreatedAt, r.UpdatedAt = rr.CreatedAt, rr.UpdatedAt
+	return nil
+}
+
+func (l *liteDB) GetCIBARequest(ctx context.Context, id string) (*store.CIBARequest, error) {
+	r, err := liteScanCIBARequest(l.r.QueryRowContext(ctx, liteSelectCIBARequest+` WHERE id = ?`, id))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: get CIBA request %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, "get CIBA request", err)
+	}
+	return r, nil
+}
+
+func (l *liteDB) UpdateCIBARequest(ctx context.Context, id string, update func(r *store.CIBARequest) error) (*store.CIBARequest, error) {
+	const op = "update CIBA request"
+	tx, err := l.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock before the read
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	r, err := liteScanCIBARequest(tx.QueryRowContext(ctx, liteSelectCIBARequest+` WHERE id = ?`, id))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: update CIBA request %q: %w", id, store.ErrNotFound)
+		}
+		return nil, l.err(ctx, op, err)
+	}
+	old := *r
+	if err := update(r); err != nil {
+		return nil, err
+	}
+	if err := checkCIBAKeys(op, id, &old, r); err != nil {
+		return nil, err
+	}
+	r.UpdatedAt = l.now()
+	normalizeCIBARequest(r, sqlitePrecision)
+	args, err := liteCIBAArgs(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE ciba_requests SET scopes = ?,
+		binding_message = ?, status = ?, interval = ?, last_poll_at = ?, auth_time = ?,
+		expires_at = ?, created_at = ?, updated_at = ? WHERE id = ?`,
+		append(args, id)...); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	return r, nil
+}
+
+func (l *liteDB) ListPendingCIBARequests(ctx context.Context, userID string) ([]*store.CIBARequest, error) {
+	const op = "list pending CIBA requests"
+	rows, err := l.r.QueryContext(ctx, liteSelectCIBARequest+` WHERE user_id = ? AND status = ?
+		ORDER BY created_at NULLS FIRST, id`, userID, store.CIBAPending)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var rs []*store.CIBARequest
+	for rows.Next() {
+		r, err := liteScanCIBARequest(rows)
+		if err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
+	const op = "delete expired grants"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	// Stored times are whole milliseconds: before ceil(now) is before now.
+	ms := ceil(now, sqlitePrecision).UnixMilli()
+	for _, table := range []string{"auth_codes", "refresh_tokens", "ciba_requests"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, ms); err != nil {
+			return l.err(ctx, op, err)
+		}
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
 func (l *liteDB) Ping(ctx context.Context) error {
 	var one int
 	if err := l.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {

@@ -91,11 +91,23 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := db.AddUsage(ctx, []store.UsageRecord{{ClientID: "app", APIName: "api", Hour: hour, Status: 200, Count: 7}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.CreateUser(ctx, &store.User{ID: "u", Username: "alice", PhoneNumber: "+34600000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "t0", FamilyID: "f", ClientID: "app", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
 	db = mustOpen(t, path)
+	if u, err := db.GetUserByPhone(ctx, "+34600000001"); err != nil || u.Username != "alice" {
+		t.Errorf("GetUserByPhone after reopening = %+v, %v; want alice", u, err)
+	}
+	if tok, err := db.GetRefreshToken(ctx, "t0"); err != nil || tok.FamilyID != "f" {
+		t.Errorf("GetRefreshToken after reopening = %+v, %v; want t0", tok, err)
+	}
 	got, err := db.GetClient(ctx, "app")
 	if err != nil {
 		t.Fatalf("GetClient after reopening: %v", err)
@@ -135,6 +147,12 @@ func TestSQLiteReopen(t *testing.T) {
 	// Foreign keys hold on the reopened file too.
 	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "x", ClientID: "nobody", APIName: "api", PlanName: "gold"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CreateSubscription for a missing client after reopening: got %v; want store.ErrNotFound", err)
+	}
+	if err := db.DeleteUser(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetRefreshToken(ctx, "t0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRefreshToken after deleting its user on the reopened file: got %v; want store.ErrNotFound", err)
 	}
 }
 
@@ -183,6 +201,12 @@ func TestSQLiteMigrateFrom0001(t *testing.T) {
 	}
 	if err := db.CreateSubscription(ctx, &store.Subscription{ID: "s", ClientID: "old-app", APIName: "api", PlanName: "free"}); err != nil {
 		t.Errorf("CreateSubscription for the old client after migrating: %v", err)
+	}
+	if err := db.CreateUser(ctx, &store.User{ID: "u", Username: "alice"}); err != nil {
+		t.Errorf("CreateUser after migrating: %v", err)
+	}
+	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: "code", ClientID: "old-app", UserID: "u"}); err != nil {
+		t.Errorf("CreateAuthCode for the old client after migrating: %v", err)
 	}
 	files, err := os.ReadDir("migrations/sqlite")
 	if err != nil {
@@ -434,6 +458,32 @@ func TestSQLiteNow(t *testing.T) {
 	}
 	if want := now.Truncate(time.Millisecond); !p.CreatedAt.Equal(want) || !p.UpdatedAt.Equal(want) {
 		t.Errorf("plan CreatedAt, UpdatedAt = %v, %v; want %v", p.CreatedAt, p.UpdatedAt, want)
+	}
+	// Zero now arguments are the DB's clock too.
+	if err := db.CreateUser(ctx, &store.User{ID: "u", Username: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: "code", ClientID: "app", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := db.RedeemAuthCode(ctx, "code", time.Time{}); err != nil || !c.UsedAt.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("RedeemAuthCode with a zero now = %+v, %v; want UsedAt %v", c, err, now)
+	}
+	if err := db.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "t0", FamilyID: "f", ClientID: "app", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	next := &store.RefreshToken{Hash: "t1", FamilyID: "f", ClientID: "app", UserID: "u"}
+	if tok, err := db.RotateRefreshToken(ctx, "t0", time.Time{}, next); err != nil || !tok.RotatedAt.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("RotateRefreshToken with a zero now = %+v, %v; want RotatedAt %v", tok, err, now)
+	}
+	if want := now.Truncate(time.Millisecond); !next.CreatedAt.Equal(want) {
+		t.Errorf("next CreatedAt = %v; want %v", next.CreatedAt, want)
+	}
+	if err := db.RevokeRefreshFamily(ctx, "f", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := db.GetRefreshToken(ctx, "t1"); err != nil || !tok.RevokedAt.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("GetRefreshToken after RevokeRefreshFamily with a zero now = %+v, %v; want RevokedAt %v", tok, err, now)
 	}
 	now = now.Add(time.Second) // exactly at expiry: expired
 	if err := db.UseAssertionID(ctx, "app", "jti", now.Add(time.Hour)); err != nil {

@@ -28,6 +28,13 @@
 // deleting a client or an API deletes its subscriptions (and, when there
 // were any, increments "access"), and a plan in use cannot be deleted.
 // Usage rows reference nothing, so call history outlives what it counts.
+//
+// Authorization codes, refresh tokens and CIBA requests reference their
+// client and their user the same way: deleting either deletes them. A
+// user's empty phone number is stored as NULL, so it is unique only when
+// set. Codes and tokens are redeemed and rotated by one conditional write
+// (SQLite: inside the single writer's transaction), so that of concurrent
+// uses exactly one wins; none of the three counts in a generation.
 package sqlstore
 
 import (
@@ -52,8 +59,9 @@ var _ store.Store = (*DB)(nil)
 // concurrent use. Create it with Open and release it with Close.
 type DB struct {
 	// Now returns the current time, used to fill zero CreatedAt, UpdatedAt
-	// and RevokedAt fields and to decide whether an assertion id has
-	// expired. If nil, time.Now is used. Set it before the DB is used.
+	// and RevokedAt fields and zero now arguments, and to decide whether an
+	// assertion id has expired. If nil, time.Now is used. Set it before the
+	// DB is used.
 	Now func() time.Time
 
 	b      backend
@@ -166,15 +174,254 @@ func (db *DB) UpdateClient(ctx context.Context, id string, update func(c *store.
 	return db.b.UpdateClient(ctx, id, update)
 }
 
-// DeleteClient deletes the client with the given ID and its
-// subscriptions, in one transaction, or returns an error wrapping
-// store.ErrNotFound. If it deleted subscriptions it increments the access
-// generation once.
+// DeleteClient deletes the client with the given ID, its subscriptions
+// and its authorization codes, refresh tokens and CIBA requests, in one
+// transaction, or returns an error wrapping store.ErrNotFound. If it
+// deleted subscriptions it increments the access generation once.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	if db.closed.Load() {
 		return errClosed
 	}
 	return db.b.DeleteClient(ctx, id)
+}
+
+// CreateUser stores a new user. u.ID and u.Username must not be empty
+// (that is refused with an error wrapping no sentinel). An empty
+// u.PhoneNumber is stored as no number, so any number of users may have
+// none. A zero u.CreatedAt is set to the current time and a zero
+// u.UpdatedAt to u.CreatedAt, both written back to u. It returns an error
+// wrapping store.ErrConflict, and changes nothing, if the ID, the username
+// or the phone number is taken (all compared byte for byte).
+func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if u.ID == "" || u.Username == "" {
+		return fmt.Errorf("sqlstore: create user: empty ID or username (%q, %q)", u.ID, u.Username)
+	}
+	return db.b.CreateUser(ctx, u)
+}
+
+// GetUser returns the user with the given ID, or an error wrapping
+// store.ErrNotFound.
+func (db *DB) GetUser(ctx context.Context, id string) (*store.User, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetUser(ctx, id)
+}
+
+// GetUserByUsername returns the user with the given username (compared
+// byte for byte), or an error wrapping store.ErrNotFound.
+func (db *DB) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetUserByUsername(ctx, username)
+}
+
+// GetUserByPhone returns the user with the given phone number (compared
+// byte for byte, so callers normalize to E.164 first), or an error wrapping
+// store.ErrNotFound. The empty number belongs to nobody.
+func (db *DB) GetUserByPhone(ctx context.Context, phone string) (*store.User, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetUserByPhone(ctx, phone)
+}
+
+// ListUsers returns every user ordered by username byte by byte.
+func (db *DB) ListUsers(ctx context.Context) ([]*store.User, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListUsers(ctx)
+}
+
+// DeleteUser deletes the user with the given ID together with the user's
+// authorization codes, refresh tokens and CIBA requests, in one
+// transaction, or returns an error wrapping store.ErrNotFound.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeleteUser(ctx, id)
+}
+
+// CreateAuthCode stores a new authorization code. c.Hash must not be empty
+// (that is refused with an error wrapping no sentinel). A zero c.CreatedAt
+// is set to the current time and written back to c. It returns an error
+// wrapping store.ErrConflict if the hash is taken, and one wrapping
+// store.ErrNotFound, naming what is missing, if the client or the user
+// does not exist; either way nothing changes.
+func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if c.Hash == "" {
+		return errors.New("sqlstore: create auth code: empty hash")
+	}
+	return db.b.CreateAuthCode(ctx, c)
+}
+
+// RedeemAuthCode atomically marks the code with the given hash used at now
+// and returns it, UsedAt set. A zero now means the current time.
+//
+// Of any number of redemptions of one code, concurrent or not, exactly one
+// succeeds: the others get the stored code (UsedAt the first redemption's
+// time) together with an error wrapping store.ErrConflict, so the caller
+// can revoke what the first one issued (RFC 9700 §4.2.1, RFC 6749 §4.1.2).
+// An unknown code is an error wrapping store.ErrNotFound, with a nil code.
+//
+// Expiry is the caller's to check: an expired code that was never used is
+// redeemed and returned like any other (its ExpiresAt tells), until
+// DeleteExpiredGrants removes it.
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	if now.IsZero() {
+		now = db.now()
+	}
+	return db.b.RedeemAuthCode(ctx, hash, now)
+}
+
+// CreateRefreshToken stores a new refresh token, typically the first of a
+// family. t.Hash and t.FamilyID must not be empty (that is refused with an
+// error wrapping no sentinel). A zero t.CreatedAt is set to the current
+// time and written back to t. It returns an error wrapping
+// store.ErrConflict if the hash is taken, and one wrapping
+// store.ErrNotFound, naming what is missing, if the client or the user
+// does not exist; either way nothing changes.
+func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if t.Hash == "" || t.FamilyID == "" {
+		return fmt.Errorf("sqlstore: create refresh token: empty hash or family (%q, %q)", t.Hash, t.FamilyID)
+	}
+	return db.b.CreateRefreshToken(ctx, t)
+}
+
+// RotateRefreshToken atomically marks the token with the given hash
+// rotated at now and stores next, its successor, in one transaction, and
+// returns the rotated token, RotatedAt set. A zero now means the current
+// time; a zero next.CreatedAt is set to now and written back to next.
+//
+// Of any number of rotations of one token, concurrent or not, exactly one
+// succeeds. When the token was already rotated or revoked, it returns the
+// stored token together with an error wrapping store.ErrConflict and
+// stores nothing: the caller treats that as reuse and revokes the family
+// (RFC 9700 §4.14.2). So an error wraps store.ErrConflict exactly when the
+// token comes back with it. An unknown token is an error wrapping
+// store.ErrNotFound. Expiry is the caller's to check, as for
+// RedeemAuthCode.
+//
+// next.FamilyID must be the token's family, and next.Hash must not be
+// empty nor taken; otherwise nothing is written and the error wraps no
+// sentinel (a hash collision is not reuse: the caller may retry with a new
+// token). If next's client or user no longer exists the error wraps
+// store.ErrNotFound.
+func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	if next == nil || next.Hash == "" {
+		return nil, errors.New("sqlstore: rotate refresh token: no next token or empty hash")
+	}
+	if now.IsZero() {
+		now = db.now()
+	}
+	return db.b.RotateRefreshToken(ctx, hash, now, next)
+}
+
+// GetRefreshToken returns the refresh token with the given hash, rotated,
+// revoked or expired as it may be, or an error wrapping store.ErrNotFound.
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetRefreshToken(ctx, hash)
+}
+
+// RevokeRefreshFamily sets RevokedAt to now on every token of the family
+// that is not revoked yet, in one transaction; a zero now means the
+// current time. Revoking again keeps the first RevokedAt, and a family
+// without tokens is not an error. A rotation racing with it either
+// completes first, its new token revoked too, or fails with
+// store.ErrConflict: no token of the family stays usable.
+func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if now.IsZero() {
+		now = db.now()
+	}
+	return db.b.RevokeRefreshFamily(ctx, familyID, now)
+}
+
+// CreateCIBARequest stores a new CIBA request. r.ID must not be empty
+// (that is refused with an error wrapping no sentinel). A zero r.CreatedAt
+// is set to the current time and a zero r.UpdatedAt to r.CreatedAt, both
+// written back to r. It returns an error wrapping store.ErrConflict if the
+// ID is taken, and one wrapping store.ErrNotFound, naming what is missing,
+// if the client or the user does not exist; either way nothing changes.
+func (db *DB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if r.ID == "" {
+		return errors.New("sqlstore: create CIBA request: empty ID")
+	}
+	return db.b.CreateCIBARequest(ctx, r)
+}
+
+// GetCIBARequest returns the CIBA request with the given ID, or an error
+// wrapping store.ErrNotFound.
+func (db *DB) GetCIBARequest(ctx context.Context, id string) (*store.CIBARequest, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.GetCIBARequest(ctx, id)
+}
+
+// UpdateCIBARequest reads the CIBA request with the given ID, calls update
+// on it and writes the result, all in one transaction that holds the row
+// (SQLite: the database) write lock, so concurrent updates (the token
+// endpoint's polls and the user's approval) never lose each other's
+// changes. UpdatedAt is set to the current time after update returns. An
+// error from update aborts the transaction and is returned unchanged;
+// update must not change ID, ClientID or UserID (that is refused with an
+// error wrapping no sentinel) and must not call the store. It returns the
+// stored request, or an error wrapping store.ErrNotFound.
+func (db *DB) UpdateCIBARequest(ctx context.Context, id string, update func(r *store.CIBARequest) error) (*store.CIBARequest, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.UpdateCIBARequest(ctx, id, update)
+}
+
+// ListPendingCIBARequests returns the user's requests whose Status is
+// store.CIBAPending, oldest (by CreatedAt, then ID) first. Expired ones are
+// included: the caller filters on ExpiresAt with its own clock, and
+// DeleteExpiredGrants removes them eventually.
+func (db *DB) ListPendingCIBARequests(ctx context.Context, userID string) ([]*store.CIBARequest, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListPendingCIBARequests(ctx, userID)
+}
+
+// DeleteExpiredGrants deletes the authorization codes, refresh tokens and
+// CIBA requests whose ExpiresAt is before now, in one transaction, whatever
+// their state. A revoked or rotated refresh token is kept until it
+// expires, so that its reuse is still detected; records without an expiry
+// are kept.
+func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeleteExpiredGrants(ctx, now)
 }
 
 // CreateAPI stores a new API and increments the APIs generation, in one
@@ -641,6 +888,67 @@ func normalizePlan(p *store.Plan, precision time.Duration) {
 func normalizeSubscription(s *store.Subscription, precision time.Duration) {
 	s.CreatedAt = truncate(s.CreatedAt, precision)
 	s.UpdatedAt = truncate(s.UpdatedAt, precision)
+}
+
+// normalizeCIBARequest makes r look as it will when read back: UTC times
+// truncated to precision, an empty scope list nil.
+func normalizeCIBARequest(r *store.CIBARequest, precision time.Duration) {
+	r.LastPollAt = truncate(r.LastPollAt, precision)
+	r.AuthTime = truncate(r.AuthTime, precision)
+	r.ExpiresAt = truncate(r.ExpiresAt, precision)
+	r.CreatedAt = truncate(r.CreatedAt, precision)
+	r.UpdatedAt = truncate(r.UpdatedAt, precision)
+	if len(r.Scopes) == 0 {
+		r.Scopes = nil
+	}
+}
+
+// checkCIBAKeys refuses an update that changed what identifies CIBA
+// request id: its ID, client or user.
+func checkCIBAKeys(op, id string, old, r *store.CIBARequest) error {
+	if r.ID != old.ID || r.ClientID != old.ClientID || r.UserID != old.UserID {
+		return fmt.Errorf("sqlstore: %s %q: update must not change the ID, client or user (from %q, %q, %q to %q, %q, %q)",
+			op, id, old.ID, old.ClientID, old.UserID, r.ID, r.ClientID, r.UserID)
+	}
+	return nil
+}
+
+// nullString returns s as a query argument, with "" as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// errCodeUsed is RedeemAuthCode's error for a code used before.
+func errCodeUsed(hash string, usedAt time.Time) error {
+	return fmt.Errorf("sqlstore: redeem auth code %q: already used at %s: %w",
+		hash, usedAt.Format(time.RFC3339Nano), store.ErrConflict)
+}
+
+// errTokenSpent is RotateRefreshToken's error for a token rotated or
+// revoked before.
+func errTokenSpent(t *store.RefreshToken) error {
+	what, when := "rotated", t.RotatedAt
+	if !t.RevokedAt.IsZero() {
+		what, when = "revoked", t.RevokedAt
+	}
+	return fmt.Errorf("sqlstore: rotate refresh token %q: already %s at %s: %w",
+		t.Hash, what, when.Format(time.RFC3339Nano), store.ErrConflict)
+}
+
+// errFamilyMismatch refuses a successor outside the rotated token's family.
+func errFamilyMismatch(t, next *store.RefreshToken) error {
+	return fmt.Errorf("sqlstore: rotate refresh token %q: next token's family %q is not the token's %q",
+		t.Hash, next.FamilyID, t.FamilyID)
+}
+
+// errNextHashTaken reports that the successor's hash is taken, wrapping the
+// driver's err but not store.ErrConflict, which RotateRefreshToken keeps
+// for reuse.
+func errNextHashTaken(hash string, err error) error {
+	return fmt.Errorf("sqlstore: rotate refresh token %q: next token's hash is taken: %w", hash, err)
 }
 
 // checkSubscriptionKeys refuses an update that changed what identifies

@@ -74,6 +74,43 @@
 //   - An assertion id is expired, and may be used again, once its expiry is
 //     not after the current time. Of concurrent uses of one id, exactly one
 //     succeeds.
+//   - CreateUser, CreateAuthCode, CreateRefreshToken and CreateCIBARequest
+//     fill and write back zero timestamps like CreateClient; an empty ID,
+//     username, hash or family is refused with an error that wraps none of
+//     the sentinels. A taken key (user ID, username or phone number, code
+//     or token hash, CIBA request ID) is store.ErrConflict, and a code,
+//     token or CIBA request for a missing client or user is
+//     store.ErrNotFound; either way nothing changes. Keys are compared
+//     byte for byte. Users without a phone number are many, and
+//     GetUserByPhone("") finds none of them. ListUsers is ordered by
+//     username in byte order.
+//   - Deleting a user or a client deletes its authorization codes, refresh
+//     tokens and CIBA requests; recreating it brings none back.
+//   - RedeemAuthCode, RotateRefreshToken and RevokeRefreshFamily take the
+//     caller's now, a zero now meaning the current time.
+//   - RedeemAuthCode of a used code returns the stored code (UsedAt the
+//     first use's) with store.ErrConflict; of concurrent redemptions
+//     exactly one succeeds. An expired code is redeemed like any other.
+//   - RotateRefreshToken of a rotated or revoked token returns the stored
+//     token with store.ErrConflict and stores no successor; reuse is
+//     reported before anything wrong with the successor. A successor of
+//     another family, with an empty or taken hash, or missing, is refused
+//     with an error that wraps none of the sentinels, and one for a
+//     missing client or user with store.ErrNotFound, and nothing changes.
+//     A zero successor CreatedAt becomes now. Of concurrent rotations of
+//     one token exactly one succeeds and stores its successor; concurrent
+//     rotations of distinct families all succeed.
+//   - RevokeRefreshFamily revokes every token of the family not revoked
+//     yet, keeps earlier RevokedAt, accepts an unknown family, and leaves
+//     no token usable that a concurrent rotation stored.
+//   - UpdateCIBARequest follows UpdateClient's rules; changing the ID,
+//     client or user is refused with an error that wraps none of the
+//     sentinels. ListPendingCIBARequests returns the user's pending
+//     requests, expired ones included, ordered by CreatedAt then ID in
+//     byte order.
+//   - DeleteExpiredGrants deletes the codes, refresh tokens and CIBA
+//     requests that expired strictly before now, whether used, rotated or
+//     revoked; records without an expiry are kept.
 //   - After Close, every method returns an error wrapping
 //     store.ErrUnavailable; closing twice is not an error.
 //   - A failed call never reports store.ErrNotFound for anything but a
@@ -173,6 +210,32 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
+		{"UserRoundTrip", testUserRoundTrip},
+		{"UserDefaults", testUserDefaults},
+		{"CreateUserConflict", testCreateUserConflict},
+		{"GetUserNotFound", testGetUserNotFound},
+		{"ListUsers", testListUsers},
+		{"DeleteUser", testDeleteUser},
+		{"AuthCodeRoundTrip", testAuthCodeRoundTrip},
+		{"CreateAuthCodeErrors", testCreateAuthCodeErrors},
+		{"RedeemAuthCode", testRedeemAuthCode},
+		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
+		{"RefreshTokenRoundTrip", testRefreshTokenRoundTrip},
+		{"CreateRefreshTokenErrors", testCreateRefreshTokenErrors},
+		{"RotateRefreshToken", testRotateRefreshToken},
+		{"RotateRefreshTokenErrors", testRotateRefreshTokenErrors},
+		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
+		{"RotateRefreshTokenFamiliesConcurrent", testRotateRefreshTokenFamiliesConcurrent},
+		{"RevokeRefreshFamily", testRevokeRefreshFamily},
+		{"RevokeRefreshFamilyConcurrent", testRevokeRefreshFamilyConcurrent},
+		{"CIBARequestRoundTrip", testCIBARequestRoundTrip},
+		{"CreateCIBARequestErrors", testCreateCIBARequestErrors},
+		{"UpdateCIBARequest", testUpdateCIBARequest},
+		{"UpdateCIBARequestErrors", testUpdateCIBARequestErrors},
+		{"UpdateCIBARequestConcurrent", testUpdateCIBARequestConcurrent},
+		{"ListPendingCIBARequests", testListPendingCIBARequests},
+		{"GrantsCascade", testGrantsCascade},
+		{"DeleteExpiredGrants", testDeleteExpiredGrants},
 		{"CanceledContext", testCanceledContext},
 		{"Closed", testClosed},
 	}
@@ -974,6 +1037,7 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	checkClient(t, mustGetClient(t, s, "present"), fullClient("present"))
 	checkAPIsCanceled(t, s)
 	checkAccessCanceled(t, s)
+	checkGrantsCanceled(t, s)
 }
 
 func testClosed(t *testing.T, s store.Store) {
@@ -983,6 +1047,10 @@ func testClosed(t *testing.T, s store.Store) {
 	mustCreateSubscription(t, s, subscription("present", "present", "present", "present"))
 	usage := []store.UsageRecord{{ClientID: "present", APIName: "present", Hour: hour(0), Status: 200, Count: 1}}
 	mustAddUsage(t, s, usage)
+	mustCreateUser(t, s, fullUser("present", "present", "+34600000001"))
+	mustCreateAuthCode(t, s, fullAuthCode("present", "present", "present"))
+	mustCreateRefreshToken(t, s, refreshToken("present", "present", "present", "present"))
+	mustCreateCIBARequest(t, s, cibaRequest("present", "present", "present"))
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -1049,6 +1117,40 @@ func testClosed(t *testing.T, s store.Store) {
 		{"ListRevokedTokensSince", func() error { _, err := s.ListRevokedTokensSince(ctx, time.Time{}); return err }},
 		{"UseAssertionID", func() error { return s.UseAssertionID(ctx, "a", "b", time.Now().Add(time.Hour)) }},
 		{"DeleteExpired", func() error { return s.DeleteExpired(ctx, time.Now()) }},
+		{"CreateUser", func() error { return s.CreateUser(ctx, fullUser("new", "new", "")) }},
+		{"GetUser", func() error { _, err := s.GetUser(ctx, "present"); return err }},
+		{"GetUser(missing)", func() error { _, err := s.GetUser(ctx, "missing"); return err }},
+		{"GetUserByUsername", func() error { _, err := s.GetUserByUsername(ctx, "present"); return err }},
+		{"GetUserByPhone", func() error { _, err := s.GetUserByPhone(ctx, "+34600000001"); return err }},
+		{"ListUsers", func() error { _, err := s.ListUsers(ctx); return err }},
+		{"DeleteUser", func() error { return s.DeleteUser(ctx, "present") }},
+		{"DeleteUser(missing)", func() error { return s.DeleteUser(ctx, "missing") }},
+		{"CreateAuthCode", func() error { return s.CreateAuthCode(ctx, fullAuthCode("new", "present", "present")) }},
+		{"RedeemAuthCode", func() error { _, err := s.RedeemAuthCode(ctx, digest("present"), at(1)); return err }},
+		{"RedeemAuthCode(missing)", func() error { _, err := s.RedeemAuthCode(ctx, "missing", at(1)); return err }},
+		{"CreateRefreshToken", func() error {
+			return s.CreateRefreshToken(ctx, refreshToken("new", "present", "present", "present"))
+		}},
+		{"RotateRefreshToken", func() error {
+			_, err := s.RotateRefreshToken(ctx, digest("present"), at(1), refreshToken("new", "present", "present", "present"))
+			return err
+		}},
+		{"RotateRefreshToken(missing)", func() error {
+			_, err := s.RotateRefreshToken(ctx, "missing", at(1), refreshToken("new", "present", "present", "present"))
+			return err
+		}},
+		{"GetRefreshToken", func() error { _, err := s.GetRefreshToken(ctx, digest("present")); return err }},
+		{"GetRefreshToken(missing)", func() error { _, err := s.GetRefreshToken(ctx, "missing"); return err }},
+		{"RevokeRefreshFamily", func() error { return s.RevokeRefreshFamily(ctx, "present", at(1)) }},
+		{"CreateCIBARequest", func() error { return s.CreateCIBARequest(ctx, cibaRequest("new", "present", "present")) }},
+		{"GetCIBARequest", func() error { _, err := s.GetCIBARequest(ctx, "present"); return err }},
+		{"GetCIBARequest(missing)", func() error { _, err := s.GetCIBARequest(ctx, "missing"); return err }},
+		{"UpdateCIBARequest", func() error {
+			_, err := s.UpdateCIBARequest(ctx, "present", func(*store.CIBARequest) error { return nil })
+			return err
+		}},
+		{"ListPendingCIBARequests", func() error { _, err := s.ListPendingCIBARequests(ctx, "present"); return err }},
+		{"DeleteExpiredGrants", func() error { return s.DeleteExpiredGrants(ctx, time.Now()) }},
 	}
 	for _, c := range calls {
 		err := c.call()
