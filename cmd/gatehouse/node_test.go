@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeDir is the Node interoperability project: the npm package
+// openid-client, pinned by test/node/package-lock.json and installed by
+// .ci/run with `npm ci`.
+const nodeDir = "../../test/node"
+
+// nodeSteps are the steps test/node/flows.mjs reports, every one of which
+// must succeed.
+var nodeSteps = []string{
+	"discovery",
+	"authorize", "authorization_code", "userinfo", "refresh", "refresh_reuse",
+	"authorize_confidential", "authorize_consent_remembered", "authorize_denied",
+	"client_credentials", "introspection", "revocation",
+	"ciba", "ciba_pending", "ciba_denied",
+}
+
+// nodeStep is one line of flows.mjs's output.
+type nodeStep struct {
+	Step  string `json:"step"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+}
+
+// TestOpenIDClientNode runs the certified-style npm package openid-client
+// (v6, strict about the specifications) against the real server: discovery,
+// authorization code with PKCE through the sign-in and consent pages,
+// userinfo, refresh rotation and reuse, a denied authorization, client
+// credentials, introspection, revocation, and CIBA poll mode. The client
+// side is entirely openid-client; see test/node/flows.mjs.
+func TestOpenIDClientNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs node as a process and waits out CIBA poll intervals; skipped in -short mode")
+	}
+	unavailable := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf(format+" (CI=true: this test must run; .ci/run installs it)", args...)
+		}
+		t.Skipf(format, args...)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable("node is not on PATH; install Node.js 20+ and run npm ci in test/node")
+	}
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "openid-client", "package.json")); err != nil {
+		unavailable("openid-client is not installed: run npm ci in test/node (%v)", err)
+	}
+
+	ts := startServer(t, nil)
+	const redirectURI = "http://127.0.0.1:9/callback" // caught by the script, never fetched
+	public := ts.createClient("node public app", "--auth-method", "none",
+		"--grant-types", "authorization_code refresh_token",
+		"--scopes", "openid phone offline_access", "--redirect-uris", redirectURI)
+	confidential := ts.createClient("node confidential app", "--auth-method", "client_secret_basic",
+		"--grant-types", "authorization_code refresh_token client_credentials urn:openid:params:grant-type:ciba",
+		"--scopes", "openid phone offline_access sim-swap:check", "--redirect-uris", redirectURI)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "flows.mjs")
+	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(),
+		"GH_ISSUER="+ts.Issuer,
+		"GH_PUBLIC_ID="+public.ID,
+		"GH_CONFIDENTIAL_ID="+confidential.ID,
+		"GH_CONFIDENTIAL_SECRET="+confidential.Secret,
+		"GH_REDIRECT_URI="+redirectURI,
+		"GH_PHONE=+34600000001",
+		"GH_CC_SCOPE=sim-swap:check",
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+
+	got := map[string]nodeStep{}
+	sc := bufio.NewScanner(bytes.NewReader(stdout.Bytes()))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var s nodeStep
+		if err := json.Unmarshal([]byte(line), &s); err != nil || s.Step == "" {
+			t.Errorf("flows.mjs printed a line that is not a step result: %q", line)
+			continue
+		}
+		t.Logf("%s", line)
+		if s.OK {
+			if _, seen := got[s.Step]; seen {
+				t.Errorf("step %s reported twice", s.Step)
+			}
+		} else {
+			t.Errorf("openid-client step %s failed: %s", s.Step, line)
+		}
+		got[s.Step] = s
+	}
+	for _, name := range nodeSteps {
+		if _, ok := got[name]; !ok {
+			t.Errorf("flows.mjs did not report the step %s", name)
+		}
+	}
+	if runErr != nil || t.Failed() {
+		t.Errorf("node flows.mjs: %v\nstderr:\n%s\nserver log:\n%s", runErr, stderr.String(), ts.stderr.String())
+	}
+}
