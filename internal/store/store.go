@@ -17,8 +17,9 @@ var (
 	// ErrNotFound means no record has the requested key.
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict means the write conflicts with stored records: a record
-	// with the same unique key exists, or (deleting a plan) others still
-	// refer to it.
+	// with the same unique key exists, (deleting a plan) others still refer
+	// to it, or (redeeming a code, rotating a refresh token) it was already
+	// used, rotated or revoked.
 	ErrConflict = errors.New("store: conflicts with stored records")
 	// ErrUnavailable means the backend could not be reached; callers
 	// answer 503 rather than 500.
@@ -370,7 +371,8 @@ type Grants interface {
 	CreateCIBARequest(ctx context.Context, r *CIBARequest) error
 	GetCIBARequest(ctx context.Context, id string) (*CIBARequest, error)
 	// UpdateCIBARequest reads, calls update on a copy and writes, in one
-	// transaction. update must not change ID nor call the store.
+	// transaction. update must not change ID, ClientID or UserID nor call
+	// the store.
 	UpdateCIBARequest(ctx context.Context, id string, update func(r *CIBARequest) error) (*CIBARequest, error)
 	// ListPendingCIBARequests returns the user's requests still pending,
 	// oldest first (the sandbox approval page).
