@@ -245,6 +245,24 @@ func TestAuthorizationCodeWithRealClients(t *testing.T) {
 			}
 		})
 	}
+	// PKCE downgrade (RFC 9700 §4.8): a confidential client may skip PKCE,
+	// but a verifier sent for a code issued without a challenge is refused.
+	conf2 := ts.createClient("web", "--grant-types", "authorization_code", "--redirect-uris", redirect, "--scopes", "openid")
+	endpoint := provider.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	cconf := &oauth2.Config{ClientID: conf2.ID, ClientSecret: conf2.Secret, Endpoint: endpoint, RedirectURL: redirect, Scopes: []string{"openid"}}
+	q = newBrowser(t).authorize(ts, cconf.AuthCodeURL("s", oidc.Nonce("n")), "alice", "correct-horse-battery")
+	if _, err := cconf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isRetrieveError(err, "invalid_grant", "pkce_verifier_mismatch") {
+		t.Errorf("verifier without a challenge: %v; want invalid_grant pkce_verifier_mismatch", err)
+	}
+	// A loopback redirect URI matches on any port (RFC 8252 §7.3).
+	portConf := *conf
+	portConf.RedirectURL = "http://127.0.0.1:49152/callback"
+	q = newBrowser(t).authorize(ts, portConf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), "alice", "correct-horse-battery")
+	if q.Get("code") == "" {
+		t.Errorf("loopback redirect on another port: %v; want a code", q)
+	}
+
 	// A public client cannot skip PKCE at the authorization endpoint.
 	resp, _ := newBrowser(t).get(conf.AuthCodeURL("s"))
 	if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("iss") != ts.Issuer {
@@ -255,4 +273,11 @@ func TestAuthorizationCodeWithRealClients(t *testing.T) {
 	if doc["authorization_response_iss_parameter_supported"] != true || mustJSON(t, doc["code_challenge_methods_supported"]) != `["S256"]` {
 		t.Errorf("discovery: iss parameter %v, PKCE methods %v", doc["authorization_response_iss_parameter_supported"], doc["code_challenge_methods_supported"])
 	}
+}
+
+// isRetrieveError reports whether err is an oauth2.RetrieveError with the
+// given code whose body names the cause.
+func isRetrieveError(err error, code, cause string) bool {
+	re, ok := err.(*oauth2.RetrieveError)
+	return ok && re.ErrorCode == code && strings.Contains(string(re.Body), `"cause":"`+cause+`"`)
 }

@@ -121,6 +121,22 @@ func TestCIBAPollMode(t *testing.T) {
 		t.Errorf("the family's latest refresh token after reuse: %d %v; want refresh_token_revoked", status, body)
 	}
 
+	// Revoking a refresh token (RFC 7009) revokes its family and the
+	// family's access tokens.
+	_, body = bc("tel:+34600000001")
+	_, fresh := poll(body["auth_req_id"].(string))
+	resp = ts.post("/oauth2/revoke", url.Values{"token": {fresh["refresh_token"].(string)}, "token_type_hint": {"refresh_token"}}, c.ID, c.Secret)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("revoking a refresh token: %d", resp.StatusCode)
+	}
+	if status, body := ts.tokenForm(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fresh["refresh_token"].(string)}}); status != 400 || body["cause"] != "refresh_token_revoked" {
+		t.Errorf("refresh after revocation: %d %v; want refresh_token_revoked", status, body)
+	}
+	if got := ts.introspect(c, fresh["access_token"].(string))["active"]; got != false {
+		t.Errorf("the revoked family's access token is still active")
+	}
+
 	// …8: pending until the subscriber answers; polling too fast slows down.
 	_, body = bc("tel:+34600000008")
 	pending := body["auth_req_id"].(string)
@@ -198,6 +214,11 @@ func TestJWTBearerGrant(t *testing.T) {
 		"not a phone":        key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "alice" }),
 		"foreign key":        other.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
 		"wrong audience":     key.assertion(t, c.ID, "https://elsewhere/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
+		"issued in the future": key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) {
+			cl.Subject = "tel:+34600000001"
+			cl.IssuedAt = jwt.NewNumericDate(time.Now().Add(2 * time.Minute))
+			cl.Expiry = jwt.NewNumericDate(time.Now().Add(3 * time.Minute))
+		}),
 	} {
 		if status, body := grant(a); status != 400 || body["error"] != "invalid_grant" {
 			t.Errorf("%s: %d %v; want 400 invalid_grant", name, status, body)

@@ -173,6 +173,9 @@ func (c *Config) validate() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("config: issuer %q must be an http(s) URL with no query or fragment (RFC 8414 §2)", c.Issuer)
 	}
+	if h := u.Hostname(); u.Scheme == "http" && h != "localhost" && h != "127.0.0.1" && h != "::1" {
+		return fmt.Errorf("config: issuer %q must use https: passwords, codes and tokens would cross the network in clear (plain http is for loopback only)", c.Issuer)
+	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 	switch {
 	case c.AccessTokenTTL < time.Second:

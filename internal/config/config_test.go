@@ -449,3 +449,25 @@ func TestEnsureSecretsEmptyFile(t *testing.T) {
 		t.Fatal("EnsureSecrets does not return for an empty secret file")
 	}
 }
+
+// TestIssuerMustBeHTTPSBeyondLoopback: plain http is accepted for loopback
+// issuers only.
+func TestIssuerMustBeHTTPSBeyondLoopback(t *testing.T) {
+	for issuer, ok := range map[string]bool{
+		"https://auth.example.com": true,
+		"http://localhost:8080":    true,
+		"http://127.0.0.1:8080":    true,
+		"http://auth.example.com":  false,
+		"http://10.0.0.5:8080":     false,
+	} {
+		_, err := Load("", func(k string) string {
+			if k == "GATEHOUSE_ISSUER" {
+				return issuer
+			}
+			return ""
+		})
+		if (err == nil) != ok {
+			t.Errorf("issuer %s: err = %v; want accepted: %v", issuer, err, ok)
+		}
+	}
+}

@@ -151,7 +151,7 @@ const maintenanceRetryAfter = 60 * time.Second
 
 // authenticate extracts and verifies the bearer token (RFC 6750 §2.1). The
 // token must come in the Authorization header: query and form tokens are
-// not accepted (RFC 9700 §2.5), and sending one besides the header is two
+// not accepted (RFC 6750 §2.3, RFC 9700 §4.3.2), and sending one besides the header is two
 // credentials at once.
 func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 	h := r.Header.Values("Authorization")
@@ -164,7 +164,7 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 	case len(h) == 0:
 		detail := "Send the access token as `Authorization: Bearer <token>`; get one from the token endpoint."
 		if inQuery {
-			detail = "Access tokens in the query string are not accepted (RFC 9700 §2.5); send `Authorization: Bearer <token>`."
+			detail = "Access tokens in the query string are not accepted (RFC 9700 §4.3.2); send `Authorization: Bearer <token>`."
 		}
 		return Grant{}, problem.New("unauthenticated", "missing_token", detail).WithHeader("WWW-Authenticate", realm)
 	}

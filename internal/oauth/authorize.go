@@ -186,7 +186,7 @@ func (s *Server) authorizeClient(ctx context.Context, params url.Values) (c *sto
 	case checkRedirectURI(redirectURI) != nil:
 		return nil, "", false, problem.Newf("invalid_redirect_uri", "redirect_uri_malformed",
 			"The redirect_uri %q is not an absolute URI without a fragment.", redirectURI)
-	case !slices.Contains(c.RedirectURIs, redirectURI):
+	case !redirectURIRegistered(c.RedirectURIs, redirectURI):
 		return nil, "", false, problem.Newf("invalid_redirect_uri", "redirect_uri_not_registered",
 			"The redirect_uri %q is not registered for the app %q; matching is exact.", redirectURI, c.Name)
 	}
@@ -480,7 +480,7 @@ func (s *Server) postedRequest(w http.ResponseWriter, r *http.Request) (url.Valu
 	if p != nil {
 		return nil, nil, nil, p
 	}
-	if !slices.Contains(c.RedirectURIs, pr.RedirectURI) {
+	if !redirectURIRegistered(c.RedirectURIs, pr.RedirectURI) {
 		return nil, nil, nil, problem.Newf("invalid_redirect_uri", "redirect_uri_not_registered",
 			"The redirect_uri %q is no longer registered for the app %q.", pr.RedirectURI, c.Name)
 	}

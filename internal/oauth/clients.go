@@ -315,6 +315,29 @@ func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
 	return nil
 }
 
+// redirectURIRegistered reports whether got matches a registered redirect
+// URI: exactly, or for a loopback http URI with any port (RFC 8252 §7.3,
+// RFC 9700 §4.1.3: native apps listen on an ephemeral port).
+func redirectURIRegistered(registered []string, got string) bool {
+	if slices.Contains(registered, got) {
+		return true
+	}
+	g, err := url.Parse(got)
+	if err != nil || g.Scheme != "http" || !isLoopbackHost(g.Hostname()) {
+		return false
+	}
+	for _, r := range registered {
+		u, err := url.Parse(r)
+		if err == nil && u.Scheme == "http" && u.Hostname() == g.Hostname() &&
+			u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopbackHost(h string) bool { return h == "127.0.0.1" || h == "::1" || h == "localhost" }
+
 // checkRedirectURI applies RFC 6749 §3.1.2 and RFC 9700 §2.1: absolute, no
 // fragment, and https except for loopback or a native app's private scheme.
 func checkRedirectURI(raw string) error {
@@ -324,6 +347,10 @@ func checkRedirectURI(raw string) error {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Errorf("%q must not contain a fragment (RFC 6749 §3.1.2)", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "javascript", "data", "file", "vbscript", "blob", "about":
+		return fmt.Errorf("%q uses the %s: scheme, which is never a redirect target", raw, u.Scheme)
 	}
 	if u.Scheme == "http" {
 		host := u.Hostname()

@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 )
 
 // metadata is the authorization server metadata (RFC 8414 §2), which is also
@@ -63,11 +64,11 @@ func (s *Server) metadata(oidc bool) metadata {
 		RevocationEndpoint:                     iss + PathRevoke,
 		ResponseTypesSupported:                 []string{"code"},
 		GrantTypesSupported:                    s.GrantTypes(),
-		TokenEndpointAuthMethodsSupported:      secretMethods,
+		TokenEndpointAuthMethodsSupported:      append(slices.Clone(secretMethods), AuthNone),
 		TokenEndpointAuthSigningAlgs:           algs,
 		IntrospectionEndpointAuthMethods:       secretMethods,
 		IntrospectionEndpointAuthSigningAlgs:   algs,
-		RevocationEndpointAuthMethods:          secretMethods,
+		RevocationEndpointAuthMethods:          append(slices.Clone(secretMethods), AuthNone),
 		RevocationEndpointAuthSigningAlgs:      algs,
 		ServiceDocumentation:                   iss + "/docs/errors",
 		AccessTokenSigningAlgValuesSupported:   []string{"ES256"},

@@ -137,7 +137,7 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	// must be repeated exactly; one sent only now must at least be
 	// registered.
 	ru := req.form.Get("redirect_uri")
-	if (ac.RedirectURI != "" && ru != ac.RedirectURI) || (ac.RedirectURI == "" && ru != "" && !slices.Contains(req.client.RedirectURIs, ru)) {
+	if (ac.RedirectURI != "" && ru != ac.RedirectURI) || (ac.RedirectURI == "" && ru != "" && !redirectURIRegistered(req.client.RedirectURIs, ru)) {
 		return nil, problem.New("invalid_grant", "redirect_uri_mismatch",
 			"redirect_uri must be exactly the one sent with the authorization request.")
 	}

@@ -84,6 +84,10 @@ func (s *Server) verifyGrantAssertion(ctx context.Context, raw string, client *s
 	case claims.IssuedAt != nil && claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > MaxAssertionLifetime*time.Second+clockSkew,
 		claims.IssuedAt == nil && claims.Expiry.Time().Sub(now) > MaxAssertionLifetime*time.Second+clockSkew:
 		return nil, invalid("assertion_expired", "The assertion lives longer than 300 seconds; shorten exp.")
+	case claims.IssuedAt != nil && claims.IssuedAt.Time().After(now.Add(clockSkew)):
+		return nil, invalid("invalid_assertion", "The assertion's iat is in the future.")
+	case claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(clockSkew)):
+		return nil, invalid("invalid_assertion", "The assertion is not valid yet (nbf).")
 	case !s.assertionAudienceOK(claims.Audience, PathToken):
 		return nil, invalid("assertion_audience", "The assertion's aud must be the issuer or the token endpoint, "+s.cfg.Issuer+PathToken+".")
 	case claims.ID == "":

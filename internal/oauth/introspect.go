@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -63,6 +64,27 @@ func (s *Server) writeIntrospection(w http.ResponseWriter, client *store.Client,
 	writeJSON(w, http.StatusOK, body)
 }
 
+// revokeRefreshToken revokes a refresh token, its family and the access
+// tokens issued from the family (RFC 7009 §2.1). A token that is neither an
+// access nor a refresh token, or is already revoked, is answered 200: the
+// client has nothing to fix.
+func (s *Server) revokeRefreshToken(r *http.Request, client *store.Client, raw string) *problem.Error {
+	rt, err := s.cfg.Store.GetRefreshToken(r.Context(), hashToken(raw))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return storeError(err)
+	case rt.ClientID != client.ID:
+		return problem.New("unauthorized_client", "token_not_owned",
+			"This token was issued to another client; a client may revoke only its own tokens (RFC 7009 §2.1).")
+	}
+	if err := s.revokeGrant(r.Context(), rt.ClientID, rt.FamilyID); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
 // Revoke returns the revocation endpoint handler (RFC 7009). A client may
 // revoke tokens issued to it; an invalid or unknown token is answered 200,
 // as §2.2 requires, since the client has nothing to fix.
@@ -97,7 +119,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) *problem.Error {
 	// checked.
 	claims, vp := s.VerifyAccessToken(raw)
 	if vp != nil {
-		return nil // invalid, expired or already revoked: nothing to do
+		return s.revokeRefreshToken(r, client, raw)
 	}
 	if claims.ClientID != client.ID {
 		return problem.New("unauthorized_client", "token_not_owned",

@@ -73,3 +73,23 @@ func TestCheckRedirectURI(t *testing.T) {
 		}
 	}
 }
+
+func TestRedirectURIRules(t *testing.T) {
+	for _, u := range []string{"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd"} {
+		if err := checkRedirectURI(u); err == nil {
+			t.Errorf("checkRedirectURI(%q) = nil; want refused", u)
+		}
+	}
+	reg := []string{"http://127.0.0.1/cb", "https://app.example/cb"}
+	for got, want := range map[string]bool{
+		"http://127.0.0.1:51234/cb":   true,  // loopback: any port (RFC 8252 §7.3)
+		"http://127.0.0.1:51234/x":    false, // path must match
+		"https://app.example/cb":      true,
+		"https://app.example:8443/cb": false, // non-loopback: exact
+		"http://localhost:51234/cb":   false, // host must match too
+	} {
+		if ok := redirectURIRegistered(reg, got); ok != want {
+			t.Errorf("redirectURIRegistered(%q) = %v; want %v", got, ok, want)
+		}
+	}
+}

@@ -17,8 +17,8 @@ import (
 
 // Lifetimes of what the three-legged flows issue.
 const (
-	// AuthCodeTTL is an authorization code's lifetime (RFC 9700 §4.2.1
-	// asks for a short one).
+	// AuthCodeTTL is an authorization code's lifetime (RFC 6749 §4.1.2:
+	// short-lived, at most ten minutes).
 	AuthCodeTTL = 60 * time.Second
 	// RefreshTokenTTL bounds a refresh token family's life without use.
 	RefreshTokenTTL = 30 * 24 * time.Hour
