@@ -69,7 +69,7 @@ var fuzzSeeds = []string{
 func FuzzGatewayRequest(f *testing.F) {
 	env := map[string]string{
 		"GATEHOUSE_DATA_DIR":  f.TempDir(),
-		"GATEHOUSE_ISSUER":    "http://gatehouse.test",
+		"GATEHOUSE_ISSUER":    "https://gatehouse.test",
 		"GATEHOUSE_LOG_LEVEL": "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
