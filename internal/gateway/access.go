@@ -210,7 +210,12 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 	} else {
 		// A shared limiter answers in a round trip; past this, the call
 		// goes on unmetered (or is refused) instead of waiting.
-		lctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+		// The in-process limiter cannot block: no deadline (and none of
+		// its allocations) on the hot path.
+		lctx, cancel := ctx, context.CancelFunc(func() {})
+		if !g.limiterInProcess {
+			lctx, cancel = context.WithTimeout(ctx, limiterTimeout)
+		}
 		d, err = g.cfg.Limiter.Allow(lctx, a.key, a.policy, now)
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -106,6 +106,8 @@ type Gateway struct {
 	access accessCache
 
 	limiterErrors *prometheus.CounterVec
+	// limiterInProcess is set for ratelimit.Memory, which never blocks.
+	limiterInProcess bool
 	// limiterDownUntil (unix ns) skips the limiter after a failure.
 	limiterDownUntil atomic.Int64
 
@@ -139,6 +141,7 @@ func New(cfg Config) *Gateway {
 	}
 	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}}
 	g.access.entries = map[accessKey]*access{}
+	_, g.limiterInProcess = cfg.Limiter.(*ratelimit.Memory)
 	g.limiterErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_limiter_errors_total",
 		Help: "Calls whose limits could not be checked, by what the gateway did: open (served unmetered) or closed (refused 503).",
