@@ -95,6 +95,8 @@ func main() {
 	flag.IntVar(&o.retries, "noise-retries", 3, "measure a scenario again, up to this many times, when other work on the machine\n"+
 		"disturbed it (other + steal above 0.15 cores); the least disturbed measurement is kept")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results as one JSON document")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the measured scenarios, run one more gateway window at -lc connections (not\n"+
+		"counted) and write gatehouse's CPU profile of it to this file (read it with go tool pprof)")
 	flag.Parse()
 	if o.conns <= 0 || o.latConns <= 0 || o.dur <= 0 || o.warm < 0 || o.retries < 0 {
 		fmt.Fprintln(os.Stderr, "bench/gateway: -c and -lc must be positive, -d positive, -warmup and -noise-retries not negative")
@@ -122,6 +124,7 @@ type options struct {
 	redisURL        string
 	retries         int
 	asJSON          bool
+	cpuProfile      string
 }
 
 // Limiters a gateway scenario consults on every request.
@@ -489,6 +492,15 @@ func run(ctx context.Context, o options) error {
 		printTable(os.Stdout, b.procs, results, sum, o.dur)
 	}
 
+	if o.cpuProfile != "" {
+		if err := b.profile(ctx, spec{"gateway", limiterOff, gw, o.latConns, gh}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
+			return err
+		}
+		if !o.asJSON {
+			fmt.Fprintf(os.Stderr, "bench/gateway: gatehouse's CPU profile is in %s (go tool pprof -top %s)\n", o.cpuProfile, o.cpuProfile)
+		}
+	}
+
 	var bad []string
 	for _, s := range results {
 		if s.Errors > 0 || s.Loadgen.Successes == 0 {
@@ -534,6 +546,7 @@ func startGatehouse(ctx context.Context, procs *children, name, bin, dir string,
 		"GATEHOUSE_LOG_LEVEL=error",
 		"GATEHOUSE_TOKEN_RATE_PER_CLIENT=0",
 		"GATEHOUSE_TOKEN_RATE_PER_ADDRESS=0",
+		"GATEHOUSE_PROFILING=true", // costs nothing until a profile is asked for
 	)
 	env = append(env, extraEnv...)
 	cmd := exec.Command(bin, "serve")
@@ -778,6 +791,49 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 		s.StealCores = delta(machineSteal)
 	}
 	return s, nil
+}
+
+// profile runs sp once more, not counted, while it records gatehouse's CPU
+// profile of the window into file. dataDir holds gatehouse's admin token.
+func (b *bench) profile(ctx context.Context, sp spec, dataDir, file string) error {
+	token, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
+	if err != nil {
+		return err
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	timer := time.AfterFunc(b.warm, func() {
+		u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", sp.gh.admin, max(1, int(b.dur.Seconds())))
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET /debug/pprof/profile: status %d: %s", resp.StatusCode, data)
+		}
+		done <- result{data, err}
+	})
+	defer timer.Stop()
+	if _, err := b.measure(ctx, sp); err != nil {
+		return err
+	}
+	r := <-done
+	if r.err != nil {
+		return r.err
+	}
+	return os.WriteFile(file, r.data, 0o644)
 }
 
 // cpuSnapshot maps a process name to its CPU time so far, and machineBusy

@@ -424,3 +424,23 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestProfiling: Go's profiles are served on the admin listener only when
+// profiling is switched on, and only with the admin token.
+func TestProfiling(t *testing.T) {
+	off := startServer(t, nil)
+	resp, body := off.adminCall("GET", "/debug/pprof/", adminTokenOf(t, off), "", "")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"code"`) {
+		t.Errorf("profiling off: %d %s; want the registry's 404", resp.StatusCode, body)
+	}
+
+	on := startServer(t, func(env map[string]string) { env["GATEHOUSE_PROFILING"] = "true" })
+	resp, body = on.adminCall("GET", "/debug/pprof/profile?seconds=1", "", "", "")
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("profile without the admin token: %d %s; want 401 with a challenge", resp.StatusCode, body)
+	}
+	resp, body = on.adminCall("GET", "/debug/pprof/profile?seconds=1", adminTokenOf(t, on), "", "")
+	if resp.StatusCode != http.StatusOK || len(body) == 0 || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("profile with the admin token: %d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}

@@ -210,6 +210,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		Logger:         logger,
 		MaxURIBytes:    cfg.MaxURIBytes,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		Profiling:      cfg.Profiling,
 	})
 	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
 }

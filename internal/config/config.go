@@ -85,6 +85,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level" env:"GATEHOUSE_LOG_LEVEL"`
+	// Profiling serves Go's runtime profiles (net/http/pprof) on the admin
+	// listener under /debug/pprof/, behind the admin token. Off by default:
+	// a CPU profile costs the process while it runs.
+	Profiling bool `yaml:"profiling" env:"GATEHOUSE_PROFILING"`
 }
 
 // Default returns the configuration gatehouse runs with when nothing is set.

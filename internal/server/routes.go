@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -75,6 +76,14 @@ func (s *Server) Admin() http.Handler {
 	admin("GET /admin/usage", a.listUsage)
 	admin("GET /admin/keys", a.listKeys)
 	admin("POST /admin/keys/rotate", a.rotateKeys)
+	if s.deps.Profiling {
+		// Go's profiles, for measuring the running process (BENCHMARKS.md).
+		admin("GET /debug/pprof/", pprof.Index)
+		admin("GET /debug/pprof/cmdline", pprof.Cmdline)
+		admin("GET /debug/pprof/profile", pprof.Profile)
+		admin("GET /debug/pprof/symbol", pprof.Symbol)
+		admin("GET /debug/pprof/trace", pprof.Trace)
+	}
 
 	channel := func(*http.Request) errorWriter { return s.deps.Render.Admin }
 	mux.Handle("/", notFoundOrMethod(mux, channel))

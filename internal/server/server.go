@@ -54,6 +54,8 @@ type Deps struct {
 	// MaxURIBytes and MaxHeaderBytes are the request limits.
 	MaxURIBytes    int
 	MaxHeaderBytes int
+	// Profiling mounts net/http/pprof on the admin listener.
+	Profiling bool
 }
 
 // Server holds the two handlers.
