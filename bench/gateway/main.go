@@ -3,7 +3,15 @@
 // gatehouse — bearer token verification, scope check and JSON schema
 // validation on every request — first at -c connections (throughput, the
 // req/s ratio) and then at -lc connections (the p50 latency the gateway
-// adds).
+// adds), twice: in a closed loop (each connection sends its next request
+// when the last answer arrives, which saturates the machine, so latency is
+// mostly queueing for the cores) and open loop, paced at one rate for every
+// target (-lrate; by default half what the gateway sustained at -lc
+// connections), with latency measured from each request's scheduled start.
+//
+// When nginx is installed (-nginx), the same scenarios also run through
+// nginx as a plain reverse proxy in front of the same upstream: the
+// reference for what one proxy hop costs on this machine.
 //
 // It also measures, at -c connections, what enforcing a plan costs (-limits,
 // on by default). The client of the gateway scenario is subscribed to
@@ -56,6 +64,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,6 +104,10 @@ func main() {
 	flag.IntVar(&o.retries, "noise-retries", 3, "measure a scenario again, up to this many times, when other work on the machine\n"+
 		"disturbed it (other + steal above 0.15 cores); the least disturbed measurement is kept")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results as one JSON document")
+	flag.StringVar(&o.nginx, "nginx", "auto", "the nginx binary for the reference plain-proxy scenarios; auto: nginx from PATH or\n"+
+		"/usr/sbin when installed, off: none")
+	flag.Float64Var(&o.latRate, "lrate", 0, "the paced rate (req/s, all connections together) of the open-loop latency scenarios at\n"+
+		"-lc connections; 0: half the gateway's closed-loop req/s at -lc connections in this run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the measured scenarios, run one more gateway window at -lc connections (not\n"+
 		"counted) and write gatehouse's CPU profile of it to this file (read it with go tool pprof)")
 	flag.Parse()
@@ -125,6 +138,8 @@ type options struct {
 	retries         int
 	asJSON          bool
 	cpuProfile      string
+	nginx           string
+	latRate         float64
 }
 
 // Limiters a gateway scenario consults on every request.
@@ -141,7 +156,11 @@ type Scenario struct {
 	// "off", "memory" or "redis".
 	Limiter     string  `json:"limiter,omitempty"`
 	Connections int     `json:"connections"`
-	RPS         float64 `json:"rps"`
+	// PacedRate is, for an open-loop scenario, the rate the load generator
+	// sent at (req/s, all connections together); latency is then measured
+	// from each request's scheduled start. 0 means a closed loop.
+	PacedRate float64 `json:"paced_rate,omitempty"`
+	RPS       float64 `json:"rps"`
 	P50         float64 `json:"p50_us"`
 	P99         float64 `json:"p99_us"`
 	Requests    int64   `json:"requests"`
@@ -215,9 +234,23 @@ type Summary struct {
 	CPUPerRequest map[string]float64 `json:"cpu_us_per_request"`
 	CPURatio      float64            `json:"cpu_ratio"`
 
+	// NginxRPSRatio is the reference proxy's req/s divided by direct's at
+	// Connections (0 without nginx).
+	NginxRPSRatio float64 `json:"nginx_rps_ratio,omitempty"`
+
 	LatencyConnections int `json:"latency_connections"`
-	// AddedP50 is gateway p50 minus direct p50 at LatencyConnections.
-	AddedP50 float64 `json:"added_p50_us"`
+	// AddedP50 is gateway p50 minus direct p50 at LatencyConnections in a
+	// closed loop: on a saturated machine, mostly queueing for the cores.
+	AddedP50      float64 `json:"added_p50_us"`
+	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
+	// PacedRate is the open-loop rate of the paced latency scenarios, and
+	// AddedP50Paced and AddedP99Paced what the gateway adds there to the
+	// direct p50 and p99: the latency each request pays for the extra hop
+	// and the gateway's work, measured from its scheduled start.
+	PacedRate          float64 `json:"paced_rate"`
+	AddedP50Paced      float64 `json:"added_p50_paced_us"`
+	AddedP99Paced      float64 `json:"added_p99_paced_us"`
+	NginxAddedP50Paced float64 `json:"nginx_added_p50_paced_us,omitempty"`
 
 	// Limits is what the limiter cost at Connections, one entry per
 	// limiter measured (without -limits, none).
@@ -240,6 +273,52 @@ type LimiterCost struct {
 	CPU          float64 `json:"cpu_us_per_request_delta"`
 	Allocs       float64 `json:"gatehouse_allocs_per_request_delta"`
 	AllocBytes   float64 `json:"gatehouse_alloc_bytes_per_request_delta"`
+}
+
+// summarize compares the scenarios of one run.
+func summarize(o options, results []Scenario) Summary {
+	find := func(name, limiter string, conns int, paced bool) *Scenario {
+		for i := range results {
+			s := &results[i]
+			if s.Name == name && s.Limiter == limiter && s.Connections == conns && (s.PacedRate > 0) == paced {
+				return s
+			}
+		}
+		return nil
+	}
+	direct, gateway := find("direct", "", o.conns, false), find("gateway", limiterOff, o.conns, false)
+	sum := Summary{
+		Connections: o.conns,
+		RPSRatio:    gateway.RPS / direct.RPS,
+		P50Ratio:    gateway.P50 / direct.P50,
+		CPUPerRequest: map[string]float64{
+			"direct": direct.cpuPerRequest(), "gateway": gateway.cpuPerRequest(),
+		},
+		LatencyConnections: o.latConns,
+	}
+	sum.CPURatio = sum.CPUPerRequest["direct"] / sum.CPUPerRequest["gateway"]
+	if n := find("nginx", "", o.conns, false); n != nil {
+		sum.NginxRPSRatio = n.RPS / direct.RPS
+		sum.CPUPerRequest["nginx"] = n.cpuPerRequest()
+	}
+	latDirect := find("direct", "", o.latConns, false)
+	sum.AddedP50 = find("gateway", limiterOff, o.latConns, false).P50 - latDirect.P50
+	if n := find("nginx", "", o.latConns, false); n != nil {
+		sum.NginxAddedP50 = n.P50 - latDirect.P50
+	}
+	pacedDirect, pacedGateway := find("direct", "", o.latConns, true), find("gateway", limiterOff, o.latConns, true)
+	sum.PacedRate = pacedDirect.PacedRate
+	sum.AddedP50Paced = pacedGateway.P50 - pacedDirect.P50
+	sum.AddedP99Paced = pacedGateway.P99 - pacedDirect.P99
+	if n := find("nginx", "", o.latConns, true); n != nil {
+		sum.NginxAddedP50Paced = n.P50 - pacedDirect.P50
+	}
+	for _, s := range results {
+		if s.Name == "gateway" && s.Limiter != limiterOff {
+			sum.Limits = append(sum.Limits, limiterCost(*gateway, s))
+		}
+	}
+	return sum
 }
 
 func limiterCost(off, on Scenario) LimiterCost {
@@ -275,6 +354,8 @@ type spec struct {
 	// gh is the gatehouse serving the scenario, or whose CPU is accounted
 	// for a direct one.
 	gh *gatehouse
+	// rate paces the scenario open-loop (req/s in all); 0 is a closed loop.
+	rate float64
 }
 
 func run(ctx context.Context, o options) error {
@@ -406,9 +487,28 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	// The reference proxy, in front of the same upstream.
+	var viaNginx target
+	nginxBin, err := findNginx(o.nginx)
+	if err != nil {
+		return err
+	}
+	var nginx *child
+	if nginxBin != "" {
+		if nginx, viaNginx, err = startNginx(ctx, &procs, nginxBin, filepath.Join(tmp, "nginx"), upAddr); err != nil {
+			return err
+		}
+	} else if !o.asJSON && o.nginx == "auto" {
+		fmt.Fprintln(os.Stderr, "bench/gateway: nginx is not installed: no reference proxy scenarios (apt-get install nginx-light)")
+	}
+
 	b := &bench{warm: o.warm, dur: o.dur, redis: rdb,
 		procs: []string{"loadgen", "gatehouse", "upstream"},
 		pids:  map[string]int{"loadgen": 0, "upstream": up.Process.Pid},
+	}
+	if nginx != nil {
+		b.procs = append(b.procs, "nginx")
+		b.pids["nginx"] = nginx.cmd.Process.Pid
 	}
 	if rdb != nil && rdb.pid > 0 {
 		if _, err := cpuTime(rdb.pid); err == nil {
@@ -418,28 +518,39 @@ func run(ctx context.Context, o options) error {
 			fmt.Fprintf(os.Stderr, "bench/gateway: the Redis server's CPU is not accounted: %v\n", err)
 		}
 	}
-	plan := []spec{
-		{"direct", "", direct, o.conns, gh},
-		{"gateway", limiterOff, gw, o.conns, gh},
+	// Throughput at -c connections, then latency at -lc: closed loop, and
+	// open loop at one paced rate for every target.
+	plan := []spec{{name: "direct", t: direct, conns: o.conns, gh: gh}}
+	if nginx != nil {
+		plan = append(plan, spec{name: "nginx", t: viaNginx, conns: o.conns, gh: gh})
 	}
+	plan = append(plan, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.conns, gh: gh})
 	if o.limits {
-		plan = append(plan, spec{"gateway", limiterMemory, limited, o.conns, gh})
+		plan = append(plan, spec{name: "gateway", limiter: limiterMemory, t: limited, conns: o.conns, gh: gh})
 	}
 	if ghRedis != nil {
-		plan = append(plan, spec{"gateway", limiterRedis, viaRedis, o.conns, ghRedis})
+		plan = append(plan, spec{name: "gateway", limiter: limiterRedis, t: viaRedis, conns: o.conns, gh: ghRedis})
 	}
-	plan = append(plan,
-		spec{"direct", "", direct, o.latConns, gh},
-		spec{"gateway", limiterOff, gw, o.latConns, gh},
-	)
+	latency := []spec{{name: "direct", t: direct, conns: o.latConns, gh: gh}}
+	if nginx != nil {
+		latency = append(latency, spec{name: "nginx", t: viaNginx, conns: o.latConns, gh: gh})
+	}
+	latency = append(latency, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh})
+	plan = append(plan, latency...)
+
 	var results []Scenario
-	for _, sp := range plan {
+	for i := 0; i < len(plan); i++ {
+		sp := plan[i]
 		if !o.asJSON {
 			what := sp.name
 			if sp.limiter != "" {
 				what += ", limiter " + sp.limiter
 			}
-			fmt.Fprintf(os.Stderr, "bench/gateway: %s, %d connections, %v + %v warm-up...\n", what, sp.conns, o.dur, o.warm)
+			pace := "closed loop"
+			if sp.rate > 0 {
+				pace = fmt.Sprintf("paced at %.0f req/s", sp.rate)
+			}
+			fmt.Fprintf(os.Stderr, "bench/gateway: %s, %d connections, %s, %v + %v warm-up...\n", what, sp.conns, pace, o.dur, o.warm)
 		}
 		var s Scenario
 		for attempt := 1; attempt <= 1+o.retries; attempt++ {
@@ -459,23 +570,22 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 		results = append(results, s)
+		if i == len(plan)-1 && sp.rate == 0 {
+			// The closed-loop latency scenarios are done: pace the same
+			// targets at one rate, by default half what the gateway
+			// sustained, so that the machine is not saturated and the
+			// latency is each request's own, not the queue's.
+			rate := o.latRate
+			if rate <= 0 {
+				rate = math.Round(s.RPS / 2)
+			}
+			for _, l := range latency {
+				l.rate = rate
+				plan = append(plan, l)
+			}
+		}
 	}
-	n := len(results)
-	sum := Summary{
-		Connections: o.conns,
-		RPSRatio:    results[1].RPS / results[0].RPS,
-		P50Ratio:    results[1].P50 / results[0].P50,
-		CPUPerRequest: map[string]float64{
-			"direct": results[0].cpuPerRequest(), "gateway": results[1].cpuPerRequest(),
-		},
-		LatencyConnections: o.latConns,
-		AddedP50:           results[n-1].P50 - results[n-2].P50,
-	}
-	sum.CPURatio = sum.CPUPerRequest["direct"] / sum.CPUPerRequest["gateway"]
-	for _, s := range results[2 : n-2] {
-		sum.Limits = append(sum.Limits, limiterCost(results[1], s))
-	}
-
+	sum := summarize(o, results)
 	if o.asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -493,7 +603,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if o.cpuProfile != "" {
-		if err := b.profile(ctx, spec{"gateway", limiterOff, gw, o.latConns, gh}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
+		if err := b.profile(ctx, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
 			return err
 		}
 		if !o.asJSON {
@@ -740,8 +850,8 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	header.Set("Content-Type", "application/json")
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		URL: sp.t.url, Method: http.MethodPost, Header: header, Body: []byte(requestBody),
-		Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK,
-		Label: fmt.Sprintf("%s %s c=%d", sp.name, sp.limiter, sp.conns),
+		Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK, Rate: sp.rate,
+		Label: fmt.Sprintf("%s %s c=%d rate=%.0f", sp.name, sp.limiter, sp.conns, sp.rate),
 	})
 	if err != nil {
 		return Scenario{}, err
@@ -755,7 +865,7 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	}
 
 	s := Scenario{
-		Name: sp.name, Limiter: sp.limiter, Connections: sp.conns, RPS: res.RPS,
+		Name: sp.name, Limiter: sp.limiter, Connections: sp.conns, PacedRate: sp.rate, RPS: res.RPS,
 		P50: us(res.Latency.P50), P99: us(res.Latency.P99),
 		Requests: res.Requests, Errors: res.Errors,
 		CPUMsPer1k: map[string]float64{}, CPUCores: map[string]float64{},
@@ -940,7 +1050,7 @@ const noisyCores = 0.15
 
 func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, dur time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tlimiter\tconns\treq/s\tp50\tp99\terrors\t"+
+	fmt.Fprintln(tw, "scenario\tlimiter\tconns\tpaced at\treq/s\tp50\tp99\terrors\t"+
 		"CPU µs/req: "+strings.Join(procs, "\t")+"\tgatehouse allocs/req\tKB/req\tcores: ours\tother\tidle\tsteal\tattempts\t")
 	for _, s := range results {
 		var cores float64
@@ -953,26 +1063,45 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 			allocs = fmt.Sprintf("%.0f", s.AllocsPerRequest)
 			kb = fmt.Sprintf("%.1f", s.AllocBytesPerRequest/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%d\t", s.Name, limiter, s.Connections, s.RPS, fmtUS(s.P50), fmtUS(s.P99), s.Errors)
+		pace := "-"
+		if s.PacedRate > 0 {
+			pace = fmt.Sprintf("%.0f/s", s.PacedRate)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.0f\t%s\t%s\t%d\t", s.Name, limiter, s.Connections, pace, s.RPS, fmtUS(s.P50), fmtUS(s.P99), s.Errors)
 		for _, p := range procs {
 			fmt.Fprintf(tw, "%.1f\t", s.CPUMsPer1k[p])
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t\n", allocs, kb, cores, s.OtherCores, s.IdleCores, s.StealCores, s.Attempts)
 	}
 	_ = tw.Flush()
-	n := len(results)
-	fmt.Fprintf(w, "\ngateway/direct at %d connections: %.2fx req/s, %.2fx p50\n", sum.Connections, sum.RPSRatio, sum.P50Ratio)
-	fmt.Fprintf(w, "CPU per request (all accounted processes) at %d connections: direct %.0fµs, gateway %.0fµs: %.2fx\n",
+	fmt.Fprintf(w, "\ngateway/direct at %d connections: %.2fx req/s, %.2fx p50", sum.Connections, sum.RPSRatio, sum.P50Ratio)
+	if sum.NginxRPSRatio > 0 {
+		fmt.Fprintf(w, " (nginx/direct: %.2fx req/s)", sum.NginxRPSRatio)
+	}
+	fmt.Fprintf(w, "\nCPU per request (all accounted processes) at %d connections: direct %.0fµs, gateway %.0fµs: %.2fx\n",
 		sum.Connections, sum.CPUPerRequest["direct"], sum.CPUPerRequest["gateway"], sum.CPURatio)
-	fmt.Fprintf(w, "added p50 at %d connections: %s (direct %s, gateway %s)\n", sum.LatencyConnections,
-		fmtUS(sum.AddedP50), fmtUS(results[n-2].P50), fmtUS(results[n-1].P50))
+	fmt.Fprintf(w, "added p50 at %d connections, closed loop: gateway %s", sum.LatencyConnections, fmtDelta(sum.AddedP50))
+	if sum.NginxRPSRatio > 0 {
+		fmt.Fprintf(w, ", nginx %s", fmtDelta(sum.NginxAddedP50))
+	}
+	fmt.Fprintf(w, "\nadded at %d connections, paced at %.0f req/s: gateway p50 %s, p99 %s", sum.LatencyConnections, sum.PacedRate,
+		fmtDelta(sum.AddedP50Paced), fmtDelta(sum.AddedP99Paced))
+	if sum.NginxRPSRatio > 0 {
+		fmt.Fprintf(w, "; nginx p50 %s", fmtDelta(sum.NginxAddedP50Paced))
+	}
+	fmt.Fprintln(w)
 	if len(sum.Limits) > 0 {
 		fmt.Fprintf(w, "limiter on − off at %d connections (against the gateway row with limiter off):\n", sum.Connections)
-		for i, c := range sum.Limits {
+		for _, c := range sum.Limits {
 			fmt.Fprintf(w, "  %-6s req/s %+.0f (%.2fx), p50 %s, p99 %s, CPU per request: gatehouse %+.1fµs, all processes %+.1fµs; gatehouse allocs %+.1f (%+.0f B)",
 				c.Limiter+":", c.RPS, c.RPSRatio, fmtDelta(c.P50), fmtDelta(c.P99), c.GatehouseCPU, c.CPU, c.Allocs, c.AllocBytes)
 			if c.Limiter == limiterRedis {
-				r := results[2+i]
+				var r Scenario
+				for _, s := range results {
+					if s.Limiter == limiterRedis {
+						r = s
+					}
+				}
 				fmt.Fprintf(w, "; per request, Redis ran %.2f scripts (round trips) and %.2f commands",
 					r.RedisScriptsPerRequest, r.RedisCommandsPerRequest)
 			}

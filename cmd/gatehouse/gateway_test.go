@@ -689,6 +689,25 @@ func TestGatewayErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics count API calls by base path", func(t *testing.T) {
+		resp, err := http.Get(ts.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// A live upstream and the in-process sandbox are labelled alike,
+		// by the API's base path, never by the raw path.
+		for _, want := range []string{`route="/echo/v1/",status="200"`, `route="/sim-swap/v2/",status="200"`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics has no gatehouse_http_requests_total with %s", want)
+			}
+		}
+		if strings.Contains(string(body), `route="/sim-swap/v2/check"`) || strings.Contains(string(body), `route="POST /sim-swap/v2/check"`) {
+			t.Errorf("/metrics labels a gateway call by its path")
+		}
+	})
+
 	t.Run("apis update and delete apply without restart", func(t *testing.T) {
 		call := func() (*http.Response, []byte) {
 			return ts.send(t, gwRequest{path: "/echo/v1/call", token: echoTok, body: `{}`, correlator: "upd-1"})

@@ -250,7 +250,7 @@ func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
 		return nil, err
 	}
 	a := &compiledAPI{
-		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), root: newNode(),
+		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), pattern: strings.TrimSuffix(rec.BasePath, "/") + "/", root: newNode(),
 		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest()},
 	}
 	if spec.jsonSchema2020 {

@@ -17,6 +17,25 @@ import (
 // realm is the RFC 6750 realm of the gateway's challenges.
 const realm = `Bearer realm="gatehouse"`
 
+// Front returns a handler that serves API paths itself and hands every
+// other request to platform. API base paths never overlap the platform's
+// routes (they are refused at import), so the API traffic skips the
+// platform's ServeMux and its matching work. Requests that reach platform's
+// catch-all should go to ServeHTTP, which answers unknown API versions and
+// unknown paths.
+func (g *Gateway) Front(platform http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api, rel := g.table.Load().match(r.URL.Path)
+		if api == nil {
+			platform.ServeHTTP(w, r)
+			return
+		}
+		// The route label of metrics, as a ServeMux would set it.
+		r.Pattern = api.pattern
+		g.serveAPI(w, r, api, rel)
+	})
+}
+
 // ServeHTTP runs the pipeline for one API request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := g.table.Load()
@@ -34,6 +53,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, problem.Newf("not_found", "unknown_path", "No API is served at %s.", r.URL.Path))
 		return
 	}
+	g.serveAPI(w, r, api, rel)
+}
+
+// serveAPI runs the pipeline for a request to api and records its usage.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string) {
 	start := time.Now()
 	var client string
 	p := g.serve(w, r, api, rel, &client)
@@ -235,7 +259,15 @@ func checkContentType(ct string, op *operation) *problem.Error {
 		return problem.Newf("unsupported_media_type", "content_type_missing",
 			"The request has a body but no Content-Type; send %s.", strings.Join(op.consumes, " or "))
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	var mt string
+	var err error
+	if strings.IndexByte(ct, ';') < 0 {
+		// No parameters: the common case, without ParseMediaType's map.
+		// A malformed type cannot equal one of the document's.
+		mt = strings.ToLower(strings.TrimSpace(ct))
+	} else {
+		mt, _, err = mime.ParseMediaType(ct)
+	}
 	if err != nil || !slices.Contains(op.consumes, mt) {
 		return problem.Newf("unsupported_media_type", "content_type_unsupported",
 			"Content-Type %s is not accepted here; send %s.", ct, strings.Join(op.consumes, " or "))

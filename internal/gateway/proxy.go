@@ -103,7 +103,9 @@ func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel st
 	h.Set("X-Correlator", problem.Correlator(r.Context()))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	pattern := r.Pattern // the sandbox's own ServeMux overwrites it
 	s.h.ServeHTTP(w, r)
+	r.Pattern = pattern
 	return nil
 }
 

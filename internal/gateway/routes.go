@@ -15,6 +15,9 @@ type compiledAPI struct {
 	rec      *store.API
 	spec     *Spec
 	basePath string
+	// pattern is the metrics route label of the API's requests: its base
+	// path with a trailing slash, as a ServeMux subtree pattern reads.
+	pattern string
 	root     *node
 	upstream upstream
 	maxBody  int64

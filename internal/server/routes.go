@@ -31,13 +31,13 @@ func (s *Server) Public() http.Handler {
 	// Every other path belongs to the gateway, which answers 404/405 for
 	// paths no API serves through the same fallback as the platform's.
 	fallback := notFoundOrMethod(mux, s.channel)
-	if s.deps.Gateway != nil {
-		s.deps.Gateway.SetNotFound(fallback)
-		mux.Handle("/", s.deps.Gateway)
-	} else {
+	if s.deps.Gateway == nil {
 		mux.Handle("/", fallback)
+		return s.wrap("public", mux, s.channel)
 	}
-	return s.wrap("public", mux, s.channel)
+	s.deps.Gateway.SetNotFound(fallback)
+	mux.Handle("/", s.deps.Gateway)
+	return s.wrap("public", s.deps.Gateway.Front(mux), s.channel)
 }
 
 // Admin returns the admin listener's handler: the admin API, metrics and
