@@ -154,17 +154,17 @@ type Scenario struct {
 	Name string `json:"scenario"` // "direct" or "gateway"
 	// Limiter is, for a gateway scenario, what enforced the client's plan:
 	// "off", "memory" or "redis".
-	Limiter     string  `json:"limiter,omitempty"`
-	Connections int     `json:"connections"`
+	Limiter     string `json:"limiter,omitempty"`
+	Connections int    `json:"connections"`
 	// PacedRate is, for an open-loop scenario, the rate the load generator
 	// sent at (req/s, all connections together); latency is then measured
 	// from each request's scheduled start. 0 means a closed loop.
 	PacedRate float64 `json:"paced_rate,omitempty"`
 	RPS       float64 `json:"rps"`
-	P50         float64 `json:"p50_us"`
-	P99         float64 `json:"p99_us"`
-	Requests    int64   `json:"requests"`
-	Errors      int64   `json:"errors"`
+	P50       float64 `json:"p50_us"`
+	P99       float64 `json:"p99_us"`
+	Requests  int64   `json:"requests"`
+	Errors    int64   `json:"errors"`
 	// CPUMsPer1k is each process's CPU time in the measurement window, in
 	// milliseconds per 1000 requests (that is, µs per request): loadgen,
 	// gatehouse, upstream and, with -redis, the Redis server.

@@ -17,7 +17,7 @@ type compiledAPI struct {
 	basePath string
 	// pattern is the metrics route label of the API's requests: its base
 	// path with a trailing slash, as a ServeMux subtree pattern reads.
-	pattern string
+	pattern  string
 	root     *node
 	upstream upstream
 	maxBody  int64
