@@ -163,8 +163,15 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("create (shows a secret): Cache-Control %q; want no-store", cc)
 	}
 	secret := *created.ClientSecret
-	if st, b, _ := ts.tokenStatus(created.ClientID, secret); st != 200 || b["access_token"] == nil {
+	st, b, _ := ts.tokenStatus(created.ClientID, secret)
+	if st != 200 || b["access_token"] == nil {
 		t.Fatalf("token for the admin-created client: %d %v", st, b)
+	}
+	issued, _ := b["access_token"].(string)
+	// The sandbox API needs no subscription: the token works at the gateway.
+	sandboxCall := gwRequest{path: "/sim-swap/v2/check", token: issued, body: `{"phoneNumber":"+34600000002"}`}
+	if resp, b := ts.send(t, sandboxCall); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sandbox call with the admin-created client's token: %d %s", resp.StatusCode, b)
 	}
 
 	// List and show: no secret.
@@ -197,6 +204,14 @@ func TestAdminAPI(t *testing.T) {
 	if st, b, h := ts.tokenStatus(created.ClientID, secret); st != 401 || b["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
 		t.Errorf("suspended client's token request: %d %v; want 401 invalid_client at once", st, b)
 	}
+	// Tokens issued before the suspension are refused at the gateway too.
+	resp, body = ts.send(t, sandboxCall)
+	var refused gatewayError
+	if err := json.Unmarshal(body, &refused); err != nil || resp.StatusCode != 401 || refused.Code != "UNAUTHENTICATED" ||
+		refused.Cause == nil || refused.Cause.ID != "client_inactive" || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("gateway call with a suspended client's token: %d %s (WWW-Authenticate %q); want 401 UNAUTHENTICATED client_inactive, error=\"invalid_token\"",
+			resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+	}
 	resp, body = ts.adminCall("PATCH", "/admin/clients/"+created.ClientID, tok, "application/json; charset=utf-8", `{"status":"active","name":"renamed","scopes":["sim-swap:check","sim-swap:retrieve-date"]}`)
 	unmarshalT(t, "update", body, &updated)
 	if resp.StatusCode != 200 || updated.Status != "active" || updated.Name != "renamed" || len(updated.Scopes) != 2 {
@@ -204,6 +219,9 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if st, b, _ := ts.tokenStatus(created.ClientID, secret); st != 200 || b["scope"] != "sim-swap:check sim-swap:retrieve-date" {
 		t.Errorf("reactivated client's token: %d %v; want 200 with the new scopes at once", st, b)
+	}
+	if resp, b := ts.send(t, sandboxCall); resp.StatusCode != http.StatusOK {
+		t.Errorf("the earlier token once the client is reactivated: %d %s; want 200", resp.StatusCode, b)
 	}
 
 	// Rotate the secret: a new one, shown once; the previous keeps working

@@ -161,6 +161,18 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	if got := ts.introspect(resourceServer, tok)["active"]; got != true {
 		t.Errorf("resource server (gatehouse:introspect) introspection: active = %v; want true", got)
 	}
+	// Suspending the token's client deactivates its tokens (RFC 7662 §2.2:
+	// the client is no longer authorized); reactivating restores them.
+	// The CLI writes the store from another process, as another node
+	// would: the server sees it within its client cache's second.
+	ts.cli("clients", "update", owner.ID, "--status", "suspended")
+	eventually(t, 3*time.Second, "the suspended client's token to introspect inactive", func() bool {
+		return mustJSON(t, ts.introspect(resourceServer, tok)) == `{"active":false}`
+	})
+	ts.cli("clients", "update", owner.ID, "--status", "active")
+	eventually(t, 3*time.Second, "the reactivated client's token to introspect active", func() bool {
+		return ts.introspect(resourceServer, tok)["active"] == true
+	})
 	for _, junk := range []string{"junk", "a.b.c", tok + "x"} {
 		if got := ts.introspect(owner, junk); mustJSON(t, got) != `{"active":false}` {
 			t.Errorf("introspect %q = %v; want exactly {\"active\":false}", junk, got)

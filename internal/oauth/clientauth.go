@@ -334,6 +334,23 @@ func (cc *clientCache) get(ctx context.Context, id string) (*store.Client, error
 	return e.client, nil
 }
 
+// getWithin is get for callers without a context: a cached record costs no
+// allocation, and a load is bounded by timeout.
+func (cc *clientCache) getWithin(id string, timeout time.Duration) (*store.Client, error) {
+	cc.mu.RLock()
+	e, ok := cc.entries[id]
+	cc.mu.RUnlock()
+	if ok && cc.now().Before(e.expires) {
+		if e.client == nil {
+			return nil, store.ErrNotFound
+		}
+		return e.client, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return cc.get(ctx, id)
+}
+
 func (cc *clientCache) forget(id string) {
 	cc.mu.Lock()
 	delete(cc.entries, id)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -145,7 +146,32 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	if s.revoked.has(claims.ID) || (claims.Grant != "" && s.revoked.has(claims.Grant)) {
 		return nil, problem.New("invalid_token", "revoked", "The access token was revoked.")
 	}
+	if p := s.clientActive(claims.ClientID); p != nil {
+		return nil, p
+	}
 	return claims, nil
+}
+
+// clientActive refuses the tokens of an app that was suspended or deleted
+// after they were issued. The record comes from the client cache, so the
+// change takes effect everywhere within ClientCacheTTL (at once on the node
+// that made it). When the store cannot be read, the tokens keep working:
+// they were valid when issued, and a database outage must not turn into a
+// refusal of every API call.
+func (s *Server) clientActive(id string) *problem.Error {
+	c, err := s.clients.getWithin(id, time.Second)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return problem.New("invalid_token", "client_inactive",
+			"The app this token was issued to has been deleted.")
+	case err != nil:
+		s.cfg.Logger.Warn("checking the status of a token's client failed; the token is accepted", "client_id", id, "err", err)
+		return nil
+	case c.Status != store.ClientActive:
+		return problem.New("invalid_token", "client_inactive",
+			"The app this token was issued to is suspended; its tokens are refused until it is reactivated.")
+	}
+	return nil
 }
 
 func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
