@@ -109,7 +109,8 @@ func main() {
 	flag.Float64Var(&o.latRate, "lrate", 0, "the paced rate (req/s, all connections together) of the open-loop latency scenarios at\n"+
 		"-lc connections; 0: half the gateway's closed-loop req/s at -lc connections in this run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the measured scenarios, run one more gateway window at -lc connections (not\n"+
-		"counted) and write gatehouse's CPU profile of it to this file (read it with go tool pprof)")
+		"counted; paced at -lrate when it is set, else a closed loop) and write gatehouse's CPU\n"+
+		"profile of it to this file (read it with go tool pprof)")
 	flag.Parse()
 	if o.conns <= 0 || o.latConns <= 0 || o.dur <= 0 || o.warm < 0 || o.retries < 0 {
 		fmt.Fprintln(os.Stderr, "bench/gateway: -c and -lc must be positive, -d positive, -warmup and -noise-retries not negative")
@@ -603,7 +604,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if o.cpuProfile != "" {
-		if err := b.profile(ctx, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
+		if err := b.profile(ctx, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh, rate: o.latRate}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
 			return err
 		}
 		if !o.asJSON {

@@ -232,3 +232,39 @@ func TestJWTBearerGrant(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedUsersTokensRefused: an access token acting for a subscriber
+// stops working at the gateway once the subscriber is deleted.
+func TestDeletedUsersTokensRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	var user struct {
+		ID string `json:"id"`
+	}
+	unmarshalT(t, "users create", []byte(ts.cli("users", "create", "--username", "dora", "--password", "correct horse", "--phone", "+34600000013", "--json")), &user)
+	key := newAssertionKey(t)
+	c := ts.createClient("bearer app", "--grant-types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+		"--jwks", key.jwks(t), "--scopes", "number-verification:verify")
+	status, tok := ts.tokenForm(t, c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+		"assertion": {key.assertion(t, c.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
+	if status != 200 {
+		t.Fatalf("jwt-bearer for dora: %d %v", status, tok)
+	}
+	access, _ := tok["access_token"].(string)
+	verify := func() (*http.Response, map[string]any) {
+		return call(t, ts.Issuer+"/number-verification/v2/verify", access, `{"phoneNumber":"+34600000013"}`)
+	}
+	if resp, body := verify(); resp.StatusCode != 200 {
+		t.Fatalf("before the deletion: %d %v", resp.StatusCode, body)
+	}
+	// Deleted by the CLI, another process: seen within the cache's second.
+	ts.cli("users", "delete", user.ID)
+	eventually(t, 3*time.Second, "the deleted user's token to be refused", func() bool {
+		resp, _ := verify()
+		return resp.StatusCode == http.StatusUnauthorized
+	})
+	resp, body := verify()
+	cause, _ := body["cause"].(map[string]any)
+	if body["code"] != "UNAUTHENTICATED" || cause["id"] != "user_deleted" || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("deleted user's token: %d %v (WWW-Authenticate %q); want UNAUTHENTICATED user_deleted", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+	}
+}

@@ -157,10 +157,12 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		return nil, err
 	}
 	p.clients.OnChange = as.ForgetClient
+	p.users.OnDelete = as.ForgetUser
 
 	var limiter ratelimit.Limiter = ratelimit.NewMemory()
 	var limits io.Closer
 	if cfg.RedisURL != "" {
+		redislimit.LogTo(logger)
 		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:")
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Redis for rate limits: %w", err)

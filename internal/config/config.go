@@ -198,6 +198,28 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	return c.checkSecrets()
+}
+
+// MinSecretLength is the shortest system secret or admin token accepted:
+// 32 characters of a base64 or hex random string carry at least 128 bits.
+// Every key gatehouse derives (signing-key encryption, sessions, CSRF,
+// pairwise subjects) is only as strong as the system secret.
+const MinSecretLength = 32
+
+// checkSecrets refuses operator-chosen secrets too short to be random
+// enough; unset ones are generated later (EnsureSecrets).
+func (c *Config) checkSecrets() error {
+	for _, s := range []struct{ name, env, value string }{
+		{"secret", "GATEHOUSE_SECRET", c.Secret},
+		{"admin_token", "GATEHOUSE_ADMIN_TOKEN", c.AdminToken},
+	} {
+		if s.value != "" && len(s.value) < MinSecretLength {
+			return fmt.Errorf("config: %s (%s) is %d characters; at least %d are required, from a random source: "+
+				"generate one with `openssl rand -base64 32`, or leave it unset to have one generated into the data directory",
+				s.name, s.env, len(s.value), MinSecretLength)
+		}
+	}
 	return nil
 }
 
@@ -225,7 +247,8 @@ func (c *Config) EnsureSecrets() error {
 			return err
 		}
 	}
-	return nil
+	// A secret file written by hand is held to the same rule.
+	return c.checkSecrets()
 }
 
 // AdminTokenPath is where the generated admin token is kept.

@@ -80,8 +80,8 @@ admin_addr: 127.0.0.1:9001
 issuer: https://auth.example.com/
 data_dir: /var/lib/gatehouse
 database_url: postgres://gh@db.internal/gatehouse
-secret: yaml-secret
-admin_token: yaml-admin-token
+secret: yaml-secret-0123456789abcdef0123456789
+admin_token: yaml-admin-token-0123456789abcdef01234
 access_token_ttl: 5m
 secret_rotation_grace: 2h
 key_retention: 48h
@@ -104,8 +104,8 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		Issuer:              "https://auth.example.com", // trailing slash dropped
 		DataDir:             "/var/lib/gatehouse",
 		DatabaseURL:         "postgres://gh@db.internal/gatehouse",
-		Secret:              "yaml-secret",
-		AdminToken:          "yaml-admin-token",
+		Secret:              "yaml-secret-0123456789abcdef0123456789",
+		AdminToken:          "yaml-admin-token-0123456789abcdef01234",
 		AccessTokenTTL:      5 * time.Minute,
 		SecretRotationGrace: 2 * time.Hour,
 		KeyRetention:        48 * time.Hour,
@@ -147,8 +147,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_ISSUER":                "http://127.0.0.1:7000",
 		"GATEHOUSE_DATA_DIR":              "/tmp/env-data",
 		"GATEHOUSE_DATABASE_URL":          "/tmp/env-data/other.db",
-		"GATEHOUSE_SECRET":                "env-secret",
-		"GATEHOUSE_ADMIN_TOKEN":           "env-admin-token",
+		"GATEHOUSE_SECRET":                "env-secret-0123456789abcdef0123456789ab",
+		"GATEHOUSE_ADMIN_TOKEN":           "env-admin-token-0123456789abcdef0123456",
 		"GATEHOUSE_ACCESS_TOKEN_TTL":      "90s",
 		"GATEHOUSE_SECRET_ROTATION_GRACE": "1h30m",
 		"GATEHOUSE_KEY_RETENTION":         "72h",
@@ -169,8 +169,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		Issuer:              "http://127.0.0.1:7000",
 		DataDir:             "/tmp/env-data",
 		DatabaseURL:         "/tmp/env-data/other.db",
-		Secret:              "env-secret",
-		AdminToken:          "env-admin-token",
+		Secret:              "env-secret-0123456789abcdef0123456789ab",
+		AdminToken:          "env-admin-token-0123456789abcdef0123456",
 		AccessTokenTTL:      90 * time.Second,
 		SecretRotationGrace: 90 * time.Minute,
 		KeyRetention:        72 * time.Hour,
@@ -364,11 +364,11 @@ func TestEnsureSecrets(t *testing.T) {
 	// Configured values win and are not written to disk.
 	other := Default()
 	other.DataDir = t.TempDir()
-	other.Secret, other.AdminToken = "configured-secret", "configured-token"
+	other.Secret, other.AdminToken = "configured-secret-0123456789abcdef01", "configured-token-0123456789abcdef0123"
 	if err := other.EnsureSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	if other.Secret != "configured-secret" || other.AdminToken != "configured-token" {
+	if other.Secret != "configured-secret-0123456789abcdef01" || other.AdminToken != "configured-token-0123456789abcdef0123" {
 		t.Errorf("EnsureSecrets replaced configured values: %q/%q", other.Secret, other.AdminToken)
 	}
 	if entries, _ := os.ReadDir(other.DataDir); len(entries) != 0 {
@@ -379,10 +379,10 @@ func TestEnsureSecrets(t *testing.T) {
 	// used as it is.
 	own := Default()
 	own.DataDir = t.TempDir()
-	if err := os.WriteFile(filepath.Join(own.DataDir, "secret"), []byte("operator-chosen\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(own.DataDir, "secret"), []byte("operator-chosen-0123456789abcdef01\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := own.EnsureSecrets(); err != nil || own.Secret != "operator-chosen" {
+	if err := own.EnsureSecrets(); err != nil || own.Secret != "operator-chosen-0123456789abcdef01" {
 		t.Errorf("operator's secret file: %q, %v; want operator-chosen", own.Secret, err)
 	}
 }
@@ -447,6 +447,34 @@ func TestEnsureSecretsEmptyFile(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("EnsureSecrets does not return for an empty secret file")
+	}
+}
+
+// TestShortSecretsRefused: an operator-chosen system secret or admin token
+// shorter than MinSecretLength is refused, from the environment, the YAML
+// file or a hand-written file in the data directory, with a message that
+// says how to make a good one.
+func TestShortSecretsRefused(t *testing.T) {
+	short := strings.Repeat("x", MinSecretLength-1)
+	for _, env := range []string{"GATEHOUSE_SECRET", "GATEHOUSE_ADMIN_TOKEN"} {
+		_, err := Load("", envOf(map[string]string{env: short}))
+		if err == nil || !strings.Contains(err.Error(), env) || !strings.Contains(err.Error(), "openssl rand") {
+			t.Errorf("%s of %d characters: err = %v; want it refused, naming the variable and how to generate one", env, len(short), err)
+		}
+		if _, err := Load("", envOf(map[string]string{env: short + "x"})); err != nil {
+			t.Errorf("%s of %d characters: %v; want it accepted", env, MinSecretLength, err)
+		}
+	}
+	if _, err := Load(writeYAML(t, "secret: "+short+"\n"), noEnv); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Errorf("short secret in YAML: err = %v; want it refused", err)
+	}
+	c := Default()
+	c.DataDir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(c.DataDir, "admin-token"), []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureSecrets(); err == nil || !strings.Contains(err.Error(), "admin_token") {
+		t.Errorf("short admin-token file: err = %v; want it refused", err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -283,76 +282,4 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 func (s *Server) assertionAudienceOK(aud jwt.Audience, endpoint string) bool {
 	ok := []string{s.cfg.Issuer, s.cfg.Issuer + "/", s.cfg.Issuer + PathToken, s.cfg.Issuer + endpoint}
 	return slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(ok, a) })
-}
-
-// clientCache keeps client records (and their absence) for a short time so
-// the token endpoint does not read the database on every request. Caching
-// absence too keeps unknown and known clients on the same timing path.
-type clientCache struct {
-	load func(ctx context.Context, id string) (*store.Client, error)
-	ttl  time.Duration
-	now  func() time.Time
-
-	mu      sync.RWMutex
-	entries map[string]clientEntry
-}
-
-type clientEntry struct {
-	client  *store.Client
-	expires time.Time
-}
-
-const maxCachedClients = 100_000
-
-func newClientCache(st Store, ttl time.Duration, now func() time.Time) *clientCache {
-	return &clientCache{load: st.GetClient, ttl: ttl, now: now, entries: map[string]clientEntry{}}
-}
-
-// get returns the client, store.ErrNotFound, or a store failure (never
-// cached).
-func (cc *clientCache) get(ctx context.Context, id string) (*store.Client, error) {
-	now := cc.now()
-	cc.mu.RLock()
-	e, ok := cc.entries[id]
-	cc.mu.RUnlock()
-	if !ok || !now.Before(e.expires) {
-		c, err := cc.load(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		e = clientEntry{client: c, expires: now.Add(cc.ttl)}
-		cc.mu.Lock()
-		if len(cc.entries) >= maxCachedClients {
-			clear(cc.entries)
-		}
-		cc.entries[id] = e
-		cc.mu.Unlock()
-	}
-	if e.client == nil {
-		return nil, store.ErrNotFound
-	}
-	return e.client, nil
-}
-
-// getWithin is get for callers without a context: a cached record costs no
-// allocation, and a load is bounded by timeout.
-func (cc *clientCache) getWithin(id string, timeout time.Duration) (*store.Client, error) {
-	cc.mu.RLock()
-	e, ok := cc.entries[id]
-	cc.mu.RUnlock()
-	if ok && cc.now().Before(e.expires) {
-		if e.client == nil {
-			return nil, store.ErrNotFound
-		}
-		return e.client, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return cc.get(ctx, id)
-}
-
-func (cc *clientCache) forget(id string) {
-	cc.mu.Lock()
-	delete(cc.entries, id)
-	cc.mu.Unlock()
 }

@@ -47,7 +47,7 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// MaxFormBytes bounds request bodies (413 beyond). Zero means 64 KiB.
 	MaxFormBytes int64
-	// ClientCacheTTL is how long a client record (or its absence) is
+	// ClientCacheTTL is how long a client or user record (or its absence) is
 	// cached. Changes made on this node apply at once through Forget;
 	// changes made elsewhere apply within this time. Zero means 1 s.
 	ClientCacheTTL time.Duration
@@ -89,7 +89,8 @@ type Server struct {
 	lineErr  error
 
 	render   *problem.Renderer
-	clients  *clientCache
+	clients  *recordCache[store.Client]
+	users    *recordCache[store.User]
 	revoked  *revocations
 	verified *verifiedTokens
 	grants   map[string]grant
@@ -122,7 +123,8 @@ func NewServer(cfg Config) *Server {
 	if s.render == nil {
 		s.render = &problem.Renderer{}
 	}
-	s.clients = newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now)
+	s.clients = newRecordCache(cfg.Store.GetClient, cfg.ClientCacheTTL, cfg.Now)
+	s.users = newRecordCache(cfg.Store.GetUser, cfg.ClientCacheTTL, cfg.Now)
 	s.revoked = newRevocations(cfg.Store, cfg.Now)
 	s.verified = newVerifiedTokens(100_000)
 	s.grants = map[string]grant{
@@ -177,6 +179,10 @@ func (s *Server) SetKnownScopes(known func(scope string) bool) { s.cfg.KnownScop
 // ForgetClient drops a client from the cache so changes made through this
 // process apply to the next request.
 func (s *Server) ForgetClient(id string) { s.clients.forget(id) }
+
+// ForgetUser drops a user from the cache after a change, so that this node
+// refuses a deleted user's access tokens at once.
+func (s *Server) ForgetUser(id string) { s.users.forget(id) }
 
 // throttle applies one of the token endpoint's abuse limits. Limiter
 // failures let the request through: these limits protect the service, they

@@ -110,10 +110,18 @@ func (s *Server) sealUser(u *store.User) (string, error) {
 // UserOf returns the end user of a 3-legged access token; ok is false for
 // 2-legged tokens or a claim that does not decrypt.
 func (s *Server) UserOf(c *AccessClaims) (UserRef, bool) {
-	if c.User == "" {
+	if c.user != nil {
+		return *c.user, true
+	}
+	return s.decodeUser(c.User)
+}
+
+// decodeUser decrypts the gh_usr claim.
+func (s *Server) decodeUser(claim string) (UserRef, bool) {
+	if claim == "" {
 		return UserRef{}, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(c.User)
+	raw, err := base64.RawURLEncoding.DecodeString(claim)
 	if err != nil {
 		return UserRef{}, false
 	}

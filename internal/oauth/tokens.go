@@ -41,8 +41,10 @@ type AccessClaims struct {
 	// clients see an opaque value, the gateway and userinfo decrypt it.
 	User string `json:"gh_usr,omitempty"`
 
-	// scopes is Scope split, computed once when the token is verified.
+	// scopes is Scope split, and user the decrypted User, computed once
+	// when the token is verified (verified tokens are cached and shared).
 	scopes []string
+	user   *UserRef
 }
 
 // accessGrant is what an access token is issued for.
@@ -134,6 +136,9 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 		if !containsString(claims.Audience, s.cfg.Audience) {
 			return nil, problem.New("invalid_token", "wrong_audience", "The token was issued for another resource.")
 		}
+		if ref, ok := s.decodeUser(claims.User); ok {
+			claims.user = &ref
+		}
 		s.verified.put(digest, claims)
 	}
 	now := s.cfg.Now().Unix()
@@ -149,7 +154,32 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	if p := s.clientActive(claims.ClientID); p != nil {
 		return nil, p
 	}
+	if claims.User != "" {
+		if p := s.userExists(claims); p != nil {
+			return nil, p
+		}
+	}
 	return claims, nil
+}
+
+// userExists refuses the tokens of an end user who was deleted after they
+// were issued (the user's grants and refresh tokens went with the user).
+// Like clientActive, it reads through a cache and accepts the token when
+// the store cannot be read.
+func (s *Server) userExists(claims *AccessClaims) *problem.Error {
+	ref, ok := s.UserOf(claims)
+	if !ok {
+		return nil // a claim this server cannot read names no user to check
+	}
+	_, err := s.users.getWithin(ref.ID, time.Second)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return problem.New("invalid_token", "user_deleted",
+			"The subscriber this token acts for no longer exists.")
+	case err != nil:
+		s.cfg.Logger.Warn("checking a token's end user failed; the token is accepted", "err", err)
+	}
+	return nil
 }
 
 // clientActive refuses the tokens of an app that was suspended or deleted

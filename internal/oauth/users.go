@@ -164,6 +164,9 @@ type UserManager struct {
 	Params Argon2Params
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnDelete, when set, is called with the id of every deleted user (to
+	// drop caches).
+	OnDelete func(id string)
 }
 
 func (m *UserManager) now() time.Time {
@@ -235,6 +238,9 @@ func (m *UserManager) List(ctx context.Context) ([]*UserView, error) {
 func (m *UserManager) Delete(ctx context.Context, id string) error {
 	if err := m.Store.DeleteUser(ctx, id); err != nil {
 		return problem.FromStore(err, "user", id)
+	}
+	if m.OnDelete != nil {
+		m.OnDelete(id)
 	}
 	return nil
 }

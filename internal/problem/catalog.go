@@ -472,6 +472,7 @@ var catalog = []Entry{
 			{ID: "bad_signature", Text: "The token's signature does not verify, or it uses an algorithm or key this server does not accept."},
 			{ID: "wrong_token_type", Text: "The token is not an access token (for example an ID token was sent)."},
 			{ID: "client_inactive", Text: "The app the token was issued to has been suspended or deleted."},
+			{ID: "user_deleted", Text: "The end user the token acts for has been deleted."},
 		},
 		Fix: "Get a new access token from the token endpoint and send it as `Authorization: Bearer <access token>` before it expires (`expires_in` in the token response). Send the access token, not the ID token or refresh token, and one issued by this server for this API. The `WWW-Authenticate` response header repeats the error. For `client_inactive`, the operator suspended or deleted your app: a new token will be refused too until they reactivate it.",
 	},

@@ -37,8 +37,10 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -120,6 +122,17 @@ func Open(url string, prefix string) (*Limiter, error) {
 	l := New(client, prefix)
 	l.owned = true
 	return l, nil
+}
+
+// LogTo sends go-redis's own log lines (failed reconnects, pool trouble)
+// to l at Warn with source=go-redis, instead of the standard logger's plain
+// text on stderr. go-redis has one logger per process.
+func LogTo(l *slog.Logger) { redis.SetLogger(slogLogging{l}) }
+
+type slogLogging struct{ l *slog.Logger }
+
+func (s slogLogging) Printf(ctx context.Context, format string, v ...any) {
+	s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis")
 }
 
 func urlQuery(raw string) neturl.Values {
