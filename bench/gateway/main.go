@@ -106,10 +106,20 @@ func main() {
 	flag.BoolVar(&o.asJSON, "json", false, "print the results as one JSON document")
 	flag.StringVar(&o.nginx, "nginx", "auto", "the nginx binary for the reference plain-proxy scenarios; auto: nginx from PATH or\n"+
 		"/usr/sbin when installed, off: none")
-	flag.Float64Var(&o.latRate, "lrate", 0, "the paced rate (req/s, all connections together) of the open-loop latency scenarios at\n"+
-		"-lc connections; 0: half the gateway's closed-loop req/s at -lc connections in this run")
+	flag.Func("lrate", "the paced rates (req/s, all connections together, comma-separated) of the open-loop\n"+
+		"latency scenarios at -lc connections (default: half the gateway's closed-loop req/s\n"+
+		"at -lc connections in this run)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || r <= 0 {
+				return fmt.Errorf("want positive rates, e.g. 1000,2000,4000")
+			}
+			o.latRates = append(o.latRates, r)
+		}
+		return nil
+	})
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the measured scenarios, run one more gateway window at -lc connections (not\n"+
-		"counted; paced at -lrate when it is set, else a closed loop) and write gatehouse's CPU\n"+
+		"counted; paced at the first -lrate when it is set, else a closed loop) and write gatehouse's CPU\n"+
 		"profile of it to this file (read it with go tool pprof)")
 	flag.Parse()
 	if o.conns <= 0 || o.latConns <= 0 || o.dur <= 0 || o.warm < 0 || o.retries < 0 {
@@ -140,7 +150,7 @@ type options struct {
 	asJSON          bool
 	cpuProfile      string
 	nginx           string
-	latRate         float64
+	latRates        []float64
 }
 
 // Limiters a gateway scenario consults on every request.
@@ -244,18 +254,27 @@ type Summary struct {
 	// closed loop: on a saturated machine, mostly queueing for the cores.
 	AddedP50      float64 `json:"added_p50_us"`
 	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
-	// PacedRate is the open-loop rate of the paced latency scenarios, and
-	// AddedP50Paced and AddedP99Paced what the gateway adds there to the
-	// direct p50 and p99: the latency each request pays for the extra hop
-	// and the gateway's work, measured from its scheduled start.
-	PacedRate          float64 `json:"paced_rate"`
-	AddedP50Paced      float64 `json:"added_p50_paced_us"`
-	AddedP99Paced      float64 `json:"added_p99_paced_us"`
-	NginxAddedP50Paced float64 `json:"nginx_added_p50_paced_us,omitempty"`
+	// Paced is what the gateway (and nginx) add at LatencyConnections
+	// paced open-loop, one entry per rate.
+	Paced []PacedLatency `json:"paced"`
 
 	// Limits is what the limiter cost at Connections, one entry per
 	// limiter measured (without -limits, none).
 	Limits []LimiterCost `json:"limits,omitempty"`
+}
+
+// PacedLatency compares the paced scenarios at one rate: what the gateway
+// adds to the direct p50 and p99, latency measured from each request's
+// scheduled start, and how busy the machine was while the gateway served.
+type PacedLatency struct {
+	Rate          float64 `json:"rate"`
+	AddedP50      float64 `json:"added_p50_us"`
+	AddedP99      float64 `json:"added_p99_us"`
+	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
+	// GatewayIdleCores is the machine's idle CPU during the gateway's
+	// window: near 0, the rate saturates the machine and the added latency
+	// is queueing again.
+	GatewayIdleCores float64 `json:"gateway_idle_cores"`
 }
 
 // LimiterCost is the gateway scenario with a limiter consulted on every
@@ -278,16 +297,17 @@ type LimiterCost struct {
 
 // summarize compares the scenarios of one run.
 func summarize(o options, results []Scenario) Summary {
-	find := func(name, limiter string, conns int, paced bool) *Scenario {
+	// find returns the scenario, paced at rate (0: closed loop), or nil.
+	find := func(name, limiter string, conns int, rate float64) *Scenario {
 		for i := range results {
 			s := &results[i]
-			if s.Name == name && s.Limiter == limiter && s.Connections == conns && (s.PacedRate > 0) == paced {
+			if s.Name == name && s.Limiter == limiter && s.Connections == conns && s.PacedRate == rate {
 				return s
 			}
 		}
 		return nil
 	}
-	direct, gateway := find("direct", "", o.conns, false), find("gateway", limiterOff, o.conns, false)
+	direct, gateway := find("direct", "", o.conns, 0), find("gateway", limiterOff, o.conns, 0)
 	sum := Summary{
 		Connections: o.conns,
 		RPSRatio:    gateway.RPS / direct.RPS,
@@ -298,21 +318,25 @@ func summarize(o options, results []Scenario) Summary {
 		LatencyConnections: o.latConns,
 	}
 	sum.CPURatio = sum.CPUPerRequest["direct"] / sum.CPUPerRequest["gateway"]
-	if n := find("nginx", "", o.conns, false); n != nil {
+	if n := find("nginx", "", o.conns, 0); n != nil {
 		sum.NginxRPSRatio = n.RPS / direct.RPS
 		sum.CPUPerRequest["nginx"] = n.cpuPerRequest()
 	}
-	latDirect := find("direct", "", o.latConns, false)
-	sum.AddedP50 = find("gateway", limiterOff, o.latConns, false).P50 - latDirect.P50
-	if n := find("nginx", "", o.latConns, false); n != nil {
+	latDirect := find("direct", "", o.latConns, 0)
+	sum.AddedP50 = find("gateway", limiterOff, o.latConns, 0).P50 - latDirect.P50
+	if n := find("nginx", "", o.latConns, 0); n != nil {
 		sum.NginxAddedP50 = n.P50 - latDirect.P50
 	}
-	pacedDirect, pacedGateway := find("direct", "", o.latConns, true), find("gateway", limiterOff, o.latConns, true)
-	sum.PacedRate = pacedDirect.PacedRate
-	sum.AddedP50Paced = pacedGateway.P50 - pacedDirect.P50
-	sum.AddedP99Paced = pacedGateway.P99 - pacedDirect.P99
-	if n := find("nginx", "", o.latConns, true); n != nil {
-		sum.NginxAddedP50Paced = n.P50 - pacedDirect.P50
+	for _, s := range results {
+		if s.Name != "direct" || s.PacedRate == 0 {
+			continue
+		}
+		gw := find("gateway", limiterOff, o.latConns, s.PacedRate)
+		p := PacedLatency{Rate: s.PacedRate, AddedP50: gw.P50 - s.P50, AddedP99: gw.P99 - s.P99, GatewayIdleCores: gw.IdleCores}
+		if n := find("nginx", "", o.latConns, s.PacedRate); n != nil {
+			p.NginxAddedP50 = n.P50 - s.P50
+		}
+		sum.Paced = append(sum.Paced, p)
 	}
 	for _, s := range results {
 		if s.Name == "gateway" && s.Limiter != limiterOff {
@@ -573,16 +597,18 @@ func run(ctx context.Context, o options) error {
 		results = append(results, s)
 		if i == len(plan)-1 && sp.rate == 0 {
 			// The closed-loop latency scenarios are done: pace the same
-			// targets at one rate, by default half what the gateway
-			// sustained, so that the machine is not saturated and the
-			// latency is each request's own, not the queue's.
-			rate := o.latRate
-			if rate <= 0 {
-				rate = math.Round(s.RPS / 2)
+			// targets at fixed rates, by default half what the gateway
+			// sustained, so that the latency is less the queue's and more
+			// each request's own.
+			rates := o.latRates
+			if len(rates) == 0 {
+				rates = []float64{math.Round(s.RPS / 2)}
 			}
-			for _, l := range latency {
-				l.rate = rate
-				plan = append(plan, l)
+			for _, rate := range rates {
+				for _, l := range latency {
+					l.rate = rate
+					plan = append(plan, l)
+				}
 			}
 		}
 	}
@@ -604,7 +630,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if o.cpuProfile != "" {
-		if err := b.profile(ctx, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh, rate: o.latRate}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
+		if err := b.profile(ctx, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh, rate: firstOr0(o.latRates)}, filepath.Join(tmp, "data"), o.cpuProfile); err != nil {
 			return err
 		}
 		if !o.asJSON {
@@ -947,6 +973,13 @@ func (b *bench) profile(ctx context.Context, sp spec, dataDir, file string) erro
 	return os.WriteFile(file, r.data, 0o644)
 }
 
+func firstOr0(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
+}
+
 // cpuSnapshot maps a process name to its CPU time so far, and machineBusy
 // and machineIdle to the machine's.
 type cpuSnapshot map[string]time.Duration
@@ -1085,12 +1118,15 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 	if sum.NginxRPSRatio > 0 {
 		fmt.Fprintf(w, ", nginx %s", fmtDelta(sum.NginxAddedP50))
 	}
-	fmt.Fprintf(w, "\nadded at %d connections, paced at %.0f req/s: gateway p50 %s, p99 %s", sum.LatencyConnections, sum.PacedRate,
-		fmtDelta(sum.AddedP50Paced), fmtDelta(sum.AddedP99Paced))
-	if sum.NginxRPSRatio > 0 {
-		fmt.Fprintf(w, "; nginx p50 %s", fmtDelta(sum.NginxAddedP50Paced))
-	}
 	fmt.Fprintln(w)
+	for _, p := range sum.Paced {
+		fmt.Fprintf(w, "added at %d connections, paced at %.0f req/s: gateway p50 %s, p99 %s (machine idle %.2f cores)",
+			sum.LatencyConnections, p.Rate, fmtDelta(p.AddedP50), fmtDelta(p.AddedP99), p.GatewayIdleCores)
+		if sum.NginxRPSRatio > 0 {
+			fmt.Fprintf(w, "; nginx p50 %s", fmtDelta(p.NginxAddedP50))
+		}
+		fmt.Fprintln(w)
+	}
 	if len(sum.Limits) > 0 {
 		fmt.Fprintf(w, "limiter on − off at %d connections (against the gateway row with limiter off):\n", sum.Connections)
 		for _, c := range sum.Limits {
