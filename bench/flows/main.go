@@ -253,6 +253,7 @@ func newGatehouse(bin, dataDir, dbURL string) *gatehouse {
 		// endpoint's abuse limits would only measure themselves.
 		"GATEHOUSE_TOKEN_RATE_PER_CLIENT=0",
 		"GATEHOUSE_TOKEN_RATE_PER_ADDRESS=0",
+		"GATEHOUSE_SIGNIN_RATE_PER_ADDRESS=0",
 	)
 	if dbURL != "" {
 		env = append(env, "GATEHOUSE_DATABASE_URL="+dbURL)

@@ -140,18 +140,19 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
 	registry := prometheus.NewRegistry()
 	as := oauth.NewServer(oauth.Config{
-		Issuer:         cfg.Issuer,
-		Store:          p.store,
-		Keys:           p.keys,
-		Render:         render,
-		AccessTokenTTL: cfg.AccessTokenTTL,
-		MaxFormBytes:   cfg.MaxFormBytes,
-		Secret:         cfg.Secret,
-		NetworkLogin:   cfg.NetworkLogin,
-		AbuseLimiter:   ratelimit.NewMemory(),
-		ClientRate:     cfg.TokenRatePerClient,
-		AddressRate:    cfg.TokenRatePerAddress,
-		Logger:         logger,
+		Issuer:            cfg.Issuer,
+		Store:             p.store,
+		Keys:              p.keys,
+		Render:            render,
+		AccessTokenTTL:    cfg.AccessTokenTTL,
+		MaxFormBytes:      cfg.MaxFormBytes,
+		Secret:            cfg.Secret,
+		NetworkLogin:      cfg.NetworkLogin,
+		AbuseLimiter:      ratelimit.NewMemory(),
+		ClientRate:        cfg.TokenRatePerClient,
+		AddressRate:       cfg.TokenRatePerAddress,
+		SignInAddressRate: cfg.SignInRatePerAddress,
+		Logger:            logger,
 	})
 	if err := as.Run(ctx); err != nil {
 		return nil, err

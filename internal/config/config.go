@@ -75,6 +75,12 @@ type Config struct {
 	// authenticated client and per source address; 0 turns one off.
 	TokenRatePerClient  int `yaml:"token_rate_per_client" env:"GATEHOUSE_TOKEN_RATE_PER_CLIENT"`
 	TokenRatePerAddress int `yaml:"token_rate_per_address" env:"GATEHOUSE_TOKEN_RATE_PER_ADDRESS"`
+	// SignInRatePerAddress limits end-user sign-in attempts per source
+	// address (per second, bursts of ten times that); 0 turns it off.
+	// Behind a reverse proxy every attempt comes from the proxy's address:
+	// raise it there. Each account is limited too (10 attempts, then one
+	// per 10 s), whatever this says.
+	SignInRatePerAddress int `yaml:"signin_rate_per_address" env:"GATEHOUSE_SIGNIN_RATE_PER_ADDRESS"`
 	// NetworkLogin lets end users be identified "by the network" from a
 	// phone number, as the sandbox does (and lets CIBA and JWT bearer
 	// requests name any sandbox line). Turn it off in production, where
@@ -94,23 +100,24 @@ type Config struct {
 // Default returns the configuration gatehouse runs with when nothing is set.
 func Default() Config {
 	return Config{
-		PublicAddr:          "127.0.0.1:8080",
-		AdminAddr:           "127.0.0.1:8081",
-		Issuer:              "http://localhost:8080",
-		DataDir:             "gatehouse-data",
-		AccessTokenTTL:      3599 * time.Second,
-		SecretRotationGrace: 24 * time.Hour,
-		KeyRetention:        7 * 24 * time.Hour,
-		MaxURIBytes:         8 << 10,
-		MaxHeaderBytes:      16 << 10,
-		MaxFormBytes:        64 << 10,
-		UpstreamTimeout:     10 * time.Second,
-		UsageFlushInterval:  time.Second,
-		TokenRatePerClient:  100,
-		TokenRatePerAddress: 300,
-		NetworkLogin:        true,
-		ShutdownTimeout:     15 * time.Second,
-		LogLevel:            "info",
+		PublicAddr:           "127.0.0.1:8080",
+		AdminAddr:            "127.0.0.1:8081",
+		Issuer:               "http://localhost:8080",
+		DataDir:              "gatehouse-data",
+		AccessTokenTTL:       3599 * time.Second,
+		SecretRotationGrace:  24 * time.Hour,
+		KeyRetention:         7 * 24 * time.Hour,
+		MaxURIBytes:          8 << 10,
+		MaxHeaderBytes:       16 << 10,
+		MaxFormBytes:         64 << 10,
+		UpstreamTimeout:      10 * time.Second,
+		UsageFlushInterval:   time.Second,
+		TokenRatePerClient:   100,
+		TokenRatePerAddress:  300,
+		SignInRatePerAddress: 5,
+		NetworkLogin:         true,
+		ShutdownTimeout:      15 * time.Second,
+		LogLevel:             "info",
 	}
 }
 
@@ -184,8 +191,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.AccessTokenTTL < time.Second:
 		return fmt.Errorf("config: access_token_ttl %s is too short", c.AccessTokenTTL)
-	case c.TokenRatePerClient < 0 || c.TokenRatePerAddress < 0:
-		return errors.New("config: token_rate_per_client and token_rate_per_address must be 0 (off) or positive")
+	case c.TokenRatePerClient < 0 || c.TokenRatePerAddress < 0 || c.SignInRatePerAddress < 0:
+		return errors.New("config: token_rate_per_client, token_rate_per_address and signin_rate_per_address must be 0 (off) or positive")
 	case c.UsageFlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("config: usage_flush_interval %s is too short", c.UsageFlushInterval)
 	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):

@@ -3,8 +3,10 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -12,8 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 )
 
@@ -342,7 +346,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user == nil {
-		s.renderLogin(w, r, pr, client, *retry, http.StatusOK)
+		s.renderLogin(w, r, pr, client, *retry, retry.status(w))
 		return
 	}
 	ss := s.newSession(r, user)
@@ -362,6 +366,9 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 	switch action {
 	case "password":
 		username := strings.TrimSpace(form.Get("username"))
+		if wait := s.signInThrottled(r, "user|"+strings.ToLower(username)); wait > 0 {
+			return nil, throttledForm(loginForm{Username: username}, wait), nil
+		}
 		u, err := users.Authenticate(r.Context(), username, form.Get("password"))
 		if errors.Is(err, ErrInvalidCredentials) {
 			// One message for unknown user, wrong password and
@@ -381,6 +388,9 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 				"Identification by the network is not offered on this server; sign in with a username and password.")
 		}
 		phone := strings.Join(strings.Fields(form.Get("phone")), "")
+		if wait := s.signInThrottled(r, "line|"+phone); wait > 0 {
+			return nil, throttledForm(loginForm{Phone: phone}, wait), nil
+		}
 		u, err := users.IdentifyLine(r.Context(), phone)
 		var pe *problem.Error
 		if errors.As(err, &pe) && (pe.Entry.Key == "bad_request" || pe.Entry.Key == "already_exists") {
@@ -396,6 +406,54 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 		return u, nil, nil
 	}
 	return nil, nil, problem.Newf("invalid_request", "invalid_parameter", "The form's action %q is not one this page offers.", action)
+}
+
+// signInPerAccount is the sign-in throttle of one account (OWASP
+// Authentication Cheat Sheet, "Protect against automated attacks"): every
+// attempt, successful or not, counts against the account (or line) named,
+// and against the source address (Config.SignInAddressRate), in the abuse
+// limiter, before the password is checked, so a refused attempt costs no
+// argon2id. It lets a person mistype a few times and slows a guesser to one
+// try every 10 s; it is a rate, not a lockout, so an attacker cannot lock a
+// user out for longer than that. The address limit bounds password
+// spraying across accounts.
+var signInPerAccount = ratelimit.Policy{Rate: 0.1, Burst: 10}
+
+// signInThrottled counts a sign-in attempt for the account key and the
+// request's address and returns how long to wait when one of them is over
+// its limit. Limiter failures let the attempt through.
+func (s *Server) signInThrottled(r *http.Request, account string) time.Duration {
+	if s.cfg.AbuseLimiter == nil {
+		return 0
+	}
+	now := s.cfg.Now()
+	perAddress := ratelimit.Policy{Rate: float64(s.cfg.SignInAddressRate), Burst: int64(10 * s.cfg.SignInAddressRate)}
+	for _, c := range []struct {
+		key    string
+		policy ratelimit.Policy
+	}{
+		{"signin-addr|" + remoteHost(r), perAddress},
+		{"signin-" + account, signInPerAccount},
+	} {
+		if !c.policy.Limited() {
+			continue
+		}
+		d, err := s.cfg.AbuseLimiter.Allow(r.Context(), c.key, c.policy, now)
+		if err == nil && !d.Allowed() {
+			s.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "end-user sign-in throttled",
+				slog.String("limit", strings.SplitN(c.key, "|", 2)[0]), slog.String("path", r.URL.Path),
+				slog.String("correlator", problem.Correlator(r.Context())))
+			return max(d.RetryAfter, time.Second)
+		}
+	}
+	return 0
+}
+
+// throttledForm is the sign-in form shown again after a throttled attempt.
+func throttledForm(f loginForm, wait time.Duration) *loginForm {
+	f.Error = fmt.Sprintf("Too many sign-in attempts. Wait %d seconds, then try again.", int(math.Ceil(wait.Seconds())))
+	f.retryAfter = wait
+	return &f
 }
 
 func (s *Server) logSignIn(r *http.Request, u *store.User, method string) {

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"gatehouse/internal/keys"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 	sqlstore "gatehouse/internal/store/sql"
 )
@@ -584,6 +586,55 @@ func TestAuthorizeSignInFailures(t *testing.T) {
 	}
 	if n := e.st.codes.Load(); n != 0 {
 		t.Errorf("%d codes stored; want none", n)
+	}
+}
+
+// TestSignInThrottled: attempts on one account are limited (a burst of 10,
+// then one per 10 s) before the password is checked, with 429 and
+// Retry-After on the form; other accounts from the same address go on, and
+// the account recovers with time.
+func TestSignInThrottled(t *testing.T) {
+	e := newAuthzEnv(t, func(c *Config) { c.AbuseLimiter, c.SignInAddressRate = ratelimit.NewMemory(), 2 })
+	login := e.get(e.browser, appRequest())
+	for i := range 10 {
+		p := e.post(e.browser, PathLogin, formOf(t, login.body, "action", "password", "username", testUsername, "password", "wrong password"))
+		e.mustBeLoginPage(p)
+		if !strings.Contains(p.body, "The username or password is incorrect.") {
+			t.Fatalf("attempt %d: not the failure message:\n%s", i+1, p.body)
+		}
+		login = p
+	}
+	// The 11th attempt is refused even with the right password, and the
+	// username is matched without regard to case.
+	p := e.post(e.browser, PathLogin, formOf(t, login.body, "action", "password", "username", strings.ToUpper(testUsername), "password", testPassword))
+	if p.StatusCode != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many sign-in attempts. Wait 10 seconds") ||
+		p.Header.Get("Retry-After") != "10" || !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("11th attempt: %d Retry-After %q; want 429, Retry-After 10 and the form with the message:\n%s", p.StatusCode, p.Header.Get("Retry-After"), p.body)
+	}
+	for _, c := range p.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, sessionPattern) {
+			t.Error("a throttled sign-in set a session")
+		}
+	}
+	// Another account from the same address is not affected.
+	other := e.newBrowser()
+	e.mustBeConsentPage(e.signIn(other, e.get(other, appRequest()), otherUsername))
+	// Ten seconds later the account may try once more.
+	e.clock.Advance(10 * time.Second)
+	e.mustBeConsentPage(e.signIn(e.browser, e.get(e.browser, appRequest()), testUsername))
+
+	// Spraying many accounts from one address meets the address limit
+	// (1 attempt/s, bursts of 10 here).
+	spray := newAuthzEnv(t, func(c *Config) { c.AbuseLimiter, c.SignInAddressRate = ratelimit.NewMemory(), 1 })
+	login = spray.get(spray.browser, appRequest())
+	for i := range 10 {
+		p := spray.post(spray.browser, PathLogin, formOf(t, login.body, "action", "password", "username", fmt.Sprintf("guess%d", i), "password", "123456"))
+		spray.mustBeLoginPage(p)
+		login = p
+	}
+	p = spray.post(spray.browser, PathLogin, formOf(t, login.body, "action", "password", "username", "guess10", "password", "123456"))
+	if p.StatusCode != http.StatusTooManyRequests || p.Header.Get("Retry-After") != "1" {
+		t.Errorf("11th account from one address: %d Retry-After %q; want 429 and 1", p.StatusCode, p.Header.Get("Retry-After"))
 	}
 }
 

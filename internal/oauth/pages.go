@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -128,6 +129,20 @@ type loginForm struct {
 	Username   string
 	Phone      string
 	PhoneError bool // the message is about the phone number
+
+	// retryAfter is set when the sign-in was refused for too many
+	// attempts: the form is shown again with 429 and Retry-After.
+	retryAfter time.Duration
+}
+
+// status sets Retry-After for a throttled sign-in and returns the status
+// the form is shown with.
+func (f *loginForm) status(w http.ResponseWriter) int {
+	if f.retryAfter <= 0 {
+		return http.StatusOK
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.retryAfter.Seconds()))))
+	return http.StatusTooManyRequests
 }
 
 // loginPage is the data of the sign-in forms ("loginforms" in
@@ -439,7 +454,7 @@ func (s *Server) cibaAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if u == nil {
-			s.renderCIBA(w, r, "", *retry, http.StatusOK)
+			s.renderCIBA(w, r, "", *retry, retry.status(w))
 			return
 		}
 		if err := s.saveSession(w, s.newSession(r, u)); err != nil {

@@ -73,6 +73,10 @@ type Config struct {
 	// per source address; 0 turns one off.
 	ClientRate  int
 	AddressRate int
+	// SignInAddressRate limits end-user sign-in attempts per source
+	// address (per second, bursts of ten times that); 0 turns it off. The
+	// per-account limit applies whenever AbuseLimiter is set.
+	SignInAddressRate int
 	// Logger receives operational logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
