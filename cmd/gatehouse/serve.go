@@ -197,6 +197,10 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		}
 	}
 	p.plans.OnChange = gw.InvalidateAccess
+	trusted, err := cfg.TrustedProxyPrefixes() // validated when loaded
+	if err != nil {
+		return nil, err
+	}
 	srv := server.New(server.Deps{
 		OAuth:          as,
 		Clients:        p.clients,
@@ -214,6 +218,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		MaxURIBytes:    cfg.MaxURIBytes,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
 		Profiling:      cfg.Profiling,
+		TrustedProxies: trusted,
 	})
 	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -91,6 +92,12 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level" env:"GATEHOUSE_LOG_LEVEL"`
+	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
+	// prefixes, comma-separated) whose X-Forwarded-For gatehouse believes:
+	// behind them, the client's address — for the per-address limits, the
+	// logs and the upstream's X-Forwarded-For — is the nearest address in
+	// X-Forwarded-For that is not a trusted proxy. Empty trusts none.
+	TrustedProxies string `yaml:"trusted_proxies" env:"GATEHOUSE_TRUSTED_PROXIES"`
 	// Profiling serves Go's runtime profiles (net/http/pprof) on the admin
 	// listener under /debug/pprof/, behind the admin token. Off by default:
 	// a CPU profile costs the process while it runs.
@@ -200,12 +207,37 @@ func (c *Config) validate() error {
 	case c.MaxURIBytes < 256 || c.MaxHeaderBytes < 1024 || c.MaxFormBytes < 1024:
 		return errors.New("config: max_uri_bytes ≥ 256, max_header_bytes ≥ 1024 and max_form_bytes ≥ 1024 are required")
 	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return c.checkSecrets()
+}
+
+// TrustedProxyPrefixes parses TrustedProxies; a bare address is a /32 or
+// /128 prefix.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted_proxies: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // MinSecretLength is the shortest system secret or admin token accepted:

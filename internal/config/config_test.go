@@ -453,6 +453,32 @@ func TestEnsureSecretsEmptyFile(t *testing.T) {
 	}
 }
 
+// TestTrustedProxies: addresses and CIDR prefixes, comma-separated, are
+// parsed (a bare address is a one-address prefix); anything else is
+// refused at load, naming the value.
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load("", envOf(map[string]string{"GATEHOUSE_TRUSTED_PROXIES": " 10.0.0.0/8, 192.168.1.7 ,::1, 2001:db8::/32,"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := c.TrustedProxyPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.7/32 ::1/128 2001:db8::/32" {
+		t.Errorf("prefixes = %v", got)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.internal", "10.0.0"} {
+		if _, err := Load("", envOf(map[string]string{"GATEHOUSE_TRUSTED_PROXIES": bad})); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("trusted_proxies %q: err = %v; want it refused, naming the value", bad, err)
+		}
+	}
+}
+
 // TestShortSecretsRefused: an operator-chosen system secret or admin token
 // shorter than MinSecretLength is refused, from the environment, the YAML
 // file or a hand-written file in the data directory, with a message that

@@ -33,11 +33,11 @@ func (s *Server) Public() http.Handler {
 	fallback := notFoundOrMethod(mux, s.channel)
 	if s.deps.Gateway == nil {
 		mux.Handle("/", fallback)
-		return s.wrap("public", mux, s.channel)
+		return s.wrap("public", trustProxies(mux, s.deps.TrustedProxies), s.channel)
 	}
 	s.deps.Gateway.SetNotFound(fallback)
 	mux.Handle("/", s.deps.Gateway)
-	return s.wrap("public", s.deps.Gateway.Front(mux), s.channel)
+	return s.wrap("public", trustProxies(s.deps.Gateway.Front(mux), s.deps.TrustedProxies), s.channel)
 }
 
 // Admin returns the admin listener's handler: the admin API, metrics and

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ type Deps struct {
 	MaxHeaderBytes int
 	// Profiling mounts net/http/pprof on the admin listener.
 	Profiling bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client of a public request (see trustProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds the two handlers.

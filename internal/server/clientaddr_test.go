@@ -1,0 +1,48 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+func TestTrustProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	var seen string
+	h := trustProxies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.RemoteAddr }), trusted)
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"direct client, no header", "203.0.113.7:5555", nil, "203.0.113.7:5555"},
+		{"untrusted peer: its header is ignored", "203.0.113.7:5555", []string{"198.51.100.1"}, "203.0.113.7:5555"},
+		{"one trusted proxy", "127.0.0.1:40000", []string{"198.51.100.1"}, "198.51.100.1:0"},
+		{"two trusted hops", "127.0.0.1:40000", []string{"198.51.100.1, 10.1.2.3"}, "198.51.100.1:0"},
+		{"spoofed entries left of the client are ignored", "127.0.0.1:40000", []string{"6.6.6.6, 198.51.100.1, 10.1.2.3"}, "198.51.100.1:0"},
+		{"header split over two fields", "127.0.0.1:40000", []string{"6.6.6.6", "198.51.100.1"}, "198.51.100.1:0"},
+		{"entry with a port", "127.0.0.1:40000", []string{"198.51.100.1:8443"}, "198.51.100.1:0"},
+		{"IPv6 client", "127.0.0.1:40000", []string{"2001:db9::5"}, "[2001:db9::5]:0"},
+		{"every entry trusted: the leftmost", "127.0.0.1:40000", []string{"10.0.0.9, 10.0.0.8"}, "10.0.0.9:0"},
+		{"malformed entry stops the walk", "127.0.0.1:40000", []string{"198.51.100.1, junk, 10.0.0.8"}, "10.0.0.8:0"},
+		{"trusted proxy without a header", "127.0.0.1:40000", nil, "127.0.0.1:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if seen != tc.want {
+				t.Errorf("RemoteAddr = %q; want %q", seen, tc.want)
+			}
+		})
+	}
+	// No trusted proxies: the handler is not wrapped at all.
+	plain := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	if got := trustProxies(plain, nil); got == nil {
+		t.Fatal("nil handler")
+	}
+}
