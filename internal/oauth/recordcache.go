@@ -27,7 +27,14 @@ type recordCache[T any] struct {
 type cacheEntry[T any] struct {
 	rec     *T // nil: the store has no such record
 	expires time.Time
+	// err is set on an entry getWithin keeps after the store failed and
+	// no record was known: the failure is not asked again until expires.
+	err error
 }
+
+// errStoreFailedRecently is getWithin's answer while a failure of the store
+// is remembered (the failure itself was returned once, to be logged).
+var errStoreFailedRecently = errors.New("the store failed moments ago and is not asked again yet")
 
 // maxCachedRecords bounds a cache's memory; past it the cache starts over.
 const maxCachedRecords = 100_000
@@ -43,7 +50,7 @@ func (c *recordCache[T]) get(ctx context.Context, id string) (*T, error) {
 	c.mu.RLock()
 	e, ok := c.entries[id]
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.expires) {
+	if !ok || !now.Before(e.expires) || e.err != nil {
 		rec, err := c.load(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -62,21 +69,47 @@ func (c *recordCache[T]) get(ctx context.Context, id string) (*T, error) {
 	return e.rec, nil
 }
 
-// getWithin is get for callers without a context: a cached record costs no
-// allocation, and a load is bounded by timeout.
+// getWithin is get for the checks on every verified access token, which
+// must stay fast when the store is not: a cached record costs no
+// allocation, a load is bounded by timeout, and when the store fails the
+// last known record keeps being served (or the failure returned) for
+// another ttl without asking the store again.
 func (c *recordCache[T]) getWithin(id string, timeout time.Duration) (*T, error) {
+	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[id]
 	c.mu.RUnlock()
-	if ok && c.now().Before(e.expires) {
-		if e.rec == nil {
+	if ok && now.Before(e.expires) {
+		switch {
+		case e.err != nil:
+			return nil, errStoreFailedRecently
+		case e.rec == nil:
 			return nil, store.ErrNotFound
 		}
 		return e.rec, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return c.get(ctx, id)
+	rec, err := c.get(ctx, id)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return rec, err
+	}
+	keep := cacheEntry[T]{expires: now.Add(c.ttl)}
+	if ok && e.err == nil {
+		keep.rec = e.rec // stale, but the best knowledge there is
+	} else {
+		keep.err = err
+	}
+	c.mu.Lock()
+	c.entries[id] = keep
+	c.mu.Unlock()
+	switch {
+	case keep.err != nil:
+		return nil, keep.err
+	case keep.rec == nil:
+		return nil, store.ErrNotFound
+	}
+	return keep.rec, nil
 }
 
 func (c *recordCache[T]) forget(id string) {

@@ -162,6 +162,10 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	return claims, nil
 }
 
+// statusCheckTimeout bounds the store read behind the client and user
+// checks of a verified token (once per ClientCacheTTL per client or user).
+const statusCheckTimeout = 250 * time.Millisecond
+
 // userExists refuses the tokens of an end user who was deleted after they
 // were issued (the user's grants and refresh tokens went with the user).
 // Like clientActive, it reads through a cache and accepts the token when
@@ -171,12 +175,12 @@ func (s *Server) userExists(claims *AccessClaims) *problem.Error {
 	if !ok {
 		return nil // a claim this server cannot read names no user to check
 	}
-	_, err := s.users.getWithin(ref.ID, time.Second)
+	_, err := s.users.getWithin(ref.ID, statusCheckTimeout)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New("invalid_token", "user_deleted",
 			"The subscriber this token acts for no longer exists.")
-	case err != nil:
+	case err != nil && !errors.Is(err, errStoreFailedRecently):
 		s.cfg.Logger.Warn("checking a token's end user failed; the token is accepted", "err", err)
 	}
 	return nil
@@ -185,15 +189,18 @@ func (s *Server) userExists(claims *AccessClaims) *problem.Error {
 // clientActive refuses the tokens of an app that was suspended or deleted
 // after they were issued. The record comes from the client cache, so the
 // change takes effect everywhere within ClientCacheTTL (at once on the node
-// that made it). When the store cannot be read, the tokens keep working:
-// they were valid when issued, and a database outage must not turn into a
-// refusal of every API call.
+// that made it). When the store cannot be read, the last known record
+// decides, and with none the token is accepted: it was valid when issued,
+// and a database outage must not turn into a refusal of every API call
+// (nor into a database wait on each one: see recordCache.getWithin).
 func (s *Server) clientActive(id string) *problem.Error {
-	c, err := s.clients.getWithin(id, time.Second)
+	c, err := s.clients.getWithin(id, statusCheckTimeout)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New("invalid_token", "client_inactive",
 			"The app this token was issued to has been deleted.")
+	case errors.Is(err, errStoreFailedRecently):
+		return nil
 	case err != nil:
 		s.cfg.Logger.Warn("checking the status of a token's client failed; the token is accepted", "client_id", id, "err", err)
 		return nil
