@@ -148,6 +148,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		MaxFormBytes:      cfg.MaxFormBytes,
 		Secret:            cfg.Secret,
 		NetworkLogin:      cfg.NetworkLogin,
+		RequirePKCE:       cfg.RequirePKCE,
 		AbuseLimiter:      ratelimit.NewMemory(),
 		ClientRate:        cfg.TokenRatePerClient,
 		AddressRate:       cfg.TokenRatePerAddress,

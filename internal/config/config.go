@@ -87,6 +87,9 @@ type Config struct {
 	// requests name any sandbox line). Turn it off in production, where
 	// subscribers sign in with a password.
 	NetworkLogin bool `yaml:"network_login" env:"GATEHOUSE_NETWORK_LOGIN"`
+	// RequirePKCE requires PKCE (S256) of confidential clients too, as
+	// OAuth 2.1 does; public clients always need it.
+	RequirePKCE bool `yaml:"require_pkce" env:"GATEHOUSE_REQUIRE_PKCE"`
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`

@@ -251,6 +251,9 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	case challenge == "" && c.TokenEndpointAuthMethod == AuthNone:
 		return nil, problem.New("invalid_request", "pkce_required",
 			"This app is a public client: send code_challenge (the S256 hash of a code_verifier) with code_challenge_method=S256.")
+	case challenge == "" && s.cfg.RequirePKCE:
+		return nil, problem.New("invalid_request", "pkce_required",
+			"This server requires PKCE of every app: send code_challenge (the S256 hash of a code_verifier) with code_challenge_method=S256.")
 	case challenge != "" && method != "S256":
 		if method == "" {
 			method = "plain (the default when code_challenge_method is absent)"

@@ -1069,3 +1069,18 @@ func problemOf(err error) *problem.Error {
 	}
 	return nil
 }
+
+// TestRequirePKCE: with RequirePKCE a confidential client must send a PKCE
+// challenge too; without it, PKCE stays optional for confidential clients.
+func TestRequirePKCE(t *testing.T) {
+	noPKCE := appRequest("code_challenge", "-", "code_challenge_method", "-")
+	strict := newAuthzEnv(t, func(c *Config) { c.RequirePKCE = true })
+	q := strict.redirectTo(strict.get(strict.browser, noPKCE), http.StatusFound, appRedirect)
+	if q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "requires PKCE of every app") || q.Get("state") != "st-123" {
+		t.Errorf("confidential client without PKCE under RequirePKCE: %v; want invalid_request naming the rule, state kept", q)
+	}
+	strict.mustBeLoginPage(strict.get(strict.browser, appRequest()))
+
+	lax := newAuthzEnv(t, nil)
+	lax.mustBeLoginPage(lax.get(lax.browser, noPKCE))
+}

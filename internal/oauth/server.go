@@ -65,6 +65,10 @@ type Config struct {
 	// NetworkLogin lets end users be identified "by the network" from a
 	// phone number alone, as the sandbox does; false requires a password.
 	NetworkLogin bool
+	// RequirePKCE requires a PKCE S256 challenge in every authorization
+	// request, confidential clients' too (OAuth 2.1; RFC 9700 §2.1.1
+	// recommends it). Public clients need one whatever this says.
+	RequirePKCE bool
 	// AbuseLimiter enforces the token endpoint's own limits. Nil means
 	// none.
 	AbuseLimiter ratelimit.Limiter
