@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/oauth"
 )
 
 // fuzzToken and fuzzToken3 in a fuzz input are replaced by a valid 2-legged
@@ -49,6 +51,8 @@ var fuzzSeeds = []string{
 	"PATCH /sim-swap/v2/check/ HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Length: 0\r\n\r\n",
 	"POST /sim-swap/v2/%63heck%2F..%2F HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\n\r\n",
 	"GET http://gatehouse.test//sim-swap/v2/../v2/check HTTP/1.0\r\n\r\n",
+	// Forwarded-for chains from the trusted proxy range.
+	"POST /sim-swap/v2/check HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\nX-Forwarded-For: 6.6.6.6, 198.51.100.1:80, 192.0.2.9\r\nX-Forwarded-For: ::1, junk\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
 	// Chunked body.
 	"POST /sim-swap/v2/check HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"phoneNumber\":\"\r\n1a\r\n+34600000009\",\"maxAge\":24}\r\n0\r\n\r\n",
 	"POST /sim-swap/v2/check HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
@@ -71,6 +75,9 @@ func FuzzGatewayRequest(f *testing.F) {
 		"GATEHOUSE_DATA_DIR":  f.TempDir(),
 		"GATEHOUSE_ISSUER":    "https://gatehouse.test",
 		"GATEHOUSE_LOG_LEVEL": "error",
+		// The fuzzed requests come from 192.0.2.1: their X-Forwarded-For
+		// is read, so its parsing is fuzzed too.
+		"GATEHOUSE_TRUSTED_PROXIES": "192.0.2.0/24",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := open(ctx, "", func(k string) string { return env[k] })
@@ -90,12 +97,19 @@ func FuzzGatewayRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The tokens' client must exist and be active, or every input would
+	// stop at the client check.
+	name := "fuzz app"
+	app, err := p.clients.Create(ctx, oauth.ClientSpec{Name: &name})
+	if err != nil {
+		f.Fatal(err)
+	}
 	mint := func(sub string) []byte {
 		now := time.Now()
 		claims := map[string]any{
 			"iss": p.cfg.Issuer, "sub": sub, "aud": []string{p.cfg.Issuer},
 			"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
-			"jti": base64.RawURLEncoding.EncodeToString(randomBytes(16)), "client_id": "gh_fuzz",
+			"jti": base64.RawURLEncoding.EncodeToString(randomBytes(16)), "client_id": app.ClientID,
 			"scope": "sim-swap sim-swap:check sim-swap:retrieve-date number-verification:verify " +
 				"number-verification:device-phone-number:read location-verification:verify",
 		}
@@ -110,12 +124,15 @@ func FuzzGatewayRequest(f *testing.F) {
 		}
 		return []byte(s)
 	}
-	token2, token3 := mint("gh_fuzz"), mint("tel:+34600000001")
+	token2, token3 := mint(app.ClientID), mint("tel:+34600000001")
 
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The first seed is a valid call: if it fails, the harness's
+		// tokens no longer pass and the fuzzer explores only refusals.
+		validSeed := bytes.Equal(data, []byte(fuzzSeeds[0]))
 		data = bytes.ReplaceAll(data, []byte(fuzzToken3), token3)
 		data = bytes.ReplaceAll(data, []byte(fuzzToken), token2)
 		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data)))
@@ -132,6 +149,9 @@ func FuzzGatewayRequest(f *testing.F) {
 		where := fmt.Sprintf("%s %q → %d %s\n%q", r.Method, r.RequestURI, res.StatusCode, body, data)
 		if res.StatusCode == http.StatusInternalServerError {
 			t.Fatalf("500: %s", where)
+		}
+		if validSeed && res.StatusCode != http.StatusOK {
+			t.Fatalf("the valid seed was refused, so inputs do not reach past authentication: %s", where)
 		}
 		if res.Header.Get("X-Correlator") == "" {
 			t.Errorf("no x-correlator: %s", where)
