@@ -52,14 +52,16 @@ import (
 	"gatehouse/bench/loadgen"
 )
 
-// The user, the client and what the client asks for.
+// The users (one per worker, "bench-user-<n>", each with its own line),
+// the client and what the client asks for.
 const (
-	username    = "bench-user"
 	password    = "bench-password-1"
-	phone       = "+34600009999"
 	redirectURI = "http://127.0.0.1:9/callback" // the discard port: nothing answers, nothing is followed
 	scope       = "openid offline_access"
 )
+
+// benchUser is worker i's user.
+func benchUser(i int) string { return fmt.Sprintf("bench-user-%d", i) }
 
 type options struct {
 	workers   int
@@ -148,8 +150,13 @@ func measure(ctx context.Context, o options, dataDir, dbName, dbURL string, chec
 	if err := g.start(ctx); err != nil {
 		return err
 	}
-	if _, err := g.cli(ctx, "users", "create", "--username", username, "--password", password, "--phone", phone); err != nil {
-		return err
+	// One user per worker, as one person per browser: sign-in attempts
+	// are throttled per account (10, then one per 10 s).
+	for i := range o.workers {
+		if _, err := g.cli(ctx, "users", "create", "--username", benchUser(i), "--password", password,
+			"--phone", fmt.Sprintf("+3460%07d", 9000000+i)); err != nil {
+			return err
+		}
 	}
 	out, err := g.cli(ctx, "clients", "create", "--name", "bench flows", "--json", "--auth-method", "none",
 		"--grant-types", "authorization_code refresh_token", "--redirect-uris", redirectURI, "--scopes", scope)
@@ -168,7 +175,7 @@ func measure(ctx context.Context, o options, dataDir, dbName, dbURL string, chec
 	browsers := make([]*browser, o.workers)
 	for i := range browsers {
 		b := newBrowser(g.issuer, client.ID)
-		code, verifier, err := b.signIn(ctx, username, password)
+		code, verifier, err := b.signIn(ctx, benchUser(i), password)
 		if err == nil {
 			_, err = b.exchange(ctx, code, verifier)
 		}
@@ -254,6 +261,7 @@ func newGatehouse(bin, dataDir, dbURL string) *gatehouse {
 		"GATEHOUSE_TOKEN_RATE_PER_CLIENT=0",
 		"GATEHOUSE_TOKEN_RATE_PER_ADDRESS=0",
 		"GATEHOUSE_SIGNIN_RATE_PER_ADDRESS=0",
+		"GATEHOUSE_PROFILING=true", // costs nothing until a profile is asked for
 	)
 	if dbURL != "" {
 		env = append(env, "GATEHOUSE_DATABASE_URL="+dbURL)

@@ -204,7 +204,7 @@ func (cibaGrant) handle(ctx context.Context, s *Server, req *tokenRequest) (*tok
 	case !issue:
 		return nil, verdict
 	}
-	user, err := s.cfg.Store.GetUser(ctx, r.UserID)
+	user, err := s.users.get(ctx, r.UserID)
 	if err != nil {
 		return nil, storeError(err)
 	}

@@ -144,7 +144,7 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	if p := checkPKCE(ac, req.form.Get("code_verifier")); p != nil {
 		return nil, p
 	}
-	user, err := s.cfg.Store.GetUser(ctx, ac.UserID)
+	user, err := s.users.get(ctx, ac.UserID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, problem.New("invalid_grant", "unknown_subject", "The user who authorized this code no longer exists.")
@@ -214,7 +214,7 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 		}
 		scopes = req.scopes
 	}
-	user, err := s.cfg.Store.GetUser(ctx, old.UserID)
+	user, err := s.users.get(ctx, old.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.New("invalid_grant", "unknown_subject", "The user of this refresh token no longer exists.")
 	} else if err != nil {

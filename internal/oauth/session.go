@@ -210,7 +210,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*session,
 	if ss == nil {
 		return nil, nil, nil
 	}
-	u, err := s.cfg.Store.GetUser(ctx, ss.UserID)
+	u, err := s.users.get(ctx, ss.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, nil
 	}

@@ -54,7 +54,7 @@ func (s *Server) Userinfo() http.Handler {
 				WithHeader("WWW-Authenticate", realm+`, error="insufficient_scope", scope="openid"`))
 			return
 		}
-		user, err := s.cfg.Store.GetUser(r.Context(), ref.ID)
+		user, err := s.users.get(r.Context(), ref.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			fail(problem.New("invalid_token", "revoked", "The user of this token no longer exists.").
 				WithHeader("WWW-Authenticate", realm+`, error="invalid_token"`))

@@ -60,6 +60,9 @@ type liteDB struct {
 	findSubscription *sql.Stmt // on r
 	accessGeneration *sql.Stmt // on r
 	useAssertion     *sql.Stmt // on w
+
+	// wStmts and rStmts prepare the other hot statements on first use.
+	wStmts, rStmts *stmtCache
 }
 
 var _ backend = (*liteDB)(nil)
@@ -179,6 +182,16 @@ func openSQLite(ctx context.Context, path string, now func() time.Time, closed *
 		return nil, l.err(ctx, "prepare", err)
 	}
 	if l.useAssertion, err = l.w.PrepareContext(ctx, liteUseAssertion); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	// The statements of the token flows' hot paths.
+	l.wStmts, l.rStmts = newStmtCache(l.w), newStmtCache(l.r)
+	if err := l.wStmts.prepare(ctx, liteInsertAuthCode, liteSelectAuthCodeByHash, liteUseAuthCode,
+		liteInsertRefreshToken, liteSelectRefreshTokenByHash, liteRotateRefreshToken); err != nil {
+		return nil, l.err(ctx, "prepare", err)
+	}
+	if err := l.rStmts.prepare(ctx, liteSelectRefreshTokenByHash,
+		liteSelectUserBy("id"), liteSelectUserBy("username"), liteSelectUserBy("phone_number")); err != nil {
 		return nil, l.err(ctx, "prepare", err)
 	}
 	return l, nil
@@ -1332,7 +1345,7 @@ func (l *liteDB) CreateUser(ctx context.Context, u *store.User) error {
 // getUser returns the user whose column (a unique one) is value; by
 // describes the lookup in errors.
 func (l *liteDB) getUser(ctx context.Context, column, by, value string) (*store.User, error) {
-	u, err := liteScanUser(l.r.QueryRowContext(ctx, liteSelectUser+` WHERE `+column+` = ?`, value))
+	u, err := liteScanUser(l.readRow(ctx, liteSelectUserBy(column), value))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: get user%s %q: %w", by, value, store.ErrNotFound)
@@ -1430,9 +1443,7 @@ func (l *liteDB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
 		return l.err(ctx, op, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (hash, client_id, user_id,
-		redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time,
-		expires_at, used_at, grant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := l.txExec(ctx, tx, liteInsertAuthCode,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, scopes, c.Nonce, c.CodeChallenge,
 		c.CodeChallengeMethod, liteTime(c.AuthTime), liteTime(c.ExpiresAt),
 		liteTime(c.UsedAt), c.GrantID, liteTime(created)); err != nil {
@@ -1456,7 +1467,7 @@ func (l *liteDB) RedeemAuthCode(ctx context.Context, hash string, now time.Time)
 		return nil, l.err(ctx, op, err)
 	}
 	defer tx.Rollback()
-	c, err := liteScanAuthCode(tx.QueryRowContext(ctx, liteSelectAuthCode+` WHERE hash = ?`, hash))
+	c, err := liteScanAuthCode(l.txQueryRow(ctx, tx, liteSelectAuthCodeByHash, hash))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: redeem auth code %q: %w", hash, store.ErrNotFound)
@@ -1466,7 +1477,7 @@ func (l *liteDB) RedeemAuthCode(ctx context.Context, hash string, now time.Time)
 	if !c.UsedAt.IsZero() {
 		return c, errCodeUsed(hash, c.UsedAt)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`,
+	if _, err := l.txExec(ctx, tx, liteUseAuthCode,
 		liteTime(now), hash); err != nil {
 		return nil, l.err(ctx, op, err)
 	}
@@ -1479,6 +1490,23 @@ func (l *liteDB) RedeemAuthCode(ctx context.Context, hash string, now time.Time)
 
 const liteSelectRefreshToken = `SELECT hash, family_id, client_id, user_id, scopes,
 	auth_time, expires_at, rotated_at, revoked_at, created_at FROM refresh_tokens`
+
+// The token flows' statements, prepared at open (stmtCache).
+const (
+	liteInsertAuthCode = `INSERT INTO auth_codes (hash, client_id, user_id,
+		redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time,
+		expires_at, used_at, grant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	liteSelectAuthCodeByHash = liteSelectAuthCode + ` WHERE hash = ?`
+	liteUseAuthCode          = `UPDATE auth_codes SET used_at = ? WHERE hash = ?`
+	liteInsertRefreshToken   = `INSERT INTO refresh_tokens (hash, family_id, client_id,
+		user_id, scopes, auth_time, expires_at, rotated_at, revoked_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	liteSelectRefreshTokenByHash = liteSelectRefreshToken + ` WHERE hash = ?`
+	liteRotateRefreshToken       = `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`
+)
+
+// liteSelectUserBy is the user query by one unique column.
+func liteSelectUserBy(column string) string { return liteSelectUser + ` WHERE ` + column + ` = ?` }
 
 // liteScanRefreshToken reads one liteSelectRefreshToken row.
 func liteScanRefreshToken(row interface{ Scan(...any) error }) (*store.RefreshToken, error) {
@@ -1501,15 +1529,13 @@ func liteScanRefreshToken(row interface{ Scan(...any) error }) (*store.RefreshTo
 	return &t, nil
 }
 
-// liteInsertRefreshToken stores t (CreatedAt already set) in tx.
-func liteInsertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error {
+// insertRefreshToken stores t (CreatedAt already set) in tx.
+func (l *liteDB) insertRefreshToken(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error {
 	scopes, err := encodeList(t.Scopes)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, client_id,
-		user_id, scopes, auth_time, expires_at, rotated_at, revoked_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = l.txExec(ctx, tx, liteInsertRefreshToken,
 		t.Hash, t.FamilyID, t.ClientID, t.UserID, scopes, liteTime(t.AuthTime),
 		liteTime(t.ExpiresAt), liteTime(t.RotatedAt), liteTime(t.RevokedAt), liteTime(t.CreatedAt))
 	return err
@@ -1526,7 +1552,7 @@ func (l *liteDB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) 
 		return l.err(ctx, op, err)
 	}
 	defer tx.Rollback()
-	if err := liteInsertRefreshToken(ctx, tx, &tt); err != nil {
+	if err := l.insertRefreshToken(ctx, tx, &tt); err != nil {
 		if liteForeignKeyViolation(err) {
 			return l.missingParent(ctx, op, tx, tt.Hash, tt.ClientID, tt.UserID, err)
 		}
@@ -1551,7 +1577,7 @@ func (l *liteDB) RotateRefreshToken(ctx context.Context, hash string, now time.T
 		return nil, l.err(ctx, op, err)
 	}
 	defer tx.Rollback()
-	t, err := liteScanRefreshToken(tx.QueryRowContext(ctx, liteSelectRefreshToken+` WHERE hash = ?`, hash))
+	t, err := liteScanRefreshToken(l.txQueryRow(ctx, tx, liteSelectRefreshTokenByHash, hash))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: rotate refresh token %q: %w", hash, store.ErrNotFound)
@@ -1564,11 +1590,11 @@ func (l *liteDB) RotateRefreshToken(ctx context.Context, hash string, now time.T
 	if nt.FamilyID != t.FamilyID {
 		return nil, errFamilyMismatch(t, &nt)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`,
+	if _, err := l.txExec(ctx, tx, liteRotateRefreshToken,
 		liteTime(now), hash); err != nil {
 		return nil, l.err(ctx, op, err)
 	}
-	if err := liteInsertRefreshToken(ctx, tx, &nt); err != nil {
+	if err := l.insertRefreshToken(ctx, tx, &nt); err != nil {
 		switch {
 		case liteUniqueViolation(err):
 			return nil, errNextHashTaken(hash, err)
@@ -1586,7 +1612,7 @@ func (l *liteDB) RotateRefreshToken(ctx context.Context, hash string, now time.T
 }
 
 func (l *liteDB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
-	t, err := liteScanRefreshToken(l.r.QueryRowContext(ctx, liteSelectRefreshToken+` WHERE hash = ?`, hash))
+	t, err := liteScanRefreshToken(l.readRow(ctx, liteSelectRefreshTokenByHash, hash))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: get refresh token %q: %w", hash, store.ErrNotFound)
@@ -1773,6 +1799,11 @@ func (l *liteDB) Close() error {
 	for _, s := range []*sql.Stmt{l.getClient, l.apisGeneration, l.findSubscription, l.accessGeneration, l.useAssertion} {
 		if s != nil {
 			errs = append(errs, s.Close())
+		}
+	}
+	for _, c := range []*stmtCache{l.wStmts, l.rStmts} {
+		if c != nil {
+			errs = append(errs, c.close())
 		}
 	}
 	if l.r != l.w {
