@@ -42,14 +42,6 @@ func (c *stmtCache) close() error {
 	return errors.Join(errs...)
 }
 
-// rowScanner is what the scan functions read: a *sql.Row, or errRow when
-// the statement could not be prepared.
-type rowScanner interface{ Scan(dest ...any) error }
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
-
 // txExec runs query in tx, through the writer's prepared statement when
 // there is one.
 func (l *liteDB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
