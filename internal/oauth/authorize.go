@@ -3,10 +3,8 @@ package oauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -454,7 +452,7 @@ func (s *Server) signInThrottled(r *http.Request, account string) time.Duration 
 
 // throttledForm is the sign-in form shown again after a throttled attempt.
 func throttledForm(f loginForm, wait time.Duration) *loginForm {
-	f.Error = fmt.Sprintf("Too many sign-in attempts. Wait %d seconds, then try again.", int(math.Ceil(wait.Seconds())))
+	f.Error = "Too many sign-in attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
 	f.retryAfter = wait
 	return &f
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -141,7 +140,7 @@ func (f *loginForm) status(w http.ResponseWriter) int {
 	if f.retryAfter <= 0 {
 		return http.StatusOK
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.retryAfter.Seconds()))))
+	w.Header().Set("Retry-After", problem.RetryAfterSeconds(f.retryAfter))
 	return http.StatusTooManyRequests
 }
 

@@ -242,8 +242,9 @@ func From(err error) *Error {
 	return Internal(err)
 }
 
-// retryAfterSeconds rounds d up to whole seconds, at least 1.
-func retryAfterSeconds(d time.Duration) string {
+// RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up,
+// at least 1.
+func RetryAfterSeconds(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)
 	if s < 1 {
 		s = 1

@@ -78,7 +78,7 @@ func (rd *Renderer) headers(w http.ResponseWriter, p *Error, contentType string)
 		h[k] = vs
 	}
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", retryAfterSeconds(p.RetryAfter))
+		h.Set("Retry-After", RetryAfterSeconds(p.RetryAfter))
 	}
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
