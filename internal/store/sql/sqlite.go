@@ -55,13 +55,8 @@ type liteDB struct {
 	nowFunc func() time.Time
 	closed  *atomic.Bool
 
-	getClient        *sql.Stmt // on r
-	apisGeneration   *sql.Stmt // on r
-	findSubscription *sql.Stmt // on r
-	accessGeneration *sql.Stmt // on r
-	useAssertion     *sql.Stmt // on w
-
-	// wStmts and rStmts prepare the other hot statements on first use.
+	// wStmts and rStmts hold the hot statements, prepared at open on the
+	// writer and on the readers.
 	wStmts, rStmts *stmtCache
 }
 
@@ -169,28 +164,15 @@ func openSQLite(ctx context.Context, path string, now func() time.Time, closed *
 	if err := l.migrate(ctx); err != nil {
 		return nil, err
 	}
-	if l.getClient, err = l.r.PrepareContext(ctx, liteSelectClient+` WHERE id = ?`); err != nil {
-		return nil, l.err(ctx, "prepare", err)
-	}
-	if l.apisGeneration, err = l.r.PrepareContext(ctx, liteSelectAPIsGeneration); err != nil {
-		return nil, l.err(ctx, "prepare", err)
-	}
-	if l.findSubscription, err = l.r.PrepareContext(ctx, liteSelectSubscription+` WHERE client_id = ? AND api_name = ?`); err != nil {
-		return nil, l.err(ctx, "prepare", err)
-	}
-	if l.accessGeneration, err = l.r.PrepareContext(ctx, liteSelectAccessGeneration); err != nil {
-		return nil, l.err(ctx, "prepare", err)
-	}
-	if l.useAssertion, err = l.w.PrepareContext(ctx, liteUseAssertion); err != nil {
-		return nil, l.err(ctx, "prepare", err)
-	}
-	// The statements of the token flows' hot paths.
+	// The statements of the hot paths: token verification and the gateway
+	// (clients, generations, subscriptions) and the token flows.
 	l.wStmts, l.rStmts = newStmtCache(l.w), newStmtCache(l.r)
-	if err := l.wStmts.prepare(ctx, liteInsertAuthCode, liteSelectAuthCodeByHash, liteUseAuthCode,
+	if err := l.wStmts.prepare(ctx, liteUseAssertion, liteInsertAuthCode, liteSelectAuthCodeByHash, liteUseAuthCode,
 		liteInsertRefreshToken, liteSelectRefreshTokenByHash, liteRotateRefreshToken); err != nil {
 		return nil, l.err(ctx, "prepare", err)
 	}
-	if err := l.rStmts.prepare(ctx, liteSelectRefreshTokenByHash,
+	if err := l.rStmts.prepare(ctx, liteSelectClientByID, liteSelectAPIsGeneration, liteSelectSubscriptionByApp,
+		liteSelectAccessGeneration, liteSelectRefreshTokenByHash,
 		liteSelectUserBy("id"), liteSelectUserBy("username"), liteSelectUserBy("phone_number")); err != nil {
 		return nil, l.err(ctx, "prepare", err)
 	}
@@ -385,7 +367,7 @@ func (l *liteDB) CreateClient(ctx context.Context, c *store.Client) error {
 
 func (l *liteDB) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	s := new(liteClientScan)
-	if err := l.getClient.QueryRowContext(ctx, id).Scan(s.dest()...); err != nil {
+	if err := l.readRow(ctx, liteSelectClientByID, id).Scan(s.dest()...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: get client %q: %w", id, store.ErrNotFound)
 		}
@@ -424,7 +406,7 @@ func (l *liteDB) UpdateClient(ctx context.Context, id string, update func(c *sto
 	}
 	defer tx.Rollback()
 	s := new(liteClientScan)
-	if err := tx.QueryRowContext(ctx, liteSelectClient+` WHERE id = ?`, id).Scan(s.dest()...); err != nil {
+	if err := tx.QueryRowContext(ctx, liteSelectClientByID, id).Scan(s.dest()...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: update client %q: %w", id, store.ErrNotFound)
 		}
@@ -669,14 +651,14 @@ func (l *liteDB) DeleteAPI(ctx context.Context, name string) error {
 }
 
 func (l *liteDB) APIsGeneration(ctx context.Context) (int64, error) {
-	return l.generation(ctx, l.apisGeneration, generationAPIs)
+	return l.generation(ctx, liteSelectAPIsGeneration, generationAPIs)
 }
 
-// generation reads a generation counter with stmt, a prepared
+// generation reads a generation counter with query, a
 // liteSelect*Generation.
-func (l *liteDB) generation(ctx context.Context, stmt *sql.Stmt, name string) (int64, error) {
+func (l *liteDB) generation(ctx context.Context, query, name string) (int64, error) {
 	var g int64
-	if err := stmt.QueryRowContext(ctx).Scan(&g); err != nil {
+	if err := l.readRow(ctx, query).Scan(&g); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, errMissingGeneration(name)
 		}
@@ -932,7 +914,7 @@ func (l *liteDB) GetSubscription(ctx context.Context, id string) (*store.Subscri
 }
 
 func (l *liteDB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
-	s, err := liteScanSubscription(l.findSubscription.QueryRowContext(ctx, clientID, apiName))
+	s, err := liteScanSubscription(l.readRow(ctx, liteSelectSubscriptionByApp, clientID, apiName))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlstore: find subscription of client %q to API %q: %w", clientID, apiName, store.ErrNotFound)
@@ -1035,7 +1017,7 @@ func (l *liteDB) DeleteSubscription(ctx context.Context, id string) error {
 }
 
 func (l *liteDB) AccessGeneration(ctx context.Context) (int64, error) {
-	return l.generation(ctx, l.accessGeneration, generationAccess)
+	return l.generation(ctx, liteSelectAccessGeneration, generationAccess)
 }
 
 // liteUsageChunk is how many records one AddUsage statement writes: 8
@@ -1240,7 +1222,7 @@ const liteUseAssertion = `INSERT INTO assertion_ids (client_id, jti, expires_at)
 
 func (l *liteDB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	const op = "use assertion id"
-	res, err := l.useAssertion.ExecContext(ctx, clientID, jti, liteTime(expiresAt), l.now().UnixMilli())
+	res, err := l.writeExec(ctx, liteUseAssertion, clientID, jti, liteTime(expiresAt), l.now().UnixMilli())
 	if err != nil {
 		return l.err(ctx, op, err)
 	}
@@ -1503,6 +1485,12 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	liteSelectRefreshTokenByHash = liteSelectRefreshToken + ` WHERE hash = ?`
 	liteRotateRefreshToken       = `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`
+)
+
+// The gateway's and token verification's reads, prepared at open.
+const (
+	liteSelectClientByID        = liteSelectClient + ` WHERE id = ?`
+	liteSelectSubscriptionByApp = liteSelectSubscription + ` WHERE client_id = ? AND api_name = ?`
 )
 
 // liteSelectUserBy is the user query by one unique column.
@@ -1796,11 +1784,6 @@ func (l *liteDB) Ping(ctx context.Context) error {
 
 func (l *liteDB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{l.getClient, l.apisGeneration, l.findSubscription, l.accessGeneration, l.useAssertion} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
 	for _, c := range []*stmtCache{l.wStmts, l.rStmts} {
 		if c != nil {
 			errs = append(errs, c.close())
