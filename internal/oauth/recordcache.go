@@ -43,30 +43,50 @@ func newRecordCache[T any](load func(ctx context.Context, id string) (*T, error)
 	return &recordCache[T]{load: load, ttl: ttl, now: now, entries: map[string]cacheEntry[T]{}}
 }
 
+// lookup returns id's entry, if any.
+func (c *recordCache[T]) lookup(id string) (cacheEntry[T], bool) {
+	c.mu.RLock()
+	e, ok := c.entries[id]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+// keep stores id's entry.
+func (c *recordCache[T]) keep(id string, e cacheEntry[T]) {
+	c.mu.Lock()
+	if len(c.entries) >= maxCachedRecords {
+		clear(c.entries)
+	}
+	c.entries[id] = e
+	c.mu.Unlock()
+}
+
+// result is what an entry answers: the record, store.ErrNotFound, or the
+// remembered failure.
+func (e cacheEntry[T]) result() (*T, error) {
+	switch {
+	case e.err != nil:
+		return nil, e.err
+	case e.rec == nil:
+		return nil, store.ErrNotFound
+	}
+	return e.rec, nil
+}
+
 // get returns the record, store.ErrNotFound, or a store failure (never
 // cached).
 func (c *recordCache[T]) get(ctx context.Context, id string) (*T, error) {
 	now := c.now()
-	c.mu.RLock()
-	e, ok := c.entries[id]
-	c.mu.RUnlock()
+	e, ok := c.lookup(id)
 	if !ok || !now.Before(e.expires) || e.err != nil {
 		rec, err := c.load(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		e = cacheEntry[T]{rec: rec, expires: now.Add(c.ttl)}
-		c.mu.Lock()
-		if len(c.entries) >= maxCachedRecords {
-			clear(c.entries)
-		}
-		c.entries[id] = e
-		c.mu.Unlock()
+		c.keep(id, e)
 	}
-	if e.rec == nil {
-		return nil, store.ErrNotFound
-	}
-	return e.rec, nil
+	return e.result()
 }
 
 // getWithin is get for the checks on every verified access token, which
@@ -76,17 +96,12 @@ func (c *recordCache[T]) get(ctx context.Context, id string) (*T, error) {
 // another ttl without asking the store again.
 func (c *recordCache[T]) getWithin(id string, timeout time.Duration) (*T, error) {
 	now := c.now()
-	c.mu.RLock()
-	e, ok := c.entries[id]
-	c.mu.RUnlock()
+	e, ok := c.lookup(id)
 	if ok && now.Before(e.expires) {
-		switch {
-		case e.err != nil:
+		if e.err != nil {
 			return nil, errStoreFailedRecently
-		case e.rec == nil:
-			return nil, store.ErrNotFound
 		}
-		return e.rec, nil
+		return e.result()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -94,22 +109,14 @@ func (c *recordCache[T]) getWithin(id string, timeout time.Duration) (*T, error)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return rec, err
 	}
-	keep := cacheEntry[T]{expires: now.Add(c.ttl)}
+	kept := cacheEntry[T]{expires: now.Add(c.ttl)}
 	if ok && e.err == nil {
-		keep.rec = e.rec // stale, but the best knowledge there is
+		kept.rec = e.rec // stale, but the best knowledge there is
 	} else {
-		keep.err = err
+		kept.err = err
 	}
-	c.mu.Lock()
-	c.entries[id] = keep
-	c.mu.Unlock()
-	switch {
-	case keep.err != nil:
-		return nil, keep.err
-	case keep.rec == nil:
-		return nil, store.ErrNotFound
-	}
-	return keep.rec, nil
+	c.keep(id, kept)
+	return kept.result()
 }
 
 func (c *recordCache[T]) forget(id string) {
