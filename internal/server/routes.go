@@ -31,13 +31,15 @@ func (s *Server) Public() http.Handler {
 	// Every other path belongs to the gateway, which answers 404/405 for
 	// paths no API serves through the same fallback as the platform's.
 	fallback := notFoundOrMethod(mux, s.channel)
-	if s.deps.Gateway == nil {
+	var front http.Handler = mux
+	if g := s.deps.Gateway; g != nil {
+		g.SetNotFound(fallback)
+		mux.Handle("/", g)
+		front = g.Front(mux) // API paths skip the platform's routes
+	} else {
 		mux.Handle("/", fallback)
-		return s.wrap("public", trustProxies(mux, s.deps.TrustedProxies), s.channel)
 	}
-	s.deps.Gateway.SetNotFound(fallback)
-	mux.Handle("/", s.deps.Gateway)
-	return s.wrap("public", trustProxies(s.deps.Gateway.Front(mux), s.deps.TrustedProxies), s.channel)
+	return s.wrap("public", trustProxies(front, s.deps.TrustedProxies), s.channel)
 }
 
 // Admin returns the admin listener's handler: the admin API, metrics and
