@@ -107,10 +107,34 @@ type API struct {
 	ErrorMediaType string
 	// MaxBodyBytes bounds request bodies (413 beyond); 0 means the default.
 	MaxBodyBytes int64
+	// Upstream holds how the gateway connects and forwards to UpstreamURL.
+	Upstream UpstreamOptions
 	// Document is the OpenAPI 3.0/3.1 document as imported (YAML or JSON).
 	Document  []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// UpstreamOptions are an API's per-upstream connection and forwarding
+// settings. The store keeps them as one JSON document, so an option added
+// later needs no migration; the zero value is the default for each.
+type UpstreamOptions struct {
+	// CAPEM is a PEM bundle of certificate authorities trusted for an
+	// https upstream instead of the system roots; empty means the system
+	// roots.
+	CAPEM string `json:"ca_pem,omitempty"`
+	// ServerName is the TLS server name (SNI and certificate check) when
+	// it differs from the upstream URL's host.
+	ServerName string `json:"server_name,omitempty"`
+	// ClientCertPEM is the certificate chain gatehouse presents for mutual
+	// TLS to the upstream; ClientKeySealed is its private key, sealed by
+	// the caller before it is stored (never stored in clear).
+	ClientCertPEM   string `json:"client_cert_pem,omitempty"`
+	ClientKeySealed []byte `json:"client_key_sealed,omitempty"`
+	// AllowUnderscoreHeaders forwards client header fields whose names
+	// contain "_". They are dropped by default: CGI, WSGI, PHP and Rack
+	// backends read "X_Foo" and "X-Foo" as the same variable.
+	AllowUnderscoreHeaders bool `json:"allow_underscore_headers,omitempty"`
 }
 
 // APIs stores the gateway's APIs.

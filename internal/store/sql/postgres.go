@@ -433,7 +433,7 @@ func (p *pgDB) DeleteClient(ctx context.Context, id string) error {
 }
 
 const pgSelectAPI = `SELECT name, title, version, base_path, upstream_url,
-	status, error_media_type, max_body_bytes, document, created_at, updated_at
+	status, error_media_type, max_body_bytes, upstream_options, document, created_at, updated_at
 	FROM apis`
 
 // pgAPIScan holds an API and the columns that need decoding, so one
@@ -441,25 +441,29 @@ const pgSelectAPI = `SELECT name, title, version, base_path, upstream_url,
 type pgAPIScan struct {
 	a               store.API
 	created, update pgtype.Timestamptz
+	upstream        string
 }
 
 func (s *pgAPIScan) dest() []any {
 	return []any{&s.a.Name, &s.a.Title, &s.a.Version, &s.a.BasePath, &s.a.UpstreamURL,
-		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.a.Document, &s.created, &s.update}
+		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.upstream, &s.a.Document, &s.created, &s.update}
 }
 
-func (s *pgAPIScan) api() *store.API {
+func (s *pgAPIScan) api() (*store.API, error) {
 	a := &s.a
+	if err := decodeUpstreamOptions(s.upstream, &a.Upstream); err != nil {
+		return nil, err
+	}
 	a.Document = nilIfEmpty(a.Document)
 	a.CreatedAt = fromPGTime(s.created)
 	a.UpdatedAt = fromPGTime(s.update)
-	return a
+	return a, nil
 }
 
 // pgAPIArgs returns a's columns after name, in pgSelectAPI order.
 func pgAPIArgs(a *store.API) []any {
 	return []any{a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
-		a.ErrorMediaType, a.MaxBodyBytes, blob(a.Document),
+		a.ErrorMediaType, a.MaxBodyBytes, encodeUpstreamOptions(a.Upstream), blob(a.Document),
 		pgTime(a.CreatedAt), pgTime(a.UpdatedAt)}
 }
 
@@ -499,7 +503,7 @@ func (p *pgDB) CreateAPI(ctx context.Context, a *store.API) error {
 	// wait for its transaction, then fail with unique_violation.
 	if _, err := tx.Exec(ctx, `INSERT INTO apis (name, title, version,
 		base_path, upstream_url, status, error_media_type, max_body_bytes,
-		document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		upstream_options, document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		append([]any{aa.Name}, pgAPIArgs(&aa)...)...); err != nil {
 		return p.err(ctx, op, err)
 	}
@@ -521,7 +525,11 @@ func (p *pgDB) GetAPI(ctx context.Context, name string) (*store.API, error) {
 		}
 		return nil, p.err(ctx, "get API", err)
 	}
-	return s.api(), nil
+	a, err := s.api()
+	if err != nil {
+		return nil, p.err(ctx, "get API", err)
+	}
+	return a, nil
 }
 
 func (p *pgDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
@@ -538,7 +546,11 @@ func (p *pgDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
 		if err := rows.Scan(s.dest()...); err != nil {
 			return nil, p.err(ctx, op, err)
 		}
-		as = append(as, s.api())
+		a, err := s.api()
+		if err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		as = append(as, a)
 	}
 	return as, p.err(ctx, op, rows.Err())
 }
@@ -559,7 +571,10 @@ func (p *pgDB) UpdateAPI(ctx context.Context, name string, update func(a *store.
 		}
 		return nil, p.err(ctx, op, err)
 	}
-	a := s.api()
+	a, err := s.api()
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
 	if err := update(a); err != nil {
 		return nil, err
 	}
@@ -570,8 +585,8 @@ func (p *pgDB) UpdateAPI(ctx context.Context, name string, update func(a *store.
 	normalizeAPI(a, pgPrecision)
 	if _, err := tx.Exec(ctx, `UPDATE apis SET title = $1, version = $2,
 		base_path = $3, upstream_url = $4, status = $5, error_media_type = $6,
-		max_body_bytes = $7, document = $8, created_at = $9, updated_at = $10
-		WHERE name = $11`,
+		max_body_bytes = $7, upstream_options = $8, document = $9, created_at = $10, updated_at = $11
+		WHERE name = $12`,
 		append(pgAPIArgs(a), name)...); err != nil {
 		return nil, p.err(ctx, op, err)
 	}

@@ -478,7 +478,7 @@ func liteExecCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (
 }
 
 const liteSelectAPI = `SELECT name, title, version, base_path, upstream_url,
-	status, error_media_type, max_body_bytes, document, created_at, updated_at
+	status, error_media_type, max_body_bytes, upstream_options, document, created_at, updated_at
 	FROM apis`
 
 const liteSelectAPIsGeneration = `SELECT generation FROM generations WHERE name = 'apis'`
@@ -488,25 +488,29 @@ const liteSelectAPIsGeneration = `SELECT generation FROM generations WHERE name 
 type liteAPIScan struct {
 	a               store.API
 	created, update sql.NullInt64
+	upstream        string
 }
 
 func (s *liteAPIScan) dest() []any {
 	return []any{&s.a.Name, &s.a.Title, &s.a.Version, &s.a.BasePath, &s.a.UpstreamURL,
-		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.a.Document, &s.created, &s.update}
+		&s.a.Status, &s.a.ErrorMediaType, &s.a.MaxBodyBytes, &s.upstream, &s.a.Document, &s.created, &s.update}
 }
 
-func (s *liteAPIScan) api() *store.API {
+func (s *liteAPIScan) api() (*store.API, error) {
 	a := &s.a
+	if err := decodeUpstreamOptions(s.upstream, &a.Upstream); err != nil {
+		return nil, err
+	}
 	a.Document = nilIfEmpty(a.Document)
 	a.CreatedAt = fromLiteTime(s.created)
 	a.UpdatedAt = fromLiteTime(s.update)
-	return a
+	return a, nil
 }
 
 // liteAPIArgs returns a's columns after name, in liteSelectAPI order.
 func liteAPIArgs(a *store.API) []any {
 	return []any{a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
-		a.ErrorMediaType, a.MaxBodyBytes, blob(a.Document),
+		a.ErrorMediaType, a.MaxBodyBytes, encodeUpstreamOptions(a.Upstream), blob(a.Document),
 		liteTime(a.CreatedAt), liteTime(a.UpdatedAt)}
 }
 
@@ -538,7 +542,7 @@ func (l *liteDB) CreateAPI(ctx context.Context, a *store.API) error {
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO apis (name, title, version,
 		base_path, upstream_url, status, error_media_type, max_body_bytes,
-		document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		upstream_options, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		append([]any{aa.Name}, liteAPIArgs(&aa)...)...); err != nil {
 		return l.err(ctx, op, err)
 	}
@@ -560,7 +564,11 @@ func (l *liteDB) GetAPI(ctx context.Context, name string) (*store.API, error) {
 		}
 		return nil, l.err(ctx, "get API", err)
 	}
-	return s.api(), nil
+	a, err := s.api()
+	if err != nil {
+		return nil, l.err(ctx, "get API", err)
+	}
+	return a, nil
 }
 
 func (l *liteDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
@@ -576,7 +584,11 @@ func (l *liteDB) ListAPIs(ctx context.Context) ([]*store.API, error) {
 		if err := rows.Scan(s.dest()...); err != nil {
 			return nil, l.err(ctx, op, err)
 		}
-		as = append(as, s.api())
+		a, err := s.api()
+		if err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		as = append(as, a)
 	}
 	return as, l.err(ctx, op, rows.Err())
 }
@@ -595,7 +607,10 @@ func (l *liteDB) UpdateAPI(ctx context.Context, name string, update func(a *stor
 		}
 		return nil, l.err(ctx, op, err)
 	}
-	a := s.api()
+	a, err := s.api()
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
 	if err := update(a); err != nil {
 		return nil, err
 	}
@@ -606,7 +621,7 @@ func (l *liteDB) UpdateAPI(ctx context.Context, name string, update func(a *stor
 	normalizeAPI(a, sqlitePrecision)
 	if _, err := tx.ExecContext(ctx, `UPDATE apis SET title = ?, version = ?,
 		base_path = ?, upstream_url = ?, status = ?, error_media_type = ?,
-		max_body_bytes = ?, document = ?, created_at = ?, updated_at = ?
+		max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
 		WHERE name = ?`,
 		append(liteAPIArgs(a), name)...); err != nil {
 		return nil, l.err(ctx, op, err)

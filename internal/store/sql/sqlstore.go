@@ -868,6 +868,27 @@ func normalizeClient(c *store.Client, precision time.Duration) {
 	}
 }
 
+// encodeUpstreamOptions returns o as the upstream_options column's JSON.
+func encodeUpstreamOptions(o store.UpstreamOptions) string {
+	b, err := json.Marshal(o)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: encode upstream options: %v", err)) // plain strings, bools and bytes cannot fail
+	}
+	return string(b)
+}
+
+// decodeUpstreamOptions reads the upstream_options column.
+func decodeUpstreamOptions(col string, o *store.UpstreamOptions) error {
+	*o = store.UpstreamOptions{}
+	if col == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(col), o); err != nil {
+		return fmt.Errorf("sqlstore: decode upstream options: %w", err)
+	}
+	return nil
+}
+
 // normalizeAPI makes a look as it will when read back: UTC times truncated
 // to precision, an empty document nil.
 func normalizeAPI(a *store.API, precision time.Duration) {

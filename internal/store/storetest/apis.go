@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -34,9 +35,14 @@ func fullAPI(name string) *store.API {
 		Status:         store.APILive,
 		ErrorMediaType: "application/problem+json",
 		MaxBodyBytes:   1 << 20,
-		Document:       []byte(apiDocument),
-		CreatedAt:      at(0),
-		UpdatedAt:      at(1),
+		Upstream: store.UpstreamOptions{
+			CAPEM: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ServerName: "backend.internal",
+			ClientCertPEM: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n", ClientKeySealed: []byte{0, 1, 2, 0xff},
+			AllowUnderscoreHeaders: true,
+		},
+		Document:  []byte(apiDocument),
+		CreatedAt: at(0),
+		UpdatedAt: at(1),
 	}
 }
 
@@ -114,6 +120,9 @@ func checkAPI(t *testing.T, got, want *store.API) {
 	checkString(t, "ErrorMediaType", got.ErrorMediaType, want.ErrorMediaType)
 	if got.MaxBodyBytes != want.MaxBodyBytes {
 		t.Errorf("MaxBodyBytes = %d; want %d", got.MaxBodyBytes, want.MaxBodyBytes)
+	}
+	if !reflect.DeepEqual(got.Upstream, want.Upstream) {
+		t.Errorf("Upstream = %+v; want %+v", got.Upstream, want.Upstream)
 	}
 	checkDocument(t, got.Document, want.Document)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
