@@ -8,13 +8,9 @@ package keys
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -26,6 +22,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
 )
 
@@ -260,44 +257,27 @@ func (m *Manager) Signer(typ string) (jose.Signer, error) {
 	return s, nil
 }
 
-// aead derives the key-encryption key from the system secret with HKDF.
-func (m *Manager) aead() (cipher.AEAD, error) {
-	if m.Secret == "" {
-		return nil, errors.New("keys: no system secret configured")
-	}
-	kek, err := hkdf.Key(sha256.New, []byte(m.Secret), nil, "gatehouse signing-key encryption v1", 32)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	block, err := aes.NewCipher(kek)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	return cipher.NewGCM(block)
+// box seals private keys at rest; the label is part of the stored format.
+func (m *Manager) box() seal.Box {
+	return seal.Box{Secret: m.Secret, Purpose: "gatehouse signing-key encryption v1"}
 }
 
-// seal encrypts plaintext with AES-256-GCM, bound to the key id.
+// seal encrypts a private key, bound to its key id.
 func (m *Manager) seal(kid string, plaintext []byte) ([]byte, error) {
-	a, err := m.aead()
+	out, err := m.box().Seal(kid, plaintext)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	nonce := make([]byte, a.NonceSize())
-	_, _ = rand.Read(nonce)
-	return a.Seal(nonce, nonce, plaintext, []byte(kid)), nil
+	return out, nil
 }
 
 func (m *Manager) open(kid string, sealed []byte) ([]byte, error) {
-	a, err := m.aead()
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < a.NonceSize() {
-		return nil, fmt.Errorf("keys: key %s: stored private key is truncated", kid)
-	}
-	out, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], []byte(kid))
-	if err != nil {
+	out, err := m.box().Open(kid, sealed)
+	if errors.Is(err, seal.ErrOpen) {
 		return nil, fmt.Errorf("keys: key %s cannot be decrypted: is this the system secret the key was created with? (GATEHOUSE_SECRET or <data_dir>/secret)", kid)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return out, nil
 }
