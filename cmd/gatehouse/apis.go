@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,12 +10,58 @@ import (
 	"text/tabwriter"
 
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/problem"
 )
 
 // apiFlags are the flags that describe where and how an API is served.
 type apiFlags struct {
 	name, basePath, upstream, status, file, errorType stringFlag
 	maxBody                                           int64Flag
+	// Upstream TLS: files holding PEM, and the server name.
+	ca, serverName, clientCert, clientKey stringFlag
+	allowUnderscore                       boolFlag
+}
+
+// registerUpstream adds the upstream connection flags, shared by import and update.
+func (af *apiFlags) registerUpstream(cmd *commandEnv, update bool) {
+	remove := ""
+	if update {
+		remove = "; empty removes it"
+	}
+	cmd.fs.Var(&af.ca, "upstream-ca", "PEM file of the CAs trusted for an https upstream (default: the system roots)"+remove)
+	cmd.fs.Var(&af.serverName, "upstream-server-name", "TLS server name (SNI, certificate check) of an https upstream (default: the URL's host)"+remove)
+	cmd.fs.Var(&af.clientCert, "upstream-client-cert", "PEM certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
+	cmd.fs.Var(&af.clientKey, "upstream-client-key", "PEM private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
+	cmd.fs.Var(&af.allowUnderscore, "allow-underscore-headers", "forward client header fields whose names contain _ (dropped by default)")
+}
+
+// upstreamFlagOf names the CLI flag of an APIManager field, so a refusal
+// points at what the operator typed.
+var upstreamFlagOf = map[string]*struct {
+	flag string
+	file bool
+}{
+	"upstream_ca_pem":          {"--upstream-ca", true},
+	"upstream_server_name":     {"--upstream-server-name", false},
+	"upstream_client_cert_pem": {"--upstream-client-cert", true},
+	"upstream_client_key_pem":  {"--upstream-client-key", true},
+}
+
+// readPEMFlag returns the contents of a PEM file flag: nil when not given,
+// "" when given empty (removal).
+func readPEMFlag(f stringFlag, name string) (*string, error) {
+	if !f.set {
+		return nil, nil
+	}
+	if f.value == "" {
+		return new(string), nil
+	}
+	b, err := os.ReadFile(f.value)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+	}
+	s := string(b)
+	return &s, nil
 }
 
 // int64Flag is an int64 flag that remembers whether it was given.
@@ -45,6 +92,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
 		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
 		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+		af.registerUpstream(cmd, false)
 	case "update":
 		cmd.fs.Var(&af.file, "file", "a new OpenAPI document replacing the stored one")
 		cmd.fs.Var(&af.basePath, "base-path", "new base path")
@@ -52,6 +100,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
 		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
 		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+		af.registerUpstream(cmd, true)
 	case "list", "show", "delete":
 	default:
 		return usageError{fmt.Sprintf("apis: unknown subcommand %q", sub)}
@@ -83,6 +132,25 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 	}
 
+	ca, err := readPEMFlag(af.ca, "--upstream-ca")
+	if err != nil {
+		return err
+	}
+	clientCert, err := readPEMFlag(af.clientCert, "--upstream-client-cert")
+	if err != nil {
+		return err
+	}
+	clientKey, err := readPEMFlag(af.clientKey, "--upstream-client-key")
+	if err != nil {
+		return err
+	}
+	deref := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+
 	p, err := open(ctx, *cmd.configPath, getenv)
 	if err != nil {
 		return err
@@ -95,6 +163,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		out, err = p.apis.Import(ctx, doc, gateway.ImportOptions{
 			Name: af.name.value, BasePath: af.basePath.value, Upstream: af.upstream.value,
 			Status: af.status.value, MaxBodyBytes: af.maxBody.value, ErrorMediaType: af.errorType.value,
+			UpstreamCAPEM: deref(ca), UpstreamServerName: af.serverName.value,
+			UpstreamClientCertPEM: deref(clientCert), UpstreamClientKeyPEM: deref(clientKey),
+			AllowUnderscoreHeaders: af.allowUnderscore.value,
 		})
 	case "list":
 		var list []*gateway.APIView
@@ -124,6 +195,13 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		if af.errorType.set {
 			u.ErrorMediaType = &af.errorType.value
 		}
+		if af.serverName.set {
+			u.UpstreamServerName = &af.serverName.value
+		}
+		if af.allowUnderscore.set {
+			u.AllowUnderscoreHeaders = &af.allowUnderscore.value
+		}
+		u.UpstreamCAPEM, u.UpstreamClientCertPEM, u.UpstreamClientKeyPEM = ca, clientCert, clientKey
 		out, err = p.apis.Update(ctx, pos[0], u)
 	case "delete":
 		if err = p.apis.Delete(ctx, pos[0]); err == nil {
@@ -136,12 +214,31 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 	}
 	if err != nil {
-		return operatorError(err)
+		return apisError(err, af)
 	}
 	if *cmd.asJSON {
 		return printJSON(stdout, out)
 	}
 	return printAPI(stdout, out.(*gateway.APIView))
+}
+
+// apisError is operatorError, naming the flag (and file) an upstream option
+// refusal is about instead of the API field.
+func apisError(err error, af apiFlags) error {
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		return operatorError(err)
+	}
+	field, _ := p.Extra["field"].(string)
+	f := upstreamFlagOf[field]
+	if f == nil {
+		return operatorError(err)
+	}
+	what := f.flag
+	if f.file {
+		what += " " + map[string]string{"--upstream-ca": af.ca.value, "--upstream-client-cert": af.clientCert.value, "--upstream-client-key": af.clientKey.value}[f.flag]
+	}
+	return fmt.Errorf("%s (%s/%s): %s: %s", p.Entry.Title, p.Entry.Key, p.CauseID, what, strings.TrimPrefix(p.Message(), field+": "))
 }
 
 func printAPI(w io.Writer, a *gateway.APIView) error {
@@ -150,6 +247,15 @@ func printAPI(w io.Writer, a *gateway.APIView) error {
 	fmt.Fprintf(tw, "title:\t%s (version %s)\n", a.Title, a.Version)
 	fmt.Fprintf(tw, "base path:\t%s\n", a.BasePath)
 	fmt.Fprintf(tw, "upstream:\t%s\n", a.UpstreamURL)
+	if a.UpstreamCAPEM != "" {
+		fmt.Fprintf(tw, "upstream CA:\t%d certificate(s)\n", strings.Count(a.UpstreamCAPEM, "-----BEGIN CERTIFICATE-----"))
+	}
+	if a.UpstreamServerName != "" {
+		fmt.Fprintf(tw, "upstream server name:\t%s\n", a.UpstreamServerName)
+	}
+	if a.UpstreamClientCertPEM != "" {
+		fmt.Fprintf(tw, "upstream client cert:\tset (key set: %v)\n", a.UpstreamClientKeySet)
+	}
 	fmt.Fprintf(tw, "status:\t%s\n", a.Status)
 	fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(a.Scopes, " "))
 	for _, op := range a.Operations {

@@ -65,7 +65,7 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		return nil, err
 	}
 	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace}
-	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths}
+	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths, Secret: cfg.Secret}
 	if err := seedSandboxAPIs(ctx, st, am); err != nil {
 		st.Close()
 		return nil, err
@@ -186,6 +186,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
 		Registerer:        registry,
+		Secret:            cfg.Secret,
 		Logger:            logger,
 	})
 	if err := gw.Run(ctx); err != nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
 )
 
@@ -31,6 +33,9 @@ type APIManager struct {
 	OnChange func()
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Secret is the system secret that seals upstream client keys
+	// (ClientKeyPurpose). Empty means a client key is refused.
+	Secret string
 }
 
 // ImportOptions are the operator's choices when importing a document.
@@ -51,6 +56,20 @@ type ImportOptions struct {
 	// ErrorMediaType is the Content-Type of the gateway's error bodies for
 	// this API: application/json (default) or application/problem+json.
 	ErrorMediaType string
+	// UpstreamCAPEM is a PEM bundle of the CAs trusted for an https
+	// upstream. Empty means the system roots.
+	UpstreamCAPEM string
+	// UpstreamServerName is the TLS server name (SNI and certificate check).
+	// Empty means the upstream URL's host.
+	UpstreamServerName string
+	// UpstreamClientCertPEM and UpstreamClientKeyPEM are the certificate
+	// chain and private key presented for mutual TLS; both or neither. The
+	// key is sealed with the system secret before it is stored.
+	UpstreamClientCertPEM string
+	UpstreamClientKeyPEM  string
+	// AllowUnderscoreHeaders forwards client header fields whose names
+	// contain "_" (see store.UpstreamOptions).
+	AllowUnderscoreHeaders bool
 }
 
 // APIUpdate changes an API; nil fields are left as they are.
@@ -61,22 +80,36 @@ type APIUpdate struct {
 	Upstream       *string `json:"upstream_url,omitempty"`
 	Status         *string `json:"status,omitempty"`
 	MaxBodyBytes   *int64  `json:"max_body_bytes,omitempty"`
+	// Upstream TLS options: an empty string removes the option. The client
+	// certificate and key are given together (both empty removes them).
+	UpstreamCAPEM          *string `json:"upstream_ca_pem,omitempty"`
+	UpstreamServerName     *string `json:"upstream_server_name,omitempty"`
+	UpstreamClientCertPEM  *string `json:"upstream_client_cert_pem,omitempty"`
+	UpstreamClientKeyPEM   *string `json:"upstream_client_key_pem,omitempty"`
+	AllowUnderscoreHeaders *bool   `json:"allow_underscore_headers,omitempty"`
 }
 
 // APIView is an API as operators see it.
 type APIView struct {
-	Name           string          `json:"name"`
-	Title          string          `json:"title"`
-	Version        string          `json:"version"`
-	BasePath       string          `json:"base_path"`
-	UpstreamURL    string          `json:"upstream_url"`
-	Status         string          `json:"status"`
-	ErrorMediaType string          `json:"error_media_type"`
-	MaxBodyBytes   int64           `json:"max_body_bytes"`
-	Scopes         []string        `json:"scopes"`
-	Operations     []OperationView `json:"operations"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	Name           string `json:"name"`
+	Title          string `json:"title"`
+	Version        string `json:"version"`
+	BasePath       string `json:"base_path"`
+	UpstreamURL    string `json:"upstream_url"`
+	Status         string `json:"status"`
+	ErrorMediaType string `json:"error_media_type"`
+	MaxBodyBytes   int64  `json:"max_body_bytes"`
+	// UpstreamCAPEM and UpstreamClientCertPEM are public certificates;
+	// the client key is never shown, only whether one is set.
+	UpstreamCAPEM          string          `json:"upstream_ca_pem,omitempty"`
+	UpstreamServerName     string          `json:"upstream_server_name,omitempty"`
+	UpstreamClientCertPEM  string          `json:"upstream_client_cert_pem,omitempty"`
+	UpstreamClientKeySet   bool            `json:"upstream_client_key_set"`
+	AllowUnderscoreHeaders bool            `json:"allow_underscore_headers"`
+	Scopes                 []string        `json:"scopes"`
+	Operations             []OperationView `json:"operations"`
+	CreatedAt              time.Time       `json:"created_at"`
+	UpdatedAt              time.Time       `json:"updated_at"`
 }
 
 // OperationView is one operation of an API.
@@ -102,6 +135,9 @@ func ViewAPI(a *store.API) (*APIView, error) {
 		Name: a.Name, Title: a.Title, Version: a.Version, BasePath: a.BasePath, UpstreamURL: a.UpstreamURL,
 		Status: a.Status, ErrorMediaType: a.ErrorMediaType, MaxBodyBytes: a.MaxBodyBytes,
 		Scopes: orEmpty(spec.Scopes), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		UpstreamCAPEM: a.Upstream.CAPEM, UpstreamServerName: a.Upstream.ServerName,
+		UpstreamClientCertPEM: a.Upstream.ClientCertPEM, UpstreamClientKeySet: len(a.Upstream.ClientKeySealed) > 0,
+		AllowUnderscoreHeaders: a.Upstream.AllowUnderscoreHeaders,
 	}
 	for _, op := range ops {
 		scopes := op.security
@@ -179,6 +215,10 @@ func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*
 		Name: name, Title: spec.Title, Version: spec.Version, BasePath: strings.TrimSuffix(base, "/"),
 		UpstreamURL: o.Upstream, Status: status, ErrorMediaType: o.ErrorMediaType,
 		MaxBodyBytes: o.MaxBodyBytes, Document: doc, CreatedAt: now, UpdatedAt: now,
+		Upstream: store.UpstreamOptions{AllowUnderscoreHeaders: o.AllowUnderscoreHeaders},
+	}
+	if err := m.setUpstreamTLS(a, &o.UpstreamCAPEM, &o.UpstreamServerName, clientPair(o.UpstreamClientCertPEM, o.UpstreamClientKeyPEM)); err != nil {
+		return nil, err
 	}
 	if err := m.check(a); err != nil {
 		return nil, err
@@ -220,6 +260,9 @@ func (m *APIManager) check(a *store.API) error {
 	case store.APISandbox, store.APILive, store.APIMaintenance:
 	default:
 		return invalidAPI("status", fmt.Sprintf("%q must be sandbox, live or maintenance", a.Status))
+	}
+	if err := checkUpstreamTLS(a); err != nil {
+		return err
 	}
 	if !slices.Contains(problem.APIMediaTypes, a.ErrorMediaType) {
 		return invalidAPI("error_media_type", fmt.Sprintf("%q must be one of %s", a.ErrorMediaType, strings.Join(problem.APIMediaTypes, ", ")))
@@ -296,6 +339,21 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		if u.ErrorMediaType != nil {
 			a.ErrorMediaType = *u.ErrorMediaType
 		}
+		if u.AllowUnderscoreHeaders != nil {
+			a.Upstream.AllowUnderscoreHeaders = *u.AllowUnderscoreHeaders
+		}
+		var client *[2]string
+		switch {
+		case u.UpstreamClientCertPEM != nil && u.UpstreamClientKeyPEM != nil:
+			client = &[2]string{*u.UpstreamClientCertPEM, *u.UpstreamClientKeyPEM}
+		case u.UpstreamClientCertPEM != nil:
+			return invalidAPI("upstream_client_key_pem", "give the client key with the client certificate (both empty removes them)")
+		case u.UpstreamClientKeyPEM != nil:
+			return invalidAPI("upstream_client_cert_pem", "give the client certificate with the client key (both empty removes them)")
+		}
+		if err := m.setUpstreamTLS(a, u.UpstreamCAPEM, u.UpstreamServerName, client); err != nil {
+			return err
+		}
 		a.UpdatedAt = m.now()
 		return m.check(a)
 	})
@@ -315,6 +373,87 @@ func (m *APIManager) Delete(ctx context.Context, name string) error {
 		return problem.FromStore(err, "API", name)
 	}
 	m.changed()
+	return nil
+}
+
+// clientPair is the client certificate and key of an import: nil when
+// neither is given.
+func clientPair(cert, key string) *[2]string {
+	if cert == "" && key == "" {
+		return nil
+	}
+	return &[2]string{cert, key}
+}
+
+var serverNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$`)
+
+// setUpstreamTLS applies the upstream TLS options given (nil leaves one
+// as it is, "" removes it), checking each and sealing the client key; the
+// key is bound to the API's name.
+func (m *APIManager) setUpstreamTLS(a *store.API, ca, serverName *string, client *[2]string) error {
+	o := &a.Upstream
+	if ca != nil {
+		if *ca != "" {
+			if _, err := ParseCABundle([]byte(*ca)); err != nil {
+				return invalidAPI("upstream_ca_pem", "not a PEM bundle of CA certificates: "+err.Error())
+			}
+		}
+		o.CAPEM = *ca
+	}
+	if serverName != nil {
+		if *serverName != "" && (len(*serverName) > 253 || !serverNamePattern.MatchString(*serverName)) {
+			return invalidAPI("upstream_server_name", fmt.Sprintf("%q must be a DNS host name, e.g. backend.internal", *serverName))
+		}
+		o.ServerName = *serverName
+	}
+	if client == nil {
+		return nil
+	}
+	cert, key := client[0], client[1]
+	switch {
+	case cert == "" && key == "":
+		o.ClientCertPEM, o.ClientKeySealed = "", nil
+		return nil
+	case cert == "":
+		return invalidAPI("upstream_client_cert_pem", "a client key needs its client certificate")
+	case key == "":
+		return invalidAPI("upstream_client_key_pem", "a client certificate needs its private key")
+	}
+	if !strings.Contains(cert, "-----BEGIN CERTIFICATE-----") {
+		return invalidAPI("upstream_client_cert_pem", "not a PEM certificate (want a -----BEGIN CERTIFICATE----- block)")
+	}
+	if !strings.Contains(key, "PRIVATE KEY-----") {
+		return invalidAPI("upstream_client_key_pem", "not a PEM private key (want a -----BEGIN PRIVATE KEY----- block)")
+	}
+	if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
+		// X509KeyPair's messages name the problem, never the key's bytes.
+		return invalidAPI("upstream_client_key_pem", "the client certificate and key do not form a pair: "+strings.TrimPrefix(err.Error(), "tls: "))
+	}
+	sealed, err := seal.Box{Secret: m.Secret, Purpose: ClientKeyPurpose}.Seal(a.Name, []byte(key))
+	if err != nil {
+		return problem.Internal(fmt.Errorf("sealing the upstream client key: %w", err))
+	}
+	o.ClientCertPEM, o.ClientKeySealed = cert, sealed
+	return nil
+}
+
+// checkUpstreamTLS keeps TLS options on https upstreams only, so an option
+// never silently stops applying.
+func checkUpstreamTLS(a *store.API) error {
+	o := a.Upstream
+	if strings.HasPrefix(a.UpstreamURL, "https://") {
+		if (o.ClientCertPEM == "") != (len(o.ClientKeySealed) == 0) {
+			return invalidAPI("upstream_client_key_pem", "the client certificate and its key are set together")
+		}
+		return nil
+	}
+	for _, f := range []struct{ field, value string }{
+		{"upstream_ca_pem", o.CAPEM}, {"upstream_server_name", o.ServerName}, {"upstream_client_cert_pem", o.ClientCertPEM},
+	} {
+		if f.value != "" {
+			return invalidAPI(f.field, fmt.Sprintf("applies to https upstreams only, and the upstream is %s; remove it (give it empty) or use an https upstream", a.UpstreamURL))
+		}
+	}
 	return nil
 }
 

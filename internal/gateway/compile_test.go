@@ -75,7 +75,7 @@ func compileCAMARA(t *testing.T, name string) *compiledAPI {
 	api, err := g.compile(&store.API{
 		Name: strings.TrimSuffix(name, ".yaml"), BasePath: spec.ServerPath, Status: store.APILive,
 		UpstreamURL: "http://127.0.0.1:9", Document: data,
-	})
+	}, map[string]*httpUpstream{})
 	if err != nil {
 		t.Fatalf("compile(%s): %v", name, err)
 	}
@@ -479,7 +479,7 @@ func TestUpstreamCircuit(t *testing.T) {
 
 	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Now: clock.Now, BreakerFailures: 2, BreakerOpenFor: 30 * time.Second, UpstreamTimeout: 5 * time.Second})
-	u, err := g.newHTTPUpstream("http://" + addr + "/base")
+	u, err := g.newHTTPUpstream("http://"+addr+"/base", store.UpstreamOptions{}, "x")
 	if err != nil {
 		t.Fatal(err)
 	}

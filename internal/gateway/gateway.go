@@ -91,6 +91,10 @@ type Config struct {
 	Usage UsageRecorder
 	// Registerer receives the gateway's metrics. Nil means none.
 	Registerer prometheus.Registerer
+	// Secret is the system secret, which opens the upstream client keys
+	// sealed in the store (ClientKeyPurpose). Empty means an API with a
+	// client certificate is left out of the route table.
+	Secret string
 	// Logger receives operational logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
@@ -113,7 +117,7 @@ type Gateway struct {
 
 	reloadMu   sync.Mutex
 	generation int64
-	upstreams  map[string]*httpUpstream // by upstream URL, reused across reloads
+	upstreams  map[string]*httpUpstream // by upstreamKey, reused across reloads
 }
 
 // New returns a Gateway with an empty route table; call Reload or Run.
@@ -218,8 +222,9 @@ func (g *Gateway) Reload(ctx context.Context) error {
 	}
 	var apis []*compiledAPI
 	broken := map[string]error{}
+	next := map[string]*httpUpstream{}
 	for _, rec := range recs {
-		a, err := g.compile(rec)
+		a, err := g.compile(rec, next)
 		if err != nil {
 			broken[rec.Name] = err
 			g.cfg.Logger.Error("API left out of the route table", "api", rec.Name, "err", err)
@@ -236,11 +241,17 @@ func (g *Gateway) Reload(ctx context.Context) error {
 	}
 	g.table.Store(t)
 	g.generation = gen
+	for key, u := range g.upstreams {
+		if _, kept := next[key]; !kept {
+			u.client.CloseIdleConnections() // requests in flight finish
+		}
+	}
+	g.upstreams = next
 	return nil
 }
 
 // compile builds the serving form of an API record.
-func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
+func (g *Gateway) compile(rec *store.API, upstreams map[string]*httpUpstream) (*compiledAPI, error) {
 	spec, err := LoadSpec(rec.Document)
 	if err != nil {
 		return nil, err
@@ -262,7 +273,7 @@ func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
 	for _, op := range ops {
 		a.root.insert(op.template, op)
 	}
-	if a.upstream, err = g.upstreamFor(rec.UpstreamURL, spec.ServerPath); err != nil {
+	if a.upstream, err = g.upstreamFor(rec, spec.ServerPath, upstreams); err != nil {
 		return nil, err
 	}
 	return a, nil

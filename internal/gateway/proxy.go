@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +21,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
 )
 
 // SandboxUpstream is the upstream URL of APIs answered by the built-in
@@ -60,24 +66,39 @@ func subjectHeader(grant *Grant) string {
 	return ""
 }
 
-// upstreamFor returns the upstream for an API's upstream URL; serverPath is
-// the path the API's document declares, where the sandbox serves it.
-func (g *Gateway) upstreamFor(raw, serverPath string) (upstream, error) {
-	if raw == SandboxUpstream {
+// upstreamFor returns the upstream of an API record; serverPath is the
+// path the API's document declares, where the sandbox serves it. An HTTP
+// upstream is reused from the previous route table while its URL and
+// options are unchanged, so its connections survive reloads; next collects
+// the ones the new table uses.
+func (g *Gateway) upstreamFor(rec *store.API, serverPath string, next map[string]*httpUpstream) (upstream, error) {
+	if rec.UpstreamURL == SandboxUpstream {
 		if g.cfg.Sandbox == nil {
 			return nil, errors.New("the sandbox upstream is not available in this process")
 		}
 		return &sandboxUpstream{h: g.cfg.Sandbox, serverPath: serverPath}, nil
 	}
-	if u, ok := g.upstreams[raw]; ok {
+	key := upstreamKey(rec)
+	if u, ok := next[key]; ok {
 		return u, nil
 	}
-	u, err := g.newHTTPUpstream(raw)
-	if err != nil {
-		return nil, err
+	u, ok := g.upstreams[key]
+	if !ok {
+		var err error
+		if u, err = g.newHTTPUpstream(rec.UpstreamURL, rec.Upstream, rec.Name); err != nil {
+			return nil, err
+		}
 	}
-	g.upstreams[raw] = u
+	next[key] = u
 	return u, nil
+}
+
+// upstreamKey identifies an HTTP upstream by everything it is built from:
+// the URL, the options and (the sealed client key being bound to it) the
+// API's name.
+func upstreamKey(rec *store.API) string {
+	o, _ := json.Marshal(rec.Upstream) // plain strings, bytes and bools: never fails
+	return rec.Name + "\n" + rec.UpstreamURL + "\n" + string(o)
 }
 
 // sandboxUpstream calls the built-in sandbox in-process: no network hop,
@@ -112,7 +133,8 @@ func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel st
 // httpUpstream forwards over HTTP/1.1 with fasthttp's client: requests are
 // written and responses read on the calling goroutine, with pooled buffers,
 // which measured far cheaper than net/http's Transport on the gateway's
-// path (see BENCHMARKS.md).
+// path (see BENCHMARKS.md). Redirects are never followed: HostClient.Do
+// returns a 3xx as it came, and the caller gets it with its Location.
 type httpUpstream struct {
 	client  *fasthttp.HostClient
 	scheme  string
@@ -122,7 +144,11 @@ type httpUpstream struct {
 	breaker breaker
 }
 
-func (g *Gateway) newHTTPUpstream(raw string) (*httpUpstream, error) {
+// ClientKeyPurpose is the sealing label of upstream client private keys
+// (store.UpstreamOptions.ClientKeySealed); the API's name is the context.
+const ClientKeyPurpose = "gatehouse upstream client-key encryption v1"
+
+func (g *Gateway) newHTTPUpstream(raw string, o store.UpstreamOptions, api string) (*httpUpstream, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("upstream %q must be an http(s) URL or %q", raw, SandboxUpstream)
@@ -130,15 +156,22 @@ func (g *Gateway) newHTTPUpstream(raw string) (*httpUpstream, error) {
 	addr := u.Host
 	if u.Port() == "" {
 		if u.Scheme == "https" {
-			addr += ":443"
+			addr = net.JoinHostPort(u.Hostname(), "443")
 		} else {
-			addr += ":80"
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	var tlsConfig *tls.Config
+	if u.Scheme == "https" {
+		if tlsConfig, err = upstreamTLS(u, o, seal.Box{Secret: g.cfg.Secret, Purpose: ClientKeyPurpose}, api); err != nil {
+			return nil, err
 		}
 	}
 	return &httpUpstream{
 		client: &fasthttp.HostClient{
 			Addr:                          addr,
 			IsTLS:                         u.Scheme == "https",
+			TLSConfig:                     tlsConfig,
 			MaxConns:                      1024,
 			MaxIdleConnDuration:           90 * time.Second,
 			ReadTimeout:                   g.cfg.UpstreamTimeout,
@@ -159,6 +192,67 @@ func (g *Gateway) newHTTPUpstream(raw string) (*httpUpstream, error) {
 	}, nil
 }
 
+// upstreamTLS is the client TLS configuration of an https upstream: TLS 1.2
+// or later; the API's CA bundle, or the system roots when it has none; the
+// server name (SNI and the name the certificate must carry) from the
+// options, or the URL's host; and the client certificate for mutual TLS,
+// its key opened with box.
+func upstreamTLS(u *url.URL, o store.UpstreamOptions, box seal.Box, api string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	if o.CAPEM != "" {
+		pool, err := ParseCABundle([]byte(o.CAPEM))
+		if err != nil {
+			return nil, fmt.Errorf("upstream CA bundle: %w", err)
+		}
+		cfg.RootCAs = pool
+	}
+	if o.ClientCertPEM != "" {
+		keyPEM, err := box.Open(api, o.ClientKeySealed)
+		if err != nil {
+			return nil, fmt.Errorf("upstream client key: %w", err)
+		}
+		cert, err := tls.X509KeyPair([]byte(o.ClientCertPEM), keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("upstream client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// ParseCABundle reads a PEM bundle of CA certificates. Every block must be
+// a parsable CERTIFICATE, and there must be at least one.
+func ParseCABundle(b []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if len(bytes.TrimSpace(rest)) > 0 {
+				return nil, errors.New("it holds text that is not PEM")
+			}
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("it holds a %s block; want only CERTIFICATE blocks", block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d does not parse: %v", n+1, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("it holds no PEM certificate")
+	}
+	return pool, nil
+}
+
 func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant) *problem.Error {
 	if wait, open := u.breaker.allow(); !open {
 		return problem.New("unavailable", "circuit_open",
@@ -174,6 +268,9 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 		uri += "?" + r.URL.RawQuery
 	}
 	req.SetRequestURI(uri)
+	// A bare path parses as http; the HostClient refuses a scheme other
+	// than its own (it took that for a cross-protocol redirect).
+	req.URI().SetScheme(u.scheme)
 	req.Header.SetMethod(r.Method)
 	req.Header.SetHost(u.host)
 	for k, vs := range r.Header {
@@ -197,7 +294,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	err := u.client.DoTimeout(req, resp, u.timeout)
 	if err != nil {
 		u.breaker.record(false)
-		return upstreamError(err)
+		return upstreamError(err, u.host)
 	}
 	status := resp.StatusCode()
 	u.breaker.record(status < 502 || status > 504)
@@ -232,19 +329,61 @@ func escapedRel(r *http.Request, rel string) string {
 	return (&url.URL{Path: rel}).EscapedPath()
 }
 
-// upstreamError maps a transport failure to the registry.
-func upstreamError(err error) *problem.Error {
+// upstreamError maps a transport failure to the registry: the cause names
+// what failed, and the detail what the operator of the upstream host must
+// look at (it names the host, never the gateway's secrets).
+func upstreamError(err error, host string) *problem.Error {
+	var (
+		dnsErr      *net.DNSError
+		unknownCA   x509.UnknownAuthorityError
+		nameErr     x509.HostnameError
+		invalidCert x509.CertificateInvalidError
+		verifyErr   *tls.CertificateVerificationError
+		alert       tls.AlertError
+		recordErr   tls.RecordHeaderError
+	)
 	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), isTimeout(err):
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isTimeout(err):
 		return problem.New("timeout", "upstream_timeout", "The upstream did not answer in time.").Wrap(err)
+	case errors.As(err, &dnsErr):
+		return problem.Newf("bad_gateway", "dns_failure",
+			"The upstream host %s could not be resolved; the operator must check the API's upstream URL and the gateway's DNS.", host).Wrap(err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return problem.New("bad_gateway", "connection_refused", "The upstream refused the connection.").Wrap(err)
+		return problem.Newf("bad_gateway", "connection_refused",
+			"The upstream %s refused the connection; the operator must check that the service listens there.", host).Wrap(err)
+	case errors.As(err, &unknownCA):
+		return problem.Newf("bad_gateway", "tls_unknown_authority",
+			"The certificate of the upstream %s is signed by an authority the gateway does not trust; the operator must give the API the issuing CA (--upstream-ca) or fix the upstream's certificate chain.", host).Wrap(err)
+	case errors.As(err, &nameErr):
+		return problem.Newf("bad_gateway", "tls_name_mismatch",
+			"The certificate of the upstream %s is not valid for the name the gateway checks; the operator must fix the upstream URL or the API's server name (--upstream-server-name).", host).Wrap(err)
+	case errors.As(err, &invalidCert) && invalidCert.Reason == x509.Expired:
+		return problem.Newf("bad_gateway", "tls_certificate_expired",
+			"The certificate of the upstream %s has expired or is not yet valid; the upstream's operator must renew it.", host).Wrap(err)
+	case errors.As(err, &verifyErr), errors.As(err, &alert), errors.As(err, &recordErr), isTLSError(err):
+		return problem.Newf("bad_gateway", "tls_handshake_failed",
+			"The TLS handshake with the upstream %s failed; the operator must check the upstream's TLS settings and whether it requires a client certificate (--upstream-client-cert).", host).Wrap(err)
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.Newf("bad_gateway", "connection_reset",
+			"The upstream %s reset or closed the connection before answering; the operator must check the upstream's logs.", host).Wrap(err)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return problem.New("bad_gateway", "upstream_error", "The upstream's response is larger than the gateway forwards.").Wrap(err)
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return problem.New("unavailable", "overloaded", "Every connection to the upstream is busy.").Wrap(err).WithRetryAfter(time.Second)
 	}
 	return problem.New("bad_gateway", "upstream_unreachable", "The upstream could not be reached or broke the connection.").Wrap(err)
+}
+
+// isTLSError reports a handshake failure crypto/tls returns without an
+// exported type: an alert the upstream sent (a *net.OpError "remote error",
+// e.g. "tls: certificate required" when it wants a client certificate), or
+// a local refusal such as "tls: protocol version not supported".
+func isTLSError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
+	return strings.HasPrefix(err.Error(), "tls: ")
 }
 
 func isTimeout(err error) bool {

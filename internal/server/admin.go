@@ -146,6 +146,12 @@ type importRequest struct {
 	MaxBodyBytes   int64  `json:"max_body_bytes"`
 	ErrorMediaType string `json:"error_media_type"`
 	Document       string `json:"document"`
+	// Upstream TLS: PEM texts; the key is sealed and never shown again.
+	UpstreamCAPEM          string `json:"upstream_ca_pem"`
+	UpstreamServerName     string `json:"upstream_server_name"`
+	UpstreamClientCertPEM  string `json:"upstream_client_cert_pem"`
+	UpstreamClientKeyPEM   string `json:"upstream_client_key_pem"`
+	AllowUnderscoreHeaders bool   `json:"allow_underscore_headers"`
 }
 
 // updateRequest changes an API; a document, when given, replaces the old.
@@ -175,7 +181,9 @@ func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := a.s.deps.APIs.Import(r.Context(), []byte(req.Document), gateway.ImportOptions{
 		Name: req.Name, BasePath: req.BasePath, Upstream: req.UpstreamURL, Status: req.Status, MaxBodyBytes: req.MaxBodyBytes,
-		ErrorMediaType: req.ErrorMediaType,
+		ErrorMediaType: req.ErrorMediaType, UpstreamCAPEM: req.UpstreamCAPEM, UpstreamServerName: req.UpstreamServerName,
+		UpstreamClientCertPEM: req.UpstreamClientCertPEM, UpstreamClientKeyPEM: req.UpstreamClientKeyPEM,
+		AllowUnderscoreHeaders: req.AllowUnderscoreHeaders,
 	})
 	if err != nil {
 		a.fail(w, r, err)
