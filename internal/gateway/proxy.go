@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -142,6 +143,9 @@ type httpUpstream struct {
 	prefix  string // path prefix of the upstream URL, no trailing slash
 	timeout time.Duration
 	breaker breaker
+	// refusal is the last TLS refusal an https upstream sent after the
+	// handshake (see upstreamTLSConn), consumed by the failed request.
+	refusal atomic.Pointer[tlsRefusal]
 }
 
 // ClientKeyPurpose is the sealing label of upstream client private keys
@@ -167,11 +171,10 @@ func (g *Gateway) newHTTPUpstream(raw string, o store.UpstreamOptions, api strin
 			return nil, err
 		}
 	}
-	return &httpUpstream{
+	up := &httpUpstream{
 		client: &fasthttp.HostClient{
 			Addr:                          addr,
 			IsTLS:                         u.Scheme == "https",
-			TLSConfig:                     tlsConfig,
 			MaxConns:                      1024,
 			MaxIdleConnDuration:           90 * time.Second,
 			ReadTimeout:                   g.cfg.UpstreamTimeout,
@@ -189,7 +192,11 @@ func (g *Gateway) newHTTPUpstream(raw string, o store.UpstreamOptions, api strin
 		prefix:  strings.TrimSuffix(u.EscapedPath(), "/"),
 		timeout: g.cfg.UpstreamTimeout,
 		breaker: breaker{threshold: g.cfg.BreakerFailures, openFor: g.cfg.BreakerOpenFor, now: g.cfg.Now},
-	}, nil
+	}
+	if tlsConfig != nil {
+		up.client.Dial = up.dialTLS(tlsConfig)
+	}
+	return up, nil
 }
 
 // upstreamTLS is the client TLS configuration of an https upstream: TLS 1.2
@@ -222,6 +229,84 @@ func upstreamTLS(u *url.URL, o store.UpstreamOptions, box seal.Box, api string) 
 	}
 	return cfg, nil
 }
+
+// dialTLS returns the dialer of an https upstream: TCP through fasthttp's
+// dialer (and its DNS cache), then the TLS handshake, within the upstream
+// timeout; fasthttp takes a connection with a Handshake method as TLS
+// already. The connection watches for a refusal after the handshake: with
+// TLS 1.3 an upstream rejects a missing or untrusted client certificate
+// only once the handshake is over, and fasthttp reports any failure before
+// the first response byte as "connection closed".
+func (u *httpUpstream) dialTLS(cfg *tls.Config) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		raw, err := fasthttp.DialTimeout(addr, u.timeout)
+		if err != nil {
+			return nil, err
+		}
+		c := &upstreamTLSConn{refusal: &u.refusal}
+		conf := cfg.Clone()
+		certs := conf.Certificates
+		conf.Certificates = nil
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if len(certs) > 0 {
+				return &certs[0], nil
+			}
+			c.certRequested = true
+			return &tls.Certificate{}, nil // none: the upstream decides
+		}
+		c.Conn = tls.Client(raw, conf)
+		_ = raw.SetDeadline(time.Now().Add(u.timeout))
+		if err := c.Handshake(); err != nil {
+			raw.Close()
+			if isTimeout(err) {
+				return nil, fasthttp.ErrTLSHandshakeTimeout
+			}
+			return nil, err
+		}
+		_ = raw.SetDeadline(time.Time{})
+		return c, nil
+	}
+}
+
+// upstreamTLSConn is a TLS connection to an upstream. Until a response
+// byte arrives, a read failure that is a TLS alert, or any failure after
+// the upstream asked for a client certificate the gateway did not
+// present, is kept in refusal for the request's error.
+type upstreamTLSConn struct {
+	*tls.Conn
+	refusal       *atomic.Pointer[tlsRefusal]
+	certRequested bool // set during the handshake, before any Read
+	answered      bool
+}
+
+// tlsRefusal is a refusal upstreamTLSConn kept.
+type tlsRefusal struct{ err error }
+
+func (c *upstreamTLSConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.answered = true
+	}
+	if err != nil && !c.answered {
+		if c.certRequested {
+			err = &clientCertRequiredError{err}
+		}
+		if c.certRequested || isTLSError(err) {
+			c.refusal.Store(&tlsRefusal{err})
+		}
+	}
+	return n, err
+}
+
+// clientCertRequiredError is a failure on a connection whose upstream asked
+// for a client certificate the gateway does not have.
+type clientCertRequiredError struct{ err error }
+
+func (e *clientCertRequiredError) Error() string {
+	return "the upstream asked for a client certificate and the gateway has none for it: " + e.err.Error()
+}
+
+func (e *clientCertRequiredError) Unwrap() error { return e.err }
 
 // ParseCABundle reads a PEM bundle of CA certificates. Every block must be
 // a parsable CERTIFICATE, and there must be at least one.
@@ -268,11 +353,11 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 		uri += "?" + r.URL.RawQuery
 	}
 	req.SetRequestURI(uri)
+	req.Header.SetHost(u.host) // before URI(), which parses the host from it
 	// A bare path parses as http; the HostClient refuses a scheme other
 	// than its own (it took that for a cross-protocol redirect).
 	req.URI().SetScheme(u.scheme)
 	req.Header.SetMethod(r.Method)
-	req.Header.SetHost(u.host)
 	for k, vs := range r.Header {
 		if hopHeaders[k] || k == "Authorization" || k == "Host" || k == HeaderClientID || k == HeaderSubject || k == "X-Correlator" {
 			continue
@@ -294,6 +379,14 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	err := u.client.DoTimeout(req, resp, u.timeout)
 	if err != nil {
 		u.breaker.record(false)
+		if errors.Is(err, fasthttp.ErrConnectionClosed) {
+			// What the upstream's TLS said before closing, if it did. Under
+			// concurrent failures another request may consume it; each
+			// still gets a true cause for this upstream.
+			if ref := u.refusal.Swap(nil); ref != nil {
+				err = fmt.Errorf("%w: %w", ref.err, err)
+			}
+		}
 		return upstreamError(err, u.host)
 	}
 	status := resp.StatusCode()
@@ -341,6 +434,7 @@ func upstreamError(err error, host string) *problem.Error {
 		verifyErr   *tls.CertificateVerificationError
 		alert       tls.AlertError
 		recordErr   tls.RecordHeaderError
+		certReq     *clientCertRequiredError
 	)
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isTimeout(err):
@@ -360,6 +454,9 @@ func upstreamError(err error, host string) *problem.Error {
 	case errors.As(err, &invalidCert) && invalidCert.Reason == x509.Expired:
 		return problem.Newf("bad_gateway", "tls_certificate_expired",
 			"The certificate of the upstream %s has expired or is not yet valid; the upstream's operator must renew it.", host).Wrap(err)
+	case errors.As(err, &certReq):
+		return problem.Newf("bad_gateway", "tls_handshake_failed",
+			"The upstream %s requires a client certificate; the operator must give the API one (--upstream-client-cert and --upstream-client-key).", host).Wrap(err)
 	case errors.As(err, &verifyErr), errors.As(err, &alert), errors.As(err, &recordErr), isTLSError(err):
 		return problem.Newf("bad_gateway", "tls_handshake_failed",
 			"The TLS handshake with the upstream %s failed; the operator must check the upstream's TLS settings and whether it requires a client certificate (--upstream-client-cert).", host).Wrap(err)
