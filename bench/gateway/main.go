@@ -26,6 +26,12 @@
 // the benchmark: database 0, and a database holding keys gatehouse did not
 // write, are refused.
 //
+// With -https (on by default) it also measures, at -c connections, the
+// same upstream served over HTTPS (a listener of the bench/upstream
+// process, with a certificate from a CA made for the run and given to the
+// API as its per-API CA, --upstream-ca): directly ("direct-https") and
+// through the gateway ("gateway-https"), beside the plain scenarios.
+//
 // It builds gatehouse and bench/upstream, starts them on free loopback ports
 // with fresh temporary data directories, imports a minimal OpenAPI document
 // with `gatehouse apis import`, creates the plans, clients (`gatehouse
@@ -52,11 +58,13 @@
 //	go run ./bench/gateway -d 10s
 //	go run ./bench/gateway -d 10s -redis redis://127.0.0.1:6379/5
 //	go run ./bench/gateway -d 10s -json
+//	go run ./bench/gateway -d 2s -warmup 1s -limits=false -nginx off   # a quick check
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -104,6 +112,7 @@ func main() {
 	flag.IntVar(&o.retries, "noise-retries", 3, "measure a scenario again, up to this many times, when other work on the machine\n"+
 		"disturbed it (other + steal above 0.15 cores); the least disturbed measurement is kept")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results as one JSON document")
+	flag.BoolVar(&o.https, "https", true, "also measure an HTTPS upstream at -c connections, directly and through the gateway")
 	flag.StringVar(&o.nginx, "nginx", "auto", "the nginx binary for the reference plain-proxy scenarios; auto: nginx from PATH or\n"+
 		"/usr/sbin when installed, off: none")
 	flag.Func("lrate", "the paced rates (req/s, all connections together, comma-separated) of the open-loop\n"+
@@ -148,6 +157,7 @@ type options struct {
 	redisURL        string
 	retries         int
 	asJSON          bool
+	https           bool
 	cpuProfile      string
 	nginx           string
 	latRates        []float64
@@ -261,6 +271,25 @@ type Summary struct {
 	// Limits is what the limiter cost at Connections, one entry per
 	// limiter measured (without -limits, none).
 	Limits []LimiterCost `json:"limits,omitempty"`
+
+	// HTTPS compares the HTTPS upstream scenarios at Connections (nil
+	// without -https).
+	HTTPS *HTTPSCost `json:"https,omitempty"`
+}
+
+// HTTPSCost is what an HTTPS upstream costs at Summary.Connections.
+type HTTPSCost struct {
+	// RPSRatio is gateway-https req/s divided by direct-https req/s.
+	RPSRatio float64 `json:"rps_ratio"`
+	// VsPlainRPSRatio is gateway-https req/s divided by the plain
+	// gateway's (limiter off).
+	VsPlainRPSRatio float64 `json:"vs_plain_rps_ratio"`
+	// CPUPerRequest is all accounted processes' CPU time per request, in
+	// microseconds, for direct-https and gateway-https; GatehouseCPUDelta
+	// is gatehouse's CPU per request over HTTPS minus over plain HTTP.
+	CPUPerRequest     map[string]float64 `json:"cpu_us_per_request"`
+	GatehouseCPUDelta float64            `json:"gatehouse_cpu_us_per_request_delta"`
+	P50Delta          float64            `json:"p50_delta_us"` // gateway-https − gateway
 }
 
 // PacedLatency compares the paced scenarios at one rate: what the gateway
@@ -341,6 +370,14 @@ func summarize(o options, results []Scenario) Summary {
 	for _, s := range results {
 		if s.Name == "gateway" && s.Limiter != limiterOff {
 			sum.Limits = append(sum.Limits, limiterCost(*gateway, s))
+		}
+	}
+	if dt, gt := find("direct-https", "", o.conns, 0), find("gateway-https", limiterOff, o.conns, 0); dt != nil && gt != nil {
+		sum.HTTPS = &HTTPSCost{
+			RPSRatio: gt.RPS / dt.RPS, VsPlainRPSRatio: gt.RPS / gateway.RPS,
+			CPUPerRequest:     map[string]float64{"direct-https": dt.cpuPerRequest(), "gateway-https": gt.cpuPerRequest()},
+			GatehouseCPUDelta: gt.CPUMsPer1k["gatehouse"] - gateway.CPUMsPer1k["gatehouse"],
+			P50Delta:          gt.P50 - gateway.P50,
 		}
 	}
 	return sum
@@ -432,7 +469,19 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	upURL := "http://" + upAddr
-	up := exec.Command(upBin, "-addr", upAddr)
+	upArgs := []string{"-addr", upAddr}
+	var tlsAddr, caFile string
+	if o.https {
+		if tlsAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		var certFile, keyFile string
+		if caFile, certFile, keyFile, err = writeBenchCerts(tmp); err != nil {
+			return err
+		}
+		upArgs = append(upArgs, "-tls-addr", tlsAddr, "-tls-cert", certFile, "-tls-key", keyFile)
+	}
+	up := exec.Command(upBin, upArgs...)
 	up.Stderr = os.Stderr
 	upChild, err := procs.start("the upstream", up)
 	if err != nil {
@@ -441,6 +490,14 @@ func run(ctx context.Context, o options) error {
 	direct := target{url: upURL + "/check"}
 	if err := waitOK(ctx, upChild, direct, 15*time.Second); err != nil {
 		return err
+	}
+	// The HTTPS upstream, measured directly: loadgen does not verify the
+	// loopback certificate; the gateway verifies it with the per-API CA.
+	directTLS := target{url: "https://" + tlsAddr + "/check", insecure: true}
+	if o.https {
+		if err := waitOK(ctx, upChild, directTLS, 15*time.Second); err != nil {
+			return err
+		}
 	}
 
 	// gatehouse, with the in-memory limiter.
@@ -473,6 +530,16 @@ func run(ctx context.Context, o options) error {
 	}
 	if err := checkLimiter(ctx, gw, false); err != nil {
 		return err
+	}
+	var gwTLS target
+	if o.https {
+		if _, err := gh.cli("apis", "import", doc, "--upstream", "https://"+tlsAddr, "--upstream-ca", caFile,
+			"--name", "bench-tls", "--base-path", "/bench-tls/v1"); err != nil {
+			return err
+		}
+		if gwTLS, err = gh.subscribeTo(ctx, "bench-gateway-tls", "bench-open", "bench-tls"); err != nil {
+			return err
+		}
 	}
 
 	// The limiter scenarios: a second client on bench-limited, whose every
@@ -550,6 +617,11 @@ func run(ctx context.Context, o options) error {
 		plan = append(plan, spec{name: "nginx", t: viaNginx, conns: o.conns, gh: gh})
 	}
 	plan = append(plan, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.conns, gh: gh})
+	if o.https {
+		plan = append(plan,
+			spec{name: "direct-https", t: directTLS, conns: o.conns, gh: gh},
+			spec{name: "gateway-https", limiter: limiterOff, t: gwTLS, conns: o.conns, gh: gh})
+	}
 	if o.limits {
 		plan = append(plan, spec{name: "gateway", limiter: limiterMemory, t: limited, conns: o.conns, gh: gh})
 	}
@@ -726,6 +798,11 @@ func (g *gatehouse) setup(doc, upURL string) error {
 // subscribe creates a client with the scope bench:check, subscribes it to
 // the API on plan, gets it a token and waits until the gateway serves it.
 func (g *gatehouse) subscribe(ctx context.Context, client, plan string) (target, error) {
+	return g.subscribeTo(ctx, client, plan, "bench")
+}
+
+// subscribeTo is subscribe to the API named api, served at /<api>/v1.
+func (g *gatehouse) subscribeTo(ctx context.Context, client, plan, api string) (target, error) {
 	out, err := g.cli("clients", "create", "--name", client, "--scopes", "bench:check", "--env")
 	if err != nil {
 		return target{}, err
@@ -734,7 +811,7 @@ func (g *gatehouse) subscribe(ctx context.Context, client, plan string) (target,
 	if creds["CLIENT_ID"] == "" || creds["CLIENT_SECRET"] == "" {
 		return target{}, fmt.Errorf("clients create --env printed no CLIENT_ID/CLIENT_SECRET:\n%s", out)
 	}
-	if _, err := g.cli("subscriptions", "create", "--client", creds["CLIENT_ID"], "--api", "bench", "--plan", plan); err != nil {
+	if _, err := g.cli("subscriptions", "create", "--client", creds["CLIENT_ID"], "--api", api, "--plan", plan); err != nil {
 		return target{}, err
 	}
 	token, err := getToken("http://"+g.public+"/oauth2/token", creds["CLIENT_ID"], creds["CLIENT_SECRET"], "bench:check")
@@ -742,7 +819,7 @@ func (g *gatehouse) subscribe(ctx context.Context, client, plan string) (target,
 		return target{}, err
 	}
 	t := target{
-		url:    "http://" + g.public + "/bench/v1/check",
+		url:    "http://" + g.public + "/" + api + "/v1/check",
 		header: http.Header{"Authorization": {"Bearer " + token}},
 	}
 	// The gateway picks up the imported API and the subscription on its
@@ -827,6 +904,16 @@ func checkLimiter(ctx context.Context, t target, want bool) error {
 type target struct {
 	url    string
 	header http.Header
+	// insecure skips verifying an https target's certificate (loopback).
+	insecure bool
+}
+
+// client returns the HTTP client for one-off requests to t.
+func (t target) client() *http.Client {
+	if !t.insecure {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
 
 // measure runs one scenario and accounts each process's CPU time over the
@@ -878,7 +965,8 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		URL: sp.t.url, Method: http.MethodPost, Header: header, Body: []byte(requestBody),
 		Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK, Rate: sp.rate,
-		Label: fmt.Sprintf("%s %s c=%d rate=%.0f", sp.name, sp.limiter, sp.conns, sp.rate),
+		InsecureTLS: sp.t.insecure,
+		Label:       fmt.Sprintf("%s %s c=%d rate=%.0f", sp.name, sp.limiter, sp.conns, sp.rate),
 	})
 	if err != nil {
 		return Scenario{}, err
@@ -1127,6 +1215,12 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 		}
 		fmt.Fprintln(w)
 	}
+	if h := sum.HTTPS; h != nil {
+		fmt.Fprintf(w, "https upstream at %d connections: gateway-https/direct-https %.2fx req/s; gateway-https/gateway %.2fx req/s, p50 %s; "+
+			"CPU per request: direct-https %.0fµs, gateway-https %.0fµs, gatehouse %+.1fµs over plain\n",
+			sum.Connections, h.RPSRatio, h.VsPlainRPSRatio, fmtDelta(h.P50Delta),
+			h.CPUPerRequest["direct-https"], h.CPUPerRequest["gateway-https"], h.GatehouseCPUDelta)
+	}
 	if len(sum.Limits) > 0 {
 		fmt.Fprintf(w, "limiter on − off at %d connections (against the gateway row with limiter off):\n", sum.Connections)
 		for _, c := range sum.Limits {
@@ -1317,7 +1411,7 @@ func waitOK(ctx context.Context, c *child, t target, within time.Duration) error
 			req.Header[k] = v
 		}
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := t.client().Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			resp.Body.Close()

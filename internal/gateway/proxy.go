@@ -95,11 +95,12 @@ func (g *Gateway) upstreamFor(rec *store.API, serverPath string, next map[string
 }
 
 // upstreamKey identifies an HTTP upstream by everything it is built from:
-// the URL, the options and (the sealed client key being bound to it) the
-// API's name.
+// the URL and the options. APIs with the same ones share connections and
+// circuit breaker; a sealed client key is unique to its API (random nonce,
+// bound to the API's name), so mutual TLS is never shared across APIs.
 func upstreamKey(rec *store.API) string {
 	o, _ := json.Marshal(rec.Upstream) // plain strings, bytes and bools: never fails
-	return rec.Name + "\n" + rec.UpstreamURL + "\n" + string(o)
+	return rec.UpstreamURL + "\n" + string(o)
 }
 
 // sandboxUpstream calls the built-in sandbox in-process: no network hop,
