@@ -206,7 +206,12 @@ func (g *Gateway) newHTTPUpstream(raw string, o store.UpstreamOptions, api strin
 // options, or the URL's host; and the client certificate for mutual TLS,
 // its key opened with box.
 func upstreamTLS(u *url.URL, o store.UpstreamOptions, box seal.Box, api string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12, ServerName: o.ServerName,
+		// Connections the pool opens again resume their session: one
+		// round trip and no certificate verification.
+		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Hostname()
 	}
