@@ -235,8 +235,8 @@ func apisError(err error, af apiFlags) error {
 		return operatorError(err)
 	}
 	what := f.flag
-	if f.file {
-		what += " " + map[string]string{"--upstream-ca": af.ca.value, "--upstream-client-cert": af.clientCert.value, "--upstream-client-key": af.clientKey.value}[f.flag]
+	if file := map[string]string{"--upstream-ca": af.ca.value, "--upstream-client-cert": af.clientCert.value, "--upstream-client-key": af.clientKey.value}[f.flag]; f.file && file != "" {
+		what += " " + file
 	}
 	return fmt.Errorf("%s (%s/%s): %s: %s", p.Entry.Title, p.Entry.Key, p.CauseID, what, strings.TrimPrefix(p.Message(), field+": "))
 }
