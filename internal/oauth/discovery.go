@@ -45,10 +45,7 @@ type metadata struct {
 func (s *Server) metadata(oidc bool) metadata {
 	iss := s.cfg.Issuer
 	secretMethods := []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
-	algs := make([]string, len(assertionAlgorithms))
-	for i, a := range assertionAlgorithms {
-		algs[i] = string(a)
-	}
+	algs := assertionAlgorithmNames()
 	m := metadata{
 		Issuer:                                 iss,
 		AuthorizationEndpoint:                  iss + PathAuthorize,

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// signCompact signs claims as a compact JWS with the header given, using
+// sign for the signature: a hand-made JWS, so that any alg label can be
+// put on any signature.
+func signCompact(t *testing.T, header map[string]any, claims any, sign func([]byte) []byte) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(mustJSON(t, header))) + "." + enc.EncodeToString([]byte(mustJSON(t, claims)))
+	return input + "." + enc.EncodeToString(sign([]byte(input)))
+}
+
+func assertionClaims(clientID, sub, aud string) jwt.Claims {
+	now := time.Now()
+	return jwt.Claims{
+		Issuer: clientID, Subject: sub, Audience: jwt.Audience{aud},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+		ID: base64.RawURLEncoding.EncodeToString(randomBytes(12)),
+	}
+}
+
+// TestEd25519Assertions: private_key_jwt assertions and JWT bearer grants
+// signed with alg Ed25519 (RFC 9864's fully specified name) are accepted
+// beside EdDSA (issue 9), discovery publishes Ed25519, and no alg label can
+// move a signature to another key type: an Ed25519 signature labelled
+// ES256, and an ES256 signature labelled Ed25519, are refused.
+func TestEd25519Assertions(t *testing.T) {
+	ts := startServer(t, nil)
+	d := discovery(t, ts.Issuer)
+	for _, member := range []string{"token_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported"} {
+		var algs []string
+		_ = json.Unmarshal([]byte(mustJSON(t, d[member])), &algs)
+		if !slices.Contains(algs, "Ed25519") || !slices.Contains(algs, "EdDSA") {
+			t.Errorf("%s = %v; want Ed25519 and EdDSA", member, algs)
+		}
+	}
+
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "ed", Use: "sig"}}})
+	c := ts.createClient("ed25519 app", "--auth-method", "private_key_jwt", "--jwks", set,
+		"--grant-types", "client_credentials urn:ietf:params:oauth:grant-type:jwt-bearer", "--scopes", "sim-swap:check number-verification:verify")
+	tokenURL := ts.Issuer + "/oauth2/token"
+	edSign := func(b []byte) []byte { return ed25519.Sign(priv, b) }
+	withAssertion := func(a string, form url.Values) (int, oauthError, map[string]any) {
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", a)
+		resp := ts.post("/oauth2/token", form, "", "")
+		var body map[string]any
+		decode(t, resp, &body)
+		var e oauthError
+		_ = json.Unmarshal([]byte(mustJSON(t, body)), &e)
+		return resp.StatusCode, e, body
+	}
+	cc := func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }
+
+	// alg Ed25519, hand-signed with crypto/ed25519.
+	a := signCompact(t, map[string]any{"alg": "Ed25519", "kid": "ed", "typ": "JWT"}, assertionClaims(c.ID, c.ID, tokenURL), edSign)
+	if status, e, body := withAssertion(a, cc()); status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("alg Ed25519 client assertion: %d %+v", status, e)
+	}
+	// alg EdDSA, signed by go-jose.
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", "ed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err = jwt.Signed(signer).Claims(assertionClaims(c.ID, c.ID, tokenURL)).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, e, _ := withAssertion(a, cc()); status != http.StatusOK {
+		t.Fatalf("alg EdDSA client assertion: %d %+v", status, e)
+	}
+	// The JWT bearer grant with alg Ed25519, the client authenticated by an
+	// Ed25519 assertion too.
+	grant := signCompact(t, map[string]any{"alg": "Ed25519", "kid": "ed"}, assertionClaims(c.ID, "tel:+34600000001", tokenURL), edSign)
+	client := signCompact(t, map[string]any{"alg": "Ed25519"}, assertionClaims(c.ID, c.ID, tokenURL), edSign)
+	if status, e, _ := withAssertion(client, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {grant}}); status != http.StatusOK {
+		t.Fatalf("alg Ed25519 JWT bearer grant: %d %+v", status, e)
+	}
+
+	refused := []struct {
+		name string
+		jws  string
+	}{
+		{"Ed25519 key, header ES256", signCompact(t, map[string]any{"alg": "ES256", "kid": "ed"}, assertionClaims(c.ID, c.ID, tokenURL), edSign)},
+		{"Ed25519 key, header none", signCompact(t, map[string]any{"alg": "none", "kid": "ed"}, assertionClaims(c.ID, c.ID, tokenURL), edSign)},
+		{"Ed25519 with crit", signCompact(t, map[string]any{"alg": "Ed25519", "crit": []string{"exp"}, "exp": 1}, assertionClaims(c.ID, c.ID, tokenURL), edSign)},
+		{"Ed25519, tampered claims", func() string {
+			a := signCompact(t, map[string]any{"alg": "Ed25519"}, assertionClaims(c.ID, c.ID, tokenURL), edSign)
+			parts := strings.Split(a, ".")
+			other := signCompact(t, map[string]any{"alg": "Ed25519"}, assertionClaims(c.ID, c.ID, "https://x.example"), edSign)
+			return parts[0] + "." + strings.Split(other, ".")[1] + "." + parts[2]
+		}()},
+		{"Ed25519, another key", signCompact(t, map[string]any{"alg": "Ed25519"}, assertionClaims(c.ID, c.ID, tokenURL), func(b []byte) []byte {
+			_, other, _ := ed25519.GenerateKey(rand.Reader)
+			return ed25519.Sign(other, b)
+		})},
+	}
+	for _, tc := range refused {
+		if status, e, _ := withAssertion(tc.jws, cc()); status != http.StatusUnauthorized || e.Error != "invalid_client" || e.Cause != "invalid_assertion" {
+			t.Errorf("%s: %d %+v; want 401 invalid_client (invalid_assertion)", tc.name, status, e)
+		}
+	}
+
+	// An EC client's valid ES256 signature (64 bytes, like Ed25519's) over
+	// a header saying Ed25519: the EC key never verifies alg Ed25519.
+	key := newAssertionKey(t)
+	ec := ts.createClient("ec app", "--auth-method", "private_key_jwt", "--jwks", key.jwks(t), "--scopes", "sim-swap:check")
+	relabelled := signCompact(t, map[string]any{"alg": "Ed25519", "kid": key.kid}, assertionClaims(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
+		sum := sha256.Sum256(b)
+		r, s, err := ecdsa.Sign(rand.Reader, key.priv, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	})
+	if status, e, _ := withAssertion(relabelled, cc()); status != http.StatusUnauthorized || e.Cause != "invalid_assertion" {
+		t.Errorf("ES256 signature labelled Ed25519: %d %+v; want 401 invalid_assertion", status, e)
+	}
+	// The same signature labelled ES256 is valid: the test signs correctly.
+	es := signCompact(t, map[string]any{"alg": "ES256", "kid": key.kid}, assertionClaims(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
+		sum := sha256.Sum256(b)
+		r, s, _ := ecdsa.Sign(rand.Reader, key.priv, sum[:])
+		return append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	})
+	if status, e, _ := withAssertion(es, cc()); status != http.StatusOK {
+		t.Errorf("hand-signed ES256 control: %d %+v; want 200", status, e)
+	}
+}
