@@ -148,3 +148,37 @@ func TestEd25519Assertions(t *testing.T) {
 		t.Errorf("hand-signed ES256 control: %d %+v; want 200", status, e)
 	}
 }
+
+// TestDiscoveryRequestObjects: discovery says request objects are not
+// supported, explicitly for request_uri, whose absence would mean true
+// (OpenID Connect Discovery §3), and an authorization request carrying
+// one is refused with the code OpenID Connect Core §3.1.2.6 names.
+func TestDiscoveryRequestObjects(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		resp, err := http.Get(ts.Issuer + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d map[string]any
+		decode(t, resp, &d)
+		for _, member := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+			if v, ok := d[member]; !ok || v != false {
+				t.Errorf("%s: %s = %v (present %v); want false", path, member, v, ok)
+			}
+		}
+	}
+	c := ts.createClient("web app", "--grant-types", "authorization_code", "--redirect-uris", "https://app.example/cb", "--scopes", "openid")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"client_id": {c.ID}, "request": {"eyJhbGciOiJub25lIn0.eyJyZXNwb25zZV90eXBlIjoiY29kZSJ9."}, "state": {"s1"}}
+	resp, err := noFollow.Get(ts.Issuer + "/oauth2/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("error") != "request_not_supported" ||
+		loc.Query().Get("state") != "s1" || loc.Query().Get("iss") != ts.Issuer {
+		t.Errorf("authorize with only request: %d Location %q; want a redirect with error=request_not_supported, state and iss", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
