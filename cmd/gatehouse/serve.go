@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,7 +192,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	if err := gw.Run(ctx); err != nil {
 		return nil, fmt.Errorf("loading APIs: %w", err)
 	}
-	as.SetKnownScopes(func(s string) bool { return platformScopes[s] || gw.KnownScope(s) })
+	as.SetKnownScopes(func(s string) bool { return slices.Contains(oauth.PlatformScopes, s) || gw.KnownScope(s) })
 	p.apis.OnChange = func() {
 		if err := gw.Reload(ctx); err != nil {
 			logger.Warn("reloading APIs failed", "err", err)
@@ -299,11 +300,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logger.Info("gatehouse stopped")
 	return err
 }
-
-// platformScopes are the scopes the platform itself defines; with those of
-// the served APIs they are the scopes that exist. A requested scope outside
-// them is "unknown" rather than "not allowed".
-var platformScopes = map[string]bool{"openid": true, "offline_access": true, oauth.ScopeIntrospect: true}
 
 func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 	return &http.Server{
