@@ -293,3 +293,59 @@ func TestRefreshScopeFollowsClient(t *testing.T) {
 		t.Errorf("refresh after the scopes were given back: %d %v", status, body)
 	}
 }
+
+// TestUnknownScopesRefused: a client can no longer be registered, or given
+// by update, a scope that neither the platform nor any API defines (issue
+// 9), through the CLI and the admin API alike; the error lists the known
+// scopes, and --allow-unknown-scopes / allow_unknown_scopes is the escape
+// for an API imported later. Scopes a client already holds stay editable
+// after their API is deleted.
+func TestUnknownScopesRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	admin := adminTokenOf(t, ts)
+
+	// CLI.
+	_, err := ts.tryCLI("clients", "create", "--name", "typo", "--scopes", "sim-swap:check sim-swap:chek")
+	if err == nil {
+		t.Fatal("clients create with sim-swap:chek succeeded")
+	}
+	for _, want := range []string{"sim-swap:chek", "sim-swap:check", "number-verification:verify", "openid", "offline_access", "phone", "gatehouse:introspect", "--allow-unknown-scopes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("clients create error %q does not name %s", err, want)
+		}
+	}
+	later := ts.createClient("early bird", "--scopes", "sim-swap:check future-api:read", "--allow-unknown-scopes")
+	c := ts.createClient("app", "--scopes", "sim-swap:check")
+	if _, err := ts.tryCLI("clients", "update", c.ID, "--scopes", "sim-swap:check nope:read"); err == nil || !strings.Contains(err.Error(), "nope:read") {
+		t.Errorf("clients update adding nope:read: err = %v; want a refusal naming it", err)
+	}
+	if _, err := ts.tryCLI("clients", "update", c.ID, "--scopes", "sim-swap:check nope:read", "--allow-unknown-scopes"); err != nil {
+		t.Errorf("clients update with --allow-unknown-scopes: %v", err)
+	}
+
+	// Admin API.
+	resp, body := ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"x","scopes":["sim-swap:check","made-up"]}`)
+	p := checkProblem(t, "POST /admin/clients with an unknown scope", resp, body, http.StatusBadRequest, "bad_request", "unknown_scope")
+	if p["field"] != "scopes" || !strings.Contains(fmt.Sprint(p["detail"]), "location-verification:verify") {
+		t.Errorf("unknown scope problem: field %v, detail %v; want field scopes and the known scopes listed", p["field"], p["detail"])
+	}
+	resp, body = ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"x","scopes":["made-up"],"allow_unknown_scopes":true}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("POST with allow_unknown_scopes: %d %s", resp.StatusCode, body)
+	}
+	resp, body = ts.adminCall("PATCH", "/admin/clients/"+c.ID, admin, "application/json", `{"scopes":["made-up"]}`)
+	checkProblem(t, "PATCH adding an unknown scope", resp, body, http.StatusBadRequest, "bad_request", "unknown_scope")
+
+	// Deleting an API does not block editing the clients that hold its
+	// scopes, but no client can be given them anew.
+	if resp, b := ts.adminCall("DELETE", "/admin/apis/sim-swap", admin, "", ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE sim-swap: %d %s", resp.StatusCode, b)
+	}
+	resp, body = ts.adminCall("PATCH", "/admin/clients/"+later.ID, admin, "application/json", `{"name":"renamed","scopes":["sim-swap:check","future-api:read","openid"]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("PATCH keeping held scopes after their API was deleted: %d %s", resp.StatusCode, body)
+	}
+	if _, err := ts.tryCLI("clients", "create", "--name", "late", "--scopes", "sim-swap:check"); err == nil {
+		t.Error("a new client got sim-swap:check after the sim-swap API was deleted")
+	}
+}

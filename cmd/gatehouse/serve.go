@@ -65,7 +65,8 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		st.Close()
 		return nil, err
 	}
-	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace}
+	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace,
+		DefinedScopes: func(ctx context.Context) ([]string, error) { return definedScopes(ctx, st) }}
 	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths}
 	if err := seedSandboxAPIs(ctx, st, am); err != nil {
 		st.Close()
@@ -99,6 +100,32 @@ func seedSandboxAPIs(ctx context.Context, st *sqlstore.DB, am *gateway.APIManage
 		}
 	}
 	return nil
+}
+
+// definedScopes returns every scope that exists: the platform's own and
+// every scope an operation of a stored API requires (the gateway's
+// compiled scopes, read from the store so that the CLI, which runs no
+// gateway, and every node agree). An API whose document does not load
+// defines none: the gateway does not serve it either.
+func definedScopes(ctx context.Context, st *sqlstore.DB) ([]string, error) {
+	apis, err := st.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(oauth.PlatformScopes)
+	for _, a := range apis {
+		spec, err := gateway.LoadSpec(a.Document)
+		if err != nil {
+			continue
+		}
+		for _, sc := range spec.Scopes {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // redactURL hides a password in a database URL for messages.
