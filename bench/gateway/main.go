@@ -516,7 +516,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// Make sure the gateway really enforces what the benchmark claims to
 	// measure: a token, its scope and the request schema.
-	out, err := gh.cli("clients", "create", "--name", "bench-other", "--scopes", "bench:other", "--env")
+	out, err := gh.cli("clients", "create", "--name", "bench-other", "--scopes", "bench:other", "--allow-unknown-scopes", "--env")
 	if err != nil {
 		return err
 	}

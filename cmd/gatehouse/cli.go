@@ -45,12 +45,14 @@ func (f *stringFlag) Set(s string) error {
 type clientFlags struct {
 	name, authMethod, jwks, status stringFlag
 	grantTypes, scopes, redirects  listFlag
+	allowUnknownScopes             bool
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet, withStatus bool) {
 	fs.Var(&c.name, "name", "client name")
 	fs.Var(&c.grantTypes, "grant-types", "allowed grant types (space or comma separated)")
 	fs.Var(&c.scopes, "scopes", "allowed scopes (space or comma separated)")
+	fs.BoolVar(&c.allowUnknownScopes, "allow-unknown-scopes", false, "accept scopes no API defines yet (for an API imported later)")
 	fs.Var(&c.redirects, "redirect-uris", "registered redirect URIs")
 	fs.Var(&c.authMethod, "auth-method", "token_endpoint_auth_method")
 	fs.Var(&c.jwks, "jwks", "file holding the client's public JWKS (private_key_jwt), or the JSON itself")
@@ -70,6 +72,7 @@ func (c *clientFlags) spec() (oauth.ClientSpec, error) {
 	if c.scopes.set {
 		s.Scopes = &c.scopes.list
 	}
+	s.AllowUnknownScopes = c.allowUnknownScopes
 	if c.redirects.set {
 		s.RedirectURIs = &c.redirects.list
 	}

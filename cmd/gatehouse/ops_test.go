@@ -168,7 +168,7 @@ func TestDataSurvivesKill9(t *testing.T) {
 	p.start()
 
 	var c client
-	out := p.cli("clients", "create", "--name", "x", "--scopes", "a b", "--json")
+	out := p.cli("clients", "create", "--name", "x", "--scopes", "a b", "--allow-unknown-scopes", "--json")
 	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" || c.Secret == "" {
 		t.Fatalf("clients create printed %q: %v", out, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,8 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		st.Close()
 		return nil, err
 	}
-	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace}
+	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace,
+		DefinedScopes: func(ctx context.Context) ([]string, error) { return definedScopes(ctx, st) }}
 	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths, Secret: cfg.Secret}
 	if err := seedSandboxAPIs(ctx, st, am); err != nil {
 		st.Close()
@@ -98,6 +100,32 @@ func seedSandboxAPIs(ctx context.Context, st *sqlstore.DB, am *gateway.APIManage
 		}
 	}
 	return nil
+}
+
+// definedScopes returns every scope that exists: the platform's own and
+// every scope an operation of a stored API requires (the gateway's
+// compiled scopes, read from the store so that the CLI, which runs no
+// gateway, and every node agree). An API whose document does not load
+// defines none: the gateway does not serve it either.
+func definedScopes(ctx context.Context, st *sqlstore.DB) ([]string, error) {
+	apis, err := st.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(oauth.PlatformScopes)
+	for _, a := range apis {
+		spec, err := gateway.LoadSpec(a.Document)
+		if err != nil {
+			continue
+		}
+		for _, sc := range spec.Scopes {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // redactURL hides a password in a database URL for messages.
@@ -192,7 +220,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	if err := gw.Run(ctx); err != nil {
 		return nil, fmt.Errorf("loading APIs: %w", err)
 	}
-	as.SetKnownScopes(func(s string) bool { return platformScopes[s] || gw.KnownScope(s) })
+	as.SetKnownScopes(func(s string) bool { return slices.Contains(oauth.PlatformScopes, s) || gw.KnownScope(s) })
 	p.apis.OnChange = func() {
 		if err := gw.Reload(ctx); err != nil {
 			logger.Warn("reloading APIs failed", "err", err)
@@ -300,11 +328,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logger.Info("gatehouse stopped")
 	return err
 }
-
-// platformScopes are the scopes the platform itself defines; with those of
-// the served APIs they are the scopes that exist. A requested scope outside
-// them is "unknown" rather than "not allowed".
-var platformScopes = map[string]bool{"openid": true, "offline_access": true, oauth.ScopeIntrospect: true}
 
 func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 	return &http.Server{

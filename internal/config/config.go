@@ -35,8 +35,12 @@ type Config struct {
 	Issuer string `yaml:"issuer" env:"GATEHOUSE_ISSUER"`
 	// DataDir holds the SQLite database and generated secrets.
 	DataDir string `yaml:"data_dir" env:"GATEHOUSE_DATA_DIR"`
-	// DatabaseURL is a SQLite file path or a postgres:// URL. Empty means
-	// DataDir/gatehouse.db.
+	// DatabaseURL names the database: postgres:// or postgresql:// for
+	// PostgreSQL, sqlite:PATH (sqlite:./data/gatehouse.db,
+	// sqlite:/abs/gatehouse.db, or sqlite:///abs/gatehouse.db) for SQLite.
+	// Empty means the SQLite file DataDir/gatehouse.db. Anything else is
+	// refused at start-up (CheckDatabaseURL): a typo must not create a
+	// new, empty SQLite file and start an empty platform.
 	DatabaseURL string `yaml:"database_url" env:"GATEHOUSE_DATABASE_URL"`
 	// Secret encrypts signing keys at rest. Empty means the one generated
 	// on first start in DataDir/secret. Every node sharing a database must
@@ -210,6 +214,9 @@ func (c *Config) validate() error {
 	case c.MaxURIBytes < 256 || c.MaxHeaderBytes < 1024 || c.MaxFormBytes < 1024:
 		return errors.New("config: max_uri_bytes ≥ 256, max_header_bytes ≥ 1024 and max_form_bytes ≥ 1024 are required")
 	}
+	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
+		return err
+	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
 	}
@@ -271,7 +278,51 @@ func (c *Config) Database() string {
 	if c.DatabaseURL != "" {
 		return c.DatabaseURL
 	}
-	return filepath.Join(c.DataDir, "gatehouse.db")
+	return "sqlite:" + filepath.Join(c.DataDir, "gatehouse.db")
+}
+
+// DatabaseURLForms lists the accepted forms of database_url, for messages.
+const DatabaseURLForms = "postgres://USER@HOST:PORT/DB, postgresql://USER@HOST:PORT/DB, " +
+	"sqlite:RELATIVE/PATH.db or sqlite:///ABSOLUTE/PATH.db (empty means the SQLite file in data_dir)"
+
+// CheckDatabaseURL accepts an empty URL (the embedded default), a
+// postgres:// or postgresql:// URL, and sqlite: followed by a file path
+// (sqlite:./data/gatehouse.db, sqlite:/abs/gatehouse.db,
+// sqlite:///abs/gatehouse.db). Anything else, a bare path included, is an
+// error naming the accepted forms: a mistyped value must stop the start-up,
+// not create a SQLite file named after the typo.
+func CheckDatabaseURL(raw string) error {
+	lower := strings.ToLower(raw)
+	switch {
+	case raw == "":
+		return nil
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return fmt.Errorf("config: database_url (GATEHOUSE_DATABASE_URL) is not a valid URL: %v; accepted forms: %s", redactedErr(err), DatabaseURLForms)
+		}
+		return nil
+	case strings.HasPrefix(lower, "sqlite:"):
+		path := strings.TrimPrefix(raw[len("sqlite:"):], "//")
+		if path == "" || strings.ContainsAny(path, "?#") {
+			return fmt.Errorf("config: database_url (GATEHOUSE_DATABASE_URL) %q names no SQLite file (or carries parameters, which are not taken); accepted forms: %s", raw, DatabaseURLForms)
+		}
+		return nil
+	}
+	shown := raw
+	if strings.Contains(raw, "@") {
+		shown = "(value hidden: it may hold a password)"
+	}
+	return fmt.Errorf("config: database_url (GATEHOUSE_DATABASE_URL) %s is not a database URL gatehouse accepts; accepted forms: %s", shown, DatabaseURLForms)
+}
+
+// redactedErr is err's text without the URL url.Parse quotes in it, which
+// may hold a password.
+func redactedErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // EnsureSecrets fills Secret and AdminToken from DataDir, generating and

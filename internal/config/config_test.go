@@ -58,7 +58,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v; want the documented %+v", c, want)
 	}
-	if got, want := c.Database(), filepath.Join("gatehouse-data", "gatehouse.db"); got != want {
+	if got, want := c.Database(), "sqlite:"+filepath.Join("gatehouse-data", "gatehouse.db"); got != want {
 		t.Errorf("Database() = %q; want the SQLite file in the data dir, %q", got, want)
 	}
 	if got, want := c.AdminTokenPath(), filepath.Join("gatehouse-data", "admin-token"); got != want {
@@ -148,7 +148,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_ADMIN_ADDR":            "127.0.0.1:7001",
 		"GATEHOUSE_ISSUER":                "http://127.0.0.1:7000",
 		"GATEHOUSE_DATA_DIR":              "/tmp/env-data",
-		"GATEHOUSE_DATABASE_URL":          "/tmp/env-data/other.db",
+		"GATEHOUSE_DATABASE_URL":          "sqlite:/tmp/env-data/other.db",
 		"GATEHOUSE_SECRET":                "env-secret-0123456789abcdef0123456789ab",
 		"GATEHOUSE_ADMIN_TOKEN":           "env-admin-token-0123456789abcdef0123456",
 		"GATEHOUSE_ACCESS_TOKEN_TTL":      "90s",
@@ -170,7 +170,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		AdminAddr:            "127.0.0.1:7001",
 		Issuer:               "http://127.0.0.1:7000",
 		DataDir:              "/tmp/env-data",
-		DatabaseURL:          "/tmp/env-data/other.db",
+		DatabaseURL:          "sqlite:/tmp/env-data/other.db",
 		Secret:               "env-secret-0123456789abcdef0123456789ab",
 		AdminToken:           "env-admin-token-0123456789abcdef0123456",
 		AccessTokenTTL:       90 * time.Second,
@@ -300,6 +300,61 @@ func TestConfigErrors(t *testing.T) {
 		if err != nil || c.Issuer != want {
 			t.Errorf("issuer %q: got %q, %v; want %q", in, c.Issuer, err, want)
 		}
+	}
+}
+
+// TestDatabaseURLForms: only postgres://, postgresql:// and sqlite: are
+// accepted; anything else (issue 9: GATEHOUSE_DATABASE_URL=nonsense created
+// ./nonsense and started an empty platform) stops the start-up with an error
+// naming the accepted forms, from the environment and from YAML alike.
+func TestDatabaseURLForms(t *testing.T) {
+	for _, ok := range []string{
+		"postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+		"postgresql://gh:pw@db.internal/gatehouse",
+		"POSTGRES://gh@db/gatehouse",
+		"sqlite:./gatehouse-data/gatehouse.db",
+		"sqlite:gatehouse.db",
+		"sqlite:/var/lib/gatehouse/gatehouse.db",
+		"sqlite:///var/lib/gatehouse/gatehouse.db",
+	} {
+		c, err := Load("", envOf(map[string]string{"GATEHOUSE_DATABASE_URL": ok}))
+		if err != nil {
+			t.Errorf("GATEHOUSE_DATABASE_URL=%s: %v; want it accepted", ok, err)
+		} else if c.Database() != ok {
+			t.Errorf("Database() = %q; want %q", c.Database(), ok)
+		}
+	}
+	for _, bad := range []string{
+		"nonsense",
+		"./gatehouse.db",
+		"/var/lib/gatehouse/gatehouse.db",
+		"file:gatehouse.db",
+		"mysql://root@db/gatehouse",
+		"postgre://gh@db/gatehouse",
+		"sqlite:",
+		"sqlite://",
+		"sqlite:gatehouse.db?mode=ro",
+	} {
+		t.Run(bad, func(t *testing.T) {
+			for _, load := range []func() error{
+				func() error { _, err := Load("", envOf(map[string]string{"GATEHOUSE_DATABASE_URL": bad})); return err },
+				func() error { _, err := Load(writeYAML(t, "database_url: \""+bad+"\"\n"), noEnv); return err },
+			} {
+				err := load()
+				if err == nil {
+					t.Fatalf("database URL %q accepted", bad)
+				}
+				for _, want := range []string{"GATEHOUSE_DATABASE_URL", "postgres://", "postgresql://", "sqlite:"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("err = %q; want it to name %s", err, want)
+					}
+				}
+			}
+		})
+	}
+	_, err := Load("", envOf(map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://root:hunter2@db/x"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("err = %v; want a refusal that does not repeat the password", err)
 	}
 }
 

@@ -61,6 +61,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	client, redirectURI, given, p := s.authorizeClient(r.Context(), params)
 	if p != nil {
+		// A client_id or redirect_uri missing beside request or
+		// request_uri is likely inside the unsupported request object:
+		// that is the cause to show (still on the page, never redirected).
+		if rp := requestObjectProblem(params); rp != nil && (p.CauseID == "missing_parameter" || p.CauseID == "redirect_uri_missing") {
+			p = rp
+		}
 		s.errorPage(w, r, p)
 		return
 	}
@@ -219,6 +225,9 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 				"The parameter %q appears %d times; send each parameter once (RFC 6749 section 3.1).", name, len(vs))
 		}
 	}
+	if p := requestObjectProblem(params); p != nil {
+		return nil, p
+	}
 	switch rt := params.Get("response_type"); {
 	case rt == "":
 		return nil, problem.New("invalid_request", "missing_parameter", "The response_type parameter is required; send response_type=code.")
@@ -291,6 +300,25 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	}
 	pr.Expires = s.cfg.Now().Add(PendingRequestTTL).Unix()
 	return pr, nil
+}
+
+// requestObjectProblem refuses request objects, by value or by reference
+// (OpenID Connect Core §6, RFC 9101, RFC 9126), which gatehouse does not
+// support yet: ignoring one would act on the unsigned outer parameters
+// the client meant to be overridden, or fail on missing ones with a
+// misleading message. OpenID Connect Core §3.1.2.6 names the codes;
+// discovery says request_parameter_supported and
+// request_uri_parameter_supported are false.
+func requestObjectProblem(params url.Values) *problem.Error {
+	switch {
+	case params.Has("request"):
+		return problem.New("request_not_supported", "request_object_not_supported",
+			"The request parameter (a request object, OpenID Connect Core section 6.1) is not supported here; send the authorization parameters as plain query parameters.")
+	case params.Has("request_uri"):
+		return problem.New("request_uri_not_supported", "request_uri_not_supported",
+			"The request_uri parameter (OpenID Connect Core section 6.2, RFC 9126) is not supported here; send the authorization parameters as plain query parameters.")
+	}
+	return nil
 }
 
 // parsePrompt splits prompt (OpenID Connect Core §3.1.2.1): none, login,

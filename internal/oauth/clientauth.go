@@ -19,8 +19,10 @@ import (
 	"gatehouse/internal/store"
 )
 
-// assertionAlgorithms are the JWS algorithms accepted for private_key_jwt
-// client assertions. "none" and HMAC are never accepted.
+// assertionAlgorithms are the JWS algorithms go-jose verifies for
+// private_key_jwt client assertions and JWT bearer grants; alg Ed25519
+// (RFC 9864) is accepted beside them (assertion.go). "none" and HMAC are
+// never accepted.
 var assertionAlgorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
@@ -194,12 +196,12 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 	invalid := func(cause, detail string) *problem.Error {
 		return problem.New("invalid_client", cause, detail)
 	}
-	tok, err := jwt.ParseSigned(raw, assertionAlgorithms)
+	tok, err := parseAssertion(raw)
 	if err != nil {
-		return nil, invalid("invalid_assertion", "client_assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA).")
+		return nil, invalid("invalid_assertion", "client_assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA, Ed25519).")
 	}
 	var unverified assertionClaims
-	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil || unverified.Subject == "" {
+	if err := tok.unsafeClaims(&unverified); err != nil || unverified.Subject == "" {
 		return nil, invalid("invalid_assertion", "client_assertion must carry sub = the client_id.")
 	}
 	if formClientID != "" && formClientID != unverified.Subject {
@@ -220,21 +222,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 		return nil, invalid("invalid_assertion", "The client has no usable registered JWKS.")
 	}
 	var claims assertionClaims
-	verified := false
-	kid := tok.Headers[0].KeyID
-	for _, k := range set.Keys {
-		if kid != "" && k.KeyID != kid {
-			continue
-		}
-		if !k.IsPublic() {
-			continue
-		}
-		if tok.Claims(k.Key, &claims) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if !tok.verify(set, &claims) {
 		return nil, invalid("invalid_assertion", "The assertion's signature does not verify with any key in the client's registered JWKS.")
 	}
 	if claims.Issuer != c.ID || claims.Subject != c.ID {

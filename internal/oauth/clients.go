@@ -29,6 +29,10 @@ type ClientSpec struct {
 	TokenEndpointAuthMethod *string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS                    *json.RawMessage `json:"jwks,omitempty"`
 	Status                  *string          `json:"status,omitempty"`
+	// AllowUnknownScopes accepts scopes that neither the platform nor any
+	// API defines yet (for an API to be imported later). It is an option
+	// of this one request, not stored on the client.
+	AllowUnknownScopes bool `json:"allow_unknown_scopes,omitempty"`
 }
 
 // ClientView is a client as operators see it; ClientSecret is set only in
@@ -87,6 +91,11 @@ type ClientManager struct {
 	// SupportedGrants lists the grant types clients may be registered for.
 	// Nil means RegistrableGrants.
 	SupportedGrants []string
+	// DefinedScopes returns every scope that exists: PlatformScopes and
+	// those the APIs define. A scope a create or update adds that is not
+	// among them is refused (bad_request, unknown_scope) unless the spec
+	// sets AllowUnknownScopes. Nil means any well-formed scope is accepted.
+	DefinedScopes func(ctx context.Context) ([]string, error)
 	// OnChange, when set, is called with the id of every changed client
 	// (to drop caches).
 	OnChange func(id string)
@@ -123,7 +132,11 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 	if spec.Name == nil || strings.TrimSpace(*spec.Name) == "" {
 		return nil, invalidField("name", "a client needs a name")
 	}
-	if err := m.apply(c, spec); err != nil {
+	defined, err := m.definedScopes(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.apply(c, spec, defined); err != nil {
 		return nil, err
 	}
 	var secret string
@@ -164,9 +177,13 @@ func (m *ClientManager) List(ctx context.Context) ([]*ClientView, error) {
 // Update changes the fields set in spec.
 func (m *ClientManager) Update(ctx context.Context, id string, spec ClientSpec) (*ClientView, error) {
 	var secret string
+	defined, err := m.definedScopes(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
 	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
 		wasSecret := usesSecret(c.TokenEndpointAuthMethod)
-		if err := m.apply(c, spec); err != nil {
+		if err := m.apply(c, spec, defined); err != nil {
 			return err
 		}
 		switch now := usesSecret(c.TokenEndpointAuthMethod); {
@@ -230,8 +247,28 @@ func usesSecret(method string) bool {
 	return method == AuthClientSecretBasic || method == AuthClientSecretPost
 }
 
-// apply validates spec and copies its set fields onto c.
-func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
+// definedScopes returns the scopes that exist when spec sets scopes that
+// must be checked against them, nil otherwise. It runs before the update's
+// transaction, which must not wait on other reads.
+func (m *ClientManager) definedScopes(ctx context.Context, spec ClientSpec) ([]string, error) {
+	if spec.Scopes == nil || spec.AllowUnknownScopes || m.DefinedScopes == nil {
+		return nil, nil
+	}
+	defined, err := m.DefinedScopes(ctx)
+	if err != nil {
+		return nil, problem.FromStore(err, "API", "")
+	}
+	if defined == nil {
+		defined = []string{}
+	}
+	return defined, nil
+}
+
+// apply validates spec and copies its set fields onto c. defined, when not
+// nil, lists the scopes that exist: a scope spec adds to c outside it is
+// refused. Scopes c already holds stay acceptable, so that deleting an API
+// does not block every later change of its clients.
+func (m *ClientManager) apply(c *store.Client, spec ClientSpec, defined []string) error {
 	if spec.Name != nil {
 		name := strings.TrimSpace(*spec.Name)
 		if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) {
@@ -258,6 +295,17 @@ func (m *ClientManager) apply(c *store.Client, spec ClientSpec) error {
 		for _, sc := range *spec.Scopes {
 			if _, p := parseScope(sc); p != nil || sc == "" || strings.Contains(sc, " ") {
 				return invalidField("scopes", fmt.Sprintf("%q is not a valid scope token (RFC 6749 §3.3)", sc))
+			}
+		}
+		if defined != nil {
+			for _, sc := range *spec.Scopes {
+				if !slices.Contains(defined, sc) && !slices.Contains(c.Scopes, sc) {
+					slices.Sort(defined)
+					return problem.Newf("bad_request", "unknown_scope",
+						"scopes: %q is not defined by the platform or by any API; known scopes: %s. "+
+							"Import the API that defines it first, or pass --allow-unknown-scopes (allow_unknown_scopes in the admin API) for one you will import later.",
+						sc, strings.Join(defined, " ")).With("field", "scopes")
+				}
 			}
 		}
 		c.Scopes = dedupe(*spec.Scopes)

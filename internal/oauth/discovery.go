@@ -10,17 +10,20 @@ import (
 // the OpenID Provider metadata (OpenID Connect Discovery §3). It lists only
 // what is implemented: discovery is the contract clients build on.
 type metadata struct {
-	Issuer                                 string   `json:"issuer"`
-	AuthorizationEndpoint                  string   `json:"authorization_endpoint"`
-	UserinfoEndpoint                       string   `json:"userinfo_endpoint,omitempty"`
-	BackchannelAuthenticationEndpoint      string   `json:"backchannel_authentication_endpoint"`
-	BackchannelTokenDeliveryModes          []string `json:"backchannel_token_delivery_modes_supported"`
-	BackchannelUserCodeParameterSupported  bool     `json:"backchannel_user_code_parameter_supported"`
-	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
-	ResponseModesSupported                 []string `json:"response_modes_supported"`
-	ClaimsSupported                        []string `json:"claims_supported,omitempty"`
-	PromptValuesSupported                  []string `json:"prompt_values_supported,omitempty"`
-	RequestParameterSupported              bool     `json:"request_parameter_supported"`
+	Issuer                                string   `json:"issuer"`
+	AuthorizationEndpoint                 string   `json:"authorization_endpoint"`
+	UserinfoEndpoint                      string   `json:"userinfo_endpoint,omitempty"`
+	BackchannelAuthenticationEndpoint     string   `json:"backchannel_authentication_endpoint"`
+	BackchannelTokenDeliveryModes         []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelUserCodeParameterSupported bool     `json:"backchannel_user_code_parameter_supported"`
+	CodeChallengeMethodsSupported         []string `json:"code_challenge_methods_supported"`
+	ResponseModesSupported                []string `json:"response_modes_supported"`
+	ClaimsSupported                       []string `json:"claims_supported,omitempty"`
+	PromptValuesSupported                 []string `json:"prompt_values_supported,omitempty"`
+	RequestParameterSupported             bool     `json:"request_parameter_supported"`
+	// RequestURIParameterSupported defaults to true when absent (OpenID
+	// Connect Discovery §3), so false must be published explicitly.
+	RequestURIParameterSupported           bool     `json:"request_uri_parameter_supported"`
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	JWKSURI                                string   `json:"jwks_uri"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
@@ -45,10 +48,7 @@ type metadata struct {
 func (s *Server) metadata(oidc bool) metadata {
 	iss := s.cfg.Issuer
 	secretMethods := []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
-	algs := make([]string, len(assertionAlgorithms))
-	for i, a := range assertionAlgorithms {
-		algs[i] = string(a)
-	}
+	algs := assertionAlgorithmNames()
 	m := metadata{
 		Issuer:                                 iss,
 		AuthorizationEndpoint:                  iss + PathAuthorize,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gatehouse/internal/problem"
@@ -204,15 +205,9 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 	case !s.cfg.Now().Before(old.ExpiresAt):
 		return nil, problem.New("invalid_grant", "refresh_token_expired", "The refresh token expired; sign the user in again.")
 	}
-	scopes := old.Scopes
-	if req.scopes != nil {
-		for _, sc := range req.scopes {
-			if !slices.Contains(old.Scopes, sc) {
-				return nil, problem.Newf("invalid_scope", "scope_exceeds_grant",
-					"The scope %q was not granted with this refresh token; a refresh may only narrow the scope.", sc)
-			}
-		}
-		scopes = req.scopes
+	scopes, p := s.refreshScopes(req.client, old.Scopes, req.scopes)
+	if p != nil {
+		return nil, p
 	}
 	user, err := s.users.get(ctx, old.UserID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -239,6 +234,54 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 	}
 	resp.RefreshToken = next
 	return resp, nil
+}
+
+// refreshScopes returns the scope of a refreshed access token: the scope
+// requested (at most the original grant, RFC 6749 §6) or, when none was,
+// the original grant, in both cases only what the client may still request
+// now and what the platform or an API still defines (issue 9: a scope the
+// operator removed from the client must not live on in refreshed tokens).
+//
+// Scopes dropped from an omitted scope are dropped silently: the response's
+// scope member states the narrower scope (RFC 6749 §5.1, §3.3). An explicit
+// request for a dropped scope is invalid_scope with the reason. A client
+// that lost offline_access may no longer refresh at all, and a grant left
+// with no scope beyond offline_access is over: both are invalid_grant, and
+// the user must sign in again. The refresh token itself keeps the original
+// grant, so a scope the operator gives back is issued again at the next
+// refresh, as the user consented to it.
+func (s *Server) refreshScopes(c *store.Client, granted, requested []string) ([]string, *problem.Error) {
+	if !slices.Contains(c.Scopes, ScopeOfflineAccess) {
+		return nil, problem.New("invalid_grant", "offline_access_withdrawn",
+			"This client is no longer allowed offline_access, so its refresh tokens no longer work; sign the user in again.")
+	}
+	if requested != nil {
+		for _, sc := range requested {
+			switch {
+			case !slices.Contains(granted, sc):
+				return nil, problem.Newf("invalid_scope", "scope_exceeds_grant",
+					"The scope %q was not granted with this refresh token; a refresh may only narrow the scope.", sc)
+			case !slices.Contains(c.Scopes, sc):
+				return nil, problem.Newf("invalid_scope", "scope_no_longer_allowed",
+					"The scope %q was granted, but the operator has since removed it from this client; it may request: %s.", sc, quoteList(c.Scopes))
+			case !s.scopeDefined(sc):
+				return nil, problem.Newf("invalid_scope", "scope_no_longer_defined",
+					"The scope %q was granted, but no API defines it any more; omit scope to get what remains of the grant.", sc)
+			}
+		}
+		return requested, nil
+	}
+	scopes := make([]string, 0, len(granted))
+	for _, sc := range granted {
+		if slices.Contains(c.Scopes, sc) && s.scopeDefined(sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if !slices.ContainsFunc(scopes, func(sc string) bool { return sc != ScopeOfflineAccess }) {
+		return nil, problem.Newf("invalid_grant", "grant_scopes_withdrawn",
+			"None of the scopes granted with this refresh token (%s) may still be issued to this client; sign the user in again.", strings.Join(granted, " "))
+	}
+	return scopes, nil
 }
 
 // refreshReused revokes the family of a refresh token used after rotation:

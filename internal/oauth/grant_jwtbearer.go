@@ -55,24 +55,16 @@ func (jwtBearer) handle(ctx context.Context, s *Server, req *tokenRequest) (*tok
 // server, a lifetime of at most 300 s and a single-use jti.
 func (s *Server) verifyGrantAssertion(ctx context.Context, raw string, client *store.Client) (*jwt.Claims, *problem.Error) {
 	invalid := func(cause, detail string) *problem.Error { return problem.New("invalid_grant", cause, detail) }
-	tok, err := jwt.ParseSigned(raw, assertionAlgorithms)
+	tok, err := parseAssertion(raw)
 	if err != nil {
-		return nil, invalid("invalid_assertion", "assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA).")
+		return nil, invalid("invalid_assertion", "assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA, Ed25519).")
 	}
 	var set jose.JSONWebKeySet
 	if client.JWKS == "" || json.Unmarshal([]byte(client.JWKS), &set) != nil {
 		return nil, invalid("invalid_assertion", "The client has no registered JWKS to verify the assertion with.")
 	}
 	var claims jwt.Claims
-	verified := false
-	kid := tok.Headers[0].KeyID
-	for _, k := range set.Keys {
-		if (kid == "" || k.KeyID == kid) && k.IsPublic() && tok.Claims(k.Key, &claims) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if !tok.verify(set, &claims) {
 		return nil, invalid("invalid_assertion", "The assertion's signature does not verify with any key the client registered.")
 	}
 	now := s.cfg.Now()

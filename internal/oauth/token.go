@@ -125,6 +125,17 @@ func (s *Server) grantedScopes(c *store.Client, requested []string) ([]string, *
 	return requested, nil
 }
 
+// PlatformScopes are the scopes the authorization server itself defines
+// (OpenID Connect Core §5.4, §11; ScopeIntrospect); with those of the
+// served APIs (Config.KnownScopes) they are every scope that exists.
+var PlatformScopes = []string{ScopeOpenID, ScopePhone, ScopeOfflineAccess, ScopeIntrospect}
+
+// scopeDefined reports whether the platform or a served API defines sc.
+// With KnownScopes nil every scope counts as defined.
+func (s *Server) scopeDefined(sc string) bool {
+	return s.cfg.KnownScopes == nil || slices.Contains(PlatformScopes, sc) || s.cfg.KnownScopes(sc)
+}
+
 func quoteList(list []string) string {
 	if len(list) == 0 {
 		return "(none)"

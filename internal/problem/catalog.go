@@ -27,8 +27,9 @@ var catalog = []Entry{
 			{ID: "schema_violation", Text: "A field is missing, has the wrong type, or breaks a rule of the API's schema (format, pattern, length)."},
 			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or has an invalid value."},
 			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header syntax, missing Host, invalid percent-encoding)."},
+			{ID: "unknown_scope", Text: "A client was registered or updated with a scope that neither the platform nor any API defines."},
 		},
-		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`. The `detail` member names the field or parameter that failed. For OAuth endpoints, see `invalid_request`.",
+		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. For OAuth endpoints, see `invalid_request`.",
 	},
 	{
 		Key: "unauthenticated", Status: 401, CamaraCode: "UNAUTHENTICATED", Group: GroupHTTP,
@@ -288,8 +289,10 @@ var catalog = []Entry{
 			{ID: "unknown_subject", Text: "The sub of the JWT bearer assertion is not a known user."},
 			{ID: "auth_req_id_unknown", Text: "The auth_req_id is unknown to this server."},
 			{ID: "auth_req_id_used", Text: "Tokens were already issued for this auth_req_id."},
+			{ID: "offline_access_withdrawn", Text: "The operator removed offline_access from the client, so its refresh tokens no longer work."},
+			{ID: "grant_scopes_withdrawn", Text: "None of the scopes granted with this refresh token may still be issued: the operator removed them from the client, or no API defines them any more."},
 		},
-		Fix: "Start the flow again to get a fresh grant, and send it from the client it was issued to. Exchange an authorization code once, right after you receive it (codes live only briefly), with the same `redirect_uri` and the `code_verifier` whose S256 hash was the `code_challenge`. After a refresh, always store and use the new refresh token: a reused one ends the user's session, and they must sign in again. Sign JWT bearer assertions with a registered key, `aud` set to the issuer, and a short `exp`. For CIBA, send a new backchannel authentication request.",
+		Fix: "Start the flow again to get a fresh grant, and send it from the client it was issued to. Exchange an authorization code once, right after you receive it (codes live only briefly), with the same `redirect_uri` and the `code_verifier` whose S256 hash was the `code_challenge`. After a refresh, always store and use the new refresh token: a reused one ends the user's session, and they must sign in again. When the app lost `offline_access` or every granted scope, sign the user in again for the scopes the app may use now. Sign JWT bearer assertions with a registered key, `aud` set to the issuer, and a short `exp`. For CIBA, send a new backchannel authentication request.",
 	},
 	{
 		Key: "unauthorized_client", Status: 400, OAuthCode: "unauthorized_client", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
@@ -332,8 +335,10 @@ var catalog = []Entry{
 			{ID: "malformed_scope", Text: "The scope parameter is not a space-separated list of scope tokens."},
 			{ID: "openid_missing", Text: "A backchannel authentication request did not include the openid scope, which CIBA requires."},
 			{ID: "scope_exceeds_grant", Text: "A refresh request asked for a scope the original grant did not include."},
+			{ID: "scope_no_longer_allowed", Text: "A refresh request asked for a scope of the original grant that the operator has since removed from the client."},
+			{ID: "scope_no_longer_defined", Text: "A refresh request asked for a scope of the original grant that no API defines any more."},
 		},
-		Fix: "Request only scopes your app may use (those of the APIs it is subscribed to, for example `sim-swap:check`), spelled exactly as in the API reference and separated by single spaces. CIBA requests must include `openid`. A refresh request may keep or narrow the original scope, never widen it.",
+		Fix: "Request only scopes your app may use (those of the APIs it is subscribed to, for example `sim-swap:check`), spelled exactly as in the API reference and separated by single spaces. CIBA requests must include `openid`. A refresh request may keep or narrow the original scope, never widen it, and gets only the scopes the app is still allowed: omit `scope` to get what remains, which the response's `scope` member lists.",
 	},
 	{
 		Key: "access_denied", Status: 403, OAuthCode: "access_denied", CamaraCode: "PERMISSION_DENIED", Group: GroupOAuth,
@@ -386,6 +391,24 @@ var catalog = []Entry{
 			{ID: "interaction_needed", Text: "prompt=none was requested but the user must interact (for example to confirm the phone line) before the request can complete."},
 		},
 		Fix: "Send the authorization request again without `prompt=none`.",
+	},
+	{
+		Key: "request_not_supported", Status: 400, OAuthCode: "request_not_supported", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Request Object Not Supported",
+		Description: "The authorization request carried a request parameter (a request object, OpenID Connect Core section 6.1), which this server does not support.",
+		Causes: []Cause{
+			{ID: "request_object_not_supported", Text: "The authorization request carried the request parameter; signed request objects are not supported yet, and the server will not ignore one silently."},
+		},
+		Fix: "Send the authorization parameters (`response_type`, `client_id`, `redirect_uri`, `scope`, `state`, `code_challenge`, ...) as plain query parameters and drop `request`; `request_parameter_supported` in `/.well-known/openid-configuration` is `false`.",
+	},
+	{
+		Key: "request_uri_not_supported", Status: 400, OAuthCode: "request_uri_not_supported", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
+		Title:       "Request URI Not Supported",
+		Description: "The authorization request carried a request_uri parameter (OpenID Connect Core section 6.2, or a pushed authorization request), which this server does not support.",
+		Causes: []Cause{
+			{ID: "request_uri_not_supported", Text: "The authorization request carried the request_uri parameter; request objects by reference and pushed authorization requests are not supported, and the server will not ignore one silently."},
+		},
+		Fix: "Send the authorization parameters as plain query parameters and drop `request_uri`; `request_uri_parameter_supported` in `/.well-known/openid-configuration` is `false`, and no `pushed_authorization_request_endpoint` is published.",
 	},
 	{
 		Key: "authorization_pending", Status: 400, OAuthCode: "authorization_pending", CamaraCode: "INVALID_ARGUMENT", Group: GroupOAuth,
