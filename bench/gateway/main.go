@@ -1,13 +1,17 @@
 // Command gateway measures what the gatehouse gateway adds to a request. In
 // one run it drives a trivial upstream (bench/upstream) directly and through
 // gatehouse — bearer token verification, scope check and JSON schema
-// validation on every request — first at -c connections (throughput, the
-// req/s ratio) and then at -lc connections (the p50 latency the gateway
-// adds), twice: in a closed loop (each connection sends its next request
-// when the last answer arrives, which saturates the machine, so latency is
-// mostly queueing for the cores) and open loop, paced at one rate for every
-// target (-lrate; by default half what the gateway sustained at -lc
-// connections), with latency measured from each request's scheduled start.
+// validation on every request — first at -c connections in a closed loop
+// (throughput: the req/s ratio), then at -lc connections open loop, paced
+// at one rate for every target (-lrate; by default half what the gateway
+// sustained at -c connections), with latency measured from each request's
+// scheduled start: the latency the gateway adds below saturation. (A
+// closed loop on a saturated machine would measure queueing for the cores
+// instead, so no closed-loop latency is reported.)
+//
+// When wrk is installed (-wrk), the throughput scenarios are also measured
+// with wrk, with every stage on (the limited client's plan is checked and
+// counted on every request), for the plain and the HTTPS upstream.
 //
 // When nginx is installed (-nginx), the same scenarios also run through
 // nginx as a plain reverse proxy in front of the same upstream: the
@@ -115,6 +119,8 @@ func main() {
 	flag.BoolVar(&o.https, "https", true, "also measure an HTTPS upstream at -c connections, directly and through the gateway")
 	flag.StringVar(&o.nginx, "nginx", "auto", "the nginx binary for the reference plain-proxy scenarios; auto: nginx from PATH or\n"+
 		"/usr/sbin when installed, off: none")
+	flag.StringVar(&o.wrk, "wrk", "auto", "the wrk binary for the throughput scenarios measured with wrk as well; auto: wrk from\n"+
+		"PATH if installed (apt-get install wrk); off: none")
 	flag.Func("lrate", "the paced rates (req/s, all connections together, comma-separated) of the open-loop\n"+
 		"latency scenarios at -lc connections (default: half the gateway's closed-loop req/s\n"+
 		"at -lc connections in this run)", func(v string) error {
@@ -160,6 +166,7 @@ type options struct {
 	https           bool
 	cpuProfile      string
 	nginx           string
+	wrk             string
 	latRates        []float64
 }
 
@@ -173,6 +180,8 @@ const (
 // Scenario is the outcome of one load run.
 type Scenario struct {
 	Name string `json:"scenario"` // "direct" or "gateway"
+	// Tool is the load generator: "loadgen" (bench/loadgen) or "wrk".
+	Tool string `json:"tool"`
 	// Limiter is, for a gateway scenario, what enforced the client's plan:
 	// "off", "memory" or "redis".
 	Limiter     string `json:"limiter,omitempty"`
@@ -260,10 +269,6 @@ type Summary struct {
 	NginxRPSRatio float64 `json:"nginx_rps_ratio,omitempty"`
 
 	LatencyConnections int `json:"latency_connections"`
-	// AddedP50 is gateway p50 minus direct p50 at LatencyConnections in a
-	// closed loop: on a saturated machine, mostly queueing for the cores.
-	AddedP50      float64 `json:"added_p50_us"`
-	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
 	// Paced is what the gateway (and nginx) add at LatencyConnections
 	// paced open-loop, one entry per rate.
 	Paced []PacedLatency `json:"paced"`
@@ -275,6 +280,23 @@ type Summary struct {
 	// HTTPS compares the HTTPS upstream scenarios at Connections (nil
 	// without -https).
 	HTTPS *HTTPSCost `json:"https,omitempty"`
+
+	// Wrk is the gateway/direct throughput ratio as wrk measured it at
+	// Connections, one entry per upstream scheme (none without wrk).
+	Wrk []WrkRatio `json:"wrk,omitempty"`
+
+	gatewayRPS float64 // the gateway's (limiter off) req/s at Connections
+}
+
+// WrkRatio is the throughput through the gateway, with every stage on
+// (Limiter "memory" unless -limits=false), against the same upstream hit
+// directly, both measured by wrk.
+type WrkRatio struct {
+	Upstream   string  `json:"upstream"` // "http" or "https"
+	Limiter    string  `json:"limiter"`
+	DirectRPS  float64 `json:"direct_rps"`
+	GatewayRPS float64 `json:"gateway_rps"`
+	RPSRatio   float64 `json:"rps_ratio"`
 }
 
 // HTTPSCost is what an HTTPS upstream costs at Summary.Connections.
@@ -330,7 +352,7 @@ func summarize(o options, results []Scenario) Summary {
 	find := func(name, limiter string, conns int, rate float64) *Scenario {
 		for i := range results {
 			s := &results[i]
-			if s.Name == name && s.Limiter == limiter && s.Connections == conns && s.PacedRate == rate {
+			if s.Name == name && s.Tool == "loadgen" && s.Limiter == limiter && s.Connections == conns && s.PacedRate == rate {
 				return s
 			}
 		}
@@ -339,6 +361,7 @@ func summarize(o options, results []Scenario) Summary {
 	direct, gateway := find("direct", "", o.conns, 0), find("gateway", limiterOff, o.conns, 0)
 	sum := Summary{
 		Connections: o.conns,
+		gatewayRPS:  gateway.RPS,
 		RPSRatio:    gateway.RPS / direct.RPS,
 		P50Ratio:    gateway.P50 / direct.P50,
 		CPUPerRequest: map[string]float64{
@@ -351,16 +374,14 @@ func summarize(o options, results []Scenario) Summary {
 		sum.NginxRPSRatio = n.RPS / direct.RPS
 		sum.CPUPerRequest["nginx"] = n.cpuPerRequest()
 	}
-	latDirect := find("direct", "", o.latConns, 0)
-	sum.AddedP50 = find("gateway", limiterOff, o.latConns, 0).P50 - latDirect.P50
-	if n := find("nginx", "", o.latConns, 0); n != nil {
-		sum.NginxAddedP50 = n.P50 - latDirect.P50
-	}
 	for _, s := range results {
 		if s.Name != "direct" || s.PacedRate == 0 {
 			continue
 		}
 		gw := find("gateway", limiterOff, o.latConns, s.PacedRate)
+		if gw == nil {
+			continue // the run stopped before the gateway's window
+		}
 		p := PacedLatency{Rate: s.PacedRate, AddedP50: gw.P50 - s.P50, AddedP99: gw.P99 - s.P99, GatewayIdleCores: gw.IdleCores}
 		if n := find("nginx", "", o.latConns, s.PacedRate); n != nil {
 			p.NginxAddedP50 = n.P50 - s.P50
@@ -368,7 +389,7 @@ func summarize(o options, results []Scenario) Summary {
 		sum.Paced = append(sum.Paced, p)
 	}
 	for _, s := range results {
-		if s.Name == "gateway" && s.Limiter != limiterOff {
+		if s.Name == "gateway" && s.Tool == "loadgen" && s.Limiter != limiterOff {
 			sum.Limits = append(sum.Limits, limiterCost(*gateway, s))
 		}
 	}
@@ -378,6 +399,26 @@ func summarize(o options, results []Scenario) Summary {
 			CPUPerRequest:     map[string]float64{"direct-https": dt.cpuPerRequest(), "gateway-https": gt.cpuPerRequest()},
 			GatehouseCPUDelta: gt.CPUMsPer1k["gatehouse"] - gateway.CPUMsPer1k["gatehouse"],
 			P50Delta:          gt.P50 - gateway.P50,
+		}
+	}
+	for _, name := range []string{"", "-https"} {
+		var d, g *Scenario
+		for i := range results {
+			switch s := &results[i]; {
+			case s.Tool != "wrk":
+			case s.Name == "direct"+name:
+				d = s
+			case s.Name == "gateway"+name:
+				g = s
+			}
+		}
+		if d != nil && g != nil {
+			upstream := "http"
+			if name != "" {
+				upstream = "https"
+			}
+			sum.Wrk = append(sum.Wrk, WrkRatio{Upstream: upstream, Limiter: g.Limiter,
+				DirectRPS: d.RPS, GatewayRPS: g.RPS, RPSRatio: g.RPS / d.RPS})
 		}
 	}
 	return sum
@@ -405,6 +446,7 @@ type bench struct {
 	procs []string
 	pids  map[string]int
 	redis *redisDB // nil without -redis
+	tmp   string   // scratch directory (wrk's script)
 }
 
 // spec is a scenario to run.
@@ -418,6 +460,9 @@ type spec struct {
 	gh *gatehouse
 	// rate paces the scenario open-loop (req/s in all); 0 is a closed loop.
 	rate float64
+	// wrk, when set, is the wrk binary that drives the scenario instead of
+	// bench/loadgen (closed loop only).
+	wrk string
 }
 
 func run(ctx context.Context, o options) error {
@@ -544,7 +589,7 @@ func run(ctx context.Context, o options) error {
 
 	// The limiter scenarios: a second client on bench-limited, whose every
 	// request is checked and counted by the limiter but never refused.
-	var limited, viaRedis target
+	var limited, limitedTLS, viaRedis target
 	var ghRedis *gatehouse
 	if o.limits {
 		if limited, err = gh.subscribe(ctx, "bench-limited", "bench-limited"); err != nil {
@@ -552,6 +597,11 @@ func run(ctx context.Context, o options) error {
 		}
 		if err := checkLimiter(ctx, limited, true); err != nil {
 			return err
+		}
+		if o.https {
+			if limitedTLS, err = gh.subscribeTo(ctx, "bench-limited-tls", "bench-limited", "bench-tls"); err != nil {
+				return err
+			}
 		}
 	}
 	if rdb != nil {
@@ -594,7 +644,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Fprintln(os.Stderr, "bench/gateway: nginx is not installed: no reference proxy scenarios (apt-get install nginx-light)")
 	}
 
-	b := &bench{warm: o.warm, dur: o.dur, redis: rdb,
+	b := &bench{warm: o.warm, dur: o.dur, redis: rdb, tmp: tmp,
 		procs: []string{"loadgen", "gatehouse", "upstream"},
 		pids:  map[string]int{"loadgen": 0, "upstream": up.Process.Pid},
 	}
@@ -628,12 +678,36 @@ func run(ctx context.Context, o options) error {
 	if ghRedis != nil {
 		plan = append(plan, spec{name: "gateway", limiter: limiterRedis, t: viaRedis, conns: o.conns, gh: ghRedis})
 	}
+	// The same throughput as wrk measures it, every stage on: the limited
+	// client's plan is checked and counted on every request.
+	wrkBin, err := findWrk(o.wrk)
+	if err != nil {
+		return err
+	}
+	if wrkBin != "" {
+		gwAll, gwAllLimiter, gwAllTLS := gw, limiterOff, gwTLS
+		if o.limits {
+			gwAll, gwAllLimiter, gwAllTLS = limited, limiterMemory, limitedTLS
+		}
+		plan = append(plan,
+			spec{name: "direct", t: direct, conns: o.conns, gh: gh, wrk: wrkBin},
+			spec{name: "gateway", limiter: gwAllLimiter, t: gwAll, conns: o.conns, gh: gh, wrk: wrkBin})
+		if o.https {
+			plan = append(plan,
+				spec{name: "direct-https", t: directTLS, conns: o.conns, gh: gh, wrk: wrkBin},
+				spec{name: "gateway-https", limiter: gwAllLimiter, t: gwAllTLS, conns: o.conns, gh: gh, wrk: wrkBin})
+		}
+	} else if !o.asJSON && o.wrk == "auto" {
+		fmt.Fprintln(os.Stderr, "bench/gateway: wrk is not installed: no wrk scenarios (apt-get install wrk)")
+	}
+	// Latency at -lc connections is measured open loop only, paced at one
+	// rate for every target: in a closed loop on a saturated machine the
+	// "added latency" is queueing for the cores, not the gateway's work.
 	latency := []spec{{name: "direct", t: direct, conns: o.latConns, gh: gh}}
 	if nginx != nil {
 		latency = append(latency, spec{name: "nginx", t: viaNginx, conns: o.latConns, gh: gh})
 	}
 	latency = append(latency, spec{name: "gateway", limiter: limiterOff, t: gw, conns: o.latConns, gh: gh})
-	plan = append(plan, latency...)
 
 	var results []Scenario
 	for i := 0; i < len(plan); i++ {
@@ -668,13 +742,12 @@ func run(ctx context.Context, o options) error {
 		}
 		results = append(results, s)
 		if i == len(plan)-1 && sp.rate == 0 {
-			// The closed-loop latency scenarios are done: pace the same
-			// targets at fixed rates, by default half what the gateway
-			// sustained, so that the latency is less the queue's and more
-			// each request's own.
+			// The throughput scenarios are done: pace the latency targets
+			// at fixed rates, by default half what the gateway sustained,
+			// so that the latency is each request's own, not the queue's.
 			rates := o.latRates
 			if len(rates) == 0 {
-				rates = []float64{math.Round(s.RPS / 2)}
+				rates = []float64{math.Round(summarize(o, results).gatewayRPS / 2)}
 			}
 			for _, rate := range rates {
 				for _, l := range latency {
@@ -962,14 +1035,27 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 		header = http.Header{}
 	}
 	header.Set("Content-Type", "application/json")
-	res, err := loadgen.Run(ctx, loadgen.Config{
-		URL: sp.t.url, Method: http.MethodPost, Header: header, Body: []byte(requestBody),
-		Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK, Rate: sp.rate,
-		InsecureTLS: sp.t.insecure,
-		Label:       fmt.Sprintf("%s %s c=%d rate=%.0f", sp.name, sp.limiter, sp.conns, sp.rate),
-	})
-	if err != nil {
-		return Scenario{}, err
+	var res loadgen.Result
+	var wrkCPU time.Duration // wrk's own CPU time; 0 with loadgen
+	tool := "loadgen"
+	if sp.wrk != "" {
+		tool = "wrk"
+		w, err := runWrk(ctx, sp.wrk, b.tmp, target{url: sp.t.url, header: header}, sp.conns, b.warm, b.dur)
+		if err != nil {
+			return Scenario{}, err
+		}
+		res, wrkCPU = w.res, w.cpu
+	} else {
+		var err error
+		res, err = loadgen.Run(ctx, loadgen.Config{
+			URL: sp.t.url, Method: http.MethodPost, Header: header, Body: []byte(requestBody),
+			Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK, Rate: sp.rate,
+			InsecureTLS: sp.t.insecure,
+			Label:       fmt.Sprintf("%s %s c=%d rate=%.0f", sp.name, sp.limiter, sp.conns, sp.rate),
+		})
+		if err != nil {
+			return Scenario{}, err
+		}
 	}
 	if ctx.Err() != nil {
 		return Scenario{}, ctx.Err()
@@ -980,7 +1066,7 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	}
 
 	s := Scenario{
-		Name: sp.name, Limiter: sp.limiter, Connections: sp.conns, PacedRate: sp.rate, RPS: res.RPS,
+		Name: sp.name, Tool: tool, Limiter: sp.limiter, Connections: sp.conns, PacedRate: sp.rate, RPS: res.RPS,
 		P50: us(res.Latency.P50), P99: us(res.Latency.P99),
 		Requests: res.Requests, Errors: res.Errors,
 		CPUMsPer1k: map[string]float64{}, CPUCores: map[string]float64{},
@@ -990,6 +1076,11 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	var ours time.Duration
 	for _, p := range b.procs {
 		used := end.cpu[p] - start.cpu[p]
+		if p == "loadgen" && wrkCPU > 0 {
+			// wrk is the load generator of this window: its CPU time is
+			// whole for the measured run, which spans the window.
+			used = wrkCPU
+		}
 		ours += used
 		if res.Requests > 0 {
 			s.CPUMsPer1k[p] = float64(used) / 1e6 / float64(res.Requests) * 1000
@@ -1172,7 +1263,7 @@ const noisyCores = 0.15
 
 func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, dur time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tlimiter\tconns\tpaced at\treq/s\tp50\tp99\terrors\t"+
+	fmt.Fprintln(tw, "scenario\ttool\tlimiter\tconns\tpaced at\treq/s\tp50\tp99\terrors\t"+
 		"CPU µs/req: "+strings.Join(procs, "\t")+"\tgatehouse allocs/req\tKB/req\tcores: ours\tother\tidle\tsteal\tattempts\t")
 	for _, s := range results {
 		var cores float64
@@ -1189,7 +1280,7 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 		if s.PacedRate > 0 {
 			pace = fmt.Sprintf("%.0f/s", s.PacedRate)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.0f\t%s\t%s\t%d\t", s.Name, limiter, s.Connections, pace, s.RPS, fmtUS(s.P50), fmtUS(s.P99), s.Errors)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.0f\t%s\t%s\t%d\t", s.Name, s.Tool, limiter, s.Connections, pace, s.RPS, fmtUS(s.P50), fmtUS(s.P99), s.Errors)
 		for _, p := range procs {
 			fmt.Fprintf(tw, "%.1f\t", s.CPUMsPer1k[p])
 		}
@@ -1202,11 +1293,10 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 	}
 	fmt.Fprintf(w, "\nCPU per request (all accounted processes) at %d connections: direct %.0fµs, gateway %.0fµs: %.2fx\n",
 		sum.Connections, sum.CPUPerRequest["direct"], sum.CPUPerRequest["gateway"], sum.CPURatio)
-	fmt.Fprintf(w, "added p50 at %d connections, closed loop: gateway %s", sum.LatencyConnections, fmtDelta(sum.AddedP50))
-	if sum.NginxRPSRatio > 0 {
-		fmt.Fprintf(w, ", nginx %s", fmtDelta(sum.NginxAddedP50))
+	for _, r := range sum.Wrk {
+		fmt.Fprintf(w, "wrk at %d connections, %s upstream, limiter %s: gateway %.0f req/s, direct %.0f req/s: %.2fx\n",
+			sum.Connections, r.Upstream, r.Limiter, r.GatewayRPS, r.DirectRPS, r.RPSRatio)
 	}
-	fmt.Fprintln(w)
 	for _, p := range sum.Paced {
 		fmt.Fprintf(w, "added at %d connections, paced at %.0f req/s: gateway p50 %s, p99 %s (machine idle %.2f cores)",
 			sum.LatencyConnections, p.Rate, fmtDelta(p.AddedP50), fmtDelta(p.AddedP99), p.GatewayIdleCores)
