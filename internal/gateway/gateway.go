@@ -251,7 +251,7 @@ func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
 	}
 	a := &compiledAPI{
 		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), pattern: strings.TrimSuffix(rec.BasePath, "/") + "/", root: newNode(),
-		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest()},
+		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), formatOption},
 	}
 	if spec.jsonSchema2020 {
 		a.visitOpts = append(a.visitOpts, openapi3.EnableJSONSchema2020())

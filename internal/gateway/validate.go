@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,8 +39,16 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 	if err := json.Unmarshal(body, &value); err != nil {
 		return problem.Newf("bad_request", "malformed_body", "The body is not valid JSON: %s.", jsonErrorText(err))
 	}
+	if name, dup := duplicateKey(body); dup {
+		return duplicateProblem(name)
+	}
 	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
-		return schemaProblem(err, "body")
+		return schemaProblem(err, "body", nil)
+	}
+	if op.discriminated != nil {
+		if p := discriminate(api.spec.Doc, op.discriminated, op.bodySchema, value, nil, nil, opts); p != nil {
+			return p
+		}
 	}
 	obj, _ := value.(map[string]any)
 	return checkIdentifier(op, obj, grant)
@@ -105,7 +114,7 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 			continue
 		}
 		if err := p.schema.VisitJSON(coerce(raw, p.schema), opts...); err != nil {
-			pr := schemaProblem(err, p.in+" parameter "+p.name)
+			pr := schemaProblem(err, p.in+" parameter "+p.name, nil)
 			if pr.CauseID == "schema_violation" {
 				pr = problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
 			}
@@ -152,17 +161,23 @@ var rangeKeywords = map[string]bool{
 }
 
 // schemaProblem turns a kin-openapi validation error into the registry
-// entry naming the offending field.
-func schemaProblem(err error, where string) *problem.Error {
+// entry naming the offending field; prefix is the path of the validated
+// value within the body (nil for the body itself).
+func schemaProblem(err error, where string, prefix []string) *problem.Error {
 	var se *openapi3.SchemaError
 	if !errors.As(err, &se) {
 		var me openapi3.MultiError
 		if errors.As(err, &me) && len(me) > 0 {
-			return schemaProblem(me[0], where)
+			return schemaProblem(me[0], where, prefix)
 		}
 		return problem.Newf("bad_request", "schema_violation", "The %s does not match the API's schema.", where)
 	}
-	field := strings.Join(se.JSONPointer(), ".")
+	se = innermost(se)
+	path := append(slices.Clip(prefix), se.JSONPointer()...)
+	if se.SchemaField == "discriminator" && se.Schema != nil && se.Schema.Discriminator != nil {
+		path = append(path, se.Schema.Discriminator.PropertyName)
+	}
+	field := strings.Join(path, ".")
 	if field == "" {
 		field = "(root)"
 	}
@@ -170,6 +185,39 @@ func schemaProblem(err error, where string) *problem.Error {
 		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
 	}
 	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+}
+
+// innermost follows an allOf failure, or a oneOf failure with a single
+// candidate (the one a discriminator chose), down to the rule that
+// actually failed, so that the answer names "area.center.latitude" and
+// its maximum rather than "area" and "doesn't match all schemas from
+// allOf". The paths of nested errors are already complete (kin-openapi
+// marks them as the error travels up).
+func innermost(se *openapi3.SchemaError) *openapi3.SchemaError {
+	for range 64 {
+		if se.SchemaField != "allOf" && se.SchemaField != "oneOf" {
+			return se
+		}
+		var me openapi3.MultiError
+		if se.Origin == nil || !errors.As(se.Origin, &me) || len(me) == 0 || (se.SchemaField == "oneOf" && len(me) != 1) {
+			return se
+		}
+		var next *openapi3.SchemaError
+		if !errors.As(me[0], &next) {
+			return se
+		}
+		se = next
+	}
+	return se
+}
+
+// duplicateProblem is the answer to a body naming a member twice.
+func duplicateProblem(path string) *problem.Error {
+	if len(path) > 200 {
+		path = path[:200] + "…"
+	}
+	return problem.Newf("bad_request", "duplicate_key",
+		"%q occurs twice in the same JSON object; send each member once.", path).With("field", path)
 }
 
 func reasonOf(err error) string {

@@ -27,8 +27,9 @@ var catalog = []Entry{
 			{ID: "schema_violation", Text: "A field is missing, has the wrong type, or breaks a rule of the API's schema (format, pattern, length)."},
 			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or has an invalid value."},
 			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header syntax, missing Host, invalid percent-encoding)."},
+			{ID: "duplicate_key", Text: "A JSON object in the body names the same member twice; parsers disagree on which value counts, so the body is refused."},
 		},
-		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`. The `detail` member names the field or parameter that failed. For OAuth endpoints, see `invalid_request`.",
+		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. For OAuth endpoints, see `invalid_request`.",
 	},
 	{
 		Key: "unauthenticated", Status: 401, CamaraCode: "UNAUTHENTICATED", Group: GroupHTTP,
