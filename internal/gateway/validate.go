@@ -181,10 +181,49 @@ func schemaProblem(err error, where string, prefix []string) *problem.Error {
 	if field == "" {
 		field = "(root)"
 	}
-	if rangeKeywords[se.SchemaField] {
-		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+	reason := strings.TrimSuffix(se.Reason, ".")
+	if alt := requiredAlternatives(se); alt != "" {
+		reason = alt
 	}
-	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+	if rangeKeywords[se.SchemaField] {
+		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, reason).With("field", field)
+	}
+	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, reason).With("field", field)
+}
+
+// requiredAlternatives describes a failed anyOf or oneOf whose branches
+// only list required members (CAMARA's DeviceIpv4Addr: publicAddress with
+// privateAddress or with publicPort), which kin-openapi reports as
+// "doesn't match any schema"; "" for any other error.
+func requiredAlternatives(se *openapi3.SchemaError) string {
+	if se.Schema == nil {
+		return ""
+	}
+	var group []*openapi3.SchemaRef
+	switch se.SchemaField {
+	case "anyOf":
+		group = se.Schema.AnyOf
+	case "oneOf":
+		group = se.Schema.OneOf
+	default:
+		return ""
+	}
+	var alts []string
+	for _, ref := range group {
+		b := ref.Value
+		if b == nil || len(b.Required) == 0 || len(b.Properties) > 0 || (b.Type != nil && len(*b.Type) > 0) ||
+			len(b.AllOf)+len(b.AnyOf)+len(b.OneOf) > 0 || b.Not != nil {
+			return ""
+		}
+		alts = append(alts, strings.Join(b.Required, " with "))
+	}
+	if len(alts) == 0 {
+		return ""
+	}
+	if se.SchemaField == "oneOf" {
+		return "send exactly one of: " + strings.Join(alts, "; or ")
+	}
+	return "send " + strings.Join(alts, ", or ")
 }
 
 // innermost follows an allOf failure, or a oneOf failure with a single

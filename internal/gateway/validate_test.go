@@ -141,10 +141,12 @@ components:
 
 // TestFormatsAndPolymorphism checks every enforced format and the
 // discriminator rules on a document written for them.
-func TestFormatsAndPolymorphism(t *testing.T) {
+func TestFormatsAndPolymorphism(t *testing.T) { testFormatsAndPolymorphism(t, formatsAPI) }
+
+func testFormatsAndPolymorphism(t *testing.T, doc string) {
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}})
 	api, err := g.compile(&store.API{Name: "formats", BasePath: "/formats/v1", Status: store.APILive,
-		UpstreamURL: "http://127.0.0.1:9", Document: []byte(formatsAPI)})
+		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,5 +202,30 @@ func TestFormatsAndPolymorphism(t *testing.T) {
 		if got, want := p.Entry.Key+"/"+p.CauseID+" "+fmt.Sprint(p.Extra["field"]), c.key+"/"+c.cause+" "+c.field; got != want {
 			t.Errorf("validate(%s) = %s (%s); want %s", c.body, got, p.Message(), want)
 		}
+	}
+}
+
+// TestFormatsAndPolymorphism31 runs the same checks on the document as
+// OpenAPI 3.1, which kin-openapi validates with its JSON Schema 2020-12
+// validator.
+func TestFormatsAndPolymorphism31(t *testing.T) {
+	doc := strings.Replace(formatsAPI, "openapi: 3.0.3", "openapi: 3.1.0", 1)
+	doc = strings.Replace(doc, "exclusiveMinimum: true, minimum: 0", "exclusiveMinimum: 0", 1)
+	testFormatsAndPolymorphism(t, doc)
+}
+
+// TestRequiredAlternativesMessage checks that an anyOf of required lists
+// (CAMARA's DeviceIpv4Addr) is explained by what to send, not as "doesn't
+// match any schema".
+func TestRequiredAlternativesMessage(t *testing.T) {
+	api := compileCAMARA(t, "location-verification.yaml")
+	op := api.root.lookup("/verify").ops["POST"]
+	body := `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10"}},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":10}}`
+	p := validate(httptest.NewRequest("POST", "/verify", nil), api, op, "/verify", []byte(body), &Grant{ClientID: "a", Subject: "a"})
+	if p == nil {
+		t.Fatal("validate = nil; want schema_violation")
+	}
+	if got, want := p.Message(), "device.ipv4Address: send publicAddress with privateAddress, or publicAddress with publicPort."; got != want {
+		t.Errorf("message = %q; want %q", got, want)
 	}
 }
