@@ -153,6 +153,9 @@ func TestCAMARAValidationEndToEnd(t *testing.T) {
 		{"ss duplicate maxAge (last would pass)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":9999,"maxAge":1}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "maxAge"},
 		{"ss duplicate maxAge (first would pass)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":1,"maxAge":9999}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "maxAge"},
 		{"ss duplicate phoneNumber, escaped", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"phone\u004eumber":"+34600000002"}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "phoneNumber"},
+		{"ss MAXAGE (a Go upstream reads it as maxAge)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"MAXAGE":99999}`}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "MAXAGE"},
+		{"ss 3-legged with PhoneNumber of another line", gwRequest{path: ss + "/check", token: ssTok3, body: `{"PhoneNumber":"+34600000002"}`}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "PhoneNumber"},
+		{"ss invalid UTF-8", gwRequest{path: ss + "/check", token: ssTok, body: "{\"phoneNumber\":\"+3460000000\xff1\"}"}, 400, "INVALID_ARGUMENT", "malformed_body", ""},
 		{"ss phoneNumber pattern", gwRequest{path: ss + "/check", token: ssTok, body: `{"phoneNumber":"0034600000001"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
 		{"ss phoneNumber wrong type", gwRequest{path: ss + "/check", token: ssTok, body: `{"phoneNumber":34600000001}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
 		{"ss maxAge above maximum", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":2401}`}, 400, "OUT_OF_RANGE", "value_out_of_range", "maxAge"},
@@ -199,6 +202,7 @@ func TestCAMARAValidationEndToEnd(t *testing.T) {
 		{"lv duplicate radius (last would pass)", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, `,"radius":0,"radius":5000`)}, 400, "INVALID_ARGUMENT", "duplicate_key", "area.radius"},
 		{"lv duplicate latitude, nested", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":91,"longitude":7,"latitude":50}`, `,"radius":5000`)}, 400, "INVALID_ARGUMENT", "duplicate_key", "area.center.latitude"},
 		{"lv duplicate device", gwRequest{path: lv + "/verify", token: lvTok3, body: `{"device":{"phoneNumber":"+34600000002"},` + circle + `,"device":{"phoneNumber":"+34600000003"}}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "device"},
+		{"lv Radius beside radius", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, `,"radius":5000,"Radius":0`)}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "area.Radius"},
 		{"lv 2-legged without device", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + circle + `}`}, 422, "MISSING_IDENTIFIER", "identifier_missing", "device"},
 		{"lv 3-legged with device", gwRequest{path: lv + "/verify", token: lvTok3, body: `{` + dev + `,` + circle + `}`}, 422, "UNNECESSARY_IDENTIFIER", "identifier_in_token", "device"},
 	}

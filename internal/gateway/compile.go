@@ -155,6 +155,9 @@ type operation struct {
 	// reaches a discriminator that kin-openapi does not apply by itself
 	// (see discriminate); nil when there is none.
 	discriminated map[*openapi3.Schema]bool
+	// members indexes the body schema's documented member names, to
+	// refuse case variants of them (see memberIndex).
+	members memberIndex
 	// produces lists the response media types (for 406).
 	produces []string
 	params   []param
@@ -204,7 +207,8 @@ func (s *Spec) compileOperations() ([]*operation, error) {
 				sort.Strings(o.consumes)
 			}
 			if o.bodySchema != nil {
-				o.discriminated = discriminatorPaths(o.bodySchema)
+				o.discriminated = discriminatorPaths(s.Doc, o.bodySchema)
+				o.members = buildMemberIndex(s.Doc, o.bodySchema)
 			}
 			o.produces = responseMediaTypes(op)
 			o.identifier = identifierRule(op, o.bodySchema)

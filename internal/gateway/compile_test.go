@@ -240,6 +240,11 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "3-legged with phoneNumber", op: "POST /retrieve-date", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "phoneNumber"},
 			{name: "duplicate maxAge", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":999,"maxAge":1}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
 			{name: "maxAge duplicates in the other order", op: "POST /check", body: `{"maxAge":1,"phoneNumber":"+34600000001","maxAge":999}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
+			{name: "maxAge spelled in capitals", op: "POST /check", body: `{"phoneNumber":"+34600000001","MAXAGE":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MAXAGE"},
+			{name: "maxAge twice, in two spellings", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":1,"MaxAge":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MaxAge"},
+			{name: "3-legged with PhoneNumber", op: "POST /check", body: `{"PhoneNumber":"+34600000002"}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "PhoneNumber"},
+			{name: "undocumented member passes", op: "POST /check", body: `{"phoneNumber":"+34600000001","note":"x"}`},
+			{name: "invalid UTF-8", op: "POST /check", body: "{\"phoneNumber\":\"+3460000000\xff1\"}", key: "bad_request", cause: "malformed_body"},
 		},
 		"number-verification.yaml": {
 			{name: "valid phoneNumber", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged},
@@ -285,6 +290,9 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "valid IPs", op: "POST /verify", body: `{"device":{"ipv6Address":"2001:db8:85a3:8d3:1319:8a2e:370:7344","ipv4Address":{"publicAddress":"84.125.93.10","privateAddress":"10.0.0.1"}},` + circle + `}`},
 			{name: "duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `,"maxAge":1,"maxAge":2}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
 			{name: "nested duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":91,"longitude":7.1,"latitude":1},"radius":5000}}`, key: "bad_request", cause: "duplicate_key", field: "area.center.latitude"},
+			{name: "Radius in the discriminated Circle", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":10,"Radius":0}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.Radius"},
+			{name: "Latitude nested", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1,"LATITUDE":91},"radius":10}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.center.LATITUDE"},
+			{name: "3-legged with Device", op: "POST /verify", body: `{"Device":{"phoneNumber":"+34600000002"},` + circle + `}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "Device"},
 			{name: "escaped duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001","phone\u004eumber":"+34600000002"},` + circle + `}`, key: "bad_request", cause: "duplicate_key", field: "device.phoneNumber"},
 		},
 	}

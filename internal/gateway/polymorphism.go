@@ -23,7 +23,7 @@ import (
 // be reached, body included; nil when there is none. It runs once per
 // operation at compile time: discriminate walks only into these schemas,
 // and operations without such discriminators skip the walk entirely.
-func discriminatorPaths(body *openapi3.Schema) map[*openapi3.Schema]bool {
+func discriminatorPaths(doc *openapi3.T, body *openapi3.Schema) map[*openapi3.Schema]bool {
 	children := map[*openapi3.Schema][]*openapi3.Schema{}
 	var collect func(s *openapi3.Schema)
 	collect = func(s *openapi3.Schema) {
@@ -49,13 +49,7 @@ func discriminatorPaths(body *openapi3.Schema) map[*openapi3.Schema]bool {
 		}
 		add(s.Items)
 		add(s.AdditionalProperties.Schema)
-		if s.Discriminator != nil {
-			for _, ref := range s.Discriminator.Mapping {
-				if ref.Value != nil {
-					kids = append(kids, ref.Value)
-				}
-			}
-		}
+		kids = append(kids, discriminatorTargets(doc, s)...)
 		children[s] = kids
 		for _, k := range kids {
 			collect(k)
@@ -194,12 +188,40 @@ func discriminatorTarget(doc *openapi3.T, base *openapi3.Schema, obj map[string]
 				return c, nil
 			}
 		}
-		if c := component(doc, name); c != nil && extends(c, base) && !mappedTo(base, c) {
+		if c := component(doc, name); c != nil && extends(c, base) && !mappedTo(doc, base, c) {
 			return c, nil
 		}
 	}
 	return nil, problem.Newf("bad_request", "schema_violation",
 		"%s: value is not one of the types the API defines (%s).", field, strings.Join(discriminatorValues(doc, base), ", ")).With("field", field)
+}
+
+// discriminatorTargets returns the schemas s's discriminator can select:
+// its mapping's (kin-openapi leaves their Value unresolved) and the
+// component schemas that extend s through allOf.
+func discriminatorTargets(doc *openapi3.T, s *openapi3.Schema) []*openapi3.Schema {
+	d := s.Discriminator
+	if d == nil {
+		return nil
+	}
+	var out []*openapi3.Schema
+	for _, ref := range d.Mapping {
+		v := ref.Value
+		if v == nil {
+			v = component(doc, ref.Ref)
+		}
+		if v != nil && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if doc != nil && doc.Components != nil {
+		for _, c := range doc.Components.Schemas {
+			if c != nil && c.Value != nil && extends(c.Value, s) && !slices.Contains(out, c.Value) {
+				out = append(out, c.Value)
+			}
+		}
+	}
+	return out
 }
 
 // component resolves "#/components/schemas/Name" or "Name".
@@ -235,7 +257,7 @@ func discriminatorValues(doc *openapi3.T, base *openapi3.Schema) []string {
 	if doc != nil && doc.Components != nil {
 		for name, c := range doc.Components.Schemas {
 			if c != nil && c.Value != nil && extends(c.Value, base) && !slices.Contains(out, name) {
-				if _, mapped := base.Discriminator.Mapping[name]; !mapped && !mappedTo(base, c.Value) {
+				if _, mapped := base.Discriminator.Mapping[name]; !mapped && !mappedTo(doc, base, c.Value) {
 					out = append(out, name)
 				}
 			}
@@ -246,9 +268,9 @@ func discriminatorValues(doc *openapi3.T, base *openapi3.Schema) []string {
 }
 
 // mappedTo reports whether the mapping already names s under another value.
-func mappedTo(base, s *openapi3.Schema) bool {
+func mappedTo(doc *openapi3.T, base, s *openapi3.Schema) bool {
 	for _, ref := range base.Discriminator.Mapping {
-		if ref.Value == s {
+		if ref.Value == s || (ref.Value == nil && component(doc, ref.Ref) == s) {
 			return true
 		}
 	}

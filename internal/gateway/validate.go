@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -35,6 +36,9 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 		}
 		return checkIdentifier(op, nil, grant)
 	}
+	if !utf8.Valid(body) {
+		return problem.New("bad_request", "malformed_body", "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
+	}
 	var value any
 	if err := json.Unmarshal(body, &value); err != nil {
 		return problem.Newf("bad_request", "malformed_body", "The body is not valid JSON: %s.", jsonErrorText(err))
@@ -49,6 +53,9 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 		if p := discriminate(api.spec.Doc, op.discriminated, op.bodySchema, value, nil, nil, opts); p != nil {
 			return p
 		}
+	}
+	if p := op.members.caseMismatch(op.bodySchema, value); p != nil {
+		return p
 	}
 	obj, _ := value.(map[string]any)
 	return checkIdentifier(op, obj, grant)

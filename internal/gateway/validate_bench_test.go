@@ -31,3 +31,34 @@ func BenchmarkValidateCAMARA(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDuplicateKey measures the duplicate-member scan alone on the
+// Location Verification body above and on an object of 64 members (the
+// map path).
+func BenchmarkDuplicateKey(b *testing.B) {
+	var wide strings.Builder
+	wide.WriteString("{")
+	for i := range 64 {
+		if i > 0 {
+			wide.WriteString(",")
+		}
+		wide.WriteString(`"member` + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + `":1`)
+	}
+	wide.WriteString("}")
+	for name, body := range map[string]string{
+		"location": `{"device":{"phoneNumber":"+34600000001","ipv4Address":{"publicAddress":"84.125.93.10","publicPort":59765}},` +
+			`"area":{"areaType":"CIRCLE","center":{"latitude":50.735851,"longitude":7.10066},"radius":50000},"maxAge":120}`,
+		"64-members": wide.String(),
+	} {
+		b.Run(name, func(b *testing.B) {
+			data := []byte(body)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, dup := duplicateKey(data); dup {
+					b.Fatal("duplicate")
+				}
+			}
+		})
+	}
+}

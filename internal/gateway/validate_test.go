@@ -125,6 +125,13 @@ components:
           properties:
             inner: {type: number, minimum: 0}
             outer: {type: number, maximum: 100}
+    Nest:
+      allOf:
+        - $ref: "#/components/schemas/Shape"
+        - type: object
+          required: [inside]
+          properties:
+            inside: {$ref: "#/components/schemas/Shape"}
     Cat:
       type: object
       required: [kind, lives]
@@ -185,6 +192,12 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 		{body: `{"pet":{"kind":"cow"}}`, key: "bad_request", cause: "schema_violation", field: "pet.kind"},
 		{body: `{"pet":{"lives":1}}`, key: "bad_request", cause: "schema_violation", field: "pet.kind"},
 		{body: `{"pet":{"kind":"cat","lives":1,"lives":99}}`, key: "bad_request", cause: "duplicate_key", field: "pet.lives"},
+		{body: `{"shapes":[{"kind":"Nest","inside":{"kind":"Nest","inside":{"kind":"Square","side":1}}}]}`},
+		{body: `{"shapes":[{"kind":"Nest","inside":{"kind":"Nest","inside":{"kind":"Square","side":0}}}]}`, key: "out_of_range", cause: "value_out_of_range", field: "shapes.0.inside.inside.side"},
+		{body: `{"shapes":[{"kind":"Nest","inside":{"kind":"Circle"}}]}`, key: "bad_request", cause: "schema_violation", field: "shapes.0.inside.kind"},
+		{body: `{"pet":{"kind":"cat","lives":1,"Lives":99}}`, key: "bad_request", cause: "member_case_mismatch", field: "pet.Lives"},
+		{body: `{"shapes":[{"kind":"Square","side":1},{"kind":"Square","side":1,"SIDE":0}]}`, key: "bad_request", cause: "member_case_mismatch", field: "shapes.1.SIDE"},
+		{body: `{"When":"yesterday"}`, key: "bad_request", cause: "member_case_mismatch", field: "When"},
 	}
 	grant := &Grant{ClientID: "app", Subject: "app"}
 	for _, c := range cases {

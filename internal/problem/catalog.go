@@ -28,6 +28,7 @@ var catalog = []Entry{
 			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or has an invalid value."},
 			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header syntax, missing Host, invalid percent-encoding)."},
 			{ID: "duplicate_key", Text: "A JSON object in the body names the same member twice; parsers disagree on which value counts, so the body is refused."},
+			{ID: "member_case_mismatch", Text: "A JSON member's name differs from a documented member only by letter case (`MaxAge` for `maxAge`); decoders that ignore case would read it unchecked, so the body is refused."},
 		},
 		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. For OAuth endpoints, see `invalid_request`.",
 	},
