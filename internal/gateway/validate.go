@@ -16,7 +16,12 @@ import (
 
 // validate checks parameters and the body against the operation's schemas
 // (400 INVALID_ARGUMENT or OUT_OF_RANGE naming the field), then CAMARA's
-// identifier rules between 2- and 3-legged tokens (422).
+// identifier rules between 2- and 3-legged tokens (422). The body is
+// forwarded as received, so it must mean to any upstream what it meant
+// here: it is refused unless it is UTF-8 JSON naming no member twice
+// (duplicateKey), matches the schema including the subtype its
+// discriminators select (discriminate), and spells documented members
+// with their exact case (memberIndex).
 func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, grant *Grant) *problem.Error {
 	opts := api.visitOpts
 	if len(op.params) > 0 {

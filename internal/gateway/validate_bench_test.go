@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -60,5 +61,23 @@ func BenchmarkDuplicateKey(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCaseMismatch measures the member-name walk alone on the
+// Location Verification body.
+func BenchmarkCaseMismatch(b *testing.B) {
+	api := compileCAMARA(b, "location-verification.yaml")
+	op := api.root.lookup("/verify").ops["POST"]
+	var value any
+	if err := json.Unmarshal([]byte(`{"device":{"phoneNumber":"+34600000001","ipv4Address":{"publicAddress":"84.125.93.10","publicPort":59765}},`+
+		`"area":{"areaType":"CIRCLE","center":{"latitude":50.735851,"longitude":7.10066},"radius":50000},"maxAge":120}`), &value); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := op.members.caseMismatch(op.bodySchema, value); p != nil {
+			b.Fatal(p)
+		}
 	}
 }
