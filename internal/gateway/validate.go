@@ -100,18 +100,25 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 				pathValues = extractPathParams(op.template, rel)
 			}
 			raw, present = pathValues[p.name]
-		case "query":
-			q := r.URL.Query()
-			present = q.Has(p.name)
-			raw = q.Get(p.name)
-		case "header":
-			if strings.EqualFold(p.name, "x-correlator") {
-				continue
+		case "query", "header":
+			var vs []string
+			if p.in == "query" {
+				vs = r.URL.Query()[p.name]
+			} else {
+				if strings.EqualFold(p.name, "x-correlator") {
+					continue
+				}
+				vs = r.Header.Values(p.name)
 			}
-			vs := r.Header.Values(p.name)
 			present = len(vs) > 0
 			if present {
 				raw = vs[0]
+			}
+			// Like a duplicate JSON member: the gateway would check the
+			// first value, an upstream may read the last.
+			if len(vs) > 1 && (p.schema == nil || !p.schema.Type.Is("array")) {
+				return problem.Newf("bad_request", "invalid_parameter",
+					"The %s parameter %q is given %d times; it takes one value.", p.in, p.name, len(vs)).With("field", p.name)
 			}
 		default:
 			continue

@@ -73,6 +73,9 @@ servers: [{url: /formats/v1}]
 paths:
   /things:
     post:
+      parameters:
+        - {in: query, name: since, schema: {type: string, format: date-time}}
+        - {in: header, name: x-origin, schema: {type: string, format: ipv4}}
       requestBody:
         required: true
         content:
@@ -159,10 +162,16 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 	}
 	op := api.root.lookup("/things").ops["POST"]
 	cases := []struct {
-		body       string
-		key, cause string // "" for success
-		field      string
+		query, header string // the since query parameter and x-origin header, when set
+		body          string
+		key, cause    string // "" for success
+		field         string
 	}{
+		{query: "since=2024-05-01T10:00:00Z", header: "10.1.2.3", body: `{}`},
+		{query: "since=2024-05-01", body: `{}`, key: "bad_request", cause: "invalid_parameter", field: "since"},
+		{query: "since=2024-05-01T10:00:00Z&since=yesterday", body: `{}`, key: "bad_request", cause: "invalid_parameter", field: "since"},
+		{header: "10.1.2.300", body: `{}`, key: "bad_request", cause: "invalid_parameter", field: "x-origin"},
+		{header: "10.1.2.3\n10.1.2.4", body: `{}`, key: "bad_request", cause: "invalid_parameter", field: "x-origin"},
 		{body: `{"when":"2024-05-01T10:00:00Z","day":"2024-05-01","mail":"dev@example.com","link":"https://example.com/a?b=c",` +
 			`"id":"123e4567-e89b-12d3-a456-426614174000","host":"api.example.com","v4":"10.0.0.1","v6":"::1",` +
 			`"shapes":[{"kind":"Square","side":2},{"kind":"Ring","inner":1,"outer":2}],"pet":{"kind":"cat","lives":3}}`},
@@ -201,19 +210,25 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 	}
 	grant := &Grant{ClientID: "app", Subject: "app"}
 	for _, c := range cases {
-		p := validate(httptest.NewRequest("POST", "/formats/v1/things", nil), api, op, "/things", []byte(c.body), grant)
+		r := httptest.NewRequest("POST", "/formats/v1/things?"+c.query, nil)
+		for _, h := range strings.Split(c.header, "\n") {
+			if h != "" {
+				r.Header.Add("X-Origin", h)
+			}
+		}
+		p := validate(r, api, op, "/things", []byte(c.body), grant)
 		if c.key == "" {
 			if p != nil {
-				t.Errorf("validate(%s) = %v; want success", c.body, p.Message())
+				t.Errorf("validate(%s %s %s) = %v; want success", c.query, c.header, c.body, p.Message())
 			}
 			continue
 		}
 		if p == nil {
-			t.Errorf("validate(%s) = nil; want %s/%s", c.body, c.key, c.cause)
+			t.Errorf("validate(%s %s %s) = nil; want %s/%s", c.query, c.header, c.body, c.key, c.cause)
 			continue
 		}
 		if got, want := p.Entry.Key+"/"+p.CauseID+" "+fmt.Sprint(p.Extra["field"]), c.key+"/"+c.cause+" "+c.field; got != want {
-			t.Errorf("validate(%s) = %s (%s); want %s", c.body, got, p.Message(), want)
+			t.Errorf("validate(%s %s %s) = %s (%s); want %s", c.query, c.header, c.body, got, p.Message(), want)
 		}
 	}
 }
