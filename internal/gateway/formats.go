@@ -54,8 +54,13 @@ func checkIPv6(s string) error {
 	return nil
 }
 
-// checkDateTime requires RFC 3339 §5.6 date-time, with a time zone.
+// checkDateTime requires RFC 3339 §5.6 date-time, with a time zone. A
+// leap second (":60") is valid RFC 3339 that time.Parse refuses, so it is
+// checked as ":59".
 func checkDateTime(s string) error {
+	if len(s) > 19 && s[16] == ':' && s[17:19] == "60" {
+		s = s[:17] + "59" + s[19:]
+	}
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
 		return errors.New("not an RFC 3339 date-time with a time zone, such as 2024-05-01T10:00:00Z")
 	}

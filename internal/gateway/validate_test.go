@@ -176,6 +176,8 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 			`"id":"123e4567-e89b-12d3-a456-426614174000","host":"api.example.com","v4":"10.0.0.1","v6":"::1",` +
 			`"shapes":[{"kind":"Square","side":2},{"kind":"Ring","inner":1,"outer":2}],"pet":{"kind":"cat","lives":3}}`},
 		{body: `{"when":"2024-05-01T10:00:00.123+02:00"}`},
+		{body: `{"when":"2016-12-31T23:59:60Z"}`},
+		{body: `{"when":"2016-12-31T23:59:61Z"}`, key: "bad_request", cause: "schema_violation", field: "when"},
 		{body: `{"when":"2024-05-01 10:00:00"}`, key: "bad_request", cause: "schema_violation", field: "when"},
 		{body: `{"when":"2024-05-01T10:00:00"}`, key: "bad_request", cause: "schema_violation", field: "when"},
 		{body: `{"when":"2024-13-01T10:00:00Z"}`, key: "bad_request", cause: "schema_violation", field: "when"},
