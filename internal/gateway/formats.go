@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,4 +150,54 @@ func checkHostname(s string) error {
 		}
 	}
 	return nil
+}
+
+// annotationFormats are formats that state no rule to enforce: "binary"
+// and "password" describe content or presentation, and "byte" is checked
+// by kin-openapi itself.
+var annotationFormats = map[string]bool{"binary": true, "password": true, "byte": true}
+
+// unenforcedFormats lists, sorted, the string formats used by the
+// operations' request schemas that the gateway does not check, so that the
+// operator learns of them when the API is loaded instead of finding out
+// from a bad request that passed.
+func unenforcedFormats(ops []*operation) []string {
+	seen := map[*openapi3.Schema]bool{}
+	found := map[string]bool{}
+	var walk func(s *openapi3.Schema)
+	walk = func(s *openapi3.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		if f := s.Format; f != "" && (s.Type == nil || s.Type.Includes("string")) {
+			if _, known := stringFormats[f]; !known && !annotationFormats[f] {
+				found[f] = true
+			}
+		}
+		refs := []*openapi3.SchemaRef{s.Items, s.AdditionalProperties.Schema, s.Not}
+		refs = append(refs, s.AllOf...)
+		refs = append(refs, s.OneOf...)
+		refs = append(refs, s.AnyOf...)
+		for _, p := range s.Properties {
+			refs = append(refs, p)
+		}
+		for _, r := range refs {
+			if r != nil {
+				walk(r.Value)
+			}
+		}
+	}
+	for _, op := range ops {
+		walk(op.bodySchema)
+		for _, p := range op.params {
+			walk(p.schema)
+		}
+	}
+	out := make([]string, 0, len(found))
+	for f := range found {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
 }

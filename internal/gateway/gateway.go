@@ -262,6 +262,10 @@ func (g *Gateway) compile(rec *store.API) (*compiledAPI, error) {
 	for _, op := range ops {
 		a.root.insert(op.template, op)
 	}
+	if f := unenforcedFormats(ops); len(f) > 0 {
+		g.cfg.Logger.Warn("the API's request schemas use formats the gateway does not check; values in them pass unchecked",
+			"api", rec.Name, "formats", f)
+	}
 	if a.upstream, err = g.upstreamFor(rec.UpstreamURL, spec.ServerPath); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -257,5 +258,35 @@ func TestRequiredAlternativesMessage(t *testing.T) {
 	}
 	if got, want := p.Message(), "device.ipv4Address: send publicAddress with privateAddress, or publicAddress with publicPort."; got != want {
 		t.Errorf("message = %q; want %q", got, want)
+	}
+}
+
+// TestUnenforcedFormatsAreLogged checks that loading an API whose request
+// schema uses a format the gateway cannot check says so in the log, and
+// that the three CAMARA documents use none.
+func TestUnenforcedFormatsAreLogged(t *testing.T) {
+	var logs strings.Builder
+	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	doc := strings.Replace(formatsAPI, "mail: {type: string, format: email}", "mail: {type: string, format: e164}", 1)
+	if _, err := g.compile(&store.API{Name: "formats", BasePath: "/formats/v1", Status: store.APILive,
+		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); !strings.Contains(got, "formats=[e164]") {
+		t.Errorf("log = %q; want a warning naming e164", got)
+	}
+	for _, file := range []string{"sim-swap.yaml", "number-verification.yaml", "location-verification.yaml"} {
+		data := readCAMARA(t, file)
+		spec, err := LoadSpec(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := spec.compileOperations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := unenforcedFormats(ops); len(f) > 0 {
+			t.Errorf("%s: formats not enforced: %v", file, f)
+		}
 	}
 }
