@@ -151,6 +151,13 @@ type operation struct {
 	consumes     []string
 	bodyRequired bool
 	bodySchema   *openapi3.Schema
+	// discriminated lists the schemas through which the body schema
+	// reaches a discriminator that kin-openapi does not apply by itself
+	// (see discriminate); nil when there is none.
+	discriminated map[*openapi3.Schema]bool
+	// members indexes the body schema's documented member names, to
+	// refuse case variants of them (see memberIndex).
+	members memberIndex
 	// produces lists the response media types (for 406).
 	produces []string
 	params   []param
@@ -198,6 +205,10 @@ func (s *Spec) compileOperations() ([]*operation, error) {
 					}
 				}
 				sort.Strings(o.consumes)
+			}
+			if o.bodySchema != nil {
+				o.discriminated = discriminatorPaths(s.Doc, o.bodySchema)
+				o.members = buildMemberIndex(s.Doc, o.bodySchema)
 			}
 			o.produces = responseMediaTypes(op)
 			o.identifier = identifierRule(op, o.bodySchema)

@@ -21,16 +21,23 @@ import (
 )
 
 // camaraDir holds the three real CAMARA definitions the gateway must
-// understand. They are shared test data, never copied into the repository.
-const camaraDir = "../../../shared/apis"
+// understand: ../shared/apis from the repository root, or the folder named
+// by GATEHOUSE_TEST_CAMARA_DIR (for checkouts elsewhere, such as git
+// worktrees). They are shared test data, never copied into the repository.
+func camaraDir() string {
+	if dir := os.Getenv("GATEHOUSE_TEST_CAMARA_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "..", "shared", "apis")
+}
 
 // readCAMARA reads one of the CAMARA files, skipping the test when the
 // shared test data is absent.
-func readCAMARA(t *testing.T, name string) []byte {
+func readCAMARA(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(camaraDir, name))
+	data, err := os.ReadFile(filepath.Join(camaraDir(), name))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("…/shared/apis not found: CAMARA test data absent")
+		t.Skip("CAMARA test data not found in ../shared/apis from the repository root (or GATEHOUSE_TEST_CAMARA_DIR): skipping")
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +71,7 @@ func loadCAMARA(t *testing.T, name string) (*Spec, map[string]*operation) {
 
 // compileCAMARA compiles one of the CAMARA files as the gateway serves it,
 // mounted at its server path.
-func compileCAMARA(t *testing.T, name string) *compiledAPI {
+func compileCAMARA(t testing.TB, name string) *compiledAPI {
 	t.Helper()
 	data := readCAMARA(t, name)
 	spec, err := LoadSpec(data)
@@ -231,6 +238,13 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "trailing garbage", op: "POST /check", body: `{"phoneNumber":"+34600000001"} x`, key: "bad_request", cause: "malformed_body"},
 			{name: "2-legged without phoneNumber", op: "POST /check", body: `{"maxAge":120}`, key: "missing_identifier", cause: "identifier_missing", field: "phoneNumber"},
 			{name: "3-legged with phoneNumber", op: "POST /retrieve-date", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "phoneNumber"},
+			{name: "duplicate maxAge", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":999,"maxAge":1}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
+			{name: "maxAge duplicates in the other order", op: "POST /check", body: `{"maxAge":1,"phoneNumber":"+34600000001","maxAge":999}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
+			{name: "maxAge spelled in capitals", op: "POST /check", body: `{"phoneNumber":"+34600000001","MAXAGE":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MAXAGE"},
+			{name: "maxAge twice, in two spellings", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":1,"MaxAge":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MaxAge"},
+			{name: "3-legged with PhoneNumber", op: "POST /check", body: `{"PhoneNumber":"+34600000002"}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "PhoneNumber"},
+			{name: "undocumented member passes", op: "POST /check", body: `{"phoneNumber":"+34600000001","note":"x"}`},
+			{name: "invalid UTF-8", op: "POST /check", body: "{\"phoneNumber\":\"+3460000000\xff1\"}", key: "bad_request", cause: "malformed_body"},
 		},
 		"number-verification.yaml": {
 			{name: "valid phoneNumber", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged},
@@ -257,6 +271,29 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "missing required body", op: "POST /verify", body: ``, key: "bad_request", cause: "schema_violation"},
 			{name: "2-legged without device", op: "POST /verify", body: `{` + circle + `}`, key: "missing_identifier", cause: "identifier_missing", field: "device"},
 			{name: "3-legged with device", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "device"},
+			// Issue 9 §2: what the discriminator selects (Circle) is enforced,
+			// and so are the formats.
+			{name: "latitude 91", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":91,"longitude":7.1},"radius":5000}}`, key: "out_of_range", cause: "value_out_of_range", field: "area.center.latitude"},
+			{name: "longitude -180.5", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":-180.5},"radius":5000}}`, key: "out_of_range", cause: "value_out_of_range", field: "area.center.longitude"},
+			{name: "missing center", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","radius":5000}}`, key: "bad_request", cause: "schema_violation", field: "area.center"},
+			{name: "missing radius", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1}}}`, key: "bad_request", cause: "schema_violation", field: "area.radius"},
+			{name: "radius 0", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":0}}`, key: "out_of_range", cause: "value_out_of_range", field: "area.radius"},
+			{name: "radius wrong type", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":"5000"}}`, key: "bad_request", cause: "schema_violation", field: "area.radius"},
+			{name: "center without latitude", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"longitude":1},"radius":10}}`, key: "bad_request", cause: "schema_violation", field: "area.center.latitude"},
+			{name: "areaType missing", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"center":{"latitude":1,"longitude":1},"radius":10}}`, key: "bad_request", cause: "schema_violation", field: "area.areaType"},
+			{name: "areaType not a string", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":1,"center":{"latitude":1,"longitude":1},"radius":10}}`, key: "bad_request", cause: "schema_violation", field: "area.areaType"},
+			{name: "publicAddress 300.1.1.1", op: "POST /verify", body: `{"device":{"ipv4Address":{"publicAddress":"300.1.1.1","publicPort":59765}},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.ipv4Address.publicAddress"},
+			{name: "privateAddress IPv6", op: "POST /verify", body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10","privateAddress":"2001:db8::1"}},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.ipv4Address.privateAddress"},
+			{name: "publicAddress alone", op: "POST /verify", body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10"}},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.ipv4Address"},
+			{name: "ipv6Address 2001:db8::zz", op: "POST /verify", body: `{"device":{"ipv6Address":"2001:db8::zz"},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.ipv6Address"},
+			{name: "ipv6Address is IPv4", op: "POST /verify", body: `{"device":{"ipv6Address":"84.125.93.10"},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.ipv6Address"},
+			{name: "valid IPs", op: "POST /verify", body: `{"device":{"ipv6Address":"2001:db8:85a3:8d3:1319:8a2e:370:7344","ipv4Address":{"publicAddress":"84.125.93.10","privateAddress":"10.0.0.1"}},` + circle + `}`},
+			{name: "duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `,"maxAge":1,"maxAge":2}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
+			{name: "nested duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":91,"longitude":7.1,"latitude":1},"radius":5000}}`, key: "bad_request", cause: "duplicate_key", field: "area.center.latitude"},
+			{name: "Radius in the discriminated Circle", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":10,"Radius":0}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.Radius"},
+			{name: "Latitude nested", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1,"LATITUDE":91},"radius":10}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.center.LATITUDE"},
+			{name: "3-legged with Device", op: "POST /verify", body: `{"Device":{"phoneNumber":"+34600000002"},` + circle + `}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "Device"},
+			{name: "escaped duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001","phone\u004eumber":"+34600000002"},` + circle + `}`, key: "bad_request", cause: "duplicate_key", field: "device.phoneNumber"},
 		},
 	}
 	for file, checks := range files {

@@ -262,7 +262,7 @@ func (g *Gateway) compile(rec *store.API, upstreams map[string]*httpUpstream) (*
 	}
 	a := &compiledAPI{
 		rec: rec, spec: spec, basePath: strings.TrimSuffix(rec.BasePath, "/"), pattern: strings.TrimSuffix(rec.BasePath, "/") + "/", root: newNode(),
-		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest()},
+		maxBody: rec.MaxBodyBytes, visitOpts: []openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), formatOption},
 	}
 	if spec.jsonSchema2020 {
 		a.visitOpts = append(a.visitOpts, openapi3.EnableJSONSchema2020())
@@ -272,6 +272,10 @@ func (g *Gateway) compile(rec *store.API, upstreams map[string]*httpUpstream) (*
 	}
 	for _, op := range ops {
 		a.root.insert(op.template, op)
+	}
+	if f := unenforcedFormats(ops); len(f) > 0 {
+		g.cfg.Logger.Warn("the API's request schemas use formats the gateway does not check; values in them pass unchecked",
+			"api", rec.Name, "formats", f)
 	}
 	if a.upstream, err = g.upstreamFor(rec, spec.ServerPath, upstreams); err != nil {
 		return nil, err

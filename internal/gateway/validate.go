@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -14,7 +16,12 @@ import (
 
 // validate checks parameters and the body against the operation's schemas
 // (400 INVALID_ARGUMENT or OUT_OF_RANGE naming the field), then CAMARA's
-// identifier rules between 2- and 3-legged tokens (422).
+// identifier rules between 2- and 3-legged tokens (422). The body is
+// forwarded as received, so it must mean to any upstream what it meant
+// here: it is refused unless it is UTF-8 JSON naming no member twice
+// (duplicateKey), matches the schema including the subtype its
+// discriminators select (discriminate), and spells documented members
+// with their exact case (memberIndex).
 func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, grant *Grant) *problem.Error {
 	opts := api.visitOpts
 	if len(op.params) > 0 {
@@ -34,12 +41,26 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 		}
 		return checkIdentifier(op, nil, grant)
 	}
+	if !utf8.Valid(body) {
+		return problem.New("bad_request", "malformed_body", "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
+	}
 	var value any
 	if err := json.Unmarshal(body, &value); err != nil {
 		return problem.Newf("bad_request", "malformed_body", "The body is not valid JSON: %s.", jsonErrorText(err))
 	}
+	if name, dup := duplicateKey(body); dup {
+		return duplicateProblem(name)
+	}
 	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
-		return schemaProblem(err, "body")
+		return schemaProblem(err, "body", nil)
+	}
+	if op.discriminated != nil {
+		if p := discriminate(api.spec.Doc, op.discriminated, op.bodySchema, value, nil, nil, opts); p != nil {
+			return p
+		}
+	}
+	if p := op.members.caseMismatch(op.bodySchema, value); p != nil {
+		return p
 	}
 	obj, _ := value.(map[string]any)
 	return checkIdentifier(op, obj, grant)
@@ -79,18 +100,25 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 				pathValues = extractPathParams(op.template, rel)
 			}
 			raw, present = pathValues[p.name]
-		case "query":
-			q := r.URL.Query()
-			present = q.Has(p.name)
-			raw = q.Get(p.name)
-		case "header":
-			if strings.EqualFold(p.name, "x-correlator") {
-				continue
+		case "query", "header":
+			var vs []string
+			if p.in == "query" {
+				vs = r.URL.Query()[p.name]
+			} else {
+				if strings.EqualFold(p.name, "x-correlator") {
+					continue
+				}
+				vs = r.Header.Values(p.name)
 			}
-			vs := r.Header.Values(p.name)
 			present = len(vs) > 0
 			if present {
 				raw = vs[0]
+			}
+			// Like a duplicate JSON member: the gateway would check the
+			// first value, an upstream may read the last.
+			if len(vs) > 1 && (p.schema == nil || !p.schema.Type.Is("array")) {
+				return problem.Newf("bad_request", "invalid_parameter",
+					"The %s parameter %q is given %d times; it takes one value.", p.in, p.name, len(vs)).With("field", p.name)
 			}
 		default:
 			continue
@@ -105,7 +133,7 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 			continue
 		}
 		if err := p.schema.VisitJSON(coerce(raw, p.schema), opts...); err != nil {
-			pr := schemaProblem(err, p.in+" parameter "+p.name)
+			pr := schemaProblem(err, p.in+" parameter "+p.name, nil)
 			if pr.CauseID == "schema_violation" {
 				pr = problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
 			}
@@ -152,24 +180,102 @@ var rangeKeywords = map[string]bool{
 }
 
 // schemaProblem turns a kin-openapi validation error into the registry
-// entry naming the offending field.
-func schemaProblem(err error, where string) *problem.Error {
+// entry naming the offending field; prefix is the path of the validated
+// value within the body (nil for the body itself).
+func schemaProblem(err error, where string, prefix []string) *problem.Error {
 	var se *openapi3.SchemaError
 	if !errors.As(err, &se) {
 		var me openapi3.MultiError
 		if errors.As(err, &me) && len(me) > 0 {
-			return schemaProblem(me[0], where)
+			return schemaProblem(me[0], where, prefix)
 		}
 		return problem.Newf("bad_request", "schema_violation", "The %s does not match the API's schema.", where)
 	}
-	field := strings.Join(se.JSONPointer(), ".")
+	se = innermost(se)
+	path := append(slices.Clip(prefix), se.JSONPointer()...)
+	if se.SchemaField == "discriminator" && se.Schema != nil && se.Schema.Discriminator != nil {
+		path = append(path, se.Schema.Discriminator.PropertyName)
+	}
+	field := strings.Join(path, ".")
 	if field == "" {
 		field = "(root)"
 	}
-	if rangeKeywords[se.SchemaField] {
-		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+	reason := strings.TrimSuffix(se.Reason, ".")
+	if alt := requiredAlternatives(se); alt != "" {
+		reason = alt
 	}
-	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, strings.TrimSuffix(se.Reason, ".")).With("field", field)
+	if rangeKeywords[se.SchemaField] {
+		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, reason).With("field", field)
+	}
+	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, reason).With("field", field)
+}
+
+// requiredAlternatives describes a failed anyOf or oneOf whose branches
+// only list required members (CAMARA's DeviceIpv4Addr: publicAddress with
+// privateAddress or with publicPort), which kin-openapi reports as
+// "doesn't match any schema"; "" for any other error.
+func requiredAlternatives(se *openapi3.SchemaError) string {
+	if se.Schema == nil {
+		return ""
+	}
+	var group []*openapi3.SchemaRef
+	switch se.SchemaField {
+	case "anyOf":
+		group = se.Schema.AnyOf
+	case "oneOf":
+		group = se.Schema.OneOf
+	default:
+		return ""
+	}
+	var alts []string
+	for _, ref := range group {
+		b := ref.Value
+		if b == nil || len(b.Required) == 0 || len(b.Properties) > 0 || (b.Type != nil && len(*b.Type) > 0) ||
+			len(b.AllOf)+len(b.AnyOf)+len(b.OneOf) > 0 || b.Not != nil {
+			return ""
+		}
+		alts = append(alts, strings.Join(b.Required, " with "))
+	}
+	if len(alts) == 0 {
+		return ""
+	}
+	if se.SchemaField == "oneOf" {
+		return "send exactly one of: " + strings.Join(alts, "; or ")
+	}
+	return "send " + strings.Join(alts, ", or ")
+}
+
+// innermost follows an allOf failure, or a oneOf failure with a single
+// candidate (the one a discriminator chose), down to the rule that
+// actually failed, so that the answer names "area.center.latitude" and
+// its maximum rather than "area" and "doesn't match all schemas from
+// allOf". The paths of nested errors are already complete (kin-openapi
+// marks them as the error travels up).
+func innermost(se *openapi3.SchemaError) *openapi3.SchemaError {
+	for range 64 {
+		if se.SchemaField != "allOf" && se.SchemaField != "oneOf" {
+			return se
+		}
+		var me openapi3.MultiError
+		if se.Origin == nil || !errors.As(se.Origin, &me) || len(me) == 0 || (se.SchemaField == "oneOf" && len(me) != 1) {
+			return se
+		}
+		var next *openapi3.SchemaError
+		if !errors.As(me[0], &next) {
+			return se
+		}
+		se = next
+	}
+	return se
+}
+
+// duplicateProblem is the answer to a body naming a member twice.
+func duplicateProblem(path string) *problem.Error {
+	if len(path) > 200 {
+		path = path[:200] + "…"
+	}
+	return problem.Newf("bad_request", "duplicate_key",
+		"%q occurs twice in the same JSON object; send each member once.", path).With("field", path)
 }
 
 func reasonOf(err error) string {

@@ -28,8 +28,10 @@ var catalog = []Entry{
 			{ID: "invalid_parameter", Text: "A path, query or header parameter is missing or has an invalid value."},
 			{ID: "malformed_request", Text: "The HTTP request itself is malformed (bad header syntax, missing Host, invalid percent-encoding)."},
 			{ID: "unknown_scope", Text: "A client was registered or updated with a scope that neither the platform nor any API defines."},
+			{ID: "duplicate_key", Text: "A JSON object in the body names the same member twice; parsers disagree on which value counts, so the body is refused."},
+			{ID: "member_case_mismatch", Text: "A JSON member's name differs from a documented member only by letter case (`MaxAge` for `maxAge`); decoders that ignore case would read it unchecked, so the body is refused."},
 		},
-		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. For OAuth endpoints, see `invalid_request`.",
+		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. For OAuth endpoints, see `invalid_request`.",
 	},
 	{
 		Key: "unauthenticated", Status: 401, CamaraCode: "UNAUTHENTICATED", Group: GroupHTTP,

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// camaraFile returns the path of one of the real CAMARA definitions:
+// ../shared/apis from the repository root, or the folder named by
+// GATEHOUSE_TEST_CAMARA_DIR (for checkouts elsewhere, such as git
+// worktrees). They are test data kept outside the repository; the test
+// skips when they are absent.
+func camaraFile(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("GATEHOUSE_TEST_CAMARA_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "apis")
+	}
+	file := filepath.Join(dir, name)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		t.Skipf("CAMARA definition %s not found in ../shared/apis from the repository root (or GATEHOUSE_TEST_CAMARA_DIR): skipping", name)
+	}
+	return file
+}
+
+// recorder is an upstream that records every request reaching it and
+// answers 200 {}.
+type recorder struct {
+	mu   sync.Mutex
+	seen []string // "METHOD path body"
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec.mu.Lock()
+	rec.seen = append(rec.seen, r.Method+" "+r.URL.Path+" "+string(body))
+	rec.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, "{}")
+}
+
+func (rec *recorder) requests() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]string(nil), rec.seen...)
+}
+
+// TestCAMARAValidationEndToEnd imports each of the three CAMARA files
+// against a recording upstream and sends, through the real server, a valid
+// request per operation (which must reach the upstream, byte for byte) and
+// a table of invalid ones: each must be answered with the documented
+// status, CAMARA code, cause and field, and none may reach the upstream
+// (issue 9 §2).
+func TestCAMARAValidationEndToEnd(t *testing.T) {
+	files := map[string]string{ // API name → file
+		"camara-sim-swap":              camaraFile(t, "sim-swap.yaml"),
+		"camara-number-verification":   camaraFile(t, "number-verification.yaml"),
+		"camara-location-verification": camaraFile(t, "location-verification.yaml"),
+	}
+	rec := &recorder{}
+	up := httptest.NewServer(rec)
+	t.Cleanup(up.Close)
+
+	ts := startServer(t, nil)
+	for name, file := range files {
+		ts.cli("apis", "import", file, "--upstream", up.URL, "--name", name, "--base-path", "/"+name)
+	}
+	ts.cli("plans", "create", "--name", "unmetered", "--rate", "0")
+	app := ts.createClient("camara app", "--scopes",
+		"sim-swap:check sim-swap:retrieve-date number-verification:verify number-verification:device-phone-number:read location-verification:verify")
+	for name := range files {
+		ts.cli("subscriptions", "create", "--client", app.ID, "--api", name, "--plan", "unmetered")
+	}
+	const (
+		ss = "/camara-sim-swap"
+		nv = "/camara-number-verification"
+		lv = "/camara-location-verification"
+	)
+	m := newMinter(t, ts)
+	twoLegged := func(scope string) string { return m.sign("at+jwt", m.claims(app.ID, scope)) }
+	threeLegged := func(scope string) string {
+		return m.sign("at+jwt", with(m.claims(app.ID, scope), "sub", "tel:+34600000001"))
+	}
+	ssTok, ssDateTok := twoLegged("sim-swap:check"), twoLegged("sim-swap:retrieve-date")
+	ssTok3 := threeLegged("sim-swap:check")
+	nvTok, nvShareTok := threeLegged("number-verification:verify"), threeLegged("number-verification:device-phone-number:read")
+	lvTok, lvTok3 := twoLegged("location-verification:verify"), threeLegged("location-verification:verify")
+	for _, base := range []string{ss + "/check", nv + "/verify", lv + "/verify"} {
+		eventually(t, 10*time.Second, base+" served with the subscription", func() bool {
+			resp, _ := ts.send(t, gwRequest{path: base, token: map[string]string{ss + "/check": ssTok, nv + "/verify": nvTok, lv + "/verify": lvTok}[base], body: `[]`})
+			return resp.StatusCode == http.StatusBadRequest
+		})
+	}
+	if n := len(rec.requests()); n != 0 {
+		t.Fatalf("the upstream was reached %d times while waiting for the APIs", n)
+	}
+
+	const (
+		phone  = `"phoneNumber":"+34600000001"`
+		circle = `"area":{"areaType":"CIRCLE","center":{"latitude":50.735851,"longitude":7.10066},"radius":50000}`
+		dev    = `"device":{"phoneNumber":"+34600000001"}`
+		hash   = `"hashedPhoneNumber":"32f67ab4e4312618b09cd23ed8ce41b13e095fe52b73b2e8da8ef49830e50dba"`
+	)
+	area := func(center, rest string) string {
+		return `{` + dev + `,"area":{"areaType":"CIRCLE","center":` + center + rest + `}}`
+	}
+	valid := []gwRequest{
+		{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":240}`},
+		{path: ss + "/check", token: ssTok3, body: `{"maxAge":24}`},
+		{path: ss + "/retrieve-date", token: ssDateTok, body: `{` + phone + `}`},
+		{path: nv + "/verify", token: nvTok, body: `{` + phone + `}`},
+		{path: nv + "/verify", token: nvTok, body: `{` + hash + `}`},
+		{method: http.MethodGet, path: nv + "/device-phone-number", token: nvShareTok},
+		{path: lv + "/verify", token: lvTok, body: `{` + dev + `,` + circle + `,"maxAge":120}`},
+		{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10","publicPort":59765},"ipv6Address":"2001:db8:85a3:8d3:1319:8a2e:370:7344"},` + circle + `}`},
+		{path: lv + "/verify", token: lvTok3, body: `{` + circle + `}`},
+	}
+	for _, req := range valid {
+		before := len(rec.requests())
+		resp, b := ts.send(t, req)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("valid %s %s: %d %s", req.method, req.body, resp.StatusCode, b)
+			continue
+		}
+		seen := rec.requests()
+		if len(seen) != before+1 {
+			t.Errorf("valid %s: the upstream saw %d requests; want 1", req.body, len(seen)-before)
+			continue
+		}
+		if got := seen[len(seen)-1]; !strings.HasSuffix(got, " "+req.body) {
+			t.Errorf("the upstream received %q; want the body as sent, %s", got, req.body)
+		}
+	}
+
+	cases := []struct {
+		name   string
+		req    gwRequest
+		status int
+		code   string // CAMARA code
+		cause  string
+		field  string // "" when the answer names no field
+	}{
+		// SIM Swap
+		{"ss duplicate maxAge (last would pass)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":9999,"maxAge":1}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "maxAge"},
+		{"ss duplicate maxAge (first would pass)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":1,"maxAge":9999}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "maxAge"},
+		{"ss duplicate phoneNumber, escaped", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"phone\u004eumber":"+34600000002"}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "phoneNumber"},
+		{"ss MAXAGE (a Go upstream reads it as maxAge)", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"MAXAGE":99999}`}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "MAXAGE"},
+		{"ss 3-legged with PhoneNumber of another line", gwRequest{path: ss + "/check", token: ssTok3, body: `{"PhoneNumber":"+34600000002"}`}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "PhoneNumber"},
+		{"ss invalid UTF-8", gwRequest{path: ss + "/check", token: ssTok, body: "{\"phoneNumber\":\"+3460000000\xff1\"}"}, 400, "INVALID_ARGUMENT", "malformed_body", ""},
+		{"ss phoneNumber pattern", gwRequest{path: ss + "/check", token: ssTok, body: `{"phoneNumber":"0034600000001"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
+		{"ss phoneNumber wrong type", gwRequest{path: ss + "/check", token: ssTok, body: `{"phoneNumber":34600000001}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
+		{"ss maxAge above maximum", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":2401}`}, 400, "OUT_OF_RANGE", "value_out_of_range", "maxAge"},
+		{"ss maxAge below minimum", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":0}`}, 400, "OUT_OF_RANGE", "value_out_of_range", "maxAge"},
+		{"ss maxAge wrong type", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone + `,"maxAge":"240"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "maxAge"},
+		{"ss malformed JSON", gwRequest{path: ss + "/check", token: ssTok, body: `{` + phone}, 400, "INVALID_ARGUMENT", "malformed_body", ""},
+		{"ss missing body", gwRequest{path: ss + "/check", token: ssTok}, 400, "INVALID_ARGUMENT", "schema_violation", ""},
+		{"ss 2-legged without phoneNumber", gwRequest{path: ss + "/check", token: ssTok, body: `{"maxAge":240}`}, 422, "MISSING_IDENTIFIER", "identifier_missing", "phoneNumber"},
+		{"ss 3-legged with phoneNumber", gwRequest{path: ss + "/check", token: ssTok3, body: `{` + phone + `}`}, 422, "UNNECESSARY_IDENTIFIER", "identifier_in_token", "phoneNumber"},
+		{"ss retrieve-date phoneNumber pattern", gwRequest{path: ss + "/retrieve-date", token: ssDateTok, body: `{"phoneNumber":"+0"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
+		{"ss retrieve-date nested duplicate", gwRequest{path: ss + "/retrieve-date", token: ssDateTok, body: `{` + phone + `,"x":{"a":[{"b":1,"b":2}]}}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "x.a.0.b"},
+		{"ss retrieve-date 2-legged without phoneNumber", gwRequest{path: ss + "/retrieve-date", token: ssDateTok, body: `{}`}, 422, "MISSING_IDENTIFIER", "identifier_missing", "phoneNumber"},
+
+		// Number Verification
+		{"nv phoneNumber pattern", gwRequest{path: nv + "/verify", token: nvTok, body: `{"phoneNumber":"+34 600 000 001"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "phoneNumber"},
+		{"nv hash pattern", gwRequest{path: nv + "/verify", token: nvTok, body: `{"hashedPhoneNumber":"XYZ"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "hashedPhoneNumber"},
+		{"nv both forms", gwRequest{path: nv + "/verify", token: nvTok, body: `{` + phone + `,` + hash + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", ""},
+		{"nv neither form", gwRequest{path: nv + "/verify", token: nvTok, body: `{}`}, 400, "INVALID_ARGUMENT", "schema_violation", ""},
+		{"nv duplicate phoneNumber", gwRequest{path: nv + "/verify", token: nvTok, body: `{"phoneNumber":"+34600000009",` + phone + `}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "phoneNumber"},
+		{"nv not an object", gwRequest{path: nv + "/verify", token: nvTok, body: `"+34600000001"`}, 400, "INVALID_ARGUMENT", "schema_violation", ""},
+
+		// Location Verification: the five cases of issue 9 §2 first.
+		{"lv latitude 91", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":91,"longitude":7.1}`, `,"radius":5000`)}, 400, "OUT_OF_RANGE", "value_out_of_range", "area.center.latitude"},
+		{"lv missing center", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,"area":{"areaType":"CIRCLE","radius":5000}}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area.center"},
+		{"lv radius 0", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, `,"radius":0`)}, 400, "OUT_OF_RANGE", "value_out_of_range", "area.radius"},
+		{"lv publicAddress 300.1.1.1", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv4Address":{"publicAddress":"300.1.1.1","publicPort":59765}},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.ipv4Address.publicAddress"},
+		{"lv ipv6Address 2001:db8::zz", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv6Address":"2001:db8::zz"},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.ipv6Address"},
+		{"lv longitude 181", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":181}`, `,"radius":5000`)}, 400, "OUT_OF_RANGE", "value_out_of_range", "area.center.longitude"},
+		{"lv missing radius", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, ``)}, 400, "INVALID_ARGUMENT", "schema_violation", "area.radius"},
+		{"lv center without longitude", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50}`, `,"radius":5000`)}, 400, "INVALID_ARGUMENT", "schema_violation", "area.center.longitude"},
+		{"lv latitude wrong type", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":"50","longitude":7}`, `,"radius":5000`)}, 400, "INVALID_ARGUMENT", "schema_violation", "area.center.latitude"},
+		{"lv CIRCLE with polygon fields and no center", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,"area":{"areaType":"CIRCLE","boundary":[{"latitude":1,"longitude":1},{"latitude":2,"longitude":2},{"latitude":1,"longitude":3}]}}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area.center"},
+		{"lv unknown areaType", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,"area":{"areaType":"POLYGON","boundary":[]}}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area.areaType"},
+		{"lv areaType missing", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,"area":{"center":{"latitude":1,"longitude":1},"radius":10}}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area.areaType"},
+		{"lv area missing", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area"},
+		{"lv area wrong type", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,"area":"CIRCLE"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "area"},
+		{"lv device phoneNumber pattern", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"phoneNumber":"600000001"},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.phoneNumber"},
+		{"lv empty device", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device"},
+		{"lv publicAddress without port or private address", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10"}},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.ipv4Address"},
+		{"lv privateAddress is IPv6", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10","privateAddress":"::1"}},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.ipv4Address.privateAddress"},
+		{"lv publicPort out of range", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10","publicPort":65536}},` + circle + `}`}, 400, "OUT_OF_RANGE", "value_out_of_range", "device.ipv4Address.publicPort"},
+		{"lv ipv6Address is IPv4", gwRequest{path: lv + "/verify", token: lvTok, body: `{"device":{"ipv6Address":"84.125.93.10"},` + circle + `}`}, 400, "INVALID_ARGUMENT", "schema_violation", "device.ipv6Address"},
+		{"lv maxAge wrong type", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + dev + `,` + circle + `,"maxAge":"120"}`}, 400, "INVALID_ARGUMENT", "schema_violation", "maxAge"},
+		{"lv duplicate radius (last would pass)", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, `,"radius":0,"radius":5000`)}, 400, "INVALID_ARGUMENT", "duplicate_key", "area.radius"},
+		{"lv duplicate latitude, nested", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":91,"longitude":7,"latitude":50}`, `,"radius":5000`)}, 400, "INVALID_ARGUMENT", "duplicate_key", "area.center.latitude"},
+		{"lv duplicate device", gwRequest{path: lv + "/verify", token: lvTok3, body: `{"device":{"phoneNumber":"+34600000002"},` + circle + `,"device":{"phoneNumber":"+34600000003"}}`}, 400, "INVALID_ARGUMENT", "duplicate_key", "device"},
+		{"lv Radius beside radius", gwRequest{path: lv + "/verify", token: lvTok, body: area(`{"latitude":50,"longitude":7}`, `,"radius":5000,"Radius":0`)}, 400, "INVALID_ARGUMENT", "member_case_mismatch", "area.Radius"},
+		{"lv 2-legged without device", gwRequest{path: lv + "/verify", token: lvTok, body: `{` + circle + `}`}, 422, "MISSING_IDENTIFIER", "identifier_missing", "device"},
+		{"lv 3-legged with device", gwRequest{path: lv + "/verify", token: lvTok3, body: `{` + dev + `,` + circle + `}`}, 422, "UNNECESSARY_IDENTIFIER", "identifier_in_token", "device"},
+	}
+	before := rec.requests()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, b := ts.send(t, c.req)
+			var got struct {
+				gatewayError
+				Field *string `json:"field"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%d %s: %v", resp.StatusCode, b, err)
+			}
+			if resp.StatusCode != c.status || got.Code != c.code || got.Cause == nil || got.Cause.ID != c.cause {
+				t.Fatalf("%s → %d %s; want %d %s/%s", c.req.body, resp.StatusCode, b, c.status, c.code, c.cause)
+			}
+			if c.field != "" && (got.Field == nil || *got.Field != c.field) {
+				t.Errorf("field = %v; want %q (%s)", got.Field, c.field, got.Detail)
+			}
+			if got.Correlator == "" {
+				t.Errorf("no correlator: %s", b)
+			}
+		})
+	}
+	if after := rec.requests(); len(after) != len(before) {
+		t.Errorf("invalid requests reached the upstream:\n%s", strings.Join(after[len(before):], "\n"))
+	}
+}
