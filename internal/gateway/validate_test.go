@@ -157,7 +157,7 @@ func TestFormatsAndPolymorphism(t *testing.T) { testFormatsAndPolymorphism(t, fo
 func testFormatsAndPolymorphism(t *testing.T, doc string) {
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}})
 	api, err := g.compile(&store.API{Name: "formats", BasePath: "/formats/v1", Status: store.APILive,
-		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)})
+		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)}, map[string]*httpUpstream{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestUnenforcedFormatsAreLogged(t *testing.T) {
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	doc := strings.Replace(formatsAPI, "mail: {type: string, format: email}", "mail: {type: string, format: e164}", 1)
 	if _, err := g.compile(&store.API{Name: "formats", BasePath: "/formats/v1", Status: store.APILive,
-		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)}); err != nil {
+		UpstreamURL: "http://127.0.0.1:9", Document: []byte(doc)}, map[string]*httpUpstream{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := logs.String(); !strings.Contains(got, "formats=[e164]") {
