@@ -198,7 +198,7 @@ func TestUpstreamTLS(t *testing.T) {
 		{"reset", []string{"--upstream", "http://" + resettingAddr(t)}},
 		{"redirect", []string{"--upstream", redirecting.URL, "--upstream-ca", redirectCA}},
 	}
-	app := ts.createClient("tls app", "--scopes", "echo:call")
+	app := ts.createClient("tls app", "--scopes", "echo:call", "--allow-unknown-scopes") // the APIs are imported below
 	ts.cli("plans", "create", "--name", "unmetered", "--rate", "0")
 	for _, im := range imports {
 		ts.importAPI(t, echoAPI, append([]string{"--name", im.name, "--base-path", "/" + im.name + "/v1"}, im.args...)...)
