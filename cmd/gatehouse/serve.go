@@ -203,23 +203,24 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		return nil, err
 	}
 	srv := server.New(server.Deps{
-		OAuth:          as,
-		Clients:        p.clients,
-		Gateway:        gw,
-		APIs:           p.apis,
-		Plans:          p.plans,
-		Usage:          p.store,
-		Keys:           p.keys,
-		Store:          p.store,
-		Render:         render,
-		Docs:           &docs.Handler{Renderer: render},
-		AdminToken:     cfg.AdminToken,
-		Registry:       registry,
-		Logger:         logger,
-		MaxURIBytes:    cfg.MaxURIBytes,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		Profiling:      cfg.Profiling,
-		TrustedProxies: trusted,
+		OAuth:           as,
+		Clients:         p.clients,
+		Gateway:         gw,
+		APIs:            p.apis,
+		Plans:           p.plans,
+		Usage:           p.store,
+		Keys:            p.keys,
+		Store:           p.store,
+		Render:          render,
+		Docs:            &docs.Handler{Renderer: render},
+		AdminToken:      cfg.AdminToken,
+		Registry:        registry,
+		Logger:          logger,
+		MaxURIBytes:     cfg.MaxURIBytes,
+		MaxHeaderBytes:  cfg.MaxHeaderBytes,
+		Profiling:       cfg.Profiling,
+		TrustedProxies:  trusted,
+		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
 	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
 }
@@ -314,6 +315,9 @@ func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 		// and answers oversized URIs (414) and headers (431) itself.
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       errorLog,
+		// Handlers reach the connection's framing scan through it (see
+		// server.Listener).
+		ConnContext: server.ConnContext,
 	}
 }
 
