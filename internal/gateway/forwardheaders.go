@@ -35,11 +35,10 @@ func trustedPeer(ctx context.Context) (netip.Addr, bool) {
 	return a, ok
 }
 
-// ownHeaders are the request headers gatehouse sets itself, in canonical
-// form; a client's copy is never forwarded. ownHeadersNormal has the same
-// names lowercased with "_" for "-", to catch spellings such as
-// "x_gatehouse_subject" that CGI, WSGI, PHP and Rack upstreams read as the
-// same variable (HTTP_X_GATEHOUSE_SUBJECT).
+// ownHeaders are the request headers gatehouse sets itself or never
+// forwards, in canonical form; a client's copy is dropped. isOwnHeader
+// catches other spellings such as "x_gatehouse_subject", which CGI, WSGI,
+// PHP and Rack upstreams read as the same variable (HTTP_X_GATEHOUSE_SUBJECT).
 var ownHeaders = map[string]bool{
 	"X-Correlator": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
 	"X-Real-Ip": true, "Forwarded": true, "Authorization": true, "Host": true, "Content-Length": true,
@@ -54,6 +53,7 @@ var ownHeaders = map[string]bool{
 var hopHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
 	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Http2-Settings": true, // RFC 9113 §3.2.1
 }
 
 // forwardHeaders is the one header policy of both upstream kinds: it calls
@@ -160,7 +160,7 @@ func namedIn(name string, connection []string) bool {
 	return false
 }
 
-// ResponseHeaderForwarded reports whether a response header from the
+// responseHeaderForwarded reports whether a response header from the
 // upstream may reach the client: not a hop-by-hop or Proxy-* header, nor one
 // the upstream's Connection header names. name may be in any case.
 func responseHeaderForwarded(name string, connection []string) bool {
