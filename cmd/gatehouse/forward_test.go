@@ -164,10 +164,16 @@ func firstLine(s string) string {
 
 // forwardServer starts a platform with a short body read timeout, the items
 // API on a recording upstream, and an app subscribed to it.
-func forwardServer(t *testing.T) (ts *testServer, rec *recorder, tok string, addr string) {
+// env, when set, adds to the server's environment.
+func forwardServer(t *testing.T, env ...string) (ts *testServer, rec *recorder, tok string, addr string) {
 	t.Helper()
 	rec = newRecorder(t)
-	ts = startServer(t, func(env map[string]string) { env["GATEHOUSE_BODY_READ_TIMEOUT"] = "300ms" })
+	ts = startServer(t, func(e map[string]string) {
+		e["GATEHOUSE_BODY_READ_TIMEOUT"] = "300ms"
+		for i := 0; i+1 < len(env); i += 2 {
+			e[env[i]] = env[i+1]
+		}
+	})
 	ts.importAPI(t, itemsAPI, "--upstream", rec.URL+"/up", "--name", "items", "--base-path", "/items/v1")
 	app := ts.createClient("forward app", "--scopes", "items:read")
 	ts.cli("plans", "create", "--name", "unmetered", "--rate", "0")
@@ -376,6 +382,30 @@ func TestForwardHeaders(t *testing.T) {
 			t.Errorf("X_Custom = %q", got)
 		}
 	})
+}
+
+// TestForwardHeadersTrustedProxy checks that behind a trusted proxy the
+// client's forwarding headers reach the upstream, extended with the proxy.
+func TestForwardHeadersTrustedProxy(t *testing.T) {
+	_, rec, tok, addr := forwardServer(t, "GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1")
+	resp, body, _ := rawExchange(t, addr, "GET /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+
+		"\r\nAuthorization: Bearer "+tok+"\r\nX-Forwarded-For: 203.0.113.7\r\nForwarded: for=203.0.113.7;proto=https\r\n"+
+		"X-Forwarded-Host: api.example.com\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 6.6.6.6\r\n\r\n", false)
+	got := rec.take()
+	if resp.StatusCode != http.StatusOK || len(got) != 1 {
+		t.Fatalf("status %d, %d upstream requests: %s", resp.StatusCode, len(got), body)
+	}
+	for name, want := range map[string]string{
+		"X-Forwarded-For":   "203.0.113.7, 127.0.0.1",
+		"X-Real-Ip":         "203.0.113.7",
+		"X-Forwarded-Host":  "api.example.com",
+		"X-Forwarded-Proto": "https",
+		"Forwarded":         `for=203.0.113.7;proto=https, for=127.0.0.1;host="` + addr + `";proto=http`,
+	} {
+		if v := got[0].header.Values(name); len(v) != 1 || v[0] != want {
+			t.Errorf("upstream %s = %q, want [%q]", name, v, want)
+		}
+	}
 }
 
 // TestForwardBodyReadTimeout holds a request body half sent: the gateway
