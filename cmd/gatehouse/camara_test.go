@@ -3,13 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -32,28 +29,6 @@ func camaraFile(t *testing.T, name string) string {
 	return file
 }
 
-// recorder is an upstream that records every request reaching it and
-// answers 200 {}.
-type recorder struct {
-	mu   sync.Mutex
-	seen []string // "METHOD path body"
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rec.mu.Lock()
-	rec.seen = append(rec.seen, r.Method+" "+r.URL.Path+" "+string(body))
-	rec.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, "{}")
-}
-
-func (rec *recorder) requests() []string {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return append([]string(nil), rec.seen...)
-}
-
 // TestCAMARAValidationEndToEnd imports each of the three CAMARA files
 // against a recording upstream and sends, through the real server, a valid
 // request per operation (which must reach the upstream, byte for byte) and
@@ -66,9 +41,8 @@ func TestCAMARAValidationEndToEnd(t *testing.T) {
 		"camara-number-verification":   camaraFile(t, "number-verification.yaml"),
 		"camara-location-verification": camaraFile(t, "location-verification.yaml"),
 	}
-	rec := &recorder{}
-	up := httptest.NewServer(rec)
-	t.Cleanup(up.Close)
+	rec := newRecorder(t)
+	up := rec.Server
 
 	ts := startServer(t, nil)
 	for name, file := range files {

@@ -249,6 +249,8 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
 		Profiling:      cfg.Profiling,
 		TrustedProxies: trusted,
+		// A stalled request body is cut off (408).
+		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
 	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
 }
@@ -338,6 +340,9 @@ func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
 		// and answers oversized URIs (414) and headers (431) itself.
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       errorLog,
+		// Handlers reach the connection's framing scan through it (see
+		// server.Listener).
+		ConnContext: server.ConnContext,
 	}
 }
 

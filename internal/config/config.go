@@ -65,6 +65,10 @@ type Config struct {
 	// UpstreamTimeout bounds one gateway exchange with an API's upstream
 	// (504 beyond).
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout" env:"GATEHOUSE_UPSTREAM_TIMEOUT"`
+	// BodyReadTimeout bounds the time a request body on the public
+	// listener may take to arrive once its headers are read; a client
+	// that stalls mid-body is answered 408 and its connection closed.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout" env:"GATEHOUSE_BODY_READ_TIMEOUT"`
 	// RedisURL selects the shared Redis limiter (redis://…), so every node
 	// enforces one budget per subscription. Empty means in-memory limits
 	// (one node).
@@ -125,6 +129,7 @@ func Default() Config {
 		MaxHeaderBytes:       16 << 10,
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
+		BodyReadTimeout:      10 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -207,6 +212,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: access_token_ttl %s is too short", c.AccessTokenTTL)
 	case c.TokenRatePerClient < 0 || c.TokenRatePerAddress < 0 || c.SignInRatePerAddress < 0:
 		return errors.New("config: token_rate_per_client, token_rate_per_address and signin_rate_per_address must be 0 (off) or positive")
+	case c.BodyReadTimeout < 10*time.Millisecond:
+		return fmt.Errorf("config: body_read_timeout %s is too short", c.BodyReadTimeout)
 	case c.UsageFlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("config: usage_flush_interval %s is too short", c.UsageFlushInterval)
 	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):

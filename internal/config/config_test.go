@@ -47,6 +47,7 @@ func TestDefaults(t *testing.T) {
 		MaxHeaderBytes:       16 << 10,
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
+		BodyReadTimeout:      10 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -91,6 +92,7 @@ max_header_bytes: 8192
 max_form_bytes: 32768
 shutdown_timeout: 3s
 upstream_timeout: 4s
+body_read_timeout: 3s
 log_level: debug
 `
 
@@ -114,6 +116,7 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		MaxHeaderBytes:       8192,
 		MaxFormBytes:         32768,
 		UpstreamTimeout:      4 * time.Second,
+		BodyReadTimeout:      3 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -159,6 +162,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_MAX_FORM_BYTES":        "2048",
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":      "1s",
 		"GATEHOUSE_UPSTREAM_TIMEOUT":      "500ms",
+		"GATEHOUSE_BODY_READ_TIMEOUT":     "250ms",
 		"GATEHOUSE_LOG_LEVEL":             "error",
 	}
 	c, err := Load(path, envOf(env))
@@ -180,6 +184,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		MaxHeaderBytes:       4096,
 		MaxFormBytes:         2048,
 		UpstreamTimeout:      500 * time.Millisecond,
+		BodyReadTimeout:      250 * time.Millisecond,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,

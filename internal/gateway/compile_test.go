@@ -523,7 +523,7 @@ func TestUpstreamCircuit(t *testing.T) {
 	call := func() *problem.Error {
 		r := httptest.NewRequest(http.MethodPost, "/x/v1/check", strings.NewReader(`{}`))
 		r = r.WithContext(problem.WithCorrelator(context.Background(), "c-1"))
-		return u.forward(httptest.NewRecorder(), r, "/check", []byte(`{}`), &Grant{ClientID: "app", Subject: "app"})
+		return u.forward(httptest.NewRecorder(), r, "/check", []byte(`{}`), &Grant{ClientID: "app", Subject: "app"}, false)
 	}
 	for i := range 2 {
 		p := call()

@@ -25,6 +25,11 @@ const realm = `Bearer realm="gatehouse"`
 // unknown paths.
 func (g *Gateway) Front(platform http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// 1. The path as routed must be the path forwarded (issue 9).
+		if p := checkPath(r.URL); p != nil {
+			g.refuseTarget(w, r, p)
+			return
+		}
 		api, rel := g.table.Load().match(r.URL.Path)
 		if api == nil {
 			platform.ServeHTTP(w, r)
@@ -38,6 +43,10 @@ func (g *Gateway) Front(platform http.Handler) http.Handler {
 
 // ServeHTTP runs the pipeline for one API request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := checkPath(r.URL); p != nil {
+		g.refuseTarget(w, r, p)
+		return
+	}
 	t := g.table.Load()
 	api, rel := t.match(r.URL.Path)
 	if api == nil {
@@ -85,6 +94,14 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // render, or nil once a response was written.
 // client receives the caller's client_id once the token is verified.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string, client *string) *problem.Error {
+	// 1. The query validated is the query forwarded (the path was checked
+	// before routing, see checkPath).
+	if r.URL.RawQuery != "" {
+		if p := checkQuery(r.URL.RawQuery); p != nil {
+			return p
+		}
+	}
+
 	// 2. Route.
 	n := api.root.lookup(rel)
 	if n == nil {
@@ -154,6 +171,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 				"The body grew past %d bytes, the most %s accepts.", api.maxBody, api.rec.Name)
 		}
 		if err != nil {
+			if p := problem.BodyTimeout(err); p != nil {
+				return p
+			}
 			return problem.New("bad_request", "malformed_body", "The request body could not be read completely.").Wrap(err)
 		}
 		body = buf.Bytes()
@@ -167,7 +187,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		return problem.Newf("unavailable", "maintenance", "%s is in maintenance; retry later.", api.rec.Name).
 			WithRetryAfter(maintenanceRetryAfter)
 	}
-	return api.upstream.forward(w, r, rel, body, &grant)
+	return api.upstream.forward(w, r, rel, body, &grant, api.rec.Upstream.AllowUnderscoreHeaders)
 }
 
 // maintenanceRetryAfter is the Retry-After of an API in maintenance.

@@ -30,25 +30,13 @@ import (
 // sandbox.
 const SandboxUpstream = "sandbox:"
 
-// Headers the gateway sets for the upstream. Client-sent copies are
-// removed, so an upstream can trust them.
-const (
-	HeaderClientID = "X-Gatehouse-Client-Id"
-	HeaderSubject  = "X-Gatehouse-Subject"
-)
-
 // upstream forwards a validated request and writes the response, or
 // returns the failure to render.
 type upstream interface {
-	// forward sends the request; rel is its path relative to the API's
-	// base path.
-	forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant) *problem.Error
-}
-
-// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	// forward sends the request; rel is its decoded path relative to the
+	// API's base path, as routed and validated. allowUnderscores is the
+	// API's header policy (see forwardHeaders).
+	forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error
 }
 
 // subjectHeader is the end user a 3-legged token acts for, as the upstream
@@ -110,20 +98,14 @@ type sandboxUpstream struct {
 	serverPath string
 }
 
-func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant) *problem.Error {
+func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
 	// The sandbox serves the paths its documents declare, whatever base
 	// path the API is mounted at.
 	r.URL.Path = s.serverPath + rel
 	r.URL.RawPath = ""
-	h := r.Header
-	h.Del("Authorization")
-	h.Del(HeaderClientID)
-	h.Del(HeaderSubject)
-	h.Set(HeaderClientID, grant.ClientID)
-	if sub := subjectHeader(grant); sub != "" {
-		h.Set(HeaderSubject, sub)
-	}
-	h.Set("X-Correlator", problem.Correlator(r.Context()))
+	h := make(http.Header, len(r.Header)+8)
+	forwardHeaders(r, grant, allowUnderscores, h.Add)
+	r.Header = h
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	pattern := r.Pattern // the sandbox's own ServeMux overwrites it
@@ -344,7 +326,7 @@ func ParseCABundle(b []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant) *problem.Error {
+func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
 	if wait, open := u.breaker.allow(); !open {
 		return problem.New("unavailable", "circuit_open",
 			"The upstream failed repeatedly; requests are paused so it can recover.").WithRetryAfter(wait)
@@ -354,7 +336,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
-	uri := u.prefix + escapedRel(r, rel)
+	uri := u.prefix + upstreamPath(rel)
 	if r.URL.RawQuery != "" {
 		uri += "?" + r.URL.RawQuery
 	}
@@ -364,22 +346,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	// than its own (it took that for a cross-protocol redirect).
 	req.URI().SetScheme(u.scheme)
 	req.Header.SetMethod(r.Method)
-	for k, vs := range r.Header {
-		if hopHeaders[k] || k == "Authorization" || k == "Host" || k == HeaderClientID || k == HeaderSubject || k == "X-Correlator" {
-			continue
-		}
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	req.Header.Set("X-Correlator", problem.Correlator(r.Context()))
-	req.Header.Set(HeaderClientID, grant.ClientID)
-	if sub := subjectHeader(grant); sub != "" {
-		req.Header.Set(HeaderSubject, sub)
-	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		req.Header.Set("X-Forwarded-For", ip)
-	}
+	forwardHeaders(r, grant, allowUnderscores, req.Header.Add)
 	req.SetBodyRaw(body)
 
 	err := u.client.DoTimeout(req, resp, u.timeout)
@@ -399,9 +366,15 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	u.breaker.record(status < 502 || status > 504)
 
 	h := w.Header()
+	var connection []string
 	for k, v := range resp.Header.All() {
-		key := string(k)
-		if hopHeaders[key] || key == "Content-Length" || key == "X-Correlator" || key == "Date" || key == "Server" {
+		if strings.EqualFold(string(k), "Connection") {
+			connection = append(connection, string(v))
+		}
+	}
+	for k, v := range resp.Header.All() {
+		key := http.CanonicalHeaderKey(string(k))
+		if !responseHeaderForwarded(key, connection) || key == "Content-Length" || key == "X-Correlator" || key == "Date" || key == "Server" {
 			continue
 		}
 		h.Add(key, string(v))
@@ -412,20 +385,6 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 		_, _ = w.Write(resp.Body())
 	}
 	return nil
-}
-
-// escapedRel returns the relative path as the client escaped it, so the
-// upstream sees the same bytes (an encoded slash stays encoded).
-func escapedRel(r *http.Request, rel string) string {
-	if r.URL.RawPath == "" {
-		return rel // default escaping: the decoded path is the wire path
-	}
-	esc := r.URL.EscapedPath()
-	base := len(r.URL.Path) - len(rel)
-	if prefix := r.URL.Path[:base]; strings.HasPrefix(esc, prefix) {
-		return esc[len(prefix):]
-	}
-	return (&url.URL{Path: rel}).EscapedPath()
 }
 
 // upstreamError maps a transport failure to the registry: the cause names

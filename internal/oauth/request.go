@@ -38,6 +38,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
+		if p := problem.BodyTimeout(err); p != nil {
+			return nil, p
+		}
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, problem.Newf("payload_too_large", "body_too_large",

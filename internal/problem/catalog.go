@@ -30,6 +30,10 @@ var catalog = []Entry{
 			{ID: "unknown_scope", Text: "A client was registered or updated with a scope that neither the platform nor any API defines."},
 			{ID: "duplicate_key", Text: "A JSON object in the body names the same member twice; parsers disagree on which value counts, so the body is refused."},
 			{ID: "member_case_mismatch", Text: "A JSON member's name differs from a documented member only by letter case (`MaxAge` for `maxAge`); decoders that ignore case would read it unchecked, so the body is refused."},
+			{ID: "path_encoded_delimiter", Text: "The path percent-encodes a control character, a question mark, a number sign, a slash or a backslash, which could change how the request is routed or forwarded."},
+			{ID: "path_dot_segment", Text: "The path contains a dot-segment (. or .., raw or percent-encoded), which could reach another path than the one routed."},
+			{ID: "query_not_canonical", Text: "The query string contains a raw space, control character, number sign or semicolon, or an invalid percent-encoding, so it could be read differently than it was validated."},
+			{ID: "ambiguous_framing", Text: "The request carries both Content-Length and Transfer-Encoding, so its body length is ambiguous (RFC 9112 section 6.1); the connection is closed."},
 		},
 		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. For OAuth endpoints, see `invalid_request`.",
 	},
@@ -86,6 +90,15 @@ var catalog = []Entry{
 			{ID: "accept_unsatisfiable", Text: "The Accept header excludes every media type this endpoint can return."},
 		},
 		Fix: "Send `Accept: application/json` (or `*/*`, or no Accept header at all): results and errors are JSON. Check for typos such as `application/jsn` and for `q=0` on the type you want.",
+	},
+	{
+		Key: "request_timeout", Status: 408, CamaraCode: "REQUEST_TIMEOUT", Group: GroupHTTP,
+		Title:       "Request Timeout",
+		Description: "The client did not send the complete request in the time the server waits for it.",
+		Causes: []Cause{
+			{ID: "body_read_timeout", Text: "The request body did not arrive completely within the server's body read time limit; the connection is closed."},
+		},
+		Fix: "Send the whole body right after the headers, with a `Content-Length` that matches it exactly, and retry on a new connection. The limit is the operator's `body_read_timeout` setting (10 seconds by default).",
 	},
 	{
 		Key: "gone", Status: 410, CamaraCode: "GONE", Group: GroupHTTP,

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -240,6 +241,20 @@ func From(err error) *Error {
 		return p
 	}
 	return Internal(err)
+}
+
+// BodyTimeout returns the 408 request_timeout error, with Connection: close,
+// when err comes from reading a request body past the connection's read
+// deadline (the server's body_read_timeout); nil for any other error. Every
+// handler that reads a body checks it first, so a client that stalls
+// mid-body gets the same answer on every endpoint.
+func BodyTimeout(err error) *Error {
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	return New("request_timeout", "body_read_timeout",
+		"The request body did not arrive completely in time; send it right after the headers.").
+		Wrap(err).WithHeader("Connection", "close")
 }
 
 // RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up,

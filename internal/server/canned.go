@@ -37,7 +37,16 @@ func (l cannedListener) Accept() (net.Conn, error) {
 
 type cannedConn struct {
 	net.Conn
-	render *problem.Renderer
+	render  *problem.Renderer
+	framing framingScanner
+}
+
+// Read passes the bytes received through the framing scan (see
+// framingScanner).
+func (c *cannedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.framing.scan(p[:n])
+	return n, err
 }
 
 func (c *cannedConn) Write(p []byte) (int, error) {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"gatehouse/internal/gateway"
 )
 
 // trustProxies sets r.RemoteAddr to the client's address when the request
@@ -47,7 +49,7 @@ func trustProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
 			}
 		}
 		r.RemoteAddr = netip.AddrPortFrom(client.Unmap(), 0).String()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(gateway.WithTrustedPeer(r.Context(), peer.Addr().Unmap())))
 	})
 }
 

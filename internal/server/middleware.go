@@ -108,6 +108,9 @@ func limits(next http.Handler, maxURI, maxHeader int, channel func(*http.Request
 			channel(r)(sw, r, problem.New("internal", "panic",
 				"The server hit a bug while handling this request; it was logged with the correlator "+id+".").Wrap(err))
 		}()
+		if refuseAmbiguous(sw, r, channel) {
+			return
+		}
 		if len(r.RequestURI) > maxURI {
 			channel(r)(sw, r, problem.Newf("uri_too_long", "uri_too_long",
 				"The request URI is %d bytes; at most %d are accepted.", len(r.RequestURI), maxURI))

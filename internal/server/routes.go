@@ -39,7 +39,7 @@ func (s *Server) Public() http.Handler {
 	} else {
 		mux.Handle("/", fallback)
 	}
-	return s.wrap("public", trustProxies(front, s.deps.TrustedProxies), s.channel)
+	return s.wrap("public", trustProxies(bodyDeadline(front, s.deps.BodyReadTimeout), s.deps.TrustedProxies), s.channel)
 }
 
 // Admin returns the admin listener's handler: the admin API, metrics and

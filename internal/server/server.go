@@ -55,6 +55,9 @@ type Deps struct {
 	// MaxURIBytes and MaxHeaderBytes are the request limits.
 	MaxURIBytes    int
 	MaxHeaderBytes int
+	// BodyReadTimeout bounds the time a public request's body may take to
+	// arrive (408 beyond); 0 means no limit.
+	BodyReadTimeout time.Duration
 	// Profiling mounts net/http/pprof on the admin listener.
 	Profiling bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names

@@ -1,0 +1,204 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"gatehouse/internal/problem"
+)
+
+// Headers the gateway sets for the upstream. Client-sent copies are
+// removed, so an upstream can trust them.
+const (
+	HeaderClientID = "X-Gatehouse-Client-Id"
+	HeaderSubject  = "X-Gatehouse-Subject"
+)
+
+// trustedPeerKey carries the address of a trusted reverse proxy the request
+// came through (see WithTrustedPeer).
+type trustedPeerKey struct{}
+
+// WithTrustedPeer records that the request's immediate peer is peer, a
+// trusted reverse proxy, and that r.RemoteAddr was set to the client it
+// names. Only then does the upstream get the client's own X-Forwarded-*,
+// Forwarded values, extended with the peer; otherwise gatehouse writes
+// them from the connection alone.
+func WithTrustedPeer(ctx context.Context, peer netip.Addr) context.Context {
+	return context.WithValue(ctx, trustedPeerKey{}, peer)
+}
+
+func trustedPeer(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(trustedPeerKey{}).(netip.Addr)
+	return a, ok
+}
+
+// ownHeaders are the request headers gatehouse sets itself or never
+// forwards, in canonical form; a client's copy is dropped. isOwnHeader
+// catches other spellings such as "x_gatehouse_subject", which CGI, WSGI,
+// PHP and Rack upstreams read as the same variable (HTTP_X_GATEHOUSE_SUBJECT).
+var ownHeaders = map[string]bool{
+	"X-Correlator": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+	"X-Real-Ip": true, "Forwarded": true, "Authorization": true, "Host": true, "Content-Length": true,
+	// Method overrides would let the upstream run another operation than
+	// the one routed, authorized and validated.
+	"X-Http-Method-Override": true, "X-Http-Method": true, "X-Method-Override": true,
+}
+
+// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded
+// in either direction; neither is a header named in Connection, nor any
+// Proxy-* header.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Http2-Settings": true, // RFC 9113 §3.2.1
+}
+
+// forwardHeaders is the one header policy of both upstream kinds: it calls
+// add with every header field the upstream receives for r. From the client
+// it drops hop-by-hop headers and those named in Connection, Proxy-*,
+// method overrides, Authorization, every header gatehouse sets (X-Gatehouse-*,
+// X-Correlator, Forwarded, X-Forwarded-*, X-Real-IP), also when spelled with
+// "_" or another case, and, unless allowUnderscores, any name containing
+// "_" (as nginx does). Then it adds gatehouse's own: the correlator, the
+// client and subject of grant, and where the request came from: trusted
+// proxies' values are kept and extended with the proxy, anyone else's are
+// replaced.
+func forwardHeaders(r *http.Request, grant *Grant, allowUnderscores bool, add func(name, value string)) {
+	connection := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if hopHeaders[k] || ownHeaders[k] || hasPrefixFold(k, "Proxy-") || hasPrefixFold(k, "X-Gatehouse-") {
+			continue
+		}
+		if strings.IndexByte(k, '_') >= 0 {
+			if !allowUnderscores || isOwnHeader(k) {
+				continue
+			}
+		}
+		if len(connection) > 0 && namedIn(k, connection) {
+			continue
+		}
+		for _, v := range vs {
+			add(k, v)
+		}
+	}
+
+	add("X-Correlator", problem.Correlator(r.Context()))
+	add(HeaderClientID, grant.ClientID)
+	if sub := subjectHeader(grant); sub != "" {
+		add(HeaderSubject, sub)
+	}
+
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	peer, trusted := trustedPeer(r.Context())
+	forFor := client
+	if trusted {
+		forFor = peer.String()
+	}
+	xff, fwd, host, scheme := "", "", r.Host, proto
+	if trusted {
+		xff = strings.Join(r.Header.Values("X-Forwarded-For"), ", ")
+		fwd = strings.Join(r.Header.Values("Forwarded"), ", ")
+		if v := r.Header.Get("X-Forwarded-Host"); v != "" {
+			host = v
+		}
+		if v := r.Header.Get("X-Forwarded-Proto"); v != "" {
+			scheme = v
+		}
+	}
+	if forFor != "" {
+		if xff != "" {
+			xff += ", "
+		}
+		add("X-Forwarded-For", xff+forFor)
+	}
+	if client != "" {
+		add("X-Real-IP", client)
+	}
+	if host != "" {
+		add("X-Forwarded-Host", host)
+	}
+	add("X-Forwarded-Proto", scheme)
+	// RFC 7239 §4: this hop's element, after those of trusted proxies.
+	elem := "proto=" + proto
+	if r.Host != "" {
+		elem = "host=" + forwardedValue(r.Host) + ";" + elem
+	}
+	if forFor != "" {
+		elem = "for=" + forwardedNode(forFor) + ";" + elem
+	}
+	if fwd != "" {
+		elem = fwd + ", " + elem
+	}
+	add("Forwarded", elem)
+}
+
+// isOwnHeader reports whether name, lowercased and with "_" read as "-",
+// is a header gatehouse sets or strips (a hop-by-hop, Proxy-* or
+// X-Gatehouse-* one).
+func isOwnHeader(name string) bool {
+	n := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+	return hopHeaders[n] || ownHeaders[n] || strings.HasPrefix(n, "Proxy-") || strings.HasPrefix(n, "X-Gatehouse-")
+}
+
+// namedIn reports whether the Connection header values list name
+// (RFC 9110 §7.6.1).
+func namedIn(name string, connection []string) bool {
+	for _, v := range connection {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// responseHeaderForwarded reports whether a response header from the
+// upstream may reach the client: not a hop-by-hop or Proxy-* header, nor one
+// the upstream's Connection header names. name may be in any case.
+func responseHeaderForwarded(name string, connection []string) bool {
+	if hopHeaders[http.CanonicalHeaderKey(name)] || hasPrefixFold(name, "Proxy-") {
+		return false
+	}
+	return len(connection) == 0 || !namedIn(name, connection)
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// forwardedNode is an RFC 7239 §6 node: IPv6 addresses are bracketed and,
+// like anything else that is not a token, quoted.
+func forwardedNode(ip string) string {
+	if strings.IndexByte(ip, ':') >= 0 {
+		return `"[` + ip + `]"`
+	}
+	return forwardedValue(ip)
+}
+
+// forwardedValue is v as an RFC 7239 value: a token when it is one, else a
+// quoted-string.
+func forwardedValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		if !isTokenByte(v[i]) {
+			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+		}
+	}
+	return v
+}
+
+// isTokenByte reports whether c is an RFC 9110 §5.6.2 tchar.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
