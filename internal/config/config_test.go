@@ -47,6 +47,7 @@ func TestDefaults(t *testing.T) {
 		MaxHeaderBytes:       16 << 10,
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
+		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -114,6 +115,7 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		MaxHeaderBytes:       8192,
 		MaxFormBytes:         32768,
 		UpstreamTimeout:      4 * time.Second,
+		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -159,6 +161,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_MAX_FORM_BYTES":        "2048",
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":      "1s",
 		"GATEHOUSE_UPSTREAM_TIMEOUT":      "500ms",
+		"GATEHOUSE_LIMITER_TIMEOUT":       "750ms",
+		"GATEHOUSE_LIMITER_NODES":         "3",
 		"GATEHOUSE_LOG_LEVEL":             "error",
 	}
 	c, err := Load(path, envOf(env))
@@ -180,6 +184,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		MaxHeaderBytes:       4096,
 		MaxFormBytes:         2048,
 		UpstreamTimeout:      500 * time.Millisecond,
+		LimiterTimeout:       750 * time.Millisecond,
+		LimiterNodes:         3,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,

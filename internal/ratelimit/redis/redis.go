@@ -41,6 +41,7 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,6 +72,10 @@ type Limiter struct {
 	client redis.UniversalClient
 	prefix string
 	owned  bool // Close closes client
+
+	// nodes is how many nodes were alive at the last heartbeat that got
+	// an answer (0 before the first).
+	nodes atomic.Int64
 }
 
 var _ ratelimit.Limiter = (*Limiter)(nil)
@@ -81,39 +86,56 @@ func New(client redis.UniversalClient, prefix string) *Limiter {
 	return &Limiter{client: client, prefix: prefix}
 }
 
+// DefaultTimeout bounds one decision when Open is given no timeout.
+const DefaultTimeout = 2 * time.Second
+
 // Open connects to the Redis server at url (redis://[user:password@]host:port/db,
 // or rediss:// for TLS; see redis.ParseURL for the options it takes), checks
 // it answers PING, and returns a Limiter using it whose Close closes the
 // connection. An unreachable server is an error wrapping
 // ratelimit.ErrUnavailable.
-func Open(url string, prefix string) (*Limiter, error) {
+//
+// timeout (DefaultTimeout when 0) bounds each network step of a decision:
+// dialing, writing, reading. The context given to Allow bounds the whole
+// decision too, the wait for a pooled connection included. A slow answer
+// within the bound is an answer: under CPU load a round trip to a local
+// Redis can take hundreds of milliseconds without anything being wrong.
+func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redislimit: %w", err)
 	}
-	// A limiter sits on every API call: when Redis is slow or gone, a call
-	// must fail fast (and fail open or closed) rather than wait out
-	// go-redis's defaults of 3 retries and multi-second timeouts. Values
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// A limiter sits on every API call: when Redis is gone, a call must
+	// fail within the bound (and fail open or closed) rather than wait out
+	// go-redis's retries; the caller decides when to ask again. Values
 	// given in the URL win.
 	q := urlQuery(url)
 	if !q.Has("max_retries") {
 		opts.MaxRetries = -1 // no retries
 	}
+	opts.DialerRetries = 1 // one attempt: a refused connection is an answer
 	if !q.Has("dial_timeout") {
-		opts.DialTimeout = 250 * time.Millisecond
+		opts.DialTimeout = timeout
 	}
 	if !q.Has("read_timeout") {
-		opts.ReadTimeout = 250 * time.Millisecond
+		opts.ReadTimeout = timeout
 	}
 	if !q.Has("write_timeout") {
-		opts.WriteTimeout = 250 * time.Millisecond
+		opts.WriteTimeout = timeout
 	}
+	if !q.Has("pool_timeout") {
+		opts.PoolTimeout = timeout
+	}
+	opts.ContextTimeoutEnabled = true // the caller's deadline applies too
 	client := redis.NewClient(opts)
-	timeout := opts.DialTimeout + opts.ReadTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	ping := opts.DialTimeout + opts.ReadTimeout
+	if ping <= 0 {
+		ping = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ping)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
