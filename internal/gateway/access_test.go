@@ -161,15 +161,12 @@ func TestLimiterOutageEnforcesLocalShare(t *testing.T) {
 		t.Errorf(`limiter errors{mode="open"} = %v; want 3`, v)
 	}
 
-	// Past the rest, one call asks again; a timeout is another kind.
+	// Past the rest, one call asks again; the limiter never answers, so
+	// only the 50 ms bound ends the call: a timeout, another kind.
 	r.now = r.now.Add(limiterRest)
-	r.shared.set(time.Second, nil)
-	began := time.Now()
+	r.shared.set(time.Hour, nil)
 	if status, _, _ := r.call(); status != 200 {
 		t.Errorf("call after the rest, the limiter timing out: %d; want 200 by the local share", status)
-	}
-	if d := time.Since(began); d > time.Second/2 {
-		t.Errorf("the call waited %s for a limiter bounded at 50ms", d)
 	}
 	if n := r.shared.count(); n != 2 {
 		t.Errorf("the shared limiter was asked %d times; want 2", n)

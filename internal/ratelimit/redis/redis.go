@@ -41,6 +41,7 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,13 +149,40 @@ func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
 
 // LogTo sends go-redis's own log lines (failed reconnects, pool trouble)
 // to l at Warn with source=go-redis, instead of the standard logger's plain
-// text on stderr. go-redis has one logger per process.
-func LogTo(l *slog.Logger) { redis.SetLogger(slogLogging{l}) }
+// text on stderr: one line per kind (its format) per logEvery, with the
+// count of those it stands for. go-redis has one logger per process.
+func LogTo(l *slog.Logger) { redis.SetLogger(newSlogLogging(l, time.Now)) }
 
-type slogLogging struct{ l *slog.Logger }
+// logEvery is the interval of go-redis's log lines of one kind.
+const logEvery = 10 * time.Second
 
-func (s slogLogging) Printf(ctx context.Context, format string, v ...any) {
-	s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis")
+type slogLogging struct {
+	l   *slog.Logger
+	now func() time.Time
+
+	mu   sync.Mutex
+	next map[string]time.Time // by format: when the next line may be written
+	n    map[string]int64     // by format: lines since the last one written
+}
+
+func newSlogLogging(l *slog.Logger, now func() time.Time) *slogLogging {
+	return &slogLogging{l: l, now: now, next: map[string]time.Time{}, n: map[string]int64{}}
+}
+
+func (s *slogLogging) Printf(ctx context.Context, format string, v ...any) {
+	now := s.now()
+	s.mu.Lock()
+	s.n[format]++
+	n := s.n[format]
+	write := !now.Before(s.next[format])
+	if write {
+		s.n[format] = 0
+		s.next[format] = now.Add(logEvery)
+	}
+	s.mu.Unlock()
+	if write {
+		s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis", "count", n, "interval", logEvery)
+	}
 }
 
 func urlQuery(raw string) neturl.Values {
