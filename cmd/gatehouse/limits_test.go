@@ -749,13 +749,19 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 // GATEHOUSE_LIMITER_FAIL_CLOSED it answers 503 UNAVAILABLE
 // limiter_unavailable with Retry-After. Both recover once Redis is back.
 func TestLimiterFailOpenAndClosed(t *testing.T) {
+	var admitted int64 // 200s of the current subtest
 	sandbox := func(t *testing.T, ts *testServer, tok string) (*http.Response, []byte) {
 		t.Helper()
-		return ts.send(t, gwRequest{path: "/sim-swap/v2/check", token: tok, body: `{"phoneNumber":"+34600000001"}`})
+		resp, body := ts.send(t, gwRequest{path: "/sim-swap/v2/check", token: tok, body: `{"phoneNumber":"+34600000001"}`})
+		if resp.StatusCode == http.StatusOK {
+			admitted++
+		}
+		return resp, body
 	}
 	for _, closed := range []bool{false, true} {
 		mode := map[bool]string{false: "open", true: "closed"}[closed]
 		t.Run("fail-"+mode, func(t *testing.T) {
+			admitted = 0
 			rdb := newTestRedis(t, 9)
 			fwd := startForwarder(t, rdb.Addr)
 			ts := startServer(t, func(env map[string]string) {
@@ -827,6 +833,11 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("RateLimit"), `"day";r=`) {
 				t.Errorf("after Redis came back: %d, RateLimit %q, %s; want a 200 metered through Redis", resp.StatusCode, resp.Header.Get("RateLimit"), body)
 			}
+			// The calls admitted without Redis are added to its count:
+			// the day quota counts every call admitted, once.
+			eventually(t, 30*time.Second, "Redis to count every admitted call", func() bool {
+				return rdb.dayCount(app.ID, "sim-swap", time.Now()) == admitted
+			})
 		})
 	}
 }

@@ -66,8 +66,8 @@ type Config struct {
 	// (one node).
 	RedisURL string `yaml:"redis_url" env:"GATEHOUSE_REDIS_URL"`
 	// LimiterFailClosed answers 503 when Redis cannot be reached; false
-	// (the default) decides the call with this node's share of the rate
-	// (quotas unmetered), logs and counts it.
+	// (the default) decides the call with this node's share of the rate,
+	// counts it against the quotas when Redis is back, logs and counts it.
 	LimiterFailClosed bool `yaml:"limiter_fail_closed" env:"GATEHOUSE_LIMITER_FAIL_CLOSED"`
 	// LimiterTimeout bounds one Redis limiter decision. A slower answer is
 	// a failure (handled as limiter_fail_closed says, and Redis is asked

@@ -222,6 +222,26 @@ type limiterState struct {
 	logMu   sync.Mutex
 	logNext map[string]time.Time // by kind: when the next line may be written
 	logN    map[string]int64     // by kind: failures since the last line
+
+	// adder takes back the calls admitted locally against quotas (nil
+	// when the limiter cannot): owed holds them until it answers again.
+	adder  ratelimit.Adder
+	owedMu sync.Mutex
+	owed   map[owedKey]*owedCalls
+	owing  atomic.Bool // owed is not empty; read on the hot path
+	paying atomic.Bool // a payBack is under way
+}
+
+// owedKey is one key's calls admitted locally on one UTC day.
+type owedKey struct {
+	key string
+	day int64
+}
+
+type owedCalls struct {
+	policy ratelimit.Policy
+	at     time.Time
+	n      int64
 }
 
 // nodeCounter is a shared limiter that knows how many nodes share it
@@ -247,6 +267,65 @@ func (g *Gateway) initLimiter() {
 	}
 	l.logNext = map[string]time.Time{}
 	l.logN = map[string]int64{}
+	l.adder, _ = g.cfg.Limiter.(ratelimit.Adder)
+	l.owed = map[owedKey]*owedCalls{}
+}
+
+// owe remembers a call admitted locally against a's quotas, to add to the
+// shared limiter's counts once it answers.
+func (g *Gateway) owe(a *access, now time.Time) {
+	l := &g.limiter
+	if l.adder == nil || (a.policy.QuotaDay <= 0 && a.policy.QuotaMonth <= 0) {
+		return
+	}
+	k := owedKey{a.key, ratelimit.DayStart(now).Unix()}
+	l.owedMu.Lock()
+	o := l.owed[k]
+	if o == nil {
+		o = &owedCalls{}
+		l.owed[k] = o
+	}
+	o.policy, o.at = a.policy, now
+	o.n++
+	l.owing.Store(true)
+	l.owedMu.Unlock()
+}
+
+// payBack adds the calls admitted locally during an outage to the shared
+// limiter's quota counts, so that a quota is exact over its period; what
+// cannot be added yet stays owed. Run it once at a time (paying).
+func (g *Gateway) payBack() {
+	l := &g.limiter
+	defer l.paying.Store(false)
+	l.owedMu.Lock()
+	owed := l.owed
+	l.owed = map[owedKey]*owedCalls{}
+	l.owing.Store(false)
+	l.owedMu.Unlock()
+	var unpaid []owedKey
+	var lastErr error
+	for k, o := range owed {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		err := l.adder.Add(ctx, k.key, o.policy, o.at, o.n)
+		cancel()
+		if err != nil {
+			unpaid, lastErr = append(unpaid, k), err
+		}
+	}
+	if len(unpaid) == 0 {
+		return
+	}
+	g.logFailure(g.cfg.Now(), lastErr, "")
+	l.owedMu.Lock()
+	for _, k := range unpaid {
+		if o := l.owed[k]; o != nil {
+			o.n += owed[k].n
+		} else {
+			l.owed[k] = owed[k]
+		}
+	}
+	l.owing.Store(true)
+	l.owedMu.Unlock()
 }
 
 var errLimiterResting = errors.New("gateway: the shared limiter failed recently; deciding locally")
@@ -301,7 +380,7 @@ func (g *Gateway) logFailure(now time.Time, err error, api string) {
 			"kind", kind, "count", n, "interval", limiterLogEvery, "err", err, "api", api)
 		return
 	}
-	g.cfg.Logger.Error("rate limiter unavailable; enforcing this node's share of each rate, quotas unmetered (fail-open)",
+	g.cfg.Logger.Error("rate limiter unavailable; enforcing this node's share of each rate, counting calls against quotas to add back (fail-open)",
 		"kind", kind, "count", n, "interval", limiterLogEvery, "nodes", g.limiter.nodes(), "err", err, "api", api)
 }
 
@@ -333,6 +412,9 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 		if l.downUntil.Load() != 0 {
 			l.downUntil.Store(0)
 		}
+		if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
+			go g.payBack()
+		}
 	case ctx.Err() == nil:
 		// A caller that went away says nothing about the backend.
 		l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
@@ -347,9 +429,11 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 //
 // When the shared limiter cannot decide, a fail-closed gateway refuses the
 // call (503 limiter_unavailable); a fail-open one decides it with this
-// node's share of the rate (rate ÷ the nodes sharing the limiter), quotas
-// unmetered, and says so in the RateLimit fields, which then describe that
-// local share. Either way the call is counted in
+// node's share of the rate (rate ÷ the nodes sharing the limiter) and says
+// so in the RateLimit fields, which then describe that local share. The
+// quotas are not checked then, but each call admitted is counted and added
+// to the shared limiter's counts when it answers again (payBack), so a
+// quota stays exact over its period. Either way the call is counted in
 // gatehouse_limiter_errors_total.
 func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *compiledAPI, a *access) *problem.Error {
 	if g.cfg.Limiter == nil || !a.policy.Limited() {
@@ -367,11 +451,16 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 		}
 		g.limiterErrors.WithLabelValues("open").Inc()
 		policy = localShare(a.policy, g.limiter.nodes())
-		if !policy.Limited() {
-			return nil // no rate to share: the quotas go unmetered
+		if policy.Limited() {
+			policyHeader = policyHeaderOf(policy)
+			d, _ = g.limiter.local.Allow(ctx, a.key, policy, now)
 		}
-		policyHeader = policyHeaderOf(policy)
-		d, _ = g.limiter.local.Allow(ctx, a.key, policy, now)
+		if d.Allowed() {
+			g.owe(a, now)
+		}
+		if !policy.Limited() {
+			return nil // no rate to share, and the quotas are not known here
+		}
 	}
 	h := w.Header()
 	h.Set("RateLimit-Policy", policyHeader)

@@ -28,6 +28,15 @@ type sharedLimiter struct {
 	delay time.Duration
 	err   error
 	calls int
+	added chan int64
+	// addErr, when set, fails Add only.
+	addErr error
+}
+
+func (s *sharedLimiter) setAddErr(err error) {
+	s.mu.Lock()
+	s.addErr = err
+	s.mu.Unlock()
 }
 
 func (s *sharedLimiter) Allow(ctx context.Context, key string, p ratelimit.Policy, now time.Time) (ratelimit.Decision, error) {
@@ -48,6 +57,24 @@ func (s *sharedLimiter) Allow(ctx context.Context, key string, p ratelimit.Polic
 		return ratelimit.Decision{}, err
 	}
 	return s.mem.Allow(ctx, key, p, now)
+}
+
+// Add takes back calls admitted without it, as ratelimit/redis does:
+// counted against the quotas only. Each call is reported on added.
+func (s *sharedLimiter) Add(ctx context.Context, key string, p ratelimit.Policy, at time.Time, n int64) error {
+	s.mu.Lock()
+	err := s.err
+	if s.addErr != nil {
+		err = s.addErr
+	}
+	s.mu.Unlock()
+	if err == nil {
+		for range n {
+			_, _ = s.mem.Allow(ctx, key, ratelimit.Policy{QuotaDay: p.QuotaDay, QuotaMonth: p.QuotaMonth}, at)
+		}
+	}
+	s.added <- n
+	return err
 }
 
 func (s *sharedLimiter) set(delay time.Duration, err error) {
@@ -75,7 +102,7 @@ type limiterRig struct {
 
 func newLimiterRig(t *testing.T, cfg Config, p ratelimit.Policy) *limiterRig {
 	t.Helper()
-	r := &limiterRig{shared: &sharedLimiter{}, logs: new(bytes.Buffer), now: time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)}
+	r := &limiterRig{shared: &sharedLimiter{added: make(chan int64, 16)}, logs: new(bytes.Buffer), now: time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)}
 	cfg.Limiter = r.shared
 	cfg.Logger = slog.New(slog.NewJSONHandler(r.logs, nil))
 	cfg.Now = func() time.Time { return r.now }
@@ -148,8 +175,16 @@ func TestLimiterOutageEnforcesLocalShare(t *testing.T) {
 
 	// The failing call and the next: admitted by the local share (rate 5,
 	// burst 2); the third refused by it. Only the first asked Redis.
-	for i, st := range []int{200, 200, 429} {
+	admitted := int64(0) // while Redis is down
+	call := func() (int, string, string) {
 		status, policy, state := r.call()
+		if status == 200 {
+			admitted++
+		}
+		return status, policy, state
+	}
+	for i, st := range []int{200, 200, 429} {
+		status, policy, state := call()
 		if status != st || policy != `"rate";q=2;w=1` || !strings.HasPrefix(state, `"rate";r=`) || strings.Contains(state, "day") {
 			t.Errorf("call %d during the outage: %d, RateLimit-Policy %q, RateLimit %q; want %d by the local share (rate 5, burst 2, no quota)", i+1, status, policy, state, st)
 		}
@@ -165,7 +200,7 @@ func TestLimiterOutageEnforcesLocalShare(t *testing.T) {
 	// only the 50 ms bound ends the call: a timeout, another kind.
 	r.now = r.now.Add(limiterRest)
 	r.shared.set(time.Hour, nil)
-	if status, _, _ := r.call(); status != 200 {
+	if status, _, _ := call(); status != 200 {
 		t.Errorf("call after the rest, the limiter timing out: %d; want 200 by the local share", status)
 	}
 	if n := r.shared.count(); n != 2 {
@@ -176,10 +211,10 @@ func TestLimiterOutageEnforcesLocalShare(t *testing.T) {
 	for range 5 {
 		r.now = r.now.Add(limiterRest)
 		r.shared.set(0, refused)
-		r.call()
+		call()
 	}
 	r.now = r.now.Add(limiterLogEvery)
-	r.call()
+	call()
 	var kinds []string
 	for _, l := range r.logLines(t) {
 		kinds = append(kinds, fmt.Sprintf("%v×%v", l["kind"], l["count"]))
@@ -191,13 +226,70 @@ func TestLimiterOutageEnforcesLocalShare(t *testing.T) {
 		t.Errorf("log lines by kind×count: %s; want unreachable×1 timeout×1 unreachable×6", got)
 	}
 
-	// Redis answers again: the plan's own fields, decided by it.
+	// Redis answers again: the plan's own fields, decided by it; the
+	// calls admitted meanwhile are added to its day count, so the quota is
+	// exact: 1000 - the first call - those - this one.
 	r.now = r.now.Add(limiterRest)
 	r.shared.set(0, nil)
-	for i := range 3 {
-		if status, policy, _ := r.call(); status != 200 || policy != `"rate";q=4;w=1, "day";q=1000;w=86400` {
-			t.Errorf("call %d after Redis came back: %d, RateLimit-Policy %q; want 200 with the plan's policy", i+1, status, policy)
+	if status, policy, _ := r.call(); status != 200 || policy != `"rate";q=4;w=1, "day";q=1000;w=86400` {
+		t.Errorf("call after Redis came back: %d, RateLimit-Policy %q; want 200 with the plan's policy", status, policy)
+	}
+	select {
+	case n := <-r.shared.added:
+		if n != admitted {
+			t.Errorf("%d calls added back to the shared counts; want the %d admitted during the outage", n, admitted)
 		}
+	case <-time.After(time.Minute):
+		t.Fatal("the calls admitted during the outage were never added back")
+	}
+	r.now = r.now.Add(limiterRest)
+	want := fmt.Sprintf(`"day";r=%d;`, 1000-1-admitted-1)
+	if status, _, state := r.call(); status != 200 || !strings.Contains(state, want) {
+		t.Errorf("call after the calls were added back: %d, RateLimit %q; want 200 with %s", status, state, want)
+	}
+}
+
+// TestLimiterPayBackRetries: calls admitted during an outage that cannot
+// be added back yet stay owed, and are added with a later answer.
+func TestLimiterPayBackRetries(t *testing.T) {
+	r := newLimiterRig(t, Config{LimiterNodes: 1}, ratelimit.Policy{Rate: 100, Burst: 100, QuotaMonth: 50})
+	down := fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, syscall.ECONNREFUSED)
+	r.shared.set(0, down)
+	for range 4 {
+		if status, _, _ := r.call(); status != 200 {
+			t.Fatalf("call during the outage: %d", status)
+		}
+	}
+	added := func(want int64) {
+		t.Helper()
+		select {
+		case n := <-r.shared.added:
+			if n != want {
+				t.Errorf("%d calls added back; want %d", n, want)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no calls added back")
+		}
+		for r.g.limiter.paying.Load() { // the payback ends just after
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Redis decides again, but taking counts back fails: still owed.
+	r.now = r.now.Add(limiterRest)
+	r.shared.set(0, nil)
+	r.shared.setAddErr(down)
+	if status, _, _ := r.call(); status != 200 {
+		t.Fatal("call after the outage refused")
+	}
+	added(4)
+	r.shared.setAddErr(nil)
+	if status, _, _ := r.call(); status != 200 {
+		t.Fatal("second call after the outage refused")
+	}
+	added(4)
+	// 50 - 4 owed - the 3 calls Redis decided.
+	if status, _, state := r.call(); status != 200 || !strings.Contains(state, `"month";r=43;`) {
+		t.Errorf("after the payback: %d, RateLimit %q; want 200 with \"month\";r=43", status, state)
 	}
 }
 

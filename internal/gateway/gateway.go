@@ -82,8 +82,9 @@ type Config struct {
 	// Limiter enforces plans. Nil means plans are not enforced.
 	Limiter ratelimit.Limiter
 	// LimiterFailClosed refuses calls (503) when the limiter cannot be
-	// reached; false decides them with this node's share of each rate
-	// (quotas unmetered) and counts them in metrics.
+	// reached; false decides them with this node's share of each rate,
+	// adds them to the limiter's quota counts once it answers (when it is
+	// a ratelimit.Adder) and counts them in metrics.
 	LimiterFailClosed bool
 	// LimiterTimeout bounds one decision of a shared limiter: a slower
 	// answer is a failure. Zero means DefaultLimiterTimeout (2 s).
@@ -149,7 +150,7 @@ func New(cfg Config) *Gateway {
 	g.initLimiter()
 	g.limiterErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_limiter_errors_total",
-		Help: "Calls the shared limiter could not decide, by what the gateway did: open (decided with this node's share of the rate, quotas unmetered) or closed (refused 503).",
+		Help: "Calls the shared limiter could not decide, by what the gateway did: open (decided with this node's share of the rate, counted against quotas later) or closed (refused 503).",
 	}, []string{"mode"})
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(g.limiterErrors)

@@ -153,3 +153,33 @@ func TestHeartbeat(t *testing.T) {
 		t.Errorf("%d nodes left in %snodes after both stopped; want 0", n, prefix)
 	}
 }
+
+// TestAdd: calls admitted while Redis was unreachable, added back, count
+// against the quotas of their day and month (and only those the policy
+// sets), with the expiry allow.lua gives a count; the rate is untouched.
+func TestAdd(t *testing.T) {
+	l, client, prefix := open(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 4, 23, 0, 0, 0, time.UTC)
+	p := ratelimit.Policy{Rate: 1, Burst: 1, QuotaDay: 10, QuotaMonth: 100}
+	if err := l.Add(ctx, "k", p, at, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Add(ctx, "k", ratelimit.Policy{Rate: 1, Burst: 1, QuotaMonth: 100}, at.Add(2*time.Hour), 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Add(ctx, "k", ratelimit.Policy{Rate: 1, Burst: 1}, at, 5); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.Allow(ctx, "k", p, at.Add(time.Minute))
+	if err != nil || !d.Allowed() || d.DayRemaining != 2 || d.MonthRemaining != 87 {
+		t.Errorf("Allow after adding 7 on the day and 5 more on the next day: %+v, %v; want admitted with 2 left today and 87 this month", d, err)
+	}
+	day := prefix + "{k}:d:20260304"
+	if ttl := client.TTL(ctx, day).Val(); ttl <= 0 {
+		t.Errorf("TTL of %s = %s; want an expiry", day, ttl)
+	}
+	if n := client.Get(ctx, prefix+"{k}:d:20260305").Val(); n != "" {
+		t.Errorf("the next day's count = %q; want none (that policy sets no day quota)", n)
+	}
+}
