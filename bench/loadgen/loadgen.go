@@ -255,7 +255,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	r.end = r.measureStart.Add(cfg.Duration)
 	r.ctx, r.cancel = context.WithDeadline(ctx, r.end)
 	defer r.cancel()
-	// Cancellation by the caller ends the window early.
+	// Cancellation by the caller ends the window early. r.ctx is derived
+	// from ctx, so the workers may see the cancellation (and Run get past
+	// wg.Wait) before this function has run: see below.
 	stopWatch := context.AfterFunc(ctx, func() { r.finish(time.Now()) })
 	defer stopWatch()
 
@@ -286,6 +288,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wg.Go(w.run)
 	}
 	wg.Wait()
+	// ctx's cancellation reaches r.ctx and the AfterFunc in no set order:
+	// the workers can all have returned before the AfterFunc has started,
+	// and stopWatch then keeps it from ever running. ctx.Err is set before
+	// either is told, so it says whether the caller cut the run short;
+	// finish runs once, so this waits for an AfterFunc already under way,
+	// or stops the window now.
+	stopWatch()
+	if ctx.Err() != nil {
+		r.finish(time.Now())
+	}
 	for _, w := range workers {
 		w.tr.CloseIdleConnections()
 	}

@@ -743,18 +743,25 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 }
 
 // TestLimiterFailOpenAndClosed: with Redis behind a connection that is cut,
-// the default serves calls unmetered and counts it in
+// the default decides calls with the node's share of the plan's rate
+// (quotas unmetered), says so in the RateLimit fields and counts it in
 // gatehouse_limiter_errors_total{mode="open"}; with
 // GATEHOUSE_LIMITER_FAIL_CLOSED it answers 503 UNAVAILABLE
 // limiter_unavailable with Retry-After. Both recover once Redis is back.
 func TestLimiterFailOpenAndClosed(t *testing.T) {
+	var admitted int64 // 200s of the current subtest
 	sandbox := func(t *testing.T, ts *testServer, tok string) (*http.Response, []byte) {
 		t.Helper()
-		return ts.send(t, gwRequest{path: "/sim-swap/v2/check", token: tok, body: `{"phoneNumber":"+34600000001"}`})
+		resp, body := ts.send(t, gwRequest{path: "/sim-swap/v2/check", token: tok, body: `{"phoneNumber":"+34600000001"}`})
+		if resp.StatusCode == http.StatusOK {
+			admitted++
+		}
+		return resp, body
 	}
 	for _, closed := range []bool{false, true} {
 		mode := map[bool]string{false: "open", true: "closed"}[closed]
 		t.Run("fail-"+mode, func(t *testing.T) {
+			admitted = 0
 			rdb := newTestRedis(t, 9)
 			fwd := startForwarder(t, rdb.Addr)
 			ts := startServer(t, func(env map[string]string) {
@@ -787,8 +794,12 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 				resp, body := sandbox(t, ts, tok)
 				t.Logf("call %d while Redis is cut: %d in %s", i+1, resp.StatusCode, time.Since(began).Round(time.Millisecond))
 				if !closed {
-					if resp.StatusCode != http.StatusOK {
-						t.Errorf("fail-open call %d while Redis is cut: %d %s; want 200 (unmetered)", i+1, resp.StatusCode, body)
+					// One node: its share is the sandbox plan's whole rate
+					// (10/s, burst 20), and no day quota.
+					if resp.StatusCode != http.StatusOK || resp.Header.Get("RateLimit-Policy") != `"rate";q=20;w=2` ||
+						!strings.HasPrefix(resp.Header.Get("RateLimit"), `"rate";r=`) {
+						t.Errorf("fail-open call %d while Redis is cut: %d, RateLimit-Policy %q, RateLimit %q, %s; want 200 under the node's share of the rate only",
+							i+1, resp.StatusCode, resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"), body)
 					}
 					continue
 				}
@@ -813,14 +824,20 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 
 			// Redis is back on the same address: metered 200s again.
 			fwd.restore()
+			// (Only Redis's decisions carry the day quota.)
 			eventually(t, 30*time.Second, "calls to be metered through Redis again", func() bool {
 				resp, _ := sandbox(t, ts, tok)
-				return resp.StatusCode == http.StatusOK && resp.Header.Get("RateLimit") != ""
+				return resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("RateLimit"), `"day";r=`)
 			})
 			resp, body = sandbox(t, ts, tok)
-			if resp.StatusCode != http.StatusOK || resp.Header.Get("RateLimit") == "" {
-				t.Errorf("after Redis came back: %d, RateLimit %q, %s; want a metered 200", resp.StatusCode, resp.Header.Get("RateLimit"), body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("RateLimit"), `"day";r=`) {
+				t.Errorf("after Redis came back: %d, RateLimit %q, %s; want a 200 metered through Redis", resp.StatusCode, resp.Header.Get("RateLimit"), body)
 			}
+			// The calls admitted without Redis are added to its count:
+			// the day quota counts every call admitted, once.
+			eventually(t, 30*time.Second, "Redis to count every admitted call", func() bool {
+				return rdb.dayCount(app.ID, "sim-swap", time.Now()) == admitted
+			})
 		})
 	}
 }

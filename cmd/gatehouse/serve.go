@@ -193,11 +193,14 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	var limits io.Closer
 	if cfg.RedisURL != "" {
 		redislimit.LogTo(logger)
-		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:")
+		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:", cfg.LimiterTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Redis for rate limits: %w", err)
 		}
 		limiter, limits = rl, rl
+		if cfg.LimiterNodes == 0 {
+			go rl.Heartbeat(ctx, 2*time.Second) // for LiveNodes
+		}
 	}
 	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, Logger: logger})
 
@@ -211,6 +214,8 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		SandboxPlan:       plans.Sandbox,
 		Limiter:           limiter,
 		LimiterFailClosed: cfg.LimiterFailClosed,
+		LimiterTimeout:    cfg.LimiterTimeout,
+		LimiterNodes:      cfg.LimiterNodes,
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
 		Registerer:        registry,

@@ -74,8 +74,17 @@ type Config struct {
 	// (one node).
 	RedisURL string `yaml:"redis_url" env:"GATEHOUSE_REDIS_URL"`
 	// LimiterFailClosed answers 503 when Redis cannot be reached; false
-	// (the default) serves the call unmetered, logs and counts it.
+	// (the default) decides the call with this node's share of the rate,
+	// counts it against the quotas when Redis is back, logs and counts it.
 	LimiterFailClosed bool `yaml:"limiter_fail_closed" env:"GATEHOUSE_LIMITER_FAIL_CLOSED"`
+	// LimiterTimeout bounds one Redis limiter decision. A slower answer is
+	// a failure (handled as limiter_fail_closed says, and Redis is asked
+	// again a second later); a slow answer within it is not.
+	LimiterTimeout time.Duration `yaml:"limiter_timeout" env:"GATEHOUSE_LIMITER_TIMEOUT"`
+	// LimiterNodes is the number of nodes sharing Redis, whose share of
+	// each rate a node enforces while Redis is unreachable. 0 (the
+	// default) counts the live nodes through heartbeats in Redis.
+	LimiterNodes int `yaml:"limiter_nodes" env:"GATEHOUSE_LIMITER_NODES"`
 	// UsageFlushInterval is how often call counts are written to the
 	// database; a crash loses at most this much.
 	UsageFlushInterval time.Duration `yaml:"usage_flush_interval" env:"GATEHOUSE_USAGE_FLUSH_INTERVAL"`
@@ -130,6 +139,7 @@ func Default() Config {
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
+		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -214,6 +224,10 @@ func (c *Config) validate() error {
 		return errors.New("config: token_rate_per_client, token_rate_per_address and signin_rate_per_address must be 0 (off) or positive")
 	case c.BodyReadTimeout < 10*time.Millisecond:
 		return fmt.Errorf("config: body_read_timeout %s is too short", c.BodyReadTimeout)
+	case c.LimiterTimeout < 10*time.Millisecond:
+		return fmt.Errorf("config: limiter_timeout %s is too short", c.LimiterTimeout)
+	case c.LimiterNodes < 0:
+		return errors.New("config: limiter_nodes must be 0 (count them through Redis) or positive")
 	case c.UsageFlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("config: usage_flush_interval %s is too short", c.UsageFlushInterval)
 	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):

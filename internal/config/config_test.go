@@ -48,6 +48,7 @@ func TestDefaults(t *testing.T) {
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
+		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -117,6 +118,7 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		MaxFormBytes:         32768,
 		UpstreamTimeout:      4 * time.Second,
 		BodyReadTimeout:      3 * time.Second,
+		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
@@ -163,6 +165,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":      "1s",
 		"GATEHOUSE_UPSTREAM_TIMEOUT":      "500ms",
 		"GATEHOUSE_BODY_READ_TIMEOUT":     "250ms",
+		"GATEHOUSE_LIMITER_TIMEOUT":       "750ms",
+		"GATEHOUSE_LIMITER_NODES":         "3",
 		"GATEHOUSE_LOG_LEVEL":             "error",
 	}
 	c, err := Load(path, envOf(env))
@@ -185,6 +189,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		MaxFormBytes:         2048,
 		UpstreamTimeout:      500 * time.Millisecond,
 		BodyReadTimeout:      250 * time.Millisecond,
+		LimiterTimeout:       750 * time.Millisecond,
+		LimiterNodes:         3,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,

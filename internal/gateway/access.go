@@ -3,11 +3,15 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gatehouse/internal/problem"
@@ -125,7 +129,7 @@ func (g *Gateway) loadAccess(ctx context.Context, api *compiledAPI, clientID str
 		policy: ratelimit.Policy{Rate: plan.RatePerSecond, Burst: plan.Burst, QuotaDay: plan.QuotaDay, QuotaMonth: plan.QuotaMonth},
 		key:    clientID + "|" + name,
 	}
-	a.policyHeader = policyHeader(a.policy)
+	a.policyHeader = policyHeaderOf(a.policy)
 	return a, nil
 }
 
@@ -134,10 +138,10 @@ func (g *Gateway) upgradeURL(api string) string {
 	return g.cfg.PortalURL + "/portal/apis/" + api + "#plans"
 }
 
-// policyHeader renders the IETF RateLimit-Policy field (draft-ietf-httpapi-
+// policyHeaderOf renders the IETF RateLimit-Policy field (draft-ietf-httpapi-
 // ratelimit-headers): one item per promise, q the quota, w the window in
 // seconds.
-func policyHeader(p ratelimit.Policy) string {
+func policyHeaderOf(p ratelimit.Policy) string {
 	var items []string
 	if p.Rate > 0 {
 		w := int64(math.Ceil(float64(p.Burst) / p.Rate))
@@ -186,45 +190,258 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// limiterTimeout bounds one limiter decision; limiterRest is how long the
-// limiter is skipped after a failure.
-const (
-	limiterTimeout = 200 * time.Millisecond
-	limiterRest    = time.Second
-)
+// DefaultLimiterTimeout bounds one decision of a shared limiter when
+// Config.LimiterTimeout is zero. A round trip to Redis takes well under a
+// millisecond, but on a busy machine (or behind a busy network) it can take
+// hundreds: that is a slow answer, to be waited for, not an outage.
+const DefaultLimiterTimeout = 2 * time.Second
 
-var errLimiterResting = errors.New("gateway: limiter failed recently; resting")
+// limiterRest is how long the gateway decides locally after a shared
+// limiter failed before it asks it again (one call asks; the others keep
+// deciding locally until it answers).
+const limiterRest = time.Second
+
+// limiterLogEvery is the interval of the "limiter unavailable" log lines:
+// one line per kind of failure per interval, with a count.
+const limiterLogEvery = 10 * time.Second
+
+// limiterState is the gateway's view of its limiter's health and what it
+// does without it.
+type limiterState struct {
+	// inProcess is set for ratelimit.Memory, which never blocks or fails.
+	inProcess bool
+	timeout   time.Duration
+	// downUntil (unix ns) is when the shared limiter may be asked again
+	// after a failure; 0 while it answers.
+	downUntil atomic.Int64
+	// local decides while the shared limiter is down, with each key's
+	// local share of its rate.
+	local *ratelimit.Memory
+	nodes func() int
+
+	logMu   sync.Mutex
+	logNext map[string]time.Time // by kind: when the next line may be written
+	logN    map[string]int64     // by kind: failures since the last line
+
+	// adder takes back the calls admitted locally against quotas (nil
+	// when the limiter cannot): owed holds them until it answers again.
+	adder  ratelimit.Adder
+	owedMu sync.Mutex
+	owed   map[owedKey]*owedCalls
+	owing  atomic.Bool // owed is not empty; read on the hot path
+	paying atomic.Bool // a payBack is under way
+}
+
+// owedKey is one key's calls admitted locally on one UTC day.
+type owedKey struct {
+	key string
+	day int64
+}
+
+type owedCalls struct {
+	policy ratelimit.Policy
+	at     time.Time
+	n      int64
+}
+
+// nodeCounter is a shared limiter that knows how many nodes share it
+// (ratelimit/redis, through heartbeats).
+type nodeCounter interface{ LiveNodes() int }
+
+func (g *Gateway) initLimiter() {
+	l := &g.limiter
+	_, l.inProcess = g.cfg.Limiter.(*ratelimit.Memory)
+	l.timeout = g.cfg.LimiterTimeout
+	if l.timeout <= 0 {
+		l.timeout = DefaultLimiterTimeout
+	}
+	l.local = ratelimit.NewMemory()
+	switch nc, ok := g.cfg.Limiter.(nodeCounter); {
+	case g.cfg.LimiterNodes > 0:
+		n := g.cfg.LimiterNodes
+		l.nodes = func() int { return n }
+	case ok:
+		l.nodes = nc.LiveNodes
+	default:
+		l.nodes = func() int { return 1 }
+	}
+	l.logNext = map[string]time.Time{}
+	l.logN = map[string]int64{}
+	l.adder, _ = g.cfg.Limiter.(ratelimit.Adder)
+	l.owed = map[owedKey]*owedCalls{}
+}
+
+// owe remembers a call admitted locally against a's quotas, to add to the
+// shared limiter's counts once it answers.
+func (g *Gateway) owe(a *access, now time.Time) {
+	l := &g.limiter
+	if l.adder == nil || (a.policy.QuotaDay <= 0 && a.policy.QuotaMonth <= 0) {
+		return
+	}
+	k := owedKey{a.key, ratelimit.DayStart(now).Unix()}
+	l.owedMu.Lock()
+	o := l.owed[k]
+	if o == nil {
+		o = &owedCalls{}
+		l.owed[k] = o
+	}
+	o.policy, o.at = a.policy, now
+	o.n++
+	l.owing.Store(true)
+	l.owedMu.Unlock()
+}
+
+// payBack adds the calls admitted locally during an outage to the shared
+// limiter's quota counts, so that a quota is exact over its period; what
+// cannot be added yet stays owed. Run it once at a time (paying).
+func (g *Gateway) payBack() {
+	l := &g.limiter
+	defer l.paying.Store(false)
+	l.owedMu.Lock()
+	owed := l.owed
+	l.owed = map[owedKey]*owedCalls{}
+	l.owing.Store(false)
+	l.owedMu.Unlock()
+	var unpaid []owedKey
+	var lastErr error
+	for k, o := range owed {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		err := l.adder.Add(ctx, k.key, o.policy, o.at, o.n)
+		cancel()
+		if err != nil {
+			unpaid, lastErr = append(unpaid, k), err
+		}
+	}
+	if len(unpaid) == 0 {
+		return
+	}
+	g.logFailure(g.cfg.Now(), lastErr, "")
+	l.owedMu.Lock()
+	for _, k := range unpaid {
+		if o := l.owed[k]; o != nil {
+			o.n += owed[k].n
+		} else {
+			l.owed[k] = owed[k]
+		}
+	}
+	l.owing.Store(true)
+	l.owedMu.Unlock()
+}
+
+var errLimiterResting = errors.New("gateway: the shared limiter failed recently; deciding locally")
+
+// localShare is the part of p one of n nodes enforces on its own while the
+// shared limiter is down: rate ÷ n with burst ÷ n (at least 1). Quotas are
+// not enforced locally: a node does not know how much of them the others
+// used.
+func localShare(p ratelimit.Policy, n int) ratelimit.Policy {
+	if p.Rate <= 0 {
+		return ratelimit.Policy{}
+	}
+	n = max(n, 1)
+	return ratelimit.Policy{Rate: p.Rate / float64(n), Burst: max(1, (p.Burst+int64(n)-1)/int64(n))}
+}
+
+// limiterFailureKind names the kind of a shared limiter's failure for the
+// logs: timeout (no answer within the bound), unreachable (the connection
+// failed or could not be made) or error (the backend answered with an
+// error).
+func limiterFailureKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, new(*net.OpError)) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed):
+		return "unreachable"
+	}
+	return "error"
+}
+
+// logFailure writes one line per kind of failure per limiterLogEvery, with
+// the number of failures of that kind since the previous line.
+func (g *Gateway) logFailure(now time.Time, err error, api string) {
+	l := &g.limiter
+	kind := limiterFailureKind(err)
+	l.logMu.Lock()
+	l.logN[kind]++
+	n := l.logN[kind]
+	write := !now.Before(l.logNext[kind])
+	if write {
+		l.logN[kind] = 0
+		l.logNext[kind] = now.Add(limiterLogEvery)
+	}
+	l.logMu.Unlock()
+	if !write {
+		return
+	}
+	if g.cfg.LimiterFailClosed {
+		g.cfg.Logger.Error("rate limiter unavailable; refusing calls (fail-closed)",
+			"kind", kind, "count", n, "interval", limiterLogEvery, "err", err, "api", api)
+		return
+	}
+	g.cfg.Logger.Error("rate limiter unavailable; enforcing this node's share of each rate, counting calls against quotas to add back (fail-open)",
+		"kind", kind, "count", n, "interval", limiterLogEvery, "nodes", g.limiter.nodes(), "err", err, "api", api)
+}
+
+// decide asks the limiter for a decision on a's call. A shared limiter
+// gets the configured time to answer; a slow answer is still an answer.
+// Only a failure (no answer within the bound, a broken connection, an
+// error reply) makes the gateway decide locally for limiterRest, after
+// which one call asks the shared limiter again while the others keep
+// deciding locally until it answers.
+func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now time.Time) (ratelimit.Decision, error) {
+	l := &g.limiter
+	if l.inProcess {
+		// The in-process limiter cannot block: no deadline (and none of
+		// its allocations) on the hot path.
+		return g.cfg.Limiter.Allow(ctx, a.key, a.policy, now)
+	}
+	if down := l.downUntil.Load(); down != 0 {
+		// Resting: the first call past the rest asks again, extending the
+		// rest for the others while it does.
+		if now.UnixNano() < down || !l.downUntil.CompareAndSwap(down, now.Add(limiterRest).UnixNano()) {
+			return ratelimit.Decision{}, errLimiterResting
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, l.timeout)
+	d, err := g.cfg.Limiter.Allow(lctx, a.key, a.policy, now)
+	cancel()
+	switch {
+	case err == nil:
+		if l.downUntil.Load() != 0 {
+			l.downUntil.Store(0)
+		}
+		if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
+			go g.payBack()
+		}
+	case ctx.Err() == nil:
+		// A caller that went away says nothing about the backend.
+		l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
+		g.logFailure(now, err, api.rec.Name)
+	}
+	return d, err
+}
 
 // enforcePlan applies the subscription's plan: rate limit, then quota. A
 // refusal is a 429 with Retry-After and the RateLimit fields; an admitted
 // request carries the fields on its response.
+//
+// When the shared limiter cannot decide, a fail-closed gateway refuses the
+// call (503 limiter_unavailable); a fail-open one decides it with this
+// node's share of the rate (rate ÷ the nodes sharing the limiter) and says
+// so in the RateLimit fields, which then describe that local share. The
+// quotas are not checked then, but each call admitted is counted and added
+// to the shared limiter's counts when it answers again (payBack), so a
+// quota stays exact over its period. Either way the call is counted in
+// gatehouse_limiter_errors_total.
 func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *compiledAPI, a *access) *problem.Error {
 	if g.cfg.Limiter == nil || !a.policy.Limited() {
 		return nil
 	}
 	now := g.cfg.Now()
-	var d ratelimit.Decision
-	var err error
-	if down := g.limiterDownUntil.Load(); down != 0 && now.UnixNano() < down {
-		err = errLimiterResting
-	} else {
-		// A shared limiter answers in a round trip; past this, the call
-		// goes on unmetered (or is refused) instead of waiting.
-		// The in-process limiter cannot block: no deadline (and none of
-		// its allocations) on the hot path.
-		lctx, cancel := ctx, context.CancelFunc(func() {})
-		if !g.limiterInProcess {
-			lctx, cancel = context.WithTimeout(ctx, limiterTimeout)
-		}
-		d, err = g.cfg.Limiter.Allow(lctx, a.key, a.policy, now)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			// Let the backend rest a moment: callers get their answer at
-			// once instead of each waiting for a timeout. (A caller that
-			// went away says nothing about the backend.)
-			g.limiterDownUntil.Store(now.Add(limiterRest).UnixNano())
-		}
-	}
+	policy, policyHeader := a.policy, a.policyHeader
+	d, err := g.decide(ctx, api, a, now)
 	if err != nil {
 		if g.cfg.LimiterFailClosed {
 			g.limiterErrors.WithLabelValues("closed").Inc()
@@ -233,12 +450,21 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 				Wrap(err).WithRetryAfter(time.Second)
 		}
 		g.limiterErrors.WithLabelValues("open").Inc()
-		g.cfg.Logger.Warn("rate limiter unavailable; serving unmetered (fail-open)", "err", err, "api", api.rec.Name)
-		return nil
+		policy = localShare(a.policy, g.limiter.nodes())
+		if policy.Limited() {
+			policyHeader = policyHeaderOf(policy)
+			d, _ = g.limiter.local.Allow(ctx, a.key, policy, now)
+		}
+		if d.Allowed() {
+			g.owe(a, now)
+		}
+		if !policy.Limited() {
+			return nil // no rate to share, and the quotas are not known here
+		}
 	}
 	h := w.Header()
-	h.Set("RateLimit-Policy", a.policyHeader)
-	h.Set("RateLimit", stateHeader(a.policy, d))
+	h.Set("RateLimit-Policy", policyHeader)
+	h.Set("RateLimit", stateHeader(policy, d))
 	switch d.Refusal {
 	case ratelimit.Admitted:
 		return nil

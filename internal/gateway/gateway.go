@@ -82,8 +82,17 @@ type Config struct {
 	// Limiter enforces plans. Nil means plans are not enforced.
 	Limiter ratelimit.Limiter
 	// LimiterFailClosed refuses calls (503) when the limiter cannot be
-	// reached; false serves them unmetered and counts them in metrics.
+	// reached; false decides them with this node's share of each rate,
+	// adds them to the limiter's quota counts once it answers (when it is
+	// a ratelimit.Adder) and counts them in metrics.
 	LimiterFailClosed bool
+	// LimiterTimeout bounds one decision of a shared limiter: a slower
+	// answer is a failure. Zero means DefaultLimiterTimeout (2 s).
+	LimiterTimeout time.Duration
+	// LimiterNodes is how many nodes share the limiter, for the local
+	// share of each rate a node enforces while the limiter is down. Zero
+	// means what the limiter knows (its LiveNodes method), else 1.
+	LimiterNodes int
 	// PortalURL is the developer portal's base URL, for the plan-upgrade
 	// links of 403 and 429 answers.
 	PortalURL string
@@ -110,10 +119,7 @@ type Gateway struct {
 	access accessCache
 
 	limiterErrors *prometheus.CounterVec
-	// limiterInProcess is set for ratelimit.Memory, which never blocks.
-	limiterInProcess bool
-	// limiterDownUntil (unix ns) skips the limiter after a failure.
-	limiterDownUntil atomic.Int64
+	limiter       limiterState
 
 	reloadMu   sync.Mutex
 	generation int64
@@ -145,10 +151,10 @@ func New(cfg Config) *Gateway {
 	}
 	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}}
 	g.access.entries = map[accessKey]*access{}
-	_, g.limiterInProcess = cfg.Limiter.(*ratelimit.Memory)
+	g.initLimiter()
 	g.limiterErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_limiter_errors_total",
-		Help: "Calls whose limits could not be checked, by what the gateway did: open (served unmetered) or closed (refused 503).",
+		Help: "Calls the shared limiter could not decide, by what the gateway did: open (decided with this node's share of the rate, counted against quotas later) or closed (refused 503).",
 	}, []string{"mode"})
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(g.limiterErrors)

@@ -78,6 +78,16 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
 }
 
+// Adder is a shared Limiter that can take counts of requests admitted
+// without it (while it could not be reached), so that quotas stay exact
+// over their periods.
+type Adder interface {
+	// Add counts n requests admitted for key under p at time at against
+	// the day and month quotas p sets (the rate is left alone: its moment
+	// has passed).
+	Add(ctx context.Context, key string, p Policy, at time.Time, n int64) error
+}
+
 // DayStart and MonthStart return the start of the UTC period holding t.
 func DayStart(t time.Time) time.Time {
 	t = t.UTC()

@@ -41,6 +41,8 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,6 +73,10 @@ type Limiter struct {
 	client redis.UniversalClient
 	prefix string
 	owned  bool // Close closes client
+
+	// nodes is how many nodes were alive at the last heartbeat that got
+	// an answer (0 before the first).
+	nodes atomic.Int64
 }
 
 var _ ratelimit.Limiter = (*Limiter)(nil)
@@ -81,39 +87,56 @@ func New(client redis.UniversalClient, prefix string) *Limiter {
 	return &Limiter{client: client, prefix: prefix}
 }
 
+// DefaultTimeout bounds one decision when Open is given no timeout.
+const DefaultTimeout = 2 * time.Second
+
 // Open connects to the Redis server at url (redis://[user:password@]host:port/db,
 // or rediss:// for TLS; see redis.ParseURL for the options it takes), checks
 // it answers PING, and returns a Limiter using it whose Close closes the
 // connection. An unreachable server is an error wrapping
 // ratelimit.ErrUnavailable.
-func Open(url string, prefix string) (*Limiter, error) {
+//
+// timeout (DefaultTimeout when 0) bounds each network step of a decision:
+// dialing, writing, reading. The context given to Allow bounds the whole
+// decision too, the wait for a pooled connection included. A slow answer
+// within the bound is an answer: under CPU load a round trip to a local
+// Redis can take hundreds of milliseconds without anything being wrong.
+func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redislimit: %w", err)
 	}
-	// A limiter sits on every API call: when Redis is slow or gone, a call
-	// must fail fast (and fail open or closed) rather than wait out
-	// go-redis's defaults of 3 retries and multi-second timeouts. Values
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// A limiter sits on every API call: when Redis is gone, a call must
+	// fail within the bound (and fail open or closed) rather than wait out
+	// go-redis's retries; the caller decides when to ask again. Values
 	// given in the URL win.
 	q := urlQuery(url)
 	if !q.Has("max_retries") {
 		opts.MaxRetries = -1 // no retries
 	}
+	opts.DialerRetries = 1 // one attempt: a refused connection is an answer
 	if !q.Has("dial_timeout") {
-		opts.DialTimeout = 250 * time.Millisecond
+		opts.DialTimeout = timeout
 	}
 	if !q.Has("read_timeout") {
-		opts.ReadTimeout = 250 * time.Millisecond
+		opts.ReadTimeout = timeout
 	}
 	if !q.Has("write_timeout") {
-		opts.WriteTimeout = 250 * time.Millisecond
+		opts.WriteTimeout = timeout
 	}
+	if !q.Has("pool_timeout") {
+		opts.PoolTimeout = timeout
+	}
+	opts.ContextTimeoutEnabled = true // the caller's deadline applies too
 	client := redis.NewClient(opts)
-	timeout := opts.DialTimeout + opts.ReadTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	ping := opts.DialTimeout + opts.ReadTimeout
+	if ping <= 0 {
+		ping = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ping)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
@@ -126,13 +149,40 @@ func Open(url string, prefix string) (*Limiter, error) {
 
 // LogTo sends go-redis's own log lines (failed reconnects, pool trouble)
 // to l at Warn with source=go-redis, instead of the standard logger's plain
-// text on stderr. go-redis has one logger per process.
-func LogTo(l *slog.Logger) { redis.SetLogger(slogLogging{l}) }
+// text on stderr: one line per kind (its format) per logEvery, with the
+// count of those it stands for. go-redis has one logger per process.
+func LogTo(l *slog.Logger) { redis.SetLogger(newSlogLogging(l, time.Now)) }
 
-type slogLogging struct{ l *slog.Logger }
+// logEvery is the interval of go-redis's log lines of one kind.
+const logEvery = 10 * time.Second
 
-func (s slogLogging) Printf(ctx context.Context, format string, v ...any) {
-	s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis")
+type slogLogging struct {
+	l   *slog.Logger
+	now func() time.Time
+
+	mu   sync.Mutex
+	next map[string]time.Time // by format: when the next line may be written
+	n    map[string]int64     // by format: lines since the last one written
+}
+
+func newSlogLogging(l *slog.Logger, now func() time.Time) *slogLogging {
+	return &slogLogging{l: l, now: now, next: map[string]time.Time{}, n: map[string]int64{}}
+}
+
+func (s *slogLogging) Printf(ctx context.Context, format string, v ...any) {
+	now := s.now()
+	s.mu.Lock()
+	s.n[format]++
+	n := s.n[format]
+	write := !now.Before(s.next[format])
+	if write {
+		s.n[format] = 0
+		s.next[format] = now.Add(logEvery)
+	}
+	s.mu.Unlock()
+	if write {
+		s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis", "count", n, "interval", logEvery)
+	}
 }
 
 func urlQuery(raw string) neturl.Values {

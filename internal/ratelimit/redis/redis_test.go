@@ -177,10 +177,10 @@ func TestRedisUnavailable(t *testing.T) {
 	if d, err := l.Allow(context.Background(), "k", ratelimit.Policy{}, time.Now()); err != nil || !d.Allowed() {
 		t.Errorf("Allow with a zero policy = %+v, %v", d, err)
 	}
-	if _, err := redislimit.Open("redis://127.0.0.1:1/0?dial_timeout=200ms", "gh-test:"); !errors.Is(err, ratelimit.ErrUnavailable) {
+	if _, err := redislimit.Open("redis://127.0.0.1:1/0?dial_timeout=200ms", "gh-test:", 0); !errors.Is(err, ratelimit.ErrUnavailable) {
 		t.Errorf("Open with Redis unreachable: %v, want an error wrapping ErrUnavailable", err)
 	}
-	if _, err := redislimit.Open("http://127.0.0.1/", "gh-test:"); err == nil || errors.Is(err, ratelimit.ErrUnavailable) {
+	if _, err := redislimit.Open("http://127.0.0.1/", "gh-test:", 0); err == nil || errors.Is(err, ratelimit.ErrUnavailable) {
 		t.Errorf("Open with a bad URL: %v, want an error, not ErrUnavailable", err)
 	}
 }
@@ -199,7 +199,7 @@ func TestOpen(t *testing.T) {
 	if os.Getenv("GATEHOUSE_TEST_REDIS_URL") == "" {
 		t.Skip("GATEHOUSE_TEST_REDIS_URL not set")
 	}
-	l, err := redislimit.Open(os.Getenv("GATEHOUSE_TEST_REDIS_URL"), "gh-test-open:")
+	l, err := redislimit.Open(os.Getenv("GATEHOUSE_TEST_REDIS_URL"), "gh-test-open:", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
