@@ -183,12 +183,20 @@ func forwardedNode(ip string) string {
 	return forwardedValue(ip)
 }
 
+// quotedPairs escapes a quoted-string's content (RFC 9110 §5.6.4). Built
+// once: a Replacer's first use builds its tables, which per request cost
+// more than the rest of the header policy (a host with a port is quoted).
+var quotedPairs = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // forwardedValue is v as an RFC 7239 value: a token when it is one, else a
 // quoted-string.
 func forwardedValue(v string) string {
 	for i := 0; i < len(v); i++ {
 		if !isTokenByte(v[i]) {
-			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+			if strings.ContainsAny(v, `"\`) {
+				return `"` + quotedPairs.Replace(v) + `"`
+			}
+			return `"` + v + `"` // the common case: a host with a port
 		}
 	}
 	return v
