@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/internal/logthin"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
@@ -219,9 +220,7 @@ type limiterState struct {
 	local *ratelimit.Memory
 	nodes func() int
 
-	logMu   sync.Mutex
-	logNext map[string]time.Time // by kind: when the next line may be written
-	logN    map[string]int64     // by kind: failures since the last line
+	log *logthin.Thinner // the "limiter unavailable" lines, by kind of failure
 
 	// adder takes back the calls admitted locally against quotas (nil
 	// when the limiter cannot): owed holds them until it answers again.
@@ -265,8 +264,7 @@ func (g *Gateway) initLimiter() {
 	default:
 		l.nodes = func() int { return 1 }
 	}
-	l.logNext = map[string]time.Time{}
-	l.logN = map[string]int64{}
+	l.log = logthin.New(limiterLogEvery)
 	l.adder, _ = g.cfg.Limiter.(ratelimit.Adder)
 	l.owed = map[owedKey]*owedCalls{}
 }
@@ -361,17 +359,8 @@ func limiterFailureKind(err error) string {
 // logFailure writes one line per kind of failure per limiterLogEvery, with
 // the number of failures of that kind since the previous line.
 func (g *Gateway) logFailure(now time.Time, err error, api string) {
-	l := &g.limiter
 	kind := limiterFailureKind(err)
-	l.logMu.Lock()
-	l.logN[kind]++
-	n := l.logN[kind]
-	write := !now.Before(l.logNext[kind])
-	if write {
-		l.logN[kind] = 0
-		l.logNext[kind] = now.Add(limiterLogEvery)
-	}
-	l.logMu.Unlock()
+	n, write := g.limiter.log.Tick(now, kind)
 	if !write {
 		return
 	}

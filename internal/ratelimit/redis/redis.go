@@ -41,12 +41,12 @@ import (
 	neturl "net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"gatehouse/internal/logthin"
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/ratelimit/internal/gcra"
 )
@@ -157,30 +157,17 @@ func LogTo(l *slog.Logger) { redis.SetLogger(newSlogLogging(l, time.Now)) }
 const logEvery = 10 * time.Second
 
 type slogLogging struct {
-	l   *slog.Logger
-	now func() time.Time
-
-	mu   sync.Mutex
-	next map[string]time.Time // by format: when the next line may be written
-	n    map[string]int64     // by format: lines since the last one written
+	l    *slog.Logger
+	now  func() time.Time
+	thin *logthin.Thinner // by format
 }
 
 func newSlogLogging(l *slog.Logger, now func() time.Time) *slogLogging {
-	return &slogLogging{l: l, now: now, next: map[string]time.Time{}, n: map[string]int64{}}
+	return &slogLogging{l: l, now: now, thin: logthin.New(logEvery)}
 }
 
 func (s *slogLogging) Printf(ctx context.Context, format string, v ...any) {
-	now := s.now()
-	s.mu.Lock()
-	s.n[format]++
-	n := s.n[format]
-	write := !now.Before(s.next[format])
-	if write {
-		s.n[format] = 0
-		s.next[format] = now.Add(logEvery)
-	}
-	s.mu.Unlock()
-	if write {
+	if n, write := s.thin.Tick(s.now(), format); write {
 		s.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis", "count", n, "interval", logEvery)
 	}
 }
