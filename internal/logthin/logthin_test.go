@@ -17,7 +17,7 @@ func TestTick(t *testing.T) {
 		{0, "timeout", 1, true}, // the first of a kind is written
 		{time.Second, "timeout", 1, false},
 		{2 * time.Second, "timeout", 2, false},
-		{2 * time.Second, "refused", 1, true}, // kinds are counted apart
+		{2 * time.Second, "refused", 1, true},  // kinds are counted apart
 		{10 * time.Second, "timeout", 3, true}, // the line stands for all three since
 		{11 * time.Second, "timeout", 1, false},
 	}
