@@ -35,6 +35,12 @@ var fuzzSeeds = []string{
 	"HEAD /number-verification/v2/device-phone-number HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\n\r\n",
 	"POST /location-verification/v3/verify HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\nContent-Type: application/json\r\nContent-Length: 139\r\n\r\n{\"device\":{\"phoneNumber\":\"+34600000003\"},\"area\":{\"areaType\":\"CIRCLE\",\"center\":{\"latitude\":50.7,\"longitude\":7.1},\"radius\":5000},\"maxAge\":30}",
 	"POST /location-verification/v3/verify HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\nContent-Type: application/json\r\nContent-Length: 74\r\n\r\n{\"device\":{\"ipv4Address\":{\"publicAddress\":\"84.125.93.10\",\"publicPort\":1}}}",
+	// Encoded delimiters and dot-segments: refused on API paths; under
+	// /oauth2/ the answer must stay an OAuth error (found by this fuzzer).
+	"POST /oauth2/#0000 HTTP/1.0\n0000:000000000000000000000000000000000000000000000000\n\n000",
+	"POST /oauth2/token%2F..%2F HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
+	"POST /sim-swap/v2/check%3Fx=1 HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\n\r\n",
+	"POST /sim-swap/v2/../v2/check HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer $TOKEN\r\n\r\n",
 	// Oversized URI (414) and header block (431).
 	"GET /sim-swap/v2/check?pad=" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
 	"POST /sim-swap/v2/check HTTP/1.1\r\nHost: gatehouse.test\r\nX-Pad: " + strings.Repeat("h", 17000) + "\r\n\r\n",

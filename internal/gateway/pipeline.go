@@ -25,11 +25,6 @@ const realm = `Bearer realm="gatehouse"`
 // unknown paths.
 func (g *Gateway) Front(platform http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// 1. The path as routed must be the path forwarded (issue 9).
-		if p := checkPath(r.URL); p != nil {
-			g.refuseTarget(w, r, p)
-			return
-		}
 		api, rel := g.table.Load().match(r.URL.Path)
 		if api == nil {
 			platform.ServeHTTP(w, r)
@@ -43,10 +38,6 @@ func (g *Gateway) Front(platform http.Handler) http.Handler {
 
 // ServeHTTP runs the pipeline for one API request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p := checkPath(r.URL); p != nil {
-		g.refuseTarget(w, r, p)
-		return
-	}
 	t := g.table.Load()
 	api, rel := t.match(r.URL.Path)
 	if api == nil {
@@ -94,8 +85,13 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // render, or nil once a response was written.
 // client receives the caller's client_id once the token is verified.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string, client *string) *problem.Error {
-	// 1. The query validated is the query forwarded (the path was checked
-	// before routing, see checkPath).
+	// 1. The path as routed and the query as validated are what the
+	// upstream receives (issue 9). Only API paths are checked: the
+	// platform's endpoints answer in their own format (OAuth's under
+	// /oauth2/), and a path no API serves is a 404 whatever it holds.
+	if p := checkPath(r.URL); p != nil {
+		return p
+	}
 	if r.URL.RawQuery != "" {
 		if p := checkQuery(r.URL.RawQuery); p != nil {
 			return p

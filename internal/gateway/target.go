@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -93,14 +92,4 @@ func ishex(c byte) bool {
 // canonically (RFC 3986), never the client's own bytes.
 func upstreamPath(rel string) string {
 	return (&url.URL{Path: rel}).EscapedPath()
-}
-
-// refuseTarget answers a request whose path or query failed checkPath or
-// checkQuery, in the API's error format when the path names one.
-func (g *Gateway) refuseTarget(w http.ResponseWriter, r *http.Request, p *problem.Error) {
-	if api, _ := g.table.Load().match(r.URL.Path); api != nil {
-		g.render.APIAs(w, r, p, api.rec.ErrorMediaType)
-		return
-	}
-	g.fail(w, r, p)
 }
