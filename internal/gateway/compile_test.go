@@ -452,57 +452,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestBreaker drives the circuit breaker with an injected clock through
-// closed → open → half-open → closed, and half-open → open again.
-func TestBreaker(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
-	b := &breaker{threshold: 3, openFor: 10 * time.Second, now: clock.Now}
-	type step struct {
-		name    string
-		advance time.Duration
-		record  *bool // record an outcome instead of asking allow
-		allowed bool
-		wait    time.Duration
-	}
-	fail, ok := false, true
-	steps := []step{
-		{name: "closed at start", allowed: true},
-		{name: "failure 1", record: &fail},
-		{name: "failure 2", record: &fail},
-		{name: "still closed below the threshold", allowed: true},
-		{name: "a success resets the count", record: &ok},
-		{name: "failure 1 again", record: &fail},
-		{name: "failure 2 again", record: &fail},
-		{name: "closed: count restarted", allowed: true},
-		{name: "failure 3 opens", record: &fail},
-		{name: "open: full Retry-After", allowed: false, wait: 10 * time.Second},
-		{name: "open: remaining Retry-After", advance: 4 * time.Second, allowed: false, wait: 6 * time.Second},
-		{name: "open until the last instant", advance: 6*time.Second - time.Millisecond, allowed: false, wait: time.Millisecond},
-		{name: "half-open: one trial", advance: time.Millisecond, allowed: true},
-		{name: "half-open: no second trial", allowed: false, wait: time.Second},
-		{name: "half-open: still one trial later", advance: 30 * time.Second, allowed: false, wait: time.Second},
-		{name: "trial fails", record: &fail},
-		{name: "open again for the full period", allowed: false, wait: 10 * time.Second},
-		{name: "half-open again", advance: 10 * time.Second, allowed: true},
-		{name: "trial succeeds", record: &ok},
-		{name: "closed", allowed: true},
-		{name: "closed: concurrent requests pass", allowed: true},
-		{name: "one failure after closing", record: &fail},
-		{name: "does not reopen below the threshold", allowed: true},
-	}
-	for _, s := range steps {
-		clock.Advance(s.advance)
-		if s.record != nil {
-			b.record(*s.record)
-			continue
-		}
-		wait, allowed := b.allow()
-		if allowed != s.allowed || (!allowed && wait != s.wait) {
-			t.Fatalf("%s: allow() = %v, %v; want %v, %v", s.name, wait, allowed, s.wait, s.allowed)
-		}
-	}
-}
-
 // TestUpstreamCircuit checks the breaker through an HTTP upstream: refused
 // connections are 502 connection_refused until the circuit opens, then 503
 // circuit_open with the remaining time as Retry-After, without dialing.

@@ -70,9 +70,14 @@ type Config struct {
 	// changes made by other processes. Zero means 250 ms.
 	ReloadEvery time.Duration
 	// BreakerFailures consecutive upstream failures open an upstream's
-	// circuit for BreakerOpenFor. Zero means 5 and 10 s.
+	// circuit (see breaker) for BreakerOpenFor, the first pause; each
+	// failed half-open probe doubles the pause, up to BreakerMaxPause.
+	// Zero means DefaultBreakerFailures (5), DefaultBreakerPause (1 s)
+	// and DefaultBreakerMaxPause (30 s). An API's upstream options
+	// override each one for that API.
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
+	BreakerMaxPause time.Duration
 	// Access is where subscriptions and plans are read. Nil means no
 	// subscription is required and no plan is enforced.
 	Access AccessSource
@@ -138,10 +143,13 @@ func New(cfg Config) *Gateway {
 		cfg.ReloadEvery = 250 * time.Millisecond
 	}
 	if cfg.BreakerFailures <= 0 {
-		cfg.BreakerFailures = 5
+		cfg.BreakerFailures = DefaultBreakerFailures
 	}
 	if cfg.BreakerOpenFor <= 0 {
-		cfg.BreakerOpenFor = 10 * time.Second
+		cfg.BreakerOpenFor = DefaultBreakerPause
+	}
+	if cfg.BreakerMaxPause <= 0 {
+		cfg.BreakerMaxPause = DefaultBreakerMaxPause
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -125,7 +125,7 @@ type httpUpstream struct {
 	host    string
 	prefix  string // path prefix of the upstream URL, no trailing slash
 	timeout time.Duration
-	breaker breaker
+	breaker *breaker
 	// refusal is the last TLS refusal an https upstream sent after the
 	// handshake (see upstreamTLSConn), consumed by the failed request.
 	refusal atomic.Pointer[tlsRefusal]
@@ -174,12 +174,28 @@ func (g *Gateway) newHTTPUpstream(raw string, o store.UpstreamOptions, api strin
 		host:    u.Host,
 		prefix:  strings.TrimSuffix(u.EscapedPath(), "/"),
 		timeout: g.cfg.UpstreamTimeout,
-		breaker: breaker{threshold: g.cfg.BreakerFailures, openFor: g.cfg.BreakerOpenFor, now: g.cfg.Now},
+		breaker: g.breakerFor(o),
 	}
 	if tlsConfig != nil {
 		up.client.Dial = up.dialTLS(tlsConfig)
 	}
 	return up, nil
+}
+
+// breakerFor returns a new breaker for an upstream: the API's options,
+// where set, else the gateway's.
+func (g *Gateway) breakerFor(o store.UpstreamOptions) *breaker {
+	threshold, base, maxPause := g.cfg.BreakerFailures, g.cfg.BreakerOpenFor, g.cfg.BreakerMaxPause
+	if o.BreakerFailures > 0 {
+		threshold = o.BreakerFailures
+	}
+	if o.BreakerPauseMS > 0 {
+		base = time.Duration(o.BreakerPauseMS) * time.Millisecond
+	}
+	if o.BreakerMaxPauseMS > 0 {
+		maxPause = time.Duration(o.BreakerMaxPauseMS) * time.Millisecond
+	}
+	return newBreaker(threshold, base, maxPause, g.cfg.Now)
 }
 
 // upstreamTLS is the client TLS configuration of an https upstream: TLS 1.2
@@ -327,7 +343,8 @@ func ParseCABundle(b []byte) (*x509.CertPool, error) {
 }
 
 func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
-	if wait, open := u.breaker.allow(); !open {
+	ticket, wait, allowed := u.breaker.allow()
+	if !allowed {
 		return problem.New("unavailable", "circuit_open",
 			"The upstream failed repeatedly; requests are paused so it can recover.").WithRetryAfter(wait)
 	}
@@ -351,7 +368,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 
 	err := u.client.DoTimeout(req, resp, u.timeout)
 	if err != nil {
-		u.breaker.record(false)
+		u.breaker.record(ticket, false)
 		if errors.Is(err, fasthttp.ErrConnectionClosed) {
 			// What the upstream's TLS said before closing, if it did. Under
 			// concurrent failures another request may consume it; each
@@ -363,7 +380,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 		return upstreamError(err, u.host)
 	}
 	status := resp.StatusCode()
-	u.breaker.record(status < 502 || status > 504)
+	u.breaker.record(ticket, status < 502 || status > 504)
 
 	h := w.Header()
 	var connection []string
@@ -453,49 +470,122 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// breaker is a consecutive-failure circuit breaker: after threshold
-// failures in a row it opens for openFor, then lets one trial request
-// through (half-open); its success closes the circuit.
+// breaker is a consecutive-failure circuit breaker with half-open probing
+// and exponential backoff:
+//
+//   - closed: every call goes through. threshold failures in a row (a
+//     transport error, or 502, 503 or 504 from the upstream) open it; a
+//     success resets the count.
+//   - open: calls are refused (503 unavailable/circuit_open) with
+//     Retry-After the exact time left, for pause: the first time base,
+//     then twice the previous pause after each failed probe, at most max.
+//   - half-open: once the pause is over, up to probes calls go through at
+//     once as probes. The first probe that succeeds closes the circuit and
+//     the next opening starts again from base; the first that fails opens
+//     it again with the pause doubled. While every probe slot is taken,
+//     other calls are refused with Retry-After 1 s (the header's unit).
+//
+// Outcomes are matched to the state the call was admitted in (the ticket
+// allow returns): a call admitted while closed that ends after the circuit
+// opened, or a probe that ends after a sibling probe decided, says nothing
+// about the upstream now and is ignored.
 type breaker struct {
 	threshold int
-	openFor   time.Duration
+	base, max time.Duration
+	probes    int
 	now       func() time.Time
 
 	mu        sync.Mutex
-	failures  int
+	state     breakerState
+	failures  int           // consecutive failures while closed
+	pause     time.Duration // the current (or last) open period
 	openUntil time.Time
-	trial     bool
+	inFlight  int    // probes admitted and not yet recorded
+	epoch     uint64 // counts half-open periods; a probe's ticket
 }
 
-// allow reports whether a request may go upstream, and if not, how long
-// until it may.
-func (b *breaker) allow() (time.Duration, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.failures < b.threshold {
-		return 0, true
-	}
-	now := b.now()
-	if now.Before(b.openUntil) {
-		return b.openUntil.Sub(now), false
-	}
-	if b.trial {
-		return time.Second, false // one trial at a time
-	}
-	b.trial = true
-	return 0, true
+type breakerState uint8
+
+const (
+	breakerClosed breakerState = iota
+	breakerOpen
+	breakerHalfOpen
+)
+
+// Breaker defaults; Config and the API's options override them.
+const (
+	DefaultBreakerFailures = 5
+	// DefaultBreakerPause is the first open period.
+	DefaultBreakerPause = time.Second
+	// DefaultBreakerMaxPause caps the doubling.
+	DefaultBreakerMaxPause = 30 * time.Second
+	// breakerProbes is how many probes a half-open circuit lets through
+	// at once.
+	breakerProbes = 3
+)
+
+// newBreaker returns a closed breaker; the cap is never below the first
+// pause.
+func newBreaker(threshold int, base, maxPause time.Duration, now func() time.Time) *breaker {
+	return &breaker{threshold: threshold, base: base, max: max(maxPause, base), probes: breakerProbes, now: now, pause: base}
 }
 
-func (b *breaker) record(ok bool) {
+// closedTicket is the ticket of a call admitted while closed; probes get
+// their half-open period's epoch, which starts at 1.
+const closedTicket = 0
+
+// allow reports whether a call may go upstream, with the ticket to record
+// its outcome with, and if not, how long until it may.
+func (b *breaker) allow() (ticket uint64, wait time.Duration, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.trial = false
-	if ok {
-		b.failures = 0
+	switch b.state {
+	case breakerClosed:
+		return closedTicket, 0, true
+	case breakerOpen:
+		now := b.now()
+		if now.Before(b.openUntil) {
+			return 0, b.openUntil.Sub(now), false
+		}
+		b.state, b.inFlight = breakerHalfOpen, 0
+		b.epoch++
+	}
+	if b.inFlight >= b.probes {
+		return 0, time.Second, false
+	}
+	b.inFlight++
+	return b.epoch, 0, true
+}
+
+// record takes the outcome of a call allow let through.
+func (b *breaker) record(ticket uint64, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ticket == closedTicket {
+		if b.state != breakerClosed {
+			return // admitted before the circuit opened
+		}
+		if ok {
+			b.failures = 0
+			return
+		}
+		b.failures++
+		if b.failures >= b.threshold {
+			b.open(b.base)
+		}
 		return
 	}
-	b.failures++
-	if b.failures >= b.threshold {
-		b.openUntil = b.now().Add(b.openFor)
+	if b.state != breakerHalfOpen || ticket != b.epoch {
+		return // a sibling probe decided already
 	}
+	if ok {
+		b.state, b.failures, b.pause = breakerClosed, 0, b.base
+		return
+	}
+	b.open(min(2*b.pause, b.max))
+}
+
+func (b *breaker) open(pause time.Duration) {
+	b.state, b.pause, b.inFlight = breakerOpen, pause, 0
+	b.openUntil = b.now().Add(pause)
 }

@@ -135,6 +135,13 @@ type UpstreamOptions struct {
 	// contain "_". They are dropped by default: CGI, WSGI, PHP and Rack
 	// backends read "X_Foo" and "X-Foo" as the same variable.
 	AllowUnderscoreHeaders bool `json:"allow_underscore_headers,omitempty"`
+	// BreakerFailures, BreakerPauseMS and BreakerMaxPauseMS override the
+	// platform's circuit breaker settings for this API: consecutive
+	// failures that open the circuit, the first pause and the cap of its
+	// doubling, in milliseconds. Zero means the platform's setting.
+	BreakerFailures   int   `json:"breaker_failures,omitempty"`
+	BreakerPauseMS    int64 `json:"breaker_pause_ms,omitempty"`
+	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms,omitempty"`
 }
 
 // APIs stores the gateway's APIs.
