@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/problem"
@@ -20,6 +21,9 @@ type apiFlags struct {
 	// Upstream TLS: files holding PEM, and the server name.
 	ca, serverName, clientCert, clientKey stringFlag
 	allowUnderscore                       boolFlag
+	// Circuit breaker.
+	breakerFailures               int64Flag
+	breakerPause, breakerMaxPause durationFlag
 }
 
 // registerUpstream adds the upstream connection flags, shared by import and update.
@@ -33,6 +37,9 @@ func (af *apiFlags) registerUpstream(cmd *commandEnv, update bool) {
 	cmd.fs.Var(&af.clientCert, "upstream-client-cert", "PEM certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
 	cmd.fs.Var(&af.clientKey, "upstream-client-key", "PEM private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
 	cmd.fs.Var(&af.allowUnderscore, "allow-underscore-headers", "forward client header fields whose names contain _ (dropped by default)")
+	cmd.fs.Var(&af.breakerFailures, "breaker-failures", "consecutive upstream failures that open the circuit (0: the platform's breaker_failures)")
+	cmd.fs.Var(&af.breakerPause, "breaker-pause", "first pause of an open circuit before probes, e.g. 500ms (0: the platform's breaker_open_for)")
+	cmd.fs.Var(&af.breakerMaxPause, "breaker-max-pause", "cap of the pause, which doubles after each failed probe (0: the platform's breaker_max_pause)")
 }
 
 // upstreamFlagOf names the CLI flag of an APIManager field, so a refusal
@@ -45,6 +52,9 @@ var upstreamFlagOf = map[string]*struct {
 	"upstream_server_name":     {"--upstream-server-name", false},
 	"upstream_client_cert_pem": {"--upstream-client-cert", true},
 	"upstream_client_key_pem":  {"--upstream-client-key", true},
+	"breaker_failures":         {"--breaker-failures", false},
+	"breaker_pause_ms":         {"--breaker-pause", false},
+	"breaker_max_pause_ms":     {"--breaker-max-pause", false},
 }
 
 // readPEMFlag returns the contents of a PEM file flag: nil when not given,
@@ -75,6 +85,28 @@ func (f *int64Flag) Set(s string) error {
 	_, err := fmt.Sscan(s, &f.value)
 	f.set = err == nil
 	return err
+}
+
+// durationFlag is a duration flag that remembers whether it was given.
+type durationFlag struct {
+	set   bool
+	value time.Duration
+}
+
+func (f *durationFlag) String() string { return f.value.String() }
+func (f *durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 500ms or 2s, or 0")
+	}
+	f.set, f.value = true, d
+	return nil
+}
+
+// ms is the flag in whole milliseconds, rounded up (so a sub-millisecond
+// pause is refused as too short rather than taken for 0, the default).
+func (f *durationFlag) ms() int64 {
+	return int64((f.value + time.Millisecond - 1) / time.Millisecond)
 }
 
 func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -166,6 +198,8 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			UpstreamCAPEM: deref(ca), UpstreamServerName: af.serverName.value,
 			UpstreamClientCertPEM: deref(clientCert), UpstreamClientKeyPEM: deref(clientKey),
 			AllowUnderscoreHeaders: af.allowUnderscore.value,
+			BreakerFailures:        int(af.breakerFailures.value), BreakerPauseMS: af.breakerPause.ms(),
+			BreakerMaxPauseMS: af.breakerMaxPause.ms(),
 		})
 	case "list":
 		var list []*gateway.APIView
@@ -200,6 +234,18 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		if af.allowUnderscore.set {
 			u.AllowUnderscoreHeaders = &af.allowUnderscore.value
+		}
+		if af.breakerFailures.set {
+			n := int(af.breakerFailures.value)
+			u.BreakerFailures = &n
+		}
+		if af.breakerPause.set {
+			ms := af.breakerPause.ms()
+			u.BreakerPauseMS = &ms
+		}
+		if af.breakerMaxPause.set {
+			ms := af.breakerMaxPause.ms()
+			u.BreakerMaxPauseMS = &ms
 		}
 		u.UpstreamCAPEM, u.UpstreamClientCertPEM, u.UpstreamClientKeyPEM = ca, clientCert, clientKey
 		out, err = p.apis.Update(ctx, pos[0], u)
@@ -255,6 +301,19 @@ func printAPI(w io.Writer, a *gateway.APIView) error {
 	}
 	if a.UpstreamClientCertPEM != "" {
 		fmt.Fprintf(tw, "upstream client cert:\tset (key set: %v)\n", a.UpstreamClientKeySet)
+	}
+	if a.BreakerFailures != 0 || a.BreakerPauseMS != 0 || a.BreakerMaxPauseMS != 0 {
+		setting := func(ms int64) string {
+			if ms == 0 {
+				return "default"
+			}
+			return (time.Duration(ms) * time.Millisecond).String()
+		}
+		failures := "default"
+		if a.BreakerFailures != 0 {
+			failures = fmt.Sprint(a.BreakerFailures)
+		}
+		fmt.Fprintf(tw, "circuit breaker:\topens after %s failures; pause %s, doubling up to %s\n", failures, setting(a.BreakerPauseMS), setting(a.BreakerMaxPauseMS))
 	}
 	fmt.Fprintf(tw, "status:\t%s\n", a.Status)
 	fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(a.Scopes, " "))

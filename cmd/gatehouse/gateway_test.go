@@ -358,7 +358,7 @@ func TestGatewayErrors(t *testing.T) {
 
 	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_UPSTREAM_TIMEOUT"] = "300ms" })
 	ts.importAPI(t, echoAPI, "--upstream", echo.URL+"/up", "--name", "echo", "--base-path", "/echo/v1", "--max-body-bytes", "1024")
-	ts.importAPI(t, echoAPI, "--upstream", "http://"+dead, "--name", "x", "--base-path", "/x/v1")
+	ts.importAPI(t, echoAPI, "--upstream", "http://"+dead, "--name", "x", "--base-path", "/x/v1", "--breaker-pause", "10s")
 	ts.importAPI(t, echoAPI, "--upstream", slow.URL, "--name", "slow", "--base-path", "/slow/v1")
 	ts.importAPI(t, echoAPI, "--upstream", echo.URL+"/up", "--name", "maint", "--base-path", "/maint/v1")
 	for _, base := range []string{"/echo/v1", "/x/v1", "/slow/v1", "/maint/v1"} {

@@ -65,6 +65,16 @@ type Config struct {
 	// UpstreamTimeout bounds one gateway exchange with an API's upstream
 	// (504 beyond).
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout" env:"GATEHOUSE_UPSTREAM_TIMEOUT"`
+	// BreakerFailures consecutive failures of an upstream (transport
+	// errors, 502, 503, 504) open its circuit: calls get 503
+	// unavailable/circuit_open for BreakerOpenFor (the first pause; it was
+	// the fixed pause before half-open probing), then up to 3 probe calls go
+	// through; one success closes the circuit, a failure opens it again
+	// for twice the previous pause, at most BreakerMaxPause. An API's
+	// --breaker-* options override each one.
+	BreakerFailures int           `yaml:"breaker_failures" env:"GATEHOUSE_BREAKER_FAILURES"`
+	BreakerOpenFor  time.Duration `yaml:"breaker_open_for" env:"GATEHOUSE_BREAKER_OPEN_FOR"`
+	BreakerMaxPause time.Duration `yaml:"breaker_max_pause" env:"GATEHOUSE_BREAKER_MAX_PAUSE"`
 	// BodyReadTimeout bounds the time a request body on the public
 	// listener may take to arrive once its headers are read; a client
 	// that stalls mid-body is answered 408 and its connection closed.
@@ -139,6 +149,9 @@ func Default() Config {
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
+		BreakerFailures:      5,
+		BreakerOpenFor:       time.Second,
+		BreakerMaxPause:      30 * time.Second,
 		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
 		TokenRatePerClient:   100,
@@ -224,6 +237,12 @@ func (c *Config) validate() error {
 		return errors.New("config: token_rate_per_client, token_rate_per_address and signin_rate_per_address must be 0 (off) or positive")
 	case c.BodyReadTimeout < 10*time.Millisecond:
 		return fmt.Errorf("config: body_read_timeout %s is too short", c.BodyReadTimeout)
+	case c.BreakerFailures < 1 || c.BreakerFailures > 1000:
+		return fmt.Errorf("config: breaker_failures %d must be between 1 and 1000", c.BreakerFailures)
+	case c.BreakerOpenFor < 10*time.Millisecond || c.BreakerOpenFor > time.Hour:
+		return fmt.Errorf("config: breaker_open_for %s must be between 10ms and 1h", c.BreakerOpenFor)
+	case c.BreakerMaxPause < c.BreakerOpenFor || c.BreakerMaxPause > 24*time.Hour:
+		return fmt.Errorf("config: breaker_max_pause %s must be between breaker_open_for (%s) and 24h", c.BreakerMaxPause, c.BreakerOpenFor)
 	case c.LimiterTimeout < 10*time.Millisecond:
 		return fmt.Errorf("config: limiter_timeout %s is too short", c.LimiterTimeout)
 	case c.LimiterNodes < 0:

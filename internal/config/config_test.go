@@ -47,6 +47,9 @@ func TestDefaults(t *testing.T) {
 		MaxHeaderBytes:       16 << 10,
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
+		BreakerFailures:      5,
+		BreakerOpenFor:       time.Second,
+		BreakerMaxPause:      30 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
 		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
@@ -93,6 +96,9 @@ max_header_bytes: 8192
 max_form_bytes: 32768
 shutdown_timeout: 3s
 upstream_timeout: 4s
+breaker_failures: 3
+breaker_open_for: 500ms
+breaker_max_pause: 10s
 body_read_timeout: 3s
 log_level: debug
 `
@@ -117,6 +123,9 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		MaxHeaderBytes:       8192,
 		MaxFormBytes:         32768,
 		UpstreamTimeout:      4 * time.Second,
+		BreakerFailures:      3,
+		BreakerOpenFor:       500 * time.Millisecond,
+		BreakerMaxPause:      10 * time.Second,
 		BodyReadTimeout:      3 * time.Second,
 		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
@@ -165,6 +174,9 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":      "1s",
 		"GATEHOUSE_UPSTREAM_TIMEOUT":      "500ms",
 		"GATEHOUSE_BODY_READ_TIMEOUT":     "250ms",
+		"GATEHOUSE_BREAKER_FAILURES":      "8",
+		"GATEHOUSE_BREAKER_OPEN_FOR":      "2s",
+		"GATEHOUSE_BREAKER_MAX_PAUSE":     "1m",
 		"GATEHOUSE_LIMITER_TIMEOUT":       "750ms",
 		"GATEHOUSE_LIMITER_NODES":         "3",
 		"GATEHOUSE_LOG_LEVEL":             "error",
@@ -188,6 +200,9 @@ func TestEnvOverridesYAML(t *testing.T) {
 		MaxHeaderBytes:       4096,
 		MaxFormBytes:         2048,
 		UpstreamTimeout:      500 * time.Millisecond,
+		BreakerFailures:      8,
+		BreakerOpenFor:       2 * time.Second,
+		BreakerMaxPause:      time.Minute,
 		BodyReadTimeout:      250 * time.Millisecond,
 		LimiterTimeout:       750 * time.Millisecond,
 		LimiterNodes:         3,
@@ -266,6 +281,19 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.value) {
 				t.Errorf("%s=%q: err = %q; want it to name the variable and the value", tc.name, tc.value, err)
+			}
+		})
+	}
+	for _, tc := range []struct{ yaml, names string }{
+		{"breaker_failures: 0\n", "breaker_failures"},
+		{"breaker_open_for: 1ms\n", "breaker_open_for"},
+		{"breaker_open_for: 2h\n", "breaker_open_for"},
+		{"breaker_open_for: 5s\nbreaker_max_pause: 2s\n", "breaker_max_pause"},
+	} {
+		t.Run("breaker "+tc.yaml, func(t *testing.T) {
+			_, err := Load(writeYAML(t, tc.yaml), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tc.names) {
+				t.Errorf("%q: err = %v; want it refused naming %s", tc.yaml, err, tc.names)
 			}
 		})
 	}

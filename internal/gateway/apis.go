@@ -70,6 +70,12 @@ type ImportOptions struct {
 	// AllowUnderscoreHeaders forwards client header fields whose names
 	// contain "_" (see store.UpstreamOptions).
 	AllowUnderscoreHeaders bool
+	// BreakerFailures, BreakerPauseMS and BreakerMaxPauseMS are the API's
+	// circuit breaker (see store.UpstreamOptions); 0 means the platform's
+	// setting.
+	BreakerFailures   int
+	BreakerPauseMS    int64
+	BreakerMaxPauseMS int64
 }
 
 // APIUpdate changes an API; nil fields are left as they are.
@@ -87,6 +93,10 @@ type APIUpdate struct {
 	UpstreamClientCertPEM  *string `json:"upstream_client_cert_pem,omitempty"`
 	UpstreamClientKeyPEM   *string `json:"upstream_client_key_pem,omitempty"`
 	AllowUnderscoreHeaders *bool   `json:"allow_underscore_headers,omitempty"`
+	// Circuit breaker: 0 goes back to the platform's setting.
+	BreakerFailures   *int   `json:"breaker_failures,omitempty"`
+	BreakerPauseMS    *int64 `json:"breaker_pause_ms,omitempty"`
+	BreakerMaxPauseMS *int64 `json:"breaker_max_pause_ms,omitempty"`
 }
 
 // APIView is an API as operators see it.
@@ -101,15 +111,19 @@ type APIView struct {
 	MaxBodyBytes   int64  `json:"max_body_bytes"`
 	// UpstreamCAPEM and UpstreamClientCertPEM are public certificates;
 	// the client key is never shown, only whether one is set.
-	UpstreamCAPEM          string          `json:"upstream_ca_pem,omitempty"`
-	UpstreamServerName     string          `json:"upstream_server_name,omitempty"`
-	UpstreamClientCertPEM  string          `json:"upstream_client_cert_pem,omitempty"`
-	UpstreamClientKeySet   bool            `json:"upstream_client_key_set"`
-	AllowUnderscoreHeaders bool            `json:"allow_underscore_headers"`
-	Scopes                 []string        `json:"scopes"`
-	Operations             []OperationView `json:"operations"`
-	CreatedAt              time.Time       `json:"created_at"`
-	UpdatedAt              time.Time       `json:"updated_at"`
+	UpstreamCAPEM          string `json:"upstream_ca_pem,omitempty"`
+	UpstreamServerName     string `json:"upstream_server_name,omitempty"`
+	UpstreamClientCertPEM  string `json:"upstream_client_cert_pem,omitempty"`
+	UpstreamClientKeySet   bool   `json:"upstream_client_key_set"`
+	AllowUnderscoreHeaders bool   `json:"allow_underscore_headers"`
+	// The circuit breaker's settings for this API; 0 means the platform's.
+	BreakerFailures   int             `json:"breaker_failures"`
+	BreakerPauseMS    int64           `json:"breaker_pause_ms"`
+	BreakerMaxPauseMS int64           `json:"breaker_max_pause_ms"`
+	Scopes            []string        `json:"scopes"`
+	Operations        []OperationView `json:"operations"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
 }
 
 // OperationView is one operation of an API.
@@ -138,6 +152,8 @@ func ViewAPI(a *store.API) (*APIView, error) {
 		UpstreamCAPEM: a.Upstream.CAPEM, UpstreamServerName: a.Upstream.ServerName,
 		UpstreamClientCertPEM: a.Upstream.ClientCertPEM, UpstreamClientKeySet: len(a.Upstream.ClientKeySealed) > 0,
 		AllowUnderscoreHeaders: a.Upstream.AllowUnderscoreHeaders,
+		BreakerFailures:        a.Upstream.BreakerFailures, BreakerPauseMS: a.Upstream.BreakerPauseMS,
+		BreakerMaxPauseMS: a.Upstream.BreakerMaxPauseMS,
 	}
 	for _, op := range ops {
 		scopes := op.security
@@ -215,7 +231,10 @@ func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*
 		Name: name, Title: spec.Title, Version: spec.Version, BasePath: strings.TrimSuffix(base, "/"),
 		UpstreamURL: o.Upstream, Status: status, ErrorMediaType: o.ErrorMediaType,
 		MaxBodyBytes: o.MaxBodyBytes, Document: doc, CreatedAt: now, UpdatedAt: now,
-		Upstream: store.UpstreamOptions{AllowUnderscoreHeaders: o.AllowUnderscoreHeaders},
+		Upstream: store.UpstreamOptions{
+			AllowUnderscoreHeaders: o.AllowUnderscoreHeaders, BreakerFailures: o.BreakerFailures,
+			BreakerPauseMS: o.BreakerPauseMS, BreakerMaxPauseMS: o.BreakerMaxPauseMS,
+		},
 	}
 	if err := m.setUpstreamTLS(a, &o.UpstreamCAPEM, &o.UpstreamServerName, clientPair(o.UpstreamClientCertPEM, o.UpstreamClientKeyPEM)); err != nil {
 		return nil, err
@@ -262,6 +281,9 @@ func (m *APIManager) check(a *store.API) error {
 		return invalidAPI("status", fmt.Sprintf("%q must be sandbox, live or maintenance", a.Status))
 	}
 	if err := checkUpstreamTLS(a); err != nil {
+		return err
+	}
+	if err := checkBreaker(a.Upstream); err != nil {
 		return err
 	}
 	if !slices.Contains(problem.APIMediaTypes, a.ErrorMediaType) {
@@ -341,6 +363,15 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		}
 		if u.AllowUnderscoreHeaders != nil {
 			a.Upstream.AllowUnderscoreHeaders = *u.AllowUnderscoreHeaders
+		}
+		if u.BreakerFailures != nil {
+			a.Upstream.BreakerFailures = *u.BreakerFailures
+		}
+		if u.BreakerPauseMS != nil {
+			a.Upstream.BreakerPauseMS = *u.BreakerPauseMS
+		}
+		if u.BreakerMaxPauseMS != nil {
+			a.Upstream.BreakerMaxPauseMS = *u.BreakerMaxPauseMS
 		}
 		var client *[2]string
 		switch {
@@ -455,6 +486,41 @@ func checkUpstreamTLS(a *store.API) error {
 		}
 	}
 	return nil
+}
+
+// Limits of an API's circuit breaker settings.
+const (
+	maxBreakerFailures = 1000
+	minBreakerPauseMS  = 10
+	maxBreakerPauseMS  = int64(time.Hour / time.Millisecond)
+	maxBreakerCapMS    = int64(24 * time.Hour / time.Millisecond)
+)
+
+// checkBreaker refuses circuit breaker settings that make no sense; 0 is
+// the platform's setting for each.
+func checkBreaker(o store.UpstreamOptions) error {
+	if o.BreakerFailures < 0 || o.BreakerFailures > maxBreakerFailures {
+		return invalidAPI("breaker_failures", fmt.Sprintf("%d must be between 1 and %d consecutive failures, or 0 for the platform default", o.BreakerFailures, maxBreakerFailures))
+	}
+	if o.BreakerPauseMS != 0 && (o.BreakerPauseMS < minBreakerPauseMS || o.BreakerPauseMS > maxBreakerPauseMS) {
+		return invalidAPI("breaker_pause_ms", fmt.Sprintf("%v must be between %v and %v, or 0 for the platform default", msDuration(o.BreakerPauseMS), msDuration(minBreakerPauseMS), msDuration(maxBreakerPauseMS)))
+	}
+	if o.BreakerMaxPauseMS != 0 && (o.BreakerMaxPauseMS < minBreakerPauseMS || o.BreakerMaxPauseMS > maxBreakerCapMS) {
+		return invalidAPI("breaker_max_pause_ms", fmt.Sprintf("%v must be between %v and %v, or 0 for the platform default", msDuration(o.BreakerMaxPauseMS), msDuration(minBreakerPauseMS), msDuration(maxBreakerCapMS)))
+	}
+	if o.BreakerPauseMS != 0 && o.BreakerMaxPauseMS != 0 && o.BreakerMaxPauseMS < o.BreakerPauseMS {
+		return invalidAPI("breaker_max_pause_ms", fmt.Sprintf("the cap %v is below the first pause %v; it must be at least as long", msDuration(o.BreakerMaxPauseMS), msDuration(o.BreakerPauseMS)))
+	}
+	return nil
+}
+
+// msDuration shows milliseconds as a duration ("1.5s"), or as a number of
+// milliseconds when too large for one.
+func msDuration(ms int64) string {
+	if ms < 0 || ms > 1<<40 {
+		return fmt.Sprintf("%d ms", ms)
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
 }
 
 func invalidAPI(field, why string) *problem.Error {

@@ -152,6 +152,10 @@ type importRequest struct {
 	UpstreamClientCertPEM  string `json:"upstream_client_cert_pem"`
 	UpstreamClientKeyPEM   string `json:"upstream_client_key_pem"`
 	AllowUnderscoreHeaders bool   `json:"allow_underscore_headers"`
+	// Circuit breaker: 0 means the platform's setting.
+	BreakerFailures   int   `json:"breaker_failures"`
+	BreakerPauseMS    int64 `json:"breaker_pause_ms"`
+	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms"`
 }
 
 // updateRequest changes an API; a document, when given, replaces the old.
@@ -184,6 +188,7 @@ func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
 		ErrorMediaType: req.ErrorMediaType, UpstreamCAPEM: req.UpstreamCAPEM, UpstreamServerName: req.UpstreamServerName,
 		UpstreamClientCertPEM: req.UpstreamClientCertPEM, UpstreamClientKeyPEM: req.UpstreamClientKeyPEM,
 		AllowUnderscoreHeaders: req.AllowUnderscoreHeaders,
+		BreakerFailures:        req.BreakerFailures, BreakerPauseMS: req.BreakerPauseMS, BreakerMaxPauseMS: req.BreakerMaxPauseMS,
 	})
 	if err != nil {
 		a.fail(w, r, err)
