@@ -150,7 +150,7 @@ func Default() Config {
 		UpstreamTimeout:      10 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
 		BreakerFailures:      5,
-		BreakerOpenFor:       time.Second,
+		BreakerOpenFor:       250 * time.Millisecond,
 		BreakerMaxPause:      30 * time.Second,
 		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,

@@ -48,7 +48,7 @@ func TestDefaults(t *testing.T) {
 		MaxFormBytes:         64 << 10,
 		UpstreamTimeout:      10 * time.Second,
 		BreakerFailures:      5,
-		BreakerOpenFor:       time.Second,
+		BreakerOpenFor:       250 * time.Millisecond,
 		BreakerMaxPause:      30 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
 		LimiterTimeout:       2 * time.Second,

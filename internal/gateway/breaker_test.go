@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -176,7 +177,75 @@ func TestBreakerPerAPI(t *testing.T) {
 			t.Errorf("breakerFor(%+v) = %d, %v, %v; want %d, %v, %v", tc.o, b.threshold, b.base, b.max, tc.threshold, tc.base, tc.maxPause)
 		}
 	}
-	if g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}}); g.cfg.BreakerFailures != 5 || g.cfg.BreakerOpenFor != time.Second || g.cfg.BreakerMaxPause != 30*time.Second {
-		t.Errorf("defaults = %d, %v, %v; want 5, 1s, 30s", g.cfg.BreakerFailures, g.cfg.BreakerOpenFor, g.cfg.BreakerMaxPause)
+	if g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}}); g.cfg.BreakerFailures != 5 || g.cfg.BreakerOpenFor != 250*time.Millisecond || g.cfg.BreakerMaxPause != 30*time.Second {
+		t.Errorf("defaults = %d, %v, %v; want 5, 250ms, 30s", g.cfg.BreakerFailures, g.cfg.BreakerOpenFor, g.cfg.BreakerMaxPause)
 	}
+}
+
+// flapShare simulates, on the injected clock, one client calling every
+// 5 ms for 10 minutes an upstream that is up the first 640 ms of every
+// second, and returns the share of calls that got through.
+func flapShare(b *breaker, clock *fakeClock) float64 {
+	start := clock.Now()
+	through, calls := 0, 0
+	for elapsed := time.Duration(0); elapsed < 10*time.Minute; elapsed += 5 * time.Millisecond {
+		clock.now = start.Add(elapsed)
+		calls++
+		ticket, _, ok := b.allow()
+		if !ok {
+			continue
+		}
+		up := elapsed%time.Second < 640*time.Millisecond
+		b.record(ticket, up)
+		if up {
+			through++
+		}
+	}
+	return float64(through) / float64(calls)
+}
+
+// TestBreakerFlapping checks that an upstream up 64 % of the time, in a
+// fixed period, gets most of its calls through with the default settings:
+// the jitter keeps the probes from always landing in the down phase.
+func TestBreakerFlapping(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		base   time.Duration
+		jitter bool
+		min    float64
+	}{
+		{"default (250ms), jittered", DefaultBreakerPause, true, 0.40},
+		{"100ms, jittered", 100 * time.Millisecond, true, 0.40},
+		{"1s, jittered", time.Second, true, 0},
+		{"1s, no jitter: every probe lands in the down phase", time.Second, false, 0},
+	} {
+		clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+		b := newBreaker(DefaultBreakerFailures, c.base, DefaultBreakerMaxPause, clock.Now)
+		if c.jitter {
+			b.jitter = rand.New(rand.NewPCG(1, 2)).Float64
+		}
+		share := flapShare(b, clock)
+		t.Logf("%s: %.1f %% of calls through (up 64 %% of the time)", c.name, 100*share)
+		if share < c.min {
+			t.Errorf("%s: %.1f %% through; want at least %.0f %%", c.name, 100*share, 100*c.min)
+		}
+	}
+}
+
+// TestBreakerJitter checks each pause is drawn from [d/2, d], Retry-After
+// the exact time left of the drawn one, and the doubling applies to d.
+func TestBreakerJitter(t *testing.T) {
+	d := newBreakerDriver(t, 1, time.Second, 30*time.Second)
+	r := 0.0
+	d.b.jitter = func() float64 { return r }
+	d.fail("opens")
+	d.refused("r=0: half the pause", 500*time.Millisecond)
+	d.clock.Advance(500 * time.Millisecond)
+	r = 0.5
+	d.b.record(d.pass("probe"), false)
+	d.refused("r=0.5: three quarters of the doubled pause", 1500*time.Millisecond)
+	d.clock.Advance(1500 * time.Millisecond)
+	r = 0.999
+	d.b.record(d.pass("probe"), false)
+	d.refused("r→1: almost the whole pause, doubled again", 4*time.Second-time.Duration(0.001*2e9))
 }

@@ -465,6 +465,7 @@ func TestUpstreamCircuit(t *testing.T) {
 
 	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Now: clock.Now, BreakerFailures: 2, BreakerOpenFor: 30 * time.Second, UpstreamTimeout: 5 * time.Second})
+	g.jitter = nil // exact pauses
 	u, err := g.newHTTPUpstream("http://"+addr+"/base", store.UpstreamOptions{}, "x")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ type Config struct {
 	// BreakerFailures consecutive upstream failures open an upstream's
 	// circuit (see breaker) for BreakerOpenFor, the first pause; each
 	// failed half-open probe doubles the pause, up to BreakerMaxPause.
-	// Zero means DefaultBreakerFailures (5), DefaultBreakerPause (1 s)
+	// Zero means DefaultBreakerFailures (5), DefaultBreakerPause (250 ms)
 	// and DefaultBreakerMaxPause (30 s). An API's upstream options
 	// override each one for that API.
 	BreakerFailures int
@@ -129,6 +130,9 @@ type Gateway struct {
 	reloadMu   sync.Mutex
 	generation int64
 	upstreams  map[string]*httpUpstream // by upstreamKey, reused across reloads
+	// jitter randomizes the breakers' pauses (see breaker); tests set
+	// it to nil for exact ones.
+	jitter func() float64
 }
 
 // New returns a Gateway with an empty route table; call Reload or Run.
@@ -157,7 +161,7 @@ func New(cfg Config) *Gateway {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}}
+	g := &Gateway{cfg: cfg, render: cfg.Render, upstreams: map[string]*httpUpstream{}, jitter: rand.Float64}
 	g.access.entries = map[accessKey]*access{}
 	g.initLimiter()
 	g.limiterErrors = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -195,7 +195,9 @@ func (g *Gateway) breakerFor(o store.UpstreamOptions) *breaker {
 	if o.BreakerMaxPauseMS > 0 {
 		maxPause = time.Duration(o.BreakerMaxPauseMS) * time.Millisecond
 	}
-	return newBreaker(threshold, base, maxPause, g.cfg.Now)
+	b := newBreaker(threshold, base, maxPause, g.cfg.Now)
+	b.jitter = g.jitter
+	return b
 }
 
 // upstreamTLS is the client TLS configuration of an https upstream: TLS 1.2
@@ -477,8 +479,11 @@ func isTimeout(err error) bool {
 //     transport error, or 502, 503 or 504 from the upstream) open it; a
 //     success resets the count.
 //   - open: calls are refused (503 unavailable/circuit_open) with
-//     Retry-After the exact time left, for pause: the first time base,
-//     then twice the previous pause after each failed probe, at most max.
+//     Retry-After the exact time left, for a pause drawn from [d/2, d]
+//     (when jitter is set), where d is base the first time, then twice
+//     the previous d after each failed probe, at most max. The jitter
+//     keeps probes from landing in the same phase of an upstream that
+//     fails periodically (and spreads the probes of many nodes).
 //   - half-open: once the pause is over, up to probes calls go through at
 //     once as probes. The first probe that succeeds closes the circuit and
 //     the next opening starts again from base; the first that fails opens
@@ -494,11 +499,14 @@ type breaker struct {
 	base, max time.Duration
 	probes    int
 	now       func() time.Time
+	// jitter returns a number in [0, 1) that places each pause in
+	// [d/2, d]; nil means every pause is d.
+	jitter func() float64
 
 	mu        sync.Mutex
 	state     breakerState
 	failures  int           // consecutive failures while closed
-	pause     time.Duration // the current (or last) open period
+	pause     time.Duration // d of the current (or last) open period
 	openUntil time.Time
 	inFlight  int    // probes admitted and not yet recorded
 	epoch     uint64 // counts half-open periods; a probe's ticket
@@ -515,8 +523,11 @@ const (
 // Breaker defaults; Config and the API's options override them.
 const (
 	DefaultBreakerFailures = 5
-	// DefaultBreakerPause is the first open period.
-	DefaultBreakerPause = time.Second
+	// DefaultBreakerPause is the first open period: short, so that an
+	// upstream back after a blip is let in within a fraction of a second
+	// (a dead one still gets only a few probes: at about 0.25, 0.75, 1.75,
+	// 3.75 … s, then every 30 s).
+	DefaultBreakerPause = 250 * time.Millisecond
 	// DefaultBreakerMaxPause caps the doubling.
 	DefaultBreakerMaxPause = 30 * time.Second
 	// breakerProbes is how many probes a half-open circuit lets through
@@ -585,7 +596,10 @@ func (b *breaker) record(ticket uint64, ok bool) {
 	b.open(min(2*b.pause, b.max))
 }
 
-func (b *breaker) open(pause time.Duration) {
-	b.state, b.pause, b.inFlight = breakerOpen, pause, 0
-	b.openUntil = b.now().Add(pause)
+func (b *breaker) open(d time.Duration) {
+	b.state, b.pause, b.inFlight = breakerOpen, d, 0
+	if b.jitter != nil {
+		d -= time.Duration(float64(d/2) * (1 - b.jitter()))
+	}
+	b.openUntil = b.now().Add(d)
 }
