@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/internal/oauth"
+	"gatehouse/internal/plans"
 )
 
 // fuzzToken and fuzzToken3 in a fuzz input are replaced by a valid 2-legged
@@ -109,6 +110,19 @@ func FuzzGatewayRequest(f *testing.F) {
 	app, err := p.clients.Create(ctx, oauth.ClientSpec{Name: &name})
 	if err != nil {
 		f.Fatal(err)
+	}
+	// The fuzzer sends thousands of requests a second with one app; on the
+	// sandbox plan's 10 per second the valid seed would be refused as
+	// rate-limited, and no input would reach past the limits. Limits are
+	// not what this fuzzes: the app's plan limits nothing.
+	unlimited := 0.0
+	if _, err := p.plans.CreatePlan(ctx, "fuzz-unlimited", plans.PlanSpec{RatePerSecond: &unlimited}); err != nil {
+		f.Fatal(err)
+	}
+	for _, api := range []string{"sim-swap", "number-verification", "location-verification"} {
+		if _, err := p.plans.Subscribe(ctx, app.ClientID, api, "fuzz-unlimited"); err != nil {
+			f.Fatal(err)
+		}
 	}
 	mint := func(sub string) []byte {
 		now := time.Now()
