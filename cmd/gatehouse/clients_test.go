@@ -19,7 +19,17 @@ import (
 // discovery fetches the OpenID configuration the way a client would.
 func discovery(t *testing.T, issuer string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+	return discoveryAt(t, issuer, discoveryPaths[0])
+}
+
+// discoveryPaths are the two metadata documents: OpenID Connect Discovery
+// and RFC 8414.
+var discoveryPaths = []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"}
+
+// discoveryAt fetches the metadata document at path.
+func discoveryAt(t *testing.T, issuer, path string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(issuer + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +59,8 @@ func TestRealClients(t *testing.T) {
 	if doc["issuer"] != ts.Issuer {
 		t.Fatalf("issuer = %v; want %s", doc["issuer"], ts.Issuer)
 	}
-	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
-		resp, err := http.Get(ts.Issuer + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d map[string]any
-		decode(t, resp, &d)
+	for _, path := range discoveryPaths {
+		d := discoveryAt(t, ts.Issuer, path)
 		if got := d["grant_types_supported"]; mustJSON(t, got) != `["authorization_code","client_credentials","refresh_token","urn:ietf:params:oauth:grant-type:jwt-bearer","urn:openid:params:grant-type:ciba"]` {
 			t.Errorf("%s grant_types_supported = %v; want exactly what is implemented", path, got)
 		}

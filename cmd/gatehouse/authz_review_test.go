@@ -156,13 +156,8 @@ func TestEd25519Assertions(t *testing.T) {
 // one is refused with the code OpenID Connect Core §3.1.2.6 names.
 func TestDiscoveryRequestObjects(t *testing.T) {
 	ts := startServer(t, nil)
-	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
-		resp, err := http.Get(ts.Issuer + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d map[string]any
-		decode(t, resp, &d)
+	for _, path := range discoveryPaths {
+		d := discoveryAt(t, ts.Issuer, path)
 		for _, member := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
 			if v, ok := d[member]; !ok || v != false {
 				t.Errorf("%s: %s = %v (present %v); want false", path, member, v, ok)
