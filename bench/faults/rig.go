@@ -119,11 +119,11 @@ func newRig(ctx context.Context, bin string, o rigOptions) (*rig, error) {
 		r.nodes = append(r.nodes, g)
 	}
 	if len(r.nodes) > 1 {
-		// One secret for every node sharing the database.
-		for _, g := range r.nodes[1:] {
+		// Nodes behind one load balancer: one issuer, one secret.
+		for _, g := range r.nodes {
 			g.Env["GATEHOUSE_SECRET"] = "faults-shared-secret-faults-shared-secret"
+			g.Env["GATEHOUSE_ISSUER"] = r.nodes[0].Env["GATEHOUSE_ISSUER"]
 		}
-		r.nodes[0].Env["GATEHOUSE_SECRET"] = "faults-shared-secret-faults-shared-secret"
 	}
 	if err := r.setup(o.plan); err != nil {
 		r.close()
