@@ -193,7 +193,10 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	var limits io.Closer
 	if cfg.RedisURL != "" {
 		redislimit.LogTo(logger)
-		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:", cfg.LimiterTimeout)
+		// A node starts while Redis is down: the gateway decides calls as
+		// during any outage (a local share, or refusals when fail-closed),
+		// says so in /readyz, and uses Redis once it answers.
+		rl, err := redislimit.Dial(cfg.RedisURL, "gatehouse:", cfg.LimiterTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Redis for rate limits: %w", err)
 		}

@@ -215,6 +215,12 @@ type limiterState struct {
 	// downUntil (unix ns) is when the shared limiter may be asked again
 	// after a failure; 0 while it answers.
 	downUntil atomic.Int64
+	// since (unix ns) is when the current outage began: the first failure
+	// after the shared limiter last answered; 0 while it answers.
+	since atomic.Int64
+	// pinger, when the shared limiter has a Ping method, lets the gateway
+	// probe it without a call to decide (limiterProbe).
+	pinger limiterPinger
 	// local decides while the shared limiter is down, with each key's
 	// local share of its rate.
 	local *ratelimit.Memory
@@ -247,6 +253,12 @@ type owedCalls struct {
 // (ratelimit/redis, through heartbeats).
 type nodeCounter interface{ LiveNodes() int }
 
+// limiterPinger is a shared limiter that can say whether it answers
+// (ratelimit/redis).
+type limiterPinger interface {
+	Ping(ctx context.Context) error
+}
+
 func (g *Gateway) initLimiter() {
 	l := &g.limiter
 	_, l.inProcess = g.cfg.Limiter.(*ratelimit.Memory)
@@ -267,6 +279,90 @@ func (g *Gateway) initLimiter() {
 	l.log = logthin.New(limiterLogEvery)
 	l.adder, _ = g.cfg.Limiter.(ratelimit.Adder)
 	l.owed = map[owedKey]*owedCalls{}
+	if !l.inProcess {
+		l.pinger, _ = g.cfg.Limiter.(limiterPinger)
+	}
+}
+
+// LimiterStatus is the state of the gateway's limiter, for /readyz.
+type LimiterStatus struct {
+	// Degraded is set while a shared limiter does not answer: calls are
+	// then decided with this node's share of each rate (quotas counted
+	// and added back later), or refused when FailClosed.
+	Degraded bool
+	// Since is when the limiter stopped answering (zero when not
+	// Degraded).
+	Since time.Time
+	// FailClosed is Config.LimiterFailClosed.
+	FailClosed bool
+	// Nodes is how many nodes each rate is divided by while Degraded.
+	Nodes int
+}
+
+// LimiterStatus reports whether the limits are exact or degraded. An
+// in-process limiter, or none, is never degraded.
+func (g *Gateway) LimiterStatus() LimiterStatus {
+	l := &g.limiter
+	st := LimiterStatus{FailClosed: g.cfg.LimiterFailClosed, Nodes: l.nodes()}
+	if since := l.since.Load(); since != 0 {
+		st.Degraded, st.Since = true, time.Unix(0, since).UTC()
+	}
+	return st
+}
+
+// limiterAnswered records that the shared limiter answered: the outage,
+// if any, is over, and what was admitted without it is added back.
+func (g *Gateway) limiterAnswered() {
+	l := &g.limiter
+	if l.downUntil.Load() != 0 {
+		l.downUntil.Store(0)
+	}
+	if l.since.Load() != 0 {
+		l.since.Store(0)
+	}
+	if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
+		go g.payBack()
+	}
+}
+
+// limiterFailed records that the shared limiter did not answer at now:
+// calls are decided locally for limiterRest.
+func (g *Gateway) limiterFailed(now time.Time, err error, api string) {
+	l := &g.limiter
+	l.since.CompareAndSwap(0, now.UnixNano())
+	l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
+	g.logFailure(now, err, api)
+}
+
+// probeLimiter asks the shared limiter whether it answers every
+// limiterRest until ctx is done, so that an outage shows (in /readyz and
+// gatehouse_limiter_degraded) and ends, and the calls admitted during it
+// are added back, whether or not calls come in.
+func (g *Gateway) probeLimiter(ctx context.Context) {
+	t := time.NewTicker(limiterRest)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.pingLimiter(ctx)
+		}
+	}
+}
+
+// pingLimiter asks the shared limiter once, within the limiter timeout.
+func (g *Gateway) pingLimiter(ctx context.Context) {
+	l := &g.limiter
+	pctx, cancel := context.WithTimeout(ctx, l.timeout)
+	err := l.pinger.Ping(pctx)
+	cancel()
+	switch {
+	case err == nil:
+		g.limiterAnswered()
+	case ctx.Err() == nil:
+		g.limiterFailed(g.cfg.Now(), err, "")
+	}
 }
 
 // owe remembers a call admitted locally against a's quotas, to add to the
@@ -398,16 +494,10 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 	cancel()
 	switch {
 	case err == nil:
-		if l.downUntil.Load() != 0 {
-			l.downUntil.Store(0)
-		}
-		if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
-			go g.payBack()
-		}
+		g.limiterAnswered()
 	case ctx.Err() == nil:
 		// A caller that went away says nothing about the backend.
-		l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
-		g.logFailure(now, err, api.rec.Name)
+		g.limiterFailed(now, err, api.rec.Name)
 	}
 	return d, err
 }
