@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
@@ -158,4 +165,233 @@ func TestQuotaSurvivesRestarts(t *testing.T) {
 			t.Errorf("%d admitted in all on a quota of %d; want between %d and %d (one flush interval's calls per SIGKILL)", total, quota, quota, quota+over)
 		}
 	})
+}
+
+// privateRedis is a redis-server of the test's own (never the machine's
+// shared one), without persistence, on a port that stays the same when it
+// is killed and started again, so that it can be frozen, killed and
+// restarted under the nodes' feet.
+type privateRedis struct {
+	t      *testing.T
+	port   string
+	URL    string // redis://127.0.0.1:PORT/0
+	cmd    *exec.Cmd
+	exited chan struct{}
+	rdb    *redis.Client
+}
+
+// newPrivateRedis picks a free port (nothing listens until start) or skips
+// the test when redis-server is not installed.
+func newPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not on PATH")
+	}
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	r := &privateRedis{t: t, port: port, URL: "redis://127.0.0.1:" + port + "/0"}
+	r.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, MaxRetries: -1})
+	t.Cleanup(func() {
+		r.rdb.Close()
+		if r.running() {
+			r.kill()
+		}
+	})
+	return r
+}
+
+func (r *privateRedis) running() bool {
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// start runs redis-server on the port and waits until it answers PING.
+func (r *privateRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	out := &syncBuffer{}
+	r.cmd.Stdout, r.cmd.Stderr = out, out
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.exited = make(chan struct{})
+	go func() { _ = r.cmd.Wait(); close(r.exited) }()
+	eventually(r.t, 30*time.Second, "the private redis-server to answer PING", func() bool {
+		if !r.running() {
+			r.t.Fatalf("redis-server exited: %v\n%s", r.cmd.ProcessState, out.String())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return r.rdb.Ping(ctx).Err() == nil
+	})
+}
+
+func (r *privateRedis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("signal %v to redis-server: %v", sig, err)
+	}
+}
+
+// freeze stops the process (SIGSTOP): connections stay open, nothing
+// answers.
+func (r *privateRedis) freeze() { r.signal(syscall.SIGSTOP) }
+
+// kill ends it with SIGKILL (a frozen one too): its data is gone.
+func (r *privateRedis) kill() {
+	r.t.Helper()
+	r.signal(syscall.SIGKILL)
+	select {
+	case <-r.exited:
+	case <-time.After(30 * time.Second):
+		r.t.Fatal("redis-server did not exit after SIGKILL")
+	}
+}
+
+// dayCount returns the day count Redis holds for the client on API live.
+func (r *privateRedis) dayCount(clientID string, day time.Time) int64 {
+	r.t.Helper()
+	key := limiterPrefix + "{" + clientID + "|live}:d:" + day.UTC().Format("20060102")
+	n, err := r.rdb.Get(context.Background(), key).Int64()
+	if err == redis.Nil {
+		return 0
+	}
+	if err != nil {
+		r.t.Fatalf("reading %s: %v", key, err)
+	}
+	return n
+}
+
+// readiness is a node's /readyz answer.
+type readiness struct {
+	code   int
+	Status string // "ready" or "degraded" on a 200
+	Limits string
+	Nodes  int
+	Cause  string // the problem's cause id on a 503
+}
+
+func readyz(t *testing.T, p *procServer) readiness {
+	t.Helper()
+	resp, err := http.Get(p.http.Admin + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz: %v", err)
+	}
+	var body struct {
+		Status any    `json:"status"` // a string on 200, a number in a problem
+		Limits string `json:"limits"`
+		Nodes  int    `json:"nodes"`
+		Cause  *struct {
+			ID string `json:"id"`
+		} `json:"cause"`
+	}
+	decode(t, resp, &body)
+	r := readiness{code: resp.StatusCode, Limits: body.Limits, Nodes: body.Nodes}
+	r.Status, _ = body.Status.(string)
+	if body.Cause != nil {
+		r.Cause = body.Cause.ID
+	}
+	return r
+}
+
+// degraded reports whether the node's /readyz says its limits are
+// degraded: 200 "degraded" fail-open, 503 limiter_unavailable fail-closed.
+func (r readiness) degraded() bool {
+	return r.code == http.StatusOK && r.Status == "degraded" ||
+		r.code == http.StatusServiceUnavailable && r.Cause == "limiter_unavailable"
+}
+
+func (r readiness) ready() bool { return r.code == http.StatusOK && r.Status == "ready" }
+
+// TestNodeStartsWithRedisDown: a node whose Redis does not answer starts
+// anyway (it exited 1 before), says in /readyz and gatehouse_limiter_degraded
+// that its limits are degraded, enforces its share of the rate (one node
+// known: the whole rate) or, fail-closed, refuses with 503; once Redis
+// starts it becomes ready without a restart, meters through Redis, and
+// Redis counts the calls admitted before it was there.
+func TestNodeStartsWithRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs redis-server; skipped in -short mode")
+	}
+	bin := buildBinary(t)
+	for _, closed := range []bool{false, true} {
+		mode := map[bool]string{false: "fail-open", true: "fail-closed"}[closed]
+		t.Run(mode, func(t *testing.T) {
+			rd := newPrivateRedis(t) // not started
+			env := testEnv(t)
+			env["GATEHOUSE_REDIS_URL"] = rd.URL
+			env["GATEHOUSE_LIMITER_TIMEOUT"] = "500ms"
+			env["GATEHOUSE_LOG_LEVEL"] = "error"
+			if closed {
+				env["GATEHOUSE_LIMITER_FAIL_CLOSED"] = "true"
+			}
+			p := newProcServer(t, bin, env)
+			setupLive(t, p, pongUpstream(t).URL)
+			p.cli("plans", "create", "--name", "r10", "--rate", "10", "--burst", "10", "--quota-day", "1000")
+			c := subscribedClient(t, p, "early app", "r10")
+			p.start()
+			day := time.Now()
+
+			r := readyz(t, p)
+			t.Logf("/readyz with Redis down: %d %+v", r.code, r)
+			if !r.degraded() {
+				t.Errorf("/readyz with Redis down: %d %+v; want degraded", r.code, r)
+			}
+			if closed && r.code != http.StatusServiceUnavailable {
+				t.Errorf("fail-closed /readyz with Redis down: %d; want 503", r.code)
+			}
+			if !closed && (r.code != http.StatusOK || r.Nodes != 1 || !strings.Contains(r.Limits, "local share")) {
+				t.Errorf("fail-open /readyz with Redis down: %d %+v; want 200 degraded, local share of 1 node", r.code, r)
+			}
+			if v := metricValue(t, p.http, "gatehouse_limiter_degraded"); v != 1 {
+				t.Errorf("gatehouse_limiter_degraded = %v with Redis down; want 1", v)
+			}
+
+			tok := p.http.token(c, "")
+			hc := &http.Client{Timeout: 30 * time.Second}
+			var admitted int64
+			for i := range 5 {
+				resp, body, err := liveCall(hc, p.http.Issuer, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case closed && resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "limiter_unavailable"):
+				case !closed && resp.StatusCode == http.StatusOK && resp.Header.Get("RateLimit-Policy") == `"rate";q=10;w=1` &&
+					!strings.Contains(resp.Header.Get("RateLimit"), "day"):
+					admitted++
+				default:
+					t.Errorf("call %d with Redis down: %d, RateLimit-Policy %q, RateLimit %q, %s", i+1, resp.StatusCode,
+						resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"), body)
+				}
+			}
+
+			rd.start()
+			eventually(t, 60*time.Second, "/readyz to say ready once Redis answers", func() bool { return readyz(t, p).ready() })
+			if v := metricValue(t, p.http, "gatehouse_limiter_degraded"); v != 0 {
+				t.Errorf("gatehouse_limiter_degraded = %v with Redis up; want 0", v)
+			}
+			// The calls admitted locally are added to Redis's count once it
+			// answers, whether or not calls come in.
+			eventually(t, 60*time.Second, "Redis to count the calls admitted before it was up", func() bool {
+				return rd.dayCount(c.ID, day) == admitted
+			})
+			resp, body, err := liveCall(hc, p.http.Issuer, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf(`"day";r=%d;`, 1000-admitted-1)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("RateLimit"), want) {
+				t.Errorf("call with Redis up: %d, RateLimit %q, %s; want 200 metered through Redis (%s)", resp.StatusCode, resp.Header.Get("RateLimit"), body, want)
+			}
+			p.sigterm()
+		})
+	}
 }

@@ -177,7 +177,10 @@ func New(cfg Config) *Gateway {
 				return 1
 			}
 			return 0
-		}))
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_limiter_nodes",
+			Help: "How many nodes share the limiter: what each rate is divided by while it does not answer (limiter_nodes, or the nodes heard through Redis heartbeats).",
+		}, func() float64 { return float64(g.limiter.nodes()) }))
 	}
 	if g.render == nil {
 		g.render = &problem.Renderer{}

@@ -45,7 +45,7 @@ func (s *Server) limitsDegraded(w http.ResponseWriter, r *http.Request) bool {
 		Nodes  int       `json:"nodes"`
 	}{
 		Status: "degraded",
-		Limits: fmt.Sprintf("local share: Redis, which holds the rate limits, does not answer; each rate is enforced as this node's share (rate ÷ %d nodes), and calls are counted to be added to the quotas when it answers again", st.Nodes),
+		Limits: fmt.Sprintf("local share: Redis, which holds the rate limits, does not answer; each rate is enforced as this node's share (rate ÷ %d, the nodes sharing it), and calls are counted to be added to the quotas when it answers again", st.Nodes),
 		Since:  st.Since,
 		Nodes:  st.Nodes,
 	})
