@@ -12,6 +12,11 @@
 //	                     the Unix epoch; expires 10 s after it is past
 //	p{k}:d:YYYYMMDD      the requests admitted on that UTC day
 //	p{k}:m:YYYYMM        the requests admitted in that UTC month
+//	p{k}:d:YYYYMMDD:raised, p{k}:m:YYYYMM:raised
+//	                     the largest count raised back into that period's
+//	                     count after Redis lost it (restore.go)
+//	p epoch              names the current set of counts (restore.go)
+//	p nodes              the nodes' heartbeats (nodes.go)
 //
 // A count is kept under its period's name, so a new period starts from 0;
 // it expires one day after its period ends. The braces are a Redis Cluster
