@@ -395,3 +395,222 @@ func TestNodeStartsWithRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// outageCall is one call's outcome in TestRedisOutageAcrossNodes.
+type outageCall int
+
+const (
+	callAdmitted outageCall = iota
+	callRateLimited
+	callQuotaExceeded
+)
+
+// classify returns what a call's answer was, failing the test on anything
+// but a 200 from the upstream or a well-formed 429.
+func classify(t *testing.T, resp *http.Response, body []byte, err error) outageCall {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"pong"`):
+		return callAdmitted
+	case resp.StatusCode == http.StatusTooManyRequests && strings.Contains(string(body), `"QUOTA_EXCEEDED"`):
+		return callQuotaExceeded
+	case resp.StatusCode == http.StatusTooManyRequests && strings.Contains(string(body), `"TOO_MANY_REQUESTS"`):
+		return callRateLimited
+	}
+	t.Fatalf("call: %d %s; want 200 or 429", resp.StatusCode, body)
+	return 0
+}
+
+// TestRedisOutageAcrossNodes: two nodes (the binary) share one PostgreSQL
+// schema and a private Redis, which is frozen (SIGSTOP) while traffic goes
+// through both nodes, then killed (its counts are gone: no persistence) and
+// started again on the same port. While it is frozen each node enforces its
+// share of the rate (rate ÷ 2, burst ÷ 2): the calls admitted during the
+// outage stay within the two shares over the time they took, so a quota
+// used up during the outage is over-admitted by no more than that. Once
+// Redis is back, its counts are exact: the counts of before the outage
+// (which the restarted Redis lost) plus every call admitted during it, and
+// a subscription with quota left is admitted exactly what is left.
+//
+// Phases are driven by what the nodes report (/readyz, metrics), not by
+// sleeps; the only time in the assertions is measured, in the local-share
+// bound.
+func TestRedisOutageAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary, runs two nodes and redis-server; skipped in -short mode")
+	}
+	base := postgresURL(t)
+	schema := pgSchema(t, base)
+	dbURL := withSchema(t, base, schema, "")
+	rd := newPrivateRedis(t)
+	rd.start()
+	bin := buildBinary(t)
+	upstream := pongUpstream(t)
+
+	const (
+		rate, burst, quota = 10, 30, 60
+		nodes              = 2
+		shareRate          = float64(rate) / nodes
+		shareBurst         = (burst + nodes - 1) / nodes
+	)
+	secret := randomHex(32)
+	envA, envB := testEnv(t), testEnv(t)
+	for _, env := range []map[string]string{envA, envB} {
+		env["GATEHOUSE_DATABASE_URL"] = dbURL
+		env["GATEHOUSE_SECRET"] = secret
+		env["GATEHOUSE_REDIS_URL"] = rd.URL
+		env["GATEHOUSE_LIMITER_TIMEOUT"] = "500ms"
+		env["GATEHOUSE_LOG_LEVEL"] = "error"
+	}
+	envB["GATEHOUSE_ISSUER"] = envA["GATEHOUSE_ISSUER"]
+	a := newProcServer(t, bin, envA)
+	b := newProcServer(t, bin, envB)
+	b.http.Issuer = "http://" + envB["GATEHOUSE_PUBLIC_ADDR"]
+	setupLive(t, a, upstream.URL)
+	a.cli("plans", "create", "--name", "outage", "--rate", strconv.Itoa(rate), "--burst", strconv.Itoa(burst), "--quota-day", strconv.Itoa(quota))
+	x := subscribedClient(t, a, "used-up app", "outage") // its quota runs out during the outage
+	y := subscribedClient(t, a, "spare app", "outage")   // keeps quota for after it
+	a.start()
+	b.start()
+	ps := []*procServer{a, b}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, p := range ps {
+				t.Logf("node %d's log:\n%s", i, p.out.String())
+			}
+		}
+	})
+	day := time.Now()
+	tokX, tokY := a.http.token(x, ""), a.http.token(y, "")
+	hc := &http.Client{Timeout: 30 * time.Second}
+
+	// Each node knows of both through the heartbeats in Redis.
+	for i, p := range ps {
+		eventually(t, 60*time.Second, fmt.Sprintf("node %d to count 2 nodes", i), func() bool {
+			return metricValue(t, p.http, "gatehouse_limiter_nodes") == nodes
+		})
+	}
+
+	// Phase 1, Redis up: calls through both nodes until x has 40 admitted
+	// and y 10, metered exactly by Redis.
+	admit := func(tok string, n int64) {
+		var admitted int64
+		for i := 0; admitted < n; i++ {
+			resp, body, err := liveCall(hc, ps[i%2].http.Issuer, tok)
+			switch classify(t, resp, body, err) {
+			case callAdmitted:
+				admitted++
+			case callQuotaExceeded:
+				t.Fatalf("quota exceeded after %d admitted", admitted)
+			}
+		}
+	}
+	admit(tokX, 40)
+	admit(tokY, 10)
+	if nx, ny := rd.dayCount(x.ID, day), rd.dayCount(y.ID, day); nx != 40 || ny != 10 {
+		t.Fatalf("before the outage Redis counts %d and %d; want 40 and 10", nx, ny)
+	}
+
+	// Phase 2, Redis frozen: once both nodes say their limits are
+	// degraded, 40 calls of x and 2 of y through each node.
+	rd.freeze()
+	for i, p := range ps {
+		eventually(t, 60*time.Second, fmt.Sprintf("node %d to report degraded limits", i), func() bool {
+			r := readyz(t, p)
+			return r.code == http.StatusOK && r.Status == "degraded" && r.Nodes == nodes
+		})
+	}
+	localPolicy := fmt.Sprintf(`"rate";q=%d;w=%d`, shareBurst, int(float64(shareBurst)/shareRate))
+	var admittedX, admittedY [2]int64
+	var elapsed [2]time.Duration
+	done := make(chan int)
+	for i, p := range ps {
+		go func() {
+			defer func() { done <- i }()
+			began := time.Now()
+			for range 40 {
+				resp, body, err := liveCall(hc, p.http.Issuer, tokX)
+				if err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("RateLimit-Policy") != localPolicy {
+					t.Errorf("node %d during the outage: RateLimit-Policy %q; want the local share %q", i, resp.Header.Get("RateLimit-Policy"), localPolicy)
+				}
+				if err == nil && resp.StatusCode == http.StatusOK {
+					admittedX[i]++
+				} else if err != nil || resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "TOO_MANY_REQUESTS") {
+					t.Errorf("node %d during the outage: %v %v %s; want 200 or a rate 429", i, err, resp, body)
+					return
+				}
+			}
+			for range 2 {
+				resp, body, err := liveCall(hc, p.http.Issuer, tokY)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Errorf("node %d during the outage, y: %v %v %s; want 200 (well within its share)", i, err, resp, body)
+					continue
+				}
+				admittedY[i]++
+			}
+			elapsed[i] = time.Since(began)
+		}()
+	}
+	<-done
+	<-done
+	var duringX, bound float64
+	for i := range ps {
+		// GCRA admits the share's burst at once, then its rate.
+		nodeBound := float64(shareBurst) + shareRate*elapsed[i].Seconds()
+		t.Logf("node %d during the outage: x %d of 40 admitted in %s (share bound %.1f), y %d of 2", i, admittedX[i], elapsed[i].Round(time.Millisecond), nodeBound, admittedY[i])
+		if float64(admittedX[i]) > nodeBound+1 {
+			t.Errorf("node %d admitted %d calls of x during the outage in %s; want at most its share, %d + %g/s × t = %.1f", i, admittedX[i], elapsed[i], shareBurst, shareRate, nodeBound)
+		}
+		duringX += float64(admittedX[i])
+		bound += nodeBound
+	}
+	totalX := 40 + admittedX[0] + admittedX[1]
+	totalY := 10 + admittedY[0] + admittedY[1]
+	t.Logf("x: %d admitted on a quota of %d, %d over (during the outage %.0f, local-share bound %.1f)", totalX, quota, max(0, totalX-quota), duringX, bound)
+
+	// Phase 3, Redis killed and started again, empty.
+	rd.kill()
+	rd.start()
+	for i, p := range ps {
+		eventually(t, 60*time.Second, fmt.Sprintf("node %d to be ready again", i), func() bool { return readyz(t, p).ready() })
+	}
+	eventually(t, 60*time.Second, "Redis to count every call admitted before and during the outage", func() bool {
+		return rd.dayCount(x.ID, day) == totalX && rd.dayCount(y.ID, day) == totalY
+	})
+
+	// x's quota is used up on both nodes; y is admitted exactly what is
+	// left of its quota, through both nodes.
+	for i, p := range ps {
+		resp, body, err := liveCall(hc, p.http.Issuer, tokX)
+		if c := classify(t, resp, body, err); c != callQuotaExceeded {
+			t.Errorf("node %d after the outage, x: %v; want its quota exceeded", i, c)
+		}
+	}
+	var afterY int64
+	quotaSeen := [2]bool{}
+	for i := 0; !quotaSeen[0] || !quotaSeen[1]; i++ {
+		resp, body, err := liveCall(hc, ps[i%2].http.Issuer, tokY)
+		switch classify(t, resp, body, err) {
+		case callAdmitted:
+			afterY++
+		case callQuotaExceeded:
+			quotaSeen[i%2] = true
+		}
+		if afterY > quota {
+			t.Fatalf("y: %d admitted after the outage; the quota is not enforced", afterY)
+		}
+	}
+	if time.Now().UTC().Day() != day.UTC().Day() {
+		t.Skip("the UTC day changed during the test: the quota restarted")
+	}
+	t.Logf("y: %d admitted before and during the outage, %d after it on a quota of %d", totalY, afterY, quota)
+	if totalY+afterY != quota {
+		t.Errorf("y: %d admitted before and during the outage and %d after; want exactly %d in all", totalY, afterY, quota)
+	}
+	if n := rd.dayCount(y.ID, day); n != quota {
+		t.Errorf("Redis counts %d calls of y; want %d", n, quota)
+	}
+}

@@ -219,8 +219,16 @@ type limiterState struct {
 	// after the shared limiter last answered; 0 while it answers.
 	since atomic.Int64
 	// pinger, when the shared limiter has a Ping method, lets the gateway
-	// probe it without a call to decide (limiterProbe).
+	// probe it without a call to decide (probeLimiter); while it is down,
+	// only the probe asks it again.
 	pinger limiterPinger
+	// restorer, when the shared limiter can lose its counts and take them
+	// back, is asked for its epoch by the probe instead of a ping; epoch
+	// is the last one seen (probe goroutine only) and seen the counts
+	// this node's decisions reported (restore.go).
+	restorer ratelimit.Restorer
+	epoch    string
+	seen     *seenCounts
 	// local decides while the shared limiter is down, with each key's
 	// local share of its rate.
 	local *ratelimit.Memory
@@ -281,6 +289,9 @@ func (g *Gateway) initLimiter() {
 	l.owed = map[owedKey]*owedCalls{}
 	if !l.inProcess {
 		l.pinger, _ = g.cfg.Limiter.(limiterPinger)
+		if l.restorer, _ = g.cfg.Limiter.(ratelimit.Restorer); l.restorer != nil {
+			l.seen = newSeenCounts()
+		}
 	}
 }
 
@@ -351,11 +362,32 @@ func (g *Gateway) probeLimiter(ctx context.Context) {
 	}
 }
 
-// pingLimiter asks the shared limiter once, within the limiter timeout.
+// pingLimiter asks the shared limiter once, within the limiter timeout:
+// for its epoch when it has one, restoring the counts seen before when the
+// epoch changed (the counts were lost), else a ping.
 func (g *Gateway) pingLimiter(ctx context.Context) {
 	l := &g.limiter
 	pctx, cancel := context.WithTimeout(ctx, l.timeout)
-	err := l.pinger.Ping(pctx)
+	var err error
+	if l.restorer != nil {
+		var epoch string
+		if epoch, err = l.restorer.Epoch(pctx); err == nil && epoch != l.epoch {
+			if l.epoch != "" {
+				// Restored before any call is decided by it again (decide
+				// leaves it alone while the outage lasts); on failure the
+				// next probe tries again.
+				if err = g.restoreCounts(ctx, l.restorer); err == nil {
+					g.cfg.Logger.Warn("the rate limiter's Redis lost its counts; restored the quota counts this node saw before",
+						"epoch", epoch, "previous", l.epoch)
+				}
+			}
+			if err == nil {
+				l.epoch = epoch
+			}
+		}
+	} else {
+		err = l.pinger.Ping(pctx)
+	}
 	cancel()
 	switch {
 	case err == nil:
@@ -483,9 +515,11 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 		return g.cfg.Limiter.Allow(ctx, a.key, a.policy, now)
 	}
 	if down := l.downUntil.Load(); down != 0 {
-		// Resting: the first call past the rest asks again, extending the
-		// rest for the others while it does.
-		if now.UnixNano() < down || !l.downUntil.CompareAndSwap(down, now.Add(limiterRest).UnixNano()) {
+		// Resting. With a probe, only the probe ends the outage (after
+		// restoring lost counts); without one, the first call past the
+		// rest asks again, extending the rest for the others while it
+		// does.
+		if l.pinger != nil || now.UnixNano() < down || !l.downUntil.CompareAndSwap(down, now.Add(limiterRest).UnixNano()) {
 			return ratelimit.Decision{}, errLimiterResting
 		}
 	}
@@ -494,6 +528,9 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 	cancel()
 	switch {
 	case err == nil:
+		if l.seen != nil {
+			l.seen.see(a.key, a.policy, now, d)
+		}
 		g.limiterAnswered()
 	case ctx.Err() == nil:
 		// A caller that went away says nothing about the backend.
