@@ -349,15 +349,21 @@ func (g *Gateway) limiterFailed(now time.Time, err error, api string) {
 // limiterRest until ctx is done, so that an outage shows (in /readyz and
 // gatehouse_limiter_degraded) and ends, and the calls admitted during it
 // are added back, whether or not calls come in.
+// It also forgets, once an hour, the counts seen in past periods.
 func (g *Gateway) probeLimiter(ctx context.Context) {
 	t := time.NewTicker(limiterRest)
 	defer t.Stop()
+	pruned := g.cfg.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			g.pingLimiter(ctx)
+			if now := g.cfg.Now(); g.limiter.seen != nil && now.Sub(pruned) >= time.Hour {
+				g.limiter.seen.prune(now)
+				pruned = now
+			}
 		}
 	}
 }

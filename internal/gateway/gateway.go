@@ -85,7 +85,10 @@ type Config struct {
 	// SandboxPlan is the plan of apps calling a sandbox API they have no
 	// subscription to. Empty means such calls need a subscription too.
 	SandboxPlan string
-	// Limiter enforces plans. Nil means plans are not enforced.
+	// Limiter enforces plans. Nil means plans are not enforced. A shared
+	// limiter with a Ping method (ratelimit/redis) is probed every second,
+	// which ends an outage; one that is a ratelimit.Restorer gets back the
+	// quota counts it lost (restore.go).
 	Limiter ratelimit.Limiter
 	// LimiterFailClosed refuses calls (503) when the limiter cannot be
 	// reached; false decides them with this node's share of each rate,

@@ -113,6 +113,21 @@ func (s *seenCounts) snapshot(now time.Time) map[string]seenCount {
 	return out
 }
 
+// prune forgets the keys with no count in the periods holding now.
+func (s *seenCounts) prune(now time.Time) {
+	dayStart, monthStart := ratelimit.DayStart(now), ratelimit.MonthStart(now)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.m {
+			if !c.dayStart.Equal(dayStart) && !c.monthStart.Equal(monthStart) {
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
 // restoreCounts raises the counts seen before the shared limiter lost
 // them. It returns the first failure; raising again is harmless.
 func (g *Gateway) restoreCounts(ctx context.Context, r ratelimit.Restorer) error {
