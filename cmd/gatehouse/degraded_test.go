@@ -614,3 +614,35 @@ func TestRedisOutageAcrossNodes(t *testing.T) {
 		t.Errorf("Redis counts %d calls of y; want %d", n, quota)
 	}
 }
+
+// TestReadyzDegradedInProcess is TestNodeStartsWithRedisDown's first half
+// in-process and without any Redis (fast, for -short runs): a node whose
+// Redis URL points at nothing starts, and its /readyz and
+// gatehouse_limiter_degraded say its limits are degraded: 200 "degraded"
+// fail-open, 503 limiter_unavailable fail-closed.
+func TestReadyzDegradedInProcess(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail-open", true: "fail-closed"}[closed], func(t *testing.T) {
+			nowhere := freeAddr(t) // nothing listens there
+			ts := startServer(t, func(env map[string]string) {
+				env["GATEHOUSE_REDIS_URL"] = "redis://" + nowhere + "/0"
+				env["GATEHOUSE_LOG_LEVEL"] = "error"
+				if closed {
+					env["GATEHOUSE_LIMITER_FAIL_CLOSED"] = "true"
+				}
+			})
+			p := &procServer{t: t, http: ts}
+			r := readyz(t, p)
+			want := http.StatusOK
+			if closed {
+				want = http.StatusServiceUnavailable
+			}
+			if !r.degraded() || r.code != want {
+				t.Errorf("/readyz without Redis: %d %+v; want %d, degraded", r.code, r, want)
+			}
+			if v := metricValue(t, ts, "gatehouse_limiter_degraded"); v != 1 {
+				t.Errorf("gatehouse_limiter_degraded = %v without Redis; want 1", v)
+			}
+		})
+	}
+}
