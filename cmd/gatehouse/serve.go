@@ -146,13 +146,19 @@ type running struct {
 	srv    *server.Server
 	render *problem.Renderer
 	usage  *usage.Recorder
-	limits io.Closer // the shared limiter's connection, nil in memory
+	limits io.Closer    // the shared limiter's connection, nil in memory
+	quotas *quotaKeeper // the in-memory limiter's quota counts, nil with Redis
 }
 
 // close writes pending usage and releases the limiter, after the listeners
 // stopped.
 func (r *running) close(ctx context.Context) error {
 	err := r.usage.Close(ctx)
+	if r.quotas != nil {
+		if qerr := r.quotas.save(ctx); qerr != nil {
+			err = errors.Join(err, fmt.Errorf("saving quota counts: %w", qerr))
+		}
+	}
 	if r.limits != nil {
 		err = errors.Join(err, r.limits.Close())
 	}
@@ -189,11 +195,25 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	p.clients.OnChange = as.ForgetClient
 	p.users.OnDelete = as.ForgetUser
 
-	var limiter ratelimit.Limiter = ratelimit.NewMemory()
+	var limiter ratelimit.Limiter
 	var limits io.Closer
-	if cfg.RedisURL != "" {
+	var quotas *quotaKeeper
+	if cfg.RedisURL == "" {
+		// One node: its quota counts are kept in the store, so that a
+		// restart does not give every subscription its quotas afresh.
+		mem := ratelimit.NewMemory()
+		quotas = &quotaKeeper{mem: mem, store: p.store, logger: logger, now: time.Now}
+		if err := quotas.restore(ctx); err != nil {
+			return nil, err
+		}
+		go quotas.run(ctx, cfg.UsageFlushInterval)
+		limiter = mem
+	} else {
 		redislimit.LogTo(logger)
-		rl, err := redislimit.Open(cfg.RedisURL, "gatehouse:", cfg.LimiterTimeout)
+		// A node starts while Redis is down: the gateway decides calls as
+		// during any outage (a local share, or refusals when fail-closed),
+		// says so in /readyz, and uses Redis once it answers.
+		rl, err := redislimit.Dial(cfg.RedisURL, "gatehouse:", cfg.LimiterTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Redis for rate limits: %w", err)
 		}
@@ -260,7 +280,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		// A stalled request body is cut off (408).
 		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
-	return &running{srv: srv, render: render, usage: rec, limits: limits}, nil
+	return &running{srv: srv, render: render, usage: rec, limits: limits, quotas: quotas}, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

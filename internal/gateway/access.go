@@ -215,6 +215,20 @@ type limiterState struct {
 	// downUntil (unix ns) is when the shared limiter may be asked again
 	// after a failure; 0 while it answers.
 	downUntil atomic.Int64
+	// since (unix ns) is when the current outage began: the first failure
+	// after the shared limiter last answered; 0 while it answers.
+	since atomic.Int64
+	// pinger, when the shared limiter has a Ping method, lets the gateway
+	// probe it without a call to decide (probeLimiter); while it is down,
+	// only the probe asks it again.
+	pinger limiterPinger
+	// restorer, when the shared limiter can lose its counts and take them
+	// back, is asked for its epoch by the probe instead of a ping; epoch
+	// is the last one seen (probe goroutine only) and seen the counts
+	// this node's decisions reported (restore.go).
+	restorer ratelimit.Restorer
+	epoch    string
+	seen     *seenCounts
 	// local decides while the shared limiter is down, with each key's
 	// local share of its rate.
 	local *ratelimit.Memory
@@ -247,6 +261,12 @@ type owedCalls struct {
 // (ratelimit/redis, through heartbeats).
 type nodeCounter interface{ LiveNodes() int }
 
+// limiterPinger is a shared limiter that can say whether it answers
+// (ratelimit/redis).
+type limiterPinger interface {
+	Ping(ctx context.Context) error
+}
+
 func (g *Gateway) initLimiter() {
 	l := &g.limiter
 	_, l.inProcess = g.cfg.Limiter.(*ratelimit.Memory)
@@ -267,6 +287,120 @@ func (g *Gateway) initLimiter() {
 	l.log = logthin.New(limiterLogEvery)
 	l.adder, _ = g.cfg.Limiter.(ratelimit.Adder)
 	l.owed = map[owedKey]*owedCalls{}
+	if !l.inProcess {
+		l.pinger, _ = g.cfg.Limiter.(limiterPinger)
+		if l.restorer, _ = g.cfg.Limiter.(ratelimit.Restorer); l.restorer != nil {
+			l.seen = newSeenCounts()
+		}
+	}
+}
+
+// LimiterStatus is the state of the gateway's limiter, for /readyz.
+type LimiterStatus struct {
+	// Degraded is set while a shared limiter does not answer: calls are
+	// then decided with this node's share of each rate (quotas counted
+	// and added back later), or refused when FailClosed.
+	Degraded bool
+	// Since is when the limiter stopped answering (zero when not
+	// Degraded).
+	Since time.Time
+	// FailClosed is Config.LimiterFailClosed.
+	FailClosed bool
+	// Nodes is how many nodes each rate is divided by while Degraded.
+	Nodes int
+}
+
+// LimiterStatus reports whether the limits are exact or degraded. An
+// in-process limiter, or none, is never degraded.
+func (g *Gateway) LimiterStatus() LimiterStatus {
+	l := &g.limiter
+	st := LimiterStatus{FailClosed: g.cfg.LimiterFailClosed, Nodes: l.nodes()}
+	if since := l.since.Load(); since != 0 {
+		st.Degraded, st.Since = true, time.Unix(0, since).UTC()
+	}
+	return st
+}
+
+// limiterAnswered records that the shared limiter answered: the outage,
+// if any, is over, and what was admitted without it is added back.
+func (g *Gateway) limiterAnswered() {
+	l := &g.limiter
+	if l.downUntil.Load() != 0 {
+		l.downUntil.Store(0)
+	}
+	if l.since.Load() != 0 {
+		l.since.Store(0)
+	}
+	if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
+		go g.payBack()
+	}
+}
+
+// limiterFailed records that the shared limiter did not answer at now:
+// calls are decided locally for limiterRest.
+func (g *Gateway) limiterFailed(now time.Time, err error, api string) {
+	l := &g.limiter
+	l.since.CompareAndSwap(0, now.UnixNano())
+	l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
+	g.logFailure(now, err, api)
+}
+
+// probeLimiter asks the shared limiter whether it answers every
+// limiterRest until ctx is done, so that an outage shows (in /readyz and
+// gatehouse_limiter_degraded) and ends, and the calls admitted during it
+// are added back, whether or not calls come in.
+// It also forgets, once an hour, the counts seen in past periods.
+func (g *Gateway) probeLimiter(ctx context.Context) {
+	t := time.NewTicker(limiterRest)
+	defer t.Stop()
+	pruned := g.cfg.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.pingLimiter(ctx)
+			if now := g.cfg.Now(); g.limiter.seen != nil && now.Sub(pruned) >= time.Hour {
+				g.limiter.seen.prune(now)
+				pruned = now
+			}
+		}
+	}
+}
+
+// pingLimiter asks the shared limiter once, within the limiter timeout:
+// for its epoch when it has one, restoring the counts seen before when the
+// epoch changed (the counts were lost), else a ping.
+func (g *Gateway) pingLimiter(ctx context.Context) {
+	l := &g.limiter
+	pctx, cancel := context.WithTimeout(ctx, l.timeout)
+	var err error
+	if l.restorer != nil {
+		var epoch string
+		if epoch, err = l.restorer.Epoch(pctx); err == nil && epoch != l.epoch {
+			if l.epoch != "" {
+				// Restored before any call is decided by it again (decide
+				// leaves it alone while the outage lasts); on failure the
+				// next probe tries again.
+				if err = g.restoreCounts(ctx, l.restorer); err == nil {
+					g.cfg.Logger.Warn("the rate limiter's Redis lost its counts; restored the quota counts this node saw before",
+						"epoch", epoch, "previous", l.epoch)
+				}
+			}
+			if err == nil {
+				l.epoch = epoch
+			}
+		}
+	} else {
+		err = l.pinger.Ping(pctx)
+	}
+	cancel()
+	switch {
+	case err == nil:
+		g.limiterAnswered()
+	case ctx.Err() == nil:
+		g.limiterFailed(g.cfg.Now(), err, "")
+	}
 }
 
 // owe remembers a call admitted locally against a's quotas, to add to the
@@ -387,9 +521,11 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 		return g.cfg.Limiter.Allow(ctx, a.key, a.policy, now)
 	}
 	if down := l.downUntil.Load(); down != 0 {
-		// Resting: the first call past the rest asks again, extending the
-		// rest for the others while it does.
-		if now.UnixNano() < down || !l.downUntil.CompareAndSwap(down, now.Add(limiterRest).UnixNano()) {
+		// Resting. With a probe, only the probe ends the outage (after
+		// restoring lost counts); without one, the first call past the
+		// rest asks again, extending the rest for the others while it
+		// does.
+		if l.pinger != nil || now.UnixNano() < down || !l.downUntil.CompareAndSwap(down, now.Add(limiterRest).UnixNano()) {
 			return ratelimit.Decision{}, errLimiterResting
 		}
 	}
@@ -398,16 +534,13 @@ func (g *Gateway) decide(ctx context.Context, api *compiledAPI, a *access, now t
 	cancel()
 	switch {
 	case err == nil:
-		if l.downUntil.Load() != 0 {
-			l.downUntil.Store(0)
+		if l.seen != nil {
+			l.seen.see(a.key, a.policy, now, d)
 		}
-		if l.owing.Load() && l.paying.CompareAndSwap(false, true) {
-			go g.payBack()
-		}
+		g.limiterAnswered()
 	case ctx.Err() == nil:
 		// A caller that went away says nothing about the backend.
-		l.downUntil.Store(g.cfg.Now().Add(limiterRest).UnixNano())
-		g.logFailure(now, err, api.rec.Name)
+		g.limiterFailed(now, err, api.rec.Name)
 	}
 	return d, err
 }

@@ -85,7 +85,10 @@ type Config struct {
 	// SandboxPlan is the plan of apps calling a sandbox API they have no
 	// subscription to. Empty means such calls need a subscription too.
 	SandboxPlan string
-	// Limiter enforces plans. Nil means plans are not enforced.
+	// Limiter enforces plans. Nil means plans are not enforced. A shared
+	// limiter with a Ping method (ratelimit/redis) is probed every second,
+	// which ends an outage; one that is a ratelimit.Restorer gets back the
+	// quota counts it lost (restore.go).
 	Limiter ratelimit.Limiter
 	// LimiterFailClosed refuses calls (503) when the limiter cannot be
 	// reached; false decides them with this node's share of each rate,
@@ -169,7 +172,18 @@ func New(cfg Config) *Gateway {
 		Help: "Calls the shared limiter could not decide, by what the gateway did: open (decided with this node's share of the rate, counted against quotas later) or closed (refused 503).",
 	}, []string{"mode"})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(g.limiterErrors)
+		cfg.Registerer.MustRegister(g.limiterErrors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_limiter_degraded",
+			Help: "1 while the shared limiter (Redis) does not answer and limits are degraded: each rate is enforced as this node's share, quotas are counted to be added back (or calls are refused when fail-closed); 0 while limits are exact.",
+		}, func() float64 {
+			if g.LimiterStatus().Degraded {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_limiter_nodes",
+			Help: "How many nodes share the limiter: what each rate is divided by while it does not answer (limiter_nodes, or the nodes heard through Redis heartbeats).",
+		}, func() float64 { return float64(g.limiter.nodes()) }))
 	}
 	if g.render == nil {
 		g.render = &problem.Renderer{}
@@ -184,10 +198,18 @@ type UsageRecorder interface {
 }
 
 // Run loads the APIs, then polls for changes until ctx is done. It returns
-// after the first load; polling continues in the background.
+// after the first load; polling continues in the background. A shared
+// limiter that can be pinged is asked once before Run returns and then
+// every second in the background (probeLimiter).
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.Reload(ctx); err != nil {
 		return err
+	}
+	if g.limiter.pinger != nil {
+		// Asked once before serving, so that /readyz says from the first
+		// request whether limits are exact, then every limiterRest.
+		g.pingLimiter(ctx)
+		go g.probeLimiter(ctx)
 	}
 	go func() {
 		t := time.NewTicker(g.cfg.ReloadEvery)

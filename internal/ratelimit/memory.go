@@ -58,6 +58,9 @@ type entry struct {
 	dayCount   int64
 	monthStart int64
 	monthCount int64
+	// changed is set when a quota count changed since QuotaChanges last
+	// reported it.
+	changed bool
 }
 
 var _ Limiter = (*Memory)(nil)
@@ -118,6 +121,9 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 		}
 		if l.Month > 0 {
 			e.monthStart, e.monthCount = monthStart, month
+		}
+		if l.Day > 0 || l.Month > 0 {
+			e.changed = true
 		}
 	}
 	s.mu.Unlock()
@@ -211,4 +217,75 @@ func (m *Memory) Len() int {
 		s.mu.Unlock()
 	}
 	return n
+}
+
+// QuotaCount is the number of requests a Memory admitted for one key in one
+// quota period (QuotaChanges, RestoreQuotas), so that a single node's
+// quotas can outlive the process.
+type QuotaCount struct {
+	Key string
+	// Month is set for a month's count, clear for a day's.
+	Month bool
+	// Start is the period's first instant (a UTC midnight).
+	Start time.Time
+	Count int64
+}
+
+// QuotaChanges returns the day and month counts of every key whose counts
+// changed since the last call, as they are now: counts only grow within a
+// period, so a later value supersedes an earlier one (saving them can
+// keep the larger of a stored and a saved value).
+func (m *Memory) QuotaChanges() []QuotaCount {
+	var out []QuotaCount
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for key, e := range s.m {
+			if !e.changed {
+				continue
+			}
+			e.changed = false
+			if e.dayCount > 0 {
+				out = append(out, QuotaCount{Key: key, Start: time.Unix(0, e.dayStart).UTC(), Count: e.dayCount})
+			}
+			if e.monthCount > 0 {
+				out = append(out, QuotaCount{Key: key, Month: true, Start: time.Unix(0, e.monthStart).UTC(), Count: e.monthCount})
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// RestoreQuotas sets counts saved earlier (by QuotaChanges) back into m,
+// at the start of a process, before its first Allow: a key's count for a
+// period becomes the larger of its count and the restored one. Counts of
+// periods other than those holding now are ignored (an earlier period's
+// count means 0), as are starts that are not period starts.
+func (m *Memory) RestoreQuotas(counts []QuotaCount, now time.Time) {
+	n := now.UnixNano()
+	dayStart, monthStart := periodStarts(n)
+	for _, c := range counts {
+		start := c.Start.UnixNano()
+		if c.Count <= 0 || (c.Month && start != monthStart) || (!c.Month && start != dayStart) {
+			continue
+		}
+		s := &m.shards[maphash.String(seed, c.Key)%numShards]
+		s.mu.Lock()
+		e := s.m[c.Key]
+		if e == nil {
+			e = s.insert(c.Key, n)
+		}
+		switch {
+		case c.Month && e.monthStart < start:
+			e.monthStart, e.monthCount = start, c.Count
+		case c.Month && e.monthStart == start:
+			e.monthCount = max(e.monthCount, c.Count)
+		case !c.Month && e.dayStart < start:
+			e.dayStart, e.dayCount = start, c.Count
+		case !c.Month && e.dayStart == start:
+			e.dayCount = max(e.dayCount, c.Count)
+		}
+		s.mu.Unlock()
+	}
 }

@@ -187,3 +187,59 @@ func BenchmarkMemoryAllow(b *testing.B) {
 		})
 	})
 }
+
+// TestMemoryQuotaRestore: the quota counts QuotaChanges reports, restored
+// into a new Memory (a restarted process), keep the quotas: a day quota of
+// 5 with 3 admitted admits exactly 2 more. Counts of other periods are
+// ignored, and restoring never lowers a count.
+func TestMemoryQuotaRestore(t *testing.T) {
+	ctx := context.Background()
+	p := ratelimit.Policy{Rate: 1000, Burst: 1000, QuotaDay: 5, QuotaMonth: 100}
+	m := ratelimit.NewMemory()
+	for range 3 {
+		if d, _ := m.Allow(ctx, "k", p, t0); !d.Allowed() {
+			t.Fatal("refused under the quota")
+		}
+	}
+	m.Allow(ctx, "rate only", ratelimit.Policy{Rate: 1, Burst: 1}, t0)
+	changes := m.QuotaChanges()
+	day, month := ratelimit.DayStart(t0), ratelimit.MonthStart(t0)
+	want := map[ratelimit.QuotaCount]bool{
+		{Key: "k", Start: day, Count: 3}:                true,
+		{Key: "k", Month: true, Start: month, Count: 3}: true,
+	}
+	if len(changes) != len(want) {
+		t.Fatalf("QuotaChanges = %+v; want %v", changes, want)
+	}
+	for _, c := range changes {
+		if !want[c] {
+			t.Errorf("QuotaChanges reports %+v; want %v", c, want)
+		}
+	}
+	if again := m.QuotaChanges(); len(again) != 0 {
+		t.Errorf("QuotaChanges again without a call = %+v; want none", again)
+	}
+
+	later := t0.Add(time.Hour)
+	r := ratelimit.NewMemory()
+	r.RestoreQuotas(append(changes,
+		ratelimit.QuotaCount{Key: "k", Start: day.AddDate(0, 0, -1), Count: 5}, // yesterday
+		ratelimit.QuotaCount{Key: "k", Start: day.Add(time.Hour), Count: 5},    // not a period start
+		ratelimit.QuotaCount{Key: "k", Month: true, Start: month, Count: 2},    // lower: no effect
+	), later)
+	admitted := 0
+	for range 10 {
+		if d, _ := r.Allow(ctx, "k", p, later); d.Allowed() {
+			admitted++
+		} else if d.Refusal != ratelimit.DayQuotaExceeded {
+			t.Fatalf("refusal %v; want the day quota", d.Refusal)
+		}
+	}
+	if admitted != 2 {
+		t.Errorf("admitted %d after restoring 3 of a day quota of 5; want 2", admitted)
+	}
+	d, _ := r.Allow(ctx, "k", ratelimit.Policy{QuotaMonth: 100}, later)
+	if d.MonthRemaining != 100-3-2-1 {
+		t.Errorf("month remaining %d; want %d", d.MonthRemaining, 100-3-2-1)
+	}
+}

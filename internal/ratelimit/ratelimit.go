@@ -88,6 +88,21 @@ type Adder interface {
 	Add(ctx context.Context, key string, p Policy, at time.Time, n int64) error
 }
 
+// Restorer is a shared Limiter whose backend can lose its counts (a Redis
+// restarted without persistence) and take back counts seen before, so
+// that quotas stay exact over their periods.
+type Restorer interface {
+	// Epoch names the backend's current set of counts: it changes when
+	// the counts were lost.
+	Epoch(ctx context.Context) (string, error)
+	// Raise takes back the day and month counts of key seen at at (0 for
+	// none) under an earlier epoch: each count grows by what the value
+	// exceeds the largest raised for it so far, so raising is idempotent,
+	// the largest of the values several callers raise wins, and requests
+	// counted meanwhile are kept.
+	Raise(ctx context.Context, key string, at time.Time, day, month int64) error
+}
+
 // DayStart and MonthStart return the start of the UTC period holding t.
 func DayStart(t time.Time) time.Time {
 	t = t.UTC()

@@ -168,7 +168,8 @@ func health() http.Handler {
 	})
 }
 
-// ready answers /readyz: the store answers within a second.
+// ready answers /readyz: the store answers within a second; degraded limits
+// are reported too (limitsDegraded).
 func (s *Server) ready() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
@@ -176,6 +177,9 @@ func (s *Server) ready() http.Handler {
 		if err := s.deps.Store.Ping(ctx); err != nil {
 			s.deps.Render.Admin(w, r, problem.New("unavailable", "store_unavailable", "The database does not answer.").
 				Wrap(err).WithRetryAfter(5*time.Second))
+			return
+		}
+		if s.limitsDegraded(w, r) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -283,6 +283,40 @@ type Usage interface {
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
 }
 
+// Quota periods of a QuotaCount.
+const (
+	QuotaDay   = "day"
+	QuotaMonth = "month"
+)
+
+// QuotaCount is how many requests the in-process limiter admitted for one
+// limiter key in one quota period, kept so that quotas outlive a restart.
+type QuotaCount struct {
+	// Key is the limiter key (one per subscription).
+	Key string
+	// Period is QuotaDay or QuotaMonth; Start is the period's first
+	// instant (a UTC midnight).
+	Period string
+	Start  time.Time
+	Count  int64
+}
+
+// QuotaCounts stores quota counters.
+type QuotaCounts interface {
+	// SaveQuotaCounts raises each count's stored value to its Count,
+	// creating it as needed, all in one transaction. A larger stored value
+	// stays: a count only grows within its period, so saving a stale or
+	// repeated value changes nothing.
+	SaveQuotaCounts(ctx context.Context, counts []QuotaCount) error
+	// ListQuotaCounts returns the day counts of days starting at or after
+	// day and the month counts of months starting at or after month,
+	// ordered by key, period, start.
+	ListQuotaCounts(ctx context.Context, day, month time.Time) ([]QuotaCount, error)
+	// DeleteQuotaCountsBefore deletes the day counts of days starting
+	// before day and the month counts of months starting before month.
+	DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error
+}
+
 // User is an end user (a subscriber) who signs in for three-legged flows.
 type User struct {
 	ID string
@@ -461,6 +495,7 @@ type Store interface {
 	Plans
 	Subscriptions
 	Usage
+	QuotaCounts
 	SigningKeys
 	Tokens
 	// Ping reports whether the backend is reachable (readiness).

@@ -12,6 +12,11 @@
 //	                     the Unix epoch; expires 10 s after it is past
 //	p{k}:d:YYYYMMDD      the requests admitted on that UTC day
 //	p{k}:m:YYYYMM        the requests admitted in that UTC month
+//	p{k}:d:YYYYMMDD:raised, p{k}:m:YYYYMM:raised
+//	                     the largest count raised back into that period's
+//	                     count after Redis lost it (restore.go)
+//	p epoch              names the current set of counts (restore.go)
+//	p nodes              the nodes' heartbeats (nodes.go)
 //
 // A count is kept under its period's name, so a new period starts from 0;
 // it expires one day after its period ends. The braces are a Redis Cluster
@@ -72,7 +77,8 @@ type Limiter struct {
 
 	client redis.UniversalClient
 	prefix string
-	owned  bool // Close closes client
+	owned  bool           // Close closes client
+	opts   *redis.Options // Dial's, nil for New
 
 	// nodes is how many nodes were alive at the last heartbeat that got
 	// an answer (0 before the first).
@@ -94,14 +100,36 @@ const DefaultTimeout = 2 * time.Second
 // or rediss:// for TLS; see redis.ParseURL for the options it takes), checks
 // it answers PING, and returns a Limiter using it whose Close closes the
 // connection. An unreachable server is an error wrapping
-// ratelimit.ErrUnavailable.
+// ratelimit.ErrUnavailable. Dial is the same without the check.
+func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
+	l, err := Dial(url, prefix, timeout)
+	if err != nil {
+		return nil, err
+	}
+	ping := l.opts.DialTimeout + l.opts.ReadTimeout
+	if ping <= 0 {
+		ping = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ping)
+	defer cancel()
+	if err := l.Ping(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Dial returns a Limiter for the Redis server at url (see Open) without
+// contacting it: the connection is made by the first command, and made
+// again by a later one after it failed, so a node can start while Redis is
+// down and use it once it is back. Only a malformed url is an error.
 //
 // timeout (DefaultTimeout when 0) bounds each network step of a decision:
 // dialing, writing, reading. The context given to Allow bounds the whole
 // decision too, the wait for a pooled connection included. A slow answer
 // within the bound is an answer: under CPU load a round trip to a local
 // Redis can take hundreds of milliseconds without anything being wrong.
-func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
+func Dial(url string, prefix string, timeout time.Duration) (*Limiter, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redislimit: %w", err)
@@ -131,20 +159,26 @@ func Open(url string, prefix string, timeout time.Duration) (*Limiter, error) {
 		opts.PoolTimeout = timeout
 	}
 	opts.ContextTimeoutEnabled = true // the caller's deadline applies too
-	client := redis.NewClient(opts)
-	ping := opts.DialTimeout + opts.ReadTimeout
-	if ping <= 0 {
-		ping = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), ping)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("%w: redis %s: %w", ratelimit.ErrUnavailable, opts.Addr, err)
-	}
-	l := New(client, prefix)
-	l.owned = true
+	l := New(redis.NewClient(opts), prefix)
+	l.owned, l.opts = true, opts
 	return l, nil
+}
+
+// Ping reports whether Redis answers, with an error wrapping
+// ratelimit.ErrUnavailable when it does not.
+func (l *Limiter) Ping(ctx context.Context) error {
+	if err := l.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: redis %s: %w", ratelimit.ErrUnavailable, l.Addr(), err)
+	}
+	return nil
+}
+
+// Addr names the Redis server for messages ("" for a client given to New).
+func (l *Limiter) Addr() string {
+	if l.opts == nil {
+		return ""
+	}
+	return l.opts.Addr
 }
 
 // LogTo sends go-redis's own log lines (failed reconnects, pool trouble)

@@ -183,6 +183,18 @@ func TestRedisUnavailable(t *testing.T) {
 	if _, err := redislimit.Open("http://127.0.0.1/", "gh-test:", 0); err == nil || errors.Is(err, ratelimit.ErrUnavailable) {
 		t.Errorf("Open with a bad URL: %v, want an error, not ErrUnavailable", err)
 	}
+	// Dial does not contact the server: a node starts while Redis is down.
+	dl, err := redislimit.Dial("redis://127.0.0.1:1/0?dial_timeout=200ms", "gh-test:", 0)
+	if err != nil {
+		t.Fatalf("Dial with Redis unreachable: %v, want a Limiter", err)
+	}
+	defer dl.Close()
+	if err := dl.Ping(context.Background()); !errors.Is(err, ratelimit.ErrUnavailable) {
+		t.Errorf("Ping with Redis unreachable: %v, want an error wrapping ErrUnavailable", err)
+	}
+	if _, err := redislimit.Dial("http://127.0.0.1/", "gh-test:", 0); err == nil {
+		t.Errorf("Dial with a bad URL: no error")
+	}
 }
 
 func TestRedisCanceled(t *testing.T) {

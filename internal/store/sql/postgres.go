@@ -1024,6 +1024,57 @@ func (p *pgDB) AddUsage(ctx context.Context, records []store.UsageRecord) error 
 	return p.err(ctx, "add usage", err)
 }
 
+// pgSaveQuotaCounts raises a batch of counts, one array per column, in one
+// statement; rows are written in array order (sorted by the caller).
+const pgSaveQuotaCounts = `INSERT INTO quota_counts AS q (limiter_key, period, period_start, count)
+	SELECT limiter_key, period, period_start, count
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
+		WITH ORDINALITY AS r (limiter_key, period, period_start, count, i)
+	ORDER BY i
+	ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
+		count = GREATEST(q.count, excluded.count)`
+
+func (p *pgDB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+	n := len(counts)
+	keys, periods, starts, ns := make([]string, n), make([]string, n), make([]time.Time, n), make([]int64, n)
+	for i, c := range counts {
+		keys[i], periods[i], starts[i], ns[i] = c.Key, c.Period, c.Start, c.Count
+	}
+	_, err := p.pool.Exec(ctx, pgSaveQuotaCounts, keys, periods, starts, ns)
+	return p.err(ctx, "save quota counts", err)
+}
+
+func (p *pgDB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
+	const op = "list quota counts"
+	// limiter_key is COLLATE "C" (0007_quota_counts.sql): byte order.
+	rows, err := p.pool.Query(ctx, `SELECT limiter_key, period, period_start, count FROM quota_counts
+		WHERE (period = 'day' AND period_start >= $1) OR (period = 'month' AND period_start >= $2)
+		ORDER BY limiter_key, period, period_start`,
+		ceil(day, pgPrecision), ceil(month, pgPrecision))
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var cs []store.QuotaCount
+	for rows.Next() {
+		var c store.QuotaCount
+		var start pgtype.Timestamptz
+		if err := rows.Scan(&c.Key, &c.Period, &start, &c.Count); err != nil {
+			return nil, p.err(ctx, op, err)
+		}
+		c.Start = start.Time.UTC()
+		cs = append(cs, c)
+	}
+	return cs, p.err(ctx, op, rows.Err())
+}
+
+func (p *pgDB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM quota_counts
+		WHERE (period = 'day' AND period_start < $1) OR (period = 'month' AND period_start < $2)`,
+		ceil(day, pgPrecision), ceil(month, pgPrecision))
+	return p.err(ctx, "delete quota counts", err)
+}
+
 func (p *pgDB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
 	const op = "list usage"
 	var where []string

@@ -1090,6 +1090,66 @@ func (l *liteDB) AddUsage(ctx context.Context, records []store.UsageRecord) erro
 	return l.err(ctx, op, tx.Commit())
 }
 
+// liteQuotaChunk is how many counts one SaveQuotaCounts statement writes.
+const liteQuotaChunk = 512
+
+func (l *liteDB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+	const op = "save quota counts"
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	for chunk := range slices.Chunk(counts, liteQuotaChunk) {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO quota_counts (limiter_key, period, period_start, count) VALUES `)
+		args := make([]any, 0, 4*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?)")
+			args = append(args, c.Key, c.Period, c.Start.UnixMilli(), c.Count)
+		}
+		b.WriteString(` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
+			count = max(count, excluded.count)`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return l.err(ctx, op, err)
+		}
+	}
+	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
+	const op = "list quota counts"
+	rows, err := l.r.QueryContext(ctx, `SELECT limiter_key, period, period_start, count FROM quota_counts
+		WHERE (period = 'day' AND period_start >= ?) OR (period = 'month' AND period_start >= ?)
+		ORDER BY limiter_key, period, period_start`,
+		ceil(day, sqlitePrecision).UnixMilli(), ceil(month, sqlitePrecision).UnixMilli())
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var cs []store.QuotaCount
+	for rows.Next() {
+		var c store.QuotaCount
+		var start int64
+		if err := rows.Scan(&c.Key, &c.Period, &start, &c.Count); err != nil {
+			return nil, l.err(ctx, op, err)
+		}
+		c.Start = time.UnixMilli(start).UTC()
+		cs = append(cs, c)
+	}
+	return cs, l.err(ctx, op, rows.Err())
+}
+
+func (l *liteDB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+	_, err := l.w.ExecContext(ctx, `DELETE FROM quota_counts
+		WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
+		ceil(day, sqlitePrecision).UnixMilli(), ceil(month, sqlitePrecision).UnixMilli())
+	return l.err(ctx, "delete quota counts", err)
+}
+
 func (l *liteDB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
 	const op = "list usage"
 	var where []string

@@ -667,6 +667,42 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 	return db.b.AddUsage(ctx, records)
 }
 
+// SaveQuotaCounts raises each count's stored value to its Count (a larger
+// stored value stays), creating rows as needed, in one transaction. Starts
+// are stored to the millisecond; an empty batch writes nothing.
+func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	cs, err := prepareQuotaCounts(counts)
+	if err != nil {
+		return err
+	}
+	return db.b.SaveQuotaCounts(ctx, cs)
+}
+
+// ListQuotaCounts returns the day counts of days starting at or after day
+// and the month counts of months starting at or after month, ordered by
+// key, period and start.
+func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	return db.b.ListQuotaCounts(ctx, day, month)
+}
+
+// DeleteQuotaCountsBefore deletes the day counts of days starting before
+// day and the month counts of months starting before month.
+func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+	if db.closed.Load() {
+		return errClosed
+	}
+	return db.b.DeleteQuotaCountsBefore(ctx, day, month)
+}
+
 // ListUsage returns the buckets matching f, ordered by hour, client ID, API
 // name, status and error (strings byte by byte). Empty ClientID or APIName
 // match every value; a bucket matches From and To when its hour is at or
@@ -1031,6 +1067,40 @@ func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
 			continue
 		}
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// prepareQuotaCounts checks counts and returns them sorted by key, period
+// and start, with the counts of one row merged (the larger wins), so that
+// concurrent saves lock rows in one order and one statement never touches
+// a row twice.
+func prepareQuotaCounts(counts []store.QuotaCount) ([]store.QuotaCount, error) {
+	cs := slices.Clone(counts)
+	for i := range cs {
+		c := &cs[i]
+		if c.Key == "" || (c.Period != store.QuotaDay && c.Period != store.QuotaMonth) || c.Count < 0 {
+			return nil, fmt.Errorf("sqlstore: save quota counts: invalid count %+v", *c)
+		}
+		c.Start = c.Start.UTC()
+	}
+	cmp := func(a, b *store.QuotaCount) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Period, b.Period); c != 0 {
+			return c
+		}
+		return a.Start.Compare(b.Start)
+	}
+	slices.SortFunc(cs, func(a, b store.QuotaCount) int { return cmp(&a, &b) })
+	out := cs[:0]
+	for _, c := range cs {
+		if n := len(out); n > 0 && cmp(&out[n-1], &c) == 0 {
+			out[n-1].Count = max(out[n-1].Count, c.Count)
+			continue
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

@@ -189,6 +189,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdatePlanErrors", testUpdatePlanErrors},
 		{"UpdatePlanConcurrent", testUpdatePlanConcurrent},
 		{"DeletePlan", testDeletePlan},
+		{"QuotaCounts", testQuotaCounts},
+		{"QuotaCountsConcurrent", testQuotaCountsConcurrent},
 		{"SubscriptionRoundTrip", testSubscriptionRoundTrip},
 		{"SubscriptionDefaults", testSubscriptionDefaults},
 		{"CreateSubscriptionConflict", testCreateSubscriptionConflict},
