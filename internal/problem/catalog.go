@@ -220,14 +220,16 @@ var catalog = []Entry{
 		Title:       "Service Unavailable",
 		Description: "The service is temporarily unable to handle the request.",
 		Causes: []Cause{
-			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
+			{ID: "store_unavailable", Text: "The platform's database cannot be reached, or did not answer within the platform's time limit."},
+			{ID: "storage_full", Text: "The platform's database refused to store the change because its disk or size limit is full; nothing was changed."},
+			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused the change; nothing was changed."},
 			{ID: "maintenance", Text: "The API is in maintenance."},
 			{ID: "shutting_down", Text: "The server is shutting down."},
 			{ID: "circuit_open", Text: "The gateway stopped calling the upstream service for a short time after repeated failures (circuit breaker open)."},
 			{ID: "limiter_unavailable", Text: "The shared rate-limit store cannot be reached and the platform is set to refuse calls rather than serve them unmetered."},
 			{ID: "overloaded", Text: "The server is shedding load because it is overloaded."},
 		},
-		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. If it lasts longer than announced, contact support with the `x-correlator` response header.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff; repeat an admin `POST` with the same `Idempotency-Key` header, so a change that was made after all is not made twice. If it lasts longer than announced, contact support with the `x-correlator` response header. Operators: for `storage_full` free space on the database's disk (or raise its size limit), for `storage_read_only` make the database writable again (file and mount permissions, or point gatehouse at the primary); `/readyz` reports either until writes succeed.",
 	},
 	{
 		Key: "timeout", Status: 504, CamaraCode: "TIMEOUT", Group: GroupHTTP,
@@ -495,10 +497,12 @@ var catalog = []Entry{
 		Title:       "Temporarily Unavailable",
 		Description: "The authorization server is temporarily unable to handle the request.",
 		Causes: []Cause{
-			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
+			{ID: "store_unavailable", Text: "The platform's database cannot be reached, or did not answer within the platform's time limit."},
+			{ID: "storage_full", Text: "The platform's database refused to store what the request needs because its disk or size limit is full; nothing was issued or changed."},
+			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused what the request needs; nothing was issued or changed."},
 			{ID: "maintenance", Text: "The server is in maintenance or shutting down."},
 		},
-		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. Operators: for `storage_full` free space on the database's disk, for `storage_read_only` make the database writable again; `/readyz` reports either until writes succeed.",
 	},
 
 	// ---- Token-related (RFC 6750 section 3.1) ----

@@ -46,7 +46,7 @@ func (s *Server) Public() http.Handler {
 // health. Keep this listener on loopback or a private network.
 func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", health())
+	mux.Handle("GET /healthz", alive())
 	mux.Handle("GET /readyz", s.ready())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 

@@ -21,9 +21,21 @@ var (
 	// to it, or (redeeming a code, rotating a refresh token) it was already
 	// used, rotated or revoked.
 	ErrConflict = errors.New("store: conflicts with stored records")
-	// ErrUnavailable means the backend could not be reached; callers
-	// answer 503 rather than 500.
+	// ErrUnavailable means the backend could not be reached, or did not
+	// answer within the store's time limit; callers answer 503 rather
+	// than 500. A write that fails with it may, rarely, have been committed
+	// all the same (the commit was sent and no answer came back): callers
+	// that must not repeat a write use an idempotency key.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrStorageFull means the database refused a write for lack of
+	// space (a full disk, a size limit); nothing was written. Callers
+	// answer 503 with its own cause.
+	ErrStorageFull = errors.New("store: no space left for writes")
+	// ErrReadOnly means the database refused a write because it is
+	// read-only (a read-only file or mount, a PostgreSQL standby or
+	// default_transaction_read_only); nothing was written. Callers answer
+	// 503 with its own cause.
+	ErrReadOnly = errors.New("store: database is read-only")
 )
 
 // Client statuses.

@@ -203,9 +203,11 @@ func fromPGTime(t pgtype.Timestamptz) time.Time {
 }
 
 // err classifies err, returned by pgx during op: unique-constraint
-// violations wrap store.ErrConflict; failures to connect or to keep a
-// connection, server shutdown or overload, a closed store and expired
-// deadlines wrap store.ErrUnavailable.
+// violations wrap store.ErrConflict; disk_full (53100) wraps
+// store.ErrStorageFull and read_only_sql_transaction (25006: a standby,
+// default_transaction_read_only) store.ErrReadOnly; failures to connect or
+// to keep a connection, server shutdown or other lack of resources (53xxx),
+// a closed store and expired deadlines wrap store.ErrUnavailable.
 func (p *pgDB) err(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
@@ -222,6 +224,10 @@ func (p *pgDB) err(ctx context.Context, op string, err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return conflict(op, err)
+		case pe.Code == "53100": // disk_full
+			return storageFull(op, err)
+		case pe.Code == "25006": // read_only_sql_transaction: a standby, default_transaction_read_only
+			return readOnly(op, err)
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources, e.g. too_many_connections
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now

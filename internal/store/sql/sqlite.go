@@ -255,7 +255,10 @@ func fromLiteTime(n sql.NullInt64) time.Time {
 
 // err classifies err, returned by the driver during op: unique-constraint
 // violations wrap store.ErrConflict; a busy or unopenable database, a
-// closed store or an expired deadline wrap store.ErrUnavailable.
+// closed store or an expired deadline wrap store.ErrUnavailable; a write
+// refused for space (SQLITE_FULL: ENOSPC or max_page_count; a -shm file
+// that cannot grow) wraps store.ErrStorageFull, and one refused by a
+// read-only database (SQLITE_READONLY) store.ErrReadOnly.
 func (l *liteDB) err(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
@@ -269,9 +272,17 @@ func (l *liteDB) err(ctx context.Context, op string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			return conflict(op, err)
 		}
+		switch se.Code() {
+		case sqlite3.SQLITE_IOERR_SHMSIZE: // the -shm file could not grow: no space
+			return storageFull(op, err)
+		}
 		switch se.Code() & 0xff { // the primary result code
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN:
 			return unavailable(op, err)
+		case sqlite3.SQLITE_FULL: // the file system (ENOSPC) or max_page_count
+			return storageFull(op, err)
+		case sqlite3.SQLITE_READONLY: // a read-only file or mount, or PRAGMA query_only
+			return readOnly(op, err)
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
