@@ -177,6 +177,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	as := oauth.NewServer(oauth.Config{
 		Issuer:            cfg.Issuer,
 		Store:             p.store,
+		StoreHealth:       p.health,
 		Keys:              p.keys,
 		Render:            render,
 		AccessTokenTTL:    cfg.AccessTokenTTL,
