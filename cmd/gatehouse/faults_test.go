@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -206,5 +207,130 @@ func TestFrozenPostgres(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(ts.cli("clients", "list", "--json")), &list); err != nil || len(list.Clients) != before {
 		t.Errorf("clients list after the thaw: %d clients, %v; want %d", len(list.Clients), err, before)
+	}
+}
+
+// execPG runs statements on the private cluster over a direct connection.
+func (p *privatePostgres) exec(t *testing.T, stmts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// writeRefusedChecks drives the writes of a node whose database refuses
+// them with cause (storage_full or storage_read_only): admin create and
+// OAuth revocation answer 503 with that cause and Retry-After, /readyz
+// reports it, the CLI says what happened locally, and tokens that need no
+// write are still issued.
+func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
+	t.Helper()
+	admin := adminTokenOf(t, ts)
+	for i := 0; ; i++ {
+		r, body := ts.adminCall("POST", "/admin/clients", admin, "application/json", fmt.Sprintf(`{"name":"filler %d","redirect_uris":["https://app.example/%s"]}`, i, strings.Repeat("x", 1500)))
+		if r.StatusCode == http.StatusCreated && i < 2000 {
+			continue // the WAL may have room for a few more
+		}
+		if p := checkProblem(t, "admin create", r, body, http.StatusServiceUnavailable, "unavailable", cause); p != nil && r.Header.Get("Retry-After") == "" {
+			t.Error("admin create: 503 without Retry-After")
+		}
+		break
+	}
+	r, body := ts.adminCall("GET", "/readyz", "", "", "")
+	checkProblem(t, "/readyz while writes are refused", r, body, http.StatusServiceUnavailable, "unavailable", cause)
+
+	for i := 0; ; i++ {
+		tok := ts.token(c, "")
+		resp := ts.post("/oauth2/revoke", url.Values{"token": {tok}}, c.ID, c.Secret)
+		var e oauthError
+		if resp.StatusCode == http.StatusOK && i < 200 {
+			resp.Body.Close()
+			continue
+		}
+		decode(t, resp, &e)
+		if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || e.Cause != cause || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("revocation: %d %+v Retry-After %q; want 503 temporarily_unavailable / %s with Retry-After", resp.StatusCode, e, resp.Header.Get("Retry-After"), cause)
+		}
+		break
+	}
+
+	_, err := ts.tryCLI("clients", "create", "--name", "from the CLI")
+	if err == nil || !strings.Contains(err.Error(), "unavailable/"+cause) || strings.Contains(err.Error(), "server side") {
+		t.Errorf("CLI create: %v; want a local message naming unavailable/%s", err, cause)
+	}
+}
+
+// TestSQLiteDiskFull: the data directory on a small tmpfs, filled up.
+func TestSQLiteDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs for a full disk (needs root): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	data := filepath.Join(dir, "data")
+	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_DATA_DIR"] = data })
+	c := ts.createClient("app", "--scopes", "sim-swap:check")
+
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			break
+		}
+	}
+	f.Close()
+
+	writeRefusedChecks(t, ts, c, "storage_full")
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	r, body := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"after freeing space"}`)
+	if r.StatusCode != http.StatusCreated {
+		t.Errorf("admin create after freeing space: %d %s", r.StatusCode, body)
+	}
+	if r, body := ts.adminCall("GET", "/readyz", "", "", ""); r.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after a write succeeded again: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestPostgresReadOnly: the private cluster switched to
+// default_transaction_read_only, as a standby or an operator's emergency
+// brake refuses writes.
+func TestPostgresReadOnly(t *testing.T) {
+	pg := startPrivatePostgres(t)
+	ts := startPGServer(t, withSchema(t, pg.URL, "gh_readonly", ""), nil)
+	c := ts.createClient("app", "--scopes", "sim-swap:check")
+
+	pg.exec(t, `ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`)
+	eventually(t, 30*time.Second, "the cluster to refuse writes", func() bool {
+		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"probe"}`)
+		return r.StatusCode == http.StatusServiceUnavailable
+	})
+	writeRefusedChecks(t, ts, c, "storage_read_only")
+
+	pg.exec(t, `SET default_transaction_read_only = off`, `ALTER SYSTEM RESET default_transaction_read_only`, `SELECT pg_reload_conf()`)
+	eventually(t, 30*time.Second, "admin create to succeed once writable", func() bool {
+		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"writable again"}`)
+		return r.StatusCode == http.StatusCreated
+	})
+	if r, body := ts.adminCall("GET", "/readyz", "", "", ""); r.StatusCode != http.StatusOK {
+		t.Errorf("/readyz once writable again: %d %s", r.StatusCode, body)
 	}
 }

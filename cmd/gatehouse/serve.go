@@ -62,7 +62,7 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 	}
 	st, err := sqlstore.Open(ctx, cfg.Database())
 	if err != nil {
-		return nil, fmt.Errorf("opening the database %s: %w", redactURL(cfg.Database()), err)
+		return nil, fmt.Errorf("opening the database %s: %w", redactURL(cfg.Database()), operatorError(err))
 	}
 	tracker := health.NewTracker(nil)
 	st.Timeout = cfg.StoreTimeout

@@ -155,11 +155,19 @@ func (p *pgDB) migrate(ctx context.Context, schema string) error {
 			}
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		name       text PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
+	// Look first here too: on an up-to-date schema migrate writes nothing,
+	// so a read-only database (a standby) still opens and serves reads.
+	var hasTable bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&hasTable); err != nil {
 		return p.err(ctx, op, err)
+	}
+	if !hasTable {
+		if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (
+			name       text PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return p.err(ctx, op, err)
+		}
 	}
 	rows, _ := tx.Query(ctx, `SELECT name FROM schema_migrations`)
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
