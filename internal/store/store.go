@@ -459,9 +459,46 @@ type Tokens interface {
 	// UseAssertionID records a client assertion's jti until expiresAt and
 	// returns ErrConflict if it was already recorded and has not expired.
 	UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error
-	// DeleteExpired removes revocations and assertion ids that expired
-	// before now.
+	// DeleteExpired removes revocations, assertion ids and idempotency
+	// keys that expired before now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
+// IdempotencyRecord is a request sent with an Idempotency-Key and, once it
+// finished, its response (draft-ietf-httpapi-idempotency-key-header).
+type IdempotencyRecord struct {
+	// Key is the Idempotency-Key as the caller scopes it.
+	Key string
+	// Fingerprint identifies the request (method, path and body), so the
+	// same key with another request can be refused.
+	Fingerprint string
+	// Status is 0 while the request is in progress, then the response's
+	// status code.
+	Status int
+	// Header holds the response header fields to replay, in the caller's
+	// encoding; Body the response body, sealed by the caller when it holds
+	// secrets.
+	Header    []byte
+	Body      []byte
+	CreatedAt time.Time
+	// ExpiresAt is when the key may be used for another request.
+	ExpiresAt time.Time
+}
+
+// Idempotency stores idempotency keys, shared by every node.
+type Idempotency interface {
+	// BeginIdempotent stores r in progress (its Status is ignored and
+	// stored as 0). When a record with r.Key exists and has not expired,
+	// it returns that record with ErrConflict and changes nothing; an
+	// expired one is replaced.
+	BeginIdempotent(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
+	// FinishIdempotent stores the response of key's request (status not
+	// 0); ErrNotFound when the key has no record.
+	FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error
+	// ReleaseIdempotent deletes key's record while it is in progress, so
+	// the request may be sent again; a finished or missing record is left
+	// alone.
+	ReleaseIdempotent(ctx context.Context, key string) error
 }
 
 // Store is the whole storage contract.
@@ -475,6 +512,7 @@ type Store interface {
 	Usage
 	SigningKeys
 	Tokens
+	Idempotency
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error

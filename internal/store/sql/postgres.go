@@ -1206,9 +1206,60 @@ func (p *pgDB) DeleteExpired(ctx context.Context, now time.Time) error {
 	// One statement, so one transaction and one round trip.
 	_, err := p.pool.Exec(ctx, `WITH revoked AS (
 			DELETE FROM revoked_tokens WHERE expires_at < $1
+		), keys AS (
+			DELETE FROM idempotency_keys WHERE expires_at < $1
 		)
 		DELETE FROM assertion_ids WHERE expires_at < $1`, now)
 	return p.err(ctx, "delete expired", err)
+}
+
+func (p *pgDB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (*store.IdempotencyRecord, error) {
+	const op = "begin idempotency key"
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = p.now()
+	}
+	// A conflicting insert waits for the first one's transaction, then
+	// sees its row: of concurrent begins exactly one inserts.
+	tag, err := p.pool.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, header, body, created_at, expires_at)
+		VALUES ($1, $2, 0, NULL, NULL, $3, $4)
+		ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, header = NULL, body = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at <= $5`,
+		r.Key, r.Fingerprint, pgTime(r.CreatedAt), pgTime(r.ExpiresAt), p.now())
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil
+	}
+	var old store.IdempotencyRecord
+	var created, expires pgtype.Timestamptz
+	err = p.pool.QueryRow(ctx, `SELECT key, fingerprint, status, header, body, created_at, expires_at
+		FROM idempotency_keys WHERE key = $1`, r.Key).
+		Scan(&old.Key, &old.Fingerprint, &old.Status, &old.Header, &old.Body, &created, &expires)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	old.CreatedAt, old.ExpiresAt = fromPGTime(created), fromPGTime(expires)
+	return &old, fmt.Errorf("sqlstore: %s %q: %w", op, r.Key, store.ErrConflict)
+}
+
+func (p *pgDB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error {
+	const op = "finish idempotency key"
+	tag, err := p.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $1, header = $2, body = $3 WHERE key = $4`,
+		status, blob(header), blob(body), key)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (p *pgDB) ReleaseIdempotent(ctx context.Context, key string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE key = $1 AND status = 0`, key)
+	return p.err(ctx, "release idempotency key", err)
 }
 
 // pgUniqueViolation reports whether err is a failed unique or primary key

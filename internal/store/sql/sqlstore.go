@@ -879,8 +879,8 @@ func (db *DB) UseAssertionID(ctx context.Context, clientID, jti string, expiresA
 	return db.b.UseAssertionID(ctx, clientID, jti, expiresAt)
 }
 
-// DeleteExpired deletes revocations and assertion ids whose expiry is
-// before now, in one transaction. Records without an expiry are kept.
+// DeleteExpired deletes revocations, assertion ids and idempotency keys
+// whose expiry is before now, in one transaction. Records without an expiry are kept.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
@@ -888,6 +888,51 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 	ctx, call := db.start(ctx, true)
 	defer call.end(&err)
 	return db.b.DeleteExpired(ctx, now)
+}
+
+// BeginIdempotent stores r as in progress: Status 0, no response. A zero
+// r.CreatedAt is set to the current time and written back to r. When a
+// record with r.Key exists and its ExpiresAt is after the current time, it
+// returns that record with an error wrapping store.ErrConflict and changes
+// nothing; an expired record is replaced. Of concurrent begins of one key
+// exactly one succeeds.
+func (db *DB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (_ *store.IdempotencyRecord, err error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	if r.Key == "" || r.Fingerprint == "" {
+		return nil, errors.New("sqlstore: begin idempotency key: empty key or fingerprint")
+	}
+	return db.b.BeginIdempotent(ctx, r)
+}
+
+// FinishIdempotent stores the response of key's request: its status (not
+// 0), header and body. It returns an error wrapping store.ErrNotFound when
+// the key has no record.
+func (db *DB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	if status == 0 {
+		return errors.New("sqlstore: finish idempotency key: status 0")
+	}
+	return db.b.FinishIdempotent(ctx, key, status, header, body)
+}
+
+// ReleaseIdempotent deletes key's record if it is still in progress, so
+// that the request may be sent again; a finished or missing record is left
+// alone and is not an error.
+func (db *DB) ReleaseIdempotent(ctx context.Context, key string) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	return db.b.ReleaseIdempotent(ctx, key)
 }
 
 // Ping reports whether the database answers a query; the error wraps
