@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -51,7 +52,12 @@ func (s *Server) Admin() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 
 	a := &adminAPI{s: s}
-	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
+	admin := func(pattern string, h http.HandlerFunc) {
+		if strings.HasPrefix(pattern, "POST ") {
+			h = a.idempotent(h) // Idempotency-Key (idempotency.go)
+		}
+		mux.Handle(pattern, s.requireAdmin(h))
+	}
 	admin("GET /admin/clients", a.listClients)
 	admin("POST /admin/clients", a.createClient)
 	admin("GET /admin/clients/{id}", a.getClient)

@@ -51,7 +51,16 @@ type Deps struct {
 	// dependencies); /readyz reports its failing conditions. Nil means
 	// only the ping counts.
 	Health *health.Tracker
-	Render *problem.Renderer
+	// Idempotency stores the Idempotency-Key records of admin POSTs. Nil
+	// means the header is ignored.
+	Idempotency store.Idempotency
+	// Secret is the system secret; it seals the stored responses of admin
+	// POSTs sent with an Idempotency-Key.
+	Secret string
+	// StoreTimeout is the store's time limit per call; an Idempotency-Key
+	// left in progress ten times that (at least 5 s) counts as abandoned.
+	StoreTimeout time.Duration
+	Render       *problem.Renderer
 	// Docs serves /docs/errors and /docs/errors.json.
 	Docs http.Handler
 	// AdminToken guards the admin API.

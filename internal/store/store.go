@@ -483,6 +483,11 @@ type IdempotencyRecord struct {
 	CreatedAt time.Time
 	// ExpiresAt is when the key may be used for another request.
 	ExpiresAt time.Time
+	// AbandonedBefore, read by BeginIdempotent only (not stored): a record
+	// still in progress that was created before it is taken to be
+	// abandoned (its request cannot still be running) and is replaced.
+	// Zero replaces none.
+	AbandonedBefore time.Time
 }
 
 // Idempotency stores idempotency keys, shared by every node.
@@ -490,7 +495,8 @@ type Idempotency interface {
 	// BeginIdempotent stores r in progress (its Status is ignored and
 	// stored as 0). When a record with r.Key exists and has not expired,
 	// it returns that record with ErrConflict and changes nothing; an
-	// expired one is replaced.
+	// expired one, or one in progress created before r.AbandonedBefore,
+	// is replaced.
 	BeginIdempotent(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
 	// FinishIdempotent stores the response of key's request (status not
 	// 0); ErrNotFound when the key has no record.

@@ -1224,8 +1224,8 @@ func (p *pgDB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) 
 		VALUES ($1, $2, 0, NULL, NULL, $3, $4)
 		ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, header = NULL, body = NULL,
 			created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE idempotency_keys.expires_at <= $5`,
-		r.Key, r.Fingerprint, pgTime(r.CreatedAt), pgTime(r.ExpiresAt), p.now())
+		WHERE idempotency_keys.expires_at <= $5 OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < $6)`,
+		r.Key, r.Fingerprint, pgTime(r.CreatedAt), pgTime(r.ExpiresAt), p.now(), r.AbandonedBefore)
 	if err != nil {
 		return nil, p.err(ctx, op, err)
 	}

@@ -1293,8 +1293,8 @@ func (l *liteDB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord
 		VALUES (?, ?, 0, NULL, NULL, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, header = NULL, body = NULL,
 			created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE idempotency_keys.expires_at <= ?`,
-		r.Key, r.Fingerprint, liteTime(r.CreatedAt), liteTime(r.ExpiresAt), l.now().UnixMilli())
+		WHERE idempotency_keys.expires_at <= ? OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?)`,
+		r.Key, r.Fingerprint, liteTime(r.CreatedAt), liteTime(r.ExpiresAt), l.now().UnixMilli(), r.AbandonedBefore.UnixMilli())
 	if err != nil {
 		return nil, l.err(ctx, op, err)
 	}

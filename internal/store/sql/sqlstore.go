@@ -894,7 +894,8 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 // r.CreatedAt is set to the current time and written back to r. When a
 // record with r.Key exists and its ExpiresAt is after the current time, it
 // returns that record with an error wrapping store.ErrConflict and changes
-// nothing; an expired record is replaced. Of concurrent begins of one key
+// nothing; an expired record, or one still in progress whose CreatedAt is
+// before r.AbandonedBefore, is replaced. Of concurrent begins of one key
 // exactly one succeeds.
 func (db *DB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (_ *store.IdempotencyRecord, err error) {
 	if db.closed.Load() {

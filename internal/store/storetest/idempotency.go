@@ -52,6 +52,20 @@ func testIdempotency(t *testing.T, s store.Store) {
 		t.Errorf("BeginIdempotent after release = %v, %v; want a fresh record", old, err)
 	}
 
+	// Abandoned while in progress: replaced; a finished one never is.
+	if _, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k5", Fingerprint: "f5", CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k5", Fingerprint: "f5", ExpiresAt: now.Add(time.Hour), AbandonedBefore: now.Add(-2 * time.Minute)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("BeginIdempotent over a record in progress within its lease = %v; want ErrConflict", err)
+	}
+	if old, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k5", Fingerprint: "f5", ExpiresAt: now.Add(time.Hour), AbandonedBefore: now.Add(-time.Second)}); err != nil || old != nil {
+		t.Errorf("BeginIdempotent over an abandoned record = %v, %v; want it replaced", old, err)
+	}
+	if _, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k1", Fingerprint: "f1", ExpiresAt: now.Add(time.Hour), AbandonedBefore: now.Add(time.Hour)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("BeginIdempotent over a finished record = %v; want ErrConflict", err)
+	}
+
 	// Expired: replaced, and pruned by DeleteExpired.
 	if _, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k3", Fingerprint: "f3", ExpiresAt: now.Add(-time.Second)}); err != nil {
 		t.Fatal(err)
