@@ -145,6 +145,16 @@ func TestFrozenPostgres(t *testing.T) {
 	pg.signal(syscall.SIGSTOP)
 	frozenAt := time.Now()
 
+	// A keyed create first, on a pooled connection still open: the
+	// database may apply what was sent once it thaws, though the caller was
+	// told 503.
+	const keyedBody = `{"name":"keyed while frozen"}`
+	r, body, err := ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProblem(t, "keyed admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+
 	tokenOf := func(c client) (int, oauthError, http.Header) {
 		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
 		var e oauthError
@@ -180,7 +190,7 @@ func TestFrozenPostgres(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("revocation while frozen: %d %+v; want 503 temporarily_unavailable with Retry-After", resp.StatusCode, e)
 	}
-	r, body := ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"while frozen"}`)
+	r, body = ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"while frozen"}`)
 	if p := checkProblem(t, "admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable"); p != nil && r.Header.Get("Retry-After") == "" {
 		t.Error("admin create while frozen: no Retry-After")
 	}
@@ -197,16 +207,41 @@ func TestFrozenPostgres(t *testing.T) {
 		st, _, _ := tokenOf(other)
 		return st == http.StatusOK
 	})
-	// The create answered 503 did not happen, not even once the database
-	// read what was sent before the freeze.
+	// The create answered 503 without a key did not happen, not even once
+	// the database read what was sent before the freeze.
 	if n := pg.countClients(t, schema); n != before {
 		t.Errorf("%d clients after the thaw, %d before the freeze: a create answered 503 happened", n, before)
+	}
+	// The keyed create, retried: made once. Its key may have been stored
+	// in progress by the thawed database; the retry then gets 409 until
+	// the key's lease passes, and takes it over.
+	inProgress := 0
+	eventually(t, 60*time.Second, "the keyed create's retry to succeed", func() bool {
+		r, body, err := ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.StatusCode {
+		case http.StatusCreated:
+			return true
+		case http.StatusConflict:
+			checkProblem(t, "keyed retry after the thaw", r, body, http.StatusConflict, "conflict", "idempotency_key_in_progress")
+			inProgress++
+			return false
+		}
+		t.Fatalf("keyed retry after the thaw: %d %s", r.StatusCode, body)
+		return false
+	})
+	t.Logf("keyed retries answered 409 in progress after the thaw: %d", inProgress)
+	r, body, _ = ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+	if r.StatusCode != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("second retry: %d %s; want the 201 replayed", r.StatusCode, body)
 	}
 	var list struct {
 		Clients []json.RawMessage `json:"clients"`
 	}
-	if err := json.Unmarshal([]byte(ts.cli("clients", "list", "--json")), &list); err != nil || len(list.Clients) != before {
-		t.Errorf("clients list after the thaw: %d clients, %v; want %d", len(list.Clients), err, before)
+	if err := json.Unmarshal([]byte(ts.cli("clients", "list", "--json")), &list); err != nil || len(list.Clients) != before+1 {
+		t.Errorf("clients list after the thaw: %d clients, %v; want %d (the keyed create, once)", len(list.Clients), err, before+1)
 	}
 }
 
