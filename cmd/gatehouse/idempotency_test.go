@@ -39,11 +39,6 @@ func (ts *testServer) keyedPost(c *http.Client, path, key, body string) (*http.R
 	return resp, b, err
 }
 
-type createdClient struct {
-	ID     string `json:"client_id"`
-	Secret string `json:"client_secret"`
-}
-
 func (ts *testServer) clientCount(t *testing.T) int {
 	t.Helper()
 	var list struct {
@@ -66,7 +61,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil || r1.StatusCode != http.StatusCreated {
 		t.Fatalf("first create: %v %v %s", r1, err, b1)
 	}
-	var c1 createdClient
+	var c1 client
 	unmarshalT(t, "first create", b1, &c1)
 	// The draft's form: an RFC 8941 string, quotes included.
 	r2, b2, err := ts.keyedPost(nil, "/admin/clients", `"8e03978e-40d5-43e8-bc93-6894a57f9324"`, body)
@@ -83,7 +78,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Errorf("%d clients after a create and its retry; want %d", n, before+1)
 	}
 	// The client works: the replayed secret is its secret.
-	ts.token(client{ID: c1.ID, Secret: c1.Secret}, "")
+	ts.token(c1, "")
 
 	r, b, _ := ts.keyedPost(nil, "/admin/clients", "8e03978e-40d5-43e8-bc93-6894a57f9324", `{"name":"another"}`)
 	checkProblem(t, "same key, another body", r, b, http.StatusUnprocessableEntity, "unprocessable_entity", "idempotency_key_reused")
@@ -158,7 +153,7 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil { // the lock goes, the first attempt completes
 		t.Fatal(err)
 	}
-	var created createdClient
+	var created client
 	eventually(t, 30*time.Second, "the retry to get the first attempt's response", func() bool {
 		r, b, err := ts.keyedPost(nil, "/admin/clients", "gave-up-1", body)
 		if err != nil || r.StatusCode == http.StatusConflict {
@@ -173,7 +168,7 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 	if n := pg.countClients(t, schema); n != before+1 {
 		t.Errorf("%d clients after the create the caller gave up on and its retries; want %d", n, before+1)
 	}
-	ts.token(client{ID: created.ID, Secret: created.Secret}, "")
+	ts.token(created, "")
 
 	// The ambiguous case: the create was stored but its key was not (a
 	// commit whose answer never came, after which the key was released).
@@ -181,7 +176,7 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 	if r.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.StatusCode, b)
 	}
-	var amb createdClient
+	var amb client
 	unmarshalT(t, "create", b, &amb)
 	pg.exec(t, "DELETE FROM "+pgx.Identifier{schema, "idempotency_keys"}.Sanitize())
 	r, b, _ = ts.keyedPost(nil, "/admin/clients", "ambiguous-1", `{"name":"ambiguous"}`)
