@@ -107,9 +107,10 @@ func (t *Tracker) Clear(name string) {
 	if !t.any.Load() {
 		return
 	}
+	now := t.now()
 	t.mu.Lock()
 	delete(t.conds, name)
-	t.any.Store(len(t.conds) > 0)
+	t.pruneLocked(now)
 	t.mu.Unlock()
 }
 
@@ -198,11 +199,23 @@ func (t *Tracker) clearStore(write bool) {
 	if !t.any.Load() {
 		return
 	}
+	now := t.now()
 	t.mu.Lock()
 	delete(t.conds, Store)
 	if write {
 		delete(t.conds, StoreWrites)
 	}
-	t.any.Store(len(t.conds) > 0)
+	t.pruneLocked(now)
 	t.mu.Unlock()
+}
+
+// pruneLocked drops conditions whose hold passed, so that the lock-free
+// fast path applies again once nothing fails.
+func (t *Tracker) pruneLocked(now time.Time) {
+	for name, c := range t.conds {
+		if c.expired(now) {
+			delete(t.conds, name)
+		}
+	}
+	t.any.Store(len(t.conds) > 0)
 }
