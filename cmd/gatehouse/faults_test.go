@@ -243,6 +243,14 @@ func TestFrozenPostgres(t *testing.T) {
 	if err := json.Unmarshal([]byte(ts.cli("clients", "list", "--json")), &list); err != nil || len(list.Clients) != before+1 {
 		t.Errorf("clients list after the thaw: %d clients, %v; want %d (the keyed create, once)", len(list.Clients), err, before+1)
 	}
+
+	// With no traffic at all, /readyz finds out by itself.
+	pg.signal(syscall.SIGSTOP)
+	start = time.Now()
+	r, body = ts.adminCall("GET", "/readyz", "", "", "")
+	checkProblem(t, "/readyz, first request after a second freeze", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	t.Logf("/readyz answered %d %s after the second freeze", r.StatusCode, time.Since(start))
+	pg.signal(syscall.SIGCONT)
 }
 
 // execPG runs statements on the private cluster over a direct connection.
