@@ -178,7 +178,8 @@ func (s *Server) housekeeping(ctx context.Context) {
 				s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
 			}
 		case <-pruneTick.C:
-			if err := s.cfg.Store.DeleteExpired(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil {
+			// Pruning may take longer than a request's store call.
+			if err := s.cfg.Store.DeleteExpired(store.WithTimeout(ctx, time.Minute), s.cfg.Now()); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("pruning expired tokens failed", "err", err)
 			}
 		}

@@ -38,6 +38,22 @@ var (
 	ErrReadOnly = errors.New("store: database is read-only")
 )
 
+type timeoutKey struct{}
+
+// WithTimeout returns ctx carrying a time limit for the store calls made
+// with it, in place of the store's own (store_timeout): for background
+// maintenance (pruning) that may rightly take longer than a request's
+// call. A deadline of ctx itself still applies.
+func WithTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
+}
+
+// TimeoutFrom returns the time limit WithTimeout put in ctx, if any.
+func TimeoutFrom(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(timeoutKey{}).(time.Duration)
+	return d, ok
+}
+
 // Client statuses.
 const (
 	ClientActive    = "active"

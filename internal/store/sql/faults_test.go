@@ -156,3 +156,37 @@ func TestSQLiteTimeout(t *testing.T) {
 		t.Errorf("the create that timed out: %v; want store.ErrNotFound", err)
 	}
 }
+
+// TestTimeoutOverride: store.WithTimeout replaces the DB's Timeout for the
+// calls made with its context.
+func TestTimeoutOverride(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Timeout = time.Hour
+
+	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+	start := time.Now()
+	err = db.DeleteExpired(store.WithTimeout(ctx, 100*time.Millisecond), time.Now())
+	if !errors.Is(err, store.ErrUnavailable) || time.Since(start) >= sqliteBusyTimeout {
+		t.Errorf("DeleteExpired with a 100ms limit while locked: %v after %s; want store.ErrUnavailable well before %s",
+			err, time.Since(start), sqliteBusyTimeout)
+	}
+}

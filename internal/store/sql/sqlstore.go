@@ -67,8 +67,9 @@ type DB struct {
 	// call is interrupted — the query cancelled, a transaction rolled
 	// back, the connection dropped if the database does not answer — and
 	// its error wraps store.ErrUnavailable. A caller's earlier deadline
-	// still applies. Zero means no limit of the store's own. Set it
-	// before the DB is used.
+	// still applies, and store.WithTimeout replaces it for one context.
+	// Zero means no limit of the store's own. Set it before the DB is
+	// used.
 	Timeout time.Duration
 	// Observe, if not nil, is told the outcome of every call: write says
 	// whether the method writes, err is what it returned. It must be
@@ -88,13 +89,18 @@ type call struct {
 	write   bool
 }
 
-// start bounds ctx by db.Timeout (unless ctx ends sooner anyway) for one
-// call; the caller defers end with its error.
+// start bounds ctx by db.Timeout, or the limit store.WithTimeout put in
+// ctx (unless ctx ends sooner anyway), for one call; the caller defers end
+// with its error.
 func (db *DB) start(ctx context.Context, write bool) (context.Context, call) {
 	c := call{observe: db.Observe, write: write}
-	if db.Timeout > 0 {
-		if d, ok := ctx.Deadline(); !ok || time.Until(d) > db.Timeout {
-			ctx, c.cancel = context.WithTimeout(ctx, db.Timeout)
+	limit := db.Timeout
+	if d, ok := store.TimeoutFrom(ctx); ok {
+		limit = d
+	}
+	if limit > 0 {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > limit {
+			ctx, c.cancel = context.WithTimeout(ctx, limit)
 		}
 	}
 	return ctx, c
