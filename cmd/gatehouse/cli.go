@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
 )
 
 // listFlag is a flag holding a list, given space- or comma-separated.
@@ -245,13 +246,35 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 }
 
 // operatorError turns a registry error into a one-line message that names
-// the cause and the fix.
+// the cause and the fix. The commands open the database themselves, with
+// no server in between, so a failure of the database is told as what
+// happened here, with the driver's own words.
 func operatorError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrStorageFull):
+		return fmt.Errorf("the database refused the change for lack of space, so nothing was changed (unavailable/storage_full): free space on its disk or raise its size limit, then run the command again: %w", storeCause(err))
+	case errors.Is(err, store.ErrReadOnly):
+		return fmt.Errorf("the database is read-only, so nothing was changed (unavailable/storage_read_only): make it writable (file and directory permissions, the mount, or database_url naming the primary), then run the command again: %w", storeCause(err))
+	case errors.Is(err, store.ErrUnavailable):
+		return fmt.Errorf("the database cannot be reached or did not answer in time (unavailable/store_unavailable): check database_url and that the database is up, then run the command again: %w", storeCause(err))
+	}
 	var p *problem.Error
 	if !errors.As(err, &p) {
 		return err
 	}
+	if p.Entry.Key == "internal" && p.Err != nil {
+		return fmt.Errorf("%s (%s/%s): %w", p.Entry.Title, p.Entry.Key, p.CauseID, p.Err)
+	}
 	return fmt.Errorf("%s (%s/%s): %s", p.Entry.Title, p.Entry.Key, p.CauseID, p.Message())
+}
+
+// storeCause is the store's error inside a registry error, or err itself.
+func storeCause(err error) error {
+	var p *problem.Error
+	if errors.As(err, &p) && p.Err != nil {
+		return p.Err
+	}
+	return err
 }
 
 func printJSON(w io.Writer, v any) error {

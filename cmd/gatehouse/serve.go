@@ -19,6 +19,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/docs"
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/health"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/plans"
@@ -34,8 +35,11 @@ import (
 // platform is what every command opens: configuration, store, keys and
 // the managers operators act through.
 type platform struct {
-	cfg     config.Config
-	store   *sqlstore.DB
+	cfg   config.Config
+	store *sqlstore.DB
+	// health holds what the store's calls showed (readiness, the token
+	// endpoint's answer during an outage).
+	health  *health.Tracker
 	keys    *keys.Manager
 	clients *oauth.ClientManager
 	apis    *gateway.APIManager
@@ -58,8 +62,11 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 	}
 	st, err := sqlstore.Open(ctx, cfg.Database())
 	if err != nil {
-		return nil, fmt.Errorf("opening the database %s: %w", redactURL(cfg.Database()), err)
+		return nil, fmt.Errorf("opening the database %s: %w", redactURL(cfg.Database()), operatorError(err))
 	}
+	tracker := health.NewTracker(nil)
+	st.Timeout = cfg.StoreTimeout
+	st.Observe = tracker.ObserveStore
 	km := &keys.Manager{Store: st, Secret: cfg.Secret, Retention: cfg.KeyRetention}
 	if err := km.Load(ctx); err != nil {
 		st.Close()
@@ -78,7 +85,7 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 		return nil, err
 	}
 	um := &oauth.UserManager{Store: st}
-	return &platform{cfg: cfg, store: st, keys: km, clients: cm, apis: am, plans: pm, users: um}, nil
+	return &platform{cfg: cfg, store: st, health: tracker, keys: km, clients: cm, apis: am, plans: pm, users: um}, nil
 }
 
 // seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so
@@ -176,6 +183,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	as := oauth.NewServer(oauth.Config{
 		Issuer:            cfg.Issuer,
 		Store:             p.store,
+		StoreHealth:       p.health,
 		Keys:              p.keys,
 		Render:            render,
 		AccessTokenTTL:    cfg.AccessTokenTTL,
@@ -268,6 +276,10 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		Usage:          p.store,
 		Keys:           p.keys,
 		Store:          p.store,
+		Health:         p.health,
+		Idempotency:    p.store,
+		Secret:         cfg.Secret,
+		StoreTimeout:   cfg.StoreTimeout,
 		Render:         render,
 		Docs:           &docs.Handler{Renderer: render},
 		AdminToken:     cfg.AdminToken,

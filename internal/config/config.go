@@ -42,6 +42,11 @@ type Config struct {
 	// refused at start-up (CheckDatabaseURL): a typo must not create a
 	// new, empty SQLite file and start an empty platform.
 	DatabaseURL string `yaml:"database_url" env:"GATEHOUSE_DATABASE_URL"`
+	// StoreTimeout bounds every database call: past it the call is
+	// interrupted and the request answered 503 (temporarily_unavailable
+	// on OAuth endpoints, UNAVAILABLE elsewhere) with Retry-After, and
+	// /readyz reports the database unreachable until a call succeeds.
+	StoreTimeout time.Duration `yaml:"store_timeout" env:"GATEHOUSE_STORE_TIMEOUT"`
 	// Secret encrypts signing keys at rest. Empty means the one generated
 	// on first start in DataDir/secret. Every node sharing a database must
 	// use the same secret.
@@ -147,6 +152,7 @@ func Default() Config {
 		MaxURIBytes:          8 << 10,
 		MaxHeaderBytes:       16 << 10,
 		MaxFormBytes:         64 << 10,
+		StoreTimeout:         2 * time.Second,
 		UpstreamTimeout:      10 * time.Second,
 		BodyReadTimeout:      10 * time.Second,
 		BreakerFailures:      5,
@@ -243,6 +249,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: breaker_open_for %s must be between 10ms and 1h", c.BreakerOpenFor)
 	case c.BreakerMaxPause < c.BreakerOpenFor || c.BreakerMaxPause > 24*time.Hour:
 		return fmt.Errorf("config: breaker_max_pause %s must be between breaker_open_for (%s) and 24h", c.BreakerMaxPause, c.BreakerOpenFor)
+	case c.StoreTimeout < 10*time.Millisecond || c.StoreTimeout > 10*time.Minute:
+		return fmt.Errorf("config: store_timeout %s must be between 10ms and 10m", c.StoreTimeout)
 	case c.LimiterTimeout < 10*time.Millisecond:
 		return fmt.Errorf("config: limiter_timeout %s is too short", c.LimiterTimeout)
 	case c.LimiterNodes < 0:

@@ -22,6 +22,12 @@ import (
 // ClientSpec is what an operator sets on a client. Nil fields of an update
 // are left as they are.
 type ClientSpec struct {
+	// ID, when not empty, is the new client's id instead of a random one
+	// (Create only; never read from a request body). The admin API derives
+	// it from the request's Idempotency-Key, so that a retried create whose
+	// first attempt was stored after all conflicts instead of creating a
+	// second client.
+	ID                      string           `json:"-"`
 	Name                    *string          `json:"name,omitempty"`
 	GrantTypes              *[]string        `json:"grant_types,omitempty"`
 	Scopes                  *[]string        `json:"scopes,omitempty"`
@@ -128,6 +134,9 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 		Status:                  store.ClientActive,
 		CreatedAt:               now,
 		UpdatedAt:               now,
+	}
+	if spec.ID != "" {
+		c.ID = spec.ID
 	}
 	if spec.Name == nil || strings.TrimSpace(*spec.Name) == "" {
 		return nil, invalidField("name", "a client needs a name")

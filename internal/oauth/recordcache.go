@@ -30,6 +30,11 @@ type cacheEntry[T any] struct {
 	// err is set on an entry getWithin keeps after the store failed and
 	// no record was known: the failure is not asked again until expires.
 	err error
+	// stale marks an entry getWithin kept after the store failed: the
+	// token checks may keep using it, but get (the token endpoint) asks
+	// the store again, so that during an outage it answers every client
+	// alike rather than those whose tokens happen to be in use.
+	stale bool
 }
 
 // errStoreFailedRecently is getWithin's answer while a failure of the store
@@ -78,7 +83,7 @@ func (e cacheEntry[T]) result() (*T, error) {
 func (c *recordCache[T]) get(ctx context.Context, id string) (*T, error) {
 	now := c.now()
 	e, ok := c.lookup(id)
-	if !ok || !now.Before(e.expires) || e.err != nil {
+	if !ok || !now.Before(e.expires) || e.err != nil || e.stale {
 		rec, err := c.load(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -109,7 +114,7 @@ func (c *recordCache[T]) getWithin(id string, timeout time.Duration) (*T, error)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return rec, err
 	}
-	kept := cacheEntry[T]{expires: now.Add(c.ttl)}
+	kept := cacheEntry[T]{expires: now.Add(c.ttl), stale: true}
 	if ok && e.err == nil {
 		kept.rec = e.rec // stale, but the best knowledge there is
 	} else {

@@ -8,13 +8,13 @@ package oauth
 import (
 	"context"
 	"crypto/cipher"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"gatehouse/internal/health"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
@@ -39,6 +39,11 @@ type Config struct {
 	Audience string
 	// Store is the storage backend. Required.
 	Store Store
+	// StoreHealth tells whether the store is known to be unreachable:
+	// then the token endpoint answers every client 503
+	// temporarily_unavailable at once, known or not, rather than serving
+	// some from caches (see Token). Nil means it is never consulted.
+	StoreHealth *health.Tracker
 	// Keys signs and verifies tokens. Required, loaded.
 	Keys *keys.Manager
 	// Render writes errors. Nil means a zero Renderer.
@@ -173,7 +178,8 @@ func (s *Server) housekeeping(ctx context.Context) {
 				s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
 			}
 		case <-pruneTick.C:
-			if err := s.cfg.Store.DeleteExpired(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil {
+			// Pruning may take longer than a request's store call.
+			if err := s.cfg.Store.DeleteExpired(store.WithTimeout(ctx, time.Minute), s.cfg.Now()); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("pruning expired tokens failed", "err", err)
 			}
 		}
@@ -218,13 +224,12 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
-// storeError maps a storage failure to the registry: an unreachable store is
-// 503 temporarily_unavailable with Retry-After, anything else a 500.
+// storeError maps a storage failure to the registry: an unreachable store
+// or a refused write (no space, read-only) is 503 temporarily_unavailable
+// with its cause and Retry-After, anything else a 500.
 func storeError(err error) *problem.Error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-		return problem.New("temporarily_unavailable", "store_unavailable",
-			"The authorization server cannot reach its database; retry shortly.").
-			Wrap(err).WithRetryAfter(5 * time.Second)
+	if p := problem.StoreUnavailable("temporarily_unavailable", err); p != nil {
+		return p
 	}
 	return problem.New("server_error", "unexpected", "").Wrap(err)
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gatehouse/internal/health"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 )
@@ -67,6 +68,15 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	form, p := s.readForm(w, r)
 	if p != nil {
 		return nil, p
+	}
+	// Issuing a token needs the store (client records, codes, refresh
+	// tokens, assertion ids), so while it is known to be unreachable every
+	// client gets the same 503, whether or not its record happens to be
+	// cached on this node.
+	if p, down := s.cfg.StoreHealth.Failing(health.Store); down {
+		return nil, problem.New("temporarily_unavailable", "store_unavailable",
+			"The authorization server cannot reach its database; retry after the time in Retry-After.").
+			Wrap(p.Err).WithRetryAfter(problem.StoreRetryAfter)
 	}
 	grantType := form.Get("grant_type")
 	g, known := s.grants[grantType]

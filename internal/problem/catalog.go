@@ -33,9 +33,10 @@ var catalog = []Entry{
 			{ID: "path_encoded_delimiter", Text: "The path percent-encodes a control character, a question mark, a number sign, a slash or a backslash, which could change how the request is routed or forwarded."},
 			{ID: "path_dot_segment", Text: "The path contains a dot-segment (. or .., raw or percent-encoded), which could reach another path than the one routed."},
 			{ID: "query_not_canonical", Text: "The query string contains a raw space, control character, number sign or semicolon, or an invalid percent-encoding, so it could be read differently than it was validated."},
+			{ID: "invalid_idempotency_key", Text: "The Idempotency-Key header is empty, longer than 255 characters, sent more than once, or holds characters other than printable ASCII."},
 			{ID: "ambiguous_framing", Text: "The request carries both Content-Length and Transfer-Encoding, so its body length is ambiguous (RFC 9112 section 6.1); the connection is closed."},
 		},
-		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. For OAuth endpoints, see `invalid_request`.",
+		Fix: "Compare the request with the operation in the API reference: send every required field with the documented type and format, as valid JSON with `Content-Type: application/json`, each object member once. The `detail` member names the field or parameter that failed. A client's scopes must be ones the platform or an API defines (the detail lists them); register an API before the clients that use its scopes, or pass `--allow-unknown-scopes` (`allow_unknown_scopes` in the admin API) for an API you will import later. An `Idempotency-Key` is one header of 1 to 255 printable ASCII characters, for example a UUID. For OAuth endpoints, see `invalid_request`.",
 	},
 	{
 		Key: "unauthenticated", Status: 401, CamaraCode: "UNAUTHENTICATED", Group: GroupHTTP,
@@ -155,8 +156,9 @@ var catalog = []Entry{
 		Description: "The request is well-formed, but a value breaks a rule of the API.",
 		Causes: []Cause{
 			{ID: "validation_rule", Text: "A field value is well-formed but violates a rule of the API (for example two fields contradict each other)."},
+			{ID: "idempotency_key_reused", Text: "The Idempotency-Key was already used, within its 24 hours, for a different request (another method, path or body)."},
 		},
-		Fix: "Correct the field named in the error detail according to the operation's description in the API reference. Problems with the phone number or device identifier have their own codes: `missing_identifier`, `unnecessary_identifier`, `unsupported_identifier`, `service_not_applicable`.",
+		Fix: "Correct the field named in the error detail according to the operation's description in the API reference. Problems with the phone number or device identifier have their own codes: `missing_identifier`, `unnecessary_identifier`, `unsupported_identifier`, `service_not_applicable`. An `Idempotency-Key` belongs to one request: send a new key with a changed request.",
 	},
 	{
 		Key: "too_many_requests", Status: 429, CamaraCode: "TOO_MANY_REQUESTS", Group: GroupHTTP,
@@ -220,14 +222,16 @@ var catalog = []Entry{
 		Title:       "Service Unavailable",
 		Description: "The service is temporarily unable to handle the request.",
 		Causes: []Cause{
-			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
+			{ID: "store_unavailable", Text: "The platform's database cannot be reached, or did not answer within the platform's time limit."},
+			{ID: "storage_full", Text: "The platform's database refused to store the change because its disk or size limit is full; nothing was changed."},
+			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused the change; nothing was changed."},
 			{ID: "maintenance", Text: "The API is in maintenance."},
 			{ID: "shutting_down", Text: "The server is shutting down."},
 			{ID: "circuit_open", Text: "The gateway stopped calling the upstream service for a short time after repeated failures (circuit breaker open)."},
 			{ID: "limiter_unavailable", Text: "The shared rate-limit store cannot be reached and the platform is set to refuse calls rather than serve them unmetered."},
 			{ID: "overloaded", Text: "The server is shedding load because it is overloaded."},
 		},
-		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. If it lasts longer than announced, contact support with the `x-correlator` response header.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff; repeat an admin `POST` with the same `Idempotency-Key` header, so a change that was made after all is not made twice. If it lasts longer than announced, contact support with the `x-correlator` response header. Operators: for `storage_full` free space on the database's disk (or raise its size limit), for `storage_read_only` make the database writable again (file and mount permissions, or point gatehouse at the primary); `/readyz` reports either until writes succeed.",
 	},
 	{
 		Key: "timeout", Status: 504, CamaraCode: "TIMEOUT", Group: GroupHTTP,
@@ -495,10 +499,12 @@ var catalog = []Entry{
 		Title:       "Temporarily Unavailable",
 		Description: "The authorization server is temporarily unable to handle the request.",
 		Causes: []Cause{
-			{ID: "store_unavailable", Text: "The platform's database cannot be reached."},
+			{ID: "store_unavailable", Text: "The platform's database cannot be reached, or did not answer within the platform's time limit."},
+			{ID: "storage_full", Text: "The platform's database refused to store what the request needs because its disk or size limit is full; nothing was issued or changed."},
+			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused what the request needs; nothing was issued or changed."},
 			{ID: "maintenance", Text: "The server is in maintenance or shutting down."},
 		},
-		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff.",
+		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. Operators: for `storage_full` free space on the database's disk, for `storage_read_only` make the database writable again; `/readyz` reports either until writes succeed.",
 	},
 
 	// ---- Token-related (RFC 6750 section 3.1) ----
@@ -582,8 +588,9 @@ var catalog = []Entry{
 		Description: "The request conflicts with the current state of other resources.",
 		Causes: []Cause{
 			{ID: "resource_in_use", Text: "The resource cannot be changed or deleted because other resources still use it (for example a plan with active subscriptions)."},
+			{ID: "idempotency_key_in_progress", Text: "A request with the same Idempotency-Key is still being processed."},
 		},
-		Fix: "Remove or move what still depends on the resource first (the detail names it), then retry.",
+		Fix: "Remove or move what still depends on the resource first (the detail names it), then retry. For an Idempotency-Key still in progress, wait the seconds in `Retry-After` and send the same request again: once the first one finished, its response is replayed.",
 	},
 	{
 		Key: "incompatible_state", Status: 409, CamaraCode: "INCOMPATIBLE_STATE", Group: GroupAPI,

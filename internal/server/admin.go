@@ -66,6 +66,7 @@ func (a *adminAPI) createClient(w http.ResponseWriter, r *http.Request) {
 	var spec oauth.ClientSpec
 	err := decodeJSON(w, r, &spec)
 	if err == nil {
+		spec.ID = idempotentClientID(r.Context())
 		var v *oauth.ClientView
 		if v, err = a.s.deps.Clients.Create(r.Context(), spec); err == nil {
 			w.Header().Set("Location", "/admin/clients/"+v.ClientID)

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -46,12 +47,17 @@ func (s *Server) Public() http.Handler {
 // health. Keep this listener on loopback or a private network.
 func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", health())
+	mux.Handle("GET /healthz", alive())
 	mux.Handle("GET /readyz", s.ready())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 
 	a := &adminAPI{s: s}
-	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
+	admin := func(pattern string, h http.HandlerFunc) {
+		if strings.HasPrefix(pattern, "POST ") {
+			h = a.idempotent(h) // Idempotency-Key (idempotency.go)
+		}
+		mux.Handle(pattern, s.requireAdmin(h))
+	}
 	admin("GET /admin/clients", a.listClients)
 	admin("POST /admin/clients", a.createClient)
 	admin("GET /admin/clients/{id}", a.getClient)

@@ -6,6 +6,8 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/health"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/plans"
@@ -41,10 +44,23 @@ type Deps struct {
 	APIs    *gateway.APIManager
 	Plans   *plans.Manager
 	// Usage lists recorded call counts.
-	Usage  UsageLister
-	Keys   *keys.Manager
-	Store  Pinger
-	Render *problem.Renderer
+	Usage UsageLister
+	Keys  *keys.Manager
+	Store Pinger
+	// Health holds what real calls showed about the store (and other
+	// dependencies); /readyz reports its failing conditions. Nil means
+	// only the ping counts.
+	Health *health.Tracker
+	// Idempotency stores the Idempotency-Key records of admin POSTs. Nil
+	// means the header is ignored.
+	Idempotency store.Idempotency
+	// Secret is the system secret; it seals the stored responses of admin
+	// POSTs sent with an Idempotency-Key.
+	Secret string
+	// StoreTimeout is the store's time limit per call; an Idempotency-Key
+	// left in progress ten times that (at least 5 s) counts as abandoned.
+	StoreTimeout time.Duration
+	Render       *problem.Renderer
 	// Docs serves /docs/errors and /docs/errors.json.
 	Docs http.Handler
 	// AdminToken guards the admin API.
@@ -160,23 +176,37 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// health answers /healthz: the process is up.
-func health() http.Handler {
+// alive answers /healthz: the process is up.
+func alive() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 }
 
-// ready answers /readyz: the store answers within a second; degraded limits
-// are reported too (limitsDegraded).
+// ready answers /readyz: the store answers a ping within a second, and
+// no condition the platform's real calls reported is failing (the
+// database unreachable or timing out, writes refused for space or by a
+// read-only database). The first failing condition is the cause; the detail
+// lists them all. Degraded limits are reported too (limitsDegraded).
 func (s *Server) ready() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := s.deps.Store.Ping(ctx); err != nil {
+		pingErr := s.deps.Store.Ping(ctx)
+		problems := s.deps.Health.Problems()
+		switch {
+		case len(problems) > 0:
+			names := make([]string, len(problems))
+			for i, p := range problems {
+				names[i] = fmt.Sprintf("%s (%s since %s)", p.Name, p.Cause, p.Since.UTC().Format(time.RFC3339))
+			}
+			s.deps.Render.Admin(w, r, problem.Newf("unavailable", problems[0].Cause, "Not ready: %s.", strings.Join(names, ", ")).
+				Wrap(errors.Join(pingErr, problems[0].Err)).WithRetryAfter(problem.StoreRetryAfter))
+			return
+		case pingErr != nil:
 			s.deps.Render.Admin(w, r, problem.New("unavailable", "store_unavailable", "The database does not answer.").
-				Wrap(err).WithRetryAfter(5*time.Second))
+				Wrap(pingErr).WithRetryAfter(problem.StoreRetryAfter))
 			return
 		}
 		if s.limitsDegraded(w, r) {

@@ -21,10 +21,38 @@ var (
 	// to it, or (redeeming a code, rotating a refresh token) it was already
 	// used, rotated or revoked.
 	ErrConflict = errors.New("store: conflicts with stored records")
-	// ErrUnavailable means the backend could not be reached; callers
-	// answer 503 rather than 500.
+	// ErrUnavailable means the backend could not be reached, or did not
+	// answer within the store's time limit; callers answer 503 rather
+	// than 500. A write that fails with it may, rarely, have been committed
+	// all the same (the commit was sent and no answer came back): callers
+	// that must not repeat a write use an idempotency key.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrStorageFull means the database refused a write for lack of
+	// space (a full disk, a size limit); nothing was written. Callers
+	// answer 503 with its own cause.
+	ErrStorageFull = errors.New("store: no space left for writes")
+	// ErrReadOnly means the database refused a write because it is
+	// read-only (a read-only file or mount, a PostgreSQL standby or
+	// default_transaction_read_only); nothing was written. Callers answer
+	// 503 with its own cause.
+	ErrReadOnly = errors.New("store: database is read-only")
 )
+
+type timeoutKey struct{}
+
+// WithTimeout returns ctx carrying a time limit for the store calls made
+// with it, in place of the store's own (store_timeout): for background
+// maintenance (pruning) that may rightly take longer than a request's
+// call. A deadline of ctx itself still applies.
+func WithTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
+}
+
+// TimeoutFrom returns the time limit WithTimeout put in ctx, if any.
+func TimeoutFrom(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(timeoutKey{}).(time.Duration)
+	return d, ok
+}
 
 // Client statuses.
 const (
@@ -481,9 +509,52 @@ type Tokens interface {
 	// UseAssertionID records a client assertion's jti until expiresAt and
 	// returns ErrConflict if it was already recorded and has not expired.
 	UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error
-	// DeleteExpired removes revocations and assertion ids that expired
-	// before now.
+	// DeleteExpired removes revocations, assertion ids and idempotency
+	// keys that expired before now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
+// IdempotencyRecord is a request sent with an Idempotency-Key and, once it
+// finished, its response (draft-ietf-httpapi-idempotency-key-header).
+type IdempotencyRecord struct {
+	// Key is the Idempotency-Key as the caller scopes it.
+	Key string
+	// Fingerprint identifies the request (method, path and body), so the
+	// same key with another request can be refused.
+	Fingerprint string
+	// Status is 0 while the request is in progress, then the response's
+	// status code.
+	Status int
+	// Header holds the response header fields to replay, in the caller's
+	// encoding; Body the response body, sealed by the caller when it holds
+	// secrets.
+	Header    []byte
+	Body      []byte
+	CreatedAt time.Time
+	// ExpiresAt is when the key may be used for another request.
+	ExpiresAt time.Time
+	// AbandonedBefore, read by BeginIdempotent only (not stored): a record
+	// still in progress that was created before it is taken to be
+	// abandoned (its request cannot still be running) and is replaced.
+	// Zero replaces none.
+	AbandonedBefore time.Time
+}
+
+// Idempotency stores idempotency keys, shared by every node.
+type Idempotency interface {
+	// BeginIdempotent stores r in progress (its Status is ignored and
+	// stored as 0). When a record with r.Key exists and has not expired,
+	// it returns that record with ErrConflict and changes nothing; an
+	// expired one, or one in progress created before r.AbandonedBefore,
+	// is replaced.
+	BeginIdempotent(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
+	// FinishIdempotent stores the response of key's request (status not
+	// 0); ErrNotFound when the key has no record.
+	FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error
+	// ReleaseIdempotent deletes key's record while it is in progress, so
+	// the request may be sent again; a finished or missing record is left
+	// alone.
+	ReleaseIdempotent(ctx context.Context, key string) error
 }
 
 // Store is the whole storage contract.
@@ -498,6 +569,7 @@ type Store interface {
 	QuotaCounts
 	SigningKeys
 	Tokens
+	Idempotency
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error

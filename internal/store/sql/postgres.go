@@ -155,11 +155,19 @@ func (p *pgDB) migrate(ctx context.Context, schema string) error {
 			}
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		name       text PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
+	// Look first here too: on an up-to-date schema migrate writes nothing,
+	// so a read-only database (a standby) still opens and serves reads.
+	var hasTable bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&hasTable); err != nil {
 		return p.err(ctx, op, err)
+	}
+	if !hasTable {
+		if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (
+			name       text PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return p.err(ctx, op, err)
+		}
 	}
 	rows, _ := tx.Query(ctx, `SELECT name FROM schema_migrations`)
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
@@ -203,9 +211,11 @@ func fromPGTime(t pgtype.Timestamptz) time.Time {
 }
 
 // err classifies err, returned by pgx during op: unique-constraint
-// violations wrap store.ErrConflict; failures to connect or to keep a
-// connection, server shutdown or overload, a closed store and expired
-// deadlines wrap store.ErrUnavailable.
+// violations wrap store.ErrConflict; disk_full (53100) wraps
+// store.ErrStorageFull and read_only_sql_transaction (25006: a standby,
+// default_transaction_read_only) store.ErrReadOnly; failures to connect or
+// to keep a connection, server shutdown or other lack of resources (53xxx),
+// a closed store and expired deadlines wrap store.ErrUnavailable.
 func (p *pgDB) err(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
@@ -222,6 +232,10 @@ func (p *pgDB) err(ctx context.Context, op string, err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return conflict(op, err)
+		case pe.Code == "53100": // disk_full
+			return storageFull(op, err)
+		case pe.Code == "25006": // read_only_sql_transaction: a standby, default_transaction_read_only
+			return readOnly(op, err)
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources, e.g. too_many_connections
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
@@ -1243,9 +1257,60 @@ func (p *pgDB) DeleteExpired(ctx context.Context, now time.Time) error {
 	// One statement, so one transaction and one round trip.
 	_, err := p.pool.Exec(ctx, `WITH revoked AS (
 			DELETE FROM revoked_tokens WHERE expires_at < $1
+		), keys AS (
+			DELETE FROM idempotency_keys WHERE expires_at < $1
 		)
 		DELETE FROM assertion_ids WHERE expires_at < $1`, now)
 	return p.err(ctx, "delete expired", err)
+}
+
+func (p *pgDB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (*store.IdempotencyRecord, error) {
+	const op = "begin idempotency key"
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = p.now()
+	}
+	// A conflicting insert waits for the first one's transaction, then
+	// sees its row: of concurrent begins exactly one inserts.
+	tag, err := p.pool.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, header, body, created_at, expires_at)
+		VALUES ($1, $2, 0, NULL, NULL, $3, $4)
+		ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, header = NULL, body = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at <= $5 OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < $6)`,
+		r.Key, r.Fingerprint, pgTime(r.CreatedAt), pgTime(r.ExpiresAt), p.now(), r.AbandonedBefore)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil
+	}
+	var old store.IdempotencyRecord
+	var created, expires pgtype.Timestamptz
+	err = p.pool.QueryRow(ctx, `SELECT key, fingerprint, status, header, body, created_at, expires_at
+		FROM idempotency_keys WHERE key = $1`, r.Key).
+		Scan(&old.Key, &old.Fingerprint, &old.Status, &old.Header, &old.Body, &created, &expires)
+	if err != nil {
+		return nil, p.err(ctx, op, err)
+	}
+	old.CreatedAt, old.ExpiresAt = fromPGTime(created), fromPGTime(expires)
+	return &old, fmt.Errorf("sqlstore: %s %q: %w", op, r.Key, store.ErrConflict)
+}
+
+func (p *pgDB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error {
+	const op = "finish idempotency key"
+	tag, err := p.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $1, header = $2, body = $3 WHERE key = $4`,
+		status, blob(header), blob(body), key)
+	if err != nil {
+		return p.err(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (p *pgDB) ReleaseIdempotent(ctx context.Context, key string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE key = $1 AND status = 0`, key)
+	return p.err(ctx, "release idempotency key", err)
 }
 
 // pgUniqueViolation reports whether err is a failed unique or primary key

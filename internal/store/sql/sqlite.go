@@ -255,7 +255,10 @@ func fromLiteTime(n sql.NullInt64) time.Time {
 
 // err classifies err, returned by the driver during op: unique-constraint
 // violations wrap store.ErrConflict; a busy or unopenable database, a
-// closed store or an expired deadline wrap store.ErrUnavailable.
+// closed store or an expired deadline wrap store.ErrUnavailable; a write
+// refused for space (SQLITE_FULL: ENOSPC or max_page_count; a -shm file
+// that cannot grow) wraps store.ErrStorageFull, and one refused by a
+// read-only database (SQLITE_READONLY) store.ErrReadOnly.
 func (l *liteDB) err(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
@@ -269,9 +272,17 @@ func (l *liteDB) err(ctx context.Context, op string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			return conflict(op, err)
 		}
+		switch se.Code() {
+		case sqlite3.SQLITE_IOERR_SHMSIZE: // the -shm file could not grow: no space
+			return storageFull(op, err)
+		}
 		switch se.Code() & 0xff { // the primary result code
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN:
 			return unavailable(op, err)
+		case sqlite3.SQLITE_FULL: // the file system (ENOSPC) or max_page_count
+			return storageFull(op, err)
+		case sqlite3.SQLITE_READONLY: // a read-only file or mount, or PRAGMA query_only
+			return readOnly(op, err)
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
@@ -1325,7 +1336,63 @@ func (l *liteDB) DeleteExpired(ctx context.Context, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM assertion_ids WHERE expires_at < ?`, ms); err != nil {
 		return l.err(ctx, op, err)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, ms); err != nil {
+		return l.err(ctx, op, err)
+	}
 	return l.err(ctx, op, tx.Commit())
+}
+
+func (l *liteDB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (*store.IdempotencyRecord, error) {
+	const op = "begin idempotency key"
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = l.now()
+	}
+	// One statement on the single writer: of concurrent begins exactly one
+	// inserts (or replaces an expired record).
+	res, err := l.writeExec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, header, body, created_at, expires_at)
+		VALUES (?, ?, 0, NULL, NULL, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, header = NULL, body = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at <= ? OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?)`,
+		r.Key, r.Fingerprint, liteTime(r.CreatedAt), liteTime(r.ExpiresAt), l.now().UnixMilli(), r.AbandonedBefore.UnixMilli())
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, l.err(ctx, op, err)
+	} else if n == 1 {
+		return nil, nil
+	}
+	var old store.IdempotencyRecord
+	var created, expires sql.NullInt64
+	err = l.w.QueryRowContext(ctx, `SELECT key, fingerprint, status, header, body, created_at, expires_at
+		FROM idempotency_keys WHERE key = ?`, r.Key).
+		Scan(&old.Key, &old.Fingerprint, &old.Status, &old.Header, &old.Body, &created, &expires)
+	if err != nil {
+		return nil, l.err(ctx, op, err)
+	}
+	old.CreatedAt, old.ExpiresAt = fromLiteTime(created), fromLiteTime(expires)
+	return &old, fmt.Errorf("sqlstore: %s %q: %w", op, r.Key, store.ErrConflict)
+}
+
+func (l *liteDB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error {
+	const op = "finish idempotency key"
+	res, err := l.writeExec(ctx, `UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE key = ?`,
+		status, blob(header), blob(body), key)
+	if err != nil {
+		return l.err(ctx, op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return l.err(ctx, op, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (l *liteDB) ReleaseIdempotent(ctx context.Context, key string) error {
+	_, err := l.writeExec(ctx, `DELETE FROM idempotency_keys WHERE key = ? AND status = 0`, key)
+	return l.err(ctx, "release idempotency key", err)
 }
 
 // liteUniqueViolation reports whether err is a failed primary key or

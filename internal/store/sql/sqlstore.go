@@ -63,9 +63,57 @@ type DB struct {
 	// assertion id has expired. If nil, time.Now is used. Set it before the
 	// DB is used.
 	Now func() time.Time
+	// Timeout bounds every call (each method, Ping included): past it the
+	// call is interrupted — the query cancelled, a transaction rolled
+	// back, the connection dropped if the database does not answer — and
+	// its error wraps store.ErrUnavailable. A caller's earlier deadline
+	// still applies, and store.WithTimeout replaces it for one context.
+	// Zero means no limit of the store's own. Set it before the DB is
+	// used.
+	Timeout time.Duration
+	// Observe, if not nil, is told the outcome of every call: write says
+	// whether the method writes, err is what it returned. It must be
+	// fast and safe for concurrent use (health.Tracker.ObserveStore).
+	// Set it before the DB is used.
+	Observe func(write bool, err error)
 
 	b      backend
 	closed atomic.Bool
+}
+
+// call is one store call under way: its time limit and whom to tell how
+// it ended.
+type call struct {
+	cancel  context.CancelFunc
+	observe func(write bool, err error)
+	write   bool
+}
+
+// start bounds ctx by db.Timeout, or the limit store.WithTimeout put in
+// ctx (unless ctx ends sooner anyway), for one call; the caller defers end
+// with its error.
+func (db *DB) start(ctx context.Context, write bool) (context.Context, call) {
+	c := call{observe: db.Observe, write: write}
+	limit := db.Timeout
+	if d, ok := store.TimeoutFrom(ctx); ok {
+		limit = d
+	}
+	if limit > 0 {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > limit {
+			ctx, c.cancel = context.WithTimeout(ctx, limit)
+		}
+	}
+	return ctx, c
+}
+
+// end releases the call's timer and reports its outcome.
+func (c call) end(err *error) {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.observe != nil {
+		c.observe(c.write, *err)
+	}
 }
 
 // backend is what each dialect implements. The DB checks for a closed
@@ -136,27 +184,33 @@ func (db *DB) now() time.Time {
 // CreateClient stores a new client. A zero c.CreatedAt is set to the
 // current time and a zero c.UpdatedAt to c.CreatedAt, both written back to
 // c. It returns an error wrapping store.ErrConflict if the ID is taken.
-func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
+func (db *DB) CreateClient(ctx context.Context, c *store.Client) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.CreateClient(ctx, c)
 }
 
 // GetClient returns the client with the given ID, or an error wrapping
 // store.ErrNotFound.
-func (db *DB) GetClient(ctx context.Context, id string) (*store.Client, error) {
+func (db *DB) GetClient(ctx context.Context, id string) (_ *store.Client, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetClient(ctx, id)
 }
 
 // ListClients returns every client, oldest first.
-func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
+func (db *DB) ListClients(ctx context.Context) (_ []*store.Client, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListClients(ctx)
 }
 
@@ -167,10 +221,12 @@ func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
 // error from update aborts the transaction and is returned unchanged;
 // update must not change the ID and must not call the store. It returns
 // the stored client, or an error wrapping store.ErrNotFound.
-func (db *DB) UpdateClient(ctx context.Context, id string, update func(c *store.Client) error) (*store.Client, error) {
+func (db *DB) UpdateClient(ctx context.Context, id string, update func(c *store.Client) error) (_ *store.Client, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UpdateClient(ctx, id, update)
 }
 
@@ -178,10 +234,12 @@ func (db *DB) UpdateClient(ctx context.Context, id string, update func(c *store.
 // and its authorization codes, refresh tokens and CIBA requests, in one
 // transaction, or returns an error wrapping store.ErrNotFound. If it
 // deleted subscriptions it increments the access generation once.
-func (db *DB) DeleteClient(ctx context.Context, id string) error {
+func (db *DB) DeleteClient(ctx context.Context, id string) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteClient(ctx, id)
 }
 
@@ -192,10 +250,12 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 // u.UpdatedAt to u.CreatedAt, both written back to u. It returns an error
 // wrapping store.ErrConflict, and changes nothing, if the ID, the username
 // or the phone number is taken (all compared byte for byte).
-func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+func (db *DB) CreateUser(ctx context.Context, u *store.User) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if u.ID == "" || u.Username == "" {
 		return fmt.Errorf("sqlstore: create user: empty ID or username (%q, %q)", u.ID, u.Username)
 	}
@@ -204,47 +264,57 @@ func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
 
 // GetUser returns the user with the given ID, or an error wrapping
 // store.ErrNotFound.
-func (db *DB) GetUser(ctx context.Context, id string) (*store.User, error) {
+func (db *DB) GetUser(ctx context.Context, id string) (_ *store.User, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetUser(ctx, id)
 }
 
 // GetUserByUsername returns the user with the given username (compared
 // byte for byte), or an error wrapping store.ErrNotFound.
-func (db *DB) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
+func (db *DB) GetUserByUsername(ctx context.Context, username string) (_ *store.User, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetUserByUsername(ctx, username)
 }
 
 // GetUserByPhone returns the user with the given phone number (compared
 // byte for byte, so callers normalize to E.164 first), or an error wrapping
 // store.ErrNotFound. The empty number belongs to nobody.
-func (db *DB) GetUserByPhone(ctx context.Context, phone string) (*store.User, error) {
+func (db *DB) GetUserByPhone(ctx context.Context, phone string) (_ *store.User, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetUserByPhone(ctx, phone)
 }
 
 // ListUsers returns every user ordered by username byte by byte.
-func (db *DB) ListUsers(ctx context.Context) ([]*store.User, error) {
+func (db *DB) ListUsers(ctx context.Context) (_ []*store.User, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListUsers(ctx)
 }
 
 // DeleteUser deletes the user with the given ID together with the user's
 // authorization codes, refresh tokens and CIBA requests, in one
 // transaction, or returns an error wrapping store.ErrNotFound.
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
+func (db *DB) DeleteUser(ctx context.Context, id string) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteUser(ctx, id)
 }
 
@@ -254,10 +324,12 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 // wrapping store.ErrConflict if the hash is taken, and one wrapping
 // store.ErrNotFound, naming what is missing, if the client or the user
 // does not exist; either way nothing changes.
-func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if c.Hash == "" {
 		return errors.New("sqlstore: create auth code: empty hash")
 	}
@@ -276,10 +348,12 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
 // Expiry is the caller's to check: an expired code that was never used is
 // redeemed and returned like any other (its ExpiresAt tells), until
 // DeleteExpiredGrants removes it.
-func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (_ *store.AuthCode, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if now.IsZero() {
 		now = db.now()
 	}
@@ -293,10 +367,12 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*
 // store.ErrConflict if the hash is taken, and one wrapping
 // store.ErrNotFound, naming what is missing, if the client or the user
 // does not exist; either way nothing changes.
-func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if t.Hash == "" || t.FamilyID == "" {
 		return fmt.Errorf("sqlstore: create refresh token: empty hash or family (%q, %q)", t.Hash, t.FamilyID)
 	}
@@ -322,10 +398,12 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) err
 // sentinel (a hash collision is not reuse: the caller may retry with a new
 // token). If next's client or user no longer exists the error wraps
 // store.ErrNotFound.
-func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
+func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (_ *store.RefreshToken, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if next == nil || next.Hash == "" {
 		return nil, errors.New("sqlstore: rotate refresh token: no next token or empty hash")
 	}
@@ -337,10 +415,12 @@ func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time
 
 // GetRefreshToken returns the refresh token with the given hash, rotated,
 // revoked or expired as it may be, or an error wrapping store.ErrNotFound.
-func (db *DB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (_ *store.RefreshToken, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetRefreshToken(ctx, hash)
 }
 
@@ -350,10 +430,12 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshT
 // without tokens is not an error. A rotation racing with it either
 // completes first, its new token revoked too, or fails with
 // store.ErrConflict: no token of the family stays usable.
-func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if now.IsZero() {
 		now = db.now()
 	}
@@ -366,10 +448,12 @@ func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time
 // written back to r. It returns an error wrapping store.ErrConflict if the
 // ID is taken, and one wrapping store.ErrNotFound, naming what is missing,
 // if the client or the user does not exist; either way nothing changes.
-func (db *DB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error {
+func (db *DB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if r.ID == "" {
 		return errors.New("sqlstore: create CIBA request: empty ID")
 	}
@@ -378,10 +462,12 @@ func (db *DB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error
 
 // GetCIBARequest returns the CIBA request with the given ID, or an error
 // wrapping store.ErrNotFound.
-func (db *DB) GetCIBARequest(ctx context.Context, id string) (*store.CIBARequest, error) {
+func (db *DB) GetCIBARequest(ctx context.Context, id string) (_ *store.CIBARequest, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetCIBARequest(ctx, id)
 }
 
@@ -394,10 +480,12 @@ func (db *DB) GetCIBARequest(ctx context.Context, id string) (*store.CIBARequest
 // update must not change ID, ClientID or UserID (that is refused with an
 // error wrapping no sentinel) and must not call the store. It returns the
 // stored request, or an error wrapping store.ErrNotFound.
-func (db *DB) UpdateCIBARequest(ctx context.Context, id string, update func(r *store.CIBARequest) error) (*store.CIBARequest, error) {
+func (db *DB) UpdateCIBARequest(ctx context.Context, id string, update func(r *store.CIBARequest) error) (_ *store.CIBARequest, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UpdateCIBARequest(ctx, id, update)
 }
 
@@ -405,10 +493,12 @@ func (db *DB) UpdateCIBARequest(ctx context.Context, id string, update func(r *s
 // store.CIBAPending, oldest (by CreatedAt, then ID) first. Expired ones are
 // included: the caller filters on ExpiresAt with its own clock, and
 // DeleteExpiredGrants removes them eventually.
-func (db *DB) ListPendingCIBARequests(ctx context.Context, userID string) ([]*store.CIBARequest, error) {
+func (db *DB) ListPendingCIBARequests(ctx context.Context, userID string) (_ []*store.CIBARequest, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListPendingCIBARequests(ctx, userID)
 }
 
@@ -417,10 +507,12 @@ func (db *DB) ListPendingCIBARequests(ctx context.Context, userID string) ([]*st
 // their state. A revoked or rotated refresh token is kept until it
 // expires, so that its reuse is still detected; records without an expiry
 // are kept.
-func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
+func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteExpiredGrants(ctx, now)
 }
 
@@ -430,28 +522,34 @@ func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
 // wrapping store.ErrConflict, and changes nothing, if the name or the base
 // path is taken. Names and base paths are compared byte for byte (an empty
 // base path is a value like any other).
-func (db *DB) CreateAPI(ctx context.Context, a *store.API) error {
+func (db *DB) CreateAPI(ctx context.Context, a *store.API) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.CreateAPI(ctx, a)
 }
 
 // GetAPI returns the API with the given name, or an error wrapping
 // store.ErrNotFound.
-func (db *DB) GetAPI(ctx context.Context, name string) (*store.API, error) {
+func (db *DB) GetAPI(ctx context.Context, name string) (_ *store.API, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetAPI(ctx, name)
 }
 
 // ListAPIs returns every API, documents included, ordered by name byte by
 // byte (whatever PostgreSQL's locale).
-func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
+func (db *DB) ListAPIs(ctx context.Context) (_ []*store.API, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListAPIs(ctx)
 }
 
@@ -465,10 +563,12 @@ func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
 // store.ErrNotFound, or one wrapping store.ErrConflict if the new base path
 // is taken; nothing is written and the generation is unchanged on any
 // error.
-func (db *DB) UpdateAPI(ctx context.Context, name string, update func(a *store.API) error) (*store.API, error) {
+func (db *DB) UpdateAPI(ctx context.Context, name string, update func(a *store.API) error) (_ *store.API, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UpdateAPI(ctx, name, update)
 }
 
@@ -476,10 +576,12 @@ func (db *DB) UpdateAPI(ctx context.Context, name string, update func(a *store.A
 // increments the APIs generation, in one transaction, or returns an error
 // wrapping store.ErrNotFound. If it deleted subscriptions it also
 // increments the access generation once.
-func (db *DB) DeleteAPI(ctx context.Context, name string) error {
+func (db *DB) DeleteAPI(ctx context.Context, name string) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteAPI(ctx, name)
 }
 
@@ -488,10 +590,12 @@ func (db *DB) DeleteAPI(ctx context.Context, name string) error {
 // one single-row read by primary key, meant to be polled. A caller that
 // reads a generation and then ListAPIs sees at least the writes that
 // generation counts.
-func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
+func (db *DB) APIsGeneration(ctx context.Context) (_ int64, err error) {
 	if db.closed.Load() {
 		return 0, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.APIsGeneration(ctx)
 }
 
@@ -500,27 +604,33 @@ func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
 // zero p.UpdatedAt to p.CreatedAt, both written back to p. It returns an
 // error wrapping store.ErrConflict, and changes nothing, if the name is
 // taken (names are compared byte for byte).
-func (db *DB) CreatePlan(ctx context.Context, p *store.Plan) error {
+func (db *DB) CreatePlan(ctx context.Context, p *store.Plan) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.CreatePlan(ctx, p)
 }
 
 // GetPlan returns the plan with the given name, or an error wrapping
 // store.ErrNotFound.
-func (db *DB) GetPlan(ctx context.Context, name string) (*store.Plan, error) {
+func (db *DB) GetPlan(ctx context.Context, name string) (_ *store.Plan, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetPlan(ctx, name)
 }
 
 // ListPlans returns every plan ordered by name byte by byte.
-func (db *DB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
+func (db *DB) ListPlans(ctx context.Context) (_ []*store.Plan, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListPlans(ctx)
 }
 
@@ -534,10 +644,12 @@ func (db *DB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
 // the store. It returns the stored plan or an error wrapping
 // store.ErrNotFound; nothing is written and the generation is unchanged
 // on any error.
-func (db *DB) UpdatePlan(ctx context.Context, name string, update func(p *store.Plan) error) (*store.Plan, error) {
+func (db *DB) UpdatePlan(ctx context.Context, name string, update func(p *store.Plan) error) (_ *store.Plan, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UpdatePlan(ctx, name, update)
 }
 
@@ -545,10 +657,12 @@ func (db *DB) UpdatePlan(ctx context.Context, name string, update func(p *store.
 // access generation, in one transaction. It returns an error wrapping
 // store.ErrNotFound if there is no such plan, and one wrapping
 // store.ErrConflict, deleting nothing, while a subscription uses it.
-func (db *DB) DeletePlan(ctx context.Context, name string) error {
+func (db *DB) DeletePlan(ctx context.Context, name string) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeletePlan(ctx, name)
 }
 
@@ -561,10 +675,12 @@ func (db *DB) DeletePlan(ctx context.Context, name string) error {
 // to the API, and one wrapping store.ErrNotFound, naming what is missing,
 // if the client, the API or the plan does not exist; either way nothing
 // changes.
-func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if s.ID == "" {
 		return errors.New("sqlstore: create subscription: empty ID")
 	}
@@ -573,30 +689,36 @@ func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) err
 
 // GetSubscription returns the subscription with the given ID, or an error
 // wrapping store.ErrNotFound.
-func (db *DB) GetSubscription(ctx context.Context, id string) (*store.Subscription, error) {
+func (db *DB) GetSubscription(ctx context.Context, id string) (_ *store.Subscription, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.GetSubscription(ctx, id)
 }
 
 // FindSubscription returns the client's subscription to the API, or an
 // error wrapping store.ErrNotFound. It is one lookup by a unique index,
 // meant for the gateway's hot path.
-func (db *DB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
+func (db *DB) FindSubscription(ctx context.Context, clientID, apiName string) (_ *store.Subscription, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.FindSubscription(ctx, clientID, apiName)
 }
 
 // ListSubscriptions returns the subscriptions matching every non-empty
 // field of f (compared byte for byte), ordered by client ID and then API
 // name, byte by byte.
-func (db *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*store.Subscription, error) {
+func (db *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) (_ []*store.Subscription, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListSubscriptions(ctx, f)
 }
 
@@ -611,20 +733,24 @@ func (db *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter)
 // subscription, or an error wrapping store.ErrNotFound if there is no such
 // subscription or the new plan does not exist; nothing is written and the
 // generation is unchanged on any error.
-func (db *DB) UpdateSubscription(ctx context.Context, id string, update func(s *store.Subscription) error) (*store.Subscription, error) {
+func (db *DB) UpdateSubscription(ctx context.Context, id string, update func(s *store.Subscription) error) (_ *store.Subscription, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UpdateSubscription(ctx, id, update)
 }
 
 // DeleteSubscription deletes the subscription with the given ID and
 // increments the access generation, in one transaction, or returns an
 // error wrapping store.ErrNotFound.
-func (db *DB) DeleteSubscription(ctx context.Context, id string) error {
+func (db *DB) DeleteSubscription(ctx context.Context, id string) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteSubscription(ctx, id)
 }
 
@@ -638,10 +764,12 @@ func (db *DB) DeleteSubscription(ctx context.Context, id string) error {
 // single-row read by primary key, meant to be polled. A caller that reads
 // a generation and then reads plans or subscriptions sees at least the
 // writes that generation counts.
-func (db *DB) AccessGeneration(ctx context.Context) (int64, error) {
+func (db *DB) AccessGeneration(ctx context.Context) (_ int64, err error) {
 	if db.closed.Load() {
 		return 0, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.AccessGeneration(ctx)
 }
 
@@ -657,10 +785,12 @@ func (db *DB) AccessGeneration(ctx context.Context) (int64, error) {
 // The store writes a batch's buckets in one fixed order, so concurrent
 // batches touching the same buckets wait for one another rather than
 // deadlock. Batches of a thousand records are the intended size.
-func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if len(records) == 0 {
 		return nil
 	}
@@ -670,10 +800,12 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 // SaveQuotaCounts raises each count's stored value to its Count (a larger
 // stored value stays), creating rows as needed, in one transaction. Starts
 // are stored to the millisecond; an empty batch writes nothing.
-func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	if len(counts) == 0 {
 		return nil
 	}
@@ -687,19 +819,23 @@ func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) er
 // ListQuotaCounts returns the day counts of days starting at or after day
 // and the month counts of months starting at or after month, ordered by
 // key, period and start.
-func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
+func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) (_ []store.QuotaCount, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListQuotaCounts(ctx, day, month)
 }
 
 // DeleteQuotaCountsBefore deletes the day counts of days starting before
 // day and the month counts of months starting before month.
-func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteQuotaCountsBefore(ctx, day, month)
 }
 
@@ -707,10 +843,12 @@ func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time)
 // name, status and error (strings byte by byte). Empty ClientID or APIName
 // match every value; a bucket matches From and To when its hour is at or
 // after From and before To, a zero From or To leaving that side open.
-func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) (_ []store.UsageRecord, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListUsage(ctx, f)
 }
 
@@ -719,28 +857,34 @@ func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.Usage
 // k.CreatedAt is set to the current time and written back to k. It returns
 // an error wrapping store.ErrConflict, and retires nothing, if k.ID is
 // taken.
-func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
+func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.RotateSigningKey(ctx, k)
 }
 
 // ListSigningKeys returns every stored key, newest (by CreatedAt, then by
 // insertion) first.
-func (db *DB) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+func (db *DB) ListSigningKeys(ctx context.Context) (_ []*store.SigningKey, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListSigningKeys(ctx)
 }
 
 // DeleteSigningKeysRetiredBefore deletes the keys whose RetiredAt is set
 // and before t. The current key is never deleted.
-func (db *DB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
+func (db *DB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteSigningKeysRetiredBefore(ctx, t)
 }
 
@@ -748,10 +892,12 @@ func (db *DB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) e
 // current time and written back to t. Revoking an already revoked ID keeps
 // the first record and is not an error. A zero t.ExpiresAt means the record
 // never expires.
-func (db *DB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
+func (db *DB) RevokeToken(ctx context.Context, t *store.RevokedToken) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.RevokeToken(ctx, t)
 }
 
@@ -759,10 +905,12 @@ func (db *DB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
 // since, oldest first. RevokedAt is the revoking node's clock, so callers
 // that poll should ask again from a little before the newest RevokedAt they
 // have seen rather than exactly from it.
-func (db *DB) ListRevokedTokensSince(ctx context.Context, since time.Time) ([]*store.RevokedToken, error) {
+func (db *DB) ListRevokedTokensSince(ctx context.Context, since time.Time) (_ []*store.RevokedToken, err error) {
 	if db.closed.Load() {
 		return nil, errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.ListRevokedTokensSince(ctx, since)
 }
 
@@ -770,28 +918,80 @@ func (db *DB) ListRevokedTokensSince(ctx context.Context, since time.Time) ([]*s
 // error wrapping store.ErrConflict if the pair is already recorded and has
 // not expired (its expiry is after the current time); an expired record is
 // replaced. A zero expiresAt records the pair forever.
-func (db *DB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+func (db *DB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.UseAssertionID(ctx, clientID, jti, expiresAt)
 }
 
-// DeleteExpired deletes revocations and assertion ids whose expiry is
-// before now, in one transaction. Records without an expiry are kept.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time) error {
+// DeleteExpired deletes revocations, assertion ids and idempotency keys
+// whose expiry is before now, in one transaction. Records without an expiry are kept.
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
 	return db.b.DeleteExpired(ctx, now)
+}
+
+// BeginIdempotent stores r as in progress: Status 0, no response. A zero
+// r.CreatedAt is set to the current time and written back to r. When a
+// record with r.Key exists and its ExpiresAt is after the current time, it
+// returns that record with an error wrapping store.ErrConflict and changes
+// nothing; an expired record, or one still in progress whose CreatedAt is
+// before r.AbandonedBefore, is replaced. Of concurrent begins of one key
+// exactly one succeeds.
+func (db *DB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (_ *store.IdempotencyRecord, err error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	if r.Key == "" || r.Fingerprint == "" {
+		return nil, errors.New("sqlstore: begin idempotency key: empty key or fingerprint")
+	}
+	return db.b.BeginIdempotent(ctx, r)
+}
+
+// FinishIdempotent stores the response of key's request: its status (not
+// 0), header and body. It returns an error wrapping store.ErrNotFound when
+// the key has no record.
+func (db *DB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	if status == 0 {
+		return errors.New("sqlstore: finish idempotency key: status 0")
+	}
+	return db.b.FinishIdempotent(ctx, key, status, header, body)
+}
+
+// ReleaseIdempotent deletes key's record if it is still in progress, so
+// that the request may be sent again; a finished or missing record is left
+// alone and is not an error.
+func (db *DB) ReleaseIdempotent(ctx context.Context, key string) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	return db.b.ReleaseIdempotent(ctx, key)
 }
 
 // Ping reports whether the database answers a query; the error wraps
 // store.ErrUnavailable when it does not.
-func (db *DB) Ping(ctx context.Context) error {
+func (db *DB) Ping(ctx context.Context) (err error) {
 	if db.closed.Load() {
 		return errClosed
 	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
 	return db.b.Ping(ctx)
 }
 
@@ -877,6 +1077,18 @@ func nilIfEmpty(b []byte) []byte {
 // store.ErrUnavailable.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// storageFull wraps err, a write refused for lack of space during op,
+// with store.ErrStorageFull.
+func storageFull(op string, err error) error {
+	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrStorageFull, err)
+}
+
+// readOnly wraps err, a write refused by a read-only database during op,
+// with store.ErrReadOnly.
+func readOnly(op string, err error) error {
+	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrReadOnly, err)
 }
 
 // conflict wraps err, a unique-constraint violation during op, with

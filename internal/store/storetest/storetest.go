@@ -179,6 +179,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UseAssertionID", testUseAssertionID},
 		{"UseAssertionIDExpired", testUseAssertionIDExpired},
 		{"UseAssertionIDConcurrent", testUseAssertionIDConcurrent},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyConcurrent", testIdempotencyConcurrent},
 		{"DeleteExpired", testDeleteExpired},
 		{"PlanRoundTrip", testPlanRoundTrip},
 		{"PlanValues", testPlanValues},
@@ -1119,6 +1121,12 @@ func testClosed(t *testing.T, s store.Store) {
 		{"ListRevokedTokensSince", func() error { _, err := s.ListRevokedTokensSince(ctx, time.Time{}); return err }},
 		{"UseAssertionID", func() error { return s.UseAssertionID(ctx, "a", "b", time.Now().Add(time.Hour)) }},
 		{"DeleteExpired", func() error { return s.DeleteExpired(ctx, time.Now()) }},
+		{"BeginIdempotent", func() error {
+			_, err := s.BeginIdempotent(ctx, &store.IdempotencyRecord{Key: "k", Fingerprint: "f", ExpiresAt: time.Now().Add(time.Hour)})
+			return err
+		}},
+		{"FinishIdempotent", func() error { return s.FinishIdempotent(ctx, "k", 201, nil, []byte("b")) }},
+		{"ReleaseIdempotent", func() error { return s.ReleaseIdempotent(ctx, "k") }},
 		{"CreateUser", func() error { return s.CreateUser(ctx, fullUser("new", "new", "")) }},
 		{"GetUser", func() error { _, err := s.GetUser(ctx, "present"); return err }},
 		{"GetUser(missing)", func() error { _, err := s.GetUser(ctx, "missing"); return err }},

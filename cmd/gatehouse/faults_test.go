@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// privatePostgres is a PostgreSQL cluster of the test's own, on a port of
+// its own, that the test may stop or freeze without touching the shared
+// one.
+type privatePostgres struct {
+	t    *testing.T
+	dir  string
+	bin  string
+	port int
+	URL  string
+}
+
+// startPrivatePostgres runs initdb and pg_ctl (as the postgres user when
+// the test runs as root) into a temporary directory, or skips the test
+// when PostgreSQL's programs are not installed. The cluster is stopped at
+// the end of the test.
+func startPrivatePostgres(t *testing.T) *privatePostgres {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		t.Skip("no /usr/lib/postgresql/*/bin/initdb: PostgreSQL's server programs are needed for a private cluster")
+	}
+	bin := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "gatehouse-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	runAs := func(name string, args ...string) *exec.Cmd { return exec.Command(filepath.Join(bin, name), args...) }
+	if os.Geteuid() == 0 {
+		if err := exec.Command("chown", "postgres:postgres", dir).Run(); err != nil {
+			t.Skipf("cannot hand %s to the postgres user: %v", dir, err)
+		}
+		runAs = func(name string, args ...string) *exec.Cmd {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := runAs("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	_, portStr, _ := strings.Cut(freeAddr(t), ":")
+	port, _ := strconv.Atoi(portStr)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
+	if out, err := runAs("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start").CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	p := &privatePostgres{t: t, dir: dir, bin: bin, port: port,
+		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	t.Cleanup(func() {
+		p.signal(syscall.SIGCONT) // a frozen cluster cannot stop
+		if out, err := runAs("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+			t.Errorf("pg_ctl stop: %v\n%s", err, out)
+		}
+	})
+	return p
+}
+
+// pids returns the cluster's processes: the postmaster and its children.
+func (p *privatePostgres) pids() []int {
+	b, err := os.ReadFile(filepath.Join(p.dir, "data", "postmaster.pid"))
+	if err != nil {
+		p.t.Fatalf("postmaster.pid: %v", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	main, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		p.t.Fatalf("postmaster.pid: %q", first)
+	}
+	pids := []int{main}
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(main)).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// signal sends sig to every process of the cluster (SIGSTOP freezes it with
+// its connections open, as a hung host does; SIGCONT thaws it).
+func (p *privatePostgres) signal(sig syscall.Signal) {
+	for _, pid := range p.pids() {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// countClients counts the client records straight in the database.
+func (p *privatePostgres) countClients(t *testing.T, schema string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "clients"}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFrozenPostgres: with PostgreSQL frozen (SIGSTOP: connections stay
+// open, nothing answers), every request that needs the database ends with
+// 503 and Retry-After once store_timeout passes, whatever the client:
+// known and unknown clients alike at the token endpoint. /readyz reports
+// it, a create the caller was told failed did not happen, and the node
+// recovers by itself once the database thaws.
+func TestFrozenPostgres(t *testing.T) {
+	pg := startPrivatePostgres(t)
+	const schema = "gh_frozen"
+	dbURL := withSchema(t, pg.URL, schema, "")
+	ts := startPGServer(t, dbURL, func(env map[string]string) {
+		env["GATEHOUSE_STORE_TIMEOUT"] = "300ms"
+	})
+	admin := adminTokenOf(t, ts)
+	known := ts.createClient("known", "--scopes", "sim-swap:check")
+	other := ts.createClient("other", "--scopes", "sim-swap:check")
+	tok := ts.token(known, "")
+	ts.token(known, "") // its record is in the node's cache
+	before := pg.countClients(t, schema)
+
+	pg.signal(syscall.SIGSTOP)
+	frozenAt := time.Now()
+
+	// A keyed create first, on a pooled connection still open: the
+	// database may apply what was sent once it thaws, though the caller was
+	// told 503.
+	const keyedBody = `{"name":"keyed while frozen"}`
+	r, body, err := ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProblem(t, "keyed admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+
+	tokenOf := func(c client) (int, oauthError, http.Header) {
+		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
+		var e oauthError
+		decode(t, resp, &e)
+		return resp.StatusCode, e, resp.Header
+	}
+	// The first request may still find a fresh cache entry (it lives a
+	// second); once the store was seen failing, every client gets 503.
+	start := time.Now()
+	st, _, _ := tokenOf(other)
+	t.Logf("first token request after the freeze: %d in %s", st, time.Since(start))
+	eventually(t, 30*time.Second, "the token endpoint to answer 503 during the freeze", func() bool {
+		st, _, _ := tokenOf(other)
+		return st == http.StatusServiceUnavailable
+	})
+	var longest time.Duration
+	for i := 0; i < 10; i++ {
+		for _, c := range []client{known, other, {ID: "gh_unknown", Secret: "x"}} {
+			start := time.Now()
+			st, e, h := tokenOf(c)
+			longest = max(longest, time.Since(start))
+			if st != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || e.Cause != "store_unavailable" || h.Get("Retry-After") == "" {
+				t.Errorf("token request of %s while frozen: %d %+v Retry-After %q; want 503 temporarily_unavailable / store_unavailable with Retry-After",
+					c.ID, st, e, h.Get("Retry-After"))
+			}
+		}
+	}
+	t.Logf("longest token request while frozen: %s", longest)
+
+	resp := ts.post("/oauth2/revoke", url.Values{"token": {tok}}, known.ID, known.Secret)
+	var e oauthError
+	decode(t, resp, &e)
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("revocation while frozen: %d %+v; want 503 temporarily_unavailable with Retry-After", resp.StatusCode, e)
+	}
+	r, body = ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"while frozen"}`)
+	if p := checkProblem(t, "admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable"); p != nil && r.Header.Get("Retry-After") == "" {
+		t.Error("admin create while frozen: no Retry-After")
+	}
+	r, body = ts.adminCall("GET", "/readyz", "", "", "")
+	checkProblem(t, "/readyz while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	t.Logf("frozen for %s", time.Since(frozenAt))
+
+	pg.signal(syscall.SIGCONT)
+	eventually(t, 30*time.Second, "/readyz to answer 200 after the thaw", func() bool {
+		r, _ := ts.adminCall("GET", "/readyz", "", "", "")
+		return r.StatusCode == http.StatusOK
+	})
+	eventually(t, 30*time.Second, "tokens to be issued again after the thaw", func() bool {
+		st, _, _ := tokenOf(other)
+		return st == http.StatusOK
+	})
+	// The create answered 503 without a key did not happen, not even once
+	// the database read what was sent before the freeze.
+	if n := pg.countClients(t, schema); n != before {
+		t.Errorf("%d clients after the thaw, %d before the freeze: a create answered 503 happened", n, before)
+	}
+	// The keyed create, retried: made once. Its key may have been stored
+	// in progress by the thawed database; the retry then gets 409 until
+	// the key's lease passes, and takes it over.
+	inProgress := 0
+	eventually(t, 60*time.Second, "the keyed create's retry to succeed", func() bool {
+		r, body, err := ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.StatusCode {
+		case http.StatusCreated:
+			return true
+		case http.StatusConflict:
+			checkProblem(t, "keyed retry after the thaw", r, body, http.StatusConflict, "conflict", "idempotency_key_in_progress")
+			inProgress++
+			return false
+		}
+		t.Fatalf("keyed retry after the thaw: %d %s", r.StatusCode, body)
+		return false
+	})
+	t.Logf("keyed retries answered 409 in progress after the thaw: %d", inProgress)
+	r, body, _ = ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
+	if r.StatusCode != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("second retry: %d %s; want the 201 replayed", r.StatusCode, body)
+	}
+	var list struct {
+		Clients []json.RawMessage `json:"clients"`
+	}
+	if err := json.Unmarshal([]byte(ts.cli("clients", "list", "--json")), &list); err != nil || len(list.Clients) != before+1 {
+		t.Errorf("clients list after the thaw: %d clients, %v; want %d (the keyed create, once)", len(list.Clients), err, before+1)
+	}
+
+	// With no traffic at all, /readyz finds out by itself.
+	pg.signal(syscall.SIGSTOP)
+	start = time.Now()
+	r, body = ts.adminCall("GET", "/readyz", "", "", "")
+	checkProblem(t, "/readyz, first request after a second freeze", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	t.Logf("/readyz answered %d %s after the second freeze", r.StatusCode, time.Since(start))
+	pg.signal(syscall.SIGCONT)
+}
+
+// execPG runs statements on the private cluster over a direct connection.
+func (p *privatePostgres) exec(t *testing.T, stmts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// writeRefusedChecks drives the writes of a node whose database refuses
+// them with cause (storage_full or storage_read_only): admin create and
+// OAuth revocation answer 503 with that cause and Retry-After, /readyz
+// reports it, the CLI says what happened locally, and tokens that need no
+// write are still issued.
+func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
+	t.Helper()
+	admin := adminTokenOf(t, ts)
+	for i := 0; ; i++ {
+		r, body := ts.adminCall("POST", "/admin/clients", admin, "application/json", fmt.Sprintf(`{"name":"filler %d","redirect_uris":["https://app.example/%s"]}`, i, strings.Repeat("x", 1500)))
+		if r.StatusCode == http.StatusCreated && i < 2000 {
+			continue // the WAL may have room for a few more
+		}
+		if p := checkProblem(t, "admin create", r, body, http.StatusServiceUnavailable, "unavailable", cause); p != nil && r.Header.Get("Retry-After") == "" {
+			t.Error("admin create: 503 without Retry-After")
+		}
+		break
+	}
+	r, body := ts.adminCall("GET", "/readyz", "", "", "")
+	checkProblem(t, "/readyz while writes are refused", r, body, http.StatusServiceUnavailable, "unavailable", cause)
+
+	for i := 0; ; i++ {
+		tok := ts.token(c, "")
+		resp := ts.post("/oauth2/revoke", url.Values{"token": {tok}}, c.ID, c.Secret)
+		var e oauthError
+		if resp.StatusCode == http.StatusOK && i < 200 {
+			resp.Body.Close()
+			continue
+		}
+		decode(t, resp, &e)
+		if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || e.Cause != cause || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("revocation: %d %+v Retry-After %q; want 503 temporarily_unavailable / %s with Retry-After", resp.StatusCode, e, resp.Header.Get("Retry-After"), cause)
+		}
+		break
+	}
+
+	_, err := ts.tryCLI("clients", "create", "--name", "from the CLI")
+	if err == nil || !strings.Contains(err.Error(), "unavailable/"+cause) || strings.Contains(err.Error(), "server side") {
+		t.Errorf("CLI create: %v; want a local message naming unavailable/%s", err, cause)
+	}
+}
+
+// TestSQLiteDiskFull: the data directory on a small tmpfs, filled up.
+func TestSQLiteDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs for a full disk (needs root): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	data := filepath.Join(dir, "data")
+	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_DATA_DIR"] = data })
+	c := ts.createClient("app", "--scopes", "sim-swap:check")
+
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			break
+		}
+	}
+	f.Close()
+
+	writeRefusedChecks(t, ts, c, "storage_full")
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	r, body := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"after freeing space"}`)
+	if r.StatusCode != http.StatusCreated {
+		t.Errorf("admin create after freeing space: %d %s", r.StatusCode, body)
+	}
+	if r, body := ts.adminCall("GET", "/readyz", "", "", ""); r.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after a write succeeded again: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestPostgresReadOnly: the private cluster switched to
+// default_transaction_read_only, as a standby or an operator's emergency
+// brake refuses writes.
+func TestPostgresReadOnly(t *testing.T) {
+	pg := startPrivatePostgres(t)
+	ts := startPGServer(t, withSchema(t, pg.URL, "gh_readonly", ""), nil)
+	c := ts.createClient("app", "--scopes", "sim-swap:check")
+
+	pg.exec(t, `ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`)
+	eventually(t, 30*time.Second, "the cluster to refuse writes", func() bool {
+		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"probe"}`)
+		return r.StatusCode == http.StatusServiceUnavailable
+	})
+	writeRefusedChecks(t, ts, c, "storage_read_only")
+
+	pg.exec(t, `SET default_transaction_read_only = off`, `ALTER SYSTEM RESET default_transaction_read_only`, `SELECT pg_reload_conf()`)
+	eventually(t, 30*time.Second, "admin create to succeed once writable", func() bool {
+		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"writable again"}`)
+		return r.StatusCode == http.StatusCreated
+	})
+	if r, body := ts.adminCall("GET", "/readyz", "", "", ""); r.StatusCode != http.StatusOK {
+		t.Errorf("/readyz once writable again: %d %s", r.StatusCode, body)
+	}
+}
