@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,26 +348,63 @@ func (r *rig) close() {
 type tally struct {
 	mu       sync.Mutex
 	byStatus map[int]int64
+	byAnswer map[string]int64 // "200", or the status and cause of a problem
 	errs     map[string]int64 // transport errors by kind
 	longest  time.Duration
 	answered []time.Time // when each answer arrived, for scenarios that need it
 	keepTime bool
 }
 
-func newTally() *tally { return &tally{byStatus: map[int]int64{}, errs: map[string]int64{}} }
+func newTally() *tally {
+	return &tally{byStatus: map[int]int64{}, byAnswer: map[string]int64{}, errs: map[string]int64{}}
+}
 
-func (t *tally) add(status int, err error, took time.Duration) {
+// add counts one request: its answer (status and body) or its transport
+// error, and how long it took.
+func (t *tally) add(status int, body []byte, err error, took time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
 		t.errs[errorKind(err)]++
 	} else {
 		t.byStatus[status]++
+		answer := strconv.Itoa(status)
+		if c := cause(body); c != "" {
+			answer += " " + c
+		}
+		t.byAnswer[answer]++
 		if t.keepTime {
 			t.answered = append(t.answered, time.Now())
 		}
 	}
 	t.longest = max(t.longest, took)
+}
+
+// String lists the answers with their causes, most frequent first, and the
+// transport errors.
+func (t *tally) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type kv struct {
+		k string
+		n int64
+	}
+	var all []kv
+	for k, n := range t.byAnswer {
+		all = append(all, kv{k, n})
+	}
+	for k, n := range t.errs {
+		all = append(all, kv{"no answer (" + k + ")", n})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n || all[i].n == all[j].n && all[i].k < all[j].k })
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%s ×%d", e.k, e.n)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (t *tally) answers() int64 {

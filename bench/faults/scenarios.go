@@ -89,8 +89,8 @@ var scenarios = []scenario{
 func callLoop(r *rig, g *testproc.Gatehouse, t *tally, stopOnErr bool) func(*http.Client) bool {
 	return func(hc *http.Client) bool {
 		start := time.Now()
-		status, _, _, err := r.call(hc, g)
-		t.add(status, err, time.Since(start))
+		status, body, _, err := r.call(hc, g)
+		t.add(status, body, err, time.Since(start))
 		return err == nil || !stopOnErr
 	}
 }
@@ -217,7 +217,7 @@ func upstreamFault(ctx context.Context, s *suite, res *result, env map[string]st
 	drive(fctx, 2, 0, callLoop(r, r.nodes[0], t, false))
 	cancel()
 	res.made, res.longest = t.made(), t.longest
-	res.figures = fmt.Sprintf("answers %v", t.byStatus)
+	res.figures = t.String()
 	for st, n := range t.byStatus {
 		if !containsInt(want, st) {
 			res.fail("%d calls answered %d", n, st)
@@ -264,7 +264,7 @@ func upstreamFlap(ctx context.Context, s *suite, res *result) error {
 	cancel()
 	res.made, res.ok, res.longest = t.made(), t.status(http.StatusOK), t.longest
 	through := float64(res.ok) / float64(max(res.made, 1))
-	res.figures = fmt.Sprintf("%.0f %% through (the upstream is up 64 %% of the time); answers %v", 100*through, t.byStatus)
+	res.figures = fmt.Sprintf("%.0f %% through (the upstream is up 64 %% of the time); %v", 100*through, t)
 	if through < 0.4 {
 		res.fail("only %.0f %% of calls got through", 100*through)
 	}
@@ -290,6 +290,10 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 	if err != nil {
 		return err
 	}
+	// The app was calling before the fault, as apps in production are.
+	if status, body, _, err := r.call(http.DefaultClient, g); err != nil || status != http.StatusOK {
+		return fmt.Errorf("a call before the fault: %d %s %v", status, body, err)
+	}
 	if err := fault(r.pg); err != nil {
 		return err
 	}
@@ -299,8 +303,8 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 	tokens, calls, creates := newTally(), newTally(), newTally()
 	var createdOK atomic.Int64
 	var noRetryAfter atomic.Int64
-	check := func(t *tally, status int, h http.Header, err error, took time.Duration) {
-		t.add(status, err, took)
+	check := func(t *tally, status int, body []byte, h http.Header, err error, took time.Duration) {
+		t.add(status, body, err, took)
 		if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 			noRetryAfter.Add(1)
 		}
@@ -312,8 +316,8 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 		defer wg.Done()
 		drive(fctx, 2, 0, func(hc *http.Client) bool {
 			start := time.Now()
-			status, _, h, err := r.tokenRequest(hc, g)
-			check(tokens, status, h, err, time.Since(start))
+			status, body, h, err := r.tokenRequest(hc, g)
+			check(tokens, status, body, h, err, time.Since(start))
 			return true
 		})
 	}()
@@ -321,8 +325,8 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 		defer wg.Done()
 		drive(fctx, 2, 0, func(hc *http.Client) bool {
 			start := time.Now()
-			status, _, h, err := r.call(hc, g)
-			check(calls, status, h, err, time.Since(start))
+			status, body, h, err := r.call(hc, g)
+			check(calls, status, body, h, err, time.Since(start))
 			return true
 		})
 	}()
@@ -330,8 +334,8 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 		defer wg.Done()
 		drive(fctx, 1, 0, func(hc *http.Client) bool {
 			start := time.Now()
-			status, _, h, err := r.adminCreate(hc, g)
-			check(creates, status, h, err, time.Since(start))
+			status, body, h, err := r.adminCreate(hc, g)
+			check(creates, status, body, h, err, time.Since(start))
 			if status == http.StatusCreated {
 				createdOK.Add(1)
 			}
@@ -367,8 +371,8 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 	if d := notReadyAfter.Load(); d >= 0 {
 		nr = "after " + time.Duration(d).Round(100*time.Millisecond).String()
 	}
-	res.figures = fmt.Sprintf("store_timeout %v; token %v, calls %v, admin creates %v; /readyz not ready %s; %d creates answered as failed but made",
-		s.storeTimeout, tokens.byStatus, calls.byStatus, creates.byStatus, nr, halfDone)
+	res.figures = fmt.Sprintf("store_timeout %v; token: %v; calls: %v; admin creates: %v; /readyz not ready %s; %d creates answered as failed but made",
+		s.storeTimeout, tokens, calls, creates, nr, halfDone)
 	for _, t := range []*tally{tokens, calls, creates} {
 		for st, n := range t.byStatus {
 			if st != http.StatusOK && st != http.StatusCreated && st != http.StatusServiceUnavailable {
@@ -516,7 +520,7 @@ func fullDiskCalls(ctx context.Context, s *suite, r *rig, res *result) *tally {
 		readyz = "not ready"
 	}
 	res.made, res.ok, res.longest = t.made(), t.status(http.StatusOK), t.longest
-	res.figures = fmt.Sprintf("calls %v; admin create %d %s; token %d; /readyz %s", t.byStatus, cstatus, cause(cbody), tstatus, readyz)
+	res.figures = fmt.Sprintf("calls: %v; admin create %d %s; token %d; /readyz %s", t, cstatus, cause(cbody), tstatus, readyz)
 	if cstatus != http.StatusServiceUnavailable || cause(cbody) != "storage_full" {
 		res.fail("admin create on a full disk answered %d %s; want 503 storage_full", cstatus, cause(cbody))
 	}
@@ -529,14 +533,19 @@ func fullDiskCalls(ctx context.Context, s *suite, r *rig, res *result) *tally {
 	return t
 }
 
-// cause is the cause id of a problem body, or "".
+// cause is the cause id of a problem body, the error code of an OAuth
+// error body, or "".
 func cause(body []byte) string {
 	var p struct {
 		Cause struct {
 			ID string `json:"id"`
 		} `json:"cause"`
+		Error string `json:"error"`
 	}
 	_ = json.Unmarshal(body, &p)
+	if p.Cause.ID == "" {
+		return p.Error
+	}
 	return p.Cause.ID
 }
 
@@ -628,8 +637,8 @@ func redisFreeze(ctx context.Context, s *suite, res *result) error {
 	loop := func(g *testproc.Gatehouse) func(*http.Client) bool {
 		return func(hc *http.Client) bool {
 			start := time.Now()
-			status, _, _, err := r.call(hc, g)
-			cur.Load().add(status, err, time.Since(start))
+			status, body, _, err := r.call(hc, g)
+			cur.Load().add(status, body, err, time.Since(start))
 			return true
 		}
 	}

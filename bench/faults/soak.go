@@ -43,8 +43,8 @@ func runSoak(ctx context.Context, s *suite, d time.Duration, w io.Writer) (bool,
 		defer wg.Done()
 		drive(dctx, 1, 50*time.Millisecond, func(hc *http.Client) bool {
 			start := time.Now()
-			status, _, _, err := r.tokenRequest(hc, g)
-			tokens.add(status, err, time.Since(start))
+			status, body, _, err := r.tokenRequest(hc, g)
+			tokens.add(status, body, err, time.Since(start))
 			return true
 		})
 	}()
@@ -91,8 +91,8 @@ func runSoak(ctx context.Context, s *suite, d time.Duration, w io.Writer) (bool,
 	for _, sm := range samples {
 		maxRSS = max(maxRSS, sm.rssKB)
 	}
-	fmt.Fprintf(w, "soak: %d calls (%v), %d token requests (%v), transport errors %v; %d counted\n",
-		calls.made(), calls.byStatus, tokens.made(), tokens.byStatus, calls.errs, counted)
+	fmt.Fprintf(w, "soak: %d calls (%v), %d token requests (%v); %d counted\n",
+		calls.made(), calls, tokens.made(), tokens, counted)
 	fmt.Fprintf(w, "soak: RSS %.1f MB at %v, %.1f MB at the end, %.1f MB at most; goroutines %d → %d\n",
 		float64(base.rssKB)/1024, base.at, float64(last.rssKB)/1024, float64(maxRSS)/1024, base.goroutines, last.goroutines)
 	if float64(last.rssKB) > 1.5*float64(base.rssKB) {

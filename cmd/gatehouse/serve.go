@@ -247,6 +247,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		LimiterFailClosed: cfg.LimiterFailClosed,
 		LimiterTimeout:    cfg.LimiterTimeout,
 		LimiterNodes:      cfg.LimiterNodes,
+		StoreHealth:       p.health,
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
 		Registerer:        registry,

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/internal/health"
 	"gatehouse/internal/logthin"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
@@ -85,11 +86,17 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	if ok {
 		return a, nil
 	}
+	// Cached subscriptions keep being served while the store is down (a
+	// change cannot be written then either); one not cached needs the
+	// store, and every call waiting out its time limit would only pile
+	// up connections.
+	if p, down := g.cfg.StoreHealth.Failing(health.Store); down {
+		return nil, storeUnavailable(p.Err)
+	}
 	a, err := g.loadAccess(ctx, api, clientID)
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, problem.New("unavailable", "store_unavailable", "The platform cannot reach its database to check the subscription; retry shortly.").
-				Wrap(err).WithRetryAfter(problem.StoreRetryAfter)
+			return nil, storeUnavailable(err)
 		}
 		return nil, problem.Internal(err)
 	}
@@ -100,6 +107,13 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	g.access.entries[k] = a
 	g.access.mu.Unlock()
 	return a, nil
+}
+
+// storeUnavailable is the 503 of a subscription check the store could not
+// answer.
+func storeUnavailable(err error) *problem.Error {
+	return problem.New("unavailable", "store_unavailable", "The platform cannot reach its database to check the subscription; retry shortly.").
+		Wrap(err).WithRetryAfter(problem.StoreRetryAfter)
 }
 
 func (g *Gateway) loadAccess(ctx context.Context, api *compiledAPI, clientID string) (*access, error) {

@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"gatehouse/internal/health"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -102,6 +103,11 @@ type Config struct {
 	// share of each rate a node enforces while the limiter is down. Zero
 	// means what the limiter knows (its LiveNodes method), else 1.
 	LimiterNodes int
+	// StoreHealth tells whether the store is known to be unreachable: a
+	// subscription the gateway has not cached is then refused at once
+	// (503) instead of each call waiting out the store's time limit. Nil
+	// means always ask the store.
+	StoreHealth *health.Tracker
 	// PortalURL is the developer portal's base URL, for the plan-upgrade
 	// links of 403 and 429 answers.
 	PortalURL string
