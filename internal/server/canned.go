@@ -41,6 +41,9 @@ type cannedConn struct {
 	framing framingScanner
 }
 
+// NetConn returns the connection c wraps (for Drain).
+func (c *cannedConn) NetConn() net.Conn { return c.Conn }
+
 // Read passes the bytes received through the framing scan (see
 // framingScanner).
 func (c *cannedConn) Read(p []byte) (int, error) {

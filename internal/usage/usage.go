@@ -7,9 +7,9 @@
 // database) the counts stay in memory and are written when it accepts them
 // again; memory is bounded by the number of distinct buckets, not calls,
 // and a hard bound (MaxBuckets) caps it. Calls past the bound, and counts
-// still unwritten when Close gives up, are lost: logged with their number
-// and returned by Close as a *LostError, so that the process can exit
-// non-zero. A crash (kill -9) loses at most one flush interval.
+// still unwritten when Close gives up, are lost: the drops are logged as
+// they happen, and Close returns a *LostError with the numbers, so that
+// the process can log them and exit non-zero. A crash (kill -9) loses at most one flush interval.
 package usage
 
 import (
@@ -267,7 +267,7 @@ func (e *LostError) Unwrap() error { return e.Err }
 // (after 50 ms, doubling up to a second) until it succeeds or ctx is done;
 // a periodic flush still running is waited for until ctx is done, then cut
 // short. It returns nil when every call recorded was written, and a
-// *LostError (also logged, with the numbers) otherwise. With a ctx that is
+// *LostError with the numbers otherwise (the caller logs it). With a ctx that is
 // never done and a store that never accepts, it never returns. Call it once
 // nothing records any more: calls recorded after it returns are not
 // written. Calling it again only flushes.
@@ -300,8 +300,5 @@ func (r *Recorder) Close(ctx context.Context) error {
 	if lost.Calls == 0 && lost.Dropped == 0 {
 		return nil
 	}
-	r.log.Error("usage counts lost: counted calls were not written to the database",
-		"lost_calls", lost.Calls+lost.Dropped, "unwritten_calls", lost.Calls, "unwritten_buckets", lost.Buckets,
-		"dropped_calls", lost.Dropped, "err", err)
 	return lost
 }

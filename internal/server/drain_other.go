@@ -1,0 +1,6 @@
+//go:build !unix
+
+package server
+
+// readable cannot tell on this system: Drain then relies on Grace alone.
+func readable(fd uintptr) bool { return false }
