@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
 	"os"
@@ -379,5 +380,70 @@ func TestUsageWhilePostgresReadOnly(t *testing.T) {
 	t.Logf("answers %v; shutdown on a read-only database: %d calls reported lost; %d counted in the database (%v)", made, lost, u.Calls, u.ByStatus)
 	if lost != 40 || !made.matches(u) {
 		t.Errorf("shutdown on a read-only database: %d reported lost, %d counted (%v); want 40 lost and the %v from before counted", lost, u.Calls, u.ByStatus, made)
+	}
+}
+
+// TestLastFlushAfterShutdownTimeout: a call still running when
+// shutdown_timeout ends does not cost the counts of the calls answered
+// before it: the last usage flush has its own deadline
+// (usage_flush_timeout), where it used to get the expired shutdown one
+// (and lose every pending count, exit status 0).
+func TestLastFlushAfterShutdownTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it as a process; skipped in -short mode")
+	}
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"n":999`) {
+			arrived <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"pong":true}`)
+	}))
+	t.Cleanup(upstream.Close)
+	t.Cleanup(func() { close(release) })
+
+	bin := buildBinary(t)
+	env := testEnv(t)
+	env["GATEHOUSE_USAGE_FLUSH_INTERVAL"] = "1h" // only the last flush writes
+	env["GATEHOUSE_SHUTDOWN_TIMEOUT"] = "300ms"
+	env["GATEHOUSE_SHUTDOWN_IDLE_GRACE"] = "0s"
+	p := newProcServer(t, bin, env)
+	setupLive(t, p, upstream.URL)
+	p.cli("plans", "create", "--name", "big", "--rate", "100000", "--burst", "100000")
+	c := subscribedClient(t, p, "slow app", "big")
+	p.start()
+	tok := p.http.token(c, "")
+	made := tally{}
+	callN(t, p, tok, 25, made, true)
+
+	answered := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, p.http.Issuer+liveTarget, strings.NewReader(`{"n":999}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answered <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+		}
+	}()
+	select {
+	case <-arrived: // in flight, and it stays so past shutdown_timeout
+	case a := <-answered:
+		t.Fatalf("the slow call was answered before it reached the upstream: %s", a)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow call did not reach the upstream")
+	}
+	p.sigterm()
+	if !strings.Contains(p.out.String(), "shutdown did not finish cleanly") {
+		t.Errorf("the stop does not say a request was still running at shutdown_timeout:\n%s", p.out.String())
+	}
+	if u := usageOf(t, p, c.ID); !made.matches(u) {
+		t.Errorf("usage after a stop past shutdown_timeout = %d calls (%v); want the %v answered before it", u.Calls, u.ByStatus, made)
 	}
 }

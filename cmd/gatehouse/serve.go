@@ -335,7 +335,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if derr := drain.Shutdown(shutdownCtx); derr != nil {
-		logger.Warn("shutdown did not finish cleanly: requests still running at shutdown_timeout", "err", derr)
+		// What still runs is cut off: its answer is not delivered, so
+		// that no call is answered after the last usage flush.
+		logger.Warn("shutdown did not finish cleanly: requests still running at shutdown_timeout are cut off", "err", derr)
+		for _, hs := range servers {
+			_ = hs.Close()
+		}
 	}
 	for _, hs := range servers {
 		if serr := hs.Shutdown(shutdownCtx); serr != nil {
