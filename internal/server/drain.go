@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +49,8 @@ type Drain struct {
 
 	mu        sync.Mutex
 	conns     map[net.Conn]*drainConn
+	accepting int // Accept calls under way: they may return a connection
+	accepted  int // connections accepted that Serve has not reported yet (StateNew)
 	listeners []*drainListener
 
 	stopping atomic.Bool // listeners are closing
@@ -59,12 +60,22 @@ type Drain struct {
 type drainConn struct {
 	state http.ConnState
 	since time.Time // of the last change of state
+	read  int64     // bytes the server had read then (see bytesRead)
+}
+
+// bytesRead returns how many bytes the server has read from c, or -1 when
+// c does not count them (cannedConn does).
+func bytesRead(c net.Conn) int64 {
+	if rc, ok := c.(interface{ BytesRead() int64 }); ok {
+		return rc.BytesRead()
+	}
+	return -1
 }
 
 // Listener wraps l so that Shutdown can stop it (see Drain). Wrap the
 // listener before Listener(l, render) wraps it again.
 func (d *Drain) Listener(l net.Listener) net.Listener {
-	dl := &drainListener{Listener: l, d: d, closed: make(chan struct{})}
+	dl := &drainListener{Listener: l, d: d}
 	d.mu.Lock()
 	d.listeners = append(d.listeners, dl)
 	d.mu.Unlock()
@@ -91,11 +102,14 @@ func (d *Drain) ConnState(c net.Conn, s http.ConnState) {
 	if d.conns == nil {
 		d.conns = map[net.Conn]*drainConn{}
 	}
+	if s == http.StateNew {
+		d.accepted--
+	}
 	switch s {
 	case http.StateClosed, http.StateHijacked:
 		delete(d.conns, c)
 	default:
-		d.conns[c] = &drainConn{state: s, since: time.Now()}
+		d.conns[c] = &drainConn{state: s, since: time.Now(), read: bytesRead(c)}
 	}
 }
 
@@ -115,14 +129,7 @@ func (d *Drain) Shutdown(ctx context.Context) error {
 	listeners := d.listeners
 	d.mu.Unlock()
 	for _, l := range listeners {
-		l.stop()
-	}
-	for _, l := range listeners {
-		select {
-		case <-l.closed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		l.stop(ctx)
 	}
 	// Only now: a response that says Connection: close sends its client
 	// to a listener that refuses the connection before anything is sent.
@@ -141,8 +148,10 @@ func (d *Drain) Shutdown(ctx context.Context) error {
 	}
 }
 
-// closeIdle closes the connections idle (or new) for Grace with nothing
-// waiting to be read, and returns how many connections are left.
+// closeIdle closes the connections idle (or new) for Grace with no request
+// begun: nothing read by the server since they went idle (Go's server
+// marks a connection active only once it parsed the request's headers) and
+// nothing waiting in the socket. It returns how many connections are left.
 func (d *Drain) closeIdle() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -151,13 +160,13 @@ func (d *Drain) closeIdle() int {
 		if st.state != http.StateIdle && st.state != http.StateNew {
 			continue
 		}
-		if now.Sub(st.since) < d.Grace || requestWaiting(c) {
+		if now.Sub(st.since) < d.Grace || bytesRead(c) != st.read || requestWaiting(c) {
 			continue
 		}
 		c.Close()
 		delete(d.conns, c)
 	}
-	return len(d.conns)
+	return len(d.conns) + d.accepted + d.accepting
 }
 
 // requestWaiting reports whether bytes the server has not read yet wait on
@@ -185,37 +194,61 @@ func requestWaiting(c net.Conn) bool {
 	return waiting
 }
 
-// drainListener stops accepting when its Drain shuts down: it accepts what
-// the kernel has queued already (a deadline in the past makes Accept fail
-// only once the queue is empty) and then closes.
+// drainListener stops accepting when its Drain shuts down: it lets Serve
+// accept what the kernel has queued already (connections whose clients may
+// have sent a request, which closing the listener would reset) and closes
+// once the queue is empty.
 type drainListener struct {
 	net.Listener
 	d       *Drain
-	closed  chan struct{}
 	closing sync.Once
 }
 
-func (l *drainListener) stop() {
-	if dl, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok && dl.SetDeadline(time.Unix(1, 0)) == nil {
-		return // Accept closes once the queue is empty
+// stop closes the listener once its accept queue is empty, or when ctx is
+// done. Where the queue cannot be seen, it closes at once.
+func (l *drainListener) stop(ctx context.Context) {
+	defer l.close()
+	sc, ok := l.Listener.(syscall.Conn)
+	if !ok {
+		return
 	}
-	l.close()
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		queued := false
+		if rc.Control(func(fd uintptr) { queued = acceptable(fd) }) != nil || !queued {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Millisecond): // Serve is accepting them
+		}
+	}
 }
 
 func (l *drainListener) close() {
-	l.closing.Do(func() {
-		l.Listener.Close()
-		close(l.closed)
-	})
+	l.closing.Do(func() { l.Listener.Close() })
 }
 
+// Accept counts the call while it runs, and the connection it returns
+// until Serve reports it (StateNew), so that Shutdown cannot finish in
+// between and leave a connection behind.
 func (l *drainListener) Accept() (net.Conn, error) {
+	l.d.mu.Lock()
+	l.d.accepting++
+	l.d.mu.Unlock()
 	c, err := l.Listener.Accept()
-	if err != nil && l.d.stopping.Load() {
-		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
-			l.close()
-			return nil, net.ErrClosed
-		}
+	l.d.mu.Lock()
+	l.d.accepting--
+	if err == nil {
+		l.d.accepted++
+	}
+	l.d.mu.Unlock()
+	if err != nil && l.d.stopping.Load() && errors.Is(err, net.ErrClosed) {
+		return nil, net.ErrClosed
 	}
 	return c, err
 }

@@ -56,7 +56,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
@@ -197,5 +197,54 @@ func TestRequestWaiting(t *testing.T) {
 	buf := make([]byte, 3)
 	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "GET" {
 		t.Errorf("read after requestWaiting: %q, %v; want the bytes unconsumed", buf, err)
+	}
+}
+
+// TestDrainAnswersListenQueue: a connection the kernel accepted before the
+// drain began, still in the listen queue, is accepted and answered (closing
+// the listener at once would reset it after its client sent a request).
+func TestDrainAnswersListenQueue(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Drain{}
+	dl := d.Listener(ln)
+	hs := &http.Server{
+		Handler: d.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "ok")
+		})),
+		ConnState: d.ConnState,
+	}
+	defer hs.Close()
+	// Nothing accepts yet: the connection waits in the queue.
+	c := dialRaw(t, ln.Addr().String())
+	if _, err := io.WriteString(c.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Shutdown(context.Background()) }()
+	for !d.Draining() {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _ = hs.Serve(dl) }()
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("the queued connection got no response: %v", err)
+	}
+	if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "ok" {
+		t.Errorf("response body %q, %v; want ok", body, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener accepts connections after Shutdown")
 	}
 }
