@@ -281,6 +281,9 @@ func TestUsageWhileDiskFull(t *testing.T) {
 		return strings.Contains(p.out.String(), "writing usage counts failed; they are kept in memory and retried")
 	})
 	callN(t, p, tok, 30, made, true)
+	if got := metricValue(t, p.http, "gatehouse_usage_pending_calls"); got != 80 {
+		t.Errorf("gatehouse_usage_pending_calls on a full disk = %v; want the 80 calls made since", got)
+	}
 	disk.free()
 	eventually(t, 60*time.Second, "the 100 calls to be written once space is back", func() bool {
 		return usageOf(t, p, c.ID).Calls >= 100
@@ -288,6 +291,10 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	if u := usageOf(t, p, c.ID); !made.matches(u) {
 		t.Errorf("usage after the disk was full = %d calls (%v); want exactly the %v made", u.Calls, u.ByStatus, made)
 	}
+	// The flush forgets what it wrote just after the commit the CLI saw.
+	eventually(t, 30*time.Second, "gatehouse_usage_pending_calls to be 0 once written", func() bool {
+		return metricValue(t, p.http, "gatehouse_usage_pending_calls") == 0
+	})
 
 	// Full again at shutdown: the 40 calls made since cannot be written.
 	disk.fill()

@@ -206,6 +206,16 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		}
 	}
 	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger})
+	registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_usage_pending_calls",
+			Help: "Counted gateway calls not yet written to the database (they grow while it refuses writes).",
+		}, func() float64 { calls, _ := rec.Pending(); return float64(calls) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_usage_dropped_calls_total",
+			Help: "Counted gateway calls dropped because usage_max_buckets buckets were waiting to be written.",
+		}, func() float64 { return float64(rec.Dropped()) }),
+	)
 
 	gw := gateway.New(gateway.Config{
 		APIs:              p.store,

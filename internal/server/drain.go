@@ -25,12 +25,15 @@ import (
 // first kind only for idempotent requests (RFC 9110 §9.2.2); a gateway
 // call is often a POST.
 //
-// Drain instead: (1) stops accepting, after accepting what is already in
-// the listen queue, so that a client whose connection the kernel accepted
-// is served; (2) then answers every request with Connection: close; (3)
-// leaves an idle or new connection open for Grace after it went idle, for
-// one more request, and closes it after that only when no byte of a
-// request is waiting on it; (4) returns once every connection is closed.
+// Drain instead: (1) stops accepting once the listen queue is empty, so
+// that a client whose connection the kernel accepted is served (closing a
+// listener resets the connections in its queue); (2) then answers every
+// request with Connection: close; (3) leaves an idle or new connection open
+// for Grace after it went idle, for one more request, and closes it after
+// that only when no request has begun on it: nothing read by the server
+// since it went idle (Go's server marks a connection active only once it
+// has parsed the headers) and nothing waiting in its socket; (4) returns
+// once every connection is closed.
 // A connection whose client sends a request within Grace of its previous
 // response is therefore always answered; one idle for longer is closed as
 // it would be by Shutdown, and the race that remains (a client sending

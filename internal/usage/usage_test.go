@@ -737,3 +737,25 @@ func TestUsageRecorderFullDisk(t *testing.T) {
 	}
 	checkStored(t, "after Close on a full disk", db, want)
 }
+
+// TestUsageRecorderLogsDrops: the background loop logs the calls dropped at
+// the bound since its last line, with their number; Close reports them
+// with the calls it could not write.
+func TestUsageRecorderLogsDrops(t *testing.T) {
+	var logs syncBuffer
+	r := usage.New(usage.Config{Store: &refusingWriter{}, Interval: 5 * time.Millisecond, MaxBuckets: 1,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	r.Record("a", "live", 200, "", 0)
+	r.Record("b", "live", 200, "", 0) // dropped: the store refuses, "a" stays
+	r.Record("c", "live", 200, "", 0) // dropped
+	waitFor(t, "the drops to be logged", func() bool {
+		return strings.Contains(logs.String(), `"dropped_calls":2,"dropped_calls_total":2,"max_buckets":1`)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.Close(ctx)
+	var lost *usage.LostError
+	if !errors.As(err, &lost) || lost.Dropped != 2 || lost.Calls != 1 {
+		t.Errorf("Close = %v; want a LostError with 1 unwritten and 2 dropped", err)
+	}
+}
