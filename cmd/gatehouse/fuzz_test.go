@@ -97,7 +97,7 @@ func FuzzGatewayRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { _ = rt.close(context.Background()) })
+	f.Cleanup(func() { _ = rt.close(context.Background(), slog.Default()) })
 	handler := rt.srv.Public()
 
 	signer, err := p.keys.Signer("at+jwt")

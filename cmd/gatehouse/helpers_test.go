@@ -66,6 +66,10 @@ func testEnv(t testing.TB) map[string]string {
 		"GATEHOUSE_ADMIN_ADDR":  admin,
 		"GATEHOUSE_ISSUER":      "http://" + public,
 		"GATEHOUSE_LOG_LEVEL":   "warn",
+		// The tests' own clients keep idle keep-alive connections (token
+		// requests, /healthz polls), which the default grace would keep
+		// open for a second at every stop; a test of the grace sets it.
+		"GATEHOUSE_SHUTDOWN_IDLE_GRACE": "0s",
 	}
 }
 

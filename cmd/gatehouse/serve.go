@@ -158,8 +158,9 @@ type running struct {
 }
 
 // close writes pending usage and releases the limiter, after the listeners
-// stopped.
-func (r *running) close(ctx context.Context) error {
+// stopped. Its error is the usage recorder's: a *usage.LostError when
+// counted calls could not be written by the end of ctx.
+func (r *running) close(ctx context.Context, logger *slog.Logger) error {
 	err := r.usage.Close(ctx)
 	if r.quotas != nil {
 		if qerr := r.quotas.save(ctx); qerr != nil {
@@ -167,7 +168,9 @@ func (r *running) close(ctx context.Context) error {
 		}
 	}
 	if r.limits != nil {
-		err = errors.Join(err, r.limits.Close())
+		if lerr := r.limits.Close(); lerr != nil {
+			logger.Warn("closing the limiter's Redis connection failed", "err", lerr)
+		}
 	}
 	return err
 }
@@ -230,7 +233,17 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 			go rl.Heartbeat(ctx, 2*time.Second) // for LiveNodes
 		}
 	}
-	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, Logger: logger})
+	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger})
+	registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_usage_pending_calls",
+			Help: "Counted gateway calls not yet written to the database (they grow while it refuses writes).",
+		}, func() float64 { calls, _ := rec.Pending(); return float64(calls) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_usage_dropped_calls_total",
+			Help: "Counted gateway calls dropped because usage_max_buckets buckets were waiting to be written.",
+		}, func() float64 { return float64(rec.Dropped()) }),
+	)
 
 	gw := gateway.New(gateway.Config{
 		APIs:              p.store,
@@ -333,15 +346,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	errorLog := log.New(&slogWriter{logger}, "", 0)
+	drain := &server.Drain{Grace: cfg.ShutdownIdleGrace}
 	servers := []*http.Server{
-		httpServer(srv.Public(), errorLog),
-		httpServer(srv.Admin(), errorLog),
+		httpServer(srv.Public(), errorLog, drain),
+		httpServer(srv.Admin(), errorLog, drain),
 	}
 	listeners := []net.Listener{publicLn, adminLn}
 	failed := make(chan error, len(servers))
 	for i, hs := range servers {
 		go func() {
-			if err := hs.Serve(server.Listener(listeners[i], render)); !errors.Is(err, http.ErrServerClosed) {
+			err := hs.Serve(server.Listener(drain.Listener(listeners[i]), render))
+			if !errors.Is(err, http.ErrServerClosed) && !drain.Draining() {
 				failed <- err
 			}
 		}()
@@ -355,26 +370,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err = <-failed:
 		logger.Error("listener failed", "err", err)
 	}
-	// Graceful shutdown: stop accepting, let in-flight requests finish
-	// within the timeout, then stop background work and close the store.
+	// Graceful shutdown: stop accepting, answer what is in flight and what
+	// keep-alive clients send within the idle grace (with Connection:
+	// close), all within shutdown_timeout (see server.Drain); then write
+	// the last usage counts within usage_flush_timeout of their own, stop
+	// background work and close the store.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if derr := drain.Shutdown(shutdownCtx); derr != nil {
+		// What still runs is cut off: its answer is not delivered, so
+		// that no call is answered after the last usage flush.
+		logger.Warn("shutdown did not finish cleanly: requests still running at shutdown_timeout are cut off", "err", derr)
+		for _, hs := range servers {
+			_ = hs.Close()
+		}
+	}
 	for _, hs := range servers {
 		if serr := hs.Shutdown(shutdownCtx); serr != nil {
 			logger.Warn("shutdown did not finish cleanly", "err", serr)
 		}
 	}
-	if cerr := rt.close(shutdownCtx); cerr != nil {
-		logger.Error("writing the last usage counts failed", "err", cerr)
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), cfg.UsageFlushTimeout)
+	defer cancelFlush()
+	if cerr := rt.close(flushCtx, logger); cerr != nil {
+		// Counted calls that never reach the database make the exit
+		// status non-zero: an operator or supervisor must see it.
+		var lost *usage.LostError
+		if errors.As(cerr, &lost) {
+			logger.Error("writing the last usage counts failed: counted calls are lost",
+				"lost_calls", lost.Calls+lost.Dropped, "unwritten_calls", lost.Calls,
+				"unwritten_buckets", lost.Buckets, "dropped_calls", lost.Dropped, "err", lost.Err)
+		} else {
+			logger.Error("writing the last usage counts failed", "err", cerr)
+		}
+		err = errors.Join(err, cerr)
 	}
 	stopBackground()
 	logger.Info("gatehouse stopped")
 	return err
 }
 
-func httpServer(h http.Handler, errorLog *log.Logger) *http.Server {
+func httpServer(h http.Handler, errorLog *log.Logger, drain *server.Drain) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           drain.Handler(h),
+		ConnState:         drain.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		// Far above the configured header limit, so that our handler sees

@@ -103,6 +103,16 @@ type Config struct {
 	// UsageFlushInterval is how often call counts are written to the
 	// database; a crash loses at most this much.
 	UsageFlushInterval time.Duration `yaml:"usage_flush_interval" env:"GATEHOUSE_USAGE_FLUSH_INTERVAL"`
+	// UsageFlushTimeout bounds the last usage flush at shutdown, which
+	// starts once the listeners are drained: its own time, not what is
+	// left of ShutdownTimeout. Counts it cannot write by then are logged
+	// with their number and the process exits 1.
+	UsageFlushTimeout time.Duration `yaml:"usage_flush_timeout" env:"GATEHOUSE_USAGE_FLUSH_TIMEOUT"`
+	// UsageMaxBuckets bounds the distinct usage buckets (app, API, hour,
+	// status, error) held in memory while the database refuses the
+	// counts; a call for a new bucket past it is dropped, logged with the
+	// number dropped, and makes the process exit 1 at shutdown.
+	UsageMaxBuckets int `yaml:"usage_max_buckets" env:"GATEHOUSE_USAGE_MAX_BUCKETS"`
 	// TokenRatePerClient and TokenRatePerAddress are the token endpoint's
 	// abuse limits in requests per second (burst twice that), per
 	// authenticated client and per source address; 0 turns one off.
@@ -125,6 +135,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"GATEHOUSE_SHUTDOWN_TIMEOUT"`
+	// ShutdownIdleGrace is how long, once shutdown began, a keep-alive
+	// connection that went idle stays open for one more request (answered
+	// with Connection: close) before it is closed, so that a client about
+	// to reuse it is answered rather than cut off. It is part of
+	// ShutdownTimeout.
+	ShutdownIdleGrace time.Duration `yaml:"shutdown_idle_grace" env:"GATEHOUSE_SHUTDOWN_IDLE_GRACE"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level" env:"GATEHOUSE_LOG_LEVEL"`
 	// TrustedProxies lists the reverse proxies (IP addresses or CIDR
@@ -160,11 +176,14 @@ func Default() Config {
 		BreakerMaxPause:      30 * time.Second,
 		LimiterTimeout:       2 * time.Second,
 		UsageFlushInterval:   time.Second,
+		UsageFlushTimeout:    10 * time.Second,
+		UsageMaxBuckets:      100_000,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
 		NetworkLogin:         true,
 		ShutdownTimeout:      15 * time.Second,
+		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "info",
 	}
 }
@@ -257,6 +276,12 @@ func (c *Config) validate() error {
 		return errors.New("config: limiter_nodes must be 0 (count them through Redis) or positive")
 	case c.UsageFlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("config: usage_flush_interval %s is too short", c.UsageFlushInterval)
+	case c.UsageFlushTimeout < 10*time.Millisecond:
+		return fmt.Errorf("config: usage_flush_timeout %s is too short", c.UsageFlushTimeout)
+	case c.UsageMaxBuckets < 1:
+		return errors.New("config: usage_max_buckets must be positive")
+	case c.ShutdownIdleGrace < 0 || c.ShutdownIdleGrace > c.ShutdownTimeout:
+		return fmt.Errorf("config: shutdown_idle_grace %s must be between 0 and shutdown_timeout (%s)", c.ShutdownIdleGrace, c.ShutdownTimeout)
 	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):
 		return fmt.Errorf("config: redis_url %q must be a redis:// or rediss:// URL", c.RedisURL)
 	case c.MaxURIBytes < 256 || c.MaxHeaderBytes < 1024 || c.MaxFormBytes < 1024:

@@ -54,11 +54,14 @@ func TestDefaults(t *testing.T) {
 		LimiterTimeout:       2 * time.Second,
 		StoreTimeout:         2 * time.Second,
 		UsageFlushInterval:   time.Second,
+		UsageFlushTimeout:    10 * time.Second,
+		UsageMaxBuckets:      100_000,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
 		NetworkLogin:         true,
 		ShutdownTimeout:      15 * time.Second,
+		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "info",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -131,11 +134,14 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		LimiterTimeout:       2 * time.Second,
 		StoreTimeout:         2 * time.Second,
 		UsageFlushInterval:   time.Second,
+		UsageFlushTimeout:    10 * time.Second,
+		UsageMaxBuckets:      100_000,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
 		NetworkLogin:         true,
 		ShutdownTimeout:      3 * time.Second,
+		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "debug",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -174,6 +180,9 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_MAX_HEADER_BYTES":      "4096",
 		"GATEHOUSE_MAX_FORM_BYTES":        "2048",
 		"GATEHOUSE_SHUTDOWN_TIMEOUT":      "1s",
+		"GATEHOUSE_SHUTDOWN_IDLE_GRACE":   "250ms",
+		"GATEHOUSE_USAGE_FLUSH_TIMEOUT":   "3s",
+		"GATEHOUSE_USAGE_MAX_BUCKETS":     "500",
 		"GATEHOUSE_UPSTREAM_TIMEOUT":      "500ms",
 		"GATEHOUSE_BODY_READ_TIMEOUT":     "250ms",
 		"GATEHOUSE_BREAKER_FAILURES":      "8",
@@ -211,11 +220,14 @@ func TestEnvOverridesYAML(t *testing.T) {
 		LimiterNodes:         3,
 		StoreTimeout:         1500 * time.Millisecond,
 		UsageFlushInterval:   time.Second,
+		UsageFlushTimeout:    3 * time.Second,
+		UsageMaxBuckets:      500,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
 		NetworkLogin:         true,
 		ShutdownTimeout:      time.Second,
+		ShutdownIdleGrace:    250 * time.Millisecond,
 		LogLevel:             "error",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -624,5 +636,24 @@ func TestIssuerMustBeHTTPSBeyondLoopback(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("issuer %s: err = %v; want accepted: %v", issuer, err, ok)
 		}
+	}
+}
+
+// TestShutdownAndUsageLimits: the shutdown and usage options refuse values
+// that cannot work.
+func TestShutdownAndUsageLimits(t *testing.T) {
+	for _, tc := range []struct{ yaml, names string }{
+		{"usage_flush_timeout: 1ms\n", "usage_flush_timeout"},
+		{"usage_max_buckets: 0\n", "usage_max_buckets"},
+		{"shutdown_idle_grace: -1s\n", "shutdown_idle_grace"},
+		{"shutdown_timeout: 2s\nshutdown_idle_grace: 3s\n", "shutdown_idle_grace"},
+	} {
+		_, err := Load(writeYAML(t, tc.yaml), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.names) {
+			t.Errorf("%q: err = %v; want it refused naming %s", tc.yaml, err, tc.names)
+		}
+	}
+	if _, err := Load(writeYAML(t, "shutdown_timeout: 2s\nshutdown_idle_grace: 0s\n"), noEnv); err != nil {
+		t.Errorf("shutdown_idle_grace 0: %v; want it accepted", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gatehouse/internal/problem"
 )
@@ -39,12 +40,21 @@ type cannedConn struct {
 	net.Conn
 	render  *problem.Renderer
 	framing framingScanner
+	read    atomic.Int64 // bytes read, for Drain
 }
+
+// BytesRead returns how many bytes the server has read from c (for Drain:
+// a connection whose request is being read is not idle).
+func (c *cannedConn) BytesRead() int64 { return c.read.Load() }
+
+// NetConn returns the connection c wraps (for Drain).
+func (c *cannedConn) NetConn() net.Conn { return c.Conn }
 
 // Read passes the bytes received through the framing scan (see
 // framingScanner).
 func (c *cannedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
 	c.framing.scan(p[:n])
 	return n, err
 }

@@ -1,11 +1,21 @@
 // Package usage counts every gateway call per app, API, hour, status and
 // error, for the portal's analytics and for billing, and writes the counts
-// to the store in batches. A graceful shutdown flushes what is pending; a
-// crash loses at most one flush interval.
+// to the store in batches.
+//
+// The promise: a call counted is written exactly once, or reported lost.
+// While the store refuses writes (a full disk, a read-only or unreachable
+// database) the counts stay in memory and are written when it accepts them
+// again; memory is bounded by the number of distinct buckets, not calls,
+// and a hard bound (MaxBuckets) caps it. Calls past the bound, and counts
+// still unwritten when Close gives up, are lost: the drops are logged as
+// they happen, and Close returns a *LostError with the numbers, so that
+// the process can log them and exit non-zero. A crash (kill -9) loses at most one flush interval.
 package usage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,26 +23,40 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Writer is the storage the recorder flushes to.
+// Writer is the storage the recorder flushes to. AddUsage must write a
+// batch whole or not at all (store.Usage promises one transaction): a
+// failed batch is sent again, whole, with later calls added.
 type Writer interface {
 	AddUsage(ctx context.Context, records []store.UsageRecord) error
 }
 
+// DefaultMaxBuckets is the default bound on distinct buckets held in
+// memory: about 30 MB at most. One bucket is one app, API, hour, status and
+// error; a day-long outage with 1,000 apps on 2 APIs with 2 outcomes each
+// needs about 100,000.
+const DefaultMaxBuckets = 100_000
+
 // Recorder aggregates calls in memory and flushes them every Interval.
 // Create it with New; Record is safe for concurrent use.
 type Recorder struct {
-	store    Writer
-	interval time.Duration
-	log      *slog.Logger
-	now      func() time.Time
+	store      Writer
+	interval   time.Duration
+	maxBackoff time.Duration
+	maxBuckets int
+	log        *slog.Logger
+	now        func() time.Time
 
 	mu      sync.Mutex
 	pending map[bucketKey]*store.UsageRecord
+	calls   int64 // the calls pending holds
+	dropped int64 // calls refused at the bound, over the recorder's life
 
-	flushMu   sync.Mutex // one flush at a time
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	flushMu    sync.Mutex // one flush at a time
+	stop       chan struct{}
+	done       chan struct{}
+	cancelLoop context.CancelFunc // cuts a periodic flush short at Close's deadline
+	loopCtx    context.Context
+	closeOnce  sync.Once
 }
 
 type bucketKey struct {
@@ -41,12 +65,24 @@ type bucketKey struct {
 	status           int
 }
 
+func keyOf(r *store.UsageRecord) bucketKey {
+	return bucketKey{client: r.ClientID, api: r.APIName, err: r.Error, hour: r.Hour.Unix(), status: r.Status}
+}
+
 // Config configures a Recorder.
 type Config struct {
 	Store Writer
 	// Interval between flushes. Zero means 1 s.
 	Interval time.Duration
-	// Logger receives flush failures. Nil means slog.Default().
+	// MaxBackoff caps the pause between flushes while the store refuses
+	// them (the pause doubles from Interval after each failure). Zero
+	// means 10 s, or Interval if that is longer.
+	MaxBackoff time.Duration
+	// MaxBuckets bounds the distinct buckets held in memory; a call for a
+	// new bucket past it is dropped, counted and logged. Zero means
+	// DefaultMaxBuckets.
+	MaxBuckets int
+	// Logger receives flush failures and drops. Nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -57,6 +93,12 @@ func New(cfg Config) *Recorder {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = max(10*time.Second, cfg.Interval)
+	}
+	if cfg.MaxBuckets <= 0 {
+		cfg.MaxBuckets = DefaultMaxBuckets
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -64,9 +106,11 @@ func New(cfg Config) *Recorder {
 		cfg.Now = time.Now
 	}
 	r := &Recorder{
-		store: cfg.Store, interval: cfg.Interval, log: cfg.Logger, now: cfg.Now,
+		store: cfg.Store, interval: cfg.Interval, maxBackoff: max(cfg.MaxBackoff, cfg.Interval),
+		maxBuckets: cfg.MaxBuckets, log: cfg.Logger, now: cfg.Now,
 		pending: map[bucketKey]*store.UsageRecord{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	r.loopCtx, r.cancelLoop = context.WithCancel(context.Background())
 	go r.loop()
 	return r
 }
@@ -78,8 +122,13 @@ func (r *Recorder) Record(clientID, api string, status int, errKey string, laten
 	k := bucketKey{client: clientID, api: api, err: errKey, hour: hour.Unix(), status: status}
 	us := latency.Microseconds()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	rec, ok := r.pending[k]
 	if !ok {
+		if len(r.pending) >= r.maxBuckets {
+			r.dropped++
+			return
+		}
 		rec = &store.UsageRecord{ClientID: clientID, APIName: api, Hour: hour, Status: status, Error: errKey}
 		r.pending[k] = rec
 	}
@@ -88,28 +137,77 @@ func (r *Recorder) Record(clientID, api string, status int, errKey string, laten
 	if us > rec.LatencyMax {
 		rec.LatencyMax = us
 	}
-	r.mu.Unlock()
+	r.calls++
 }
 
+// Pending returns the calls recorded and not yet written, and the buckets
+// holding them.
+func (r *Recorder) Pending() (calls int64, buckets int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls, len(r.pending)
+}
+
+// Dropped returns the calls dropped at the MaxBuckets bound so far.
+func (r *Recorder) Dropped() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
+}
+
+// loop flushes every interval; while the store refuses the counts, the
+// pause doubles up to maxBackoff, with one log line per failed attempt.
 func (r *Recorder) loop() {
 	defer close(r.done)
-	t := time.NewTicker(r.interval)
+	wait := r.interval
+	failures := 0
+	var droppedLogged int64
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
-			if err := r.Flush(context.Background()); err != nil {
-				r.log.Warn("writing usage failed; will retry with the next batch", "err", err)
-			}
 		}
+		err := r.Flush(r.loopCtx)
+		calls, buckets := r.Pending()
+		switch {
+		case err != nil && r.loopCtx.Err() != nil:
+			return // Close gave up waiting for this flush
+		case err != nil:
+			failures++
+			wait = min(r.interval<<min(failures, 20), r.maxBackoff)
+			r.log.Warn("writing usage counts failed; they are kept in memory and retried",
+				"err", err, "pending_calls", calls, "pending_buckets", buckets, "attempts", failures, "retry_in", wait.String())
+		default:
+			if failures > 0 {
+				r.log.Info("usage counts written again after failed attempts", "attempts", failures)
+			}
+			failures, wait = 0, r.interval
+		}
+		if d := r.Dropped(); d > droppedLogged {
+			r.log.Error("usage counts dropped: too many distinct buckets waiting to be written",
+				"dropped_calls", d-droppedLogged, "dropped_calls_total", d, "max_buckets", r.maxBuckets)
+			droppedLogged = d
+		}
+		t.Reset(wait)
 	}
 }
 
-// Flush writes everything recorded so far. On failure the batch is merged
-// back into what is pending, so a store outage delays counts but loses none
-// (while the process lives), and no bucket appears twice in a batch.
+// Flush writes everything recorded so far. The batch is a copy: calls
+// recorded while it is written add to the same buckets in memory, and only
+// once the store has taken the batch are its counts subtracted (a bucket
+// left with no calls is forgotten). On failure nothing is subtracted, so
+// the next flush sends the failed counts again with whatever came since,
+// each bucket once: a store outage delays counts but loses none while the
+// process lives, and memory grows with the distinct buckets, not calls.
+//
+// Counts are written exactly once because a failed AddUsage wrote nothing
+// (one transaction). The one exception is an answer lost after the store
+// committed (a connection cut or a deadline passing during COMMIT): the
+// batch is then sent again. The periodic flush therefore runs without a
+// deadline; only Close cuts it short, when it gives up anyway.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
@@ -118,34 +216,89 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	for _, rec := range r.pending {
 		batch = append(batch, *rec)
 	}
-	clear(r.pending)
 	r.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
 	}
 	if err := r.store.AddUsage(ctx, batch); err != nil {
-		r.mu.Lock()
-		for _, rec := range batch {
-			k := bucketKey{client: rec.ClientID, api: rec.APIName, err: rec.Error, hour: rec.Hour.Unix(), status: rec.Status}
-			if p, ok := r.pending[k]; ok {
-				p.Count += rec.Count
-				p.LatencySum += rec.LatencySum
-				p.LatencyMax = max(p.LatencyMax, rec.LatencyMax)
-			} else {
-				rec := rec
-				r.pending[k] = &rec
-			}
-		}
-		r.mu.Unlock()
 		return err
 	}
+	r.mu.Lock()
+	for i := range batch {
+		sent := &batch[i]
+		k := keyOf(sent)
+		p := r.pending[k] // present: only a flush removes buckets
+		p.Count -= sent.Count
+		p.LatencySum -= sent.LatencySum
+		// LatencyMax stays: writing a maximum again changes nothing.
+		r.calls -= sent.Count
+		if p.Count == 0 {
+			delete(r.pending, k)
+		}
+	}
+	r.mu.Unlock()
 	return nil
 }
 
-// Close stops the periodic flush and writes what is pending. Calling it
-// again only flushes.
+// LostError is Close's report of counted calls that never reached the
+// store: Calls were still unwritten when Close gave up (in Buckets), and
+// Dropped were refused earlier at the MaxBuckets bound.
+type LostError struct {
+	Calls   int64
+	Buckets int
+	Dropped int64
+	Err     error // the last write error, if any
+}
+
+func (e *LostError) Error() string {
+	msg := fmt.Sprintf("%d counted calls were not written to the database", e.Calls+e.Dropped)
+	if e.Dropped > 0 {
+		msg += fmt.Sprintf(" (%d dropped past the bound of pending buckets)", e.Dropped)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *LostError) Unwrap() error { return e.Err }
+
+// Close stops the periodic flush and writes what is pending, trying again
+// (after 50 ms, doubling up to a second) until it succeeds or ctx is done;
+// a periodic flush still running is waited for until ctx is done, then cut
+// short. It returns nil when every call recorded was written, and a
+// *LostError with the numbers otherwise (the caller logs it). With a ctx that is
+// never done and a store that never accepts, it never returns. Call it once
+// nothing records any more: calls recorded after it returns are not
+// written. Calling it again only flushes.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() { close(r.stop) })
-	<-r.done
-	return r.Flush(ctx)
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.cancelLoop()
+		<-r.done
+	}
+	r.cancelLoop()
+	err := r.Flush(ctx)
+	for wait := 50 * time.Millisecond; err != nil; wait = min(2*wait, time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			err = errors.Join(err, ctx.Err())
+			break
+		}
+		err = r.Flush(ctx)
+	}
+	r.mu.Lock()
+	lost := &LostError{Calls: r.calls, Buckets: len(r.pending), Dropped: r.dropped, Err: err}
+	r.mu.Unlock()
+	if lost.Calls == 0 && lost.Dropped == 0 {
+		return nil
+	}
+	return lost
 }

@@ -1,13 +1,19 @@
 package usage_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -437,4 +443,319 @@ func TestUsageRecorderConcurrent(t *testing.T) {
 		t.Errorf("the store counts %d calls; want %d", total, goroutines*perGoroutine)
 	}
 	t.Logf("%d batches handed to the store during the run", w.calls())
+}
+
+// TestUsageRecorderBoundsBuckets: past MaxBuckets a call for a new bucket
+// is dropped and counted (calls in buckets already held still count);
+// Close writes what it holds and reports the drops.
+func TestUsageRecorderBoundsBuckets(t *testing.T) {
+	db := openStore(t)
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := &clock{now: hour}
+	r := usage.New(usage.Config{Store: db, Interval: never, MaxBuckets: 2, Now: c.Now})
+	r.Record("a", "live", 200, "", 0)
+	r.Record("b", "live", 200, "", 0)
+	r.Record("c", "live", 200, "", 0) // a third bucket: dropped
+	r.Record("a", "live", 200, "", 0) // a bucket held: counted
+	r.Record("c", "live", 429, "x/y", 0)
+	if got := r.Dropped(); got != 2 {
+		t.Errorf("Dropped() = %d; want 2", got)
+	}
+	if calls, buckets := r.Pending(); calls != 3 || buckets != 2 {
+		t.Errorf("Pending() = %d calls in %d buckets; want 3 in 2", calls, buckets)
+	}
+	// A flush frees the buckets: new ones fit again.
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.Record("c", "live", 200, "", 0)
+	err := r.Close(context.Background())
+	var lost *usage.LostError
+	if !errors.As(err, &lost) || lost.Dropped != 2 || lost.Calls != 0 {
+		t.Fatalf("Close = %v; want a LostError with 2 dropped and 0 unwritten calls", err)
+	}
+	checkStored(t, "after Close", db, map[bucket]row{
+		{"a", "live", hour, 200, ""}: {2, 0, 0},
+		{"b", "live", hour, 200, ""}: {1, 0, 0},
+		{"c", "live", hour, 200, ""}: {1, 0, 0},
+	})
+	if got, want := err.Error(), "2 counted calls were not written to the database (2 dropped past the bound of pending buckets)"; got != want {
+		t.Errorf("Close = %q; want %q", got, want)
+	}
+}
+
+// refusingWriter refuses every batch until accept is called, then passes
+// batches to ok.
+type refusingWriter struct {
+	mu       sync.Mutex
+	ok       usage.Writer
+	accepts  bool
+	attempts int
+}
+
+func (w *refusingWriter) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	w.mu.Lock()
+	w.attempts++
+	accepts := w.accepts
+	w.mu.Unlock()
+	if !accepts {
+		return errInjected
+	}
+	return w.ok.AddUsage(ctx, records)
+}
+
+// TestUsageRecorderBacksOff: while the store refuses, the pause between
+// attempts doubles from the interval up to MaxBackoff (read from the log
+// line of each failed attempt, not timed), and one success resets it.
+func TestUsageRecorderBacksOff(t *testing.T) {
+	db := openStore(t)
+	w := &refusingWriter{ok: db}
+	var logs syncBuffer
+	r := usage.New(usage.Config{Store: w, Interval: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	r.Record("app", "live", 200, "", 0)
+	retries := func() []string {
+		var out []string
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var e struct {
+				Msg     string `json:"msg"`
+				RetryIn string `json:"retry_in"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.RetryIn != "" {
+				out = append(out, e.RetryIn)
+			}
+		}
+		return out
+	}
+	waitFor(t, "five failed attempts", func() bool { return len(retries()) >= 5 })
+	w.mu.Lock()
+	w.accepts = true
+	w.mu.Unlock()
+	waitFor(t, "the counts to be written", func() bool { calls, _ := r.Pending(); return calls == 0 })
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(retries()[:5], " "), "10ms 20ms 40ms 40ms 40ms"; got != want {
+		t.Errorf("pauses after failed attempts: %s; want %s", got, want)
+	}
+	if !strings.Contains(logs.String(), "usage counts written again") {
+		t.Errorf("no line says the counts were written again:\n%s", logs.String())
+	}
+	checkStored(t, "after the store accepted", db, map[bucket]row{{"app", "live", time.Now().UTC().Truncate(time.Hour), 200, ""}: {1, 0, 0}})
+}
+
+// blockingWriter blocks every batch until its context is done.
+type blockingWriter struct{ started chan struct{} }
+
+func (w *blockingWriter) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	select {
+	case w.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestUsageRecorderCloseGivesUp: a store that refuses or hangs does not
+// hold Close past its context; what was not written is reported with its
+// number.
+func TestUsageRecorderCloseGivesUp(t *testing.T) {
+	t.Run("refusing", func(t *testing.T) {
+		w := &refusingWriter{}
+		r := newRecorder(t, w, nil, never, false)
+		for range 7 {
+			r.Record("app", "live", 200, "", 0)
+		}
+		r.Record("app", "live", 503, "x/y", 0)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		err := r.Close(ctx)
+		var lost *usage.LostError
+		if !errors.As(err, &lost) || lost.Calls != 8 || lost.Buckets != 2 || lost.Dropped != 0 || !errors.Is(err, errInjected) {
+			t.Fatalf("Close = %#v; want a LostError of 8 calls in 2 buckets wrapping the store's error", err)
+		}
+		if w.attempts < 2 {
+			t.Errorf("Close tried %d times in 300 ms; want it to try again", w.attempts)
+		}
+	})
+	t.Run("hung periodic flush", func(t *testing.T) {
+		w := &blockingWriter{started: make(chan struct{}, 1)}
+		r := newRecorder(t, w, nil, time.Millisecond, false)
+		r.Record("app", "live", 200, "", 0)
+		<-w.started // the periodic flush hangs in the store
+		r.Record("app", "live", 200, "", 0)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		err := r.Close(ctx)
+		var lost *usage.LostError
+		if !errors.As(err, &lost) || lost.Calls != 2 {
+			t.Fatalf("Close = %v; want a LostError of 2 calls", err)
+		}
+	})
+}
+
+// waitFor polls cond until it holds (30 s at most: a busy machine is slow,
+// never wrong).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// smallDisk is a 4 MiB tmpfs of the test's own that the test can fill, so
+// that the database on it refuses writes for lack of space, and free
+// again. Mounting needs root: without it the test is skipped.
+type smallDisk struct {
+	t   *testing.T
+	dir string
+}
+
+func newSmallDisk(t *testing.T) *smallDisk {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mounting a small tmpfs to fill needs root: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return &smallDisk{t: t, dir: dir}
+}
+
+// fill writes a file until the disk has no byte left.
+func (d *smallDisk) fill() {
+	d.t.Helper()
+	f, err := os.Create(filepath.Join(d.dir, "filler"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{64 << 10, 4 << 10, 1} {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					d.t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// free removes the filler.
+func (d *smallDisk) free() {
+	d.t.Helper()
+	if err := os.Remove(filepath.Join(d.dir, "filler")); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// TestUsageRecorderFullDisk: with a real SQLite database on a disk that
+// fills up, the counts made while writes fail are written once space is
+// back, each exactly once; counts still unwritten when Close gives up are
+// reported with their number.
+func TestUsageRecorderFullDisk(t *testing.T) {
+	disk := newSmallDisk(t)
+	db, err := sqlstore.Open(context.Background(), filepath.Join(disk.dir, "usage.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := &clock{now: hour.Add(time.Minute)}
+	r := newRecorder(t, db, c.Now, never, false)
+	record := func(client string, n int) {
+		for range n {
+			r.Record(client, "live", 200, "", 10*time.Microsecond)
+		}
+	}
+	record("app", 5)
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.fill()
+	record("app", 10)  // a bucket the database has
+	record("app2", 3)  // a new one
+	for i := range 3 { // each attempt fails and keeps the counts
+		if err := r.Flush(context.Background()); err == nil {
+			t.Fatalf("flush %d on a full disk succeeded; the test's disk is not full", i+1)
+		} else if i == 0 {
+			t.Logf("flush on a full disk: %v", err)
+		}
+		record("app", 1)
+	}
+	checkStored(t, "while the disk is full", db, map[bucket]row{{"app", "live", hour, 200, ""}: {5, 50, 10}})
+	if calls, buckets := r.Pending(); calls != 16 || buckets != 2 {
+		t.Errorf("Pending() on a full disk = %d calls in %d buckets; want 16 in 2", calls, buckets)
+	}
+
+	disk.free()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatalf("flush once space is back: %v", err)
+	}
+	want := map[bucket]row{
+		{"app", "live", hour, 200, ""}:  {18, 180, 10},
+		{"app2", "live", hour, 200, ""}: {3, 30, 10},
+	}
+	checkStored(t, "once space is back", db, want)
+
+	disk.fill()
+	record("app2", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = r.Close(ctx)
+	var lost *usage.LostError
+	if !errors.As(err, &lost) || lost.Calls != 4 || lost.Buckets != 1 {
+		t.Fatalf("Close on a full disk = %v; want a LostError of 4 calls in 1 bucket", err)
+	}
+	checkStored(t, "after Close on a full disk", db, want)
+}
+
+// TestUsageRecorderLogsDrops: the background loop logs the calls dropped at
+// the bound since its last line, with their number; Close reports them
+// with the calls it could not write.
+func TestUsageRecorderLogsDrops(t *testing.T) {
+	var logs syncBuffer
+	r := usage.New(usage.Config{Store: &refusingWriter{}, Interval: 5 * time.Millisecond, MaxBuckets: 1,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	r.Record("a", "live", 200, "", 0)
+	r.Record("b", "live", 200, "", 0) // dropped: the store refuses, "a" stays
+	r.Record("c", "live", 200, "", 0) // dropped
+	waitFor(t, "the drops to be logged", func() bool {
+		return strings.Contains(logs.String(), `"dropped_calls":2,"dropped_calls_total":2,"max_buckets":1`)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.Close(ctx)
+	var lost *usage.LostError
+	if !errors.As(err, &lost) || lost.Dropped != 2 || lost.Calls != 1 {
+		t.Errorf("Close = %v; want a LostError with 1 unwritten and 2 dropped", err)
+	}
 }
