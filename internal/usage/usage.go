@@ -110,7 +110,11 @@ func New(cfg Config) *Recorder {
 		maxBuckets: cfg.MaxBuckets, log: cfg.Logger, now: cfg.Now,
 		pending: map[bucketKey]*store.UsageRecord{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	r.loopCtx, r.cancelLoop = context.WithCancel(context.Background())
+	// The regular flush has no time limit, not even the store's own: a
+	// batch cut short by a deadline might be committed with its answer
+	// lost, and then be sent again. A hung database holds the flush, not
+	// the counts; Close cancels it.
+	r.loopCtx, r.cancelLoop = context.WithCancel(store.WithTimeout(context.Background(), 0))
 	go r.loop()
 	return r
 }
