@@ -280,7 +280,12 @@ func (r *rig) waitServed(ctx context.Context, g *testproc.Gatehouse) error {
 // counted is what the usage records hold for the app: calls in all, and
 // by status.
 func (r *rig) counted() (int64, map[string]int64, error) {
-	out, err := r.nodes[0].CLI("usage", "--client", r.clientID, "--api", "faults", "--json")
+	return r.countedFor(r.clientID)
+}
+
+// countedFor is counted for any app.
+func (r *rig) countedFor(clientID string) (int64, map[string]int64, error) {
+	out, err := r.nodes[0].CLI("usage", "--client", clientID, "--api", "faults", "--json")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -307,8 +312,13 @@ func (r *rig) counted() (int64, map[string]int64, error) {
 // waitCounted waits until the usage records hold want calls (the flush
 // interval passes), or ctx ends.
 func (r *rig) waitCounted(ctx context.Context, want int64) (int64, error) {
+	return r.waitCountedFor(ctx, r.clientID, want)
+}
+
+// waitCountedFor is waitCounted for any app.
+func (r *rig) waitCountedFor(ctx context.Context, clientID string, want int64) (int64, error) {
 	for {
-		got, _, err := r.counted()
+		got, _, err := r.countedFor(clientID)
 		if err == nil && got >= want {
 			return got, nil
 		}

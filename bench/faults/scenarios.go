@@ -497,6 +497,13 @@ func diskFullRig(ctx context.Context, s *suite) (*rig, *fullDisk, error) {
 		d.unmount()
 		return nil, nil, err
 	}
+	// The probe app's calls are written before the disk fills, so that
+	// what the server reports lost is the measured app's alone.
+	if _, err := r.waitCountedFor(ctx, r.probeID, 1); err != nil {
+		r.close()
+		d.unmount()
+		return nil, nil, err
+	}
 	if err := d.fill(); err != nil {
 		r.close()
 		d.unmount()
@@ -602,14 +609,15 @@ func diskFullStop(ctx context.Context, s *suite, res *result) error {
 	return nil
 }
 
-// lostLogged finds the number of calls the server logged as lost
-// (`lost_calls=N` in its last words), or 0.
+// lostLogged finds the number of calls the server logged as lost (the
+// JSON log's "lost_calls" in its last words), or 0.
 func lostLogged(out string) int64 {
-	i := strings.LastIndex(out, "lost_calls=")
+	const field = `"lost_calls":`
+	i := strings.LastIndex(out, field)
 	if i < 0 {
 		return 0
 	}
-	f := strings.FieldsFunc(out[i+len("lost_calls="):], func(r rune) bool { return r < '0' || r > '9' })
+	f := strings.FieldsFunc(out[i+len(field):], func(r rune) bool { return r < '0' || r > '9' })
 	if len(f) == 0 {
 		return 0
 	}
