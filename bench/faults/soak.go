@@ -58,6 +58,9 @@ func runSoak(ctx context.Context, s *suite, d time.Duration, w io.Writer) (bool,
 		select {
 		case <-dctx.Done():
 			done = true
+			if len(samples) > 0 && time.Since(start)-samples[len(samples)-1].at < time.Second {
+				continue // the last tick was the end
+			}
 		case <-tick.C:
 		}
 		rss, err := rssKB(g.Pid())
