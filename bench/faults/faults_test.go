@@ -2,8 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +30,11 @@ func TestFastScenarios(t *testing.T) {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
-			if reason := cannotRun(sc.name); reason != "" {
-				t.Skip(reason)
-			}
 			res := runOne(context.Background(), s, sc)
 			t.Log(res.line())
+			if errors.Is(res.err, testproc.ErrNotInstalled) {
+				t.Skip(res.err)
+			}
 			if res.err != nil {
 				t.Fatalf("could not run: %v", res.err)
 			}
@@ -44,25 +43,4 @@ func TestFastScenarios(t *testing.T) {
 			}
 		})
 	}
-}
-
-// cannotRun says why this machine cannot run a scenario, or "".
-func cannotRun(name string) string {
-	switch {
-	case strings.HasPrefix(name, "pg-"):
-		if _, err := os.Stat("/usr/lib/postgresql"); err != nil {
-			if _, err := exec.LookPath("initdb"); err != nil {
-				return "PostgreSQL's server programs are not installed"
-			}
-		}
-	case strings.HasPrefix(name, "disk-"):
-		if os.Geteuid() != 0 {
-			return "mounting a small tmpfs needs root"
-		}
-	case strings.HasPrefix(name, "redis-"):
-		if _, err := exec.LookPath("redis-server"); err != nil {
-			return "redis-server is not installed"
-		}
-	}
-	return ""
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -311,37 +308,26 @@ func storeFault(ctx context.Context, s *suite, res *result, fault, heal func(*te
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.faultFor)
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() {
-		defer wg.Done()
-		drive(fctx, 2, 0, func(hc *http.Client) bool {
-			start := time.Now()
-			status, body, h, err := r.tokenRequest(hc, g)
-			check(tokens, status, body, h, err, time.Since(start))
-			return true
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		drive(fctx, 2, 0, func(hc *http.Client) bool {
-			start := time.Now()
-			status, body, h, err := r.call(hc, g)
-			check(calls, status, body, h, err, time.Since(start))
-			return true
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		drive(fctx, 1, 0, func(hc *http.Client) bool {
-			start := time.Now()
-			status, body, h, err := r.adminCreate(hc, g)
-			check(creates, status, body, h, err, time.Since(start))
-			if status == http.StatusCreated {
-				createdOK.Add(1)
-			}
-			return true
-		})
-	}()
+	// send drives conns callers of one kind of request into t.
+	send := func(t *tally, conns int, req func(*http.Client) (int, []byte, http.Header, error)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			drive(fctx, conns, 0, func(hc *http.Client) bool {
+				start := time.Now()
+				status, body, h, err := req(hc)
+				check(t, status, body, h, err, time.Since(start))
+				if status == http.StatusCreated {
+					createdOK.Add(1)
+				}
+				return true
+			})
+		}()
+	}
+	send(tokens, 2, func(hc *http.Client) (int, []byte, http.Header, error) { return r.tokenRequest(hc, g) })
+	send(calls, 2, func(hc *http.Client) (int, []byte, http.Header, error) { return r.call(hc, g) })
+	send(creates, 1, func(hc *http.Client) (int, []byte, http.Header, error) { return r.adminCreate(hc, g) })
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for fctx.Err() == nil {
@@ -432,81 +418,29 @@ func (r *rig) adminClients() (int, error) {
 	return len(list.Clients), nil
 }
 
-// fullDisk is a small tmpfs for a SQLite data directory, and a filler
-// file that takes all its free space.
-type fullDisk struct {
-	dir    string
-	filler string
-}
-
-func mountSmallDisk() (*fullDisk, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("mounting a small tmpfs needs root")
-	}
-	dir, err := os.MkdirTemp("", "gatehouse-disk-")
-	if err != nil {
-		return nil, err
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", dir).CombinedOutput(); err != nil {
-		os.Remove(dir)
-		return nil, fmt.Errorf("mount tmpfs: %v: %s", err, out)
-	}
-	return &fullDisk{dir: dir, filler: filepath.Join(dir, "filler")}, nil
-}
-
-// fill writes the filler until the disk is full.
-func (d *fullDisk) fill() error {
-	f, err := os.OpenFile(d.filler, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			// Fill the last partial block, too.
-			for n := 4096; n >= 1; n /= 2 {
-				for {
-					if _, err := f.Write(buf[:n]); err != nil {
-						break
-					}
-				}
-			}
-			return nil
-		}
-	}
-}
-
-func (d *fullDisk) free() error { return os.Remove(d.filler) }
-
-func (d *fullDisk) unmount() {
-	_ = exec.Command("umount", "-l", d.dir).Run()
-	os.Remove(d.dir)
-}
-
 // diskFullRig starts a SQLite rig on a small tmpfs and fills it.
-func diskFullRig(ctx context.Context, s *suite) (*rig, *fullDisk, error) {
-	d, err := mountSmallDisk()
+func diskFullRig(ctx context.Context, s *suite) (*rig, *testproc.Disk, error) {
+	d, err := testproc.MountDisk("24m")
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := newRig(ctx, s.bin, rigOptions{dataDir: filepath.Join(d.dir, "data"), env: map[string]string{
+	r, err := newRig(ctx, s.bin, rigOptions{dataDir: filepath.Join(d.Dir, "data"), env: map[string]string{
 		"GATEHOUSE_ADMIN_TOKEN": adminToken,
 	}})
 	if err != nil {
-		d.unmount()
+		_ = d.Unmount()
 		return nil, nil, err
 	}
 	// The probe app's calls are written before the disk fills, so that
 	// what the server reports lost is the measured app's alone.
 	if _, err := r.waitCountedFor(ctx, r.probeID, 1); err != nil {
 		r.close()
-		d.unmount()
+		_ = d.Unmount()
 		return nil, nil, err
 	}
-	if err := d.fill(); err != nil {
+	if err := d.Fill(); err != nil {
 		r.close()
-		d.unmount()
+		_ = d.Unmount()
 		return nil, nil, err
 	}
 	return r, d, nil
@@ -561,10 +495,10 @@ func diskFull(ctx context.Context, s *suite, res *result) error {
 	if err != nil {
 		return err
 	}
-	defer d.unmount()
+	defer func() { _ = d.Unmount() }()
 	defer r.close()
 	t := fullDiskCalls(ctx, s, r, res)
-	if err := d.free(); err != nil {
+	if err := d.Free(); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -582,7 +516,7 @@ func diskFullStop(ctx context.Context, s *suite, res *result) error {
 	if err != nil {
 		return err
 	}
-	defer d.unmount()
+	defer func() { _ = d.Unmount() }()
 	defer r.close()
 	g := r.nodes[0]
 	t := fullDiskCalls(ctx, s, r, res)
@@ -590,7 +524,7 @@ func diskFullStop(ctx context.Context, s *suite, res *result) error {
 	if err != nil {
 		return err
 	}
-	if err := d.free(); err != nil {
+	if err := d.Free(); err != nil {
 		return err
 	}
 	counted, _, err := r.counted()

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"gatehouse/internal/testproc"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -167,93 +166,51 @@ func TestQuotaSurvivesRestarts(t *testing.T) {
 	})
 }
 
-// privateRedis is a redis-server of the test's own (never the machine's
-// shared one), without persistence, on a port that stays the same when it
-// is killed and started again, so that it can be frozen, killed and
-// restarted under the nodes' feet.
+// privateRedis is a redis-server of the test's own (testproc.Redis: never
+// the machine's shared one), without persistence, on a port that stays the
+// same when it is killed and started again, so that it can be frozen,
+// killed and restarted under the nodes' feet.
 type privateRedis struct {
-	t      *testing.T
-	port   string
-	URL    string // redis://127.0.0.1:PORT/0
-	cmd    *exec.Cmd
-	exited chan struct{}
-	rdb    *redis.Client
+	*testproc.Redis
+	t   *testing.T
+	URL string // redis://127.0.0.1:PORT/0
+	rdb *redis.Client
 }
 
 // newPrivateRedis picks a free port (nothing listens until start) or skips
 // the test when redis-server is not installed.
 func newPrivateRedis(t *testing.T) *privateRedis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not on PATH")
+	rd, err := testproc.NewRedis()
+	if errors.Is(err, testproc.ErrNotInstalled) {
+		t.Skip(err)
 	}
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	r := &privateRedis{t: t, port: port, URL: "redis://127.0.0.1:" + port + "/0"}
-	r.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &privateRedis{Redis: rd, t: t, URL: rd.URL(0)}
+	r.rdb = redis.NewClient(&redis.Options{Addr: rd.Addr(), MaxRetries: -1})
 	t.Cleanup(func() {
 		r.rdb.Close()
-		if r.running() {
-			r.kill()
-		}
+		rd.Close()
 	})
 	return r
-}
-
-func (r *privateRedis) running() bool {
-	if r.cmd == nil {
-		return false
-	}
-	select {
-	case <-r.exited:
-		return false
-	default:
-		return true
-	}
 }
 
 // start runs redis-server on the port and waits until it answers PING.
 func (r *privateRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	out := &syncBuffer{}
-	r.cmd.Stdout, r.cmd.Stderr = out, out
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.exited = make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(r.exited) }()
-	eventually(r.t, 30*time.Second, "the private redis-server to answer PING", func() bool {
-		if !r.running() {
-			r.t.Fatalf("redis-server exited: %v\n%s", r.cmd.ProcessState, out.String())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return r.rdb.Ping(ctx).Err() == nil
-	})
-}
-
-func (r *privateRedis) signal(sig syscall.Signal) {
-	r.t.Helper()
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.t.Fatalf("signal %v to redis-server: %v", sig, err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mustDo(r.t, r.Start(ctx))
 }
 
 // freeze stops the process (SIGSTOP): connections stay open, nothing
 // answers.
-func (r *privateRedis) freeze() { r.signal(syscall.SIGSTOP) }
+func (r *privateRedis) freeze() { mustDo(r.t, r.Freeze()) }
 
 // kill ends it with SIGKILL (a frozen one too): its data is gone.
-func (r *privateRedis) kill() {
-	r.t.Helper()
-	r.signal(syscall.SIGKILL)
-	select {
-	case <-r.exited:
-	case <-time.After(30 * time.Second):
-		r.t.Fatal("redis-server did not exit after SIGKILL")
-	}
-}
+func (r *privateRedis) kill() { mustDo(r.t, r.Kill()) }
 
 // dayCount returns the day count Redis holds for the client on API live.
 func (r *privateRedis) dayCount(clientID string, day time.Time) int64 {

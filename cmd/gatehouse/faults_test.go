@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse/internal/testproc"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,87 +19,29 @@ import (
 // privatePostgres is a PostgreSQL cluster of the test's own, on a port of
 // its own, that the test may stop or freeze without touching the shared
 // one.
+// privatePostgres is a private cluster (testproc.Postgres) on a port of
+// its own, for the tests that freeze, stop or reconfigure PostgreSQL; it is
+// removed at the end of the test.
 type privatePostgres struct {
-	t    *testing.T
-	dir  string
-	bin  string
-	port int
-	URL  string
+	*testproc.Postgres
+	URL string
 }
 
-// startPrivatePostgres runs initdb and pg_ctl (as the postgres user when
-// the test runs as root) into a temporary directory, or skips the test
-// when PostgreSQL's programs are not installed. The cluster is stopped at
-// the end of the test.
+// startPrivatePostgres starts the cluster, or skips the test when
+// PostgreSQL's server programs are not installed.
 func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if len(bins) == 0 {
-		t.Skip("no /usr/lib/postgresql/*/bin/initdb: PostgreSQL's server programs are needed for a private cluster")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, err := testproc.StartPostgres(ctx)
+	if errors.Is(err, testproc.ErrNotInstalled) {
+		t.Skip(err)
 	}
-	bin := filepath.Dir(bins[len(bins)-1])
-	dir, err := os.MkdirTemp("", "gatehouse-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	runAs := func(name string, args ...string) *exec.Cmd { return exec.Command(filepath.Join(bin, name), args...) }
-	if os.Geteuid() == 0 {
-		if err := exec.Command("chown", "postgres:postgres", dir).Run(); err != nil {
-			t.Skipf("cannot hand %s to the postgres user: %v", dir, err)
-		}
-		runAs = func(name string, args ...string) *exec.Cmd {
-			return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := runAs("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	_, portStr, _ := strings.Cut(freeAddr(t), ":")
-	port, _ := strconv.Atoi(portStr)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
-	if out, err := runAs("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start").CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s", err, out)
-	}
-	p := &privatePostgres{t: t, dir: dir, bin: bin, port: port,
-		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
-	t.Cleanup(func() {
-		p.signal(syscall.SIGCONT) // a frozen cluster cannot stop
-		if out, err := runAs("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
-			t.Errorf("pg_ctl stop: %v\n%s", err, out)
-		}
-	})
-	return p
-}
-
-// pids returns the cluster's processes: the postmaster and its children.
-func (p *privatePostgres) pids() []int {
-	b, err := os.ReadFile(filepath.Join(p.dir, "data", "postmaster.pid"))
-	if err != nil {
-		p.t.Fatalf("postmaster.pid: %v", err)
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	main, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil {
-		p.t.Fatalf("postmaster.pid: %q", first)
-	}
-	pids := []int{main}
-	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(main)).Output()
-	for _, f := range strings.Fields(string(out)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
-
-// signal sends sig to every process of the cluster (SIGSTOP freezes it with
-// its connections open, as a hung host does; SIGCONT thaws it).
-func (p *privatePostgres) signal(sig syscall.Signal) {
-	for _, pid := range p.pids() {
-		_ = syscall.Kill(pid, sig)
-	}
+	t.Cleanup(pg.Close)
+	return &privatePostgres{Postgres: pg, URL: pg.URL()}
 }
 
 // countClients counts the client records straight in the database.
@@ -142,7 +81,7 @@ func TestFrozenPostgres(t *testing.T) {
 	ts.token(known, "") // its record is in the node's cache
 	before := pg.countClients(t, schema)
 
-	pg.signal(syscall.SIGSTOP)
+	mustDo(t, pg.Freeze())
 	frozenAt := time.Now()
 
 	// A keyed create first, on a pooled connection still open: the
@@ -198,7 +137,7 @@ func TestFrozenPostgres(t *testing.T) {
 	checkProblem(t, "/readyz while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 	t.Logf("frozen for %s", time.Since(frozenAt))
 
-	pg.signal(syscall.SIGCONT)
+	mustDo(t, pg.Thaw())
 	eventually(t, 30*time.Second, "/readyz to answer 200 after the thaw", func() bool {
 		r, _ := ts.adminCall("GET", "/readyz", "", "", "")
 		return r.StatusCode == http.StatusOK
@@ -245,12 +184,12 @@ func TestFrozenPostgres(t *testing.T) {
 	}
 
 	// With no traffic at all, /readyz finds out by itself.
-	pg.signal(syscall.SIGSTOP)
+	mustDo(t, pg.Freeze())
 	start = time.Now()
 	r, body = ts.adminCall("GET", "/readyz", "", "", "")
 	checkProblem(t, "/readyz, first request after a second freeze", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 	t.Logf("/readyz answered %d %s after the second freeze", r.StatusCode, time.Since(start))
-	pg.signal(syscall.SIGCONT)
+	mustDo(t, pg.Thaw())
 }
 
 // execPG runs statements on the private cluster over a direct connection.
@@ -314,36 +253,15 @@ func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
 
 // TestSQLiteDiskFull: the data directory on a small tmpfs, filled up.
 func TestSQLiteDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs for a full disk (needs root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	data := filepath.Join(dir, "data")
+	disk := newSmallDisk(t)
+	data := filepath.Join(disk.Dir, "data")
 	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_DATA_DIR"] = data })
 	c := ts.createClient("app", "--scopes", "sim-swap:check")
-
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			break
-		}
-	}
-	f.Close()
+	disk.fill()
 
 	writeRefusedChecks(t, ts, c, "storage_full")
 
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	disk.free()
 	r, body := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"after freeing space"}`)
 	if r.StatusCode != http.StatusCreated {
 		t.Errorf("admin create after freeing space: %d %s", r.StatusCode, body)

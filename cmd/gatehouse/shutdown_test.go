@@ -11,9 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -164,58 +161,6 @@ func TestSIGTERMUnderLoadKeepAlive(t *testing.T) {
 	}
 }
 
-// smallDisk is a 16 MiB tmpfs of the test's own, which the test fills so
-// that the SQLite database on it refuses writes for lack of space, and
-// frees again. Mounting needs root: without it the test is skipped.
-type smallDisk struct {
-	t   *testing.T
-	dir string
-}
-
-func newSmallDisk(t *testing.T) *smallDisk {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mounting a small tmpfs to fill needs root: %v %s", err, out)
-	}
-	// Registered first, so that it runs after the servers stopped.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
-	return &smallDisk{t: t, dir: dir}
-}
-
-// fill writes a file until the disk has no byte left.
-func (d *smallDisk) fill() {
-	d.t.Helper()
-	f, err := os.Create(filepath.Join(d.dir, "filler"))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer f.Close()
-	for _, size := range []int{1 << 20, 4 << 10, 1} {
-		buf := make([]byte, size)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					d.t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-}
-
-// free removes the filler.
-func (d *smallDisk) free() {
-	d.t.Helper()
-	if err := os.Remove(filepath.Join(d.dir, "filler")); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
 // tally is the answers the test received, by status.
 type tally map[int]int64
 
@@ -266,7 +211,7 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	disk := newSmallDisk(t)
 	bin := buildBinary(t)
 	p, c, tok := loadNode(t, bin, map[string]string{
-		"GATEHOUSE_DATA_DIR":            disk.dir,
+		"GATEHOUSE_DATA_DIR":            disk.Dir,
 		"GATEHOUSE_USAGE_FLUSH_TIMEOUT": "1s",
 	})
 	made := tally{}

@@ -37,7 +37,7 @@ func pgBinDir() (string, error) {
 		if p, err := exec.LookPath("initdb"); err == nil {
 			return filepath.Dir(p), nil
 		}
-		return "", errors.New("PostgreSQL's initdb is not installed (looked in /usr/lib/postgresql/*/bin and PATH)")
+		return "", fmt.Errorf("PostgreSQL's initdb (looked in /usr/lib/postgresql/*/bin and PATH): %w", ErrNotInstalled)
 	}
 	return filepath.Dir(matches[len(matches)-1]), nil
 }

@@ -20,9 +20,12 @@ type Redis struct {
 	c    *child
 }
 
-// StartRedis starts redis-server on a free loopback port and waits until
-// it answers PING.
-func StartRedis(ctx context.Context) (*Redis, error) {
+// NewRedis reserves a free loopback port for a redis-server that Start
+// starts (a node can thus be given its URL before Redis is up).
+func NewRedis() (*Redis, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, fmt.Errorf("redis-server: %w", ErrNotInstalled)
+	}
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
@@ -30,6 +33,16 @@ func StartRedis(ctx context.Context) (*Redis, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	r := &Redis{out: &Buffer{}}
 	r.port, _ = strconv.Atoi(port)
+	return r, nil
+}
+
+// StartRedis starts redis-server on a free loopback port and waits until
+// it answers PING.
+func StartRedis(ctx context.Context) (*Redis, error) {
+	r, err := NewRedis()
+	if err != nil {
+		return nil, err
+	}
 	if err := r.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,10 @@ import (
 	"time"
 )
 
+// ErrNotInstalled is returned when a program a fault needs is not on the
+// machine (or the privilege it needs is missing): tests skip on it.
+var ErrNotInstalled = errors.New("not installed on this machine")
+
 // FreeAddr returns a loopback address whose port was free at the time of
 // the call.
 func FreeAddr() (string, error) {

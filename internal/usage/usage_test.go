@@ -1,19 +1,16 @@
 package usage_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse/internal/testproc"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -608,70 +605,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer = testproc.Buffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// smallDisk is a 4 MiB tmpfs of the test's own that the test can fill, so
-// that the database on it refuses writes for lack of space, and free
-// again. Mounting needs root: without it the test is skipped.
+// smallDisk is a 4 MiB tmpfs of the test's own (testproc.Disk) that the
+// test can fill, so that the database on it refuses writes for lack of
+// space, and free again. Without root the test is skipped.
 type smallDisk struct {
-	t   *testing.T
-	dir string
+	*testproc.Disk
+	t *testing.T
 }
 
 func newSmallDisk(t *testing.T) *smallDisk {
 	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mounting a small tmpfs to fill needs root: %v %s", err, out)
+	d, err := testproc.MountDisk("4m")
+	if errors.Is(err, testproc.ErrNotInstalled) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
+		if err := d.Unmount(); err != nil {
+			t.Error(err)
 		}
 	})
-	return &smallDisk{t: t, dir: dir}
+	return &smallDisk{Disk: d, t: t}
 }
 
-// fill writes a file until the disk has no byte left.
 func (d *smallDisk) fill() {
 	d.t.Helper()
-	f, err := os.Create(filepath.Join(d.dir, "filler"))
-	if err != nil {
+	if err := d.Fill(); err != nil {
 		d.t.Fatal(err)
-	}
-	defer f.Close()
-	for _, size := range []int{64 << 10, 4 << 10, 1} {
-		buf := make([]byte, size)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					d.t.Fatal(err)
-				}
-				break
-			}
-		}
 	}
 }
 
-// free removes the filler.
 func (d *smallDisk) free() {
 	d.t.Helper()
-	if err := os.Remove(filepath.Join(d.dir, "filler")); err != nil {
+	if err := d.Free(); err != nil {
 		d.t.Fatal(err)
 	}
 }
@@ -682,7 +652,7 @@ func (d *smallDisk) free() {
 // reported with their number.
 func TestUsageRecorderFullDisk(t *testing.T) {
 	disk := newSmallDisk(t)
-	db, err := sqlstore.Open(context.Background(), filepath.Join(disk.dir, "usage.db"))
+	db, err := sqlstore.Open(context.Background(), filepath.Join(disk.Dir, "usage.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

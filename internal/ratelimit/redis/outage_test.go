@@ -4,59 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse/internal/testproc"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"gatehouse/internal/ratelimit"
 	redislimit "gatehouse/internal/ratelimit/redis"
 )
 
 // privateRedis starts a redis-server of the test's own on a free loopback
-// port (never the shared one: this test freezes and stops it) and returns
-// its address and process, or skips t when redis-server is not installed.
-func privateRedis(t *testing.T) (string, *os.Process) {
+// port (testproc.Redis: never the shared one, as this test freezes and
+// stops it), or skips t when redis-server is not installed.
+func privateRedis(t *testing.T) *testproc.Redis {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := testproc.StartRedis(ctx)
+	if errors.Is(err, testproc.ErrNotInstalled) {
+		t.Skip(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return addr, cmd.Process
-		}
-		if i == 100 {
-			t.Fatalf("redis-server on %s did not answer", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.Cleanup(r.Close)
+	return r
 }
 
 // TestSlowAnswerIsAnAnswer: with Open's bound, a Redis that stalls for
@@ -65,8 +38,8 @@ func privateRedis(t *testing.T) (string, *os.Process) {
 // wrapping ErrUnavailable and a timeout; a stopped server one wrapping
 // ErrUnavailable and the failed connection, not a timeout.
 func TestSlowAnswerIsAnAnswer(t *testing.T) {
-	addr, proc := privateRedis(t)
-	l, err := redislimit.Open("redis://"+addr+"/0", "gh-slow:", 10*time.Second)
+	rd := privateRedis(t)
+	l, err := redislimit.Open(rd.URL(0), "gh-slow:", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +52,12 @@ func TestSlowAnswerIsAnAnswer(t *testing.T) {
 		d, err := l.Allow(ctx, "k", p, time.Now())
 		return d, time.Since(began), err
 	}
-	signal := func(s os.Signal) {
-		if err := proc.Signal(s); err != nil {
+	signal := func(s syscall.Signal) {
+		err := rd.Freeze()
+		if s == syscall.SIGCONT {
+			err = rd.Thaw()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,8 +87,9 @@ func TestSlowAnswerIsAnAnswer(t *testing.T) {
 	}
 
 	// Gone: the connection fails; no timeout is waited out.
-	_ = proc.Kill()
-	_, _ = proc.Wait()
+	if err := rd.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	_, took, err = allow(10 * time.Second)
 	if !errors.Is(err, ratelimit.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		!(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.As(err, new(*net.OpError))) {
