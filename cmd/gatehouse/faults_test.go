@@ -253,15 +253,15 @@ func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
 
 // TestSQLiteDiskFull: the data directory on a small tmpfs, filled up.
 func TestSQLiteDiskFull(t *testing.T) {
-	disk := newSmallDisk(t)
+	disk := testproc.MountDiskT(t, "16m")
 	data := filepath.Join(disk.Dir, "data")
 	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_DATA_DIR"] = data })
 	c := ts.createClient("app", "--scopes", "sim-swap:check")
-	disk.fill()
+	mustDo(t, disk.Fill())
 
 	writeRefusedChecks(t, ts, c, "storage_full")
 
-	disk.free()
+	mustDo(t, disk.Free())
 	r, body := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"after freeing space"}`)
 	if r.StatusCode != http.StatusCreated {
 		t.Errorf("admin create after freeing space: %d %s", r.StatusCode, body)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"gatehouse/internal/testproc"
 	"io"
 	"net"
@@ -251,46 +250,6 @@ func mustJSON(t testing.TB, v any) string {
 }
 
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-
-// smallDisk is a 16 MiB tmpfs of the test's own (testproc.Disk), which the
-// test fills so that the SQLite database on it refuses writes for lack of
-// space, and frees again. Without root the test is skipped.
-type smallDisk struct {
-	*testproc.Disk
-	t *testing.T
-}
-
-func newSmallDisk(t *testing.T) *smallDisk {
-	t.Helper()
-	d, err := testproc.MountDisk("16m")
-	if errors.Is(err, testproc.ErrNotInstalled) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered first, so that it runs after the servers stopped.
-	t.Cleanup(func() {
-		if err := d.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
-	return &smallDisk{Disk: d, t: t}
-}
-
-func (d *smallDisk) fill() {
-	d.t.Helper()
-	if err := d.Fill(); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-func (d *smallDisk) free() {
-	d.t.Helper()
-	if err := d.Free(); err != nil {
-		d.t.Fatal(err)
-	}
-}
 
 // mustDo fails the test at once on err.
 func mustDo(t *testing.T, err error) {

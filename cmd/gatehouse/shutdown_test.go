@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"gatehouse/internal/testproc"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -208,7 +209,7 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it as a process; skipped in -short mode")
 	}
-	disk := newSmallDisk(t)
+	disk := testproc.MountDiskT(t, "16m")
 	bin := buildBinary(t)
 	p, c, tok := loadNode(t, bin, map[string]string{
 		"GATEHOUSE_DATA_DIR":            disk.Dir,
@@ -220,7 +221,7 @@ func TestUsageWhileDiskFull(t *testing.T) {
 		return usageOf(t, p, c.ID).Calls == 20
 	})
 
-	disk.fill()
+	mustDo(t, disk.Fill())
 	callN(t, p, tok, 50, made, true)
 	eventually(t, 30*time.Second, "a flush to fail on the full disk", func() bool {
 		return strings.Contains(p.out.String(), "writing usage counts failed; they are kept in memory and retried")
@@ -229,7 +230,7 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	if got := metricValue(t, p.http, "gatehouse_usage_pending_calls"); got != 80 {
 		t.Errorf("gatehouse_usage_pending_calls on a full disk = %v; want the 80 calls made since", got)
 	}
-	disk.free()
+	mustDo(t, disk.Free())
 	eventually(t, 60*time.Second, "the 100 calls to be written once space is back", func() bool {
 		return usageOf(t, p, c.ID).Calls >= 100
 	})
@@ -242,10 +243,10 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	})
 
 	// Full again at shutdown: the 40 calls made since cannot be written.
-	disk.fill()
+	mustDo(t, disk.Fill())
 	callN(t, p, tok, 40, tally{}, true)
 	lost := p.stopExpectingLoss()
-	disk.free()
+	mustDo(t, disk.Free())
 	u := usageOf(t, p, c.ID)
 	t.Logf("shutdown on a full disk: %d calls reported lost; %d counted in the database", lost, u.Calls)
 	if lost != 40 || !made.matches(u) {

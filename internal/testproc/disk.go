@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"testing"
 )
 
 // Disk is a small tmpfs of its own, which Fill fills to the last byte so
@@ -66,4 +67,24 @@ func (d *Disk) Unmount() error {
 		return fmt.Errorf("umount %s: %v %s", d.Dir, err, out)
 	}
 	return os.Remove(d.Dir)
+}
+
+// MountDiskT is MountDisk for a test: it skips t without root and
+// unmounts the disk when t ends (register it before the servers that use
+// the disk, so that it runs after they stopped).
+func MountDiskT(t testing.TB, size string) *Disk {
+	t.Helper()
+	d, err := MountDisk(size)
+	if errors.Is(err, ErrNotInstalled) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
 }

@@ -607,51 +607,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
 type syncBuffer = testproc.Buffer
 
-// smallDisk is a 4 MiB tmpfs of the test's own (testproc.Disk) that the
-// test can fill, so that the database on it refuses writes for lack of
-// space, and free again. Without root the test is skipped.
-type smallDisk struct {
-	*testproc.Disk
-	t *testing.T
-}
-
-func newSmallDisk(t *testing.T) *smallDisk {
-	t.Helper()
-	d, err := testproc.MountDisk("4m")
-	if errors.Is(err, testproc.ErrNotInstalled) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
-	return &smallDisk{Disk: d, t: t}
-}
-
-func (d *smallDisk) fill() {
-	d.t.Helper()
-	if err := d.Fill(); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-func (d *smallDisk) free() {
-	d.t.Helper()
-	if err := d.Free(); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
 // TestUsageRecorderFullDisk: with a real SQLite database on a disk that
 // fills up, the counts made while writes fail are written once space is
 // back, each exactly once; counts still unwritten when Close gives up are
 // reported with their number.
 func TestUsageRecorderFullDisk(t *testing.T) {
-	disk := newSmallDisk(t)
+	disk := testproc.MountDiskT(t, "4m")
 	db, err := sqlstore.Open(context.Background(), filepath.Join(disk.Dir, "usage.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -670,7 +631,9 @@ func TestUsageRecorderFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	disk.fill()
+	if err := disk.Fill(); err != nil {
+		t.Fatal(err)
+	}
 	record("app", 10)  // a bucket the database has
 	record("app2", 3)  // a new one
 	for i := range 3 { // each attempt fails and keeps the counts
@@ -686,7 +649,9 @@ func TestUsageRecorderFullDisk(t *testing.T) {
 		t.Errorf("Pending() on a full disk = %d calls in %d buckets; want 16 in 2", calls, buckets)
 	}
 
-	disk.free()
+	if err := disk.Free(); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.Flush(context.Background()); err != nil {
 		t.Fatalf("flush once space is back: %v", err)
 	}
@@ -696,7 +661,9 @@ func TestUsageRecorderFullDisk(t *testing.T) {
 	}
 	checkStored(t, "once space is back", db, want)
 
-	disk.fill()
+	if err := disk.Fill(); err != nil {
+		t.Fatal(err)
+	}
 	record("app2", 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
