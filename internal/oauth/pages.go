@@ -373,7 +373,7 @@ func (s *Server) renderCIBA(w http.ResponseWriter, r *http.Request, notice strin
 	data.CSRF = s.csrfToken(browser, "ciba", user.ID)
 	list, err := s.cfg.Store.ListPendingCIBARequests(ctx, user.ID)
 	if err != nil {
-		s.errorPage(w, r, storeError(err))
+		s.errorPage(w, r, problem.FromOAuthStore(err))
 		return
 	}
 	now := s.cfg.Now()
@@ -472,7 +472,7 @@ func (s *Server) cibaAction(w http.ResponseWriter, r *http.Request) {
 		}
 		back(result)
 	default:
-		s.errorPage(w, r, problem.Newf("invalid_request", "invalid_parameter",
+		s.errorPage(w, r, problem.Newf(problem.InvalidRequestInvalidParameter,
 			"The form's action %q is not one this page offers.", action))
 	}
 }
@@ -504,7 +504,7 @@ func (s *Server) answerCIBA(ctx context.Context, u *store.User, id string, appro
 	case errors.Is(err, errNotAnswerable) || errors.Is(err, store.ErrNotFound):
 		return "unavailable", nil
 	case err != nil:
-		return "", storeError(err)
+		return "", problem.FromOAuthStore(err)
 	}
 	s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "backchannel request answered",
 		slog.String("result", result), slog.String("client_id", cr.ClientID), slog.String("user_id", u.ID))

@@ -210,7 +210,7 @@ func (s *Server) throttle(ctx context.Context, key string, perSecond int, who st
 	if err != nil || d.Allowed() {
 		return nil
 	}
-	return problem.Newf("too_many_requests", "token_endpoint_rate_limited",
+	return problem.Newf(problem.TooManyRequestsTokenEndpointRateLimited,
 		"More than %d token requests per second came from this %s; retry after the time in Retry-After.", perSecond, who).
 		WithRetryAfter(d.RetryAfter)
 }
@@ -222,16 +222,6 @@ func remoteHost(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// storeError maps a storage failure to the registry: an unreachable store
-// or a refused write (no space, read-only) is 503 temporarily_unavailable
-// with its cause and Retry-After, anything else a 500.
-func storeError(err error) *problem.Error {
-	if p := problem.StoreUnavailable("temporarily_unavailable", err); p != nil {
-		return p
-	}
-	return problem.New("server_error", "unexpected", "").Wrap(err)
 }
 
 // writeJSON writes a successful OAuth JSON response that must not be cached

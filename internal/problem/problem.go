@@ -3,11 +3,16 @@
 // channel owes its caller (OAuth JSON, CAMARA ErrorInfo + RFC 9457, admin
 // problem+json).
 //
-// Every failure anywhere in gatehouse is a *Error built by New, naming a
-// registry entry and the cause that actually happened. The portal's
+// Every failure anywhere in gatehouse is a *Error built by New from a Reason:
+// a registry entry and the cause that actually happened. The Reasons are
+// generated from the registry (reasons.go, `go generate ./internal/problem`),
+// so the compiler finds every place an error is raised and a misspelt cause
+// does not compile. The portal's
 // troubleshooting page is generated from the same table (see Catalog), so the
 // documentation and the behaviour cannot drift apart.
 package problem
+
+//go:generate go run ./genreasons
 
 import (
 	"errors"
@@ -134,28 +139,59 @@ type Error struct {
 	Concealed bool
 }
 
-// New builds an error from the registry. It panics when key or cause is not
-// in the registry: that is a programming error caught by tests, never input.
-func New(key, causeID string, detail string) *Error {
+// Reason is one cause of one registry entry: what New raises. The values are
+// the variables of reasons.go, generated from the catalog and named after the
+// entry and the cause (InvalidGrantCodeExpired); other packages cannot make
+// one of their own.
+type Reason struct{ key, cause string }
+
+// Key is the registry key of the reason's entry.
+func (r Reason) Key() string { return r.key }
+
+// CauseID is the id of the reason's cause.
+func (r Reason) CauseID() string { return r.cause }
+
+// String is "key/cause".
+func (r Reason) String() string { return r.key + "/" + r.cause }
+
+// ReasonFor returns the Reason of the entry key's cause causeID, and whether
+// the registry has it. It is for causes chosen at run time (the failing
+// condition /readyz reports); code that raises a known cause names its
+// variable instead.
+func ReasonFor(key, causeID string) (Reason, bool) {
 	e, ok := byKey[key]
 	if !ok {
-		panic("problem: unknown registry key " + key)
+		return Reason{}, false
 	}
 	if _, ok := e.Cause(causeID); !ok {
-		panic("problem: unknown cause " + causeID + " for " + key)
+		return Reason{}, false
 	}
-	return &Error{Entry: e, CauseID: causeID, Detail: detail}
+	return Reason{key, causeID}, true
+}
+
+// New builds an error from the registry. It panics when r is the zero
+// Reason or names a cause that is no longer in the registry (a stale
+// reasons.go): programming errors caught by tests, never input.
+func New(r Reason, detail string) *Error {
+	e, ok := byKey[r.key]
+	if !ok {
+		panic("problem: unknown registry key " + strconv.Quote(r.key))
+	}
+	if _, ok := e.Cause(r.cause); !ok {
+		panic("problem: unknown cause " + r.cause + " for " + r.key)
+	}
+	return &Error{Entry: e, CauseID: r.cause, Detail: detail}
 }
 
 // Newf is New with a formatted detail.
-func Newf(key, causeID, format string, args ...any) *Error {
-	return New(key, causeID, fmt.Sprintf(format, args...))
+func Newf(r Reason, format string, args ...any) *Error {
+	return New(r, fmt.Sprintf(format, args...))
 }
 
 // Internal wraps an unexpected error as a 500 whose client-facing text says
 // nothing about err.
 func Internal(err error) *Error {
-	p := New("internal", "unexpected", "")
+	p := New(InternalUnexpected, "")
 	p.Err = err
 	return p
 }
@@ -252,7 +288,7 @@ func BodyTimeout(err error) *Error {
 	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
 	}
-	return New("request_timeout", "body_read_timeout",
+	return New(RequestTimeoutBodyReadTimeout,
 		"The request body did not arrive completely in time; send it right after the headers.").
 		Wrap(err).WithHeader("Connection", "close")
 }
