@@ -95,8 +95,8 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	}
 	a, err := g.loadAccess(ctx, api, clientID)
 	if err != nil {
-		if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, storeUnavailable(err)
+		if p := problem.StoreUnavailable(err); p != nil {
+			return nil, p
 		}
 		return nil, problem.Internal(err)
 	}
@@ -109,8 +109,8 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	return a, nil
 }
 
-// storeUnavailable is the 503 of a subscription check the store could not
-// answer.
+// storeUnavailable is the 503 of a subscription check not made because the
+// store is known to be down.
 func storeUnavailable(err error) *problem.Error {
 	return problem.New(problem.UnavailableStoreUnavailable, "The platform cannot reach its database to check the subscription; retry shortly.").
 		Wrap(err).WithRetryAfter(problem.StoreRetryAfter)

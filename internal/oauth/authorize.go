@@ -642,7 +642,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	if state != "" {
 		q.Set("state", state)
 	}
-	s.logProblem(r, p)
+	s.render.Report(r, p)
 	http.Redirect(w, r, withQuery(redirectURI, q), redirectStatus(r))
 }
 

@@ -46,7 +46,8 @@ type Config struct {
 	StoreHealth *health.Tracker
 	// Keys signs and verifies tokens. Required, loaded.
 	Keys *keys.Manager
-	// Render writes errors. Nil means a zero Renderer.
+	// Render writes and logs errors. Nil means a Renderer that logs to
+	// Logger.
 	Render *problem.Renderer
 	// AccessTokenTTL is the access-token lifetime. Zero means 3599 s.
 	AccessTokenTTL time.Duration
@@ -134,7 +135,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, render: cfg.Render}
 	if s.render == nil {
-		s.render = &problem.Renderer{}
+		s.render = &problem.Renderer{Logger: cfg.Logger}
 	}
 	s.clients = newRecordCache(cfg.Store.GetClient, cfg.ClientCacheTTL, cfg.Now)
 	s.users = newRecordCache(cfg.Store.GetUser, cfg.ClientCacheTTL, cfg.Now)
