@@ -26,9 +26,24 @@ import (
 
 // Cause is one documented reason an entry can happen. Its ID is stable and is
 // what callers see in the `cause` member of an error body.
+//
+// A cause gatehouse does not raise itself is marked, and the troubleshooting
+// page says so (raised_test.go fails on a cause that is neither raised nor
+// marked, or marked but raised): Planned, Upstream or Reserved.
 type Cause struct {
 	ID   string `json:"id"`
 	Text string `json:"text"`
+	// Planned names the filed issue whose feature will raise this cause
+	// ("issue 12"); gatehouse does not raise it yet.
+	Planned string `json:"planned,omitempty"`
+	// Upstream marks a cause the API behind the gateway answers (the
+	// built-in sandbox simulates some): the gateway passes the answer on
+	// and never raises the cause itself. CAMARA APIs promise these codes.
+	Upstream bool `json:"upstream,omitempty"`
+	// Reserved says why a cause gatehouse never raises stays in the
+	// registry: its id is in the published contract, or the specification
+	// that defines the entry's code requires the entry.
+	Reserved string `json:"reserved,omitempty"`
 }
 
 // Entry is one row of the registry.

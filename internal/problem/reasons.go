@@ -51,7 +51,6 @@ var (
 
 	// failed_precondition
 	FailedPreconditionPreconditionNotMet = Reason{"failed_precondition", "precondition_not_met"}
-	FailedPreconditionSystemNotReady     = Reason{"failed_precondition", "system_not_ready"}
 
 	// payload_too_large
 	PayloadTooLargeDeclaredTooLarge = Reason{"payload_too_large", "declared_too_large"}
@@ -164,8 +163,7 @@ var (
 	UnauthorizedClientTokenNotOwned          = Reason{"unauthorized_client", "token_not_owned"}
 
 	// unsupported_grant_type
-	UnsupportedGrantTypeUnknownGrantType    = Reason{"unsupported_grant_type", "unknown_grant_type"}
-	UnsupportedGrantTypeGrantTypeNotOffered = Reason{"unsupported_grant_type", "grant_type_not_offered"}
+	UnsupportedGrantTypeUnknownGrantType = Reason{"unsupported_grant_type", "unknown_grant_type"}
 
 	// unsupported_response_type
 	UnsupportedResponseTypeUnknownResponseType    = Reason{"unsupported_response_type", "unknown_response_type"}
@@ -223,7 +221,6 @@ var (
 
 	// invalid_binding_message
 	InvalidBindingMessageBindingMessageTooLong = Reason{"invalid_binding_message", "binding_message_too_long"}
-	InvalidBindingMessageBindingMessageInvalid = Reason{"invalid_binding_message", "binding_message_invalid"}
 
 	// unsupported_token_type
 	UnsupportedTokenTypeNotRevocable = Reason{"unsupported_token_type", "not_revocable"}

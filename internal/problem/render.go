@@ -215,7 +215,7 @@ func (rd *Renderer) problemBody(r *http.Request, p *Error) map[string]any {
 	body["correlator"] = Correlator(r.Context())
 	if !p.Concealed {
 		c := p.Cause()
-		body["cause"] = causeBody(c)
+		body["cause"] = causeBody{ID: c.ID, Text: c.Text}
 	}
 	return body
 }
