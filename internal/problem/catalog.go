@@ -2,6 +2,10 @@ package problem
 
 // catalog is the registry. Keys and cause ids are a public contract: clients
 // and dashboards match on them, so never rename one; add new ones instead.
+// After adding or removing a cause, run `go generate ./internal/problem`:
+// reasons.go gives each cause the typed name callers raise it with. A cause
+// nothing raises is marked Planned, Upstream or Reserved (see Cause and
+// raised_test.go).
 //
 // Texts follow three rules, checked by catalog_test.go:
 //   - Description and cause texts may be sent as an OAuth error_description,
