@@ -134,7 +134,7 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 		}
 		if err := p.schema.VisitJSON(coerce(raw, p.schema), opts...); err != nil {
 			pr := schemaProblem(err, p.in+" parameter "+p.name, nil)
-			if pr.CauseID == "schema_violation" {
+			if pr.Reason() == problem.BadRequestSchemaViolation {
 				pr = problem.Newf(problem.BadRequestInvalidParameter, "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
 			}
 			return pr

@@ -64,7 +64,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		// A client_id or redirect_uri missing beside request or
 		// request_uri is likely inside the unsupported request object:
 		// that is the cause to show (still on the page, never redirected).
-		if rp := requestObjectProblem(params); rp != nil && (p.CauseID == "missing_parameter" || p.CauseID == "redirect_uri_missing") {
+		if rp := requestObjectProblem(params); rp != nil && (p.Reason() == problem.InvalidRequestMissingParameter || p.Reason() == problem.InvalidRedirectURIRedirectURIMissing) {
 			p = rp
 		}
 		s.errorPage(w, r, p)

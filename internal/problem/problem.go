@@ -239,6 +239,10 @@ func (p *Error) Status() int {
 // Use it only where a specification fixes the status per endpoint.
 func (p *Error) WithStatus(code int) *Error { p.status = code; return p }
 
+// Reason returns the entry and cause that happened, to compare with a
+// Reason variable: p.Reason() == problem.BadRequestSchemaViolation.
+func (p *Error) Reason() Reason { return Reason{p.Entry.Key, p.CauseID} }
+
 // Cause returns the cause that happened.
 func (p *Error) Cause() Cause {
 	c, _ := p.Entry.Cause(p.CauseID)
