@@ -7,9 +7,9 @@
 // a registry entry and the cause that actually happened. The Reasons are
 // generated from the registry (reasons.go, `go generate ./internal/problem`),
 // so the compiler finds every place an error is raised and a misspelt cause
-// does not compile. The portal's
-// troubleshooting page is generated from the same table (see Catalog), so the
-// documentation and the behaviour cannot drift apart.
+// does not compile. The portal's troubleshooting page is generated from the
+// same table (see Catalog), so the documentation and the behaviour cannot
+// drift apart.
 package problem
 
 //go:generate go run ./genreasons
@@ -156,8 +156,9 @@ type Error struct {
 
 // Reason is one cause of one registry entry: what New raises. The values are
 // the variables of reasons.go, generated from the catalog and named after the
-// entry and the cause (InvalidGrantCodeExpired); other packages cannot make
-// one of their own.
+// entry and the cause (InvalidGrantCodeExpired). Its fields are unexported:
+// other packages get a Reason from those variables (or ReasonFor), never
+// from strings they spell themselves.
 type Reason struct{ key, cause string }
 
 // Key is the registry key of the reason's entry.
