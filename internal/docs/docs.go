@@ -53,11 +53,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case JSONPath:
 		serve = h.serveJSON
 	default:
-		h.Renderer.Admin(w, r, problem.Newf("not_found", "unknown_path", "Nothing is served at %s.", r.URL.Path))
+		h.Renderer.Admin(w, r, problem.Newf(problem.NotFoundUnknownPath, "Nothing is served at %s.", r.URL.Path))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Renderer.Admin(w, r, problem.Newf("method_not_allowed", "method_not_supported",
+		h.Renderer.Admin(w, r, problem.Newf(problem.MethodNotAllowedMethodNotSupported,
 			"%s takes GET or HEAD, not %s.", r.URL.Path, r.Method).WithHeader("Allow", "GET, HEAD"))
 		return
 	}

@@ -95,8 +95,8 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	}
 	a, err := g.loadAccess(ctx, api, clientID)
 	if err != nil {
-		if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, storeUnavailable(err)
+		if p := problem.StoreUnavailable(err); p != nil {
+			return nil, p
 		}
 		return nil, problem.Internal(err)
 	}
@@ -109,10 +109,10 @@ func (g *Gateway) accessFor(ctx context.Context, api *compiledAPI, clientID stri
 	return a, nil
 }
 
-// storeUnavailable is the 503 of a subscription check the store could not
-// answer.
+// storeUnavailable is the 503 of a subscription check not made because the
+// store is known to be down.
 func storeUnavailable(err error) *problem.Error {
-	return problem.New("unavailable", "store_unavailable", "The platform cannot reach its database to check the subscription; retry shortly.").
+	return problem.New(problem.UnavailableStoreUnavailable, "The platform cannot reach its database to check the subscription; retry shortly.").
 		Wrap(err).WithRetryAfter(problem.StoreRetryAfter)
 }
 
@@ -122,14 +122,14 @@ func (g *Gateway) loadAccess(ctx context.Context, api *compiledAPI, clientID str
 	planName := ""
 	switch {
 	case err == nil && sub.Status != store.SubscriptionActive:
-		return &access{refusal: problem.Newf("permission_denied", "subscription_pending",
+		return &access{refusal: problem.Newf(problem.PermissionDeniedSubscriptionPending,
 			"The app's subscription to %s on the %s plan waits for approval.", name, sub.PlanName)}, nil
 	case err == nil:
 		planName = sub.PlanName
 	case errors.Is(err, store.ErrNotFound) && api.rec.Status == store.APISandbox && g.cfg.SandboxPlan != "":
 		planName = g.cfg.SandboxPlan
 	case errors.Is(err, store.ErrNotFound):
-		return &access{refusal: problem.Newf("permission_denied", "not_subscribed",
+		return &access{refusal: problem.Newf(problem.PermissionDeniedNotSubscribed,
 			"The app is not subscribed to %s; subscribe it to a plan in the portal.", name).
 			With("upgrade", g.upgradeURL(name))}, nil
 	default:
@@ -581,7 +581,7 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 	if err != nil {
 		if g.cfg.LimiterFailClosed {
 			g.limiterErrors.WithLabelValues("closed").Inc()
-			return problem.New("unavailable", "limiter_unavailable",
+			return problem.New(problem.UnavailableLimiterUnavailable,
 				"Usage limits cannot be checked right now, and this platform refuses unmetered calls; retry shortly.").
 				Wrap(err).WithRetryAfter(time.Second)
 		}
@@ -605,16 +605,16 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 	case ratelimit.Admitted:
 		return nil
 	case ratelimit.RateExceeded:
-		return problem.Newf("too_many_requests", "rate_limited",
+		return problem.Newf(problem.TooManyRequestsRateLimited,
 			"The %s plan allows %g requests per second (burst %d) on %s; retry after the time in Retry-After.",
 			a.plan, a.policy.Rate, a.policy.Burst, api.rec.Name).WithRetryAfter(d.RetryAfter)
 	}
-	cause, period, quota := "day_quota", "day", a.policy.QuotaDay
+	reason, period, quota := problem.QuotaExceededDayQuota, "day", a.policy.QuotaDay
 	if d.Refusal == ratelimit.MonthQuotaExceeded {
-		cause, period, quota = "month_quota", "month", a.policy.QuotaMonth
+		reason, period, quota = problem.QuotaExceededMonthQuota, "month", a.policy.QuotaMonth
 	}
 	url := g.upgradeURL(api.rec.Name)
-	return problem.Newf("quota_exceeded", cause,
+	return problem.Newf(reason,
 		"The %s plan's quota of %d requests per %s on %s is used up; upgrade the plan at %s or wait until it resets.",
 		a.plan, quota, period, api.rec.Name, url).
 		WithRetryAfter(d.RetryAfter).

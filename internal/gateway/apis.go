@@ -244,7 +244,7 @@ func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*
 	}
 	if err := m.Store.CreateAPI(ctx, a); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, problem.Newf("already_exists", "duplicate",
+			return nil, problem.Newf(problem.AlreadyExistsDuplicate,
 				"An API named %q or served at %s already exists; choose another --name or --base-path, or update it.", a.Name, a.BasePath)
 		}
 		return nil, problem.FromStore(err, "API", a.Name)
@@ -390,7 +390,7 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, problem.Newf("already_exists", "duplicate", "Another API is already served at that base path.")
+			return nil, problem.Newf(problem.AlreadyExistsDuplicate, "Another API is already served at that base path.")
 		}
 		return nil, problem.FromStore(err, "API", name)
 	}
@@ -524,5 +524,5 @@ func msDuration(ms int64) string {
 }
 
 func invalidAPI(field, why string) *problem.Error {
-	return problem.Newf("bad_request", "invalid_parameter", "%s: %s.", field, strings.TrimSuffix(why, ".")).With("field", field)
+	return problem.Newf(problem.BadRequestInvalidParameter, "%s: %s.", field, strings.TrimSuffix(why, ".")).With("field", field)
 }

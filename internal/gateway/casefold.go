@@ -100,7 +100,7 @@ func (ix memberIndex) caseMismatch(s *openapi3.Schema, value any) *problem.Error
 	var found *problem.Error
 	ix.walk(s, value, func(path []string, documented string) {
 		field := strings.Join(path, ".")
-		found = problem.Newf("bad_request", "member_case_mismatch",
+		found = problem.Newf(problem.BadRequestMemberCaseMismatch,
 			"%q is not a member of this object; the documented member is %q (names are case-sensitive).", field, documented).With("field", field)
 	}, true)
 	return found

@@ -518,5 +518,5 @@ func (nopSource) APIsGeneration(context.Context) (int64, error)  { return 0, nil
 type nopTokens struct{}
 
 func (nopTokens) VerifyBearer(string) (Grant, *problem.Error) {
-	return Grant{}, problem.New("invalid_token", "malformed", "")
+	return Grant{}, problem.New(problem.InvalidTokenMalformed, "")
 }

@@ -42,7 +42,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api, rel := t.match(r.URL.Path)
 	if api == nil {
 		if other := t.otherVersion(r.URL.Path); other != nil {
-			g.render.APIAs(w, r, problem.Newf("not_found", "api_version_unknown",
+			g.render.APIAs(w, r, problem.Newf(problem.NotFoundAPIVersionUnknown,
 				"%s is not served at this version; it is served at %s.", other.rec.Name, other.basePath), other.rec.ErrorMediaType)
 			return
 		}
@@ -50,7 +50,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.cfg.NotFound.ServeHTTP(w, r)
 			return
 		}
-		g.fail(w, r, problem.Newf("not_found", "unknown_path", "No API is served at %s.", r.URL.Path))
+		g.fail(w, r, problem.Newf(problem.NotFoundUnknownPath, "No API is served at %s.", r.URL.Path))
 		return
 	}
 	g.serveAPI(w, r, api, rel)
@@ -101,20 +101,20 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	// 2. Route.
 	n := api.root.lookup(rel)
 	if n == nil {
-		return problem.Newf("not_found", "unknown_path", "%s serves no path %s; see its API reference.", api.rec.Name, rel)
+		return problem.Newf(problem.NotFoundUnknownPath, "%s serves no path %s; see its API reference.", api.rec.Name, rel)
 	}
 	op := n.ops[r.Method]
 	if op == nil && r.Method == http.MethodHead {
 		op = n.ops[http.MethodGet] // HEAD is GET without the body (RFC 9110 §9.3.2)
 	}
 	if op == nil {
-		return problem.Newf("method_not_allowed", "method_not_supported",
+		return problem.Newf(problem.MethodNotAllowedMethodNotSupported,
 			"%s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, n.allow).WithHeader("Allow", n.allow)
 	}
 
 	// 3. Content negotiation and declared size.
 	if !acceptable(r.Header.Values("Accept"), op.produces) {
-		return problem.Newf("not_acceptable", "accept_unsatisfiable",
+		return problem.Newf(problem.NotAcceptableAcceptUnsatisfiable,
 			"This operation answers %s; the Accept header (%s) excludes it.", strings.Join(op.produces, ", "), r.Header.Get("Accept"))
 	}
 	hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
@@ -124,7 +124,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		}
 	}
 	if r.ContentLength > api.maxBody {
-		return problem.Newf("payload_too_large", "declared_too_large",
+		return problem.Newf(problem.PayloadTooLargeDeclaredTooLarge,
 			"The body is %d bytes; %s accepts at most %d.", r.ContentLength, api.rec.Name, api.maxBody)
 	}
 
@@ -163,14 +163,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		defer bodyBuffers.Put(buf)
 		n, err := buf.ReadFrom(io.LimitReader(r.Body, api.maxBody+1))
 		if n > api.maxBody {
-			return problem.Newf("payload_too_large", "body_too_large",
+			return problem.Newf(problem.PayloadTooLargeBodyTooLarge,
 				"The body grew past %d bytes, the most %s accepts.", api.maxBody, api.rec.Name)
 		}
 		if err != nil {
 			if p := problem.BodyTimeout(err); p != nil {
 				return p
 			}
-			return problem.New("bad_request", "malformed_body", "The request body could not be read completely.").Wrap(err)
+			return problem.New(problem.BadRequestMalformedBody, "The request body could not be read completely.").Wrap(err)
 		}
 		body = buf.Bytes()
 	}
@@ -180,7 +180,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 
 	// 8. Upstream.
 	if api.rec.Status == "maintenance" {
-		return problem.Newf("unavailable", "maintenance", "%s is in maintenance; retry later.", api.rec.Name).
+		return problem.Newf(problem.UnavailableMaintenance, "%s is in maintenance; retry later.", api.rec.Name).
 			WithRetryAfter(maintenanceRetryAfter)
 	}
 	return api.upstream.forward(w, r, rel, body, &grant, api.rec.Upstream.AllowUnderscoreHeaders)
@@ -198,7 +198,7 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 	inQuery := r.URL.RawQuery != "" && r.URL.Query().Has("access_token")
 	switch {
 	case len(h) > 1 || (len(h) == 1 && inQuery):
-		return Grant{}, problem.New("invalid_request", "multiple_credentials",
+		return Grant{}, problem.New(problem.InvalidRequestMultipleCredentials,
 			"The request carries more than one access token; send exactly one, in the Authorization header.").
 			WithHeader("WWW-Authenticate", realm+`, error="invalid_request"`)
 	case len(h) == 0:
@@ -206,19 +206,19 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 		if inQuery {
 			detail = "Access tokens in the query string are not accepted (RFC 9700 §4.3.2); send `Authorization: Bearer <token>`."
 		}
-		return Grant{}, problem.New("unauthenticated", "missing_token", detail).WithHeader("WWW-Authenticate", realm)
+		return Grant{}, problem.New(problem.UnauthenticatedMissingToken, detail).WithHeader("WWW-Authenticate", realm)
 	}
 	scheme, raw, _ := strings.Cut(h[0], " ")
 	raw = strings.TrimSpace(raw)
 	if !strings.EqualFold(scheme, "Bearer") {
 		// Another scheme is no authentication at all as far as RFC 6750
 		// §3.1 goes: a bare challenge, no error code.
-		return Grant{}, problem.Newf("unauthenticated", "missing_token",
+		return Grant{}, problem.Newf(problem.UnauthenticatedMissingToken,
 			"The gateway accepts only Bearer access tokens; the request used %s. Send `Authorization: Bearer <token>`.",
 			printableScheme(scheme)).WithHeader("WWW-Authenticate", realm)
 	}
 	if raw == "" {
-		return Grant{}, problem.New("invalid_token", "malformed",
+		return Grant{}, problem.New(problem.InvalidTokenMalformed,
 			"The Authorization header must be `Bearer <token>`.").
 			WithHeader("WWW-Authenticate", realm+`, error="invalid_token", error_description="The Authorization header must use the Bearer scheme"`)
 	}
@@ -258,7 +258,7 @@ func checkScope(op *operation, grant *Grant) *problem.Error {
 			return nil
 		}
 	}
-	return problem.Newf("insufficient_scope", "scope_missing",
+	return problem.Newf(problem.InsufficientScopeScopeMissing,
 		"This operation needs the scope %q; the token has %q.", op.scopeHint, strings.Join(grant.Scopes, " ")).
 		With("scope", op.scopeHint).
 		WithHeader("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+op.scopeHint+`"`)
@@ -268,11 +268,11 @@ func checkScope(op *operation, grant *Grant) *problem.Error {
 // does not take.
 func checkContentType(ct string, op *operation) *problem.Error {
 	if len(op.consumes) == 0 {
-		return problem.Newf("unsupported_media_type", "content_type_unsupported",
+		return problem.Newf(problem.UnsupportedMediaTypeContentTypeUnsupported,
 			"%s %s takes no request body.", op.method, op.template)
 	}
 	if ct == "" {
-		return problem.Newf("unsupported_media_type", "content_type_missing",
+		return problem.Newf(problem.UnsupportedMediaTypeContentTypeMissing,
 			"The request has a body but no Content-Type; send %s.", strings.Join(op.consumes, " or "))
 	}
 	var mt string
@@ -285,7 +285,7 @@ func checkContentType(ct string, op *operation) *problem.Error {
 		mt, _, err = mime.ParseMediaType(ct)
 	}
 	if err != nil || !slices.Contains(op.consumes, mt) {
-		return problem.Newf("unsupported_media_type", "content_type_unsupported",
+		return problem.Newf(problem.UnsupportedMediaTypeContentTypeUnsupported,
 			"Content-Type %s is not accepted here; send %s.", ct, strings.Join(op.consumes, " or "))
 	}
 	return nil

@@ -176,7 +176,7 @@ func discriminatorTarget(doc *openapi3.T, base *openapi3.Schema, obj map[string]
 	field := strings.Join(append(slices.Clip(path), d.PropertyName), ".")
 	raw, ok := obj[d.PropertyName]
 	if !ok {
-		return nil, problem.Newf("bad_request", "schema_violation",
+		return nil, problem.Newf(problem.BadRequestSchemaViolation,
 			"%s: property %q is missing (it selects the type of %s).", field, d.PropertyName, orRoot(path)).With("field", field)
 	}
 	name, ok := raw.(string)
@@ -193,7 +193,7 @@ func discriminatorTarget(doc *openapi3.T, base *openapi3.Schema, obj map[string]
 			return c, nil
 		}
 	}
-	return nil, problem.Newf("bad_request", "schema_violation",
+	return nil, problem.Newf(problem.BadRequestSchemaViolation,
 		"%s: value is not one of the types the API defines (%s).", field, strings.Join(discriminatorValues(doc, base), ", ")).With("field", field)
 }
 

@@ -347,7 +347,7 @@ func ParseCABundle(b []byte) (*x509.CertPool, error) {
 func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
 	ticket, wait, allowed := u.breaker.allow()
 	if !allowed {
-		return problem.New("unavailable", "circuit_open",
+		return problem.New(problem.UnavailableCircuitOpen,
 			"The upstream failed repeatedly; requests are paused so it can recover.").WithRetryAfter(wait)
 	}
 	req := fasthttp.AcquireRequest()
@@ -422,37 +422,37 @@ func upstreamError(err error, host string) *problem.Error {
 	)
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isTimeout(err):
-		return problem.New("timeout", "upstream_timeout", "The upstream did not answer in time.").Wrap(err)
+		return problem.New(problem.TimeoutUpstreamTimeout, "The upstream did not answer in time.").Wrap(err)
 	case errors.As(err, &dnsErr):
-		return problem.Newf("bad_gateway", "dns_failure",
+		return problem.Newf(problem.BadGatewayDNSFailure,
 			"The upstream host %s could not be resolved; the operator must check the API's upstream URL and the gateway's DNS.", host).Wrap(err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return problem.Newf("bad_gateway", "connection_refused",
+		return problem.Newf(problem.BadGatewayConnectionRefused,
 			"The upstream %s refused the connection; the operator must check that the service listens there.", host).Wrap(err)
 	case errors.As(err, &unknownCA):
-		return problem.Newf("bad_gateway", "tls_unknown_authority",
+		return problem.Newf(problem.BadGatewayTLSUnknownAuthority,
 			"The certificate of the upstream %s is signed by an authority the gateway does not trust; the operator must give the API the issuing CA (--upstream-ca) or fix the upstream's certificate chain.", host).Wrap(err)
 	case errors.As(err, &nameErr):
-		return problem.Newf("bad_gateway", "tls_name_mismatch",
+		return problem.Newf(problem.BadGatewayTLSNameMismatch,
 			"The certificate of the upstream %s is not valid for the name the gateway checks; the operator must fix the upstream URL or the API's server name (--upstream-server-name).", host).Wrap(err)
 	case errors.As(err, &invalidCert) && invalidCert.Reason == x509.Expired:
-		return problem.Newf("bad_gateway", "tls_certificate_expired",
+		return problem.Newf(problem.BadGatewayTLSCertificateExpired,
 			"The certificate of the upstream %s has expired or is not yet valid; the upstream's operator must renew it.", host).Wrap(err)
 	case errors.As(err, &certReq):
-		return problem.Newf("bad_gateway", "tls_handshake_failed",
+		return problem.Newf(problem.BadGatewayTLSHandshakeFailed,
 			"The upstream %s requires a client certificate; the operator must give the API one (--upstream-client-cert and --upstream-client-key).", host).Wrap(err)
 	case errors.As(err, &verifyErr), errors.As(err, &alert), errors.As(err, &recordErr), isTLSError(err):
-		return problem.Newf("bad_gateway", "tls_handshake_failed",
+		return problem.Newf(problem.BadGatewayTLSHandshakeFailed,
 			"The TLS handshake with the upstream %s failed; the operator must check the upstream's TLS settings and whether it requires a client certificate (--upstream-client-cert).", host).Wrap(err)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return problem.Newf("bad_gateway", "connection_reset",
+		return problem.Newf(problem.BadGatewayConnectionReset,
 			"The upstream %s reset or closed the connection before answering; the operator must check the upstream's logs.", host).Wrap(err)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return problem.New("bad_gateway", "upstream_error", "The upstream's response is larger than the gateway forwards.").Wrap(err)
+		return problem.New(problem.BadGatewayUpstreamError, "The upstream's response is larger than the gateway forwards.").Wrap(err)
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return problem.New("unavailable", "overloaded", "Every connection to the upstream is busy.").Wrap(err).WithRetryAfter(time.Second)
+		return problem.New(problem.UnavailableOverloaded, "Every connection to the upstream is busy.").Wrap(err).WithRetryAfter(time.Second)
 	}
-	return problem.New("bad_gateway", "upstream_unreachable", "The upstream could not be reached or broke the connection.").Wrap(err)
+	return problem.New(problem.BadGatewayUpstreamUnreachable, "The upstream could not be reached or broke the connection.").Wrap(err)
 }
 
 // isTLSError reports a handshake failure crypto/tls returns without an

@@ -20,11 +20,11 @@ func checkPath(u *url.URL) *problem.Error {
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; {
 		case c < 0x20 || c == 0x7f || c == '?' || c == '#' || c == '\\':
-			return problem.Newf("bad_request", "path_encoded_delimiter",
+			return problem.Newf(problem.BadRequestPathEncodedDelimiter,
 				"The path contains %s; send it unencoded only where the API reference has a separate parameter for it.", describeByte(c))
 		case c == '.' && (i == 0 || p[i-1] == '/'):
 			if rest := p[i+1:]; rest == "" || rest[0] == '/' || rest == "." || strings.HasPrefix(rest, "./") {
-				return problem.New("bad_request", "path_dot_segment",
+				return problem.New(problem.BadRequestPathDotSegment,
 					"The path contains a `.` or `..` segment; send the path the API reference documents, without dot-segments.")
 			}
 		}
@@ -34,7 +34,7 @@ func checkPath(u *url.URL) *problem.Error {
 	if raw := u.RawPath; raw != "" && (strings.Contains(raw, "%2") || strings.Contains(raw, "%5")) {
 		lower := strings.ToLower(raw)
 		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
-			return problem.New("bad_request", "path_encoded_delimiter",
+			return problem.New(problem.BadRequestPathEncodedDelimiter,
 				"The path contains an encoded slash (`%2F` or `%5C`); a path segment may not contain a slash.")
 		}
 	}
@@ -76,7 +76,7 @@ func checkQuery(raw string) *problem.Error {
 			i += 2
 		}
 		if bad {
-			return problem.New("bad_request", "query_not_canonical",
+			return problem.New(problem.BadRequestQueryNotCanonical,
 				"The query string contains a raw space, control character, `#` or `;`, or an invalid percent-encoding; percent-encode reserved characters in parameter values.")
 		}
 	}

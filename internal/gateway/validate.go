@@ -31,22 +31,22 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 	}
 	if op.bodySchema == nil {
 		if op.bodyRequired && len(body) == 0 {
-			return problem.New("bad_request", "schema_violation", "This operation requires a request body.")
+			return problem.New(problem.BadRequestSchemaViolation, "This operation requires a request body.")
 		}
 		return nil
 	}
 	if len(body) == 0 {
 		if op.bodyRequired {
-			return problem.New("bad_request", "schema_violation", "This operation requires a JSON request body.").With("field", "")
+			return problem.New(problem.BadRequestSchemaViolation, "This operation requires a JSON request body.").With("field", "")
 		}
 		return checkIdentifier(op, nil, grant)
 	}
 	if !utf8.Valid(body) {
-		return problem.New("bad_request", "malformed_body", "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
+		return problem.New(problem.BadRequestMalformedBody, "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
 	}
 	var value any
 	if err := json.Unmarshal(body, &value); err != nil {
-		return problem.Newf("bad_request", "malformed_body", "The body is not valid JSON: %s.", jsonErrorText(err))
+		return problem.Newf(problem.BadRequestMalformedBody, "The body is not valid JSON: %s.", jsonErrorText(err))
 	}
 	if name, dup := duplicateKey(body); dup {
 		return duplicateProblem(name)
@@ -77,10 +77,10 @@ func checkIdentifier(op *operation, body map[string]any, grant *Grant) *problem.
 	_, present := body[op.identifier]
 	switch {
 	case grant.ThreeLegged() && present:
-		return problem.Newf("unnecessary_identifier", "identifier_in_token",
+		return problem.Newf(problem.UnnecessaryIdentifierIdentifierInToken,
 			"The access token already identifies the device; remove %q from the body.", op.identifier).With("field", op.identifier)
 	case !grant.ThreeLegged() && !present:
-		return problem.Newf("missing_identifier", "identifier_missing",
+		return problem.Newf(problem.MissingIdentifierIdentifierMissing,
 			"A token from client_credentials does not identify a device; send %q in the body.", op.identifier).With("field", op.identifier)
 	}
 	return nil
@@ -117,7 +117,7 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 			// Like a duplicate JSON member: the gateway would check the
 			// first value, an upstream may read the last.
 			if len(vs) > 1 && (p.schema == nil || !p.schema.Type.Is("array")) {
-				return problem.Newf("bad_request", "invalid_parameter",
+				return problem.Newf(problem.BadRequestInvalidParameter,
 					"The %s parameter %q is given %d times; it takes one value.", p.in, p.name, len(vs)).With("field", p.name)
 			}
 		default:
@@ -125,7 +125,7 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 		}
 		if !present {
 			if p.required {
-				return problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is required.", p.in, p.name).With("field", p.name)
+				return problem.Newf(problem.BadRequestInvalidParameter, "The %s parameter %q is required.", p.in, p.name).With("field", p.name)
 			}
 			continue
 		}
@@ -134,8 +134,8 @@ func validateParams(r *http.Request, op *operation, rel string, opts []openapi3.
 		}
 		if err := p.schema.VisitJSON(coerce(raw, p.schema), opts...); err != nil {
 			pr := schemaProblem(err, p.in+" parameter "+p.name, nil)
-			if pr.CauseID == "schema_violation" {
-				pr = problem.Newf("bad_request", "invalid_parameter", "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
+			if pr.Reason() == problem.BadRequestSchemaViolation {
+				pr = problem.Newf(problem.BadRequestInvalidParameter, "The %s parameter %q is invalid: %s.", p.in, p.name, reasonOf(err)).With("field", p.name)
 			}
 			return pr
 		}
@@ -189,7 +189,7 @@ func schemaProblem(err error, where string, prefix []string) *problem.Error {
 		if errors.As(err, &me) && len(me) > 0 {
 			return schemaProblem(me[0], where, prefix)
 		}
-		return problem.Newf("bad_request", "schema_violation", "The %s does not match the API's schema.", where)
+		return problem.Newf(problem.BadRequestSchemaViolation, "The %s does not match the API's schema.", where)
 	}
 	se = innermost(se)
 	path := append(slices.Clip(prefix), se.JSONPointer()...)
@@ -205,9 +205,9 @@ func schemaProblem(err error, where string, prefix []string) *problem.Error {
 		reason = alt
 	}
 	if rangeKeywords[se.SchemaField] {
-		return problem.Newf("out_of_range", "value_out_of_range", "%s: %s.", field, reason).With("field", field)
+		return problem.Newf(problem.OutOfRangeValueOutOfRange, "%s: %s.", field, reason).With("field", field)
 	}
-	return problem.Newf("bad_request", "schema_violation", "%s: %s.", field, reason).With("field", field)
+	return problem.Newf(problem.BadRequestSchemaViolation, "%s: %s.", field, reason).With("field", field)
 }
 
 // requiredAlternatives describes a failed anyOf or oneOf whose branches
@@ -274,7 +274,7 @@ func duplicateProblem(path string) *problem.Error {
 	if len(path) > 200 {
 		path = path[:200] + "…"
 	}
-	return problem.Newf("bad_request", "duplicate_key",
+	return problem.Newf(problem.BadRequestDuplicateKey,
 		"%q occurs twice in the same JSON object; send each member once.", path).With("field", path)
 }
 

@@ -64,7 +64,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		// A client_id or redirect_uri missing beside request or
 		// request_uri is likely inside the unsupported request object:
 		// that is the cause to show (still on the page, never redirected).
-		if rp := requestObjectProblem(params); rp != nil && (p.CauseID == "missing_parameter" || p.CauseID == "redirect_uri_missing") {
+		if rp := requestObjectProblem(params); rp != nil && (p.Reason() == problem.InvalidRequestMissingParameter || p.Reason() == problem.InvalidRedirectURIRedirectURIMissing) {
 			p = rp
 		}
 		s.errorPage(w, r, p)
@@ -93,12 +93,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		// OpenID Connect Core §3.1.2.6: no page may be shown.
 		switch {
 		case ss == nil:
-			p = problem.New("login_required", "no_session", "No user is signed in, and prompt=none forbids showing the sign-in page.")
+			p = problem.New(problem.LoginRequiredNoSession, "No user is signed in, and prompt=none forbids showing the sign-in page.")
 		case reauth:
-			p = problem.Newf("login_required", "max_age_exceeded",
+			p = problem.Newf(problem.LoginRequiredMaxAgeExceeded,
 				"The user signed in more than max_age=%d seconds ago, and prompt=none forbids asking again.", *pr.MaxAge)
 		case !ss.consented(client.ID, pr.Scopes):
-			p = problem.New("consent_required", "consent_missing",
+			p = problem.New(problem.ConsentRequiredConsentMissing,
 				"The user has not allowed these scopes to this app in this session, and prompt=none forbids asking.")
 		}
 		if p != nil {
@@ -126,7 +126,7 @@ func (s *Server) authorizeParams(w http.ResponseWriter, r *http.Request) (url.Va
 	if r.Method != http.MethodPost {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			return nil, problem.New("bad_request", "malformed_request",
+			return nil, problem.New(problem.BadRequestMalformedRequest,
 				"The query string is not valid percent-encoded name=value pairs.").Wrap(err)
 		}
 		return q, nil
@@ -139,12 +139,12 @@ func (s *Server) authorizeParams(w http.ResponseWriter, r *http.Request) (url.Va
 func (s *Server) readPageForm(w http.ResponseWriter, r *http.Request) (url.Values, *problem.Error) {
 	limit := s.cfg.MaxFormBytes
 	if r.ContentLength > limit {
-		return nil, problem.Newf("payload_too_large", "declared_too_large",
+		return nil, problem.Newf(problem.PayloadTooLargeDeclaredTooLarge,
 			"The body is %d bytes; this page accepts at most %d.", r.ContentLength, limit)
 	}
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, problem.Newf("invalid_request", "wrong_content_type",
+		return nil, problem.Newf(problem.InvalidRequestWrongContentType,
 			"The body must be application/x-www-form-urlencoded; got Content-Type %q.", ct)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -154,14 +154,14 @@ func (s *Server) readPageForm(w http.ResponseWriter, r *http.Request) (url.Value
 		}
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, problem.Newf("payload_too_large", "body_too_large",
+			return nil, problem.Newf(problem.PayloadTooLargeBodyTooLarge,
 				"The body grew past %d bytes, the most this page accepts.", limit)
 		}
-		return nil, problem.New("invalid_request", "malformed_body", "The request body could not be read completely.").Wrap(err)
+		return nil, problem.New(problem.InvalidRequestMalformedBody, "The request body could not be read completely.").Wrap(err)
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, problem.New("invalid_request", "malformed_body",
+		return nil, problem.New(problem.InvalidRequestMalformedBody,
 			"The form body is not valid application/x-www-form-urlencoded data.").Wrap(err)
 	}
 	return form, nil
@@ -173,13 +173,13 @@ func (s *Server) readPageForm(w http.ResponseWriter, r *http.Request) (url.Value
 func (s *Server) authorizeClient(ctx context.Context, params url.Values) (c *store.Client, redirectURI string, given bool, p *problem.Error) {
 	for _, name := range []string{"client_id", "redirect_uri"} {
 		if n := len(params[name]); n > 1 {
-			return nil, "", false, problem.Newf("invalid_request", "repeated_parameter",
+			return nil, "", false, problem.Newf(problem.InvalidRequestRepeatedParameter,
 				"The parameter %q appears %d times; send it once (RFC 6749 section 3.1).", name, n)
 		}
 	}
 	id := params.Get("client_id")
 	if id == "" {
-		return nil, "", false, problem.New("invalid_request", "missing_parameter",
+		return nil, "", false, problem.New(problem.InvalidRequestMissingParameter,
 			"The client_id parameter is required: the app that sent you here did not say who it is.")
 	}
 	c, p = s.activeClient(ctx, id)
@@ -191,14 +191,14 @@ func (s *Server) authorizeClient(ctx context.Context, params url.Values) (c *sto
 	case !given && len(c.RedirectURIs) == 1:
 		return c, c.RedirectURIs[0], false, nil
 	case !given || redirectURI == "":
-		return nil, "", false, problem.Newf("invalid_redirect_uri", "redirect_uri_missing",
+		return nil, "", false, problem.Newf(problem.InvalidRedirectURIRedirectURIMissing,
 			"The request carried no redirect_uri, and the app %q has %d redirect URIs registered, so the server cannot tell where to send you back.",
 			c.Name, len(c.RedirectURIs))
 	case checkRedirectURI(redirectURI) != nil:
-		return nil, "", false, problem.Newf("invalid_redirect_uri", "redirect_uri_malformed",
+		return nil, "", false, problem.Newf(problem.InvalidRedirectURIRedirectURIMalformed,
 			"The redirect_uri %q is not an absolute URI without a fragment.", redirectURI)
 	case !redirectURIRegistered(c.RedirectURIs, redirectURI):
-		return nil, "", false, problem.Newf("invalid_redirect_uri", "redirect_uri_not_registered",
+		return nil, "", false, problem.Newf(problem.InvalidRedirectURIRedirectURINotRegistered,
 			"The redirect_uri %q is not registered for the app %q; matching is exact.", redirectURI, c.Name)
 	}
 	return c, redirectURI, true, nil
@@ -209,12 +209,12 @@ func (s *Server) authorizeClient(ctx context.Context, params url.Values) (c *sto
 func (s *Server) activeClient(ctx context.Context, id string) (*store.Client, *problem.Error) {
 	c, err := s.clients.get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.Newf("invalid_request", "client_id_unknown", "No app with the client_id %q is registered here.", id)
+		return nil, problem.Newf(problem.InvalidRequestClientIDUnknown, "No app with the client_id %q is registered here.", id)
 	} else if err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	if c.Status != store.ClientActive {
-		return nil, problem.Newf("invalid_request", "client_id_inactive", "The app %q is %s and cannot sign users in.", c.Name, c.Status)
+		return nil, problem.Newf(problem.InvalidRequestClientIDInactive, "The app %q is %s and cannot sign users in.", c.Name, c.Status)
 	}
 	return c, nil
 }
@@ -224,7 +224,7 @@ func (s *Server) activeClient(ctx context.Context, id string) (*store.Client, *p
 func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingRequest, *problem.Error) {
 	for name, vs := range params {
 		if len(vs) > 1 {
-			return nil, problem.Newf("invalid_request", "repeated_parameter",
+			return nil, problem.Newf(problem.InvalidRequestRepeatedParameter,
 				"The parameter %q appears %d times; send each parameter once (RFC 6749 section 3.1).", name, len(vs))
 		}
 	}
@@ -233,20 +233,20 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	}
 	switch rt := params.Get("response_type"); {
 	case rt == "":
-		return nil, problem.New("invalid_request", "missing_parameter", "The response_type parameter is required; send response_type=code.")
+		return nil, problem.New(problem.InvalidRequestMissingParameter, "The response_type parameter is required; send response_type=code.")
 	case responseTypesNotOffered[rt]:
-		return nil, problem.Newf("unsupported_response_type", "response_type_not_offered",
+		return nil, problem.Newf(problem.UnsupportedResponseTypeResponseTypeNotOffered,
 			"response_type=%s is not offered here (no implicit or hybrid flow); use response_type=code.", rt)
 	case rt != responseTypeCode:
-		return nil, problem.Newf("unsupported_response_type", "unknown_response_type",
+		return nil, problem.Newf(problem.UnsupportedResponseTypeUnknownResponseType,
 			"response_type=%q is not a known response type; use response_type=code.", rt)
 	}
 	if !slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
-		return nil, problem.Newf("unauthorized_client", "response_type_not_allowed",
+		return nil, problem.Newf(problem.UnauthorizedClientResponseTypeNotAllowed,
 			"The app %q is not registered for the authorization_code grant.", c.Name)
 	}
 	if rm := params.Get("response_mode"); rm != "" && rm != "query" {
-		return nil, problem.Newf("invalid_request", "invalid_parameter",
+		return nil, problem.Newf(problem.InvalidRequestInvalidParameter,
 			"response_mode=%q is not supported; the only response mode is query.", rm)
 	}
 
@@ -256,22 +256,22 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	challenge, method := params.Get("code_challenge"), params.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		return nil, problem.New("invalid_request", "missing_parameter",
+		return nil, problem.New(problem.InvalidRequestMissingParameter,
 			"code_challenge_method was sent without code_challenge.")
 	case challenge == "" && c.TokenEndpointAuthMethod == AuthNone:
-		return nil, problem.New("invalid_request", "pkce_required",
+		return nil, problem.New(problem.InvalidRequestPKCERequired,
 			"This app is a public client: send code_challenge (the S256 hash of a code_verifier) with code_challenge_method=S256.")
 	case challenge == "" && s.cfg.RequirePKCE:
-		return nil, problem.New("invalid_request", "pkce_required",
+		return nil, problem.New(problem.InvalidRequestPKCERequired,
 			"This server requires PKCE of every app: send code_challenge (the S256 hash of a code_verifier) with code_challenge_method=S256.")
 	case challenge != "" && method != "S256":
 		if method == "" {
 			method = "plain (the default when code_challenge_method is absent)"
 		}
-		return nil, problem.Newf("invalid_request", "unsupported_challenge_method",
+		return nil, problem.Newf(problem.InvalidRequestUnsupportedChallengeMethod,
 			"code_challenge_method %s is not accepted; send code_challenge_method=S256.", method)
 	case challenge != "" && !pkceChallenge.MatchString(challenge):
-		return nil, problem.New("invalid_request", "invalid_parameter",
+		return nil, problem.New(problem.InvalidRequestInvalidParameter,
 			"code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (the base64url S256 hash is 43).")
 	}
 	pr.CodeChallenge = challenge
@@ -289,7 +289,7 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	if raw := params.Get("max_age"); raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 0 {
-			return nil, problem.Newf("invalid_request", "invalid_parameter",
+			return nil, problem.Newf(problem.InvalidRequestInvalidParameter,
 				"max_age must be a non-negative number of seconds; got %q.", raw)
 		}
 		pr.MaxAge = &n
@@ -315,10 +315,10 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 func requestObjectProblem(params url.Values) *problem.Error {
 	switch {
 	case params.Has("request"):
-		return problem.New("request_not_supported", "request_object_not_supported",
+		return problem.New(problem.RequestNotSupportedRequestObjectNotSupported,
 			"The request parameter (a request object, OpenID Connect Core section 6.1) is not supported here; send the authorization parameters as plain query parameters.")
 	case params.Has("request_uri"):
-		return problem.New("request_uri_not_supported", "request_uri_not_supported",
+		return problem.New(problem.RequestURINotSupportedRequestURINotSupported,
 			"The request_uri parameter (OpenID Connect Core section 6.2, RFC 9126) is not supported here; send the authorization parameters as plain query parameters.")
 	}
 	return nil
@@ -338,7 +338,7 @@ func parsePrompt(raw string) ([]string, *problem.Error) {
 		case "select_account":
 			v = "login"
 		default:
-			return nil, problem.Newf("invalid_request", "invalid_parameter",
+			return nil, problem.Newf(problem.InvalidRequestInvalidParameter,
 				"prompt=%q is not one of none, login, consent, select_account.", v)
 		}
 		if !slices.Contains(out, v) {
@@ -346,7 +346,7 @@ func parsePrompt(raw string) ([]string, *problem.Error) {
 		}
 	}
 	if slices.Contains(out, "none") && len(out) > 1 {
-		return nil, problem.New("invalid_request", "invalid_parameter", "prompt=none cannot be combined with other prompt values.")
+		return nil, problem.New(problem.InvalidRequestInvalidParameter, "prompt=none cannot be combined with other prompt values.")
 	}
 	return out, nil
 }
@@ -369,7 +369,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	action := form.Get("action")
 	if action == "cancel" {
 		s.redirectError(w, r, pr.RedirectURI, pr.State,
-			problem.New("access_denied", "user_declined", "The user cancelled the sign-in."))
+			problem.New(problem.AccessDeniedUserDeclined, "The user cancelled the sign-in."))
 		return
 	}
 	user, retry, p := s.signIn(r, form, action)
@@ -416,7 +416,7 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 		return u, nil, nil
 	case "network":
 		if !s.cfg.NetworkLogin {
-			return nil, nil, problem.New("invalid_request", "invalid_parameter",
+			return nil, nil, problem.New(problem.InvalidRequestInvalidParameter,
 				"Identification by the network is not offered on this server; sign in with a username and password.")
 		}
 		phone := strings.Join(strings.Fields(form.Get("phone")), "")
@@ -437,7 +437,7 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 		s.logSignIn(r, u, action)
 		return u, nil, nil
 	}
-	return nil, nil, problem.Newf("invalid_request", "invalid_parameter", "The form's action %q is not one this page offers.", action)
+	return nil, nil, problem.Newf(problem.InvalidRequestInvalidParameter, "The form's action %q is not one this page offers.", action)
 }
 
 // signInPerAccount is the sign-in throttle of one account (OWASP
@@ -501,7 +501,7 @@ func pageStoreError(err error) *problem.Error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return storeError(err)
+	return problem.FromOAuthStore(err)
 }
 
 // afterSignIn continues a request once a user is signed in: straight back
@@ -540,7 +540,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	switch form.Get("action") {
 	case "deny":
 		s.redirectError(w, r, pr.RedirectURI, pr.State,
-			problem.New("access_denied", "consent_denied", "The user did not allow the app the access it asked for."))
+			problem.New(problem.AccessDeniedConsentDenied, "The user did not allow the app the access it asked for."))
 	case "allow":
 		ss.remember(client.ID, pr.Scopes)
 		if err := s.saveSession(w, ss); err != nil {
@@ -549,7 +549,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		}
 		s.grantCode(w, r, pr, user, ss)
 	default:
-		s.errorPage(w, r, problem.Newf("invalid_request", "invalid_parameter",
+		s.errorPage(w, r, problem.Newf(problem.InvalidRequestInvalidParameter,
 			"The form's action %q is not one this page offers.", form.Get("action")))
 	}
 }
@@ -571,7 +571,7 @@ func (s *Server) postedRequest(w http.ResponseWriter, r *http.Request) (url.Valu
 		return nil, nil, nil, p
 	}
 	if !redirectURIRegistered(c.RedirectURIs, pr.RedirectURI) {
-		return nil, nil, nil, problem.Newf("invalid_redirect_uri", "redirect_uri_not_registered",
+		return nil, nil, nil, problem.Newf(problem.InvalidRedirectURIRedirectURINotRegistered,
 			"The redirect_uri %q is no longer registered for the app %q.", pr.RedirectURI, c.Name)
 	}
 	return form, pr, c, nil
@@ -609,7 +609,7 @@ func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, pr *pendingRe
 		ac.CodeChallengeMethod = "S256"
 	}
 	if err := s.cfg.Store.CreateAuthCode(r.Context(), ac); err != nil {
-		s.redirectError(w, r, pr.RedirectURI, pr.State, storeError(err))
+		s.redirectError(w, r, pr.RedirectURI, pr.State, problem.FromOAuthStore(err))
 		return
 	}
 	q := url.Values{"code": {code}, "iss": {s.cfg.Issuer}}
@@ -642,7 +642,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	if state != "" {
 		q.Set("state", state)
 	}
-	s.logProblem(r, p)
+	s.render.Report(r, p)
 	http.Redirect(w, r, withQuery(redirectURI, q), redirectStatus(r))
 }
 

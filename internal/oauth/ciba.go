@@ -49,7 +49,7 @@ func (s *Server) bcAuthorize(w http.ResponseWriter, r *http.Request) ([]byte, *p
 		return nil, p
 	}
 	if !slices.Contains(client.GrantTypes, GrantCIBA) {
-		return nil, problem.Newf("unauthorized_client", "grant_not_allowed",
+		return nil, problem.Newf(problem.UnauthorizedClientGrantNotAllowed,
 			"This client is not registered for the CIBA grant (%s).", GrantCIBA)
 	}
 	scopes, p := parseScope(form.Get("scope"))
@@ -57,7 +57,7 @@ func (s *Server) bcAuthorize(w http.ResponseWriter, r *http.Request) ([]byte, *p
 		return nil, p
 	}
 	if !slices.Contains(scopes, ScopeOpenID) {
-		return nil, problem.New("invalid_scope", "openid_missing", "A backchannel authentication request must include the openid scope (CIBA §7.1).")
+		return nil, problem.New(problem.InvalidScopeOpenidMissing, "A backchannel authentication request must include the openid scope (CIBA §7.1).")
 	}
 	if scopes, p = s.grantedScopes(client, scopes); p != nil {
 		return nil, p
@@ -69,25 +69,25 @@ func (s *Server) bcAuthorize(w http.ResponseWriter, r *http.Request) ([]byte, *p
 		}
 	}
 	if hints != 1 {
-		return nil, problem.New("invalid_request", "multiple_hints",
+		return nil, problem.New(problem.InvalidRequestMultipleHints,
 			"Send exactly one of login_hint, login_hint_token and id_token_hint (CIBA §7.1); gatehouse takes login_hint=tel:+<number>.")
 	}
 	hint := form.Get("login_hint")
 	phone, ok := strings.CutPrefix(hint, "tel:")
 	if !ok || !e164.MatchString(phone) {
-		return nil, problem.New("invalid_request", "invalid_login_hint",
+		return nil, problem.New(problem.InvalidRequestInvalidLoginHint,
 			"login_hint must be a phone number in E.164 form prefixed with tel:, e.g. tel:+34600000001.")
 	}
 	bm := form.Get("binding_message")
 	if utf8.RuneCountInString(bm) > maxBindingMessage || strings.ContainsAny(bm, "\r\n\t") {
-		return nil, problem.Newf("invalid_binding_message", "binding_message_too_long",
+		return nil, problem.Newf(problem.InvalidBindingMessageBindingMessageTooLong,
 			"binding_message must be one line of at most %d characters.", maxBindingMessage)
 	}
 	ttl := CIBARequestTTL
 	if v := form.Get("requested_expiry"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 600 {
-			return nil, problem.New("invalid_request", "invalid_parameter", "requested_expiry must be a whole number of seconds from 1 to 600.")
+			return nil, problem.New(problem.InvalidRequestInvalidParameter, "requested_expiry must be a whole number of seconds from 1 to 600.")
 		}
 		ttl = time.Duration(n) * time.Second
 	}
@@ -104,7 +104,7 @@ func (s *Server) bcAuthorize(w http.ResponseWriter, r *http.Request) ([]byte, *p
 		sandboxCIBADecision(req, phone, now)
 	}
 	if err := s.cfg.Store.CreateCIBARequest(ctx, req); err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	body, _ := json.Marshal(map[string]any{"auth_req_id": req.ID, "expires_in": int(ttl.Seconds()), "interval": req.Interval})
 	return body, nil
@@ -119,9 +119,9 @@ func (s *Server) subscriber(ctx context.Context, phone string) (*store.User, *pr
 		return u, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
-	unknown := problem.New("unknown_user_id", "phone_number_unknown", "No subscriber has this phone number.")
+	unknown := problem.New(problem.UnknownUserIDPhoneNumberUnknown, "No subscriber has this phone number.")
 	if !s.cfg.NetworkLogin || strings.HasSuffix(phone, "4") {
 		return nil, unknown
 	}
@@ -133,7 +133,7 @@ func (s *Server) subscriber(ctx context.Context, phone string) (*store.User, *pr
 				return u, nil
 			}
 		}
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	return u, nil
 }
@@ -168,16 +168,16 @@ func (cibaGrant) handle(ctx context.Context, s *Server, req *tokenRequest) (*tok
 		verdict, issue = nil, false
 		switch {
 		case r.ClientID != req.client.ID:
-			verdict = problem.New("invalid_grant", "auth_req_id_unknown", "The auth_req_id is unknown.")
+			verdict = problem.New(problem.InvalidGrantAuthReqIDUnknown, "The auth_req_id is unknown.")
 			return errAbort
 		case !now.Before(r.ExpiresAt):
-			verdict = problem.New("expired_token", "auth_req_id_expired", "The backchannel request expired; start a new one.")
+			verdict = problem.New(problem.ExpiredTokenAuthReqIDExpired, "The backchannel request expired; start a new one.")
 			return errAbort
 		case r.Status == store.CIBAIssued:
-			verdict = problem.New("invalid_grant", "auth_req_id_used", "Tokens were already issued for this auth_req_id.")
+			verdict = problem.New(problem.InvalidGrantAuthReqIDUsed, "Tokens were already issued for this auth_req_id.")
 			return errAbort
 		case r.Status == store.CIBADenied:
-			verdict = problem.New("access_denied", "ciba_denied", "The subscriber denied the request.").WithStatus(http.StatusBadRequest)
+			verdict = problem.New(problem.AccessDeniedCibaDenied, "The subscriber denied the request.").WithStatus(http.StatusBadRequest)
 			return errAbort
 		case r.Status == store.CIBAApproved:
 			r.Status, r.UpdatedAt, issue = store.CIBAIssued, now, true
@@ -186,27 +186,27 @@ func (cibaGrant) handle(ctx context.Context, s *Server, req *tokenRequest) (*tok
 		// Pending: poll no faster than the interval (CIBA §11).
 		if !r.LastPollAt.IsZero() && now.Sub(r.LastPollAt) < time.Duration(r.Interval)*time.Second {
 			r.Interval += 5
-			verdict = problem.Newf("slow_down", "polling_too_fast",
+			verdict = problem.Newf(problem.SlowDownPollingTooFast,
 				"Poll at most every %d seconds (the interval grew by 5 seconds).", r.Interval)
 		} else {
-			verdict = problem.New("authorization_pending", "pending", "The subscriber has not answered yet; poll again after the interval.")
+			verdict = problem.New(problem.AuthorizationPendingPending, "The subscriber has not answered yet; poll again after the interval.")
 		}
 		r.LastPollAt, r.UpdatedAt = now, now
 		return nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, problem.New("invalid_grant", "auth_req_id_unknown", "The auth_req_id is unknown.")
+		return nil, problem.New(problem.InvalidGrantAuthReqIDUnknown, "The auth_req_id is unknown.")
 	case errors.Is(err, errAbort):
 		return nil, verdict
 	case err != nil:
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	case !issue:
 		return nil, verdict
 	}
 	user, err := s.users.get(ctx, r.UserID)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	return s.userTokens(ctx, req.client, user, r.Scopes, r.AuthTime, "", "ciba_"+r.ID[:22], true)
 }

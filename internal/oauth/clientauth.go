@@ -60,7 +60,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 		}
 	}
 	if methods > 1 {
-		return nil, problem.New("invalid_request", "multiple_client_auth",
+		return nil, problem.New(problem.InvalidRequestMultipleClientAuth,
 			"The client authenticated with more than one method; use exactly one (RFC 6749 §2.3).")
 	}
 	challenge := func(p *problem.Error) *problem.Error {
@@ -73,14 +73,14 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 	switch {
 	case hasAssertion:
 		if t := form.Get("client_assertion_type"); t != ClientAssertionTypeJWT {
-			return nil, problem.Newf("invalid_request", "invalid_parameter",
+			return nil, problem.Newf(problem.InvalidRequestInvalidParameter,
 				"client_assertion_type must be %q; got %q.", ClientAssertionTypeJWT, t)
 		}
 		c, p := s.verifyClientAssertion(r.Context(), assertion[0], form.Get("client_id"), endpoint)
 		return c, p
 	case hasBasic:
 		if id := form.Get("client_id"); id != "" && id != basicID {
-			return nil, challenge(problem.New("invalid_request", "invalid_parameter",
+			return nil, challenge(problem.New(problem.InvalidRequestInvalidParameter,
 				"client_id in the body differs from the one in the Authorization header."))
 		}
 		c, p := s.checkSecret(r.Context(), basicID, basicSecret, AuthClientSecretBasic)
@@ -91,7 +91,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 	case hasPost:
 		id := form.Get("client_id")
 		if id == "" {
-			return nil, problem.New("invalid_request", "missing_parameter",
+			return nil, problem.New(problem.InvalidRequestMissingParameter,
 				"client_secret was sent without client_id.")
 		}
 		return s.checkSecret(r.Context(), id, postSecret[0], AuthClientSecretPost)
@@ -99,23 +99,23 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, endpoint s
 
 	id := form.Get("client_id")
 	if id == "" {
-		return nil, problem.New("invalid_client", "missing_credentials",
+		return nil, problem.New(problem.InvalidClientMissingCredentials,
 			"No client credentials were sent: use HTTP Basic with client_id and client_secret, or the client's registered method.").
 			WithHeader("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	c, err := s.clients.get(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s is not registered", id).Conceal()
+			return nil, problem.Newf(problem.InvalidClientUnknownClient, "client_id %s is not registered", id).Conceal()
 		}
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	if c.TokenEndpointAuthMethod != AuthNone || !allowNone {
-		return nil, problem.New("invalid_client", "missing_credentials",
+		return nil, problem.New(problem.InvalidClientMissingCredentials,
 			"The client sent a client_id but no credentials; it must authenticate with its registered method.")
 	}
 	if c.Status != store.ClientActive {
-		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", c.ID, c.Status).Conceal()
+		return nil, problem.Newf(problem.InvalidClientClientSuspended, "client %s is %s", c.ID, c.Status).Conceal()
 	}
 	return c, nil
 }
@@ -129,12 +129,12 @@ func basicCredentials(r *http.Request) (id, secret string, ok bool, p *problem.E
 	}
 	scheme, _, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", false, problem.Newf("invalid_client", "missing_credentials",
+		return "", "", false, problem.Newf(problem.InvalidClientMissingCredentials,
 			"The token endpoint accepts HTTP Basic client authentication, not %q.", scheme).
 			WithHeader("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	rawID, rawSecret, ok := r.BasicAuth()
-	bad := problem.New("invalid_client", "malformed_basic_auth",
+	bad := problem.New(problem.InvalidClientMalformedBasicAuth,
 		"The Authorization header is not valid HTTP Basic credentials (base64 of client_id:client_secret).").
 		WithHeader("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	if !ok {
@@ -154,7 +154,7 @@ func basicCredentials(r *http.Request) (id, secret string, ok bool, p *problem.E
 func (s *Server) checkSecret(ctx context.Context, id, secret, method string) (*store.Client, *problem.Error) {
 	c, err := s.clients.get(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	digest := HashSecret(secret)
 	current, previous := unknownClientDigest, unknownClientDigest
@@ -172,13 +172,13 @@ func (s *Server) checkSecret(ctx context.Context, id, secret, method string) (*s
 	matchPrevious := subtle.ConstantTimeCompare(digest, previous) == 1 && previousValid
 	switch {
 	case c == nil:
-		return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s is not registered", id).Conceal()
+		return nil, problem.Newf(problem.InvalidClientUnknownClient, "client_id %s is not registered", id).Conceal()
 	case !matchCurrent && !matchPrevious:
-		return nil, problem.Newf("invalid_client", "wrong_secret", "client %s sent a secret that matches neither its current nor a previous secret in its grace period", id).Conceal()
+		return nil, problem.Newf(problem.InvalidClientWrongSecret, "client %s sent a secret that matches neither its current nor a previous secret in its grace period", id).Conceal()
 	case c.Status != store.ClientActive:
-		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", id, c.Status).Conceal()
+		return nil, problem.Newf(problem.InvalidClientClientSuspended, "client %s is %s", id, c.Status).Conceal()
 	case c.TokenEndpointAuthMethod != method:
-		return nil, problem.Newf("invalid_client", "auth_method_mismatch",
+		return nil, problem.Newf(problem.InvalidClientAuthMethodMismatch,
 			"This client is registered for %s but authenticated with %s.", c.TokenEndpointAuthMethod, method)
 	}
 	return c, nil
@@ -193,76 +193,76 @@ type assertionClaims struct {
 // verifyClientAssertion authenticates a client by a JWT signed with a key
 // from its registered JWKS (private_key_jwt, RFC 7523 §2.2 and §3).
 func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, endpoint string) (*store.Client, *problem.Error) {
-	invalid := func(cause, detail string) *problem.Error {
-		return problem.New("invalid_client", cause, detail)
+	invalid := func(r problem.Reason, detail string) *problem.Error {
+		return problem.New(r, detail)
 	}
 	tok, err := parseAssertion(raw)
 	if err != nil {
-		return nil, invalid("invalid_assertion", "client_assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA, Ed25519).")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "client_assertion is not a JWS signed with an accepted algorithm (RS*, PS*, ES*, EdDSA, Ed25519).")
 	}
 	var unverified assertionClaims
 	if err := tok.unsafeClaims(&unverified); err != nil || unverified.Subject == "" {
-		return nil, invalid("invalid_assertion", "client_assertion must carry sub = the client_id.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "client_assertion must carry sub = the client_id.")
 	}
 	if formClientID != "" && formClientID != unverified.Subject {
-		return nil, invalid("invalid_assertion", "client_id differs from the assertion's sub.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "client_id differs from the assertion's sub.")
 	}
 	c, err := s.clients.get(ctx, unverified.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.Newf("invalid_client", "unknown_client", "client_id %s (the assertion's sub) is not registered", unverified.Subject).Conceal()
+		return nil, problem.Newf(problem.InvalidClientUnknownClient, "client_id %s (the assertion's sub) is not registered", unverified.Subject).Conceal()
 	} else if err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
-		return nil, problem.Newf("invalid_client", "auth_method_mismatch",
+		return nil, problem.Newf(problem.InvalidClientAuthMethodMismatch,
 			"This client is registered for %s but authenticated with private_key_jwt.", c.TokenEndpointAuthMethod)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal([]byte(c.JWKS), &set); err != nil {
-		return nil, invalid("invalid_assertion", "The client has no usable registered JWKS.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "The client has no usable registered JWKS.")
 	}
 	var claims assertionClaims
 	if !tok.verify(set, &claims) {
-		return nil, invalid("invalid_assertion", "The assertion's signature does not verify with any key in the client's registered JWKS.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion's signature does not verify with any key in the client's registered JWKS.")
 	}
 	if claims.Issuer != c.ID || claims.Subject != c.ID {
-		return nil, invalid("invalid_assertion", "The assertion's iss and sub must both be the client_id.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion's iss and sub must both be the client_id.")
 	}
 	now := s.cfg.Now()
 	if claims.Expiry == nil {
-		return nil, invalid("assertion_expired", "The assertion must carry exp.")
+		return nil, invalid(problem.InvalidClientAssertionExpired, "The assertion must carry exp.")
 	}
 	exp := claims.Expiry.Time()
 	if !now.Before(exp.Add(clockSkew)) {
-		return nil, invalid("assertion_expired", "The assertion has expired.")
+		return nil, invalid(problem.InvalidClientAssertionExpired, "The assertion has expired.")
 	}
 	issued := now
 	if claims.IssuedAt != nil {
 		issued = claims.IssuedAt.Time()
 		if issued.After(now.Add(clockSkew)) {
-			return nil, invalid("invalid_assertion", "The assertion's iat is in the future.")
+			return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion's iat is in the future.")
 		}
 	}
 	if exp.Sub(issued) > MaxAssertionLifetime*time.Second+clockSkew {
-		return nil, invalid("assertion_expired", "The assertion lives longer than 300 seconds; shorten exp.")
+		return nil, invalid(problem.InvalidClientAssertionExpired, "The assertion lives longer than 300 seconds; shorten exp.")
 	}
 	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(clockSkew)) {
-		return nil, invalid("invalid_assertion", "The assertion is not valid yet (nbf).")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion is not valid yet (nbf).")
 	}
 	if !s.assertionAudienceOK(claims.Audience, endpoint) {
-		return nil, invalid("assertion_audience", "The assertion's aud must be the issuer or this endpoint's URL, "+s.cfg.Issuer+".")
+		return nil, invalid(problem.InvalidClientAssertionAudience, "The assertion's aud must be the issuer or this endpoint's URL, "+s.cfg.Issuer+".")
 	}
 	if claims.ID == "" {
-		return nil, invalid("invalid_assertion", "The assertion must carry a jti.")
+		return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion must carry a jti.")
 	}
 	if err := s.cfg.Store.UseAssertionID(ctx, c.ID, claims.ID, exp.Add(clockSkew)); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, invalid("assertion_replayed", "This assertion's jti was already used; sign a new assertion for every request.")
+			return nil, invalid(problem.InvalidClientAssertionReplayed, "This assertion's jti was already used; sign a new assertion for every request.")
 		}
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	if c.Status != store.ClientActive {
-		return nil, problem.Newf("invalid_client", "client_suspended", "client %s is %s", c.ID, c.Status).Conceal()
+		return nil, problem.Newf(problem.InvalidClientClientSuspended, "client %s is %s", c.ID, c.Status).Conceal()
 	}
 	return c, nil
 }

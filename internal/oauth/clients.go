@@ -310,7 +310,7 @@ func (m *ClientManager) apply(c *store.Client, spec ClientSpec, defined []string
 			for _, sc := range *spec.Scopes {
 				if !slices.Contains(defined, sc) && !slices.Contains(c.Scopes, sc) {
 					slices.Sort(defined)
-					return problem.Newf("bad_request", "unknown_scope",
+					return problem.Newf(problem.BadRequestUnknownScope,
 						"scopes: %q is not defined by the platform or by any API; known scopes: %s. "+
 							"Import the API that defines it first, or pass --allow-unknown-scopes (allow_unknown_scopes in the admin API) for one you will import later.",
 						sc, strings.Join(defined, " ")).With("field", "scopes")
@@ -455,7 +455,7 @@ func dedupe(in []string) []string {
 }
 
 func invalidField(field, why string) *problem.Error {
-	return problem.Newf("bad_request", "invalid_parameter", "%s: %s.", field, why).With("field", field)
+	return problem.Newf(problem.BadRequestInvalidParameter, "%s: %s.", field, why).With("field", field)
 }
 
 // randomString returns n random bytes, base64url-encoded: safe in URLs,

@@ -81,7 +81,7 @@ func (s *Server) userTokens(ctx context.Context, client *store.Client, user *sto
 			AuthTime: authTime, ExpiresAt: now.Add(RefreshTokenTTL), CreatedAt: now,
 		}
 		if err := s.cfg.Store.CreateRefreshToken(ctx, rec); err != nil {
-			return nil, storeError(err)
+			return nil, problem.FromOAuthStore(err)
 		}
 		resp.RefreshToken = rt
 	}
@@ -115,23 +115,23 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	ac, err := s.cfg.Store.RedeemAuthCode(ctx, hashToken(code), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, problem.New("invalid_grant", "code_not_found", "The authorization code is unknown; it may be mistyped or from another server.")
+		return nil, problem.New(problem.InvalidGrantCodeNotFound, "The authorization code is unknown; it may be mistyped or from another server.")
 	case errors.Is(err, store.ErrConflict) && ac != nil:
 		// A replayed code means it leaked: revoke everything issued from
 		// it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 		if rerr := s.revokeGrant(ctx, ac.ClientID, ac.GrantID); rerr != nil {
 			s.cfg.Logger.Error("revoking the tokens of a replayed code failed", "err", rerr, "client", ac.ClientID)
 		}
-		return nil, problem.New("invalid_grant", "code_already_used",
+		return nil, problem.New(problem.InvalidGrantCodeAlreadyUsed,
 			"This authorization code was already used; the tokens issued from it are now revoked. Start a new authorization.")
 	case err != nil:
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	switch {
 	case ac.ClientID != req.client.ID:
-		return nil, problem.New("invalid_grant", "client_mismatch", "The authorization code was issued to another client.")
+		return nil, problem.New(problem.InvalidGrantClientMismatch, "The authorization code was issued to another client.")
 	case !now.Before(ac.ExpiresAt):
-		return nil, problem.Newf("invalid_grant", "code_expired",
+		return nil, problem.Newf(problem.InvalidGrantCodeExpired,
 			"The authorization code expired (codes live %d seconds); start a new authorization.", int(AuthCodeTTL.Seconds()))
 	}
 	// RFC 6749 §4.1.3: a redirect_uri sent with the authorization request
@@ -139,7 +139,7 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	// registered.
 	ru := req.form.Get("redirect_uri")
 	if (ac.RedirectURI != "" && ru != ac.RedirectURI) || (ac.RedirectURI == "" && ru != "" && !redirectURIRegistered(req.client.RedirectURIs, ru)) {
-		return nil, problem.New("invalid_grant", "redirect_uri_mismatch",
+		return nil, problem.New(problem.InvalidGrantRedirectURIMismatch,
 			"redirect_uri must be exactly the one sent with the authorization request.")
 	}
 	if p := checkPKCE(ac, req.form.Get("code_verifier")); p != nil {
@@ -148,9 +148,9 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	user, err := s.users.get(ctx, ac.UserID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem.New("invalid_grant", "unknown_subject", "The user who authorized this code no longer exists.")
+			return nil, problem.New(problem.InvalidGrantUnknownSubject, "The user who authorized this code no longer exists.")
 		}
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	return s.userTokens(ctx, req.client, user, ac.Scopes, ac.AuthTime, ac.Nonce, ac.GrantID, true)
 }
@@ -163,16 +163,16 @@ func checkPKCE(ac *store.AuthCode, verifier string) *problem.Error {
 	case ac.CodeChallenge == "" && verifier == "":
 		return nil
 	case ac.CodeChallenge == "":
-		return problem.New("invalid_grant", "pkce_verifier_mismatch",
+		return problem.New(problem.InvalidGrantPKCEVerifierMismatch,
 			"A code_verifier was sent, but the authorization request had no code_challenge.")
 	case verifier == "":
-		return problem.New("invalid_grant", "pkce_verifier_missing",
+		return problem.New(problem.InvalidGrantPKCEVerifierMissing,
 			"The authorization request had a code_challenge; send its code_verifier (RFC 7636 §4.5).")
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	got := base64.RawURLEncoding.EncodeToString(sum[:])
 	if subtle.ConstantTimeCompare([]byte(got), []byte(ac.CodeChallenge)) != 1 {
-		return problem.New("invalid_grant", "pkce_verifier_mismatch",
+		return problem.New(problem.InvalidGrantPKCEVerifierMismatch,
 			"code_verifier does not match the code_challenge (S256) of the authorization request.")
 	}
 	return nil
@@ -193,17 +193,17 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 	old, err := s.cfg.Store.GetRefreshToken(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, problem.New("invalid_grant", "refresh_token_unknown", "The refresh token is unknown.")
+		return nil, problem.New(problem.InvalidGrantRefreshTokenUnknown, "The refresh token is unknown.")
 	case err != nil:
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	case old.ClientID != req.client.ID:
-		return nil, problem.New("invalid_grant", "client_mismatch", "The refresh token was issued to another client.")
+		return nil, problem.New(problem.InvalidGrantClientMismatch, "The refresh token was issued to another client.")
 	case !old.RevokedAt.IsZero():
-		return nil, problem.New("invalid_grant", "refresh_token_revoked", "The refresh token was revoked; sign the user in again.")
+		return nil, problem.New(problem.InvalidGrantRefreshTokenRevoked, "The refresh token was revoked; sign the user in again.")
 	case !old.RotatedAt.IsZero():
 		return nil, s.refreshReused(ctx, old)
 	case !s.cfg.Now().Before(old.ExpiresAt):
-		return nil, problem.New("invalid_grant", "refresh_token_expired", "The refresh token expired; sign the user in again.")
+		return nil, problem.New(problem.InvalidGrantRefreshTokenExpired, "The refresh token expired; sign the user in again.")
 	}
 	scopes, p := s.refreshScopes(req.client, old.Scopes, req.scopes)
 	if p != nil {
@@ -211,9 +211,9 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 	}
 	user, err := s.users.get(ctx, old.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.New("invalid_grant", "unknown_subject", "The user of this refresh token no longer exists.")
+		return nil, problem.New(problem.InvalidGrantUnknownSubject, "The user of this refresh token no longer exists.")
 	} else if err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	now := s.cfg.Now()
 	next := newOpaqueToken()
@@ -226,7 +226,7 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 		// Another request rotated it first: that is reuse too.
 		return nil, s.refreshReused(ctx, stored)
 	} else if err != nil {
-		return nil, storeError(err)
+		return nil, problem.FromOAuthStore(err)
 	}
 	resp, p := s.userTokens(ctx, req.client, user, scopes, old.AuthTime, "", old.FamilyID, false)
 	if p != nil {
@@ -252,20 +252,20 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 // refresh, as the user consented to it.
 func (s *Server) refreshScopes(c *store.Client, granted, requested []string) ([]string, *problem.Error) {
 	if !slices.Contains(c.Scopes, ScopeOfflineAccess) {
-		return nil, problem.New("invalid_grant", "offline_access_withdrawn",
+		return nil, problem.New(problem.InvalidGrantOfflineAccessWithdrawn,
 			"This client is no longer allowed offline_access, so its refresh tokens no longer work; sign the user in again.")
 	}
 	if requested != nil {
 		for _, sc := range requested {
 			switch {
 			case !slices.Contains(granted, sc):
-				return nil, problem.Newf("invalid_scope", "scope_exceeds_grant",
+				return nil, problem.Newf(problem.InvalidScopeScopeExceedsGrant,
 					"The scope %q was not granted with this refresh token; a refresh may only narrow the scope.", sc)
 			case !slices.Contains(c.Scopes, sc):
-				return nil, problem.Newf("invalid_scope", "scope_no_longer_allowed",
+				return nil, problem.Newf(problem.InvalidScopeScopeNoLongerAllowed,
 					"The scope %q was granted, but the operator has since removed it from this client; it may request: %s.", sc, quoteList(c.Scopes))
 			case !s.scopeDefined(sc):
-				return nil, problem.Newf("invalid_scope", "scope_no_longer_defined",
+				return nil, problem.Newf(problem.InvalidScopeScopeNoLongerDefined,
 					"The scope %q was granted, but no API defines it any more; omit scope to get what remains of the grant.", sc)
 			}
 		}
@@ -278,7 +278,7 @@ func (s *Server) refreshScopes(c *store.Client, granted, requested []string) ([]
 		}
 	}
 	if !slices.ContainsFunc(scopes, func(sc string) bool { return sc != ScopeOfflineAccess }) {
-		return nil, problem.Newf("invalid_grant", "grant_scopes_withdrawn",
+		return nil, problem.Newf(problem.InvalidGrantGrantScopesWithdrawn,
 			"None of the scopes granted with this refresh token (%s) may still be issued to this client; sign the user in again.", strings.Join(granted, " "))
 	}
 	return scopes, nil
@@ -293,6 +293,6 @@ func (s *Server) refreshReused(ctx context.Context, t *store.RefreshToken) *prob
 			s.cfg.Logger.Error("revoking a reused refresh token's family failed", "err", err, "client", t.ClientID)
 		}
 	}
-	return problem.New("invalid_grant", "refresh_token_reused",
+	return problem.New(problem.InvalidGrantRefreshTokenReused,
 		"This refresh token was already exchanged; its whole family is now revoked. Sign the user in again.")
 }

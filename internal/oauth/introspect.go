@@ -74,13 +74,13 @@ func (s *Server) revokeRefreshToken(r *http.Request, client *store.Client, raw s
 	case errors.Is(err, store.ErrNotFound):
 		return nil
 	case err != nil:
-		return storeError(err)
+		return problem.FromOAuthStore(err)
 	case rt.ClientID != client.ID:
-		return problem.New("unauthorized_client", "token_not_owned",
+		return problem.New(problem.UnauthorizedClientTokenNotOwned,
 			"This token was issued to another client; a client may revoke only its own tokens (RFC 7009 §2.1).")
 	}
 	if err := s.revokeGrant(r.Context(), rt.ClientID, rt.FamilyID); err != nil {
-		return storeError(err)
+		return problem.FromOAuthStore(err)
 	}
 	return nil
 }
@@ -122,12 +122,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) *problem.Error {
 		return s.revokeRefreshToken(r, client, raw)
 	}
 	if claims.ClientID != client.ID {
-		return problem.New("unauthorized_client", "token_not_owned",
+		return problem.New(problem.UnauthorizedClientTokenNotOwned,
 			"This token was issued to another client; a client may revoke only its own tokens (RFC 7009 §2.1).")
 	}
 	rt := &store.RevokedToken{ID: claims.ID, ClientID: client.ID, ExpiresAt: time.Unix(claims.Expiry, 0), RevokedAt: s.cfg.Now()}
 	if err := s.cfg.Store.RevokeToken(r.Context(), rt); err != nil {
-		return storeError(err)
+		return problem.FromOAuthStore(err)
 	}
 	s.revoked.add(rt.ID, rt.ExpiresAt)
 	return nil

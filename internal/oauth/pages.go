@@ -225,13 +225,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name string,
 // (expired request, failed CSRF check, store failures).
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	p := problem.From(err)
-	h := w.Header()
-	for k, vs := range p.Header {
-		h[k] = vs
-	}
-	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
-	}
+	p.SetHeaders(w.Header())
 	data := errorPageData{
 		Title:      p.Entry.Title,
 		Message:    p.Message(),
@@ -243,42 +237,8 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	if !p.Concealed {
 		data.Cause = p.CauseID
 	}
-	s.logProblem(r, p)
+	s.render.Report(r, p)
 	s.renderPage(w, r, "error", data, p.Status())
-}
-
-// logProblem logs an error the pages answer (a page or a redirect) the way
-// problem.Renderer logs the JSON channels: server faults at Error, refused
-// authorizations at Info, other client mistakes at Debug.
-func (s *Server) logProblem(r *http.Request, p *problem.Error) {
-	level := slog.LevelDebug
-	switch st := p.Status(); {
-	case st >= 500:
-		level = slog.LevelError
-	case st == 401 || st == 403:
-		level = slog.LevelInfo
-	}
-	l := s.cfg.Logger
-	if l.Enabled(r.Context(), level) {
-		attrs := []slog.Attr{
-			slog.String("error", p.Entry.Key),
-			slog.String("cause", p.CauseID),
-			slog.Int("status", p.Status()),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("correlator", problem.Correlator(r.Context())),
-		}
-		if p.Detail != "" {
-			attrs = append(attrs, slog.String("detail", p.Detail))
-		}
-		if p.Err != nil {
-			attrs = append(attrs, slog.String("err", p.Err.Error()))
-		}
-		l.LogAttrs(r.Context(), level, "request failed", attrs...)
-	}
-	if s.render.Observe != nil {
-		s.render.Observe(r, p)
-	}
 }
 
 // requestPage prepares a page whose forms carry a pending request: the
@@ -373,7 +333,7 @@ func (s *Server) renderCIBA(w http.ResponseWriter, r *http.Request, notice strin
 	data.CSRF = s.csrfToken(browser, "ciba", user.ID)
 	list, err := s.cfg.Store.ListPendingCIBARequests(ctx, user.ID)
 	if err != nil {
-		s.errorPage(w, r, storeError(err))
+		s.errorPage(w, r, problem.FromOAuthStore(err))
 		return
 	}
 	now := s.cfg.Now()
@@ -472,7 +432,7 @@ func (s *Server) cibaAction(w http.ResponseWriter, r *http.Request) {
 		}
 		back(result)
 	default:
-		s.errorPage(w, r, problem.Newf("invalid_request", "invalid_parameter",
+		s.errorPage(w, r, problem.Newf(problem.InvalidRequestInvalidParameter,
 			"The form's action %q is not one this page offers.", action))
 	}
 }
@@ -504,7 +464,7 @@ func (s *Server) answerCIBA(ctx context.Context, u *store.User, id string, appro
 	case errors.Is(err, errNotAnswerable) || errors.Is(err, store.ErrNotFound):
 		return "unavailable", nil
 	case err != nil:
-		return "", storeError(err)
+		return "", problem.FromOAuthStore(err)
 	}
 	s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "backchannel request answered",
 		slog.String("result", result), slog.String("client_id", cr.ClientID), slog.String("user_id", u.ID))

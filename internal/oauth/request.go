@@ -18,22 +18,22 @@ import (
 // the limit and rejects repeated parameters (RFC 6749 §3.2).
 func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *problem.Error) {
 	if r.Method != http.MethodPost {
-		return nil, problem.Newf("method_not_allowed", "method_not_supported",
+		return nil, problem.Newf(problem.MethodNotAllowedMethodNotSupported,
 			"%s is not allowed on %s; use POST.", r.Method, r.URL.Path).WithHeader("Allow", http.MethodPost)
 	}
 	if !acceptsJSON(r.Header.Values("Accept")) {
-		return nil, problem.Newf("not_acceptable", "accept_unsatisfiable",
+		return nil, problem.Newf(problem.NotAcceptableAcceptUnsatisfiable,
 			"This endpoint answers application/json only; the request's Accept header (%q) excludes it.", r.Header.Get("Accept"))
 	}
 	limit := s.cfg.MaxFormBytes
 	if r.ContentLength > limit {
-		return nil, problem.Newf("payload_too_large", "declared_too_large",
+		return nil, problem.Newf(problem.PayloadTooLargeDeclaredTooLarge,
 			"The body is %d bytes; this endpoint accepts at most %d.", r.ContentLength, limit)
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, problem.Newf("invalid_request", "wrong_content_type",
+		return nil, problem.Newf(problem.InvalidRequestWrongContentType,
 			"The body must be application/x-www-form-urlencoded (RFC 6749 §3.2); got Content-Type %q.", ct)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -43,19 +43,19 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 		}
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, problem.Newf("payload_too_large", "body_too_large",
+			return nil, problem.Newf(problem.PayloadTooLargeBodyTooLarge,
 				"The body grew past %d bytes, the most this endpoint accepts.", limit)
 		}
-		return nil, problem.New("invalid_request", "malformed_body", "The request body could not be read completely.").Wrap(err)
+		return nil, problem.New(problem.InvalidRequestMalformedBody, "The request body could not be read completely.").Wrap(err)
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, problem.New("invalid_request", "malformed_body",
+		return nil, problem.New(problem.InvalidRequestMalformedBody,
 			"The form body is not valid application/x-www-form-urlencoded data (check the percent-encoding).").Wrap(err)
 	}
 	for k, vs := range form {
 		if len(vs) > 1 {
-			return nil, problem.Newf("invalid_request", "repeated_parameter",
+			return nil, problem.Newf(problem.InvalidRequestRepeatedParameter,
 				"The parameter %q appears %d times; send each parameter once (RFC 6749 §3.2).", k, len(vs))
 		}
 	}
@@ -66,7 +66,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 func require(form url.Values, name string) (string, *problem.Error) {
 	v := form.Get(name)
 	if v == "" {
-		return "", problem.Newf("invalid_request", "missing_parameter", "The %s parameter is required.", name)
+		return "", problem.Newf(problem.InvalidRequestMissingParameter, "The %s parameter is required.", name)
 	}
 	return v, nil
 }
@@ -116,13 +116,13 @@ func parseScope(raw string) ([]string, *problem.Error) {
 	out := scopes[:0]
 	for _, sc := range scopes {
 		if sc == "" {
-			return nil, problem.New("invalid_scope", "malformed_scope",
+			return nil, problem.New(problem.InvalidScopeMalformedScope,
 				"The scope parameter must be scope tokens separated by single spaces (RFC 6749 §3.3).")
 		}
 		for i := 0; i < len(sc); i++ {
 			c := sc[i]
 			if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, problem.Newf("invalid_scope", "malformed_scope",
+				return nil, problem.Newf(problem.InvalidScopeMalformedScope,
 					"The scope %q contains a character RFC 6749 §3.3 does not allow.", sc)
 			}
 		}

@@ -46,7 +46,8 @@ type Config struct {
 	StoreHealth *health.Tracker
 	// Keys signs and verifies tokens. Required, loaded.
 	Keys *keys.Manager
-	// Render writes errors. Nil means a zero Renderer.
+	// Render writes and logs errors. Nil means a Renderer that logs to
+	// Logger.
 	Render *problem.Renderer
 	// AccessTokenTTL is the access-token lifetime. Zero means 3599 s.
 	AccessTokenTTL time.Duration
@@ -134,7 +135,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, render: cfg.Render}
 	if s.render == nil {
-		s.render = &problem.Renderer{}
+		s.render = &problem.Renderer{Logger: cfg.Logger}
 	}
 	s.clients = newRecordCache(cfg.Store.GetClient, cfg.ClientCacheTTL, cfg.Now)
 	s.users = newRecordCache(cfg.Store.GetUser, cfg.ClientCacheTTL, cfg.Now)
@@ -210,7 +211,7 @@ func (s *Server) throttle(ctx context.Context, key string, perSecond int, who st
 	if err != nil || d.Allowed() {
 		return nil
 	}
-	return problem.Newf("too_many_requests", "token_endpoint_rate_limited",
+	return problem.Newf(problem.TooManyRequestsTokenEndpointRateLimited,
 		"More than %d token requests per second came from this %s; retry after the time in Retry-After.", perSecond, who).
 		WithRetryAfter(d.RetryAfter)
 }
@@ -222,16 +223,6 @@ func remoteHost(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// storeError maps a storage failure to the registry: an unreachable store
-// or a refused write (no space, read-only) is 503 temporarily_unavailable
-// with its cause and Retry-After, anything else a 500.
-func storeError(err error) *problem.Error {
-	if p := problem.StoreUnavailable("temporarily_unavailable", err); p != nil {
-		return p
-	}
-	return problem.New("server_error", "unexpected", "").Wrap(err)
 }
 
 // writeJSON writes a successful OAuth JSON response that must not be cached

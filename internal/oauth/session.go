@@ -215,7 +215,7 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*session,
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, storeError(err)
+		return nil, nil, problem.FromOAuthStore(err)
 	}
 	return ss, u, nil
 }
@@ -271,13 +271,13 @@ func (s *Server) csrfToken(browser string, subject ...string) string {
 func (s *Server) checkCSRF(r *http.Request, form url.Values, subject ...string) *problem.Error {
 	c, err := r.Cookie(browserCookie)
 	if err != nil || !validBrowserID(c.Value) {
-		return problem.New("access_denied", "csrf_token_invalid",
+		return problem.New(problem.AccessDeniedCsrfTokenInvalid,
 			"The form was sent without this site's cookie; enable cookies for this site, then start again from the app.")
 	}
 	got := []byte(form.Get("csrf"))
 	want := []byte(s.csrfToken(c.Value, subject...))
 	if !hmac.Equal(got, want) {
-		return problem.New("access_denied", "csrf_token_invalid",
+		return problem.New(problem.AccessDeniedCsrfTokenInvalid,
 			"The form could not be verified: it was sent from another site, from another browser, or after you signed in as someone else. Start again from the app.")
 	}
 	return nil
@@ -316,11 +316,11 @@ func (s *Server) sealPending(pr *pendingRequest) (string, error) {
 func (s *Server) openPending(raw string) (*pendingRequest, *problem.Error) {
 	var pr pendingRequest
 	if raw == "" || !openValue(s.derivedKey("authz-request"), raw, &pr) || pr.ClientID == "" || pr.RedirectURI == "" {
-		return nil, problem.New("invalid_request", "authorization_request_invalid",
+		return nil, problem.New(problem.InvalidRequestAuthorizationRequestInvalid,
 			"The form did not carry a valid authorization request. Go back to the app and start the sign-in again.")
 	}
 	if s.cfg.Now().Unix() >= pr.Expires {
-		return nil, problem.New("invalid_request", "authorization_request_expired",
+		return nil, problem.New(problem.InvalidRequestAuthorizationRequestExpired,
 			"This sign-in page was open for more than 10 minutes and has expired. Go back to the app and start the sign-in again.")
 	}
 	return &pr, nil

@@ -74,7 +74,7 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// client gets the same 503, whether or not its record happens to be
 	// cached on this node.
 	if p, down := s.cfg.StoreHealth.Failing(health.Store); down {
-		return nil, problem.New("temporarily_unavailable", "store_unavailable",
+		return nil, problem.New(problem.TemporarilyUnavailableStoreUnavailable,
 			"The authorization server cannot reach its database; retry after the time in Retry-After.").
 			Wrap(p.Err).WithRetryAfter(problem.StoreRetryAfter)
 	}
@@ -89,12 +89,12 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	switch {
 	case grantType == "":
-		return nil, problem.New("invalid_request", "missing_parameter", "The grant_type parameter is required.")
+		return nil, problem.New(problem.InvalidRequestMissingParameter, "The grant_type parameter is required.")
 	case !known:
-		return nil, problem.Newf("unsupported_grant_type", "unknown_grant_type",
+		return nil, problem.Newf(problem.UnsupportedGrantTypeUnknownGrantType,
 			"grant_type %q is not supported here; supported: %s.", grantType, strings.Join(s.GrantTypes(), ", "))
 	case !slices.Contains(client.GrantTypes, grantType):
-		return nil, problem.Newf("unauthorized_client", "grant_not_allowed",
+		return nil, problem.Newf(problem.UnauthorizedClientGrantNotAllowed,
 			"This client is not registered for the %s grant; it may use: %s.", grantType, strings.Join(client.GrantTypes, ", "))
 	}
 	scopes, p := parseScope(form.Get("scope"))
@@ -126,10 +126,10 @@ func (s *Server) grantedScopes(c *store.Client, requested []string) ([]string, *
 			continue
 		}
 		if s.cfg.KnownScopes != nil && s.cfg.KnownScopes(sc) {
-			return nil, problem.Newf("invalid_scope", "scope_not_allowed",
+			return nil, problem.Newf(problem.InvalidScopeScopeNotAllowed,
 				"This client is not allowed the scope %q; allowed: %s.", sc, quoteList(c.Scopes))
 		}
-		return nil, problem.Newf("invalid_scope", "unknown_scope",
+		return nil, problem.Newf(problem.InvalidScopeUnknownScope,
 			"The scope %q does not exist; this client may request: %s.", sc, quoteList(c.Scopes))
 	}
 	return requested, nil

@@ -131,10 +131,10 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 			return nil, p
 		}
 		if claims.Issuer != s.cfg.Issuer {
-			return nil, problem.New("invalid_token", "wrong_issuer", "The token was issued by another authorization server.")
+			return nil, problem.New(problem.InvalidTokenWrongIssuer, "The token was issued by another authorization server.")
 		}
 		if !containsString(claims.Audience, s.cfg.Audience) {
-			return nil, problem.New("invalid_token", "wrong_audience", "The token was issued for another resource.")
+			return nil, problem.New(problem.InvalidTokenWrongAudience, "The token was issued for another resource.")
 		}
 		if ref, ok := s.decodeUser(claims.User); ok {
 			claims.user = &ref
@@ -143,13 +143,13 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	}
 	now := s.cfg.Now().Unix()
 	if now >= claims.Expiry {
-		return nil, problem.New("invalid_token", "expired", "The access token has expired; request a new one.")
+		return nil, problem.New(problem.InvalidTokenExpired, "The access token has expired; request a new one.")
 	}
 	if claims.NotBefore > now+int64(clockSkew/time.Second) || claims.IssuedAt > now+int64(clockSkew/time.Second) {
-		return nil, problem.New("invalid_token", "not_yet_valid", "The access token is not valid yet.")
+		return nil, problem.New(problem.InvalidTokenNotYetValid, "The access token is not valid yet.")
 	}
 	if s.revoked.has(claims.ID) || (claims.Grant != "" && s.revoked.has(claims.Grant)) {
-		return nil, problem.New("invalid_token", "revoked", "The access token was revoked.")
+		return nil, problem.New(problem.InvalidTokenRevoked, "The access token was revoked.")
 	}
 	if p := s.clientActive(claims.ClientID); p != nil {
 		return nil, p
@@ -178,7 +178,7 @@ func (s *Server) userExists(claims *AccessClaims) *problem.Error {
 	_, err := s.users.getWithin(ref.ID, statusCheckTimeout)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return problem.New("invalid_token", "user_deleted",
+		return problem.New(problem.InvalidTokenUserDeleted,
 			"The subscriber this token acts for no longer exists.")
 	case err != nil && !errors.Is(err, errStoreFailedRecently):
 		s.cfg.Logger.Warn("checking a token's end user failed; the token is accepted", "err", err)
@@ -197,7 +197,7 @@ func (s *Server) clientActive(id string) *problem.Error {
 	c, err := s.clients.getWithin(id, statusCheckTimeout)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return problem.New("invalid_token", "client_inactive",
+		return problem.New(problem.InvalidTokenClientInactive,
 			"The app this token was issued to has been deleted.")
 	case errors.Is(err, errStoreFailedRecently):
 		return nil
@@ -205,7 +205,7 @@ func (s *Server) clientActive(id string) *problem.Error {
 		s.cfg.Logger.Warn("checking the status of a token's client failed; the token is accepted", "client_id", id, "err", err)
 		return nil
 	case c.Status != store.ClientActive:
-		return problem.New("invalid_token", "client_inactive",
+		return problem.New(problem.InvalidTokenClientInactive,
 			"The app this token was issued to is suspended; its tokens are refused until it is reactivated.")
 	}
 	return nil
@@ -215,24 +215,24 @@ func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA})
 	if err != nil {
 		if alg, ok := jwsAlgorithm(raw); ok {
-			return nil, problem.Newf("invalid_token", "bad_signature", "The token is signed with %s, which this server does not use.", alg)
+			return nil, problem.Newf(problem.InvalidTokenBadSignature, "The token is signed with %s, which this server does not use.", alg)
 		}
-		return nil, problem.New("invalid_token", "malformed", "The token is not a well-formed JWT.")
+		return nil, problem.New(problem.InvalidTokenMalformed, "The token is not a well-formed JWT.")
 	}
 	h := tok.Headers[0]
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, AccessTokenJWTType) && !strings.EqualFold(typ, "application/"+AccessTokenJWTType) {
-		return nil, problem.New("invalid_token", "wrong_token_type", "The token is not an access token (typ must be at+jwt, RFC 9068).")
+		return nil, problem.New(problem.InvalidTokenWrongTokenType, "The token is not an access token (typ must be at+jwt, RFC 9068).")
 	}
 	key, alg, ok := s.cfg.Keys.PublicKey(h.KeyID)
 	if !ok || string(alg) != h.Algorithm {
-		return nil, problem.New("invalid_token", "bad_signature", "The token is not signed by a key of this server.")
+		return nil, problem.New(problem.InvalidTokenBadSignature, "The token is not signed by a key of this server.")
 	}
 	var claims AccessClaims
 	if err := tok.Claims(key, &claims); err != nil {
-		return nil, problem.New("invalid_token", "bad_signature", "The token's signature does not verify.")
+		return nil, problem.New(problem.InvalidTokenBadSignature, "The token's signature does not verify.")
 	}
 	if claims.ID == "" || claims.Expiry == 0 {
-		return nil, problem.New("invalid_token", "malformed", "The token lacks jti or exp.")
+		return nil, problem.New(problem.InvalidTokenMalformed, "The token lacks jti or exp.")
 	}
 	if claims.Scope != "" {
 		claims.scopes = strings.Split(claims.Scope, " ")

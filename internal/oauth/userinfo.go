@@ -26,19 +26,19 @@ func (s *Server) Userinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(p *problem.Error) { s.render.API(w, r, p) }
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			fail(problem.Newf("method_not_allowed", "method_not_supported", "%s is not allowed on %s; use GET or POST.", r.Method, r.URL.Path).
+			fail(problem.Newf(problem.MethodNotAllowedMethodNotSupported, "%s is not allowed on %s; use GET or POST.", r.Method, r.URL.Path).
 				WithHeader("Allow", "GET, POST"))
 			return
 		}
 		h := r.Header.Get("Authorization")
 		if h == "" {
-			fail(problem.New("unauthenticated", "missing_token", "Send the access token as `Authorization: Bearer <token>`.").
+			fail(problem.New(problem.UnauthenticatedMissingToken, "Send the access token as `Authorization: Bearer <token>`.").
 				WithHeader("WWW-Authenticate", realm))
 			return
 		}
 		scheme, raw, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
-			fail(problem.New("unauthenticated", "missing_token", "The UserInfo endpoint accepts Bearer access tokens only.").
+			fail(problem.New(problem.UnauthenticatedMissingToken, "The UserInfo endpoint accepts Bearer access tokens only.").
 				WithHeader("WWW-Authenticate", realm))
 			return
 		}
@@ -49,14 +49,14 @@ func (s *Server) Userinfo() http.Handler {
 		}
 		ref, ok := s.UserOf(claims)
 		if !ok || !slices.Contains(claims.Scopes(), ScopeOpenID) {
-			fail(problem.New("insufficient_scope", "scope_missing",
+			fail(problem.New(problem.InsufficientScopeScopeMissing,
 				"UserInfo needs a token a user granted with the openid scope.").With("scope", ScopeOpenID).
 				WithHeader("WWW-Authenticate", realm+`, error="insufficient_scope", scope="openid"`))
 			return
 		}
 		user, err := s.users.get(r.Context(), ref.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			fail(problem.New("invalid_token", "revoked", "The user of this token no longer exists.").
+			fail(problem.New(problem.InvalidTokenRevoked, "The user of this token no longer exists.").
 				WithHeader("WWW-Authenticate", realm+`, error="invalid_token"`))
 			return
 		} else if err != nil {

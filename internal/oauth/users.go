@@ -213,7 +213,7 @@ func (m *UserManager) Create(ctx context.Context, username, password, phone stri
 	u := &store.User{ID: newUserID(), Username: username, PhoneNumber: phone, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := m.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, problem.Newf("already_exists", "duplicate",
+			return nil, problem.Newf(problem.AlreadyExistsDuplicate,
 				"A user with the username %q or the phone number %q already exists.", username, phone)
 		}
 		return nil, problem.FromStore(err, "user", username)
@@ -306,7 +306,7 @@ func (m *UserManager) IdentifyLine(ctx context.Context, phone string) (*store.Us
 		// taken by a user registered with another number.
 		u, err = m.Store.GetUserByPhone(ctx, phone)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem.Newf("already_exists", "duplicate",
+			return nil, problem.Newf(problem.AlreadyExistsDuplicate,
 				"The username %q belongs to a user with another phone number.", phone)
 		}
 	}

@@ -122,7 +122,7 @@ func viewPlan(p *store.Plan) *PlanView {
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func invalid(field, format string, args ...any) *problem.Error {
-	return problem.Newf("bad_request", "invalid_parameter", "%s: "+format+".", append([]any{field}, args...)...).With("field", field)
+	return problem.Newf(problem.BadRequestInvalidParameter, "%s: "+format+".", append([]any{field}, args...)...).With("field", field)
 }
 
 func applyPlan(p *store.Plan, s PlanSpec) error {
@@ -221,7 +221,7 @@ func (m *Manager) UpdatePlan(ctx context.Context, name string, s PlanSpec) (*Pla
 func (m *Manager) DeletePlan(ctx context.Context, name string) error {
 	if err := m.Store.DeletePlan(ctx, name); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return problem.Newf("conflict", "resource_in_use",
+			return problem.Newf(problem.ConflictResourceInUse,
 				"The plan %q has subscribers; move them to another plan first.", name)
 		}
 		return problem.FromStore(err, "plan", name)
@@ -267,7 +267,7 @@ func (m *Manager) Subscribe(ctx context.Context, clientID, apiName, planName str
 	}
 	if err := m.Store.CreateSubscription(ctx, s); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, problem.Newf("already_exists", "duplicate",
+			return nil, problem.Newf(problem.AlreadyExistsDuplicate,
 				"The app %s is already subscribed to %s; change its plan instead.", clientID, apiName)
 		}
 		return nil, problem.FromStore(err, "subscription", s.ID)

@@ -2,6 +2,10 @@ package problem
 
 // catalog is the registry. Keys and cause ids are a public contract: clients
 // and dashboards match on them, so never rename one; add new ones instead.
+// After adding or removing a cause, run `go generate ./internal/problem`:
+// reasons.go gives each cause the typed name callers raise it with. A cause
+// nothing raises is marked Planned, Upstream or Reserved (see Cause and
+// raised_test.go).
 //
 // Texts follow three rules, checked by catalog_test.go:
 //   - Description and cause texts may be sent as an OAuth error_description,
@@ -46,7 +50,8 @@ var catalog = []Entry{
 			{ID: "missing_token", Text: "No access token was sent in the Authorization header."},
 			{ID: "missing_admin_token", Text: "The admin API was called without the admin token in the Authorization header."},
 			{ID: "invalid_admin_token", Text: "The admin token sent does not match the one the server is configured with."},
-			{ID: "session_required", Text: "A portal endpoint was called without a signed-in developer session, or the session has expired."},
+			{ID: "session_required", Text: "A portal endpoint was called without a signed-in developer session, or the session has expired.",
+				Planned: "issue 12"},
 		},
 		Fix: "Send `Authorization: Bearer <access token>` with every API call. Get the token from the token endpoint (`token_endpoint` in `/.well-known/openid-configuration`) with your app's client_id and client_secret, and get a new one before `expires_in` runs out. Admin API calls take `Authorization: Bearer <admin token>` as configured on the server; for the portal, sign in again.",
 	},
@@ -57,9 +62,12 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "not_subscribed", Text: "The app is not subscribed to this API, or its subscription has ended."},
 			{ID: "subscription_pending", Text: "The app's subscription to this API waits for the operator's approval of its plan."},
-			{ID: "client_not_allowed", Text: "The client app is not authorized for this action."},
-			{ID: "app_suspended", Text: "The app has been suspended by the operator."},
-			{ID: "environment_mismatch", Text: "Sandbox credentials were used for a production API, or production credentials for the sandbox."},
+			{ID: "client_not_allowed", Text: "The client app is not authorized for this action.",
+				Upstream: true},
+			{ID: "app_suspended", Text: "The app has been suspended by the operator.",
+				Planned: "issue 13"},
+			{ID: "environment_mismatch", Text: "Sandbox credentials were used for a production API, or production credentials for the sandbox.",
+				Planned: "issue 12"},
 		},
 		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator.",
 	},
@@ -106,8 +114,10 @@ var catalog = []Entry{
 		Title:       "Gone",
 		Description: "The resource existed but is no longer available, and will not be again.",
 		Causes: []Cause{
-			{ID: "api_retired", Text: "This API version was retired and is no longer served."},
-			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again."},
+			{ID: "api_retired", Text: "This API version was retired and is no longer served.",
+				Planned: "issue 13"},
+			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again.",
+				Planned: "issue 12"},
 		},
 		Fix: "For a retired API version, move to the current version shown in the API catalog in the portal and update the base path. For a client secret you did not save, rotate the app's secret in the portal and store the new one right away: the old one keeps working until you revoke it.",
 	},
@@ -116,10 +126,10 @@ var catalog = []Entry{
 		Title:       "Precondition Failed",
 		Description: "The request cannot be executed in the current state of the system.",
 		Causes: []Cause{
-			{ID: "precondition_not_met", Text: "A condition set in a request header (If-Match, If-Unmodified-Since) does not hold for the current resource."},
-			{ID: "system_not_ready", Text: "The platform is not set up for this operation yet (for example no signing key is active)."},
+			{ID: "precondition_not_met", Text: "A condition set in a request header (If-Match, If-Unmodified-Since) does not hold for the current resource.",
+				Upstream: true},
 		},
-		Fix: "Fetch the resource again to get its current version, re-apply your change and retry with the new `ETag` in `If-Match`. If the platform is not ready, ask the operator to complete the set-up named in the detail.",
+		Fix: "Fetch the resource again to get its current version, re-apply your change and retry with the new `ETag` in `If-Match`.",
 	},
 	{
 		Key: "payload_too_large", Status: 413, CamaraCode: "PAYLOAD_TOO_LARGE", Group: GroupHTTP,
@@ -155,7 +165,8 @@ var catalog = []Entry{
 		Title:       "Unprocessable Entity",
 		Description: "The request is well-formed, but a value breaks a rule of the API.",
 		Causes: []Cause{
-			{ID: "validation_rule", Text: "A field value is well-formed but violates a rule of the API (for example two fields contradict each other)."},
+			{ID: "validation_rule", Text: "A field value is well-formed but violates a rule of the API (for example two fields contradict each other).",
+				Upstream: true},
 			{ID: "idempotency_key_reused", Text: "The Idempotency-Key was already used, within its 24 hours, for a different request (another method, path or body)."},
 		},
 		Fix: "Correct the field named in the error detail according to the operation's description in the API reference. Problems with the phone number or device identifier have their own codes: `missing_identifier`, `unnecessary_identifier`, `unsupported_identifier`, `service_not_applicable`. An `Idempotency-Key` belongs to one request: send a new key with a changed request.",
@@ -194,8 +205,10 @@ var catalog = []Entry{
 		Title:       "Not Implemented",
 		Description: "The operation is not implemented by this deployment.",
 		Causes: []Cause{
-			{ID: "operation_not_implemented", Text: "The operation is in the API definition but this deployment does not implement it."},
-			{ID: "sandbox_not_supported", Text: "The sandbox does not simulate this operation."},
+			{ID: "operation_not_implemented", Text: "The operation is in the API definition but this deployment does not implement it.",
+				Upstream: true},
+			{ID: "sandbox_not_supported", Text: "The sandbox does not simulate this operation.",
+				Planned: "issue 12"},
 			{ID: "transfer_coding", Text: "The request uses a Transfer-Encoding this server does not implement (only chunked is)."},
 		},
 		Fix: "Send the body with Content-Length or Transfer-Encoding: chunked. Check the API's page in the portal for the operations this deployment offers. If only the sandbox lacks the operation, test it with a production app, or ask the operator when it will be available.",
@@ -226,7 +239,8 @@ var catalog = []Entry{
 			{ID: "storage_full", Text: "The platform's database refused to store the change because its disk or size limit is full; nothing was changed."},
 			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused the change; nothing was changed."},
 			{ID: "maintenance", Text: "The API is in maintenance."},
-			{ID: "shutting_down", Text: "The server is shutting down."},
+			{ID: "shutting_down", Text: "The server is shutting down.",
+				Reserved: "A published cause id: a stopping server closes its listeners and finishes the requests it accepted, so it answers none with this cause."},
 			{ID: "circuit_open", Text: "The gateway stopped calling the upstream service for a short time after repeated failures (circuit breaker open)."},
 			{ID: "limiter_unavailable", Text: "The shared rate-limit store cannot be reached and the platform is set to refuse calls rather than serve them unmetered."},
 			{ID: "overloaded", Text: "The server is shedding load because it is overloaded."},
@@ -330,7 +344,6 @@ var catalog = []Entry{
 		Description: "The authorization server does not support the requested grant type.",
 		Causes: []Cause{
 			{ID: "unknown_grant_type", Text: "The grant_type value is unknown or misspelled."},
-			{ID: "grant_type_not_offered", Text: "The grant type exists in OAuth but this server does not offer it (for example password, which OAuth 2.1 removed)."},
 		},
 		Fix: "Use a value from `grant_types_supported` in `/.well-known/openid-configuration`, spelled exactly: `client_credentials`, `authorization_code`, `refresh_token`, `urn:openid:params:grant-type:ciba` or `urn:ietf:params:oauth:grant-type:jwt-bearer`. Instead of the password grant, use the authorization code flow with PKCE.",
 	},
@@ -366,7 +379,8 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "user_declined", Text: "The user cancelled the sign-in instead of authenticating."},
 			{ID: "consent_denied", Text: "The user refused to give the app consent on the consent page."},
-			{ID: "policy_denied", Text: "The authorization server's policy does not allow this client to obtain this authorization."},
+			{ID: "policy_denied", Text: "The authorization server's policy does not allow this client to obtain this authorization.",
+				Reserved: "A published cause id: what an app's registration does not allow is refused with causes of its own (`unauthorized_client`, `invalid_scope`)."},
 			{ID: "ciba_denied", Text: "The user rejected the backchannel authentication request on their device."},
 			{ID: "csrf_token_invalid", Text: "A sign-in, consent or approval form was submitted without a valid anti-forgery token: it came from another site, another browser, or a page rendered for another signed-in user."},
 		},
@@ -407,7 +421,8 @@ var catalog = []Entry{
 		Title:       "Interaction Required",
 		Description: "The authorization request asked for no user interaction, but the server needs the user to act.",
 		Causes: []Cause{
-			{ID: "interaction_needed", Text: "prompt=none was requested but the user must interact (for example to confirm the phone line) before the request can complete."},
+			{ID: "interaction_needed", Text: "prompt=none was requested but the user must interact (for example to confirm the phone line) before the request can complete.",
+				Reserved: "OpenID Connect Core section 3.1.2.6 defines the code; sign-in and consent, the only interactions, are reported as `login_required` and `consent_required`."},
 		},
 		Fix: "Send the authorization request again without `prompt=none`.",
 	},
@@ -462,7 +477,8 @@ var catalog = []Entry{
 		Description: "The backchannel authentication request names a user the server cannot find.",
 		Causes: []Cause{
 			{ID: "phone_number_unknown", Text: "The phone number in login_hint does not belong to a line served by this network."},
-			{ID: "user_unknown", Text: "The hint does not identify any known user."},
+			{ID: "user_unknown", Text: "The hint does not identify any known user.",
+				Planned: "issue 14"},
 		},
 		Fix: "Check the phone number in `login_hint`: E.164 with the `tel:+` prefix and no spaces (`tel:+34600000001`), and a line of this operator. In the sandbox, use a test number listed on the API's page in the portal.",
 	},
@@ -472,7 +488,6 @@ var catalog = []Entry{
 		Description: "The binding_message of the backchannel authentication request is invalid or unacceptable.",
 		Causes: []Cause{
 			{ID: "binding_message_too_long", Text: "The binding_message is longer than can be shown on the user's device."},
-			{ID: "binding_message_invalid", Text: "The binding_message contains characters that cannot be shown on the user's device."},
 		},
 		Fix: "Send a short `binding_message` of plain printable characters (the detail gives the limit), such as a 4 to 8 character code that your app also shows to the user.",
 	},
@@ -481,7 +496,8 @@ var catalog = []Entry{
 		Title:       "Unsupported Token Type",
 		Description: "The server does not support revoking the presented type of token.",
 		Causes: []Cause{
-			{ID: "not_revocable", Text: "The token is of a type this server cannot revoke (for example an ID token)."},
+			{ID: "not_revocable", Text: "The token is of a type this server cannot revoke (for example an ID token).",
+				Reserved: "RFC 7009 section 2.2.1 defines the code; gatehouse revokes both token types it issues and answers 200 for any other token, as section 2.2 asks."},
 		},
 		Fix: "Revoke only access tokens and refresh tokens, with `token_type_hint` set to `access_token` or `refresh_token` (or omitted). To end a user's grant, revoke its refresh token.",
 	},
@@ -502,7 +518,8 @@ var catalog = []Entry{
 			{ID: "store_unavailable", Text: "The platform's database cannot be reached, or did not answer within the platform's time limit."},
 			{ID: "storage_full", Text: "The platform's database refused to store what the request needs because its disk or size limit is full; nothing was issued or changed."},
 			{ID: "storage_read_only", Text: "The platform's database is read-only (a read-only file or disk, or a standby database) and refused what the request needs; nothing was issued or changed."},
-			{ID: "maintenance", Text: "The server is in maintenance or shutting down."},
+			{ID: "maintenance", Text: "The server is in maintenance or shutting down.",
+				Reserved: "A published cause id: the authorization server has no maintenance mode, and a stopping server finishes the requests it accepted."},
 		},
 		Fix: "Wait the number of seconds in `Retry-After`, then retry with exponential backoff. Operators: for `storage_full` free space on the database's disk, for `storage_read_only` make the database writable again; `/readyz` reports either until writes succeed.",
 	},
@@ -551,7 +568,8 @@ var catalog = []Entry{
 		Title:       "Invalid Token Context",
 		Description: "A value in the request is not consistent with the access token.",
 		Causes: []Cause{
-			{ID: "identifier_mismatch", Text: "The phone number or device in the request differs from the one the access token was issued for."},
+			{ID: "identifier_mismatch", Text: "The phone number or device in the request differs from the one the access token was issued for.",
+				Upstream: true},
 		},
 		Fix: "With a token obtained for a user (authorization code or CIBA), leave the phone number or device out of the body, or send exactly the one the user authenticated with. To call the API for another line, get a token for that line.",
 	},
@@ -560,7 +578,8 @@ var catalog = []Entry{
 		Title:       "Identifier Not Found",
 		Description: "The device or phone number identifier in the request cannot be matched to a device.",
 		Causes: []Cause{
-			{ID: "identifier_unknown", Text: "No device or line matches the identifier given."},
+			{ID: "identifier_unknown", Text: "No device or line matches the identifier given.",
+				Upstream: true},
 		},
 		Fix: "Check the identifier: phone numbers in E.164 form with the leading `+` and no spaces (`+34600000001`), and a line of this operator. In the sandbox, use a test number listed on the API's page in the portal.",
 	},
@@ -569,7 +588,8 @@ var catalog = []Entry{
 		Title:       "Aborted",
 		Description: "The resource is being modified by another operation.",
 		Causes: []Cause{
-			{ID: "concurrent_modification", Text: "Another operation was modifying the same resource at the same time."},
+			{ID: "concurrent_modification", Text: "Another operation was modifying the same resource at the same time.",
+				Upstream: true},
 		},
 		Fix: "Wait a moment and retry; if your change depends on the resource's current state, read it again first.",
 	},
@@ -597,8 +617,10 @@ var catalog = []Entry{
 		Title:       "Incompatible State",
 		Description: "A resource is in a state that does not allow the requested operation.",
 		Causes: []Cause{
-			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated)."},
-			{ID: "referenced_state", Text: "A resource the request refers to is in a state that prevents the operation (for example a plan that is no longer offered)."},
+			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated).",
+				Planned: "issue 12"},
+			{ID: "referenced_state", Text: "A resource the request refers to is in a state that prevents the operation (for example a plan that is no longer offered).",
+				Planned: "issue 12"},
 		},
 		Fix: "Read the resource to see its current state; the detail names the resource and the state the operation needs. Bring it into that state first, or choose another resource.",
 	},
@@ -607,7 +629,8 @@ var catalog = []Entry{
 		Title:       "Service Not Applicable",
 		Description: "The service is not available for the identifier provided.",
 		Causes: []Cause{
-			{ID: "identifier_not_eligible", Text: "The service cannot be provided for this phone number or device (for example it is not a mobile line of this network)."},
+			{ID: "identifier_not_eligible", Text: "The service cannot be provided for this phone number or device (for example it is not a mobile line of this network).",
+				Upstream: true},
 		},
 		Fix: "The request is correct but the service does not apply to this line: handle it as a business outcome in your app rather than retrying. If you think the line should be eligible, contact support with the `x-correlator` response header.",
 	},
@@ -625,7 +648,8 @@ var catalog = []Entry{
 		Title:       "Unsupported Identifier",
 		Description: "None of the identifiers provided is supported by this implementation of the API.",
 		Causes: []Cause{
-			{ID: "identifier_type_unsupported", Text: "The request identifies the device only by identifier types this implementation does not support."},
+			{ID: "identifier_type_unsupported", Text: "The request identifies the device only by identifier types this implementation does not support.",
+				Upstream: true},
 		},
 		Fix: "Identify the device with a supported identifier (the detail lists them; `phoneNumber` is always supported) instead of, or in addition to, the one you sent.",
 	},

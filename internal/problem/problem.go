@@ -3,11 +3,16 @@
 // channel owes its caller (OAuth JSON, CAMARA ErrorInfo + RFC 9457, admin
 // problem+json).
 //
-// Every failure anywhere in gatehouse is a *Error built by New, naming a
-// registry entry and the cause that actually happened. The portal's
-// troubleshooting page is generated from the same table (see Catalog), so the
-// documentation and the behaviour cannot drift apart.
+// Every failure anywhere in gatehouse is a *Error built by New from a Reason:
+// a registry entry and the cause that actually happened. The Reasons are
+// generated from the registry (reasons.go, `go generate ./internal/problem`),
+// so the compiler finds every place an error is raised and a misspelt cause
+// does not compile. The portal's troubleshooting page is generated from the
+// same table (see Catalog), so the documentation and the behaviour cannot
+// drift apart.
 package problem
+
+//go:generate go run ./genreasons
 
 import (
 	"errors"
@@ -21,9 +26,24 @@ import (
 
 // Cause is one documented reason an entry can happen. Its ID is stable and is
 // what callers see in the `cause` member of an error body.
+//
+// A cause gatehouse does not raise itself is marked, and the troubleshooting
+// page says so (raised_test.go fails on a cause that is neither raised nor
+// marked, or marked but raised): Planned, Upstream or Reserved.
 type Cause struct {
 	ID   string `json:"id"`
 	Text string `json:"text"`
+	// Planned names the filed issue whose feature will raise this cause
+	// ("issue 12"); gatehouse does not raise it yet.
+	Planned string `json:"planned,omitempty"`
+	// Upstream marks a cause the API behind the gateway answers (the
+	// built-in sandbox simulates some): the gateway passes the answer on
+	// and never raises the cause itself. CAMARA APIs promise these codes.
+	Upstream bool `json:"upstream,omitempty"`
+	// Reserved says why a cause gatehouse never raises stays in the
+	// registry: its id is in the published contract, or the specification
+	// that defines the entry's code requires the entry.
+	Reserved string `json:"reserved,omitempty"`
 }
 
 // Entry is one row of the registry.
@@ -134,28 +154,60 @@ type Error struct {
 	Concealed bool
 }
 
-// New builds an error from the registry. It panics when key or cause is not
-// in the registry: that is a programming error caught by tests, never input.
-func New(key, causeID string, detail string) *Error {
+// Reason is one cause of one registry entry: what New raises. The values are
+// the variables of reasons.go, generated from the catalog and named after the
+// entry and the cause (InvalidGrantCodeExpired). Its fields are unexported:
+// other packages get a Reason from those variables (or ReasonFor), never
+// from strings they spell themselves.
+type Reason struct{ key, cause string }
+
+// Key is the registry key of the reason's entry.
+func (r Reason) Key() string { return r.key }
+
+// CauseID is the id of the reason's cause.
+func (r Reason) CauseID() string { return r.cause }
+
+// String is "key/cause".
+func (r Reason) String() string { return r.key + "/" + r.cause }
+
+// ReasonFor returns the Reason of the entry key's cause causeID, and whether
+// the registry has it. It is for causes chosen at run time (the failing
+// condition /readyz reports); code that raises a known cause names its
+// variable instead.
+func ReasonFor(key, causeID string) (Reason, bool) {
 	e, ok := byKey[key]
 	if !ok {
-		panic("problem: unknown registry key " + key)
+		return Reason{}, false
 	}
 	if _, ok := e.Cause(causeID); !ok {
-		panic("problem: unknown cause " + causeID + " for " + key)
+		return Reason{}, false
 	}
-	return &Error{Entry: e, CauseID: causeID, Detail: detail}
+	return Reason{key, causeID}, true
+}
+
+// New builds an error from the registry. It panics when r is the zero
+// Reason or names a cause that is no longer in the registry (a stale
+// reasons.go): programming errors caught by tests, never input.
+func New(r Reason, detail string) *Error {
+	e, ok := byKey[r.key]
+	if !ok {
+		panic("problem: unknown registry key " + strconv.Quote(r.key))
+	}
+	if _, ok := e.Cause(r.cause); !ok {
+		panic("problem: unknown cause " + r.cause + " for " + r.key)
+	}
+	return &Error{Entry: e, CauseID: r.cause, Detail: detail}
 }
 
 // Newf is New with a formatted detail.
-func Newf(key, causeID, format string, args ...any) *Error {
-	return New(key, causeID, fmt.Sprintf(format, args...))
+func Newf(r Reason, format string, args ...any) *Error {
+	return New(r, fmt.Sprintf(format, args...))
 }
 
 // Internal wraps an unexpected error as a 500 whose client-facing text says
 // nothing about err.
 func Internal(err error) *Error {
-	p := New("internal", "unexpected", "")
+	p := New(InternalUnexpected, "")
 	p.Err = err
 	return p
 }
@@ -187,6 +239,10 @@ func (p *Error) Status() int {
 // WithStatus answers with another status than the entry's and returns p.
 // Use it only where a specification fixes the status per endpoint.
 func (p *Error) WithStatus(code int) *Error { p.status = code; return p }
+
+// Reason returns the entry and cause that happened, to compare with a
+// Reason variable: p.Reason() == problem.BadRequestSchemaViolation.
+func (p *Error) Reason() Reason { return Reason{p.Entry.Key, p.CauseID} }
 
 // Cause returns the cause that happened.
 func (p *Error) Cause() Cause {
@@ -252,7 +308,7 @@ func BodyTimeout(err error) *Error {
 	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
 	}
-	return New("request_timeout", "body_read_timeout",
+	return New(RequestTimeoutBodyReadTimeout,
 		"The request body did not arrive completely in time; send it right after the headers.").
 		Wrap(err).WithHeader("Connection", "close")
 }

@@ -40,6 +40,17 @@ func (rd *Renderer) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// Report logs p under the registry's one log policy and passes it to
+// Observe. Every renderer here calls it after writing an error; a channel
+// that renders elsewhere (the authorization server's HTML error pages and
+// redirects) calls it too, so every error is logged and counted alike.
+func (rd *Renderer) Report(r *http.Request, p *Error) {
+	rd.log(r, p)
+	if rd != nil && rd.Observe != nil {
+		rd.Observe(r, p)
+	}
+}
+
 func (rd *Renderer) log(r *http.Request, p *Error) {
 	// Server faults are errors; failed authentication and authorization
 	// are worth an operator's attention (credential stuffing, leaked
@@ -72,14 +83,20 @@ func (rd *Renderer) log(r *http.Request, p *Error) {
 	l.LogAttrs(r.Context(), level, "request failed", attrs...)
 }
 
-func (rd *Renderer) headers(w http.ResponseWriter, p *Error, contentType string) {
-	h := w.Header()
+// SetHeaders sets p's extra headers and its Retry-After (RetryAfterSeconds)
+// on h: what every channel sends with an error, whatever its body.
+func (p *Error) SetHeaders(h http.Header) {
 	for k, vs := range p.Header {
 		h[k] = vs
 	}
 	if p.RetryAfter > 0 {
 		h.Set("Retry-After", RetryAfterSeconds(p.RetryAfter))
 	}
+}
+
+func (rd *Renderer) headers(w http.ResponseWriter, p *Error, contentType string) {
+	h := w.Header()
+	p.SetHeaders(h)
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
@@ -90,10 +107,7 @@ func (rd *Renderer) finish(w http.ResponseWriter, r *http.Request, p *Error, bod
 	if r.Method != http.MethodHead {
 		_ = json.NewEncoder(w).Encode(body)
 	}
-	rd.log(r, p)
-	if rd != nil && rd.Observe != nil {
-		rd.Observe(r, p)
-	}
+	rd.Report(r, p)
 }
 
 // OAuthBody is the RFC 6749 §5.2 error response, with gatehouse's cause as an
@@ -201,7 +215,7 @@ func (rd *Renderer) problemBody(r *http.Request, p *Error) map[string]any {
 	body["correlator"] = Correlator(r.Context())
 	if !p.Concealed {
 		c := p.Cause()
-		body["cause"] = causeBody(c)
+		body["cause"] = causeBody{ID: c.ID, Text: c.Text}
 	}
 	return body
 }

@@ -58,7 +58,7 @@ func checkBody(t *testing.T, got, want map[string]any) {
 
 func TestOAuth(t *testing.T) {
 	rd := &problem.Renderer{DocsURL: docsURL}
-	err := problem.New("invalid_grant", "code_expired", "")
+	err := problem.New(problem.InvalidGrantCodeExpired, "")
 	w, body := render(t, rd.OAuth, http.MethodPost, "c-1", err)
 	if got, want := w.Code, http.StatusBadRequest; got != want {
 		t.Errorf("status = %d, want %d", got, want)
@@ -80,7 +80,7 @@ func TestOAuth(t *testing.T) {
 
 func TestOAuthDetailAndNoCorrelator(t *testing.T) {
 	rd := &problem.Renderer{}
-	err := problem.New("invalid_request", "missing_parameter", "The grant_type parameter is required.")
+	err := problem.New(problem.InvalidRequestMissingParameter, "The grant_type parameter is required.")
 	_, body := render(t, rd.OAuth, http.MethodPost, "", err)
 	checkBody(t, body, map[string]any{
 		"error":             "invalid_request",
@@ -92,7 +92,7 @@ func TestOAuthDetailAndNoCorrelator(t *testing.T) {
 
 func TestOAuthConcealed(t *testing.T) {
 	rd := &problem.Renderer{DocsURL: docsURL}
-	err := problem.New("invalid_client", "wrong_secret", "the secret was wrong").Conceal().
+	err := problem.New(problem.InvalidClientWrongSecret, "the secret was wrong").Conceal().
 		WithHeader("WWW-Authenticate", `Basic realm="gatehouse"`)
 	w, body := render(t, rd.OAuth, http.MethodPost, "", err)
 	if got, want := w.Code, http.StatusUnauthorized; got != want {
@@ -112,17 +112,18 @@ func TestOAuthConcealed(t *testing.T) {
 
 func TestOAuthFallbackCode(t *testing.T) {
 	for _, tc := range []struct {
-		key, cause, want string
+		reason problem.Reason
+		want   string
 	}{
-		{"payload_too_large", "body_too_large", "invalid_request"},
-		{"too_many_requests", "token_endpoint_rate_limited", "temporarily_unavailable"},
-		{"quota_exceeded", "day_quota", "temporarily_unavailable"},
-		{"bad_gateway", "upstream_error", "server_error"},
-		{"unavailable", "circuit_open", "temporarily_unavailable"},
-		{"slow_down", "polling_too_fast", "slow_down"},
+		{problem.PayloadTooLargeBodyTooLarge, "invalid_request"},
+		{problem.TooManyRequestsTokenEndpointRateLimited, "temporarily_unavailable"},
+		{problem.QuotaExceededDayQuota, "temporarily_unavailable"},
+		{problem.BadGatewayUpstreamError, "server_error"},
+		{problem.UnavailableCircuitOpen, "temporarily_unavailable"},
+		{problem.SlowDownPollingTooFast, "slow_down"},
 	} {
-		t.Run(tc.key, func(t *testing.T) {
-			_, body := render(t, (&problem.Renderer{}).OAuth, http.MethodPost, "", problem.New(tc.key, tc.cause, ""))
+		t.Run(tc.reason.Key(), func(t *testing.T) {
+			_, body := render(t, (&problem.Renderer{}).OAuth, http.MethodPost, "", problem.New(tc.reason, ""))
 			if got := body["error"]; got != tc.want {
 				t.Errorf("error = %v, want %s", got, tc.want)
 			}
@@ -142,7 +143,7 @@ func TestRetryAfter(t *testing.T) {
 		{2*time.Second + time.Millisecond, "3"},
 		{time.Minute, "60"},
 	} {
-		err := problem.New("too_many_requests", "rate_limited", "").WithRetryAfter(tc.d)
+		err := problem.New(problem.TooManyRequestsRateLimited, "").WithRetryAfter(tc.d)
 		for name, write := range map[string]func(http.ResponseWriter, *http.Request, error){
 			"OAuth": (&problem.Renderer{}).OAuth,
 			"API":   (&problem.Renderer{}).API,
@@ -158,7 +159,7 @@ func TestRetryAfter(t *testing.T) {
 
 func TestAPI(t *testing.T) {
 	rd := &problem.Renderer{DocsURL: docsURL}
-	err := problem.New("insufficient_scope", "scope_missing", "This operation needs the sim-swap:check scope.").
+	err := problem.New(problem.InsufficientScopeScopeMissing, "This operation needs the sim-swap:check scope.").
 		With("scope", "sim-swap:check").
 		With("status", 999). // extension members never override standard ones
 		WithHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="sim-swap:check"`)
@@ -192,7 +193,7 @@ func TestAPI(t *testing.T) {
 }
 
 func TestAPIConcealed(t *testing.T) {
-	err := problem.New("invalid_token", "revoked", "").Conceal()
+	err := problem.New(problem.InvalidTokenRevoked, "").Conceal()
 	_, body := render(t, (&problem.Renderer{}).API, http.MethodGet, "c-3", err)
 	entry, _ := problem.Lookup("invalid_token")
 	checkBody(t, body, map[string]any{
@@ -209,7 +210,7 @@ func TestAPIConcealed(t *testing.T) {
 }
 
 func TestAPIAllowHeader(t *testing.T) {
-	err := problem.New("method_not_allowed", "method_not_supported", "").WithHeader("Allow", "POST")
+	err := problem.New(problem.MethodNotAllowedMethodNotSupported, "").WithHeader("Allow", "POST")
 	w, body := render(t, (&problem.Renderer{}).API, http.MethodGet, "", err)
 	if got, want := w.Code, http.StatusMethodNotAllowed; got != want {
 		t.Errorf("status = %d, want %d", got, want)
@@ -222,7 +223,7 @@ func TestAPIAllowHeader(t *testing.T) {
 
 func TestAdmin(t *testing.T) {
 	rd := &problem.Renderer{DocsURL: docsURL}
-	err := problem.New("already_exists", "duplicate", "A plan named gold already exists.").With("name", "gold")
+	err := problem.New(problem.AlreadyExistsDuplicate, "A plan named gold already exists.").With("name", "gold")
 	w, body := render(t, rd.Admin, http.MethodPost, "c-4", err)
 	if got, want := w.Code, http.StatusConflict; got != want {
 		t.Errorf("status = %d, want %d", got, want)
@@ -253,7 +254,7 @@ func TestHeadWritesNoBody(t *testing.T) {
 		"Admin": (&problem.Renderer{}).Admin,
 	} {
 		t.Run(name, func(t *testing.T) {
-			w, _ := render(t, write, http.MethodHead, "", problem.New("not_found", "unknown_path", ""))
+			w, _ := render(t, write, http.MethodHead, "", problem.New(problem.NotFoundUnknownPath, ""))
 			if got, want := w.Code, http.StatusNotFound; got != want {
 				t.Errorf("status = %d, want %d", got, want)
 			}
@@ -319,7 +320,7 @@ func TestFromPlainError(t *testing.T) {
 }
 
 func TestFromPassesRegistryErrorsThrough(t *testing.T) {
-	p := problem.New("timeout", "upstream_timeout", "")
+	p := problem.New(problem.TimeoutUpstreamTimeout, "")
 	if got := problem.From(fmt.Errorf("proxy: %w", p)); got != p {
 		t.Errorf("From(wrapped) = %v, want the registry error", got)
 	}
@@ -330,7 +331,7 @@ func TestFromPassesRegistryErrorsThrough(t *testing.T) {
 }
 
 func TestMessage(t *testing.T) {
-	p := problem.New("bad_gateway", "connection_refused", "")
+	p := problem.New(problem.BadGatewayConnectionRefused, "")
 	if got, want := p.Message(), "The upstream service refused the connection."; got != want {
 		t.Errorf("Message() = %q, want %q", got, want)
 	}
@@ -344,19 +345,27 @@ func TestMessage(t *testing.T) {
 	}
 }
 
-func TestNewPanicsOnUnknownNames(t *testing.T) {
+func TestReasonForUnknownNames(t *testing.T) {
 	for _, tc := range []struct{ key, cause string }{
 		{"no_such_entry", "unexpected"},
 		{"internal", "no_such_cause"},
 		{"invalid_grant", "wrong_secret"}, // a cause of another entry
 	} {
-		t.Run(tc.key+"/"+tc.cause, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("New(%q, %q) did not panic", tc.key, tc.cause)
-				}
-			}()
-			problem.New(tc.key, tc.cause, "")
-		})
+		if r, ok := problem.ReasonFor(tc.key, tc.cause); ok {
+			t.Errorf("ReasonFor(%q, %q) = %v, true", tc.key, tc.cause, r)
+		}
 	}
+	r, ok := problem.ReasonFor("invalid_grant", "code_expired")
+	if !ok || r != problem.InvalidGrantCodeExpired {
+		t.Errorf("ReasonFor(invalid_grant, code_expired) = %v, %v", r, ok)
+	}
+}
+
+func TestNewPanicsOnTheZeroReason(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New(Reason{}) did not panic")
+		}
+	}()
+	problem.New(problem.Reason{}, "")
 }

@@ -35,7 +35,7 @@ func writeAdminJSON(w http.ResponseWriter, status int, v any) {
 // typos are reported instead of silently ignored.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return problem.Newf("unsupported_media_type", "content_type_unsupported",
+		return problem.Newf(problem.UnsupportedMediaTypeContentTypeUnsupported,
 			"Send the body as application/json; got Content-Type %q.", r.Header.Get("Content-Type"))
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
@@ -43,12 +43,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return problem.Newf("payload_too_large", "body_too_large", "The body exceeds %d bytes.", maxAdminBody)
+			return problem.Newf(problem.PayloadTooLargeBodyTooLarge, "The body exceeds %d bytes.", maxAdminBody)
 		}
 		if errors.Is(err, io.EOF) {
-			return problem.New("bad_request", "malformed_body", "The body is empty; send a JSON object.")
+			return problem.New(problem.BadRequestMalformedBody, "The body is empty; send a JSON object.")
 		}
-		return problem.Newf("bad_request", "malformed_body", "The body is not the expected JSON: %v.", err)
+		return problem.Newf(problem.BadRequestMalformedBody, "The body is not the expected JSON: %v.", err)
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Document == "" {
-		a.fail(w, r, problem.New("bad_request", "invalid_parameter", "document: the OpenAPI document (YAML or JSON text) is required.").With("field", "document"))
+		a.fail(w, r, problem.New(problem.BadRequestInvalidParameter, "document: the OpenAPI document (YAML or JSON text) is required.").With("field", "document"))
 		return
 	}
 	v, err := a.s.deps.APIs.Import(r.Context(), []byte(req.Document), gateway.ImportOptions{

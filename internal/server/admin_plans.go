@@ -91,7 +91,7 @@ func (a *adminAPI) createSubscription(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		for field, v := range map[string]string{"client_id": req.ClientID, "api": req.API, "plan": req.Plan} {
 			if v == "" {
-				a.fail(w, r, problem.Newf("bad_request", "invalid_parameter", "%s is required.", field).With("field", field))
+				a.fail(w, r, problem.Newf(problem.BadRequestInvalidParameter, "%s is required.", field).With("field", field))
 				return
 			}
 		}
@@ -119,7 +119,7 @@ func (a *adminAPI) updateSubscription(w http.ResponseWriter, r *http.Request) {
 	err := decodeJSON(w, r, &req)
 	if err == nil {
 		if req.Plan == "" || req.ClientID != "" || req.API != "" {
-			a.fail(w, r, problem.New("bad_request", "invalid_parameter",
+			a.fail(w, r, problem.New(problem.BadRequestInvalidParameter,
 				"plan: send only the new plan; a subscription's app and API do not change.").With("field", "plan"))
 			return
 		}
@@ -171,7 +171,7 @@ func (a *adminAPI) listUsage(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				a.fail(w, r, problem.Newf("bad_request", "invalid_parameter", "%s: %q is not an RFC 3339 time.", name, v).With("field", name))
+				a.fail(w, r, problem.Newf(problem.BadRequestInvalidParameter, "%s: %q is not an RFC 3339 time.", name, v).With("field", name))
 				return
 			}
 			*dst = t

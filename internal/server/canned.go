@@ -83,16 +83,16 @@ func (c *cannedConn) rewrite(status int, text string) []byte {
 	var p *problem.Error
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
-		p = problem.New("header_fields_too_large", "headers_too_large",
+		p = problem.New(problem.HeaderFieldsTooLargeHeadersTooLarge,
 			"The request line and headers are larger than the server accepts.")
 	case http.StatusNotImplemented:
-		p = problem.New("not_implemented", "transfer_coding", "The request uses a transfer coding this server does not implement (RFC 9112 §6.1).")
+		p = problem.New(problem.NotImplementedTransferCoding, "The request uses a transfer coding this server does not implement (RFC 9112 §6.1).")
 	default:
 		detail := text
 		if _, after, ok := strings.Cut(text, ": "); ok {
 			detail = after
 		}
-		p = problem.Newf("bad_request", "malformed_request", "The HTTP request is malformed: %s.", strings.TrimSuffix(detail, "."))
+		p = problem.Newf(problem.BadRequestMalformedRequest, "The HTTP request is malformed: %s.", strings.TrimSuffix(detail, "."))
 	}
 	id := problem.NewCorrelator()
 	r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}}

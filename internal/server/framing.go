@@ -100,7 +100,7 @@ func refuseAmbiguous(w http.ResponseWriter, r *http.Request, channel func(*http.
 	if !ok || !cc.framing.ambiguous.Load() {
 		return false
 	}
-	channel(r)(w, r, problem.New("bad_request", "ambiguous_framing",
+	channel(r)(w, r, problem.New(problem.BadRequestAmbiguousFraming,
 		"The request has both Content-Length and Transfer-Encoding (RFC 9112 section 6.1); send only one of them.").
 		WithHeader("Connection", "close"))
 	return true

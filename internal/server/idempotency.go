@@ -102,13 +102,13 @@ func (a *adminAPI) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		}
 		key, ok := parseIdempotencyKey(values)
 		if !ok {
-			a.fail(w, r, problem.New("bad_request", "invalid_idempotency_key",
+			a.fail(w, r, problem.New(problem.BadRequestInvalidIdempotencyKey,
 				"Send one Idempotency-Key header of 1 to 255 printable ASCII characters, such as a UUID."))
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
 		if err != nil {
-			a.fail(w, r, problem.Newf("bad_request", "malformed_request", "The body could not be read: %v.", err))
+			a.fail(w, r, problem.Newf(problem.BadRequestMalformedRequest, "The body could not be read: %v.", err))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -174,12 +174,12 @@ func (a *adminAPI) release(ctx context.Context, stored string) {
 func (a *adminAPI) replay(w http.ResponseWriter, r *http.Request, key, stored, fp string, old *store.IdempotencyRecord) {
 	switch {
 	case old.Fingerprint != fp:
-		a.fail(w, r, problem.Newf("unprocessable_entity", "idempotency_key_reused",
+		a.fail(w, r, problem.Newf(problem.UnprocessableEntityIdempotencyKeyReused,
 			"The Idempotency-Key %q was used for a different request at %s; send a new key with a new request.",
 			key, old.CreatedAt.UTC().Format(time.RFC3339)))
 		return
 	case old.Status == 0:
-		a.fail(w, r, problem.Newf("conflict", "idempotency_key_in_progress",
+		a.fail(w, r, problem.Newf(problem.ConflictIdempotencyKeyInProgress,
 			"The request sent with Idempotency-Key %q at %s is still being processed; retry it after the time in Retry-After.",
 			key, old.CreatedAt.UTC().Format(time.RFC3339)).WithRetryAfter(time.Second))
 		return

@@ -102,22 +102,22 @@ func limits(next http.Handler, maxURI, maxHeader int, channel func(*http.Request
 			if sw.status != 0 {
 				// The response has started: the only honest signal
 				// left is to break the connection.
-				channel(r)(discard{}, r, problem.New("internal", "panic", "").Wrap(err))
+				channel(r)(discard{}, r, problem.New(problem.InternalPanic, "").Wrap(err))
 				panic(http.ErrAbortHandler)
 			}
-			channel(r)(sw, r, problem.New("internal", "panic",
+			channel(r)(sw, r, problem.New(problem.InternalPanic,
 				"The server hit a bug while handling this request; it was logged with the correlator "+id+".").Wrap(err))
 		}()
 		if refuseAmbiguous(sw, r, channel) {
 			return
 		}
 		if len(r.RequestURI) > maxURI {
-			channel(r)(sw, r, problem.Newf("uri_too_long", "uri_too_long",
+			channel(r)(sw, r, problem.Newf(problem.URITooLongURITooLong,
 				"The request URI is %d bytes; at most %d are accepted.", len(r.RequestURI), maxURI))
 			return
 		}
 		if n := headerBytes(r); n > maxHeader {
-			channel(r)(sw, r, problem.Newf("header_fields_too_large", "headers_too_large",
+			channel(r)(sw, r, problem.Newf(problem.HeaderFieldsTooLargeHeadersTooLarge,
 				"The request headers total %d bytes; at most %d are accepted.", n, maxHeader))
 			return
 		}

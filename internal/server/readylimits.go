@@ -33,7 +33,7 @@ func (s *Server) limitsDegraded(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if st.FailClosed {
-		s.deps.Render.Admin(w, r, problem.Newf("unavailable", "limiter_unavailable",
+		s.deps.Render.Admin(w, r, problem.Newf(problem.UnavailableLimiterUnavailable,
 			"Redis, which holds the rate limits, has not answered since %s; calls under a plan are refused (limiter_fail_closed).",
 			st.Since.Format(time.RFC3339)).WithRetryAfter(time.Second))
 		return true

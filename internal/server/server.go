@@ -123,12 +123,12 @@ func notFoundOrMethod(mux *http.ServeMux, channel func(*http.Request) errorWrite
 			}
 		}
 		if len(allow) > 0 {
-			channel(r)(w, r, problem.Newf("method_not_allowed", "method_not_supported",
+			channel(r)(w, r, problem.Newf(problem.MethodNotAllowedMethodNotSupported,
 				"%s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, strings.Join(allow, ", ")).
 				WithHeader("Allow", strings.Join(allow, ", ")))
 			return
 		}
-		channel(r)(w, r, problem.Newf("not_found", "unknown_path", "Nothing is served at %s.", r.URL.Path))
+		channel(r)(w, r, problem.Newf(problem.NotFoundUnknownPath, "Nothing is served at %s.", r.URL.Path))
 	})
 }
 
@@ -162,13 +162,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := r.Header.Get("Authorization")
 		if got == "" {
-			s.deps.Render.Admin(w, r, problem.New("unauthenticated", "missing_admin_token",
+			s.deps.Render.Admin(w, r, problem.New(problem.UnauthenticatedMissingAdminToken,
 				"The admin API needs `Authorization: Bearer <admin token>` (the token is in <data_dir>/admin-token unless GATEHOUSE_ADMIN_TOKEN is set).").
 				WithHeader("WWW-Authenticate", `Bearer realm="gatehouse-admin"`))
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			s.deps.Render.Admin(w, r, problem.New("unauthenticated", "invalid_admin_token", "").
+			s.deps.Render.Admin(w, r, problem.New(problem.UnauthenticatedInvalidAdminToken, "").
 				WithHeader("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token"`))
 			return
 		}
@@ -201,11 +201,17 @@ func (s *Server) ready() http.Handler {
 			for i, p := range problems {
 				names[i] = fmt.Sprintf("%s (%s since %s)", p.Name, p.Cause, p.Since.UTC().Format(time.RFC3339))
 			}
-			s.deps.Render.Admin(w, r, problem.Newf("unavailable", problems[0].Cause, "Not ready: %s.", strings.Join(names, ", ")).
+			// The health conditions are named by the unavailable entry's
+			// causes (store_unavailable, storage_full, storage_read_only).
+			reason, ok := problem.ReasonFor("unavailable", problems[0].Cause)
+			if !ok {
+				reason = problem.UnavailableStoreUnavailable
+			}
+			s.deps.Render.Admin(w, r, problem.Newf(reason, "Not ready: %s.", strings.Join(names, ", ")).
 				Wrap(errors.Join(pingErr, problems[0].Err)).WithRetryAfter(problem.StoreRetryAfter))
 			return
 		case pingErr != nil:
-			s.deps.Render.Admin(w, r, problem.New("unavailable", "store_unavailable", "The database does not answer.").
+			s.deps.Render.Admin(w, r, problem.New(problem.UnavailableStoreUnavailable, "The database does not answer.").
 				Wrap(pingErr).WithRetryAfter(problem.StoreRetryAfter))
 			return
 		}

@@ -7,36 +7,45 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
 // Sentinel errors are part of the contract: every backend returns them
-// (possibly wrapped) and callers match with errors.Is.
+// (possibly wrapped) and callers match with errors.Is. Each also names its
+// kind (StoreFailureKind), which is how the error registry
+// (problem.FromStore) maps them without importing this package.
 var (
 	// ErrNotFound means no record has the requested key.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = &failure{"store: not found", "not_found"}
 	// ErrConflict means the write conflicts with stored records: a record
 	// with the same unique key exists, (deleting a plan) others still refer
 	// to it, or (redeeming a code, rotating a refresh token) it was already
 	// used, rotated or revoked.
-	ErrConflict = errors.New("store: conflicts with stored records")
+	ErrConflict = &failure{"store: conflicts with stored records", "conflict"}
 	// ErrUnavailable means the backend could not be reached, or did not
 	// answer within the store's time limit; callers answer 503 rather
 	// than 500. A write that fails with it may, rarely, have been committed
 	// all the same (the commit was sent and no answer came back): callers
 	// that must not repeat a write use an idempotency key.
-	ErrUnavailable = errors.New("store: unavailable")
+	ErrUnavailable = &failure{"store: unavailable", "unavailable"}
 	// ErrStorageFull means the database refused a write for lack of
 	// space (a full disk, a size limit); nothing was written. Callers
 	// answer 503 with its own cause.
-	ErrStorageFull = errors.New("store: no space left for writes")
+	ErrStorageFull = &failure{"store: no space left for writes", "storage_full"}
 	// ErrReadOnly means the database refused a write because it is
 	// read-only (a read-only file or mount, a PostgreSQL standby or
 	// default_transaction_read_only); nothing was written. Callers answer
 	// 503 with its own cause.
-	ErrReadOnly = errors.New("store: database is read-only")
+	ErrReadOnly = &failure{"store: database is read-only", "read_only"}
 )
+
+// failure is a sentinel error that names its kind for problem.StoreFailure.
+type failure struct{ msg, kind string }
+
+func (e *failure) Error() string { return e.msg }
+
+// StoreFailureKind implements problem.StoreFailure.
+func (e *failure) StoreFailureKind() string { return e.kind }
 
 type timeoutKey struct{}
 
