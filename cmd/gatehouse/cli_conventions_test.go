@@ -60,7 +60,7 @@ func TestHelpAtEveryLevel(t *testing.T) {
 					t.Errorf("--help does not list --%s with its description:\n%s", f.Name, out)
 				}
 			})
-			if !cmd.HasSubCommands() && !strings.Contains(out, "Examples:\n  gatehouse "+strings.Join(path, " ")) {
+			if !cmd.HasSubCommands() && path[0] != "completion" && !strings.Contains(out, "Examples:\n  gatehouse "+strings.Join(path, " ")) {
 				t.Errorf("--help has no example of the command:\n%s", out)
 			}
 			if cmd.HasSubCommands() && strings.Contains(out, cmd.CommandPath()+" [flags]") {
@@ -89,7 +89,7 @@ func TestHelpAtEveryLevel(t *testing.T) {
 // json|table, with --json as its alias, and refuses another format.
 func TestOutputFlag(t *testing.T) {
 	for _, cmd := range commandTree() {
-		if cmd.HasSubCommands() || cmd.Name() == "serve" {
+		if cmd.HasSubCommands() || cmd.Name() == "serve" || cmd.Parent().Name() == "completion" {
 			continue
 		}
 		o, j := cmd.Flags().Lookup("output"), cmd.Flags().Lookup("json")
@@ -296,6 +296,8 @@ func TestCLIErrorsFirst(t *testing.T) {
 		{[]string{"clients", "frob"}, 2, []string{`unknown subcommand "frob"`}},
 		{[]string{"clients", "create", "--nme", "x"}, 2, []string{"unknown flag: --nme", "see 'gatehouse clients create --help'"}},
 		{[]string{"clients", "show"}, 2, []string{"give exactly one client id"}},
+		{[]string{"completion"}, 2, []string{"completion: want bash, fish, powershell or zsh"}},
+		{[]string{"completion", "tcsh"}, 2, []string{`unknown subcommand "tcsh"`}},
 		{[]string{"plans", "create", "--rate", "fast"}, 2, []string{`invalid argument "fast" for "--rate"`}},
 		{[]string{"clients", "show", "gh_unknown"}, 1, []string{"not_found", "gh_unknown"}},
 		{[]string{"clients", "create", "--name", "x", "--grant-types", "password"}, 1, []string{"bad_request/invalid_parameter", "grant_types"}},

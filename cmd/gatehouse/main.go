@@ -68,9 +68,6 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 		args = []string{} // nil would make cobra read os.Args
 	}
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	var u usageError
 	if errors.As(err, &u) && u.help == "" && cmd != nil {
@@ -132,6 +129,22 @@ override the file.`,
 		c.keysCommand(),
 		c.versionCommand(),
 	)
+	// Before cobra's completion command is made: it keeps the output it
+	// finds.
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.InitDefaultCompletionCmd()
+	for _, sub := range root.Commands() {
+		if sub.Name() == "completion" {
+			// A missing or unknown shell is a mistake, as for the other
+			// groups (cobra would print the help and succeed).
+			sub.Example = "  source <(gatehouse completion bash)\n  gatehouse completion zsh > \"${fpath[1]}/_gatehouse\"\n  gatehouse completion fish > ~/.config/fish/completions/gatehouse.fish"
+			sub.Args = groupArgs
+			sub.RunE = func(*cobra.Command, []string) error { return nil }
+			sub.SuggestionsMinimumDistance = 2
+		}
+	}
 	return root
 }
 
