@@ -35,10 +35,10 @@ func (af *apiFlags) registerUpstream(fs *pflag.FlagSet, update bool) {
 	if update {
 		remove = "; empty removes it"
 	}
-	fs.Var(&af.ca, "upstream-ca", "PEM file of the CAs trusted for an https upstream (default: the system roots)"+remove)
+	fs.Var(&af.ca, "upstream-ca", "PEM `file` of the CAs trusted for an https upstream (default: the system roots)"+remove)
 	fs.Var(&af.serverName, "upstream-server-name", "TLS server name (SNI, certificate check) of an https upstream (default: the URL's host)"+remove)
-	fs.Var(&af.clientCert, "upstream-client-cert", "PEM certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
-	fs.Var(&af.clientKey, "upstream-client-key", "PEM private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
+	fs.Var(&af.clientCert, "upstream-client-cert", "PEM `file` of the certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
+	fs.Var(&af.clientKey, "upstream-client-key", "PEM `file` of the private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
 	boolVar(fs, &af.allowUnderscore, "allow-underscore-headers", "forward client header fields whose names contain _ (dropped by default)")
 	fs.Var(&af.breakerFailures, "breaker-failures", "consecutive upstream failures that open the circuit (0: the platform's breaker_failures)")
 	fs.Var(&af.breakerPause, "breaker-pause", "first pause of an open circuit before probes, e.g. 500ms (0: the platform's breaker_open_for)")
@@ -97,8 +97,13 @@ type durationFlag struct {
 	value time.Duration
 }
 
-func (f *durationFlag) String() string { return f.value.String() }
-func (f *durationFlag) Type() string   { return "duration" }
+func (f *durationFlag) String() string {
+	if f.value == 0 {
+		return "0" // the platform's setting: shown as no default in --help
+	}
+	return f.value.String()
+}
+func (f *durationFlag) Type() string { return "duration" }
 func (f *durationFlag) Set(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
@@ -142,7 +147,7 @@ func (c *cli) apisCommand() *cobra.Command {
   gatehouse apis update my-api --upstream-ca ""        # back to the system roots
   gatehouse apis update my-api --breaker-failures 3 --breaker-pause 100ms --breaker-max-pause 10s`,
 		func(fs *pflag.FlagSet, af *apiFlags) {
-			fs.Var(&af.file, "file", "a new OpenAPI document replacing the stored one")
+			fs.Var(&af.file, "file", "`file` holding a new OpenAPI document replacing the stored one")
 			fs.Var(&af.basePath, "base-path", "new base path")
 			fs.Var(&af.upstream, "upstream", "new upstream URL, or sandbox:")
 			fs.Var(&af.status, "status", "sandbox, live or maintenance")

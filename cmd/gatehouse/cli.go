@@ -61,7 +61,7 @@ func (c *clientFlags) register(fs *pflag.FlagSet, withStatus bool) {
 	fs.BoolVar(&c.allowUnknownScopes, "allow-unknown-scopes", false, "accept scopes no API defines yet (for an API imported later)")
 	fs.Var(&c.redirects, "redirect-uris", "registered redirect URIs")
 	fs.Var(&c.authMethod, "auth-method", "token_endpoint_auth_method")
-	fs.Var(&c.jwks, "jwks", "file holding the client's public JWKS (private_key_jwt), or the JSON itself")
+	fs.Var(&c.jwks, "jwks", "`file` holding the client's public JWKS (private_key_jwt), or the JSON itself")
 	if withStatus {
 		fs.Var(&c.status, "status", "active or suspended")
 	}
