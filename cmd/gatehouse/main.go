@@ -99,7 +99,10 @@ tokens, scopes, plans and limits, and a developer portal, in one binary.
 the database themselves, so they work whether or not a server is running.
 
 Every command takes --config FILE (or GATEHOUSE_CONFIG); GATEHOUSE_* environment variables
-override the file.`,
+override the file.
+
+Exit status: 0 done, 1 failed (the message names the registry entry of a refusal), 2 a
+mistake in the command line.`,
 		Example: `  gatehouse serve
   eval "$(gatehouse clients create --name demo --scopes "sim-swap:check" --env)"
   gatehouse apis list
