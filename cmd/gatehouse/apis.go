@@ -10,6 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/problem"
 )
@@ -27,19 +30,19 @@ type apiFlags struct {
 }
 
 // registerUpstream adds the upstream connection flags, shared by import and update.
-func (af *apiFlags) registerUpstream(cmd *commandEnv, update bool) {
+func (af *apiFlags) registerUpstream(fs *pflag.FlagSet, update bool) {
 	remove := ""
 	if update {
 		remove = "; empty removes it"
 	}
-	cmd.fs.Var(&af.ca, "upstream-ca", "PEM file of the CAs trusted for an https upstream (default: the system roots)"+remove)
-	cmd.fs.Var(&af.serverName, "upstream-server-name", "TLS server name (SNI, certificate check) of an https upstream (default: the URL's host)"+remove)
-	cmd.fs.Var(&af.clientCert, "upstream-client-cert", "PEM certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
-	cmd.fs.Var(&af.clientKey, "upstream-client-key", "PEM private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
-	cmd.fs.Var(&af.allowUnderscore, "allow-underscore-headers", "forward client header fields whose names contain _ (dropped by default)")
-	cmd.fs.Var(&af.breakerFailures, "breaker-failures", "consecutive upstream failures that open the circuit (0: the platform's breaker_failures)")
-	cmd.fs.Var(&af.breakerPause, "breaker-pause", "first pause of an open circuit before probes, e.g. 500ms (0: the platform's breaker_open_for)")
-	cmd.fs.Var(&af.breakerMaxPause, "breaker-max-pause", "cap of the pause, which doubles after each failed probe (0: the platform's breaker_max_pause)")
+	fs.Var(&af.ca, "upstream-ca", "PEM `file` of the CAs trusted for an https upstream (default: the system roots)"+remove)
+	fs.Var(&af.serverName, "upstream-server-name", "TLS server name (SNI, certificate check) of an https upstream (default: the URL's host)"+remove)
+	fs.Var(&af.clientCert, "upstream-client-cert", "PEM `file` of the certificate chain presented to the upstream for mutual TLS (with --upstream-client-key)"+remove)
+	fs.Var(&af.clientKey, "upstream-client-key", "PEM `file` of the private key of --upstream-client-cert; stored encrypted with the system secret"+remove)
+	boolVar(fs, &af.allowUnderscore, "allow-underscore-headers", "forward client header fields whose names contain _ (dropped by default)")
+	fs.Var(&af.breakerFailures, "breaker-failures", "consecutive upstream failures that open the circuit (0: the platform's breaker_failures)")
+	fs.Var(&af.breakerPause, "breaker-pause", "first pause of an open circuit before probes, e.g. 500ms (0: the platform's breaker_open_for)")
+	fs.Var(&af.breakerMaxPause, "breaker-max-pause", "cap of the pause, which doubles after each failed probe (0: the platform's breaker_max_pause)")
 }
 
 // upstreamFlagOf names the CLI flag of an APIManager field, so a refusal
@@ -68,7 +71,7 @@ func readPEMFlag(f stringFlag, name string) (*string, error) {
 	}
 	b, err := os.ReadFile(f.value)
 	if err != nil {
-		return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+		return nil, usageError{msg: fmt.Sprintf("%s: %v", name, err)}
 	}
 	s := string(b)
 	return &s, nil
@@ -81,6 +84,7 @@ type int64Flag struct {
 }
 
 func (f *int64Flag) String() string { return fmt.Sprint(f.value) }
+func (f *int64Flag) Type() string   { return "int" }
 func (f *int64Flag) Set(s string) error {
 	_, err := fmt.Sscan(s, &f.value)
 	f.set = err == nil
@@ -93,7 +97,13 @@ type durationFlag struct {
 	value time.Duration
 }
 
-func (f *durationFlag) String() string { return f.value.String() }
+func (f *durationFlag) String() string {
+	if f.value == 0 {
+		return "0" // the platform's setting: shown as no default in --help
+	}
+	return f.value.String()
+}
+func (f *durationFlag) Type() string { return "duration" }
 func (f *durationFlag) Set(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
@@ -109,58 +119,94 @@ func (f *durationFlag) ms() int64 {
 	return int64((f.value + time.Millisecond - 1) / time.Millisecond)
 }
 
-func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"apis: want import, list, show, update or delete"}
+func (c *cli) apisCommand() *cobra.Command {
+	errorTypes := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"application/json", "application/problem+json"}, cobra.ShellCompDirectiveNoFileComp
 	}
-	sub := args[0]
-	cmd := newCommand("apis " + sub)
+	statuses := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"sandbox", "live", "maintenance"}, cobra.ShellCompDirectiveNoFileComp
+	}
+	importCmd := c.apiCommand("import", "import FILE", "Serve an API described by an OpenAPI 3.0/3.1 document through the gateway",
+		`  gatehouse apis import ./my-api.yaml --upstream https://backend.internal/my-api/v1
+  gatehouse apis import ./my-api.yaml --upstream sandbox: --status sandbox
+  gatehouse apis import ./my-api.yaml --upstream https://10.0.0.7/my-api/v1 \
+      --upstream-ca ./backend-ca.pem --upstream-server-name backend.internal \
+      --upstream-client-cert ./gatehouse-client.pem --upstream-client-key ./gatehouse-client.key`,
+		func(fs *pflag.FlagSet, af *apiFlags) {
+			fs.Var(&af.name, "name", "API name (default: first segment of the base path)")
+			fs.Var(&af.basePath, "base-path", "where the gateway serves it (default: the document's server path)")
+			fs.Var(&af.upstream, "upstream", "upstream URL, or sandbox: for the built-in sandbox (required)")
+			fs.Var(&af.status, "status", "sandbox, live or maintenance")
+			fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+			fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+			af.registerUpstream(fs, false)
+		})
+	updateCmd := c.apiCommand("update", "update NAME", "Change an API; flags not given keep their value",
+		`  gatehouse apis update my-api --status live
+  gatehouse apis update my-api --file ./my-api-v2.yaml
+  gatehouse apis update my-api --upstream-ca ""        # back to the system roots
+  gatehouse apis update my-api --breaker-failures 3 --breaker-pause 100ms --breaker-max-pause 10s`,
+		func(fs *pflag.FlagSet, af *apiFlags) {
+			fs.Var(&af.file, "file", "`file` holding a new OpenAPI document replacing the stored one")
+			fs.Var(&af.basePath, "base-path", "new base path")
+			fs.Var(&af.upstream, "upstream", "new upstream URL, or sandbox:")
+			fs.Var(&af.status, "status", "sandbox, live or maintenance")
+			fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
+			fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+			af.registerUpstream(fs, true)
+		})
+	for _, cmd := range []*cobra.Command{importCmd, updateCmd} {
+		_ = cmd.RegisterFlagCompletionFunc("status", statuses)
+		_ = cmd.RegisterFlagCompletionFunc("error-media-type", errorTypes)
+	}
+	importCmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"yaml", "yml", "json"}, cobra.ShellCompDirectiveFilterFileExt
+	}
+	return group("apis", "Import and manage the APIs the gateway serves",
+		`An API is an OpenAPI document plus an upstream URL, a base path and a status (sandbox,
+live, maintenance). Changes apply to the next request on every node, without a restart.`,
+		importCmd,
+		c.apiCommand("list", "list", "List the APIs", "  gatehouse apis list\n  gatehouse apis list -o json", nil),
+		c.apiCommand("show", "show NAME", "Show an API: upstream, status, operations and the scopes they need", "  gatehouse apis show sim-swap", nil),
+		updateCmd,
+		c.apiCommand("delete", "delete NAME", "Stop serving an API and delete it", "  gatehouse apis delete my-api", nil),
+	)
+}
+
+// apiCommand is one apis subcommand.
+func (c *cli) apiCommand(sub, use, short, example string, flags func(*pflag.FlagSet, *apiFlags)) *cobra.Command {
 	var af apiFlags
-	switch sub {
-	case "import":
-		cmd.fs.Var(&af.name, "name", "API name (default: first segment of the base path)")
-		cmd.fs.Var(&af.basePath, "base-path", "where the gateway serves it (default: the document's server path)")
-		cmd.fs.Var(&af.upstream, "upstream", "upstream URL, or sandbox: for the built-in sandbox")
-		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
-		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
-		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
-		af.registerUpstream(cmd, false)
-	case "update":
-		cmd.fs.Var(&af.file, "file", "a new OpenAPI document replacing the stored one")
-		cmd.fs.Var(&af.basePath, "base-path", "new base path")
-		cmd.fs.Var(&af.upstream, "upstream", "new upstream URL, or sandbox:")
-		cmd.fs.Var(&af.status, "status", "sandbox, live or maintenance")
-		cmd.fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
-		cmd.fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
-		af.registerUpstream(cmd, true)
-	case "list", "show", "delete":
-	default:
-		return usageError{fmt.Sprintf("apis: unknown subcommand %q", sub)}
+	what := map[string]string{"import": "OpenAPI file", "show": "API name", "update": "API name", "delete": "API name"}[sub]
+	nargs := 1
+	if sub == "list" {
+		nargs = 0
 	}
-	pos, err := parseFlags(cmd.fs, args[1:])
-	if err != nil {
-		return err
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(nargs, what)}
+	if flags != nil {
+		flags(cmd.Flags(), &af)
 	}
-	want := map[string]int{"import": 1, "list": 0, "show": 1, "update": 1, "delete": 1}[sub]
-	if len(pos) != want {
-		what := map[string]string{"import": "the OpenAPI file", "show": "the API name", "update": "the API name", "delete": "the API name"}[sub]
-		if want == 0 {
-			return usageError{fmt.Sprintf("apis %s: unexpected arguments %q", sub, pos)}
-		}
-		return usageError{fmt.Sprintf("apis %s: give exactly one argument, %s", sub, what)}
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		return c.apis(cmd.Context(), sub, pos, af, out)
 	}
+	return cmd
+}
+
+func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o *output) error {
+	stdout := c.stdout
+	var err error
 	var doc []byte
 	switch {
 	case sub == "import":
 		if doc, err = os.ReadFile(pos[0]); err != nil {
-			return usageError{fmt.Sprintf("apis import: %v", err)}
+			return usageError{msg: fmt.Sprintf("apis import: %v", err)}
 		}
 		if !af.upstream.set {
-			return usageError{"apis import: --upstream is required (an http(s) URL, or sandbox:)"}
+			return usageError{msg: "apis import: --upstream is required (an http(s) URL, or sandbox:)"}
 		}
 	case af.file.set:
 		if doc, err = os.ReadFile(af.file.value); err != nil {
-			return usageError{fmt.Sprintf("apis update: %v", err)}
+			return usageError{msg: fmt.Sprintf("apis update: %v", err)}
 		}
 	}
 
@@ -183,7 +229,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		return *s
 	}
 
-	p, err := open(ctx, *cmd.configPath, getenv)
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -204,7 +250,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 	case "list":
 		var list []*gateway.APIView
 		if list, err = p.apis.List(ctx); err == nil {
-			if *cmd.asJSON {
+			if o.is("json") {
 				out = map[string]any{"apis": list}
 			} else {
 				return printAPITable(stdout, list)
@@ -251,7 +297,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		out, err = p.apis.Update(ctx, pos[0], u)
 	case "delete":
 		if err = p.apis.Delete(ctx, pos[0]); err == nil {
-			if *cmd.asJSON {
+			if o.is("json") {
 				out = map[string]string{"deleted": pos[0]}
 			} else {
 				fmt.Fprintf(stdout, "deleted API %s\n", pos[0])
@@ -262,7 +308,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return apisError(err, af)
 	}
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, out)
 	}
 	return printAPI(stdout, out.(*gateway.APIView))

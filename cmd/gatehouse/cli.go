@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
@@ -24,6 +27,7 @@ type listFlag struct {
 }
 
 func (l *listFlag) String() string { return strings.Join(l.list, " ") }
+func (l *listFlag) Type() string   { return "list" }
 func (l *listFlag) Set(s string) error {
 	l.set = true
 	l.list = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
@@ -37,6 +41,7 @@ type stringFlag struct {
 }
 
 func (f *stringFlag) String() string { return f.value }
+func (f *stringFlag) Type() string   { return "string" }
 func (f *stringFlag) Set(s string) error {
 	f.set, f.value = true, s
 	return nil
@@ -49,14 +54,14 @@ type clientFlags struct {
 	allowUnknownScopes             bool
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet, withStatus bool) {
+func (c *clientFlags) register(fs *pflag.FlagSet, withStatus bool) {
 	fs.Var(&c.name, "name", "client name")
 	fs.Var(&c.grantTypes, "grant-types", "allowed grant types (space or comma separated)")
 	fs.Var(&c.scopes, "scopes", "allowed scopes (space or comma separated)")
 	fs.BoolVar(&c.allowUnknownScopes, "allow-unknown-scopes", false, "accept scopes no API defines yet (for an API imported later)")
 	fs.Var(&c.redirects, "redirect-uris", "registered redirect URIs")
 	fs.Var(&c.authMethod, "auth-method", "token_endpoint_auth_method")
-	fs.Var(&c.jwks, "jwks", "file holding the client's public JWKS (private_key_jwt), or the JSON itself")
+	fs.Var(&c.jwks, "jwks", "`file` holding the client's public JWKS (private_key_jwt), or the JSON itself")
 	if withStatus {
 		fs.Var(&c.status, "status", "active or suspended")
 	}
@@ -88,7 +93,7 @@ func (c *clientFlags) spec() (oauth.ClientSpec, error) {
 		if !strings.HasPrefix(strings.TrimSpace(c.jwks.value), "{") {
 			b, err := os.ReadFile(c.jwks.value)
 			if err != nil {
-				return s, usageError{fmt.Sprintf("--jwks: %v", err)}
+				return s, usageError{msg: fmt.Sprintf("--jwks: %v", err)}
 			}
 			raw = b
 		}
@@ -98,57 +103,101 @@ func (c *clientFlags) spec() (oauth.ClientSpec, error) {
 	return s, nil
 }
 
-// commandEnv parses a subcommand's flags (with --config and --json) and
-// opens the platform.
-type commandEnv struct {
-	fs         *flag.FlagSet
-	configPath *string
-	asJSON     *bool
-	asEnv      *bool
+// output is --output (-o) and its aliases --json and, where a command
+// offers it, --env.
+type output struct {
+	format  string // "table" by default
+	formats []string
+	json    bool
+	env     bool
 }
 
-func newCommand(name string) *commandEnv {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	return &commandEnv{
-		fs:         fs,
-		configPath: fs.String("config", "", "YAML configuration file"),
-		asJSON:     fs.Bool("json", false, "print JSON"),
-		asEnv:      fs.Bool("env", false, "print CLIENT_ID=… and CLIENT_SECRET=… for a shell's eval"),
+// addOutput gives cmd --output table|json (and the extra formats) and
+// --json; with "env" among the extra formats, --env too.
+func addOutput(cmd *cobra.Command, extra ...string) *output {
+	o := &output{format: "table", formats: append([]string{"table", "json"}, extra...)}
+	cmd.Flags().VarP(o, "output", "o", "output `format`: "+strings.Join(o.formats, ", ")+"; table is text for people")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON (same as --output json)")
+	if slices.Contains(extra, "env") {
+		cmd.Flags().BoolVar(&o.env, "env", false, "print CLIENT_ID=… and CLIENT_SECRET=… for a shell's eval (same as --output env)")
 	}
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return o.formats, cobra.ShellCompDirectiveNoFileComp
+	})
+	return o
 }
 
-func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"clients: want create, list, show, update, rotate-secret or delete"}
+func (o *output) String() string { return o.format }
+func (o *output) Type() string   { return "format" }
+func (o *output) Set(s string) error {
+	if !slices.Contains(o.formats, s) {
+		return fmt.Errorf("want %s", strings.Join(o.formats, " or "))
 	}
-	sub := args[0]
-	cmd := newCommand("clients " + sub)
+	o.format = s
+	return nil
+}
+
+// is reports whether the output is in format f; --json wins over --env,
+// which wins over --output.
+func (o *output) is(f string) bool {
+	switch {
+	case o.json:
+		return f == "json"
+	case o.env:
+		return f == "env"
+	}
+	return o.format == f
+}
+
+func (c *cli) clientsCommand() *cobra.Command {
+	return group("clients", "Register and manage OAuth clients (apps)",
+		`A client is an app: its id and secret get tokens from /oauth2/token, which the gateway
+checks against the scopes and plans of the APIs it calls. A secret is shown once, when it
+is made (create, rotate-secret).`,
+		c.clientCommand("create", "create", "Register a client; prints its id and its secret (shown once)",
+			`  gatehouse clients create --name demo --scopes "sim-swap:check"
+  eval "$(gatehouse clients create --name demo --scopes "sim-swap:check" --env)"
+  gatehouse clients create --name web --grant-types "authorization_code refresh_token" \
+      --redirect-uris https://app.example/callback --scopes "openid phone offline_access"`,
+			0, func(fs *pflag.FlagSet, cf *clientFlags) { cf.register(fs, false) }, "env"),
+		c.clientCommand("list", "list", "List the clients (never their secrets)",
+			"  gatehouse clients list\n  gatehouse clients list -o json", 0, nil),
+		c.clientCommand("show", "show CLIENT_ID", "Show a client (never its secret)",
+			"  gatehouse clients show gh_2x7…", 1, nil),
+		c.clientCommand("update", "update CLIENT_ID", "Change a client; flags not given keep their value",
+			`  gatehouse clients update gh_2x7… --status suspended
+  gatehouse clients update gh_2x7… --scopes "sim-swap:check sim-swap:retrieve-date"`,
+			1, func(fs *pflag.FlagSet, cf *clientFlags) { cf.register(fs, true) }),
+		c.clientCommand("rotate-secret", "rotate-secret CLIENT_ID", "Give a client a new secret; the previous one stays valid for secret_rotation_grace",
+			`  gatehouse clients rotate-secret gh_2x7…
+  eval "$(gatehouse clients rotate-secret gh_2x7… --env)"`, 1, nil, "env"),
+		c.clientCommand("delete", "delete CLIENT_ID", "Delete a client; its tokens stop working",
+			"  gatehouse clients delete gh_2x7…", 1, nil),
+	)
+}
+
+// clientCommand is one clients subcommand: sub is what it does, nargs
+// whether it takes a client id, flags its own flags.
+func (c *cli) clientCommand(sub, use, short, example string, nargs int, flags func(*pflag.FlagSet, *clientFlags), formats ...string) *cobra.Command {
 	var cf clientFlags
-	switch sub {
-	case "create":
-		cf.register(cmd.fs, false)
-	case "update":
-		cf.register(cmd.fs, true)
-	case "list", "show", "delete", "rotate-secret":
-	default:
-		return usageError{fmt.Sprintf("clients: unknown subcommand %q", sub)}
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(nargs, "client id")}
+	if flags != nil {
+		flags(cmd.Flags(), &cf)
 	}
-	pos, err := parseFlags(cmd.fs, args[1:])
-	if err != nil {
-		return err
+	out := addOutput(cmd, formats...)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		return c.clients(cmd.Context(), sub, pos, &cf, out)
 	}
-	wantIDs := map[string]int{"create": 0, "list": 0, "show": 1, "update": 1, "delete": 1, "rotate-secret": 1}[sub]
-	if len(pos) != wantIDs {
-		if wantIDs == 1 {
-			return usageError{fmt.Sprintf("clients %s: give exactly one client id", sub)}
-		}
-		return usageError{fmt.Sprintf("clients %s: unexpected arguments %q", sub, pos)}
-	}
+	return cmd
+}
+
+func (c *cli) clients(ctx context.Context, sub string, pos []string, cf *clientFlags, o *output) error {
+	stdout := c.stdout
 	spec, err := cf.spec()
 	if err != nil {
 		return err
 	}
-	p, err := open(ctx, *cmd.configPath, getenv)
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -161,7 +210,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	case "list":
 		var list []*oauth.ClientView
 		if list, err = p.clients.List(ctx); err == nil {
-			if *cmd.asJSON {
+			if o.is("json") {
 				out = map[string]any{"clients": list}
 			} else {
 				return printClientTable(stdout, list)
@@ -175,7 +224,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		out, err = p.clients.RotateSecret(ctx, pos[0])
 	case "delete":
 		if err = p.clients.Delete(ctx, pos[0]); err == nil {
-			if *cmd.asJSON {
+			if o.is("json") {
 				out = map[string]string{"deleted": pos[0]}
 			} else {
 				fmt.Fprintf(stdout, "deleted client %s\n", pos[0])
@@ -186,10 +235,10 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return operatorError(err)
 	}
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, out)
 	}
-	if *cmd.asEnv {
+	if o.is("env") {
 		v := out.(*oauth.ClientView)
 		fmt.Fprintf(stdout, "CLIENT_ID=%s\n", v.ClientID)
 		if v.ClientSecret != "" {
@@ -200,27 +249,31 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	return printClient(stdout, out.(*oauth.ClientView))
 }
 
-func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return usageError{"keys: want list or rotate"}
-	}
-	cmd := newCommand("keys " + args[0])
-	if pos, err := parseFlags(cmd.fs, args[1:]); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usageError{fmt.Sprintf("keys %s: unexpected arguments %q", args[0], pos)}
-	}
-	p, err := open(ctx, *cmd.configPath, getenv)
+func (c *cli) keysCommand() *cobra.Command {
+	list := &cobra.Command{Use: "list", Short: "List the signing keys: the current one and those retired within key_retention",
+		Example: "  gatehouse keys list\n  gatehouse keys list -o json", Args: exactArgs(0, "")}
+	listOut := addOutput(list)
+	list.RunE = func(cmd *cobra.Command, _ []string) error { return c.keys(cmd.Context(), false, listOut) }
+	rotate := &cobra.Command{Use: "rotate", Short: "Make a new signing key current; the previous one stays published for key_retention",
+		Example: "  gatehouse keys rotate", Args: exactArgs(0, "")}
+	rotateOut := addOutput(rotate)
+	rotate.RunE = func(cmd *cobra.Command, _ []string) error { return c.keys(cmd.Context(), true, rotateOut) }
+	return group("keys", "List and rotate the keys that sign tokens", "", list, rotate)
+}
+
+func (c *cli) keys(ctx context.Context, rotate bool, o *output) error {
+	stdout := c.stdout
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
 	defer p.store.Close()
-	if args[0] == "rotate" {
+	if rotate {
 		kid, err := p.keys.Rotate(ctx)
 		if err != nil {
 			return err
 		}
-		if *cmd.asJSON {
+		if o.is("json") {
 			return printJSON(stdout, map[string]string{"kid": kid})
 		}
 		fmt.Fprintf(stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", kid, p.cfg.KeyRetention)
@@ -230,7 +283,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, map[string]any{"keys": list})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

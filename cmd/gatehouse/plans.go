@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"gatehouse/internal/plans"
 	"gatehouse/internal/store"
@@ -22,6 +23,7 @@ type float64Flag struct {
 }
 
 func (f *float64Flag) String() string { return strconv.FormatFloat(f.value, 'g', -1, 64) }
+func (f *float64Flag) Type() string   { return "number" }
 func (f *float64Flag) Set(s string) error {
 	v, err := strconv.ParseFloat(s, 64)
 	f.set, f.value = err == nil, v
@@ -34,12 +36,19 @@ type boolFlag struct {
 	value bool
 }
 
-func (f *boolFlag) String() string   { return strconv.FormatBool(f.value) }
-func (f *boolFlag) IsBoolFlag() bool { return true }
+func (f *boolFlag) String() string { return strconv.FormatBool(f.value) }
+func (f *boolFlag) Type() string   { return "bool" }
 func (f *boolFlag) Set(s string) error {
 	v, err := strconv.ParseBool(s)
 	f.set, f.value = err == nil, v
 	return err
+}
+
+// boolVar registers a boolFlag, given alone (--flag) or with a value
+// (--flag=false).
+func boolVar(fs *pflag.FlagSet, f *boolFlag, name, usage string) {
+	fs.Var(f, name, usage)
+	fs.Lookup(name).NoOptDefVal = "true"
 }
 
 type planFlags struct {
@@ -49,9 +58,9 @@ type planFlags struct {
 	approval                 boolFlag
 }
 
-func (pf *planFlags) register(fs *flag.FlagSet, withName bool) {
+func (pf *planFlags) register(fs *pflag.FlagSet, withName bool) {
 	if withName {
-		fs.Var(&pf.name, "name", "plan name")
+		fs.Var(&pf.name, "name", "plan name (required)")
 	}
 	fs.Var(&pf.rate, "rate", "requests per second (0: unlimited)")
 	fs.Var(&pf.burst, "burst", "requests that may arrive at once")
@@ -59,7 +68,7 @@ func (pf *planFlags) register(fs *flag.FlagSet, withName bool) {
 	fs.Var(&pf.quotaMo, "quota-month", "requests per UTC month (0: none)")
 	fs.Var(&pf.price, "price", "price label shown to developers, e.g. \"€49 / month\"")
 	fs.Var(&pf.description, "description", "what the plan is for")
-	fs.Var(&pf.approval, "requires-approval", "new subscriptions wait for an operator's approval")
+	boolVar(fs, &pf.approval, "requires-approval", "new subscriptions wait for an operator's approval (--requires-approval=false: no longer)")
 }
 
 func (pf *planFlags) spec() plans.PlanSpec {
@@ -88,40 +97,46 @@ func (pf *planFlags) spec() plans.PlanSpec {
 	return s
 }
 
-func plansCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"plans: want create, list, show, update or delete"}
-	}
-	sub := args[0]
-	cmd := newCommand("plans " + sub)
+func (c *cli) plansCommand() *cobra.Command {
+	return group("plans", "Define the plans apps subscribe to: rate, burst, quotas, price",
+		`A plan is a rate with a burst and request quotas per UTC day and/or month. Every app may
+call every sandbox API on the free sandbox plan; live APIs need a subscription.`,
+		c.planCommand("create", "create", "Define a plan",
+			`  gatehouse plans create --name gold --rate 100 --burst 200 --quota-month 1000000 --price "€99 / month"
+  gatehouse plans create --name partner --rate 500 --burst 1000 --requires-approval`,
+			func(fs *pflag.FlagSet, pf *planFlags) { pf.register(fs, true) }),
+		c.planCommand("list", "list", "List the plans", "  gatehouse plans list", nil),
+		c.planCommand("show", "show NAME", "Show a plan", "  gatehouse plans show gold", nil),
+		c.planCommand("update", "update NAME", "Change a plan; subscriptions on it follow on their next request",
+			"  gatehouse plans update gold --rate 200 --burst 400", func(fs *pflag.FlagSet, pf *planFlags) { pf.register(fs, false) }),
+		c.planCommand("delete", "delete NAME", "Delete a plan no subscription uses", "  gatehouse plans delete gold", nil),
+	)
+}
+
+// planCommand is one plans subcommand.
+func (c *cli) planCommand(sub, use, short, example string, flags func(*pflag.FlagSet, *planFlags)) *cobra.Command {
 	var pf planFlags
-	want := 1
-	switch sub {
-	case "create":
-		pf.register(cmd.fs, true)
-		want = 0
-	case "update":
-		pf.register(cmd.fs, false)
-	case "list":
-		want = 0
-	case "show", "delete":
-	default:
-		return usageError{fmt.Sprintf("plans: unknown subcommand %q", sub)}
+	nargs := 1
+	if sub == "create" || sub == "list" {
+		nargs = 0
 	}
-	pos, err := parseFlags(cmd.fs, args[1:])
-	if err != nil {
-		return err
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(nargs, "plan name")}
+	if flags != nil {
+		flags(cmd.Flags(), &pf)
 	}
-	if len(pos) != want {
-		if want == 0 {
-			return usageError{fmt.Sprintf("plans %s: unexpected arguments %q", sub, pos)}
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		if sub == "create" && !pf.name.set {
+			return usageError{msg: "plans create: --name is required"}
 		}
-		return usageError{fmt.Sprintf("plans %s: give exactly one plan name", sub)}
+		return c.plans(cmd.Context(), sub, pos, &pf, out)
 	}
-	if sub == "create" && !pf.name.set {
-		return usageError{"plans create: --name is required"}
-	}
-	p, err := open(ctx, *cmd.configPath, getenv)
+	return cmd
+}
+
+func (c *cli) plans(ctx context.Context, sub string, pos []string, pf *planFlags, o *output) error {
+	stdout := c.stdout
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -138,7 +153,7 @@ func plansCommand(ctx context.Context, args []string, getenv func(string) string
 	case "delete":
 		if err = p.plans.DeletePlan(ctx, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
-			if !*cmd.asJSON {
+			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted plan %s\n", pos[0])
 				return nil
 			}
@@ -147,7 +162,7 @@ func plansCommand(ctx context.Context, args []string, getenv func(string) string
 		var list []*plans.PlanView
 		if list, err = p.plans.ListPlans(ctx); err == nil {
 			out = map[string]any{"plans": list}
-			if !*cmd.asJSON {
+			if !o.is("json") {
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tPRICE\tRATE/S\tBURST\tQUOTA/DAY\tQUOTA/MONTH\tAPPROVAL")
 				for _, pl := range list {
@@ -161,7 +176,7 @@ func plansCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return operatorError(err)
 	}
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, out)
 	}
 	pl := out.(*plans.PlanView)
@@ -177,47 +192,62 @@ func quotaText(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-func subscriptionsCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"subscriptions: want create, list, show, update, approve or delete"}
+func (c *cli) subscriptionsCommand() *cobra.Command {
+	return group("subscriptions", "Subscribe apps to live APIs on a plan; approve, change and end subscriptions",
+		`A subscription lets one client call one live API on one plan. On a plan that requires
+approval it waits (pending) until an operator approves it.`,
+		c.subscriptionCommand("create", "create", "Subscribe a client to an API on a plan",
+			"  gatehouse subscriptions create --client CLIENT_ID --api sim-swap --plan gold",
+			func(fs *pflag.FlagSet, sf *subscriptionFlags) {
+				fs.Var(&sf.client, "client", "client (app) id (required)")
+				fs.Var(&sf.api, "api", "API name (required)")
+				fs.Var(&sf.plan, "plan", "plan name (required)")
+			}),
+		c.subscriptionCommand("list", "list", "List subscriptions",
+			"  gatehouse subscriptions list\n  gatehouse subscriptions list --client CLIENT_ID -o json",
+			func(fs *pflag.FlagSet, sf *subscriptionFlags) {
+				fs.Var(&sf.client, "client", "only this client's subscriptions")
+				fs.Var(&sf.api, "api", "only subscriptions to this API")
+			}),
+		c.subscriptionCommand("show", "show ID", "Show a subscription", "  gatehouse subscriptions show SUBSCRIPTION_ID", nil),
+		c.subscriptionCommand("update", "update ID", "Move a subscription to another plan; takes effect on the next request",
+			"  gatehouse subscriptions update SUBSCRIPTION_ID --plan business",
+			func(fs *pflag.FlagSet, sf *subscriptionFlags) { fs.Var(&sf.plan, "plan", "the new plan (required)") }),
+		c.subscriptionCommand("approve", "approve ID", "Approve a pending subscription", "  gatehouse subscriptions approve SUBSCRIPTION_ID", nil),
+		c.subscriptionCommand("delete", "delete ID", "End a subscription", "  gatehouse subscriptions delete SUBSCRIPTION_ID", nil),
+	)
+}
+
+type subscriptionFlags struct{ client, api, plan stringFlag }
+
+// subscriptionCommand is one subscriptions subcommand.
+func (c *cli) subscriptionCommand(sub, use, short, example string, flags func(*pflag.FlagSet, *subscriptionFlags)) *cobra.Command {
+	var sf subscriptionFlags
+	nargs := 1
+	if sub == "create" || sub == "list" {
+		nargs = 0
 	}
-	sub := args[0]
-	cmd := newCommand("subscriptions " + sub)
-	var client, api, plan stringFlag
-	want := 1
-	switch sub {
-	case "create":
-		cmd.fs.Var(&client, "client", "client (app) id")
-		cmd.fs.Var(&api, "api", "API name")
-		cmd.fs.Var(&plan, "plan", "plan name")
-		want = 0
-	case "list":
-		cmd.fs.Var(&client, "client", "only this client's subscriptions")
-		cmd.fs.Var(&api, "api", "only subscriptions to this API")
-		want = 0
-	case "update":
-		cmd.fs.Var(&plan, "plan", "the new plan")
-	case "show", "approve", "delete":
-	default:
-		return usageError{fmt.Sprintf("subscriptions: unknown subcommand %q", sub)}
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(nargs, "subscription id")}
+	if flags != nil {
+		flags(cmd.Flags(), &sf)
 	}
-	pos, err := parseFlags(cmd.fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if len(pos) != want {
-		if want == 0 {
-			return usageError{fmt.Sprintf("subscriptions %s: unexpected arguments %q", sub, pos)}
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		switch {
+		case sub == "create" && (!sf.client.set || !sf.api.set || !sf.plan.set):
+			return usageError{msg: "subscriptions create: --client, --api and --plan are required"}
+		case sub == "update" && !sf.plan.set:
+			return usageError{msg: "subscriptions update: --plan is required"}
 		}
-		return usageError{fmt.Sprintf("subscriptions %s: give exactly one subscription id", sub)}
+		return c.subscriptions(cmd.Context(), sub, pos, &sf, out)
 	}
-	switch {
-	case sub == "create" && (!client.set || !api.set || !plan.set):
-		return usageError{"subscriptions create: --client, --api and --plan are required"}
-	case sub == "update" && !plan.set:
-		return usageError{"subscriptions update: --plan is required"}
-	}
-	p, err := open(ctx, *cmd.configPath, getenv)
+	return cmd
+}
+
+func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *subscriptionFlags, o *output) error {
+	stdout := c.stdout
+	client, api, plan := sf.client, sf.api, sf.plan
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -236,7 +266,7 @@ func subscriptionsCommand(ctx context.Context, args []string, getenv func(string
 	case "delete":
 		if err = p.plans.Unsubscribe(ctx, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
-			if !*cmd.asJSON {
+			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted subscription %s\n", pos[0])
 				return nil
 			}
@@ -245,7 +275,7 @@ func subscriptionsCommand(ctx context.Context, args []string, getenv func(string
 		var list []*plans.SubscriptionView
 		if list, err = p.plans.ListSubscriptions(ctx, store.SubscriptionFilter{ClientID: client.value, APIName: api.value}); err == nil {
 			out = map[string]any{"subscriptions": list}
-			if !*cmd.asJSON {
+			if !o.is("json") {
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tCLIENT\tAPI\tPLAN\tSTATUS")
 				for _, s := range list {
@@ -258,7 +288,7 @@ func subscriptionsCommand(ctx context.Context, args []string, getenv func(string
 	if err != nil {
 		return operatorError(err)
 	}
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, out)
 	}
 	s := out.(*plans.SubscriptionView)
@@ -291,33 +321,44 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-func usageCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("usage")
+func (c *cli) usageCommand() *cobra.Command {
 	var client, api, since, until stringFlag
-	cmd.fs.Var(&client, "client", "only this client (app)")
-	cmd.fs.Var(&api, "api", "only this API")
-	cmd.fs.Var(&since, "since", "start: a date (2026-11-01), an RFC 3339 time, or a duration back from now (default 24h)")
-	cmd.fs.Var(&until, "until", "end (exclusive), same forms; default now")
-	pos, err := parseFlags(cmd.fs, args)
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Show the calls each app made to each API: counts, errors by cause, latency",
+		Long: `Usage is counted per app, API and UTC hour, so the period is widened to whole hours.
+--since and --until take a date (2026-11-01), an RFC 3339 time, or a duration back from now (24h).`,
+		Example: `  gatehouse usage --client CLIENT_ID --since 24h
+  gatehouse usage --api sim-swap --since 2026-11-01 --until 2026-12-01 -o json`,
+		Args: exactArgs(0, ""),
 	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("usage: unexpected arguments %q", pos)}
+	cmd.Flags().Var(&client, "client", "only this client (app)")
+	cmd.Flags().Var(&api, "api", "only this API")
+	cmd.Flags().Var(&since, "since", "start: a date (2026-11-01), an RFC 3339 time, or a duration back from now (default 24h)")
+	cmd.Flags().Var(&until, "until", "end (exclusive), same forms; default now")
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return c.usage(cmd.Context(), client, api, since, until, out)
 	}
+	return cmd
+}
+
+func (c *cli) usage(ctx context.Context, client, api, since, until stringFlag, o *output) error {
+	stdout := c.stdout
+	var err error
 	now := time.Now().UTC()
 	from, to := now.Add(-24*time.Hour), now.Add(time.Hour)
 	if since.set {
 		if from, err = parseSince(since.value, now); err != nil {
-			return usageError{fmt.Sprintf("usage: --since %q: want 2026-11-01, an RFC 3339 time or a duration like 24h", since.value)}
+			return usageError{msg: fmt.Sprintf("usage: --since %q: want 2026-11-01, an RFC 3339 time or a duration like 24h", since.value)}
 		}
 	}
 	if until.set {
 		if to, err = parseSince(until.value, now); err != nil {
-			return usageError{fmt.Sprintf("usage: --until %q: want 2026-11-01, an RFC 3339 time or a duration like 1h", until.value)}
+			return usageError{msg: fmt.Sprintf("usage: --until %q: want 2026-11-01, an RFC 3339 time or a duration like 1h", until.value)}
 		}
 	}
-	p, err := open(ctx, *cmd.configPath, getenv)
+	p, err := open(ctx, c.configPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -355,7 +396,7 @@ func usageCommand(ctx context.Context, args []string, getenv func(string) string
 	sort.Slice(list, func(i, j int) bool {
 		return list[i].ClientID+"|"+list[i].API < list[j].ClientID+"|"+list[j].API
 	})
-	if *cmd.asJSON {
+	if o.is("json") {
 		return printJSON(stdout, map[string]any{"from": from.Truncate(time.Hour), "to": to, "usage": list})
 	}
 	fmt.Fprintf(stdout, "usage from %s to %s (UTC hours)\n", from.Truncate(time.Hour).Format(time.RFC3339), to.Format(time.RFC3339))

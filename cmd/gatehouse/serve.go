@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/docs"
@@ -309,15 +309,31 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	return &running{srv: srv, render: render, usage: rec, limits: limits, quotas: quotas}, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML configuration file")
-	if rest, err := parseFlags(fs, args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", rest)}
+func (c *cli) serveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the platform: the public listener (OAuth, gateway, portal) and the admin listener",
+		Long: `Run the platform until SIGINT or SIGTERM, then stop gracefully within shutdown_timeout.
+
+On the embedded defaults the public listener is 127.0.0.1:8080 (issuer http://localhost:8080),
+the admin listener 127.0.0.1:8081, and the data lives in ./gatehouse-data (SQLite).`,
+		Example: `  gatehouse serve
+  gatehouse serve --config /etc/gatehouse.yaml
+  GATEHOUSE_DATABASE_URL=postgres://… GATEHOUSE_REDIS_URL=redis://… gatehouse serve`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{msg: fmt.Sprintf("serve takes no arguments, got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), c.configPath, c.getenv, c.stdout, c.stderr)
+		},
 	}
-	p, err := open(ctx, *configPath, getenv)
+}
+
+func serve(ctx context.Context, configPath string, getenv func(string) string, stdout, stderr io.Writer) error {
+	p, err := open(ctx, configPath, getenv)
 	if err != nil {
 		return err
 	}
