@@ -337,9 +337,10 @@ type PacedLatency struct {
 	AddedP50      float64 `json:"added_p50_us"`
 	AddedP99      float64 `json:"added_p99_us"`
 	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
-	// AddedServiceP50 is what the gateway adds to the p50 as vegeta itself
-	// timestamps requests (from when a worker took each up): the
-	// coordinated omission AddedP50 is free of.
+	// AddedServiceP50 is the same difference with the latency as vegeta
+	// itself timestamps it, from when a worker took each request up rather
+	// than from its scheduled send time: AddedP50 without the correction
+	// for coordinated omission.
 	AddedServiceP50 float64 `json:"added_service_p50_us"`
 	// GatewayIdleCores is the machine's idle CPU during the gateway's
 	// window: near 0, the rate saturates the machine and the added latency
@@ -556,8 +557,9 @@ func run(ctx context.Context, o options) error {
 	if err := waitOK(ctx, upChild, direct, 15*time.Second); err != nil {
 		return err
 	}
-	// The HTTPS upstream, measured directly: the load generator does not verify the
-	// loopback certificate; the gateway verifies it with the per-API CA.
+	// The HTTPS upstream, measured directly: the load generator does not
+	// verify the loopback certificate; the gateway verifies it with the
+	// per-API CA.
 	directTLS := target{url: "https://" + tlsAddr + "/check", insecure: true}
 	if o.https {
 		if err := waitOK(ctx, upChild, directTLS, 15*time.Second); err != nil {
