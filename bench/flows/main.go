@@ -49,7 +49,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"gatehouse/bench/loadgen"
+	"gatehouse/bench/internal/loadtest"
 )
 
 // The users (one per worker, "bench-user-<n>", each with its own line),
@@ -271,7 +271,7 @@ func newGatehouse(bin, dataDir, dbURL string) *gatehouse {
 
 // start starts gatehouse serve and waits until it is healthy.
 func (g *gatehouse) start(ctx context.Context) error {
-	if _, err := loadgen.CheckLoopbackURL(g.issuer); err != nil {
+	if _, err := loadtest.CheckLoopbackURL(g.issuer); err != nil {
 		return err
 	}
 	cmd := exec.Command(g.bin, "serve")

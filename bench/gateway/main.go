@@ -41,7 +41,8 @@
 // with `gatehouse apis import`, creates the plans, clients (`gatehouse
 // clients create --env`) and subscriptions, gets tokens, checks that the
 // gateway enforces the token, its scope, the schema and (only) the limited
-// plan, runs bench/loadgen for each scenario and stops every process (also
+// plan, runs each scenario with vegeta (github.com/tsenart/vegeta/v12, as a
+// library: bench/internal/loadtest) and stops every process (also
 // on errors and on SIGINT/SIGTERM).
 //
 // For each scenario it also reports where the CPU went: the CPU time
@@ -92,7 +93,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gatehouse/bench/loadgen"
+	"gatehouse/bench/internal/loadtest"
 )
 
 // requestBody is sent by every request, direct and through the gateway; it
@@ -170,6 +171,12 @@ type options struct {
 	latRates        []float64
 }
 
+// Load generators.
+const (
+	toolVegeta = "vegeta" // vegeta's attacker in this process (bench/internal/loadtest)
+	toolWrk    = "wrk"    // Debian's wrk, a separate process (wrk.go)
+)
+
 // Limiters a gateway scenario consults on every request.
 const (
 	limiterOff    = "off"    // the plan limits nothing: the limiter is not consulted
@@ -180,7 +187,8 @@ const (
 // Scenario is the outcome of one load run.
 type Scenario struct {
 	Name string `json:"scenario"` // "direct" or "gateway"
-	// Tool is the load generator: "loadgen" (bench/loadgen) or "wrk".
+	// Tool is the load generator: "vegeta" (in this process, through
+	// bench/internal/loadtest) or "wrk".
 	Tool string `json:"tool"`
 	// Limiter is, for a gateway scenario, what enforced the client's plan:
 	// "off", "memory" or "redis".
@@ -193,10 +201,17 @@ type Scenario struct {
 	RPS       float64 `json:"rps"`
 	P50       float64 `json:"p50_us"`
 	P99       float64 `json:"p99_us"`
-	Requests  int64   `json:"requests"`
-	Errors    int64   `json:"errors"`
+	// ServiceP50 and ServiceP99 are, for an open-loop scenario, the
+	// latency as vegeta itself timestamps it: from when one of its workers
+	// took the request up rather than from its scheduled send time (see
+	// loadtest.Result.ServiceTime).
+	ServiceP50 float64 `json:"service_p50_us,omitempty"`
+	ServiceP99 float64 `json:"service_p99_us,omitempty"`
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
 	// CPUMsPer1k is each process's CPU time in the measurement window, in
-	// milliseconds per 1000 requests (that is, µs per request): loadgen,
+	// milliseconds per 1000 requests (that is, µs per request): the load
+	// generator ("generator": vegeta in this process, or wrk),
 	// gatehouse, upstream and, with -redis, the Redis server.
 	CPUMsPer1k map[string]float64 `json:"cpu_ms_per_1000_requests"`
 	// CPUCores is each process's CPU time divided by the window: how many
@@ -226,9 +241,9 @@ type Scenario struct {
 	// (INFO commandstats). RedisCommandsPerRequest is all the commands it
 	// processed, those the scripts ran included (INFO stats). Other
 	// clients of the server add to both. With -redis only.
-	RedisScriptsPerRequest  float64        `json:"redis_scripts_per_request,omitempty"`
-	RedisCommandsPerRequest float64        `json:"redis_commands_per_request,omitempty"`
-	Loadgen                 loadgen.Result `json:"loadgen"`
+	RedisScriptsPerRequest  float64         `json:"redis_scripts_per_request,omitempty"`
+	RedisCommandsPerRequest float64         `json:"redis_commands_per_request,omitempty"`
+	Load                    loadtest.Result `json:"load"`
 }
 
 // noise is the CPU time, in cores, other work on the machine and the
@@ -322,6 +337,11 @@ type PacedLatency struct {
 	AddedP50      float64 `json:"added_p50_us"`
 	AddedP99      float64 `json:"added_p99_us"`
 	NginxAddedP50 float64 `json:"nginx_added_p50_us,omitempty"`
+	// AddedServiceP50 is the same difference with the latency as vegeta
+	// itself timestamps it, from when a worker took each request up rather
+	// than from its scheduled send time: AddedP50 without the correction
+	// for coordinated omission.
+	AddedServiceP50 float64 `json:"added_service_p50_us"`
 	// GatewayIdleCores is the machine's idle CPU during the gateway's
 	// window: near 0, the rate saturates the machine and the added latency
 	// is queueing again.
@@ -352,7 +372,7 @@ func summarize(o options, results []Scenario) Summary {
 	find := func(name, limiter string, conns int, rate float64) *Scenario {
 		for i := range results {
 			s := &results[i]
-			if s.Name == name && s.Tool == "loadgen" && s.Limiter == limiter && s.Connections == conns && s.PacedRate == rate {
+			if s.Name == name && s.Tool == toolVegeta && s.Limiter == limiter && s.Connections == conns && s.PacedRate == rate {
 				return s
 			}
 		}
@@ -382,14 +402,15 @@ func summarize(o options, results []Scenario) Summary {
 		if gw == nil {
 			continue // the run stopped before the gateway's window
 		}
-		p := PacedLatency{Rate: s.PacedRate, AddedP50: gw.P50 - s.P50, AddedP99: gw.P99 - s.P99, GatewayIdleCores: gw.IdleCores}
+		p := PacedLatency{Rate: s.PacedRate, AddedP50: gw.P50 - s.P50, AddedP99: gw.P99 - s.P99,
+			AddedServiceP50: gw.ServiceP50 - s.ServiceP50, GatewayIdleCores: gw.IdleCores}
 		if n := find("nginx", "", o.latConns, s.PacedRate); n != nil {
 			p.NginxAddedP50 = n.P50 - s.P50
 		}
 		sum.Paced = append(sum.Paced, p)
 	}
 	for _, s := range results {
-		if s.Name == "gateway" && s.Tool == "loadgen" && s.Limiter != limiterOff {
+		if s.Name == "gateway" && s.Tool == toolVegeta && s.Limiter != limiterOff {
 			sum.Limits = append(sum.Limits, limiterCost(*gateway, s))
 		}
 	}
@@ -405,7 +426,7 @@ func summarize(o options, results []Scenario) Summary {
 		var d, g *Scenario
 		for i := range results {
 			switch s := &results[i]; {
-			case s.Tool != "wrk":
+			case s.Tool != toolWrk:
 			case s.Name == "direct"+name:
 				d = s
 			case s.Name == "gateway"+name:
@@ -461,7 +482,7 @@ type spec struct {
 	// rate paces the scenario open-loop (req/s in all); 0 is a closed loop.
 	rate float64
 	// wrk, when set, is the wrk binary that drives the scenario instead of
-	// bench/loadgen (closed loop only).
+	// vegeta (closed loop only).
 	wrk string
 }
 
@@ -536,8 +557,9 @@ func run(ctx context.Context, o options) error {
 	if err := waitOK(ctx, upChild, direct, 15*time.Second); err != nil {
 		return err
 	}
-	// The HTTPS upstream, measured directly: loadgen does not verify the
-	// loopback certificate; the gateway verifies it with the per-API CA.
+	// The HTTPS upstream, measured directly: the load generator does not
+	// verify the loopback certificate; the gateway verifies it with the
+	// per-API CA.
 	directTLS := target{url: "https://" + tlsAddr + "/check", insecure: true}
 	if o.https {
 		if err := waitOK(ctx, upChild, directTLS, 15*time.Second); err != nil {
@@ -645,8 +667,8 @@ func run(ctx context.Context, o options) error {
 	}
 
 	b := &bench{warm: o.warm, dur: o.dur, redis: rdb, tmp: tmp,
-		procs: []string{"loadgen", "gatehouse", "upstream"},
-		pids:  map[string]int{"loadgen": 0, "upstream": up.Process.Pid},
+		procs: []string{"generator", "gatehouse", "upstream"},
+		pids:  map[string]int{"generator": 0, "upstream": up.Process.Pid},
 	}
 	if nginx != nil {
 		b.procs = append(b.procs, "nginx")
@@ -785,8 +807,8 @@ func run(ctx context.Context, o options) error {
 
 	var bad []string
 	for _, s := range results {
-		if s.Errors > 0 || s.Loadgen.Successes == 0 {
-			bad = append(bad, fmt.Sprintf("%s c=%d:\n%s", s.Name, s.Connections, s.Loadgen))
+		if s.Errors > 0 || s.Load.Successes == 0 {
+			bad = append(bad, fmt.Sprintf("%s c=%d:\n%s", s.Name, s.Connections, s.Load))
 		}
 	}
 	if len(bad) > 0 {
@@ -998,7 +1020,7 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 	gateway := sp.limiter != ""
 
 	// The snapshots are taken by timers at the window's edges rather than
-	// around loadgen.Run, which includes the warm-up and returns a little
+	// around loadtest.Run, which includes the warm-up and returns a little
 	// after the window closes.
 	type snap struct {
 		at             time.Time
@@ -1035,11 +1057,11 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 		header = http.Header{}
 	}
 	header.Set("Content-Type", "application/json")
-	var res loadgen.Result
-	var wrkCPU time.Duration // wrk's own CPU time; 0 with loadgen
-	tool := "loadgen"
+	var res loadtest.Result
+	var wrkCPU time.Duration // wrk's own CPU time; 0 with vegeta
+	tool := toolVegeta
 	if sp.wrk != "" {
-		tool = "wrk"
+		tool = toolWrk
 		w, err := runWrk(ctx, sp.wrk, b.tmp, target{url: sp.t.url, header: header}, sp.conns, b.warm, b.dur)
 		if err != nil {
 			return Scenario{}, err
@@ -1047,7 +1069,7 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 		res, wrkCPU = w.res, w.cpu
 	} else {
 		var err error
-		res, err = loadgen.Run(ctx, loadgen.Config{
+		res, err = loadtest.Run(ctx, loadtest.Config{
 			URL: sp.t.url, Method: http.MethodPost, Header: header, Body: []byte(requestBody),
 			Connections: sp.conns, Duration: b.dur, Warmup: b.warm, ExpectStatus: http.StatusOK, Rate: sp.rate,
 			InsecureTLS: sp.t.insecure,
@@ -1070,13 +1092,16 @@ func (b *bench) measure(ctx context.Context, sp spec) (Scenario, error) {
 		P50: us(res.Latency.P50), P99: us(res.Latency.P99),
 		Requests: res.Requests, Errors: res.Errors,
 		CPUMsPer1k: map[string]float64{}, CPUCores: map[string]float64{},
-		Loadgen: res,
+		Load: res,
+	}
+	if sp.rate > 0 {
+		s.ServiceP50, s.ServiceP99 = us(res.ServiceTime.P50), us(res.ServiceTime.P99)
 	}
 	window := end.at.Sub(start.at).Seconds()
 	var ours time.Duration
 	for _, p := range b.procs {
 		used := end.cpu[p] - start.cpu[p]
-		if p == "loadgen" && wrkCPU > 0 {
+		if p == "generator" && wrkCPU > 0 {
 			// wrk is the load generator of this window: its CPU time is
 			// whole for the measured run, which spans the window.
 			used = wrkCPU
@@ -1303,6 +1328,7 @@ func printTable(w io.Writer, procs []string, results []Scenario, sum Summary, du
 		if sum.NginxRPSRatio > 0 {
 			fmt.Fprintf(w, "; nginx p50 %s", fmtDelta(p.NginxAddedP50))
 		}
+		fmt.Fprintf(w, "; gateway p50 from vegeta's own timestamps %s", fmtDelta(p.AddedServiceP50))
 		fmt.Fprintln(w)
 	}
 	if h := sum.HTTPS; h != nil {

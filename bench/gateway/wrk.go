@@ -13,16 +13,18 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/bench/loadgen"
+	"gatehouse/bench/internal/loadtest"
 )
 
 // wrk (Debian's package, github.com/wg/wrk) is the load generator most
 // people measure gateways with, so the throughput ratio is also reported
 // as wrk sees it. It is an event-driven C program: one epoll loop per
 // thread, requests pre-encoded once, no per-request allocation, so it takes
-// less of the two cores than bench/loadgen (a Go net/http client) and
-// leaves more to the processes measured. Both drive closed loops; wrk
-// cannot pace, so the open-loop latency scenarios stay loadgen's.
+// less of the two cores than vegeta (a Go net/http client that builds a
+// request, a result and two channel hand-offs per hit) and leaves more to
+// the processes measured. Both drive closed loops; wrk cannot pace (wrk2
+// can, but Debian ships wrk), so the open-loop latency scenarios stay
+// vegeta's.
 
 // wrkScript makes wrk send the benchmark's request and print its summary
 // as one JSON line, so nothing depends on wrk's human-readable units.
@@ -59,7 +61,7 @@ func findWrk(flagValue string) (string, error) {
 // time wrk itself used, which is not this process's and so must be
 // accounted separately.
 type wrkRun struct {
-	res loadgen.Result
+	res loadtest.Result
 	cpu time.Duration
 }
 
@@ -111,7 +113,7 @@ func wrkOnce(ctx context.Context, bin, script, url string, threads, conns int, d
 		return wrkRun{}, fmt.Errorf("wrk result %q: %w", line, err)
 	}
 	elapsed := time.Duration(r.DurationUS) * time.Microsecond
-	res := loadgen.Result{
+	res := loadtest.Result{
 		Label: "wrk", URL: url, Method: "POST", Connections: conns, Elapsed: elapsed,
 		Requests: r.Requests, Errors: r.StatusErrors + r.SocketErrors,
 		StatusErrors: r.StatusErrors, TransportErrors: r.SocketErrors,

@@ -2,7 +2,8 @@
 // client_secret_basic) and introspection endpoint under load, on SQLite and,
 // when -postgres is given, on PostgreSQL. It builds the gatehouse binary,
 // starts it on loopback with a fresh data directory for each database, drives
-// it with bench/loadgen, prints one line per scenario and stops it.
+// it with vegeta (bench/internal/loadtest), prints one line per scenario
+// and stops it.
 //
 //	go run ./bench/oauth -c 32 -d 10s
 //	go run ./bench/oauth -postgres 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
@@ -27,7 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"gatehouse/bench/loadgen"
+	"gatehouse/bench/internal/loadtest"
 )
 
 func main() {
@@ -134,7 +135,7 @@ func measure(bin, tmp, dbName, dbURL string, conns int, dur, warm time.Duration,
 		{"introspect " + dbName, "/oauth2/introspect", "token=" + token},
 	}
 	for _, s := range scenarios {
-		res, err := loadgen.Run(context.Background(), loadgen.Config{
+		res, err := loadtest.Run(context.Background(), loadtest.Config{
 			URL: "http://" + public + s.path, Method: http.MethodPost, Header: header, Body: []byte(s.body),
 			Connections: conns, Duration: dur, Warmup: warm, ExpectStatus: http.StatusOK, Label: s.label,
 		})

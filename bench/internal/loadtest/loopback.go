@@ -1,4 +1,4 @@
-package loadgen
+package loadtest
 
 import (
 	"errors"
@@ -18,21 +18,21 @@ var ErrNotLoopback = errors.New("load tests may only target loopback (127.0.0.0/
 // Load tests must only ever target the local machine.
 func CheckLoopbackURL(raw string) (*url.URL, error) {
 	if raw == "" {
-		return nil, fmt.Errorf("loadgen: no target URL given")
+		return nil, fmt.Errorf("loadtest: no target URL given")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("loadgen: bad target URL: %w", err)
+		return nil, fmt.Errorf("loadtest: bad target URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("loadgen: target URL %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("loadtest: target URL %q: scheme must be http or https", raw)
 	}
 	host := u.Hostname()
 	if host == "" {
-		return nil, fmt.Errorf("loadgen: target URL %q has no host", raw)
+		return nil, fmt.Errorf("loadtest: target URL %q has no host", raw)
 	}
 	if !isLoopbackHost(host) {
-		return nil, fmt.Errorf("loadgen: refusing target host %q: %w", host, ErrNotLoopback)
+		return nil, fmt.Errorf("loadtest: refusing target host %q: %w", host, ErrNotLoopback)
 	}
 	return u, nil
 }
@@ -56,11 +56,11 @@ func isLoopbackHost(host string) bool {
 func loopbackOnlyControl(network, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return fmt.Errorf("loadgen: refusing to dial %q: %v", address, err)
+		return fmt.Errorf("loadtest: refusing to dial %q: %v", address, err)
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.Unmap().IsLoopback() {
-		return fmt.Errorf("loadgen: refusing to dial %s (%s): %w", address, network, ErrNotLoopback)
+		return fmt.Errorf("loadtest: refusing to dial %s (%s): %w", address, network, ErrNotLoopback)
 	}
 	return nil
 }
