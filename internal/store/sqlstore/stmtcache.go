@@ -14,67 +14,49 @@ import (
 //
 // Statements are prepared up front, not on first use: the writer has one
 // connection, which a transaction holds, so preparing inside one would wait
-// for itself. A query that was not prepared runs unprepared.
-type stmtCache struct {
-	db *sql.DB
-	m  map[string]*sql.Stmt // written only before the store is used
-}
+// for itself. A query that was not prepared runs unprepared. PostgreSQL
+// needs no cache of ours: pgx prepares every statement once per connection
+// and keeps it (its default exec mode), so the map stays empty there.
+type stmtCache map[string]*sql.Stmt // written only before the store is used
 
-func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+// The hot statements: token verification and the gateway (clients,
+// generations, subscriptions, users) read them, the token flows write
+// them.
+var (
+	hotWrites = []string{useAssertion, insertAuthCode, redeemAuthCode, insertRefreshToken,
+		rotateRefreshToken, selectRefreshTokenByHash}
+	hotReads = []string{selectClientByID, selectGeneration, selectSubscriptionByApp,
+		selectRefreshTokenByHash, selectUserBy("id"), selectUserBy("username"),
+		selectUserBy("phone_number")}
+)
 
-// prepare prepares queries; call it before the store is shared.
-func (c *stmtCache) prepare(ctx context.Context, queries ...string) error {
-	for _, q := range queries {
-		st, err := c.db.PrepareContext(ctx, q)
-		if err != nil {
-			return err
+// prepare fills the caches, where the dialect wants it; call it before
+// the store is shared.
+func (db *DB) prepare(ctx context.Context) error {
+	if !db.d.prepare {
+		return nil
+	}
+	db.wStmts, db.rStmts = stmtCache{}, stmtCache{}
+	for c, p := range map[*stmtCache]struct {
+		db *sql.DB
+		qs []string
+	}{&db.wStmts: {db.w, hotWrites}, &db.rStmts: {db.r, hotReads}} {
+		for _, q := range p.qs {
+			st, err := p.db.PrepareContext(ctx, q)
+			if err != nil {
+				return err
+			}
+			(*c)[q] = st
 		}
-		c.m[q] = st
 	}
 	return nil
 }
 
-func (c *stmtCache) close() error {
+func (c stmtCache) close() error {
 	var errs []error
-	for q, st := range c.m {
+	for q, st := range c {
 		errs = append(errs, st.Close())
-		delete(c.m, q)
+		delete(c, q)
 	}
 	return errors.Join(errs...)
-}
-
-// txExec runs query in tx, through the writer's prepared statement when
-// there is one.
-func (l *liteDB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st, ok := l.wStmts.m[query]; ok {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, query, args...)
-}
-
-// txQueryRow runs query in tx, through the writer's prepared statement
-// when there is one.
-func (l *liteDB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st, ok := l.wStmts.m[query]; ok {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, query, args...)
-}
-
-// writeExec runs query on the writer, outside a transaction, through its
-// prepared statement when there is one.
-func (l *liteDB) writeExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st, ok := l.wStmts.m[query]; ok {
-		return st.ExecContext(ctx, args...)
-	}
-	return l.w.ExecContext(ctx, query, args...)
-}
-
-// readRow runs query on the readers, through a prepared statement when
-// there is one.
-func (l *liteDB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st, ok := l.rStmts.m[query]; ok {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return l.r.QueryRowContext(ctx, query, args...)
 }

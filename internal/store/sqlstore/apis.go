@@ -1,0 +1,130 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"gatehouse/internal/store"
+)
+
+const (
+	apiColumns = `name, title, version, base_path, upstream_url, status,
+	error_media_type, max_body_bytes, upstream_options, document, created_at, updated_at`
+	selectAPI = `SELECT ` + apiColumns + ` FROM apis`
+)
+
+func scanAPI(row scanner) (*store.API, error) {
+	a := new(store.API)
+	var upstream string
+	if err := row.Scan(&a.Name, &a.Title, &a.Version, &a.BasePath, &a.UpstreamURL, &a.Status,
+		&a.ErrorMediaType, &a.MaxBodyBytes, &upstream, &a.Document,
+		(*tm)(&a.CreatedAt), (*tm)(&a.UpdatedAt)); err != nil {
+		return nil, err
+	}
+	if upstream != "" {
+		if err := json.Unmarshal([]byte(upstream), &a.Upstream); err != nil {
+			return nil, fmt.Errorf("sqlstore: decode upstream options: %w", err)
+		}
+	}
+	a.Document = nilIfEmpty(a.Document)
+	return a, nil
+}
+
+// apiArgs returns a's columns in apiColumns order.
+func (db *DB) apiArgs(a *store.API) []any {
+	upstream, err := json.Marshal(a.Upstream)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: encode upstream options: %v", err)) // plain strings, bools and bytes cannot fail
+	}
+	return []any{a.Name, a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
+		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), blob(a.Document),
+		db.t(a.CreatedAt), db.t(a.UpdatedAt)}
+}
+
+func (db *DB) CreateAPI(ctx context.Context, a *store.API) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	const op = "create API"
+	aa := *a
+	if aa.CreatedAt.IsZero() {
+		aa.CreatedAt = db.now()
+	}
+	if aa.UpdatedAt.IsZero() {
+		aa.UpdatedAt = aa.CreatedAt
+	}
+	err = db.tx(ctx, op, func(tx *sql.Tx) error {
+		if _, err := db.exec(ctx, tx, `INSERT INTO apis (`+apiColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa)...); err != nil {
+			return db.err(ctx, op, err)
+		}
+		return db.bumpGeneration(ctx, op, tx, generationAPIs)
+	})
+	if err == nil {
+		a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
+	}
+	return err
+}
+
+func (db *DB) GetAPI(ctx context.Context, name string) (_ *store.API, err error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
+	return get(db, ctx, nil, "get API", scanAPI, selectAPI+` WHERE name = ?`, name)
+}
+
+func (db *DB) ListAPIs(ctx context.Context) (_ []*store.API, err error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, call := db.start(ctx, false)
+	defer call.end(&err)
+	return list(db, ctx, "list APIs", scanAPI, selectAPI+` ORDER BY name`)
+}
+
+func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.API) error) (_ *store.API, err error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	const op = "update API"
+	return update(db, ctx, op, name, scanAPI, selectAPI+` WHERE name = ?`, change,
+		func(_, a *store.API) error {
+			if a.Name != name {
+				return fmt.Errorf("sqlstore: update API %q: update must not change the name (to %q)", name, a.Name)
+			}
+			return nil
+		},
+		func(tx *sql.Tx, a *store.API) error {
+			a.UpdatedAt = db.now()
+			a.Document = nilIfEmpty(a.Document)
+			a.CreatedAt = truncate(a.CreatedAt, db.d.precision)
+			if _, err := db.exec(ctx, tx, `UPDATE apis SET title = ?, version = ?,
+				base_path = ?, upstream_url = ?, status = ?, error_media_type = ?,
+				max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
+				WHERE name = ?`, append(db.apiArgs(a)[1:], name)...); err != nil {
+				return db.err(ctx, op, err)
+			}
+			return db.bumpGeneration(ctx, op, tx, generationAPIs)
+		})
+}
+
+func (db *DB) DeleteAPI(ctx context.Context, name string) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, true)
+	defer call.end(&err)
+	return db.deleteWithSubscriptions(ctx, "delete API", "apis", "name", "api_name", name)
+}
+
+func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
+	return db.generation(ctx, generationAPIs)
+}
