@@ -43,69 +43,39 @@ func (db *DB) apiArgs(a *store.API) []any {
 		db.t(a.CreatedAt), db.t(a.UpdatedAt)}
 }
 
-func (db *DB) CreateAPI(ctx context.Context, a *store.API) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "create API"
-	aa := *a
-	if aa.CreatedAt.IsZero() {
-		aa.CreatedAt = db.now()
-	}
-	if aa.UpdatedAt.IsZero() {
-		aa.UpdatedAt = aa.CreatedAt
-	}
-	err = db.tx(ctx, op, func(tx *sql.Tx) error {
-		if _, err := db.exec(ctx, tx, `INSERT INTO apis (`+apiColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa)...); err != nil {
-			return db.err(ctx, op, err)
+func (db *DB) CreateAPI(ctx context.Context, a *store.API) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		const op = "create API"
+		aa := *a
+		db.stamp(&aa.CreatedAt, &aa.UpdatedAt)
+		err := db.tx(ctx, op, func(tx *sql.Tx) error {
+			if _, err := db.exec(ctx, tx, `INSERT INTO apis (`+apiColumns+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa)...); err != nil {
+				return db.err(ctx, op, err)
+			}
+			return db.bumpGeneration(ctx, op, tx, generationAPIs)
+		})
+		if err == nil {
+			a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
 		}
-		return db.bumpGeneration(ctx, op, tx, generationAPIs)
+		return err
 	})
-	if err == nil {
-		a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
-	}
-	return err
 }
 
-func (db *DB) GetAPI(ctx context.Context, name string) (_ *store.API, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	return get(db, ctx, nil, "get API", scanAPI, selectAPI+` WHERE name = ?`, name)
+func (db *DB) GetAPI(ctx context.Context, name string) (*store.API, error) {
+	return get(db, ctx, "get API", scanAPI, selectAPI+` WHERE name = ?`, name)
 }
 
-func (db *DB) ListAPIs(ctx context.Context) (_ []*store.API, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
+func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
 	return list(db, ctx, "list APIs", scanAPI, selectAPI+` ORDER BY name`)
 }
 
-func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.API) error) (_ *store.API, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
+func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.API) error) (*store.API, error) {
 	const op = "update API"
-	return update(db, ctx, op, name, scanAPI, selectAPI+` WHERE name = ?`, change,
-		func(_, a *store.API) error {
-			if a.Name != name {
-				return fmt.Errorf("sqlstore: update API %q: update must not change the name (to %q)", name, a.Name)
-			}
-			return nil
-		},
-		func(tx *sql.Tx, a *store.API) error {
+	return update(db, ctx, op, name, "name", func(a *store.API) []string { return []string{a.Name} },
+		scanAPI, selectAPI+` WHERE name = ?`, change,
+		func(ctx context.Context, tx *sql.Tx, a *store.API) error {
 			a.UpdatedAt = db.now()
-			a.Document = nilIfEmpty(a.Document)
-			a.CreatedAt = truncate(a.CreatedAt, db.d.precision)
 			if _, err := db.exec(ctx, tx, `UPDATE apis SET title = ?, version = ?,
 				base_path = ?, upstream_url = ?, status = ?, error_media_type = ?,
 				max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
@@ -116,13 +86,10 @@ func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.A
 		})
 }
 
-func (db *DB) DeleteAPI(ctx context.Context, name string) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	return db.deleteWithSubscriptions(ctx, "delete API", "apis", "name", "api_name", name)
+func (db *DB) DeleteAPI(ctx context.Context, name string) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		return db.deleteWithSubscriptions(ctx, "delete API", "apis", "name", "api_name", name)
+	})
 }
 
 func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {

@@ -49,18 +49,16 @@ func (l *strList) Scan(src any) error {
 
 // encodeList encodes a list as a compact JSON array, without escaping
 // HTML characters so that URIs stay readable and decodeList's fast path
-// applies.
-func encodeList(l []string) (string, error) {
+// applies. Strings always encode (invalid UTF-8 as U+FFFD).
+func encodeList(l []string) string {
 	if len(l) == 0 {
-		return "[]", nil
+		return "[]"
 	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(l); err != nil {
-		return "", fmt.Errorf("sqlstore: encode list: %w", err)
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	enc.Encode(l)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // decodeList decodes a JSON array of strings; an empty array (or SQL "" or

@@ -43,6 +43,18 @@ func grantRefs(clientID, userID string) []ref {
 	return []ref{{"client", "clients", "id", "client", clientID}, {"user", "users", "id", "user", userID}}
 }
 
+// insertGrant runs query, which stores the code, token or CIBA request
+// key of clientID and userID, explaining a missing client or user.
+func (db *DB) insertGrant(ctx context.Context, op, query, key, clientID, userID string, args ...any) error {
+	return db.locked(ctx, op, func(tx *sql.Tx) error {
+		_, err := db.exec(ctx, tx, query, args...)
+		if _, fk := db.d.foreignKey(err); fk {
+			return db.missing(ctx, op, tx, key, err, grantRefs(clientID, userID)...)
+		}
+		return db.err(ctx, op, err)
+	})
+}
+
 func scanAuthCode(row scanner) (*store.AuthCode, error) {
 	c := new(store.AuthCode)
 	return c, row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, (*strList)(&c.Scopes),
@@ -50,65 +62,49 @@ func scanAuthCode(row scanner) (*store.AuthCode, error) {
 		(*tm)(&c.UsedAt), &c.GrantID, (*tm)(&c.CreatedAt))
 }
 
-func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "create auth code"
-	if c.Hash == "" {
-		return errors.New("sqlstore: create auth code: empty hash")
-	}
-	created := c.CreatedAt
-	if created.IsZero() {
-		created = db.now()
-	}
-	scopes, err := encodeList(c.Scopes)
-	if err != nil {
-		return err
-	}
-	err = db.locked(ctx, op, func(tx *sql.Tx) error {
-		_, err := db.exec(ctx, tx, insertAuthCode,
-			c.Hash, c.ClientID, c.UserID, c.RedirectURI, scopes, c.Nonce, c.CodeChallenge,
-			c.CodeChallengeMethod, db.t(c.AuthTime), db.t(c.ExpiresAt), db.t(c.UsedAt), c.GrantID, db.t(created))
-		if _, fk := db.d.foreignKey(err); fk {
-			return db.missing(ctx, op, tx, c.Hash, err, grantRefs(c.ClientID, c.UserID)...)
+func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		const op = "create auth code"
+		if c.Hash == "" {
+			return errors.New("sqlstore: create auth code: empty hash")
 		}
-		return db.err(ctx, op, err)
+		created := c.CreatedAt
+		if created.IsZero() {
+			created = db.now()
+		}
+		err := db.insertGrant(ctx, op, insertAuthCode, c.Hash, c.ClientID, c.UserID,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, encodeList(c.Scopes), c.Nonce, c.CodeChallenge,
+			c.CodeChallengeMethod, db.t(c.AuthTime), db.t(c.ExpiresAt), db.t(c.UsedAt), c.GrantID, db.t(created))
+		if err == nil {
+			c.CreatedAt = created
+		}
+		return err
 	})
-	if err == nil {
-		c.CreatedAt = created
-	}
-	return err
 }
 
-func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (_ *store.AuthCode, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "redeem auth code"
-	if now.IsZero() {
-		now = db.now()
-	}
-	c, err := scanAuthCode(db.writeRow(ctx, nil, redeemAuthCode, db.d.time(truncate(now, db.d.precision)), hash))
-	if err == nil {
-		return c, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, db.err(ctx, op, err)
-	}
-	c, err = get(db, ctx, nil, op, scanAuthCode, `SELECT `+authCodeColumns+` FROM auth_codes WHERE hash = ?`, hash)
-	switch {
-	case err != nil:
-		return nil, err
-	case c.UsedAt.IsZero(): // created between the two statements
-		return nil, fmt.Errorf("sqlstore: redeem auth code %q: created concurrently, try again", hash)
-	}
-	return c, fmt.Errorf("sqlstore: redeem auth code %q: already used at %s: %w",
-		hash, c.UsedAt.Format(time.RFC3339Nano), store.ErrConflict)
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
+	return run(db, ctx, true, func(ctx context.Context) (*store.AuthCode, error) {
+		const op = "redeem auth code"
+		if now.IsZero() {
+			now = db.now()
+		}
+		c, err := scanAuthCode(db.writeRow(ctx, nil, redeemAuthCode, db.d.time(truncate(now, db.d.precision)), hash))
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, db.err(ctx, op, err)
+		}
+		c, err = readOne(db, ctx, nil, op, scanAuthCode, `SELECT `+authCodeColumns+` FROM auth_codes WHERE hash = ?`, hash)
+		switch {
+		case err != nil:
+			return nil, err
+		case c.UsedAt.IsZero(): // created between the two statements
+			return nil, fmt.Errorf("sqlstore: redeem auth code %q: created concurrently, try again", hash)
+		}
+		return c, fmt.Errorf("sqlstore: redeem auth code %q: already used at %s: %w",
+			hash, c.UsedAt.Format(time.RFC3339Nano), store.ErrConflict)
+	})
 }
 
 func scanRefreshToken(row scanner) (*store.RefreshToken, error) {
@@ -118,169 +114,136 @@ func scanRefreshToken(row scanner) (*store.RefreshToken, error) {
 }
 
 // refreshTokenArgs returns t's columns in refreshTokenColumns order.
-func (db *DB) refreshTokenArgs(t *store.RefreshToken) ([]any, error) {
-	scopes, err := encodeList(t.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	return []any{t.Hash, t.FamilyID, t.ClientID, t.UserID, scopes, db.t(t.AuthTime), db.t(t.ExpiresAt),
-		db.t(t.RotatedAt), db.t(t.RevokedAt), db.t(t.CreatedAt)}, nil
+func (db *DB) refreshTokenArgs(t *store.RefreshToken) []any {
+	return []any{t.Hash, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), db.t(t.AuthTime),
+		db.t(t.ExpiresAt), db.t(t.RotatedAt), db.t(t.RevokedAt), db.t(t.CreatedAt)}
 }
 
-func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "create refresh token"
-	if t.Hash == "" || t.FamilyID == "" {
-		return fmt.Errorf("sqlstore: create refresh token: empty hash or family (%q, %q)", t.Hash, t.FamilyID)
-	}
-	tt := *t
-	if tt.CreatedAt.IsZero() {
-		tt.CreatedAt = db.now()
-	}
-	args, err := db.refreshTokenArgs(&tt)
-	if err != nil {
+func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		const op = "create refresh token"
+		if t.Hash == "" || t.FamilyID == "" {
+			return fmt.Errorf("sqlstore: create refresh token: empty hash or family (%q, %q)", t.Hash, t.FamilyID)
+		}
+		tt := *t
+		if tt.CreatedAt.IsZero() {
+			tt.CreatedAt = db.now()
+		}
+		err := db.insertGrant(ctx, op, insertRefreshToken, tt.Hash, tt.ClientID, tt.UserID, db.refreshTokenArgs(&tt)...)
+		if err == nil {
+			t.CreatedAt = tt.CreatedAt
+		}
 		return err
-	}
-	err = db.locked(ctx, op, func(tx *sql.Tx) error {
-		_, err := db.exec(ctx, tx, insertRefreshToken, args...)
-		if _, fk := db.d.foreignKey(err); fk {
-			return db.missing(ctx, op, tx, tt.Hash, err, grantRefs(tt.ClientID, tt.UserID)...)
-		}
-		return db.err(ctx, op, err)
 	})
-	if err == nil {
-		t.CreatedAt = tt.CreatedAt
-	}
-	return err
 }
 
-func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (_ *store.RefreshToken, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "rotate refresh token"
-	if next == nil || next.Hash == "" {
-		return nil, errors.New("sqlstore: rotate refresh token: no next token or empty hash")
-	}
-	if now.IsZero() {
-		now = db.now()
-	}
-	now = truncate(now, db.d.precision)
-	nt := *next
-	if nt.CreatedAt.IsZero() {
-		nt.CreatedAt = now
-	}
-	args, err := db.refreshTokenArgs(&nt)
-	if err != nil {
-		return nil, err
-	}
-	// failed explains a failure to insert the successor.
-	failed := func(tx *sql.Tx, err error) error {
-		if db.d.unique(err) {
-			// Not store.ErrConflict, which means reuse: the caller may
-			// retry with another hash.
-			return fmt.Errorf("sqlstore: rotate refresh token %q: next token's hash is taken: %w", hash, err)
+func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time, next *store.RefreshToken) (*store.RefreshToken, error) {
+	return run(db, ctx, true, func(ctx context.Context) (*store.RefreshToken, error) {
+		const op = "rotate refresh token"
+		if next == nil || next.Hash == "" {
+			return nil, errors.New("sqlstore: rotate refresh token: no next token or empty hash")
 		}
-		if _, fk := db.d.foreignKey(err); fk {
-			return db.missing(ctx, op, tx, hash, err, grantRefs(nt.ClientID, nt.UserID)...)
+		if now.IsZero() {
+			now = db.now()
 		}
-		return db.err(ctx, op, err)
-	}
-	var t *store.RefreshToken
-	if db.d.rotate != "" {
-		t, err = scanRefreshToken(db.writeRow(ctx, nil, db.d.rotate,
-			append([]any{hash, db.d.time(now), nt.FamilyID}, append(args[:1:1], args[2:]...)...)...))
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, failed(nil, err)
+		now = truncate(now, db.d.precision)
+		nt := *next
+		if nt.CreatedAt.IsZero() {
+			nt.CreatedAt = now
 		}
-	} else {
-		err = db.tx(ctx, op, func(tx *sql.Tx) error {
-			t, err = scanRefreshToken(db.writeRow(ctx, tx, rotateRefreshToken, db.d.time(now), hash, nt.FamilyID))
-			if err != nil {
-				return err
+		args := db.refreshTokenArgs(&nt)
+		// failed explains a failure to insert the successor.
+		failed := func(tx *sql.Tx, err error) error {
+			if db.d.unique(err) {
+				// Not store.ErrConflict, which means reuse: the caller may
+				// retry with another hash.
+				return fmt.Errorf("sqlstore: rotate refresh token %q: next token's hash is taken: %w", hash, err)
 			}
-			if _, err := db.exec(ctx, tx, insertRefreshToken, args...); err != nil {
-				return failed(tx, err)
+			if _, fk := db.d.foreignKey(err); fk {
+				return db.missing(ctx, op, tx, hash, err, grantRefs(nt.ClientID, nt.UserID)...)
 			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return db.err(ctx, op, err)
+		}
+		var t *store.RefreshToken
+		var err error
+		if db.d.rotate != "" {
+			t, err = scanRefreshToken(db.writeRow(ctx, nil, db.d.rotate,
+				append([]any{hash, db.d.time(now), nt.FamilyID}, append(args[:1:1], args[2:]...)...)...))
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, failed(nil, err)
+			}
+		} else {
+			err = db.tx(ctx, op, func(tx *sql.Tx) error {
+				t, err = scanRefreshToken(db.writeRow(ctx, tx, rotateRefreshToken, db.d.time(now), hash, nt.FamilyID))
+				if err != nil {
+					return err
+				}
+				if _, err := db.exec(ctx, tx, insertRefreshToken, args...); err != nil {
+					return failed(tx, err)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, err
+			}
+		}
+		if err == nil {
+			next.CreatedAt = nt.CreatedAt
+			return t, nil
+		}
+		// Nothing rotated: the token is unknown, spent (perhaps by the
+		// rotation this one waited for) or of another family.
+		t, err = readOne(db, ctx, nil, op, scanRefreshToken, selectRefreshTokenByHash, hash)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-	}
-	if err == nil {
-		next.CreatedAt = nt.CreatedAt
-		return t, nil
-	}
-	// Nothing rotated: the token is unknown, spent (perhaps by the
-	// rotation this one waited for) or of another family.
-	t, err = get(db, ctx, nil, op, scanRefreshToken, selectRefreshTokenByHash, hash)
-	switch {
-	case err != nil:
-		return nil, err
-	case !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero():
-		what, when := "rotated", t.RotatedAt
-		if !t.RevokedAt.IsZero() {
-			what, when = "revoked", t.RevokedAt
-		}
-		return t, fmt.Errorf("sqlstore: rotate refresh token %q: already %s at %s: %w",
-			t.Hash, what, when.Format(time.RFC3339Nano), store.ErrConflict)
-	case t.FamilyID != nt.FamilyID:
-		return nil, fmt.Errorf("sqlstore: rotate refresh token %q: next token's family %q is not the token's %q",
-			t.Hash, nt.FamilyID, t.FamilyID)
-	}
-	return nil, fmt.Errorf("sqlstore: rotate refresh token %q: created concurrently, try again", hash)
-}
-
-func (db *DB) GetRefreshToken(ctx context.Context, hash string) (_ *store.RefreshToken, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	return get(db, ctx, nil, "get refresh token", scanRefreshToken, selectRefreshTokenByHash, hash)
-}
-
-func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	const op = "revoke refresh family"
-	if now.IsZero() {
-		now = db.now()
-	}
-	// On PostgreSQL a statement that waits for a concurrent rotation's row
-	// lock revokes the rotated row once the rotation commits, but its
-	// snapshot predates the successor the rotation inserted. Each statement
-	// of a READ COMMITTED transaction takes a new snapshot, so repeating
-	// until one revokes nothing catches every successor. The rows revoked
-	// stay locked until commit, so no rotation of them can succeed
-	// meanwhile. (SQLite's single writer lets no rotation interleave.)
-	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		for {
-			n, err := db.count(ctx, tx, `UPDATE refresh_tokens SET revoked_at = ?
-				WHERE family_id = ? AND revoked_at IS NULL`, db.d.time(truncate(now, db.d.precision)), familyID)
-			if err != nil || n == 0 {
-				return db.err(ctx, op, err)
+		case !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero():
+			what, when := "rotated", t.RotatedAt
+			if !t.RevokedAt.IsZero() {
+				what, when = "revoked", t.RevokedAt
 			}
+			return t, fmt.Errorf("sqlstore: rotate refresh token %q: already %s at %s: %w",
+				t.Hash, what, when.Format(time.RFC3339Nano), store.ErrConflict)
+		case t.FamilyID != nt.FamilyID:
+			return nil, fmt.Errorf("sqlstore: rotate refresh token %q: next token's family %q is not the token's %q",
+				t.Hash, nt.FamilyID, t.FamilyID)
 		}
+		return nil, fmt.Errorf("sqlstore: rotate refresh token %q: created concurrently, try again", hash)
 	})
 }
 
-func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	// Stored times are whole units of precision: before ceil(now) is before now.
-	return db.deleteExpired(ctx, "delete expired grants", db.ceil(now), "auth_codes", "refresh_tokens", "ciba_requests")
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (*store.RefreshToken, error) {
+	return get(db, ctx, "get refresh token", scanRefreshToken, selectRefreshTokenByHash, hash)
+}
+
+func (db *DB) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		const op = "revoke refresh family"
+		if now.IsZero() {
+			now = db.now()
+		}
+		// On PostgreSQL a statement that waits for a concurrent rotation's row
+		// lock revokes the rotated row once the rotation commits, but its
+		// snapshot predates the successor the rotation inserted. Each statement
+		// of a READ COMMITTED transaction takes a new snapshot, so repeating
+		// until one revokes nothing catches every successor. The rows revoked
+		// stay locked until commit, so no rotation of them can succeed
+		// meanwhile. (SQLite's single writer lets no rotation interleave.)
+		return db.tx(ctx, op, func(tx *sql.Tx) error {
+			for {
+				n, err := db.count(ctx, tx, `UPDATE refresh_tokens SET revoked_at = ?
+					WHERE family_id = ? AND revoked_at IS NULL`, db.d.time(truncate(now, db.d.precision)), familyID)
+				if err != nil || n == 0 {
+					return db.err(ctx, op, err)
+				}
+			}
+		})
+	})
+}
+
+func (db *DB) DeleteExpiredGrants(ctx context.Context, now time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		// Stored times are whole units of precision: before ceil(now) is before now.
+		return db.deleteExpired(ctx, "delete expired grants", db.ceil(now), "auth_codes", "refresh_tokens", "ciba_requests")
+	})
 }

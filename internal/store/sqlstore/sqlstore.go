@@ -33,6 +33,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,6 +113,28 @@ func (c call) end(err *error) {
 	}
 }
 
+// run runs f as one call of the store: refused once the store is
+// closed, bounded in time (start) and observed (end).
+func run[T any](db *DB, ctx context.Context, write bool, f func(context.Context) (T, error)) (_ T, err error) {
+	if db.closed.Load() {
+		var zero T
+		return zero, errClosed
+	}
+	ctx, call := db.start(ctx, write)
+	defer call.end(&err)
+	return f(ctx)
+}
+
+// run is run for calls that return only an error.
+func (db *DB) run(ctx context.Context, write bool, f func(context.Context) error) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, write)
+	defer call.end(&err)
+	return f(ctx)
+}
+
 // errClosed is returned by every method called after Close.
 var errClosed = fmt.Errorf("sqlstore: database is closed: %w", store.ErrUnavailable)
 
@@ -178,6 +201,17 @@ func (db *DB) now() time.Time {
 		return truncate(db.Now(), db.d.precision)
 	}
 	return truncate(time.Now(), db.d.precision)
+}
+
+// stamp sets a zero *created to the current time and a zero *updated to
+// *created.
+func (db *DB) stamp(created, updated *time.Time) {
+	if created.IsZero() {
+		*created = db.now()
+	}
+	if updated.IsZero() {
+		*updated = *created
+	}
 }
 
 // t returns t as a query argument in the dialect's representation, with
@@ -256,9 +290,19 @@ func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// get reads the record key with query on the readers, or in tx when tx is
-// not nil (adding the dialect's row lock).
-func get[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan func(scanner) (*T, error), query string, key any) (*T, error) {
+// get is a call of the store that reads the record key with query.
+func get[T any](db *DB, ctx context.Context, op string, scan func(scanner) (*T, error), query string, key any) (*T, error) {
+	return run(db, ctx, false, func(ctx context.Context) (*T, error) { return readOne(db, ctx, nil, op, scan, query, key) })
+}
+
+// list is a call of the store that reads every row of query.
+func list[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	return run(db, ctx, false, func(ctx context.Context) ([]T, error) { return readAll(db, ctx, op, scan, query, args...) })
+}
+
+// readOne reads the record key with query on the readers, or in tx when
+// tx is not nil (adding the dialect's row lock).
+func readOne[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan func(scanner) (*T, error), query string, key any) (*T, error) {
 	var row *sql.Row
 	if tx != nil {
 		row = db.writeRow(ctx, tx, query+db.d.forUpdate, key)
@@ -275,8 +319,8 @@ func get[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan func(sc
 	return v, nil
 }
 
-// list reads every row of query on the readers.
-func list[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+// readAll reads every row of query on the readers.
+func readAll[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := db.r.QueryContext(ctx, db.sql(query), args...)
 	if err != nil {
 		return nil, db.err(ctx, op, err)
@@ -319,30 +363,36 @@ func (db *DB) locked(ctx context.Context, op string, f func(tx *sql.Tx) error) e
 }
 
 // update reads the record key with query in a transaction holding its
-// row (SQLite: the database) lock, lets change modify it, checks it with
-// keep, and writes it with save, so concurrent updates never lose each
-// other's changes. An error from change is returned unchanged.
-func update[T any](db *DB, ctx context.Context, op, key string, scan func(scanner) (*T, error), query string,
-	change func(*T) error, keep func(old, v *T) error, save func(tx *sql.Tx, v *T) error) (*T, error) {
-	var v *T
-	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		var err error
-		if v, err = get(db, ctx, tx, op, scan, query, key); err != nil {
+// row (SQLite: the database) lock, lets change modify it, checks that its
+// identity (what, as ids returns it) stayed, writes it with save and
+// returns it as stored, so concurrent updates never lose each other's
+// changes. An error from change is returned unchanged.
+func update[T any](db *DB, ctx context.Context, op, key, what string, ids func(*T) []string, scan func(scanner) (*T, error),
+	query string, change func(*T) error, save func(ctx context.Context, tx *sql.Tx, v *T) error) (*T, error) {
+	return run(db, ctx, true, func(ctx context.Context) (*T, error) {
+		var v *T
+		err := db.tx(ctx, op, func(tx *sql.Tx) (err error) {
+			if v, err = readOne(db, ctx, tx, op, scan, query, key); err != nil {
+				return err
+			}
+			old := ids(v)
+			if err := change(v); err != nil {
+				return err
+			}
+			if now := ids(v); !slices.Equal(old, now) {
+				return fmt.Errorf("sqlstore: %s %q: update must not change the %s (from %q to %q)", op, key, what, old, now)
+			}
+			if err := save(ctx, tx, v); err != nil {
+				return err
+			}
+			v, err = readOne(db, ctx, tx, op, scan, query, key) // as stored
 			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		old := *v
-		if err := change(v); err != nil {
-			return err
-		}
-		if err := keep(&old, v); err != nil {
-			return err
-		}
-		return save(tx, v)
+		return v, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // Generation counters: the names of rows in table generations.
@@ -366,20 +416,17 @@ func (db *DB) bumpGeneration(ctx context.Context, op string, tx *sql.Tx, name st
 }
 
 // generation reads the named generation counter.
-func (db *DB) generation(ctx context.Context, name string) (_ int64, err error) {
-	if db.closed.Load() {
-		return 0, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	var g int64
-	if err := db.readRow(ctx, selectGeneration, name).Scan(&g); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, errMissingGeneration(name)
+func (db *DB) generation(ctx context.Context, name string) (int64, error) {
+	return run(db, ctx, false, func(ctx context.Context) (int64, error) {
+		var g int64
+		if err := db.readRow(ctx, selectGeneration, name).Scan(&g); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, errMissingGeneration(name)
+			}
+			return 0, db.err(ctx, name+" generation", err)
 		}
-		return 0, db.err(ctx, name+" generation", err)
-	}
-	return g, nil
+		return g, nil
+	})
 }
 
 // errMissingGeneration is returned if a generations row is missing, which
@@ -462,17 +509,14 @@ func conflict(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrConflict, err)
 }
 
-func (db *DB) Ping(ctx context.Context) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	var one int
-	if err := db.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return unavailable("ping", err)
-	}
-	return nil
+func (db *DB) Ping(ctx context.Context) error {
+	return db.run(ctx, false, func(ctx context.Context) error {
+		var one int
+		if err := db.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+			return unavailable("ping", err)
+		}
+		return nil
+	})
 }
 
 func (db *DB) Close() error {

@@ -44,28 +44,25 @@ func (db *DB) upsert(ctx context.Context, op, head, tail string, rows [][]any) e
 	})
 }
 
-func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	if len(records) == 0 {
-		return nil
-	}
-	rs, err := prepareUsage(records)
-	if err != nil {
-		return err
-	}
-	rows := make([][]any, len(rs))
-	for i, r := range rs {
-		rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
-	}
-	return db.upsert(ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
-		count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
-		count = usage.count + excluded.count,
-		latency_sum = usage.latency_sum + excluded.latency_sum,
-		latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
+func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if len(records) == 0 {
+			return nil
+		}
+		rs, err := prepareUsage(records)
+		if err != nil {
+			return err
+		}
+		rows := make([][]any, len(rs))
+		for i, r := range rs {
+			rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
+		}
+		return db.upsert(ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
+			count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+			count = usage.count + excluded.count,
+			latency_sum = usage.latency_sum + excluded.latency_sum,
+			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
+	})
 }
 
 // usageKeyCompare orders usage buckets: client, API, hour, status, error, the
@@ -115,44 +112,38 @@ func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
 	return out, nil
 }
 
-func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) (_ []store.UsageRecord, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	w := where{}
-	w.add(f.ClientID != "", "client_id = ?", f.ClientID)
-	w.add(f.APIName != "", "api_name = ?", f.APIName)
-	w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
-	w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
-	return list(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
-		return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
-			&r.Count, &r.LatencySum, &r.LatencyMax)
-	}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
-		w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
+func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	return run(db, ctx, false, func(ctx context.Context) ([]store.UsageRecord, error) {
+		w := where{}
+		w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+		w.add(f.APIName != "", "api_name = ?", f.APIName)
+		w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
+		w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
+		return readAll(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
+			return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
+				&r.Count, &r.LatencySum, &r.LatencyMax)
+		}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
+			w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
+	})
 }
 
-func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	if len(counts) == 0 {
-		return nil
-	}
-	cs, err := prepareQuotaCounts(counts)
-	if err != nil {
-		return err
-	}
-	rows := make([][]any, len(cs))
-	for i, c := range cs {
-		rows[i] = []any{c.Key, c.Period, db.d.time(c.Start), c.Count}
-	}
-	return db.upsert(ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
-		` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
-		count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, rows)
+func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if len(counts) == 0 {
+			return nil
+		}
+		cs, err := prepareQuotaCounts(counts)
+		if err != nil {
+			return err
+		}
+		rows := make([][]any, len(cs))
+		for i, c := range cs {
+			rows[i] = []any{c.Key, c.Period, db.d.time(c.Start), c.Count}
+		}
+		return db.upsert(ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
+			` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
+			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, rows)
+	})
 }
 
 // prepareQuotaCounts checks counts and returns them sorted by key, period
@@ -189,12 +180,7 @@ func prepareQuotaCounts(counts []store.QuotaCount) ([]store.QuotaCount, error) {
 	return out, nil
 }
 
-func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) (_ []store.QuotaCount, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
+func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
 	// limiter_key is COLLATE "C" in PostgreSQL (0007_quota_counts.sql): byte order.
 	return list(db, ctx, "list quota counts", func(row scanner) (c store.QuotaCount, err error) {
 		return c, row.Scan(&c.Key, &c.Period, (*tm)(&c.Start), &c.Count)
@@ -203,14 +189,11 @@ func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) (_ []st
 		ORDER BY limiter_key, period, period_start`, db.ceil(day), db.ceil(month))
 }
 
-func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	_, err = db.exec(ctx, nil, `DELETE FROM quota_counts
-		WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
-		db.ceil(day), db.ceil(month))
-	return db.err(ctx, "delete quota counts", err)
+func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		_, err := db.exec(ctx, nil, `DELETE FROM quota_counts
+			WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
+			db.ceil(day), db.ceil(month))
+		return db.err(ctx, "delete quota counts", err)
+	})
 }

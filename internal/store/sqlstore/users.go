@@ -24,41 +24,28 @@ func scanUser(row scanner) (*store.User, error) {
 	return u, nil
 }
 
-func (db *DB) CreateUser(ctx context.Context, u *store.User) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	if u.ID == "" || u.Username == "" {
-		return fmt.Errorf("sqlstore: create user: empty ID or username (%q, %q)", u.ID, u.Username)
-	}
-	uu := *u
-	if uu.CreatedAt.IsZero() {
-		uu.CreatedAt = db.now()
-	}
-	if uu.UpdatedAt.IsZero() {
-		uu.UpdatedAt = uu.CreatedAt
-	}
-	if _, err := db.exec(ctx, nil, `INSERT INTO users (id, username, phone_number,
-		password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
-		db.t(uu.CreatedAt), db.t(uu.UpdatedAt)); err != nil {
-		return db.err(ctx, "create user", err)
-	}
-	u.CreatedAt, u.UpdatedAt = uu.CreatedAt, uu.UpdatedAt
-	return nil
+func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if u.ID == "" || u.Username == "" {
+			return fmt.Errorf("sqlstore: create user: empty ID or username (%q, %q)", u.ID, u.Username)
+		}
+		uu := *u
+		db.stamp(&uu.CreatedAt, &uu.UpdatedAt)
+		if _, err := db.exec(ctx, nil, `INSERT INTO users (id, username, phone_number,
+			password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
+			db.t(uu.CreatedAt), db.t(uu.UpdatedAt)); err != nil {
+			return db.err(ctx, "create user", err)
+		}
+		u.CreatedAt, u.UpdatedAt = uu.CreatedAt, uu.UpdatedAt
+		return nil
+	})
 }
 
 // getUser returns the user whose column (a unique one) is value; by
 // describes the lookup in errors.
-func (db *DB) getUser(ctx context.Context, column, by, value string) (_ *store.User, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
-	return get(db, ctx, nil, "get user"+by, scanUser, selectUserBy(column), value)
+func (db *DB) getUser(ctx context.Context, column, by, value string) (*store.User, error) {
+	return get(db, ctx, "get user"+by, scanUser, selectUserBy(column), value)
 }
 
 func (db *DB) GetUser(ctx context.Context, id string) (*store.User, error) {
@@ -74,29 +61,21 @@ func (db *DB) GetUserByPhone(ctx context.Context, phone string) (*store.User, er
 	return db.getUser(ctx, "phone_number", " by phone number", phone)
 }
 
-func (db *DB) ListUsers(ctx context.Context) (_ []*store.User, err error) {
-	if db.closed.Load() {
-		return nil, errClosed
-	}
-	ctx, call := db.start(ctx, false)
-	defer call.end(&err)
+func (db *DB) ListUsers(ctx context.Context) ([]*store.User, error) {
 	// username is COLLATE "C" in PostgreSQL (0004_users_grants.sql): byte order.
 	return list(db, ctx, "list users", scanUser, selectUser+` ORDER BY username`)
 }
 
-func (db *DB) DeleteUser(ctx context.Context, id string) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, true)
-	defer call.end(&err)
-	// One statement: the foreign keys delete the user's grants with it.
-	n, err := db.count(ctx, nil, `DELETE FROM users WHERE id = ?`, id)
-	if err != nil {
-		return db.err(ctx, "delete user", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlstore: delete user %q: %w", id, store.ErrNotFound)
-	}
-	return nil
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		// One statement: the foreign keys delete the user's grants with it.
+		n, err := db.count(ctx, nil, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return db.err(ctx, "delete user", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlstore: delete user %q: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
 }
