@@ -17,16 +17,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+
+	"gatehouse/internal/store"
 )
 
 // PostgreSQL connection handling.
 //
-// database/sql runs on a pgxpool.Pool (stdlib.OpenDBFromPool), so the URL
-// keeps pgxpool's parameters: pool size and lifetimes (pool_max_conns,
-// pool_max_conn_lifetime, ...; the default is max(4, GOMAXPROCS)
-// connections). pgx's default exec mode prepares each statement once per
-// connection and caches it, so a lookup is one round trip in the binary
-// protocol.
+// The URL keeps pgxpool's parameters, applied to database/sql's pool:
+// its size (pool_max_conns; the default is max(4, GOMAXPROCS)
+// connections, all kept idle) and lifetimes (pool_max_conn_lifetime,
+// pool_max_conn_idle_time). pgx's default exec mode prepares each
+// statement once per connection and caches it, so a lookup is one round
+// trip in the binary protocol.
 const pgConnectTimeout = 10 * time.Second // unless the URL sets connect_timeout
 
 var postgresDialect = dialect{
@@ -77,11 +79,11 @@ func pgClassify(op string, err error) (error, bool) {
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505": // unique_violation
-			return conflict(op, err), true
+			return wrap(op, store.ErrConflict, err), true
 		case pe.Code == "53100": // disk_full
-			return storageFull(op, err), true
+			return wrap(op, store.ErrStorageFull, err), true
 		case pe.Code == "25006": // read_only_sql_transaction: a standby, default_transaction_read_only
-			return readOnly(op, err), true
+			return wrap(op, store.ErrReadOnly, err), true
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources, e.g. too_many_connections
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
@@ -137,16 +139,16 @@ func validSchemaName(s string) bool {
 	return true
 }
 
-// openPostgres connects to PostgreSQL; it returns the pool to close after
-// the *sql.DB, and the schema named in the URL, if any.
-func openPostgres(ctx context.Context, rawURL string) (_ *sql.DB, _ *pgxpool.Pool, schema string, err error) {
+// openPostgres opens a pool of connections to PostgreSQL; it returns the
+// schema named in the URL, if any.
+func openPostgres(rawURL string) (_ *sql.DB, schema string, err error) {
 	connURL, schema, err := pgSplitSchema(rawURL)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, "", err
 	}
 	cfg, err := pgxpool.ParseConfig(connURL) // its errors redact the password
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("sqlstore: PostgreSQL URL: %w", err)
+		return nil, "", fmt.Errorf("sqlstore: PostgreSQL URL: %w", err)
 	}
 	if schema != "" {
 		// Sent in the startup message, so it costs no round trip and holds
@@ -156,11 +158,12 @@ func openPostgres(ctx context.Context, rawURL string) (_ *sql.DB, _ *pgxpool.Poo
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = pgConnectTimeout
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("sqlstore: PostgreSQL pool: %w", err)
-	}
-	return stdlib.OpenDBFromPool(pool), pool, schema, nil
+	db := stdlib.OpenDB(*cfg.ConnConfig)
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	db.SetMaxIdleConns(int(cfg.MaxConns))
+	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
+	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
+	return db, schema, nil
 }
 
 // pgBeforeMigrate takes the advisory lock that serializes migrations of

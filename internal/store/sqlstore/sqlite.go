@@ -92,17 +92,17 @@ func sqliteClassify(op string, err error) (error, bool) {
 	case -1:
 		return nil, false
 	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		return conflict(op, err), true
+		return wrap(op, store.ErrConflict, err), true
 	case sqlite3.SQLITE_IOERR_SHMSIZE: // the -shm file could not grow: no space
-		return storageFull(op, err), true
+		return wrap(op, store.ErrStorageFull, err), true
 	}
 	switch code & 0xff { // the primary result code
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN:
 		return unavailable(op, err), true
 	case sqlite3.SQLITE_FULL: // the file system (ENOSPC) or max_page_count
-		return storageFull(op, err), true
+		return wrap(op, store.ErrStorageFull, err), true
 	case sqlite3.SQLITE_READONLY: // a read-only file or mount, or PRAGMA query_only
-		return readOnly(op, err), true
+		return wrap(op, store.ErrReadOnly, err), true
 	}
 	return nil, false
 }

@@ -73,8 +73,7 @@ type DB struct {
 	// wStmts and rStmts hold the hot statements prepared at open on the
 	// writer and on the readers (stmtcache.go).
 	wStmts, rStmts stmtCache
-	rebound        sync.Map             // query with ? → the dialect's placeholders
-	pool           interface{ Close() } // under w, if w does not own it
+	rebound        sync.Map // query with ? → the dialect's placeholders
 	closed         atomic.Bool
 }
 
@@ -165,7 +164,7 @@ func Open(ctx context.Context, databaseURL string) (_ *DB, err error) {
 		return nil, errors.New("sqlstore: empty database URL")
 	case hasPrefixFold(databaseURL, "postgres://"), hasPrefixFold(databaseURL, "postgresql://"):
 		db.d = &postgresDialect
-		db.w, db.pool, schema, err = openPostgres(ctx, databaseURL)
+		db.w, schema, err = openPostgres(databaseURL)
 		db.r = db.w
 	default:
 		db.d = &sqliteDialect
@@ -493,21 +492,12 @@ func (db *DB) err(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
-func unavailable(op string, err error) error {
-	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrUnavailable, err)
+// wrap wraps err, returned during op, with the store's sentinel.
+func wrap(op string, sentinel, err error) error {
+	return fmt.Errorf("sqlstore: %s: %w: %w", op, sentinel, err)
 }
 
-func storageFull(op string, err error) error {
-	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrStorageFull, err)
-}
-
-func readOnly(op string, err error) error {
-	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrReadOnly, err)
-}
-
-func conflict(op string, err error) error {
-	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrConflict, err)
-}
+func unavailable(op string, err error) error { return wrap(op, store.ErrUnavailable, err) }
 
 func (db *DB) Ping(ctx context.Context) error {
 	return db.run(ctx, false, func(ctx context.Context) error {
@@ -528,9 +518,6 @@ func (db *DB) Close() error {
 		errs = append(errs, db.r.Close())
 	}
 	errs = append(errs, db.w.Close())
-	if db.pool != nil {
-		db.pool.Close()
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
