@@ -48,13 +48,8 @@ func (db *DB) CreateAPI(ctx context.Context, a *store.API) error {
 		const op = "create API"
 		aa := *a
 		db.stamp(&aa.CreatedAt, &aa.UpdatedAt)
-		err := db.tx(ctx, op, func(tx *sql.Tx) error {
-			if _, err := db.exec(ctx, tx, `INSERT INTO apis (`+apiColumns+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa)...); err != nil {
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAPIs)
-		})
+		err := db.insert(ctx, op, generationAPIs, aa.Name, `INSERT INTO apis (`+apiColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa))
 		if err == nil {
 			a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
 		}

@@ -32,8 +32,8 @@ func (db *DB) CreateCIBARequest(ctx context.Context, r *store.CIBARequest) error
 		}
 		rr := *r
 		db.stamp(&rr.CreatedAt, &rr.UpdatedAt)
-		err := db.insertGrant(ctx, op, `INSERT INTO ciba_requests (`+cibaColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rr.ID, rr.ClientID, rr.UserID, db.cibaArgs(&rr)...)
+		err := db.insert(ctx, op, "", rr.ID, `INSERT INTO ciba_requests (`+cibaColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.cibaArgs(&rr), grantRefs(rr.ClientID, rr.UserID)...)
 		if err == nil {
 			r.CreatedAt, r.UpdatedAt = rr.CreatedAt, rr.UpdatedAt
 		}

@@ -43,18 +43,6 @@ func grantRefs(clientID, userID string) []ref {
 	return []ref{{"client", "clients", "id", "client", clientID}, {"user", "users", "id", "user", userID}}
 }
 
-// insertGrant runs query, which stores the code, token or CIBA request
-// key of clientID and userID, explaining a missing client or user.
-func (db *DB) insertGrant(ctx context.Context, op, query, key, clientID, userID string, args ...any) error {
-	return db.locked(ctx, op, func(tx *sql.Tx) error {
-		_, err := db.exec(ctx, tx, query, args...)
-		if _, fk := db.d.foreignKey(err); fk {
-			return db.missing(ctx, op, tx, key, err, grantRefs(clientID, userID)...)
-		}
-		return db.err(ctx, op, err)
-	})
-}
-
 func scanAuthCode(row scanner) (*store.AuthCode, error) {
 	c := new(store.AuthCode)
 	return c, row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, (*strList)(&c.Scopes),
@@ -72,9 +60,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
 		if created.IsZero() {
 			created = db.now()
 		}
-		err := db.insertGrant(ctx, op, insertAuthCode, c.Hash, c.ClientID, c.UserID,
-			c.Hash, c.ClientID, c.UserID, c.RedirectURI, encodeList(c.Scopes), c.Nonce, c.CodeChallenge,
-			c.CodeChallengeMethod, db.t(c.AuthTime), db.t(c.ExpiresAt), db.t(c.UsedAt), c.GrantID, db.t(created))
+		err := db.insert(ctx, op, "", c.Hash, insertAuthCode, []any{c.Hash, c.ClientID, c.UserID,
+			c.RedirectURI, encodeList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
+			db.t(c.AuthTime), db.t(c.ExpiresAt), db.t(c.UsedAt), c.GrantID, db.t(created)},
+			grantRefs(c.ClientID, c.UserID)...)
 		if err == nil {
 			c.CreatedAt = created
 		}
@@ -129,7 +118,7 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) err
 		if tt.CreatedAt.IsZero() {
 			tt.CreatedAt = db.now()
 		}
-		err := db.insertGrant(ctx, op, insertRefreshToken, tt.Hash, tt.ClientID, tt.UserID, db.refreshTokenArgs(&tt)...)
+		err := db.insert(ctx, op, "", tt.Hash, insertRefreshToken, db.refreshTokenArgs(&tt), grantRefs(tt.ClientID, tt.UserID)...)
 		if err == nil {
 			t.CreatedAt = tt.CreatedAt
 		}

@@ -30,13 +30,8 @@ func (db *DB) CreatePlan(ctx context.Context, p *store.Plan) error {
 		const op = "create plan"
 		pp := *p
 		db.stamp(&pp.CreatedAt, &pp.UpdatedAt)
-		err := db.tx(ctx, op, func(tx *sql.Tx) error {
-			if _, err := db.exec(ctx, tx, `INSERT INTO plans (`+planColumns+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.planArgs(&pp)...); err != nil {
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+		err := db.insert(ctx, op, generationAccess, pp.Name, `INSERT INTO plans (`+planColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.planArgs(&pp))
 		if err == nil {
 			p.CreatedAt, p.UpdatedAt = pp.CreatedAt, pp.UpdatedAt
 		}
@@ -106,22 +101,13 @@ func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) err
 		}
 		ss := *s
 		db.stamp(&ss.CreatedAt, &ss.UpdatedAt)
-		err := db.tx(ctx, op, func(tx *sql.Tx) error {
-			if _, err := db.exec(ctx, tx, `INSERT INTO subscriptions (id, client_id,
-				api_name, plan_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				ss.ID, ss.ClientID, ss.APIName, ss.PlanName, ss.Status,
-				db.t(ss.CreatedAt), db.t(ss.UpdatedAt)); err != nil {
-				if _, fk := db.d.foreignKey(err); fk {
-					// The constraints are named in 0003_plans_subscriptions_usage.sql.
-					return db.missing(ctx, op, tx, ss.ID, err,
-						ref{"client", "clients", "id", "client", ss.ClientID},
-						ref{"API", "apis", "name", "api", ss.APIName},
-						ref{"plan", "plans", "name", "plan", ss.PlanName})
-				}
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+		// The constraints are named in 0003_plans_subscriptions_usage.sql.
+		err := db.insert(ctx, op, generationAccess, ss.ID, `INSERT INTO subscriptions (id, client_id,
+			api_name, plan_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			[]any{ss.ID, ss.ClientID, ss.APIName, ss.PlanName, ss.Status, db.t(ss.CreatedAt), db.t(ss.UpdatedAt)},
+			ref{"client", "clients", "id", "client", ss.ClientID},
+			ref{"API", "apis", "name", "api", ss.APIName},
+			ref{"plan", "plans", "name", "plan", ss.PlanName})
 		if err == nil {
 			s.CreatedAt, s.UpdatedAt = ss.CreatedAt, ss.UpdatedAt
 		}

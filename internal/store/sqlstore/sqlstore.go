@@ -361,6 +361,28 @@ func (db *DB) locked(ctx context.Context, op string, f func(tx *sql.Tx) error) e
 	return db.tx(ctx, op, f)
 }
 
+// insert runs query, an INSERT of record key, explaining a foreign key
+// violation by refs. With a generation gen, it increments gen in the same
+// transaction; without, it runs locked.
+func (db *DB) insert(ctx context.Context, op, gen, key, query string, args []any, refs ...ref) error {
+	f := func(tx *sql.Tx) error {
+		if _, err := db.exec(ctx, tx, query, args...); err != nil {
+			if _, fk := db.d.foreignKey(err); fk && len(refs) > 0 {
+				return db.missing(ctx, op, tx, key, err, refs...)
+			}
+			return db.err(ctx, op, err)
+		}
+		if gen == "" {
+			return nil
+		}
+		return db.bumpGeneration(ctx, op, tx, gen)
+	}
+	if gen == "" {
+		return db.locked(ctx, op, f)
+	}
+	return db.tx(ctx, op, f)
+}
+
 // update reads the record key with query in a transaction holding its
 // row (SQLite: the database) lock, lets change modify it, checks that its
 // identity (what, as ids returns it) stayed, writes it with save and
