@@ -34,8 +34,9 @@ type dialect struct {
 	unique     func(err error) bool
 	foreignKey func(err error) (constraint string, ok bool)
 	// rotate, if not empty, rotates a refresh token in one statement
-	// (see RotateRefreshToken).
-	rotate string
+	// (see RotateRefreshToken), and addUsage adds a batch of usage
+	// records, one array per column, in one statement.
+	rotate, addUsage string
 	// hasMigrations asks whether table schema_migrations exists, and
 	// createMigrations creates it.
 	hasMigrations, createMigrations string

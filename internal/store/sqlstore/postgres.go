@@ -56,6 +56,7 @@ var postgresDialect = dialect{
 		return "", false
 	},
 	rotate:        pgRotateRefreshToken,
+	addUsage:      pgAddUsage,
 	hasMigrations: `SELECT to_regclass('schema_migrations') IS NOT NULL`,
 	createMigrations: `CREATE TABLE schema_migrations (
 		name       text PRIMARY KEY,
@@ -187,6 +188,24 @@ func pgBeforeMigrate(ctx context.Context, tx *sql.Tx, schema string) error {
 	_, err := tx.ExecContext(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize())
 	return err
 }
+
+// pgAddUsage adds a batch of records to their buckets in one statement,
+// so a batch of any size is one round trip and one prepared statement.
+// Rows are written in array order (ORDER BY the ordinality); AddUsage
+// sorts them, so that concurrent batches lock shared buckets in the same
+// order and cannot deadlock.
+const pgAddUsage = `INSERT INTO usage AS u (client_id, api_name, hour, status,
+		error, count, latency_sum, latency_max)
+	SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[],
+		$5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+		WITH ORDINALITY AS r (client_id, api_name, hour, status, error, count,
+			latency_sum, latency_max, i)
+	ORDER BY i
+	ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+		count = u.count + excluded.count,
+		latency_sum = u.latency_sum + excluded.latency_sum,
+		latency_max = GREATEST(u.latency_max, excluded.latency_max)`
 
 // pgRotateRefreshToken marks a usable token of family $3 rotated and
 // inserts its successor, in one statement and so one transaction and one

@@ -53,6 +53,9 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 		if err != nil {
 			return err
 		}
+		if db.d.addUsage != "" {
+			return db.addUsageArrays(ctx, rs)
+		}
 		rows := make([][]any, len(rs))
 		for i, r := range rs {
 			rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
@@ -63,6 +66,20 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 			latency_sum = usage.latency_sum + excluded.latency_sum,
 			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
 	})
+}
+
+// addUsageArrays writes rs with dialect.addUsage, one array per column.
+func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error {
+	n := len(rs)
+	clients, apis, errs := make([]string, n), make([]string, n), make([]string, n)
+	hours, statuses := make([]time.Time, n), make([]int32, n)
+	counts, sums, maxes := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, r := range rs {
+		clients[i], apis[i], hours[i], statuses[i], errs[i] = r.ClientID, r.APIName, r.Hour, int32(r.Status), r.Error
+		counts[i], sums[i], maxes[i] = r.Count, r.LatencySum, r.LatencyMax
+	}
+	_, err := db.exec(ctx, nil, db.d.addUsage, clients, apis, hours, statuses, errs, counts, sums, maxes)
+	return db.err(ctx, "add usage", err)
 }
 
 // usageKeyCompare orders usage buckets: client, API, hour, status, error, the
