@@ -16,7 +16,7 @@ import (
 
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // Issue 10 §3: limits are exact or visibly degraded, never silently off.

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // itemsAPI is the document of the recording upstream: a path parameter, a

@@ -26,7 +26,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"gatehouse/internal/keys"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // echoAPI is the OpenAPI document of the test upstreams: one operation that

@@ -28,7 +28,7 @@ import (
 	redislimit "gatehouse/internal/ratelimit/redis"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/server"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/usage"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"gatehouse/internal/health"
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // TestSubscriptionCheckWhileStoreDown: while the tracker knows the store

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 func openStore(t *testing.T) *sqlstore.DB {

@@ -22,7 +22,7 @@ import (
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // lowerArgon2 makes password hashing cheap for the tests (the dummy hash

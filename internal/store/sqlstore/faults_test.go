@@ -41,7 +41,7 @@ func (o *observed) last() observation {
 }
 
 // openLiteFile opens a SQLite file store with an Observe hook.
-func openLiteFile(t *testing.T) (*DB, *liteDB, *observed) {
+func openLiteFile(t *testing.T) (*DB, *observed) {
 	t.Helper()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -50,7 +50,7 @@ func openLiteFile(t *testing.T) (*DB, *liteDB, *observed) {
 	t.Cleanup(func() { db.Close() })
 	o := &observed{}
 	db.Observe = o.observe
-	return db, db.b.(*liteDB), o
+	return db, o
 }
 
 // TestSQLiteFull: a write SQLite refuses for space (SQLITE_FULL, here the
@@ -58,12 +58,12 @@ func openLiteFile(t *testing.T) (*DB, *liteDB, *observed) {
 // and is reported as a write; reads go on.
 func TestSQLiteFull(t *testing.T) {
 	ctx := t.Context()
-	db, l, o := openLiteFile(t)
+	db, o := openLiteFile(t)
 	var pages int64
-	if err := l.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+	if err := db.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.w.ExecContext(ctx, `PRAGMA max_page_count = `+strconv.FormatInt(pages, 10)); err != nil {
+	if _, err := db.w.ExecContext(ctx, `PRAGMA max_page_count = `+strconv.FormatInt(pages, 10)); err != nil {
 		t.Fatal(err)
 	}
 	big := &store.Client{ID: "big", JWKS: strings.Repeat("x", 256<<10)}
@@ -86,8 +86,8 @@ func TestSQLiteFull(t *testing.T) {
 // query_only on the writer) is store.ErrReadOnly and writes nothing.
 func TestSQLiteReadOnly(t *testing.T) {
 	ctx := t.Context()
-	db, l, o := openLiteFile(t)
-	if _, err := l.w.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
+	db, o := openLiteFile(t)
+	if _, err := db.w.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
 		t.Fatal(err)
 	}
 	err := db.RevokeToken(ctx, &store.RevokedToken{ID: "jti", ClientID: "app"})
@@ -97,7 +97,7 @@ func TestSQLiteReadOnly(t *testing.T) {
 	if last := o.last(); !last.write || !errors.Is(last.err, store.ErrReadOnly) {
 		t.Errorf("observed %+v; want the refused write", last)
 	}
-	if _, err := l.w.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
+	if _, err := db.w.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.RevokeToken(ctx, &store.RevokedToken{ID: "jti", ClientID: "app"}); err != nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/store/storetest"
 )
 

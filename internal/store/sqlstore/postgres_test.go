@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"gatehouse/internal/store"
-	sqlstore "gatehouse/internal/store/sql"
+	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/store/storetest"
 )
 

@@ -1,0 +1,126 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"gatehouse/internal/store"
+)
+
+// Signing keys, revoked access tokens and used assertion ids.
+
+func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		const op = "rotate signing key"
+		created := k.CreatedAt
+		if created.IsZero() {
+			created = db.now()
+		}
+		err := db.tx(ctx, op, func(tx *sql.Tx) error {
+			if db.d.lockKeys != "" {
+				if _, err := db.exec(ctx, tx, db.d.lockKeys); err != nil {
+					return db.err(ctx, op, err)
+				}
+			}
+			if _, err := db.exec(ctx, tx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`,
+				db.t(created)); err != nil {
+				return db.err(ctx, op, err)
+			}
+			_, err := db.exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key,
+				public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				k.ID, k.Algorithm, blob(k.PrivateKey), blob(k.PublicJWK), db.t(created), db.t(k.RetiredAt))
+			return db.err(ctx, op, err)
+		})
+		if err == nil {
+			k.CreatedAt = created
+		}
+		return err
+	})
+}
+
+func (db *DB) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	return list(db, ctx, "list signing keys", func(row scanner) (*store.SigningKey, error) {
+		k := new(store.SigningKey)
+		if err := row.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK,
+			(*tm)(&k.CreatedAt), (*tm)(&k.RetiredAt)); err != nil {
+			return nil, err
+		}
+		k.PrivateKey, k.PublicJWK = nilIfEmpty(k.PrivateKey), nilIfEmpty(k.PublicJWK)
+		return k, nil
+	}, `SELECT id, algorithm, private_key, public_jwk, created_at, retired_at
+		FROM signing_keys ORDER BY created_at DESC NULLS LAST, seq DESC`)
+}
+
+func (db *DB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		_, err := db.exec(ctx, nil, `DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`,
+			db.d.time(t))
+		return db.err(ctx, "delete retired signing keys", err)
+	})
+}
+
+func (db *DB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		revoked := t.RevokedAt
+		if revoked.IsZero() {
+			revoked = db.now()
+		}
+		if _, err := db.exec(ctx, nil, `INSERT INTO revoked_tokens (id, client_id, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			t.ID, t.ClientID, db.t(t.ExpiresAt), db.d.time(revoked)); err != nil {
+			return db.err(ctx, "revoke token", err)
+		}
+		t.RevokedAt = revoked
+		return nil
+	})
+}
+
+func (db *DB) ListRevokedTokensSince(ctx context.Context, since time.Time) ([]*store.RevokedToken, error) {
+	return list(db, ctx, "list revoked tokens", func(row scanner) (*store.RevokedToken, error) {
+		t := new(store.RevokedToken)
+		return t, row.Scan(&t.ID, &t.ClientID, (*tm)(&t.ExpiresAt), (*tm)(&t.RevokedAt))
+	}, `SELECT id, client_id, expires_at, revoked_at FROM revoked_tokens
+		WHERE revoked_at >= ? ORDER BY revoked_at, id`, db.d.time(since))
+}
+
+// useAssertion inserts an assertion id, replacing the row only if it has
+// expired; zero rows affected means a live row exists. On PostgreSQL a
+// conflicting insert waits for the first one's transaction, then sees its
+// row: ON CONFLICT makes this one statement race-free.
+const useAssertion = `INSERT INTO assertion_ids (client_id, jti, expires_at) VALUES (?, ?, ?)
+	ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+	WHERE assertion_ids.expires_at <= ?`
+
+func (db *DB) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		n, err := db.count(ctx, nil, useAssertion, clientID, jti, db.t(expiresAt), db.d.time(db.now()))
+		if err != nil {
+			return db.err(ctx, "use assertion id", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlstore: use assertion id %q for client %q: %w", jti, clientID, store.ErrConflict)
+		}
+		return nil
+	})
+}
+
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		return db.deleteExpired(ctx, "delete expired", db.d.time(now), "revoked_tokens", "assertion_ids", "idempotency_keys")
+	})
+}
+
+// deleteExpired deletes the rows of tables that expire before t, in one
+// transaction.
+func (db *DB) deleteExpired(ctx context.Context, op string, t any, tables ...string) error {
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		for _, table := range tables {
+			if _, err := db.exec(ctx, tx, `DELETE FROM `+table+` WHERE expires_at < ?`, t); err != nil {
+				return db.err(ctx, op, err)
+			}
+		}
+		return nil
+	})
+}

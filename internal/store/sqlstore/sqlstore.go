@@ -1,0 +1,547 @@
+// Package sqlstore implements store.Store on SQL databases: SQLite (pure Go,
+// modernc.org/sqlite) for the embedded single-node default, and PostgreSQL
+// (github.com/jackc/pgx/v5 through database/sql) for nodes that scale out
+// behind a load balancer. store.go states the contract; store/storetest
+// checks it against both.
+//
+// The store is written once over database/sql. The SQL is hand-written
+// with ? placeholders (sqlx.Rebind turns them into PostgreSQL's $N), one
+// file per kind of record. What truly differs between the two databases is
+// a dialect value (dialect.go, sqlite.go, postgres.go): opening, locking,
+// error classification, time representation and the few statements only
+// PostgreSQL can write as one.
+//
+// Representation, identical in both backends:
+//   - Lists ([]string) are JSON arrays stored as text. Nil and empty lists
+//     are both stored as "[]" and read back as nil.
+//   - Byte slices that are empty are stored as NULL and read back as nil.
+//   - Times are stored in UTC: SQLite as INTEGER unix milliseconds,
+//     PostgreSQL as timestamptz (microseconds). The zero time.Time is stored
+//     as NULL and reads back as the zero time; other times read back in UTC,
+//     truncated to the backend's precision.
+//   - Strings must not contain NUL bytes, which PostgreSQL text cannot
+//     hold; byte slices may.
+//
+// Change counters live in table generations, one row per kind of record:
+// "apis" counts API writes and "access" counts writes to plans and
+// subscriptions, in the same transaction as the write.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"gatehouse/internal/store"
+)
+
+var _ store.Store = (*DB)(nil)
+
+// DB is a store.Store backed by SQLite or PostgreSQL. It is safe for
+// concurrent use. Create it with Open and release it with Close.
+type DB struct {
+	// Now returns the current time, used to fill zero CreatedAt, UpdatedAt
+	// and RevokedAt fields and zero now arguments, and to decide whether an
+	// assertion id has expired. If nil, time.Now is used. Set it before the
+	// DB is used.
+	Now func() time.Time
+	// Timeout bounds every call (each method, Ping included): past it the
+	// call is interrupted — the query cancelled, a transaction rolled
+	// back, the connection dropped if the database does not answer — and
+	// its error wraps store.ErrUnavailable. A caller's earlier deadline
+	// still applies, and store.WithTimeout replaces it for one context.
+	// Zero means no limit of the store's own. Set it before the DB is
+	// used.
+	Timeout time.Duration
+	// Observe, if not nil, is told the outcome of every call: write says
+	// whether the method writes, err is what it returned. It must be
+	// fast and safe for concurrent use (health.Tracker.ObserveStore).
+	// Set it before the DB is used.
+	Observe func(write bool, err error)
+
+	d    *dialect
+	w, r *sql.DB // writer and readers; the same pool but for a SQLite file
+	// wStmts and rStmts hold the hot statements prepared at open on the
+	// writer and on the readers (stmtcache.go).
+	wStmts, rStmts stmtCache
+	rebound        sync.Map // query with ? → the dialect's placeholders
+	closed         atomic.Bool
+}
+
+// call is one store call under way: its time limit and whom to tell how
+// it ended.
+type call struct {
+	cancel  context.CancelFunc
+	observe func(write bool, err error)
+	write   bool
+}
+
+// start bounds ctx by db.Timeout, or the limit store.WithTimeout put in
+// ctx (unless ctx ends sooner anyway), for one call; the caller defers end
+// with its error.
+func (db *DB) start(ctx context.Context, write bool) (context.Context, call) {
+	c := call{observe: db.Observe, write: write}
+	limit := db.Timeout
+	if d, ok := store.TimeoutFrom(ctx); ok {
+		limit = d
+	}
+	if limit > 0 {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > limit {
+			ctx, c.cancel = context.WithTimeout(ctx, limit)
+		}
+	}
+	return ctx, c
+}
+
+// end releases the call's timer and reports its outcome.
+func (c call) end(err *error) {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.observe != nil {
+		c.observe(c.write, *err)
+	}
+}
+
+// run runs f as one call of the store: refused once the store is
+// closed, bounded in time (start) and observed (end).
+func run[T any](db *DB, ctx context.Context, write bool, f func(context.Context) (T, error)) (_ T, err error) {
+	if db.closed.Load() {
+		var zero T
+		return zero, errClosed
+	}
+	ctx, call := db.start(ctx, write)
+	defer call.end(&err)
+	return f(ctx)
+}
+
+// run is run for calls that return only an error.
+func (db *DB) run(ctx context.Context, write bool, f func(context.Context) error) (err error) {
+	if db.closed.Load() {
+		return errClosed
+	}
+	ctx, call := db.start(ctx, write)
+	defer call.end(&err)
+	return f(ctx)
+}
+
+// errClosed is returned by every method called after Close.
+var errClosed = fmt.Errorf("sqlstore: database is closed: %w", store.ErrUnavailable)
+
+// Open connects to the database named by databaseURL and applies pending
+// schema migrations.
+//
+// A URL starting with postgres:// or postgresql:// selects PostgreSQL; it is
+// handed to pgx (see pgconn.ParseConfig for its parameters, e.g.
+// sslmode, connect_timeout, pool_max_conns) after removing one extra
+// parameter, schema=NAME: when present, Open creates that schema if it is
+// missing and every connection uses it as its search_path, so several
+// deployments or tests can share one database.
+//
+// Anything else names a SQLite database file: a plain path
+// ("/var/lib/gatehouse/gatehouse.db", "data/gatehouse.db"), the same with a
+// sqlite:// or file: prefix ("sqlite:///var/lib/gatehouse.db",
+// "file:data/gatehouse.db"), or ":memory:" (also "sqlite://:memory:" and
+// "file::memory:") for a private in-memory database that lives until Close.
+// The file and its parent directory are created if missing. Query
+// parameters are not accepted on SQLite URLs.
+//
+// Failing to reach the database wraps store.ErrUnavailable.
+func Open(ctx context.Context, databaseURL string) (_ *DB, err error) {
+	db := &DB{}
+	var schema string
+	switch {
+	case databaseURL == "":
+		return nil, errors.New("sqlstore: empty database URL")
+	case hasPrefixFold(databaseURL, "postgres://"), hasPrefixFold(databaseURL, "postgresql://"):
+		db.d = &postgresDialect
+		db.w, schema, err = openPostgres(databaseURL)
+		db.r = db.w
+	default:
+		db.d = &sqliteDialect
+		db.w, db.r, err = openSQLite(databaseURL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	// Migrate on the writer before any reader connects, so that SQLite's
+	// readers find the database in WAL mode and with its tables.
+	if err := db.migrate(ctx, schema); err != nil {
+		return nil, err
+	}
+	if err := db.prepare(ctx); err != nil {
+		return nil, db.err(ctx, "prepare", err)
+	}
+	return db, nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// now returns db.Now() or time.Now(), in UTC and at the database's
+// precision.
+func (db *DB) now() time.Time {
+	if db.Now != nil {
+		return truncate(db.Now(), db.d.precision)
+	}
+	return truncate(time.Now(), db.d.precision)
+}
+
+// stamp sets a zero *created to the current time and a zero *updated to
+// *created.
+func (db *DB) stamp(created, updated *time.Time) {
+	if created.IsZero() {
+		*created = db.now()
+	}
+	if updated.IsZero() {
+		*updated = *created
+	}
+}
+
+// t returns t as a query argument in the dialect's representation, with
+// the zero time as NULL.
+func (db *DB) t(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return db.d.time(t)
+}
+
+// ceil returns t rounded up to the database's precision as a query
+// argument: a stored time is before t exactly when it is before ceil(t).
+func (db *DB) ceil(t time.Time) any { return db.d.time(ceil(t, db.d.precision)) }
+
+// sql returns query with the dialect's placeholders.
+func (db *DB) sql(query string) string {
+	if db.d.bind == sqlx.QUESTION {
+		return query
+	}
+	if q, ok := db.rebound.Load(query); ok {
+		return q.(string)
+	}
+	q := sqlx.Rebind(db.d.bind, query)
+	db.rebound.Store(query, q)
+	return q
+}
+
+// exec runs query in tx, or on the writer when tx is nil, through its
+// prepared statement when there is one.
+func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := db.wStmts[query]; st != nil {
+		if tx != nil {
+			st = tx.StmtContext(ctx, st)
+		}
+		return st.ExecContext(ctx, args...)
+	}
+	if tx != nil {
+		return tx.ExecContext(ctx, db.sql(query), args...)
+	}
+	return db.w.ExecContext(ctx, db.sql(query), args...)
+}
+
+// count runs query like exec and returns the number of rows it affected.
+func (db *DB) count(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := db.exec(ctx, tx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// writeRow runs query, which returns at most one row, like exec.
+func (db *DB) writeRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := db.wStmts[query]; st != nil {
+		if tx != nil {
+			st = tx.StmtContext(ctx, st)
+		}
+		return st.QueryRowContext(ctx, args...)
+	}
+	if tx != nil {
+		return tx.QueryRowContext(ctx, db.sql(query), args...)
+	}
+	return db.w.QueryRowContext(ctx, db.sql(query), args...)
+}
+
+// readRow runs query on the readers, through a prepared statement when
+// there is one.
+func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.rStmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.r.QueryRowContext(ctx, db.sql(query), args...)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// get is a call of the store that reads the record key with query.
+func get[T any](db *DB, ctx context.Context, op string, scan func(scanner) (*T, error), query string, key any) (*T, error) {
+	return run(db, ctx, false, func(ctx context.Context) (*T, error) { return readOne(db, ctx, nil, op, scan, query, key) })
+}
+
+// list is a call of the store that reads every row of query.
+func list[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	return run(db, ctx, false, func(ctx context.Context) ([]T, error) { return readAll(db, ctx, op, scan, query, args...) })
+}
+
+// readOne reads the record key with query on the readers, or in tx when
+// tx is not nil (adding the dialect's row lock).
+func readOne[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan func(scanner) (*T, error), query string, key any) (*T, error) {
+	var row *sql.Row
+	if tx != nil {
+		row = db.writeRow(ctx, tx, query+db.d.forUpdate, key)
+	} else {
+		row = db.readRow(ctx, query, key)
+	}
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, db.err(ctx, op, err)
+	}
+	return v, nil
+}
+
+// readAll reads every row of query on the readers.
+func readAll[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, db.sql(query), args...)
+	if err != nil {
+		return nil, db.err(ctx, op, err)
+	}
+	defer rows.Close()
+	var vs []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.err(ctx, op, err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, db.err(ctx, op, rows.Err())
+}
+
+// tx runs f in a write transaction (SQLite: BEGIN IMMEDIATE, the write
+// lock before any read). An error from f is returned as it is.
+func (db *DB) tx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return db.err(ctx, op, err)
+	}
+	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return db.err(ctx, op, tx.Commit())
+}
+
+// locked runs f holding SQLite's write lock, in a transaction, so that f
+// can explain a failed write by reading under the same lock; PostgreSQL
+// needs no lock to explain (its errors name the constraint), so f runs
+// there with a nil tx, its one statement a transaction of its own.
+func (db *DB) locked(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	if db.d.namesConstraints {
+		return f(nil)
+	}
+	return db.tx(ctx, op, f)
+}
+
+// insert runs query, an INSERT of record key, explaining a foreign key
+// violation by refs. With a generation gen, it increments gen in the same
+// transaction; without, it runs locked.
+func (db *DB) insert(ctx context.Context, op, gen, key, query string, args []any, refs ...ref) error {
+	f := func(tx *sql.Tx) error {
+		if _, err := db.exec(ctx, tx, query, args...); err != nil {
+			if _, fk := db.d.foreignKey(err); fk && len(refs) > 0 {
+				return db.missing(ctx, op, tx, key, err, refs...)
+			}
+			return db.err(ctx, op, err)
+		}
+		if gen == "" {
+			return nil
+		}
+		return db.bumpGeneration(ctx, op, tx, gen)
+	}
+	if gen == "" {
+		return db.locked(ctx, op, f)
+	}
+	return db.tx(ctx, op, f)
+}
+
+// update reads the record key with query in a transaction holding its
+// row (SQLite: the database) lock, lets change modify it, checks that its
+// identity (what, as ids returns it) stayed, writes it with save and
+// returns it as stored, so concurrent updates never lose each other's
+// changes. An error from change is returned unchanged.
+func update[T any](db *DB, ctx context.Context, op, key, what string, ids func(*T) []string, scan func(scanner) (*T, error),
+	query string, change func(*T) error, save func(ctx context.Context, tx *sql.Tx, v *T) error) (*T, error) {
+	return run(db, ctx, true, func(ctx context.Context) (*T, error) {
+		var v *T
+		err := db.tx(ctx, op, func(tx *sql.Tx) (err error) {
+			if v, err = readOne(db, ctx, tx, op, scan, query, key); err != nil {
+				return err
+			}
+			old := ids(v)
+			if err := change(v); err != nil {
+				return err
+			}
+			if now := ids(v); !slices.Equal(old, now) {
+				return fmt.Errorf("sqlstore: %s %q: update must not change the %s (from %q to %q)", op, key, what, old, now)
+			}
+			if err := save(ctx, tx, v); err != nil {
+				return err
+			}
+			v, err = readOne(db, ctx, tx, op, scan, query, key) // as stored
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
+}
+
+// Generation counters: the names of rows in table generations.
+const (
+	generationAPIs   = "apis"
+	generationAccess = "access"
+)
+
+const selectGeneration = `SELECT generation FROM generations WHERE name = ?`
+
+// bumpGeneration increments the named generation inside tx.
+func (db *DB) bumpGeneration(ctx context.Context, op string, tx *sql.Tx, name string) error {
+	n, err := db.count(ctx, tx, `UPDATE generations SET generation = generation + 1 WHERE name = ?`, name)
+	if err != nil {
+		return db.err(ctx, op, err)
+	}
+	if n != 1 {
+		return errMissingGeneration(name)
+	}
+	return nil
+}
+
+// generation reads the named generation counter.
+func (db *DB) generation(ctx context.Context, name string) (int64, error) {
+	return run(db, ctx, false, func(ctx context.Context) (int64, error) {
+		var g int64
+		if err := db.readRow(ctx, selectGeneration, name).Scan(&g); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, errMissingGeneration(name)
+			}
+			return 0, db.err(ctx, name+" generation", err)
+		}
+		return g, nil
+	})
+}
+
+// errMissingGeneration is returned if a generations row is missing, which
+// only a hand-edited database can cause.
+func errMissingGeneration(name string) error {
+	return fmt.Errorf("sqlstore: generation counter %q is missing from table generations", name)
+}
+
+// ref is a foreign key of a record being written: what it references,
+// where, and the suffix of its constraint's name in PostgreSQL's schema
+// (migrations/postgres: TABLE_FK_fk).
+type ref struct{ what, table, column, fk, value string }
+
+// missing explains fkErr, a foreign key violation writing record key
+// during op: by the constraint's name where the database says it, else
+// (SQLite) by looking in tx, still holding the write lock, for the first
+// of refs that does not exist.
+func (db *DB) missing(ctx context.Context, op string, tx *sql.Tx, key string, fkErr error, refs ...ref) error {
+	if db.d.namesConstraints {
+		name, _ := db.d.foreignKey(fkErr)
+		for _, r := range refs {
+			if strings.HasSuffix(name, "_"+r.fk+"_fk") {
+				return missingReference(op, key, r.what, r.value)
+			}
+		}
+		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, fkErr)
+	}
+	for _, r := range refs {
+		var exists bool
+		if err := db.writeRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM `+r.table+` WHERE `+r.column+` = ?)`,
+			r.value).Scan(&exists); err != nil {
+			return db.err(ctx, op, err)
+		}
+		if !exists {
+			return missingReference(op, key, r.what, r.value)
+		}
+	}
+	return db.err(ctx, op, fkErr)
+}
+
+// missingReference reports that record id's what (client, API, plan,
+// user) named value does not exist.
+func missingReference(op, id, what, value string) error {
+	return fmt.Errorf("sqlstore: %s %q: %s %q: %w", op, id, what, value, store.ErrNotFound)
+}
+
+// err classifies err, returned by the driver during op, with the store's
+// sentinels (see the dialects' classify); a closed store, an expired
+// deadline or a bad connection wrap store.ErrUnavailable.
+func (db *DB) err(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if db.closed.Load() {
+		return unavailable(op, err)
+	}
+	if e, ok := db.d.classify(op, err); ok {
+		return e
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) {
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// wrap wraps err, returned during op, with the store's sentinel.
+func wrap(op string, sentinel, err error) error {
+	return fmt.Errorf("sqlstore: %s: %w: %w", op, sentinel, err)
+}
+
+func unavailable(op string, err error) error { return wrap(op, store.ErrUnavailable, err) }
+
+func (db *DB) Ping(ctx context.Context) error {
+	return db.run(ctx, false, func(ctx context.Context) error {
+		var one int
+		if err := db.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+			return unavailable("ping", err)
+		}
+		return nil
+	})
+}
+
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return nil
+	}
+	errs := []error{db.wStmts.close(), db.rStmts.close()}
+	if db.r != db.w {
+		errs = append(errs, db.r.Close())
+	}
+	errs = append(errs, db.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}

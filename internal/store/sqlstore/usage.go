@@ -1,0 +1,216 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"gatehouse/internal/store"
+)
+
+// upsertChunk is how many rows one multi-row INSERT writes: at most 8
+// parameters each, well under SQLite's limit of 32766 per statement and
+// PostgreSQL's of 65535.
+const upsertChunk = 256
+
+// upsert writes rows (each len(rows[i]) parameters) with one INSERT into
+// head per upsertChunk rows, each ending with tail, in one transaction.
+// Callers sort rows, so that concurrent batches lock shared rows in the
+// same order and cannot deadlock.
+func (db *DB) upsert(ctx context.Context, op, head, tail string, rows [][]any) error {
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		for chunk := range slices.Chunk(rows, upsertChunk) {
+			var b strings.Builder
+			b.WriteString(head + ` VALUES `)
+			var args []any
+			for i, r := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?" + strings.Repeat(", ?", len(r)-1) + ")")
+				args = append(args, r...)
+			}
+			b.WriteString(tail)
+			if _, err := db.exec(ctx, tx, b.String(), args...); err != nil {
+				return db.err(ctx, op, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if len(records) == 0 {
+			return nil
+		}
+		rs, err := prepareUsage(records)
+		if err != nil {
+			return err
+		}
+		if db.d.addUsage != "" {
+			return db.addUsageArrays(ctx, rs)
+		}
+		rows := make([][]any, len(rs))
+		for i, r := range rs {
+			rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
+		}
+		return db.upsert(ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
+			count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+			count = usage.count + excluded.count,
+			latency_sum = usage.latency_sum + excluded.latency_sum,
+			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
+	})
+}
+
+// addUsageArrays writes rs with dialect.addUsage, one array per column.
+func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error {
+	n := len(rs)
+	clients, apis, errs := make([]string, n), make([]string, n), make([]string, n)
+	hours, statuses := make([]time.Time, n), make([]int32, n)
+	counts, sums, maxes := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, r := range rs {
+		clients[i], apis[i], hours[i], statuses[i], errs[i] = r.ClientID, r.APIName, r.Hour, int32(r.Status), r.Error
+		counts[i], sums[i], maxes[i] = r.Count, r.LatencySum, r.LatencyMax
+	}
+	_, err := db.exec(ctx, nil, db.d.addUsage, clients, apis, hours, statuses, errs, counts, sums, maxes)
+	return db.err(ctx, "add usage", err)
+}
+
+// usageKeyCompare orders usage buckets: client, API, hour, status, error, the
+// order of the tables' primary keys.
+func usageKeyCompare(a, b *store.UsageRecord) int {
+	if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.APIName, b.APIName); c != 0 {
+		return c
+	}
+	if c := a.Hour.Compare(b.Hour); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Status, b.Status); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Error, b.Error)
+}
+
+// prepareUsage returns a copy of records with every Hour truncated to the
+// hour in UTC, sorted by bucket (usageKeyCompare) and with the records of
+// one bucket merged into one. Writing buckets in this order is what keeps
+// concurrent batches from deadlocking on PostgreSQL, and one row per
+// bucket is what an INSERT ... ON CONFLICT DO UPDATE statement requires.
+// A status outside the 32-bit range (the column's) is an error.
+func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
+	rs := slices.Clone(records)
+	for i := range rs {
+		if st := rs[i].Status; st < math.MinInt32 || st > math.MaxInt32 {
+			return nil, fmt.Errorf("sqlstore: add usage: status %d out of range", st)
+		}
+		rs[i].Hour = rs[i].Hour.UTC().Truncate(time.Hour)
+	}
+	slices.SortFunc(rs, func(a, b store.UsageRecord) int { return usageKeyCompare(&a, &b) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && usageKeyCompare(&out[n-1], &r) == 0 {
+			last := &out[n-1]
+			last.Count += r.Count
+			last.LatencySum += r.LatencySum
+			last.LatencyMax = max(last.LatencyMax, r.LatencyMax)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	return run(db, ctx, false, func(ctx context.Context) ([]store.UsageRecord, error) {
+		w := where{}
+		w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+		w.add(f.APIName != "", "api_name = ?", f.APIName)
+		w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
+		w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
+		return readAll(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
+			return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
+				&r.Count, &r.LatencySum, &r.LatencyMax)
+		}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
+			w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
+	})
+}
+
+func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if len(counts) == 0 {
+			return nil
+		}
+		cs, err := prepareQuotaCounts(counts)
+		if err != nil {
+			return err
+		}
+		rows := make([][]any, len(cs))
+		for i, c := range cs {
+			rows[i] = []any{c.Key, c.Period, db.d.time(c.Start), c.Count}
+		}
+		return db.upsert(ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
+			` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
+			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, rows)
+	})
+}
+
+// prepareQuotaCounts checks counts and returns them sorted by key, period
+// and start, with the counts of one row merged (the larger wins), so that
+// concurrent saves lock rows in one order and one statement never touches
+// a row twice.
+func prepareQuotaCounts(counts []store.QuotaCount) ([]store.QuotaCount, error) {
+	cs := slices.Clone(counts)
+	for i := range cs {
+		c := &cs[i]
+		if c.Key == "" || (c.Period != store.QuotaDay && c.Period != store.QuotaMonth) || c.Count < 0 {
+			return nil, fmt.Errorf("sqlstore: save quota counts: invalid count %+v", *c)
+		}
+		c.Start = c.Start.UTC()
+	}
+	cmp := func(a, b *store.QuotaCount) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Period, b.Period); c != 0 {
+			return c
+		}
+		return a.Start.Compare(b.Start)
+	}
+	slices.SortFunc(cs, func(a, b store.QuotaCount) int { return cmp(&a, &b) })
+	out := cs[:0]
+	for _, c := range cs {
+		if n := len(out); n > 0 && cmp(&out[n-1], &c) == 0 {
+			out[n-1].Count = max(out[n-1].Count, c.Count)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
+	// limiter_key is COLLATE "C" in PostgreSQL (0007_quota_counts.sql): byte order.
+	return list(db, ctx, "list quota counts", func(row scanner) (c store.QuotaCount, err error) {
+		return c, row.Scan(&c.Key, &c.Period, (*tm)(&c.Start), &c.Count)
+	}, `SELECT limiter_key, period, period_start, count FROM quota_counts
+		WHERE (period = 'day' AND period_start >= ?) OR (period = 'month' AND period_start >= ?)
+		ORDER BY limiter_key, period, period_start`, db.ceil(day), db.ceil(month))
+}
+
+func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		_, err := db.exec(ctx, nil, `DELETE FROM quota_counts
+			WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
+			db.ceil(day), db.ceil(month))
+		return db.err(ctx, "delete quota counts", err)
+	})
+}
