@@ -111,6 +111,8 @@ type Result struct {
 	// alive. (One dialed while the run was being stopped is closed at once
 	// and not counted.)
 	Dials int64
+	// MaxOpen is the most connections open at once: at most Connections.
+	MaxOpen int64
 
 	// Latency of successful requests: in a closed loop, from when a worker
 	// started the request to when it had read the response; paced, from
@@ -265,7 +267,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	endTimer.Stop()
 	stopWatch()
 	stop()
-	return agg.result(conns.dialed(), w.elapsed()), nil
+	dials, maxOpen := conns.dialed()
+	res := agg.result(dials, w.elapsed())
+	res.MaxOpen = maxOpen
+	return res, nil
 }
 
 // window is the measurement window; its end moves earlier when the run is
@@ -311,6 +316,26 @@ type connTracker struct {
 	conns  []net.Conn
 	n      int64
 	closed bool
+	// open and maxOpen count the connections open now and at most: the
+	// load's concurrency. net/http may replace a connection it closed
+	// (Dials then exceeds the workers), never exceed its per-host limit.
+	open, maxOpen int64
+}
+
+// trackedConn tells its tracker when it closes.
+type trackedConn struct {
+	net.Conn
+	t    *connTracker
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.t.mu.Lock()
+		c.t.open--
+		c.t.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 var dialer = &net.Dialer{
@@ -339,25 +364,30 @@ func (c *connTracker) dial(ctx context.Context, network, addr string) (net.Conn,
 		conn.Close()
 		return nil, net.ErrClosed
 	}
-	c.conns = append(c.conns, conn)
+	tc := &trackedConn{Conn: conn, t: c}
+	c.conns = append(c.conns, tc)
 	c.n++
-	return conn, nil
+	c.open++
+	c.maxOpen = max(c.maxOpen, c.open)
+	return tc, nil
 }
 
 func (c *connTracker) closeAll() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
-	for _, conn := range c.conns {
+	conns := c.conns
+	c.conns = nil
+	c.mu.Unlock()
+	// Outside the lock: each Close takes it to count itself out.
+	for _, conn := range conns {
 		conn.Close()
 	}
-	c.conns = nil
 }
 
-func (c *connTracker) dialed() int64 {
+func (c *connTracker) dialed() (n, maxOpen int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.n
+	return c.n, c.maxOpen
 }
 
 // dropVegetaHeaders removes the X-Vegeta-Seq (and X-Vegeta-Attack) field
@@ -497,7 +527,7 @@ func (res Result) String() string {
 	fmt.Fprintf(&b, "requests:   %d  (%.1f req/s, %.2f MB/s body)\n",
 		res.Requests, res.RPS, float64(res.BytesRead)/1e6/max(res.Elapsed.Seconds(), 1e-9))
 	fmt.Fprintf(&b, "errors:     %d  (status %d, transport %d)\n", res.Errors, res.StatusErrors, res.TransportErrors)
-	fmt.Fprintf(&b, "conns:      %d opened for %d workers\n", res.Dials, res.Connections)
+	fmt.Fprintf(&b, "conns:      %d opened for %d workers, at most %d at once\n", res.Dials, res.Connections, res.MaxOpen)
 	if l := res.Latency; res.Successes > 0 {
 		fmt.Fprintf(&b, "latency:    p50 %v  p90 %v  p99 %v  p99.9 %v  max %v  (min %v, mean %v)\n",
 			fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.P999), fmtDur(l.Max), fmtDur(l.Min), fmtDur(l.Mean))

@@ -111,9 +111,11 @@ func TestRunOK(t *testing.T) {
 	if res.RPS <= 0 || res.Method != "GET" || res.Label != "ok" {
 		t.Errorf("rps %v method %q label %q", res.RPS, res.Method, res.Label)
 	}
-	// At most one keep-alive connection per worker, reused throughout.
-	if res.Dials < 1 || res.Dials > conns {
-		t.Errorf("client dialed %d connections, want 1 to %d", res.Dials, conns)
+	// At most one keep-alive connection per worker at a time. (net/http
+	// may replace one it closed, so Dials can exceed the workers on a busy
+	// machine; the concurrency cannot.)
+	if res.Dials < 1 || res.MaxOpen < 1 || res.MaxOpen > conns {
+		t.Errorf("client dialed %d connections, at most %d open at once; want 1 to %d open", res.Dials, res.MaxOpen, conns)
 	}
 	if n := accepted.Load(); n < res.Dials {
 		t.Errorf("server accepted %d connections, the client dialed %d", n, res.Dials)
@@ -145,8 +147,8 @@ func TestRunPaced(t *testing.T) {
 	if res.Requests > 70 {
 		t.Errorf("paced at 200/s for 350 ms, %d requests counted", res.Requests)
 	}
-	if res.Dials < 1 || res.Dials > conns || accepted.Load() < res.Dials {
-		t.Errorf("dialed %d, server accepted %d, want 1 to %d", res.Dials, accepted.Load(), conns)
+	if res.Dials < 1 || res.MaxOpen > conns || accepted.Load() < res.Dials {
+		t.Errorf("dialed %d (at most %d open at once), server accepted %d, want 1 to %d open", res.Dials, res.MaxOpen, accepted.Load(), conns)
 	}
 }
 
