@@ -3,11 +3,10 @@
 // in pipeline.go), path and query checks (400), route (404, 405), content
 // negotiation (406, 415), declared size (413), bearer token (401), scope
 // (403), subscription (403) and the plan's rate and quota (429; 503 while
-// its counters cannot be read), body size
-// and validation (413, 400, 422), and the upstream (502, 503, 504; 503 for
-// maintenance) — each failure one registry entry with its actual cause.
-// Operations without a security requirement skip token to plan; every
-// answer is counted in usage.
+// its counters cannot be read), body size and validation (413, 400, 422),
+// and the upstream (502, 503, 504; 503 for maintenance) — each failure one
+// registry entry with its actual cause. Operations without a security
+// requirement skip token to plan; every answer is counted in usage.
 package gateway
 
 import (
