@@ -28,8 +28,9 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Grant is what the gateway knows of a verified access token.
-type Grant struct {
+// Caller is who calls an API, as the gateway knows it from a verified
+// access token: the client and, for 3-legged tokens, the end user.
+type Caller struct {
 	ClientID string
 	// Subject is the token's sub: the client itself for 2-legged tokens,
 	// the end user (e.g. "tel:+34…") for 3-legged ones.
@@ -41,12 +42,12 @@ type Grant struct {
 }
 
 // ThreeLegged reports whether the token acts for an end user.
-func (g *Grant) ThreeLegged() bool { return g.Subject != "" && g.Subject != g.ClientID }
+func (g *Caller) ThreeLegged() bool { return g.Subject != "" && g.Subject != g.ClientID }
 
 // TokenVerifier checks bearer tokens locally (signature, issuer, audience,
 // lifetime, revocation). Failures are invalid_token registry errors.
 type TokenVerifier interface {
-	VerifyBearer(raw string) (Grant, *problem.Error)
+	VerifyBearer(raw string) (Caller, *problem.Error)
 }
 
 // APISource is the storage the gateway reads its APIs from.
