@@ -17,7 +17,7 @@ func (clientCredentials) handle(_ context.Context, s *Server, req *tokenRequest)
 	if p != nil {
 		return nil, p
 	}
-	tok, claims, err := s.issueAccessToken(accessGrant{ClientID: req.client.ID, Subject: req.client.ID, Scopes: scopes})
+	tok, claims, err := s.issueAccessToken(accessTokenSpec{ClientID: req.client.ID, Subject: req.client.ID, Scopes: scopes})
 	if err != nil {
 		return nil, problem.Internal(err)
 	}

@@ -30,7 +30,7 @@ func (authorizationCode) handle(ctx context.Context, s *Server, req *tokenReques
 	case errors.Is(err, store.ErrConflict) && ac != nil:
 		// A replayed code means it leaked: revoke everything issued from
 		// it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-		if rerr := s.revokeGrant(ctx, ac.ClientID, ac.GrantID); rerr != nil {
+		if rerr := s.revokeFamily(ctx, ac.ClientID, ac.GrantID); rerr != nil {
 			s.cfg.Logger.Error("revoking the tokens of a replayed code failed", "err", rerr, "client", ac.ClientID)
 		}
 		return nil, problem.New(problem.InvalidGrantCodeAlreadyUsed,

@@ -69,19 +69,20 @@ func (refreshToken) handle(ctx context.Context, s *Server, req *tokenRequest) (*
 }
 
 // refreshScopes returns the scope of a refreshed access token: the scope
-// requested (at most the original grant, RFC 6749 §6) or, when none was,
-// the original grant, in both cases only what the client may still request
-// now and what the platform or an API still defines (issue 9: a scope the
-// operator removed from the client must not live on in refreshed tokens).
+// requested (at most the scope originally granted, RFC 6749 §6) or, when
+// none was, the scope originally granted, in both cases only what the client
+// may still request now and what the platform or an API still defines
+// (issue 9: a scope the operator removed from the client must not live on in
+// refreshed tokens).
 //
 // Scopes dropped from an omitted scope are dropped silently: the response's
 // scope member states the narrower scope (RFC 6749 §5.1, §3.3). An explicit
 // request for a dropped scope is invalid_scope with the reason. A client
-// that lost offline_access may no longer refresh at all, and a grant left
-// with no scope beyond offline_access is over: both are invalid_grant, and
-// the user must sign in again. The refresh token itself keeps the original
-// grant, so a scope the operator gives back is issued again at the next
-// refresh, as the user consented to it.
+// that lost offline_access may no longer refresh at all, and a token family
+// left with no scope beyond offline_access is over: both are invalid_grant,
+// and the user must sign in again. The refresh token itself keeps the scope
+// originally granted, so a scope the operator gives back is issued again at
+// the next refresh, as the user consented to it.
 func (s *Server) refreshScopes(c *store.Client, granted, requested []string) ([]string, *problem.Error) {
 	if !slices.Contains(c.Scopes, ScopeOfflineAccess) {
 		return nil, problem.New(problem.InvalidGrantOfflineAccessWithdrawn,
@@ -121,7 +122,7 @@ func (s *Server) refreshScopes(c *store.Client, granted, requested []string) ([]
 // cannot tell which (RFC 9700 §4.14.2).
 func (s *Server) refreshReused(ctx context.Context, t *store.RefreshToken) *problem.Error {
 	if t != nil {
-		if err := s.revokeGrant(ctx, t.ClientID, t.FamilyID); err != nil {
+		if err := s.revokeFamily(ctx, t.ClientID, t.FamilyID); err != nil {
 			s.cfg.Logger.Error("revoking a reused refresh token's family failed", "err", err, "client", t.ClientID)
 		}
 	}

@@ -51,15 +51,15 @@ func (s *Server) issueIDToken(clientID, subject string, authTime time.Time, nonc
 	return jws.CompactSerialize()
 }
 
-// userTokens issues what a user's grant earns: an access token, an ID token
-// when openid was granted, and a refresh token when offline_access was.
-// familyID names the refresh token family (and the grant the access token
-// belongs to, for revocation).
+// userTokens issues what a user's authorization earns: an access token, an
+// ID token when openid was granted, and a refresh token when offline_access
+// was. familyID names the token family: the refresh tokens' and the access
+// token's (its gid claim, for revocation).
 func (s *Server) userTokens(ctx context.Context, client *store.Client, user *store.User, scopes []string,
 	authTime time.Time, nonce, familyID string, withRefresh bool) (*tokenResponse, *problem.Error) {
 	sub := PairwiseSubject(s.derivedKey("pairwise"), client.ID, user.ID)
-	at, claims, err := s.issueAccessToken(accessGrant{
-		ClientID: client.ID, Subject: sub, Scopes: scopes, GrantID: familyID, User: user, AuthTime: authTime,
+	at, claims, err := s.issueAccessToken(accessTokenSpec{
+		ClientID: client.ID, Subject: sub, Scopes: scopes, FamilyID: familyID, User: user, AuthTime: authTime,
 	})
 	if err != nil {
 		return nil, problem.Internal(err)
@@ -85,14 +85,15 @@ func (s *Server) userTokens(ctx context.Context, client *store.Client, user *sto
 	return resp, nil
 }
 
-// revokeGrant revokes every access token issued from a grant and its
-// refresh token family, at once on this node and within a poll on others.
-func (s *Server) revokeGrant(ctx context.Context, clientID, grantID string) error {
+// revokeFamily revokes a token family: every access token issued from one
+// authorization and its refresh tokens, at once on this node and within a
+// poll on others.
+func (s *Server) revokeFamily(ctx context.Context, clientID, familyID string) error {
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.AccessTokenTTL)
-	if err := s.cfg.Store.RevokeToken(ctx, &store.RevokedToken{ID: grantID, ClientID: clientID, ExpiresAt: exp, RevokedAt: now}); err != nil {
+	if err := s.cfg.Store.RevokeToken(ctx, &store.RevokedToken{ID: familyID, ClientID: clientID, ExpiresAt: exp, RevokedAt: now}); err != nil {
 		return err
 	}
-	s.revoked.add(grantID, exp)
-	return s.cfg.Store.RevokeRefreshFamily(ctx, grantID, now)
+	s.revoked.add(familyID, exp)
+	return s.cfg.Store.RevokeRefreshFamily(ctx, familyID, now)
 }
