@@ -205,16 +205,16 @@ func TestCAMARADefinitions(t *testing.T) {
 }
 
 // TestCAMARAValidation calls validate on each CAMARA operation with valid
-// and invalid bodies, with 2- and 3-legged grants.
+// and invalid bodies, with 2- and 3-legged tokens.
 func TestCAMARAValidation(t *testing.T) {
-	twoLegged := &Grant{ClientID: "app", Subject: "app", Scopes: []string{"x"}}
-	threeLegged := &Grant{ClientID: "app", Subject: "tel:+34600000001", Scopes: []string{"x"}}
+	twoLegged := &Caller{ClientID: "app", Subject: "app", Scopes: []string{"x"}}
+	threeLegged := &Caller{ClientID: "app", Subject: "tel:+34600000001", Scopes: []string{"x"}}
 	const circle = `"area":{"areaType":"CIRCLE","center":{"latitude":50.7,"longitude":7.1},"radius":5000}`
 	type check struct {
-		name  string
-		op    string // "METHOD template"
-		body  string
-		grant *Grant // nil: twoLegged
+		name   string
+		op     string // "METHOD template"
+		body   string
+		caller *Caller // nil: twoLegged
 		// key and cause of the expected failure; "" for success.
 		key, cause string
 		field      string // the field member of the failure, when checked
@@ -223,8 +223,8 @@ func TestCAMARAValidation(t *testing.T) {
 		"sim-swap.yaml": {
 			{name: "valid 2-legged", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":120}`},
 			{name: "valid without maxAge", op: "POST /check", body: `{"phoneNumber":"+34600000001"}`},
-			{name: "valid 3-legged", op: "POST /check", body: `{"maxAge":24}`, grant: threeLegged},
-			{name: "valid retrieve-date 3-legged empty object", op: "POST /retrieve-date", body: `{}`, grant: threeLegged},
+			{name: "valid 3-legged", op: "POST /check", body: `{"maxAge":24}`, caller: threeLegged},
+			{name: "valid retrieve-date 3-legged empty object", op: "POST /retrieve-date", body: `{}`, caller: threeLegged},
 			{name: "phoneNumber pattern", op: "POST /check", body: `{"phoneNumber":"0034600000001"}`, key: "bad_request", cause: "schema_violation", field: "phoneNumber"},
 			{name: "phoneNumber too short", op: "POST /retrieve-date", body: `{"phoneNumber":"+3460"}`, key: "bad_request", cause: "schema_violation", field: "phoneNumber"},
 			{name: "maxAge below minimum", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":0}`, key: "out_of_range", cause: "value_out_of_range", field: "maxAge"},
@@ -237,30 +237,30 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "malformed JSON", op: "POST /check", body: `{"phoneNumber":"+34600000001"`, key: "bad_request", cause: "malformed_body"},
 			{name: "trailing garbage", op: "POST /check", body: `{"phoneNumber":"+34600000001"} x`, key: "bad_request", cause: "malformed_body"},
 			{name: "2-legged without phoneNumber", op: "POST /check", body: `{"maxAge":120}`, key: "missing_identifier", cause: "identifier_missing", field: "phoneNumber"},
-			{name: "3-legged with phoneNumber", op: "POST /retrieve-date", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "phoneNumber"},
+			{name: "3-legged with phoneNumber", op: "POST /retrieve-date", body: `{"phoneNumber":"+34600000001"}`, caller: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "phoneNumber"},
 			{name: "duplicate maxAge", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":999,"maxAge":1}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
 			{name: "maxAge duplicates in the other order", op: "POST /check", body: `{"maxAge":1,"phoneNumber":"+34600000001","maxAge":999}`, key: "bad_request", cause: "duplicate_key", field: "maxAge"},
 			{name: "maxAge spelled in capitals", op: "POST /check", body: `{"phoneNumber":"+34600000001","MAXAGE":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MAXAGE"},
 			{name: "maxAge twice, in two spellings", op: "POST /check", body: `{"phoneNumber":"+34600000001","maxAge":1,"MaxAge":99999}`, key: "bad_request", cause: "member_case_mismatch", field: "MaxAge"},
-			{name: "3-legged with PhoneNumber", op: "POST /check", body: `{"PhoneNumber":"+34600000002"}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "PhoneNumber"},
+			{name: "3-legged with PhoneNumber", op: "POST /check", body: `{"PhoneNumber":"+34600000002"}`, caller: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "PhoneNumber"},
 			{name: "undocumented member passes", op: "POST /check", body: `{"phoneNumber":"+34600000001","note":"x"}`},
 			{name: "invalid UTF-8", op: "POST /check", body: "{\"phoneNumber\":\"+3460000000\xff1\"}", key: "bad_request", cause: "malformed_body"},
 		},
 		"number-verification.yaml": {
-			{name: "valid phoneNumber", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`, grant: threeLegged},
-			{name: "valid hash", op: "POST /verify", body: `{"hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, grant: threeLegged},
+			{name: "valid phoneNumber", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`, caller: threeLegged},
+			{name: "valid hash", op: "POST /verify", body: `{"hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, caller: threeLegged},
 			{name: "no identifier rule: 2-legged passes validation", op: "POST /verify", body: `{"phoneNumber":"+34600000001"}`},
-			{name: "no identifier rule: 3-legged phoneNumber allowed", op: "POST /verify", body: `{"phoneNumber":"+34600000002"}`, grant: threeLegged},
-			{name: "hash pattern", op: "POST /verify", body: `{"hashedPhoneNumber":"xyz"}`, grant: threeLegged, key: "bad_request", cause: "schema_violation", field: "hashedPhoneNumber"},
-			{name: "both forms", op: "POST /verify", body: `{"phoneNumber":"+34600000001","hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
-			{name: "neither form", op: "POST /verify", body: `{}`, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
-			{name: "missing required body", op: "POST /verify", body: ``, grant: threeLegged, key: "bad_request", cause: "schema_violation"},
-			{name: "malformed JSON", op: "POST /verify", body: `{"phoneNumber":`, grant: threeLegged, key: "bad_request", cause: "malformed_body"},
-			{name: "GET takes no body", op: "GET /device-phone-number", body: ``, grant: threeLegged},
+			{name: "no identifier rule: 3-legged phoneNumber allowed", op: "POST /verify", body: `{"phoneNumber":"+34600000002"}`, caller: threeLegged},
+			{name: "hash pattern", op: "POST /verify", body: `{"hashedPhoneNumber":"xyz"}`, caller: threeLegged, key: "bad_request", cause: "schema_violation", field: "hashedPhoneNumber"},
+			{name: "both forms", op: "POST /verify", body: `{"phoneNumber":"+34600000001","hashedPhoneNumber":"eb491b384e4fda4281634daa211e6e54a4cf7f82baa33a9f35980329e4ad95f3"}`, caller: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "neither form", op: "POST /verify", body: `{}`, caller: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "missing required body", op: "POST /verify", body: ``, caller: threeLegged, key: "bad_request", cause: "schema_violation"},
+			{name: "malformed JSON", op: "POST /verify", body: `{"phoneNumber":`, caller: threeLegged, key: "bad_request", cause: "malformed_body"},
+			{name: "GET takes no body", op: "GET /device-phone-number", body: ``, caller: threeLegged},
 		},
 		"location-verification.yaml": {
 			{name: "valid 2-legged", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `,"maxAge":120}`},
-			{name: "valid 3-legged", op: "POST /verify", body: `{` + circle + `}`, grant: threeLegged},
+			{name: "valid 3-legged", op: "POST /verify", body: `{` + circle + `}`, caller: threeLegged},
 			{name: "device phoneNumber pattern", op: "POST /verify", body: `{"device":{"phoneNumber":"600000001"},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device.phoneNumber"},
 			{name: "empty device", op: "POST /verify", body: `{"device":{},` + circle + `}`, key: "bad_request", cause: "schema_violation", field: "device"},
 			{name: "area missing", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"}}`, key: "bad_request", cause: "schema_violation"},
@@ -270,7 +270,7 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "malformed JSON", op: "POST /verify", body: `{"device":}`, key: "bad_request", cause: "malformed_body"},
 			{name: "missing required body", op: "POST /verify", body: ``, key: "bad_request", cause: "schema_violation"},
 			{name: "2-legged without device", op: "POST /verify", body: `{` + circle + `}`, key: "missing_identifier", cause: "identifier_missing", field: "device"},
-			{name: "3-legged with device", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `}`, grant: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "device"},
+			{name: "3-legged with device", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},` + circle + `}`, caller: threeLegged, key: "unnecessary_identifier", cause: "identifier_in_token", field: "device"},
 			// Issue 9 §2: what the discriminator selects (Circle) is enforced,
 			// and so are the formats.
 			{name: "latitude 91", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":91,"longitude":7.1},"radius":5000}}`, key: "out_of_range", cause: "value_out_of_range", field: "area.center.latitude"},
@@ -292,7 +292,7 @@ func TestCAMARAValidation(t *testing.T) {
 			{name: "nested duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":91,"longitude":7.1,"latitude":1},"radius":5000}}`, key: "bad_request", cause: "duplicate_key", field: "area.center.latitude"},
 			{name: "Radius in the discriminated Circle", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":10,"Radius":0}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.Radius"},
 			{name: "Latitude nested", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1,"LATITUDE":91},"radius":10}}`, key: "bad_request", cause: "member_case_mismatch", field: "area.center.LATITUDE"},
-			{name: "3-legged with Device", op: "POST /verify", body: `{"Device":{"phoneNumber":"+34600000002"},` + circle + `}`, grant: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "Device"},
+			{name: "3-legged with Device", op: "POST /verify", body: `{"Device":{"phoneNumber":"+34600000002"},` + circle + `}`, caller: threeLegged, key: "bad_request", cause: "member_case_mismatch", field: "Device"},
 			{name: "escaped duplicate key", op: "POST /verify", body: `{"device":{"phoneNumber":"+34600000001","phone\u004eumber":"+34600000002"},` + circle + `}`, key: "bad_request", cause: "duplicate_key", field: "device.phoneNumber"},
 		},
 	}
@@ -309,11 +309,11 @@ func TestCAMARAValidation(t *testing.T) {
 					op := n.ops[method]
 					r := httptest.NewRequest(method, api.basePath+rel, strings.NewReader(c.body))
 					r.Header.Set("Content-Type", "application/json")
-					grant := c.grant
-					if grant == nil {
-						grant = twoLegged
+					caller := c.caller
+					if caller == nil {
+						caller = twoLegged
 					}
-					p := validate(r, api, op, rel, []byte(c.body), grant)
+					p := validate(r, api, op, rel, []byte(c.body), caller)
 					if c.key == "" {
 						if p != nil {
 							t.Fatalf("validate(%s) = %v; want success", c.body, p)
@@ -473,7 +473,7 @@ func TestUpstreamCircuit(t *testing.T) {
 	call := func() *problem.Error {
 		r := httptest.NewRequest(http.MethodPost, "/x/v1/check", strings.NewReader(`{}`))
 		r = r.WithContext(problem.WithCorrelator(context.Background(), "c-1"))
-		return u.forward(httptest.NewRecorder(), r, "/check", []byte(`{}`), &Grant{ClientID: "app", Subject: "app"}, false)
+		return u.forward(httptest.NewRecorder(), r, "/check", []byte(`{}`), &Caller{ClientID: "app", Subject: "app"}, false)
 	}
 	for i := range 2 {
 		p := call()
@@ -517,6 +517,6 @@ func (nopSource) APIsGeneration(context.Context) (int64, error)  { return 0, nil
 
 type nopTokens struct{}
 
-func (nopTokens) VerifyBearer(string) (Grant, *problem.Error) {
-	return Grant{}, problem.New(problem.InvalidTokenMalformed, "")
+func (nopTokens) VerifyBearer(string) (Caller, *problem.Error) {
+	return Caller{}, problem.New(problem.InvalidTokenMalformed, "")
 }

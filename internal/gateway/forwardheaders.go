@@ -63,10 +63,10 @@ var hopHeaders = map[string]bool{
 // X-Correlator, Forwarded, X-Forwarded-*, X-Real-IP), also when spelled with
 // "_" or another case, and, unless allowUnderscores, any name containing
 // "_" (as nginx does). Then it adds gatehouse's own: the correlator, the
-// client and subject of grant, and where the request came from: trusted
+// client and subject of the caller, and where the request came from: trusted
 // proxies' values are kept and extended with the proxy, anyone else's are
 // replaced.
-func forwardHeaders(r *http.Request, grant *Grant, allowUnderscores bool, add func(name, value string)) {
+func forwardHeaders(r *http.Request, caller *Caller, allowUnderscores bool, add func(name, value string)) {
 	connection := r.Header["Connection"]
 	for k, vs := range r.Header {
 		if hopHeaders[k] || ownHeaders[k] || hasPrefixFold(k, "Proxy-") || hasPrefixFold(k, "X-Gatehouse-") {
@@ -86,8 +86,8 @@ func forwardHeaders(r *http.Request, grant *Grant, allowUnderscores bool, add fu
 	}
 
 	add("X-Correlator", problem.Correlator(r.Context()))
-	add(HeaderClientID, grant.ClientID)
-	if sub := subjectHeader(grant); sub != "" {
+	add(HeaderClientID, caller.ClientID)
+	if sub := subjectHeader(caller); sub != "" {
 		add(HeaderSubject, sub)
 	}
 

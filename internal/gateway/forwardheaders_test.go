@@ -50,7 +50,7 @@ func TestForwardHeadersOrigin(t *testing.T) {
 				r = r.WithContext(WithTrustedPeer(r.Context(), netip.MustParseAddr(c.trusted)))
 			}
 			got := http.Header{}
-			forwardHeaders(r, &Grant{ClientID: "app", Subject: "app"}, false, got.Add)
+			forwardHeaders(r, &Caller{ClientID: "app", Subject: "app"}, false, got.Add)
 			for k, v := range c.want {
 				if g := got.Values(k); !reflect.DeepEqual(g, []string{v}) {
 					t.Errorf("%s = %q, want [%q]", k, g, v)

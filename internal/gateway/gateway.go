@@ -1,8 +1,12 @@
 // Package gateway serves the APIs gatehouse sells: routes come from each
-// API's OpenAPI document, and every request passes, in order, route (404,
-// 405), content negotiation (406, 415), request size (413), bearer token
-// (401), scope (403), validation (400, 422) and the upstream (502, 503,
-// 504) — each failure one registry entry with its actual cause.
+// API's OpenAPI document, and every request passes, in order (Gateway.serve
+// in pipeline.go), path and query checks (400), route (404, 405), content
+// negotiation (406, 415), declared size (413), bearer token (401), scope
+// (403), subscription (403) and the plan's rate and quota (429; 503 while
+// its counters cannot be read), body size and validation (413, 400, 422),
+// and the upstream (502, 503, 504; 503 for maintenance) — each failure one
+// registry entry with its actual cause. Operations without a security
+// requirement skip token to plan; every answer is counted in usage.
 package gateway
 
 import (
@@ -24,8 +28,9 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Grant is what the gateway knows of a verified access token.
-type Grant struct {
+// Caller is who calls an API, as the gateway knows it from a verified
+// access token: the client and, for 3-legged tokens, the end user.
+type Caller struct {
 	ClientID string
 	// Subject is the token's sub: the client itself for 2-legged tokens,
 	// the end user (e.g. "tel:+34…") for 3-legged ones.
@@ -37,12 +42,12 @@ type Grant struct {
 }
 
 // ThreeLegged reports whether the token acts for an end user.
-func (g *Grant) ThreeLegged() bool { return g.Subject != "" && g.Subject != g.ClientID }
+func (g *Caller) ThreeLegged() bool { return g.Subject != "" && g.Subject != g.ClientID }
 
 // TokenVerifier checks bearer tokens locally (signature, issuer, audience,
 // lifetime, revocation). Failures are invalid_token registry errors.
 type TokenVerifier interface {
-	VerifyBearer(raw string) (Grant, *problem.Error)
+	VerifyBearer(raw string) (Caller, *problem.Error)
 }
 
 // APISource is the storage the gateway reads its APIs from.

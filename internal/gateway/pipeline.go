@@ -129,19 +129,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	}
 
 	// 4–5. Token and scope.
-	var grant Grant
+	var caller Caller
 	if op.security != nil {
 		var p *problem.Error
-		if grant, p = g.authenticate(r); p != nil {
+		if caller, p = g.authenticate(r); p != nil {
 			return p
 		}
-		*client = grant.ClientID
-		if p := checkScope(op, &grant); p != nil {
+		*client = caller.ClientID
+		if p := checkScope(op, &caller); p != nil {
 			return p
 		}
 		// 5–6. Subscription, then the plan's rate and quota.
 		if g.cfg.Access != nil {
-			a, p := g.accessFor(r.Context(), api, grant.ClientID)
+			a, p := g.accessFor(r.Context(), api, caller.ClientID)
 			if p != nil {
 				return p
 			}
@@ -174,7 +174,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		}
 		body = buf.Bytes()
 	}
-	if p := validate(r, api, op, rel, body, &grant); p != nil {
+	if p := validate(r, api, op, rel, body, &caller); p != nil {
 		return p
 	}
 
@@ -183,7 +183,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		return problem.Newf(problem.UnavailableMaintenance, "%s is in maintenance; retry later.", api.rec.Name).
 			WithRetryAfter(maintenanceRetryAfter)
 	}
-	return api.upstream.forward(w, r, rel, body, &grant, api.rec.Upstream.AllowUnderscoreHeaders)
+	return api.upstream.forward(w, r, rel, body, &caller, api.rec.Upstream.AllowUnderscoreHeaders)
 }
 
 // maintenanceRetryAfter is the Retry-After of an API in maintenance.
@@ -193,12 +193,12 @@ const maintenanceRetryAfter = 60 * time.Second
 // token must come in the Authorization header: query and form tokens are
 // not accepted (RFC 6750 §2.3, RFC 9700 §4.3.2), and sending one besides the header is two
 // credentials at once.
-func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
+func (g *Gateway) authenticate(r *http.Request) (Caller, *problem.Error) {
 	h := r.Header.Values("Authorization")
 	inQuery := r.URL.RawQuery != "" && r.URL.Query().Has("access_token")
 	switch {
 	case len(h) > 1 || (len(h) == 1 && inQuery):
-		return Grant{}, problem.New(problem.InvalidRequestMultipleCredentials,
+		return Caller{}, problem.New(problem.InvalidRequestMultipleCredentials,
 			"The request carries more than one access token; send exactly one, in the Authorization header.").
 			WithHeader("WWW-Authenticate", realm+`, error="invalid_request"`)
 	case len(h) == 0:
@@ -206,28 +206,28 @@ func (g *Gateway) authenticate(r *http.Request) (Grant, *problem.Error) {
 		if inQuery {
 			detail = "Access tokens in the query string are not accepted (RFC 9700 §4.3.2); send `Authorization: Bearer <token>`."
 		}
-		return Grant{}, problem.New(problem.UnauthenticatedMissingToken, detail).WithHeader("WWW-Authenticate", realm)
+		return Caller{}, problem.New(problem.UnauthenticatedMissingToken, detail).WithHeader("WWW-Authenticate", realm)
 	}
 	scheme, raw, _ := strings.Cut(h[0], " ")
 	raw = strings.TrimSpace(raw)
 	if !strings.EqualFold(scheme, "Bearer") {
 		// Another scheme is no authentication at all as far as RFC 6750
 		// §3.1 goes: a bare challenge, no error code.
-		return Grant{}, problem.Newf(problem.UnauthenticatedMissingToken,
+		return Caller{}, problem.Newf(problem.UnauthenticatedMissingToken,
 			"The gateway accepts only Bearer access tokens; the request used %s. Send `Authorization: Bearer <token>`.",
 			printableScheme(scheme)).WithHeader("WWW-Authenticate", realm)
 	}
 	if raw == "" {
-		return Grant{}, problem.New(problem.InvalidTokenMalformed,
+		return Caller{}, problem.New(problem.InvalidTokenMalformed,
 			"The Authorization header must be `Bearer <token>`.").
 			WithHeader("WWW-Authenticate", realm+`, error="invalid_token", error_description="The Authorization header must use the Bearer scheme"`)
 	}
-	grant, p := g.cfg.Tokens.VerifyBearer(raw)
+	caller, p := g.cfg.Tokens.VerifyBearer(raw)
 	if p != nil {
-		return Grant{}, p.WithHeader("WWW-Authenticate",
+		return Caller{}, p.WithHeader("WWW-Authenticate",
 			realm+`, error="invalid_token", error_description="`+problem.OAuthSafe(p.Message())+`"`)
 	}
-	return grant, nil
+	return caller, nil
 }
 
 // printableScheme keeps a client-chosen scheme name short and printable.
@@ -245,11 +245,11 @@ func printableScheme(s string) string {
 
 // checkScope requires every scope of at least one of the operation's
 // security alternatives.
-func checkScope(op *operation, grant *Grant) *problem.Error {
+func checkScope(op *operation, caller *Caller) *problem.Error {
 	for _, alt := range op.security {
 		ok := true
 		for _, sc := range alt {
-			if !slices.Contains(grant.Scopes, sc) {
+			if !slices.Contains(caller.Scopes, sc) {
 				ok = false
 				break
 			}
@@ -259,7 +259,7 @@ func checkScope(op *operation, grant *Grant) *problem.Error {
 		}
 	}
 	return problem.Newf(problem.InsufficientScopeScopeMissing,
-		"This operation needs the scope %q; the token has %q.", op.scopeHint, strings.Join(grant.Scopes, " ")).
+		"This operation needs the scope %q; the token has %q.", op.scopeHint, strings.Join(caller.Scopes, " ")).
 		With("scope", op.scopeHint).
 		WithHeader("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+op.scopeHint+`"`)
 }

@@ -36,20 +36,20 @@ type upstream interface {
 	// forward sends the request; rel is its decoded path relative to the
 	// API's base path, as routed and validated. allowUnderscores is the
 	// API's header policy (see forwardHeaders).
-	forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error
+	forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, caller *Caller, allowUnderscores bool) *problem.Error
 }
 
 // subjectHeader is the end user a 3-legged token acts for, as the upstream
 // sees it: the line's phone number ("+34…"); a "tel:" subject is taken as
 // the line when the token carries none.
-func subjectHeader(grant *Grant) string {
-	if !grant.ThreeLegged() {
+func subjectHeader(caller *Caller) string {
+	if !caller.ThreeLegged() {
 		return ""
 	}
-	if grant.Line != "" {
-		return grant.Line
+	if caller.Line != "" {
+		return caller.Line
 	}
-	if line, ok := strings.CutPrefix(grant.Subject, "tel:"); ok {
+	if line, ok := strings.CutPrefix(caller.Subject, "tel:"); ok {
 		return line
 	}
 	return ""
@@ -98,13 +98,13 @@ type sandboxUpstream struct {
 	serverPath string
 }
 
-func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
+func (s *sandboxUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, caller *Caller, allowUnderscores bool) *problem.Error {
 	// The sandbox serves the paths its documents declare, whatever base
 	// path the API is mounted at.
 	r.URL.Path = s.serverPath + rel
 	r.URL.RawPath = ""
 	h := make(http.Header, len(r.Header)+8)
-	forwardHeaders(r, grant, allowUnderscores, h.Add)
+	forwardHeaders(r, caller, allowUnderscores, h.Add)
 	r.Header = h
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
@@ -344,7 +344,7 @@ func ParseCABundle(b []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, grant *Grant, allowUnderscores bool) *problem.Error {
+func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel string, body []byte, caller *Caller, allowUnderscores bool) *problem.Error {
 	ticket, wait, allowed := u.breaker.allow()
 	if !allowed {
 		return problem.New(problem.UnavailableCircuitOpen,
@@ -365,7 +365,7 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	// than its own (it took that for a cross-protocol redirect).
 	req.URI().SetScheme(u.scheme)
 	req.Header.SetMethod(r.Method)
-	forwardHeaders(r, grant, allowUnderscores, req.Header.Add)
+	forwardHeaders(r, caller, allowUnderscores, req.Header.Add)
 	req.SetBodyRaw(body)
 
 	err := u.client.DoTimeout(req, resp, u.timeout)

@@ -22,7 +22,7 @@ import (
 // (duplicateKey), matches the schema including the subtype its
 // discriminators select (discriminate), and spells documented members
 // with their exact case (memberIndex).
-func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, grant *Grant) *problem.Error {
+func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body []byte, caller *Caller) *problem.Error {
 	opts := api.visitOpts
 	if len(op.params) > 0 {
 		if p := validateParams(r, op, rel, opts); p != nil {
@@ -39,7 +39,7 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 		if op.bodyRequired {
 			return problem.New(problem.BadRequestSchemaViolation, "This operation requires a JSON request body.").With("field", "")
 		}
-		return checkIdentifier(op, nil, grant)
+		return checkIdentifier(op, nil, caller)
 	}
 	if !utf8.Valid(body) {
 		return problem.New(problem.BadRequestMalformedBody, "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
@@ -63,23 +63,23 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 		return p
 	}
 	obj, _ := value.(map[string]any)
-	return checkIdentifier(op, obj, grant)
+	return checkIdentifier(op, obj, caller)
 }
 
 // checkIdentifier applies CAMARA's rules for operations that identify a
 // device: a 2-legged token needs the identifier in the body; a 3-legged
 // token already identifies the device, so one in the body is refused even
 // if it is the same (the server cannot tell).
-func checkIdentifier(op *operation, body map[string]any, grant *Grant) *problem.Error {
+func checkIdentifier(op *operation, body map[string]any, caller *Caller) *problem.Error {
 	if op.identifier == "" {
 		return nil
 	}
 	_, present := body[op.identifier]
 	switch {
-	case grant.ThreeLegged() && present:
+	case caller.ThreeLegged() && present:
 		return problem.Newf(problem.UnnecessaryIdentifierIdentifierInToken,
 			"The access token already identifies the device; remove %q from the body.", op.identifier).With("field", op.identifier)
-	case !grant.ThreeLegged() && !present:
+	case !caller.ThreeLegged() && !present:
 		return problem.Newf(problem.MissingIdentifierIdentifierMissing,
 			"A token from client_credentials does not identify a device; send %q in the body.", op.identifier).With("field", op.identifier)
 	}

@@ -10,7 +10,7 @@ import (
 // BenchmarkValidateCAMARA measures validate on typical CAMARA bodies: the
 // per-request cost of decoding, duplicate-key detection and the schema.
 func BenchmarkValidateCAMARA(b *testing.B) {
-	grant := &Grant{ClientID: "app", Subject: "app"}
+	caller := &Caller{ClientID: "app", Subject: "app"}
 	cases := []struct{ file, op, body string }{
 		{"sim-swap.yaml", "POST /check", `{"phoneNumber":"+34600000001","maxAge":240}`},
 		{"location-verification.yaml", "POST /verify", `{"device":{"phoneNumber":"+34600000001","ipv4Address":{"publicAddress":"84.125.93.10","publicPort":59765}},` +
@@ -25,7 +25,7 @@ func BenchmarkValidateCAMARA(b *testing.B) {
 			r := httptest.NewRequest(method, api.basePath+rel, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if p := validate(r, api, op, rel, body, grant); p != nil {
+				if p := validate(r, api, op, rel, body, caller); p != nil {
 					b.Fatal(p)
 				}
 			}

@@ -211,7 +211,7 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 		{body: `{"shapes":[{"kind":"Square","side":1},{"kind":"Square","side":1,"SIDE":0}]}`, key: "bad_request", cause: "member_case_mismatch", field: "shapes.1.SIDE"},
 		{body: `{"When":"yesterday"}`, key: "bad_request", cause: "member_case_mismatch", field: "When"},
 	}
-	grant := &Grant{ClientID: "app", Subject: "app"}
+	caller := &Caller{ClientID: "app", Subject: "app"}
 	for _, c := range cases {
 		r := httptest.NewRequest("POST", "/formats/v1/things?"+c.query, nil)
 		for _, h := range strings.Split(c.header, "\n") {
@@ -219,7 +219,7 @@ func testFormatsAndPolymorphism(t *testing.T, doc string) {
 				r.Header.Add("X-Origin", h)
 			}
 		}
-		p := validate(r, api, op, "/things", []byte(c.body), grant)
+		p := validate(r, api, op, "/things", []byte(c.body), caller)
 		if c.key == "" {
 			if p != nil {
 				t.Errorf("validate(%s %s %s) = %v; want success", c.query, c.header, c.body, p.Message())
@@ -252,7 +252,7 @@ func TestRequiredAlternativesMessage(t *testing.T) {
 	api := compileCAMARA(t, "location-verification.yaml")
 	op := api.root.lookup("/verify").ops["POST"]
 	body := `{"device":{"ipv4Address":{"publicAddress":"84.125.93.10"}},"area":{"areaType":"CIRCLE","center":{"latitude":1,"longitude":1},"radius":10}}`
-	p := validate(httptest.NewRequest("POST", "/verify", nil), api, op, "/verify", []byte(body), &Grant{ClientID: "a", Subject: "a"})
+	p := validate(httptest.NewRequest("POST", "/verify", nil), api, op, "/verify", []byte(body), &Caller{ClientID: "a", Subject: "a"})
 	if p == nil {
 		t.Fatal("validate = nil; want schema_violation")
 	}

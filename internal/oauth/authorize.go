@@ -105,7 +105,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.redirectError(w, r, redirectURI, state, p)
 			return
 		}
-		s.grantCode(w, r, pr, user, ss)
+		s.issueCode(w, r, pr, user, ss)
 		return
 	}
 	if ss == nil || reauth || pr.prompts("login") {
@@ -510,7 +510,7 @@ func pageStoreError(err error) *problem.Error {
 // consent page.
 func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request, pr *pendingRequest, c *store.Client, u *store.User, ss *session) {
 	if ss.consented(c.ID, pr.Scopes) && !pr.prompts("consent") {
-		s.grantCode(w, r, pr, u, ss)
+		s.issueCode(w, r, pr, u, ss)
 		return
 	}
 	s.renderConsent(w, r, pr, c, u)
@@ -547,7 +547,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, problem.Internal(err))
 			return
 		}
-		s.grantCode(w, r, pr, user, ss)
+		s.issueCode(w, r, pr, user, ss)
 	default:
 		s.errorPage(w, r, problem.Newf(problem.InvalidRequestInvalidParameter,
 			"The form's action %q is not one this page offers.", form.Get("action")))
@@ -577,14 +577,14 @@ func (s *Server) postedRequest(w http.ResponseWriter, r *http.Request) (url.Valu
 	return form, pr, c, nil
 }
 
-// grantCode issues an authorization code for the signed-in user and sends
+// issueCode issues an authorization code for the signed-in user and sends
 // the browser back to the app with it (RFC 6749 §4.1.2, RFC 9207 iss).
 //
 // The code is stored by its SHA-256 only. AuthCode.RedirectURI is the
 // redirect_uri as the authorization request sent it, empty when the request
 // omitted it (the client's only registered URI was used): RFC 6749 §4.1.3
 // requires the token request to repeat it exactly when it was sent.
-func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, pr *pendingRequest, u *store.User, ss *session) {
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, pr *pendingRequest, u *store.User, ss *session) {
 	now := s.cfg.Now()
 	code := newOpaqueToken()
 	ac := &store.AuthCode{
@@ -596,7 +596,7 @@ func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, pr *pendingRe
 		CodeChallenge: pr.CodeChallenge,
 		AuthTime:      ss.authTime(),
 		ExpiresAt:     now.Add(AuthCodeTTL),
-		GrantID:       "gr_" + randomString(16),
+		GrantID:       "gr_" + randomString(16), // the token family
 		CreatedAt:     now,
 	}
 	if ac.Scopes == nil {

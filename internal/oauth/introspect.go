@@ -79,7 +79,7 @@ func (s *Server) revokeRefreshToken(r *http.Request, client *store.Client, raw s
 		return problem.New(problem.UnauthorizedClientTokenNotOwned,
 			"This token was issued to another client; a client may revoke only its own tokens (RFC 7009 §2.1).")
 	}
-	if err := s.revokeGrant(r.Context(), rt.ClientID, rt.FamilyID); err != nil {
+	if err := s.revokeFamily(r.Context(), rt.ClientID, rt.FamilyID); err != nil {
 		return problem.FromOAuthStore(err)
 	}
 	return nil

@@ -3,6 +3,12 @@
 // (RFC 7662) and revocation (RFC 7009). Access tokens are JWTs (RFC 9068)
 // signed with the keys of package keys; what a stateless JWT cannot carry
 // (revocations, used assertion ids) lives in the store.
+//
+// A grant is always an OAuth grant type (RFC 6749 §1.3) as the token
+// endpoint handles it: one file each, grant_*.go, registered in NewServer.
+// What one authorization issued (a code, the access tokens and the rotating
+// refresh tokens that came from it) is a token family, revoked as one; the
+// store still names its id AuthCode.GrantID and its records store.Grants.
 package oauth
 
 import (

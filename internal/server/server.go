@@ -137,12 +137,12 @@ func notFoundOrMethod(mux *http.ServeMux, channel func(*http.Request) errorWrite
 type Bearer struct{ OAuth *oauth.Server }
 
 // VerifyBearer implements gateway.TokenVerifier.
-func (b Bearer) VerifyBearer(raw string) (gateway.Grant, *problem.Error) {
+func (b Bearer) VerifyBearer(raw string) (gateway.Caller, *problem.Error) {
 	c, p := b.OAuth.VerifyAccessToken(raw)
 	if p != nil {
-		return gateway.Grant{}, p
+		return gateway.Caller{}, p
 	}
-	g := gateway.Grant{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}
+	g := gateway.Caller{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}
 	if u, ok := b.OAuth.UserOf(c); ok {
 		g.Line = u.Line
 	}

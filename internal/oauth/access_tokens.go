@@ -33,10 +33,10 @@ type AccessClaims struct {
 	Scope     string   `json:"scope,omitempty"`
 	// AuthTime is when the end user authenticated (3-legged tokens).
 	AuthTime int64 `json:"auth_time,omitempty"`
-	// Grant names the authorization grant the token came from (the code's
-	// grant or the refresh token family), so revoking the grant revokes
+	// Family names the token family the token came from (the authorization
+	// code's and its refresh tokens'), so revoking the family revokes
 	// every access token issued from it (RFC 9700 §4.5, §4.14).
-	Grant string `json:"gid,omitempty"`
+	Family string `json:"gid,omitempty"`
 	// User is the end user (id and line), encrypted for the platform:
 	// clients see an opaque value, the gateway and userinfo decrypt it.
 	User string `json:"gh_usr,omitempty"`
@@ -47,14 +47,14 @@ type AccessClaims struct {
 	user   *UserRef
 }
 
-// accessGrant is what an access token is issued for.
-type accessGrant struct {
+// accessTokenSpec is what an access token is issued for.
+type accessTokenSpec struct {
 	ClientID string
 	// Subject is the client itself (2-legged) or the pairwise subject of
 	// the end user (3-legged).
 	Subject  string
 	Scopes   []string
-	GrantID  string
+	FamilyID string
 	User     *store.User
 	AuthTime time.Time
 }
@@ -75,7 +75,7 @@ func newTokenID() string {
 }
 
 // issueAccessToken signs an access token for the client and subject.
-func (s *Server) issueAccessToken(g accessGrant) (string, *AccessClaims, error) {
+func (s *Server) issueAccessToken(g accessTokenSpec) (string, *AccessClaims, error) {
 	now := s.cfg.Now()
 	claims := &AccessClaims{
 		Issuer:   s.cfg.Issuer,
@@ -86,7 +86,7 @@ func (s *Server) issueAccessToken(g accessGrant) (string, *AccessClaims, error) 
 		ID:       newTokenID(),
 		ClientID: g.ClientID,
 		Scope:    strings.Join(g.Scopes, " "),
-		Grant:    g.GrantID,
+		Family:   g.FamilyID,
 	}
 	if g.User != nil {
 		claims.AuthTime = g.AuthTime.Unix()
@@ -148,7 +148,7 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 	if claims.NotBefore > now+int64(clockSkew/time.Second) || claims.IssuedAt > now+int64(clockSkew/time.Second) {
 		return nil, problem.New(problem.InvalidTokenNotYetValid, "The access token is not valid yet.")
 	}
-	if s.revoked.has(claims.ID) || (claims.Grant != "" && s.revoked.has(claims.Grant)) {
+	if s.revoked.has(claims.ID) || (claims.Family != "" && s.revoked.has(claims.Family)) {
 		return nil, problem.New(problem.InvalidTokenRevoked, "The access token was revoked.")
 	}
 	if p := s.clientActive(claims.ClientID); p != nil {
@@ -167,7 +167,8 @@ func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
 const statusCheckTimeout = 250 * time.Millisecond
 
 // userExists refuses the tokens of an end user who was deleted after they
-// were issued (the user's grants and refresh tokens went with the user).
+// were issued (the user's codes, refresh tokens and CIBA requests went with
+// the user).
 // Like clientActive, it reads through a cache and accepts the token when
 // the store cannot be read.
 func (s *Server) userExists(claims *AccessClaims) *problem.Error {

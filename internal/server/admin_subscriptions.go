@@ -1,0 +1,89 @@
+package server
+
+import (
+	"net/http"
+
+	"gatehouse/internal/plans"
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+type subscriptionRequest struct {
+	ClientID string `json:"client_id"`
+	API      string `json:"api"`
+	Plan     string `json:"plan"`
+}
+
+func (a *adminAPI) listSubscriptions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	list, err := a.s.deps.Plans.ListSubscriptions(r.Context(), store.SubscriptionFilter{ClientID: q.Get("client_id"), APIName: q.Get("api")})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, map[string]any{"subscriptions": list})
+}
+
+func (a *adminAPI) createSubscription(w http.ResponseWriter, r *http.Request) {
+	var req subscriptionRequest
+	err := decodeJSON(w, r, &req)
+	if err == nil {
+		for field, v := range map[string]string{"client_id": req.ClientID, "api": req.API, "plan": req.Plan} {
+			if v == "" {
+				a.fail(w, r, problem.Newf(problem.BadRequestInvalidParameter, "%s is required.", field).With("field", field))
+				return
+			}
+		}
+		var v *plans.SubscriptionView
+		if v, err = a.s.deps.Plans.Subscribe(r.Context(), req.ClientID, req.API, req.Plan); err == nil {
+			w.Header().Set("Location", "/admin/subscriptions/"+v.ID)
+			writeAdminJSON(w, http.StatusCreated, v)
+			return
+		}
+	}
+	a.fail(w, r, err)
+}
+
+func (a *adminAPI) getSubscription(w http.ResponseWriter, r *http.Request) {
+	v, err := a.s.deps.Plans.GetSubscription(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, v)
+}
+
+func (a *adminAPI) updateSubscription(w http.ResponseWriter, r *http.Request) {
+	var req subscriptionRequest
+	err := decodeJSON(w, r, &req)
+	if err == nil {
+		if req.Plan == "" || req.ClientID != "" || req.API != "" {
+			a.fail(w, r, problem.New(problem.BadRequestInvalidParameter,
+				"plan: send only the new plan; a subscription's app and API do not change.").With("field", "plan"))
+			return
+		}
+		var v *plans.SubscriptionView
+		if v, err = a.s.deps.Plans.ChangePlan(r.Context(), r.PathValue("id"), req.Plan); err == nil {
+			writeAdminJSON(w, http.StatusOK, v)
+			return
+		}
+	}
+	a.fail(w, r, err)
+}
+
+func (a *adminAPI) approveSubscription(w http.ResponseWriter, r *http.Request) {
+	v, err := a.s.deps.Plans.Approve(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, v)
+}
+
+func (a *adminAPI) deleteSubscription(w http.ResponseWriter, r *http.Request) {
+	if err := a.s.deps.Plans.Unsubscribe(r.Context(), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
