@@ -121,10 +121,7 @@ func kill9(ctx context.Context, s *suite, res *result) error {
 		return err
 	}
 	wg.Wait()
-	if err := g.Start(ctx); err != nil {
-		return err
-	}
-	counted, _, err := r.counted()
+	counted, err := r.restartAndCount(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -149,6 +146,16 @@ func kill9(ctx context.Context, s *suite, res *result) error {
 	return nil
 }
 
+// restartAndCount starts the stopped node g again (the database opens
+// after a crash or a stop) and returns the calls the usage records hold.
+func (r *rig) restartAndCount(ctx context.Context, g *testproc.Gatehouse) (int64, error) {
+	if err := g.Start(ctx); err != nil {
+		return 0, err
+	}
+	counted, _, err := r.counted()
+	return counted, err
+}
+
 func sigterm(ctx context.Context, s *suite, res *result) error {
 	r, err := newRig(ctx, s.bin, rigOptions{})
 	if err != nil {
@@ -168,10 +175,7 @@ func sigterm(ctx context.Context, s *suite, res *result) error {
 		return err
 	}
 	wg.Wait()
-	if err := g.Start(ctx); err != nil {
-		return err
-	}
-	counted, _, err := r.counted()
+	counted, err := r.restartAndCount(ctx, g)
 	if err != nil {
 		return err
 	}
