@@ -157,6 +157,66 @@ func TestSQLiteTimeout(t *testing.T) {
 	}
 }
 
+// TestCallerDeadlineIsNotReported: a call that ends because its caller's
+// context ended — a deadline shorter than the store's (the token checks'
+// 250 ms), or a client that went away — fails, but is not reported to
+// Observe as the database's failure; the same write cut by the store's own
+// time limit is. A writer lock held by another handle blocks the writes,
+// so each ends by its deadline, whatever the machine's speed.
+func TestCallerDeadlineIsNotReported(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o := &observed{}
+	db.Observe = o.observe
+	db.Timeout = time.Hour
+
+	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.Background(), `ROLLBACK`) }()
+
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = db.CreateClient(short, &store.Client{ID: "caller-deadline"})
+	cancel()
+	if err == nil {
+		t.Fatal("CreateClient under another writer's lock succeeded")
+	}
+	gone, cancelGone := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancelGone)
+	if err := db.CreateClient(gone, &store.Client{ID: "caller-gone"}); err == nil {
+		t.Fatal("CreateClient under another writer's lock succeeded")
+	}
+	o.mu.Lock()
+	reported := len(o.calls)
+	o.mu.Unlock()
+	if reported != 0 {
+		t.Errorf("calls ended by their caller were reported: %+v", o.last())
+	}
+
+	db.Timeout = 100 * time.Millisecond
+	if err := db.CreateClient(ctx, &store.Client{ID: "store-limit"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("CreateClient past the store's own limit: %v; want store.ErrUnavailable", err)
+	}
+	if last := o.last(); !errors.Is(last.err, store.ErrUnavailable) {
+		t.Errorf("observed %+v; want the store's own time limit reported", last)
+	}
+}
+
 // TestTimeoutOverride: store.WithTimeout replaces the DB's Timeout for the
 // calls made with its context.
 func TestTimeoutOverride(t *testing.T) {
