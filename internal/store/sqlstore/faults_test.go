@@ -120,18 +120,8 @@ func TestSQLiteTimeout(t *testing.T) {
 	db.Observe = o.observe
 	db.Timeout = 200 * time.Millisecond
 
-	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriterLock(t, path)
+	defer release()
 	start := time.Now()
 	err = db.CreateClient(ctx, &store.Client{ID: "blocked"})
 	took := time.Since(start)
@@ -145,15 +135,40 @@ func TestSQLiteTimeout(t *testing.T) {
 	if last := o.last(); !errors.Is(last.err, store.ErrUnavailable) {
 		t.Errorf("observed %+v; want the timeout", last)
 	}
-	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	release()
 	if err := db.CreateClient(ctx, &store.Client{ID: "after"}); err != nil {
 		t.Errorf("CreateClient once the lock is free: %v", err)
 	}
 	if _, err := db.GetClient(ctx, "blocked"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the create that timed out: %v; want store.ErrNotFound", err)
+	}
+}
+
+// holdWriterLock takes SQLite's writer lock on the file at path through
+// another handle, so that every write of the store blocks until release
+// (idempotent) or its deadline.
+func holdWriterLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			other.Close()
+		})
 	}
 }
 
@@ -175,20 +190,8 @@ func TestCallerDeadlineIsNotReported(t *testing.T) {
 	db.Observe = o.observe
 	db.Timeout = time.Hour
 
-	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = conn.ExecContext(context.Background(), `ROLLBACK`) }()
+	release := holdWriterLock(t, path)
+	defer release()
 
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	err = db.CreateClient(short, &store.Client{ID: "caller-deadline"})
@@ -229,20 +232,8 @@ func TestTimeoutOverride(t *testing.T) {
 	defer db.Close()
 	db.Timeout = time.Hour
 
-	other, err := sql.Open("sqlite", sqliteDSN(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+	release := holdWriterLock(t, path)
+	defer release()
 	start := time.Now()
 	err = db.DeleteExpired(store.WithTimeout(ctx, 100*time.Millisecond), time.Now())
 	if !errors.Is(err, store.ErrUnavailable) || time.Since(start) >= sqliteBusyTimeout {
