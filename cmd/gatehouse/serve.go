@@ -23,6 +23,7 @@ import (
 	"gatehouse/internal/keys"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/plans"
+	"gatehouse/internal/portal"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	redislimit "gatehouse/internal/ratelimit/redis"
@@ -281,6 +282,16 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 	if err != nil {
 		return nil, err
 	}
+	var site http.Handler
+	if cfg.Portal {
+		site, err = portal.New(portal.Config{
+			APIs: p.store, Plans: p.store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
+			Theme: portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	srv := server.New(server.Deps{
 		OAuth:          as,
 		Clients:        p.clients,
@@ -296,6 +307,8 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		StoreTimeout:   cfg.StoreTimeout,
 		Render:         render,
 		Docs:           &docs.Handler{Renderer: render},
+		Portal:         site,
+		PortalPaths:    portal.Paths,
 		AdminToken:     cfg.AdminToken,
 		Registry:       registry,
 		Logger:         logger,

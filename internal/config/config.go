@@ -153,6 +153,19 @@ type Config struct {
 	// listener under /debug/pprof/, behind the admin token. Off by default:
 	// a CPU profile costs the process while it runs.
 	Profiling bool `yaml:"profiling" env:"GATEHOUSE_PROFILING"`
+	// Portal serves the developer portal (/, /portal/…, /static/…,
+	// /llms.txt) on the public listener. false leaves those paths to the
+	// gateway's 404.
+	Portal bool `yaml:"portal" env:"GATEHOUSE_PORTAL"`
+	// PortalName is the operator's name in the portal's header and titles.
+	PortalName string `yaml:"portal_name" env:"GATEHOUSE_PORTAL_NAME"`
+	// PortalLogo is an SVG or PNG file shown beside the name; empty means
+	// the built-in mark.
+	PortalLogo string `yaml:"portal_logo" env:"GATEHOUSE_PORTAL_LOGO"`
+	// PortalAccent and PortalAccentDark are the CSS colours of links and
+	// buttons in the light and dark themes.
+	PortalAccent     string `yaml:"portal_accent" env:"GATEHOUSE_PORTAL_ACCENT"`
+	PortalAccentDark string `yaml:"portal_accent_dark" env:"GATEHOUSE_PORTAL_ACCENT_DARK"`
 }
 
 // Default returns the configuration gatehouse runs with when nothing is set.
@@ -185,6 +198,7 @@ func Default() Config {
 		ShutdownTimeout:      15 * time.Second,
 		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "info",
+		Portal:               true,
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 	"gatehouse/internal/oauth"
 )
 
-// Public returns the public listener's handler: OAuth/OIDC and the docs.
+// Public returns the public listener's handler: OAuth/OIDC, the docs and
+// the portal; every other path is the gateway's.
 func (s *Server) Public() http.Handler {
 	o := s.deps.OAuth
 	mux := http.NewServeMux()
@@ -28,6 +29,12 @@ func (s *Server) Public() http.Handler {
 	if s.deps.Docs != nil {
 		mux.Handle("GET /docs/errors", s.deps.Docs)
 		mux.Handle("GET /docs/errors.json", s.deps.Docs)
+	}
+	if p := s.deps.Portal; p != nil {
+		mux.Handle("/{$}", p)
+		for _, path := range s.deps.PortalPaths {
+			mux.Handle(path, p)
+		}
 	}
 	// Every other path belongs to the gateway, which answers 404/405 for
 	// paths no API serves through the same fallback as the platform's.

@@ -63,6 +63,12 @@ type Deps struct {
 	Render       *problem.Renderer
 	// Docs serves /docs/errors and /docs/errors.json.
 	Docs http.Handler
+	// Portal serves the developer portal: "/" exactly, and PortalPaths.
+	// Nil leaves them to the gateway's 404.
+	Portal http.Handler
+	// PortalPaths are the path prefixes the portal answers
+	// (portal.Paths).
+	PortalPaths []string
 	// AdminToken guards the admin API.
 	AdminToken string
 	// Registry receives metrics. Nil means a new registry.
@@ -153,7 +159,7 @@ var _ gateway.TokenVerifier = Bearer{}
 
 // ReservedPaths are the public path prefixes the platform serves itself;
 // no API may be mounted over them.
-var ReservedPaths = []string{"/oauth2", "/.well-known", "/docs", "/admin", "/portal", "/static", "/healthz", "/readyz", "/metrics"}
+var ReservedPaths = []string{"/oauth2", "/.well-known", "/docs", "/admin", "/portal", "/static", "/llms.txt", "/healthz", "/readyz", "/metrics"}
 
 // requireAdmin guards the admin API with the admin token (Bearer), compared
 // in constant time.

@@ -1,0 +1,287 @@
+// Package portal is the developer portal on the public listener: the pages a
+// developer uses to discover the APIs, read their reference, compare plans
+// and (in later parts) sign up, get credentials, try and buy.
+//
+// Pages are rendered on the server with html/template from the same records
+// the gateway serves (the API documents, the plans, the error registry): the
+// portal reads them through the store, never a copy. Every page works
+// without JavaScript; assets are embedded, served same-origin under
+// content-hashed names with long caching and gzip variants, under a strict
+// Content-Security-Policy (no inline script, no third-party origin).
+//
+// Routes (see Handler): / (landing), /portal/apis (catalog),
+// /portal/apis/{name} (an API's page), /portal/apis/{name}.md and
+// /portal/apis/{name}/openapi (the same as Markdown and the raw document),
+// /portal/plans (plan comparison), /llms.txt, /static/… (assets).
+package portal
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
+)
+
+// Config is what the portal reads.
+type Config struct {
+	// APIs and Plans are the store's records (read only).
+	APIs  store.APIs
+	Plans store.Plans
+	// Render reports errors (one log policy) and links the registry.
+	Render *problem.Renderer
+	// BaseURL is the public base URL (the issuer), used in code samples.
+	BaseURL string
+	// Theme brands the pages.
+	Theme Theme
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Portal serves the portal's pages.
+type Portal struct {
+	cfg    Config
+	assets *assets
+	pages  map[string]*template.Template
+	md     *markdown
+	mux    *http.ServeMux
+
+	mu   sync.Mutex
+	refs map[string]cachedRef // by API name
+}
+
+type cachedRef struct {
+	updated time.Time
+	ref     *reference
+	err     error
+}
+
+// New builds the portal. It fails only on a theme it cannot use (a logo
+// file of an unknown type).
+func New(cfg Config) (*Portal, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	a, err := newAssets(cfg.Theme)
+	if err != nil {
+		return nil, err
+	}
+	p := &Portal{cfg: cfg, assets: a, md: newMarkdown(), refs: map[string]cachedRef{}}
+	p.pages = parsePages(a)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", p.landing)
+	mux.HandleFunc("GET /portal/{$}", p.landing)
+	mux.HandleFunc("GET /portal", p.landing)
+	mux.HandleFunc("GET /portal/apis", p.catalog)
+	mux.HandleFunc("GET /portal/apis/{name}", p.apiPage)
+	mux.HandleFunc("GET /portal/apis/{name}/openapi", p.apiDocument)
+	mux.HandleFunc("GET /portal/plans", p.plansPage)
+	mux.HandleFunc("GET /llms.txt", p.llmsTxt)
+	mux.HandleFunc("GET /static/", p.static)
+	p.mux = mux
+	return p, nil
+}
+
+// Paths are the paths the portal answers; the public listener routes them
+// here. "/" is the landing page only (the exact path).
+var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt"}
+
+// ServeHTTP answers the portal's paths, and every other path under
+// /portal/ with an HTML 404 (or 405) built from the registry.
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w.Header())
+	if _, pattern := p.mux.Handler(r); pattern == "" {
+		p.notFoundOrMethod(w, r)
+		return
+	}
+	p.mux.ServeHTTP(w, r) // sets the path values Handler does not
+}
+
+// securityHeaders are on every portal response: no inline script, nothing
+// from another origin, not framed, no referrer leaking correlators.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+func (p *Portal) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := p.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		p.fail(w, r, problem.Newf(problem.MethodNotAllowedMethodNotSupported,
+			"%s is not served at %s; use %s.", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	p.fail(w, r, problem.Newf(problem.NotFoundUnknownPath, "There is no portal page at %s.", r.URL.Path))
+}
+
+func (p *Portal) static(w http.ResponseWriter, r *http.Request) {
+	if !p.assets.serve(w, r) {
+		p.fail(w, r, problem.Newf(problem.NotFoundUnknownPath, "There is no portal asset at %s; asset names change with their content, so reload the page that linked it.", r.URL.Path))
+	}
+}
+
+// errorView is the registry error an HTML page shows.
+type errorView struct {
+	Status     int
+	Title      string
+	Cause      string
+	Detail     string
+	Fix        string
+	DocURL     string
+	Key        string
+	Correlator string
+}
+
+// fail answers with the registry error as a portal page, and reports it
+// under the registry's log policy like every other channel.
+func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
+	pe := problem.From(err)
+	v := errorView{
+		Status: pe.Status(), Title: pe.Entry.Title, Detail: pe.Detail, Fix: pe.Entry.Fix,
+		DocURL: p.cfg.Render.DocURL(pe.Entry), Key: pe.Entry.Key, Correlator: problem.Correlator(r.Context()),
+	}
+	if c, ok := pe.Entry.Cause(pe.CauseID); ok {
+		v.Cause = c.Text
+	}
+	if pe.Status() >= 500 {
+		v.Detail = "" // the log has it; the page must not leak internals
+	}
+	pe.SetHeaders(w.Header())
+	p.render(w, r, pe.Status(), "error", page{Title: pe.Entry.Title, Data: v})
+	p.cfg.Render.Report(r, pe)
+}
+
+// page is what every template gets.
+type page struct {
+	Title string
+	Nav   string // the active section: apis, plans, docs
+	Theme Theme
+	Data  any
+}
+
+// render writes a page, gzip-compressed when the client accepts it.
+func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, pg page) {
+	pg.Theme = p.cfg.Theme
+	var buf bytes.Buffer
+	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
+		p.cfg.Logger.Error("portal: rendering a page failed", "page", name, "err", err)
+		if name != "error" {
+			p.fail(w, r, problem.Internal(err))
+		} else {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	writeMaybeGzip(w, r, status, buf.Bytes())
+}
+
+// writeMaybeGzip writes body, compressed when the client accepts gzip and
+// compression pays.
+func writeMaybeGzip(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	h := w.Header()
+	h.Add("Vary", "Accept-Encoding")
+	if len(body) > 1024 && acceptsGzip(r) {
+		var gz bytes.Buffer
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&gz)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		gzipWriters.Put(zw)
+		h.Set("Content-Encoding", "gzip")
+		body = gz.Bytes()
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// gzipWriters are reused: each holds about a megabyte of compression state.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return zw
+}}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// references returns every API's page model, reading documents again only
+// for APIs whose record changed.
+func (p *Portal) references(ctx context.Context) ([]*reference, error) {
+	apis, err := p.cfg.APIs.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*reference, 0, len(apis))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := make(map[string]bool, len(apis))
+	for _, a := range apis {
+		live[a.Name] = true
+		ref, err := p.referenceLocked(a)
+		if err != nil {
+			p.cfg.Logger.Warn("portal: an API's document cannot be shown", "api", a.Name, "err", err)
+			continue
+		}
+		out = append(out, ref)
+	}
+	for name := range p.refs {
+		if !live[name] {
+			delete(p.refs, name)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Title < out[j].Title })
+	return out, nil
+}
+
+// reference returns one API's page model.
+func (p *Portal) reference(ctx context.Context, name string) (*reference, error) {
+	a, err := p.cfg.APIs.GetAPI(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.referenceLocked(a)
+}
+
+func (p *Portal) referenceLocked(a *store.API) (*reference, error) {
+	if c, ok := p.refs[a.Name]; ok && c.updated.Equal(a.UpdatedAt) {
+		return c.ref, c.err
+	}
+	ref, err := newReference(a, p.md)
+	p.refs[a.Name] = cachedRef{updated: a.UpdatedAt, ref: ref, err: err}
+	return ref, err
+}
