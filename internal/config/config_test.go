@@ -63,6 +63,7 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout:      15 * time.Second,
 		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "info",
+		Portal:               true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v; want the documented %+v", c, want)
@@ -105,6 +106,9 @@ breaker_open_for: 500ms
 breaker_max_pause: 10s
 body_read_timeout: 3s
 log_level: debug
+portal: false
+portal_name: Acme Telecom
+portal_accent: "#c00000"
 `
 
 func TestYAMLOverridesDefaults(t *testing.T) {
@@ -143,6 +147,8 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		ShutdownTimeout:      3 * time.Second,
 		ShutdownIdleGrace:    time.Second,
 		LogLevel:             "debug",
+		PortalName:           "Acme Telecom",
+		PortalAccent:         "#c00000",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("from YAML:\n got %+v\nwant %+v", c, want)
@@ -192,6 +198,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_STORE_TIMEOUT":         "1500ms",
 		"GATEHOUSE_LIMITER_NODES":         "3",
 		"GATEHOUSE_LOG_LEVEL":             "error",
+		"GATEHOUSE_PORTAL":                "true",
+		"GATEHOUSE_PORTAL_NAME":           "Env Telecom",
 	}
 	c, err := Load(path, envOf(env))
 	if err != nil {
@@ -229,6 +237,9 @@ func TestEnvOverridesYAML(t *testing.T) {
 		ShutdownTimeout:      time.Second,
 		ShutdownIdleGrace:    250 * time.Millisecond,
 		LogLevel:             "error",
+		Portal:               true,
+		PortalName:           "Env Telecom",
+		PortalAccent:         "#c00000", // from the YAML
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("env over YAML:\n got %+v\nwant %+v", c, want)
