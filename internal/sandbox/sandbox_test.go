@@ -445,6 +445,7 @@ type call struct {
 	status  int
 	want    string // the exact JSON answer, for 200
 	code    string // the ErrorInfo code, for errors
+	message string // the exact ErrorInfo message, when set
 	// rejected marks requests the gateway's schema validation refuses, so
 	// they only reach the sandbox if the gateway is bypassed.
 	rejected bool
@@ -620,7 +621,12 @@ func validationRequest(c call) *http.Request {
 	return req
 }
 
-func TestRules(t *testing.T) {
+func TestRules(t *testing.T) { runCalls(t, calls()) }
+
+// runCalls sends each call to the handler over HTTP on loopback and checks
+// the answer: status, body or code, correlator, and that the request and the
+// answer follow our definitions (and CAMARA's, when present).
+func runCalls(t *testing.T, cs []call) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
 	ours := ourDocs(t)
@@ -641,7 +647,7 @@ func TestRules(t *testing.T) {
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 
-	for _, c := range calls() {
+	for _, c := range cs {
 		t.Run(c.name, func(t *testing.T) {
 			const correlator = "b4333c46-49c0-4f62-80d7-f0ef930f1c46"
 			res := do(t, srv.Client(), srv.URL, c, correlator)
@@ -661,6 +667,9 @@ func TestRules(t *testing.T) {
 				var e apiError
 				if err := json.Unmarshal(res.body, &e); err != nil || e.Code != c.code || e.Status != c.status || e.Message == "" {
 					t.Errorf("got body %s; want ErrorInfo status %d code %s", res.body, c.status, c.code)
+				}
+				if c.message != "" && e.Message != c.message {
+					t.Errorf("got message %q; want %q", e.Message, c.message)
 				}
 			}
 
@@ -779,7 +788,7 @@ func TestDocumentedRules(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
-	for _, c := range calls() {
+	for _, c := range append(calls(), ruleCalls(t)...) {
 		const n = 4
 		got := make([]response, n)
 		var wg sync.WaitGroup
