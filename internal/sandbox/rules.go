@@ -9,9 +9,15 @@ import (
 	"slices"
 )
 
-// ruleFiles holds the rules tables, one per API (rules/<name>.json): where
-// the sandbox's behaviour is written down. The handler answers their lookup
-// rows from them.
+// RULES.md and the definitions' x-gatehouse-sandbox-rules are made from the
+// rules tables; TestGenerated fails when they differ, and with -update
+// rewrites them.
+//
+//go:generate go test -run ^TestGenerated$ . -args -update
+
+// ruleFiles holds the rules tables, one per API (rules/<name>.json): the one
+// place the sandbox's behaviour is written down. The handler answers their
+// lookup rows from them, and rules_test.go runs every row against [Handler].
 //
 //go:embed rules/*.json
 var ruleFiles embed.FS
