@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -16,7 +18,7 @@ type locationResult struct {
 }
 
 // locationVerify serves POST /location-verification/v3/verify.
-func locationVerify(r *http.Request, subject string) (any, *apiError) {
+func locationVerify(r *http.Request, subject string, rules *digitRules) (any, *apiError) {
 	body, err := readObject(r)
 	if err != nil {
 		return nil, err
@@ -54,33 +56,39 @@ func locationVerify(r *http.Request, subject string) (any, *apiError) {
 		return nil, err
 	}
 
-	res := locationResult{LastLocationTime: timestamp(lastFix)}
-	switch lastDigit(line) {
-	case 1:
-		res.VerificationResult = "TRUE"
-	case 2:
-		res.VerificationResult = "FALSE"
-	case 3:
-		res.VerificationResult, res.MatchRate = "PARTIAL", 50
-	case 4:
-		return nil, errIdentifierNotFound
-	case 5:
-		return nil, &apiError{http.StatusUnprocessableEntity, "LOCATION_VERIFICATION.AREA_NOT_COVERED",
-			"Sandbox: the requested area is not covered for phone numbers ending in 5."}
-	default: // 6, 7, 8, 9, 0
-		return nil, &apiError{http.StatusUnprocessableEntity, "LOCATION_VERIFICATION.UNABLE_TO_LOCATE",
-			"Sandbox: the network cannot locate devices whose phone number ends in 6, 7, 8, 9 or 0."}
+	// The line's lookup row gives the answer.
+	row := rules.row(line)
+	if row.Status != http.StatusOK {
+		return row.answer()
 	}
-	if age := int64(now.Sub(lastFix) / time.Second); hasMaxAge && maxAge < age {
+	res, fixed := locationAnswer(row)
+	if age := int64(now.Sub(fixed) / time.Second); hasMaxAge && maxAge < age {
 		return nil, &apiError{http.StatusUnprocessableEntity, "LOCATION_VERIFICATION.UNABLE_TO_FULFILL_MAX_AGE",
-			"Sandbox: the latest known location is 60 seconds old, older than maxAge allows."}
+			fmt.Sprintf("Sandbox: the latest known location is %d seconds old, older than maxAge allows.", age)}
 	}
+	// The row's device is its example's; the answer names the request's.
+	res.Device = nil
 	if hasDevice {
 		res.Device = &struct {
 			PhoneNumber string `json:"phoneNumber"`
 		}{line}
 	}
 	return res, nil
+}
+
+// locationAnswer reads a 200 lookup row: the answer, and when the device
+// was located. The tests run every row, so a row it cannot read is a build
+// mistake; the panic becomes a 500 INTERNAL.
+func locationAnswer(row *Rule) (locationResult, time.Time) {
+	var res locationResult
+	if err := json.Unmarshal(row.Response, &res); err != nil || res.LastLocationTime == nil {
+		panic(fmt.Sprintf("sandbox: location rule %q: response %s: %v", row.When, row.Response, err))
+	}
+	fixed, err := time.Parse(time.RFC3339, *res.LastLocationTime)
+	if err != nil {
+		panic(fmt.Sprintf("sandbox: location rule %q: %v", row.When, err))
+	}
+	return res, fixed
 }
 
 // checkArea checks the body's area: a CIRCLE with a center inside the

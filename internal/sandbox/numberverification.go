@@ -11,7 +11,7 @@ var errNotNetworkAuthenticated = &apiError{http.StatusForbidden, "NUMBER_VERIFIC
 	"Client must authenticate via the mobile network to use this service: use a three-legged token from the network sign-in."}
 
 // numberVerify serves POST /number-verification/v2/verify.
-func numberVerify(r *http.Request, subject string) (any, *apiError) {
+func numberVerify(r *http.Request, subject string, _ *digitRules) (any, *apiError) {
 	body, err := readObject(r)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func numberVerify(r *http.Request, subject string) (any, *apiError) {
 }
 
 // devicePhoneNumber serves GET /number-verification/v2/device-phone-number.
-func devicePhoneNumber(_ *http.Request, subject string) (any, *apiError) {
+func devicePhoneNumber(_ *http.Request, subject string, _ *digitRules) (any, *apiError) {
 	if subject == "" {
 		return nil, errNotNetworkAuthenticated
 	}

@@ -18,18 +18,10 @@ import (
 // "+<E.164 digits>". It is absent for two-legged tokens.
 const SubjectHeader = "X-Gatehouse-Subject"
 
-// Times the sandbox answers with. The sandbox clock stands still at now, so
-// that the same request always gets the same answer.
-var (
-	now = time.Date(2026, time.January, 15, 10, 0, 0, 0, time.UTC)
-	// lastSwap is the SIM change of every line the sandbox reports as
-	// swapped: within any maxAge check accepts (1 hour at least).
-	lastSwap = now.Add(-30 * time.Minute)
-	// activation is the SIM activation of the lines that never swapped.
-	activation = time.Date(2024, time.March, 1, 8, 30, 0, 0, time.UTC)
-	// lastFix is when the network last located every device it can locate.
-	lastFix = now.Add(-time.Minute)
-)
+// now is the sandbox clock. It stands still, so that the same request
+// always gets the same answer; the times in the answers are the rules
+// tables'.
+var now = time.Date(2026, time.January, 15, 10, 0, 0, 0, time.UTC)
 
 // maxBody bounds the request bodies the sandbox reads; the sample APIs'
 // bodies are a few hundred bytes.
@@ -60,43 +52,49 @@ func outOfRange(msg string) *apiError {
 
 // operation answers one request: a body for 200, or an error. subject is
 // the three-legged end user's phone number, "" for a two-legged token.
-type operation func(r *http.Request, subject string) (any, *apiError)
+// rules is the operation's lookup rows of the rules table (rules.go), nil
+// for an operation that does not answer by digit.
+type operation func(r *http.Request, subject string, rules *digitRules) (any, *apiError)
 
 // routes is every operation the sandbox serves, by method and full path.
+// byDigit marks the operations that answer from lookup rows of their
+// API's rules table.
 var routes = []struct {
 	method, path string
 	op           operation
+	byDigit      bool
 }{
-	{http.MethodPost, "/sim-swap/v2/check", simSwapCheck},
-	{http.MethodPost, "/sim-swap/v2/retrieve-date", simSwapRetrieveDate},
-	{http.MethodPost, "/number-verification/v2/verify", numberVerify},
-	{http.MethodGet, "/number-verification/v2/device-phone-number", devicePhoneNumber},
-	{http.MethodPost, "/location-verification/v3/verify", locationVerify},
+	{http.MethodPost, "/sim-swap/v2/check", simSwapCheck, true},
+	{http.MethodPost, "/sim-swap/v2/retrieve-date", simSwapRetrieveDate, true},
+	{http.MethodPost, "/number-verification/v2/verify", numberVerify, false},
+	{http.MethodGet, "/number-verification/v2/device-phone-number", devicePhoneNumber, false},
+	{http.MethodPost, "/location-verification/v3/verify", locationVerify, true},
 }
 
 // Handler returns the sandbox upstream. It needs no configuration, keeps no
-// state and answers the same request the same way every time; see the
-// package documentation for the rules.
+// state and answers the same request the same way every time, as the
+// rules tables say ([Rules]).
 func Handler() http.Handler {
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, serve(rt.op))
+		key := rt.method + " " + rt.path
+		mux.Handle(key, serve(rt.op, lookups[key]))
 		allow[rt.path] = append(allow[rt.path], rt.method)
 	}
 	for path, methods := range allow {
 		mux.Handle(path, methodNotAllowed(strings.Join(methods, ", ")))
 	}
-	mux.Handle("/", serve(func(*http.Request, string) (any, *apiError) {
+	mux.Handle("/", serve(func(*http.Request, string, *digitRules) (any, *apiError) {
 		return nil, &apiError{http.StatusNotFound, "NOT_FOUND", "The sandbox serves no operation at this path."}
-	}))
+	}, nil))
 	return mux
 }
 
 func methodNotAllowed(allow string) http.Handler {
-	h := serve(func(*http.Request, string) (any, *apiError) {
+	h := serve(func(*http.Request, string, *digitRules) (any, *apiError) {
 		return nil, &apiError{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "This path accepts " + allow + " only."}
-	})
+	}, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		h.ServeHTTP(w, r)
@@ -105,7 +103,7 @@ func methodNotAllowed(allow string) http.Handler {
 
 // serve adapts an operation to HTTP: correlator, subject, rendering, and a
 // 500 INTERNAL instead of a crash should the operation panic.
-func serve(op operation) http.Handler {
+func serve(op operation, rules *digitRules) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -121,7 +119,7 @@ func serve(op operation) http.Handler {
 		if c := r.Header.Get("x-correlator"); c != "" && correlatorPattern.MatchString(c) {
 			w.Header().Set("x-correlator", c)
 		}
-		body, err := op(r, subjectOf(r))
+		body, err := op(r, subjectOf(r), rules)
 		if err != nil {
 			writeJSON(w, err.Status, err)
 			return
@@ -255,8 +253,6 @@ var (
 		"The device cannot be identified: send its phone number in the body with a two-legged token, or use a three-legged token."}
 	errUnnecessaryIdentifier = &apiError{http.StatusUnprocessableEntity, "UNNECESSARY_IDENTIFIER",
 		"The device is already identified by the three-legged access token; do not name it in the body as well."}
-	errIdentifierNotFound = &apiError{http.StatusNotFound, "IDENTIFIER_NOT_FOUND",
-		"Sandbox: phone numbers ending in 4 are unknown to the network."}
 )
 
 // identify picks the subject line: from the body (two-legged) or the
@@ -271,10 +267,4 @@ func identify(body string, inBody bool, subject string) (string, *apiError) {
 		return subject, nil
 	}
 	return "", errMissingIdentifier
-}
-
-// timestamp renders t as RFC 3339 with its time zone, as the APIs require.
-func timestamp(t time.Time) *string {
-	s := t.UTC().Format(time.RFC3339)
-	return &s
 }

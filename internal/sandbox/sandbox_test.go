@@ -445,6 +445,7 @@ type call struct {
 	status  int
 	want    string // the exact JSON answer, for 200
 	code    string // the ErrorInfo code, for errors
+	message string // the exact ErrorInfo message, when set
 	// rejected marks requests the gateway's schema validation refuses, so
 	// they only reach the sandbox if the gateway is bypassed.
 	rejected bool
@@ -620,7 +621,12 @@ func validationRequest(c call) *http.Request {
 	return req
 }
 
-func TestRules(t *testing.T) {
+func TestRules(t *testing.T) { runCalls(t, calls()) }
+
+// runCalls sends each call to the handler over HTTP on loopback and checks
+// the answer: status, body or code, correlator, and that the request and the
+// answer follow our definitions (and CAMARA's, when present).
+func runCalls(t *testing.T, cs []call) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
 	ours := ourDocs(t)
@@ -641,7 +647,7 @@ func TestRules(t *testing.T) {
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 
-	for _, c := range calls() {
+	for _, c := range cs {
 		t.Run(c.name, func(t *testing.T) {
 			const correlator = "b4333c46-49c0-4f62-80d7-f0ef930f1c46"
 			res := do(t, srv.Client(), srv.URL, c, correlator)
@@ -661,6 +667,9 @@ func TestRules(t *testing.T) {
 				var e apiError
 				if err := json.Unmarshal(res.body, &e); err != nil || e.Code != c.code || e.Status != c.status || e.Message == "" {
 					t.Errorf("got body %s; want ErrorInfo status %d code %s", res.body, c.status, c.code)
+				}
+				if c.message != "" && e.Message != c.message {
+					t.Errorf("got message %q; want %q", e.Message, c.message)
 				}
 			}
 
@@ -699,87 +708,12 @@ func jsonEqual(a, b []byte) bool {
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
-// TestDocumentedRules drives every last-digit rule that the definitions
-// state under x-gatehouse-sandbox-rules, so the documents cannot drift from
-// the handler, and checks that RULES.md names every code they use.
-func TestDocumentedRules(t *testing.T) {
-	rulesMD, err := os.ReadFile("RULES.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A three-legged request body per operation: the digit comes from the
-	// subject.
-	bodies := map[string]string{
-		"POST " + simCheck:    `{}`,
-		"POST " + simRetrieve: `{}`,
-		"POST " + lvVerify:    `{"area":` + circle + `}`,
-	}
-	h := Handler()
-	for name, doc := range ourDocs(t) {
-		for key, rt := range operations(t, doc) {
-			raw, err := json.Marshal(rt.Operation.Extensions["x-gatehouse-sandbox-rules"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rules []struct {
-				LastDigits []int           `json:"lastDigits"`
-				When       string          `json:"when"`
-				Status     int             `json:"status"`
-				Body       json.RawMessage `json:"body"`
-				Code       string          `json:"code"`
-			}
-			if err := json.Unmarshal(raw, &rules); err != nil || len(rules) == 0 {
-				t.Fatalf("%s %s: x-gatehouse-sandbox-rules: %s (%v)", name, key, raw, err)
-			}
-			seen := map[int]bool{}
-			for _, r := range rules {
-				if r.Code != "" && !bytes.Contains(rulesMD, []byte("`"+r.Code+"`")) {
-					t.Errorf("RULES.md does not mention %s (%s)", r.Code, key)
-				}
-				if (len(r.LastDigits) == 0) == (r.When == "") {
-					t.Errorf("%s: a rule needs either lastDigits or when: %+v", key, r)
-				}
-				for _, d := range r.LastDigits {
-					if seen[d] {
-						t.Errorf("%s: digit %d has two rules", key, d)
-					}
-					seen[d] = true
-					method, path, _ := strings.Cut(key, " ")
-					body, ok := bodies[key]
-					if !ok {
-						t.Fatalf("no test body for %s", key)
-					}
-					req := httptest.NewRequest(method, path, strings.NewReader(body))
-					req.Header.Set(SubjectHeader, line(d))
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					if rec.Code != r.Status {
-						t.Errorf("%s digit %d: got %d %s; the definition says %d", key, d, rec.Code, rec.Body, r.Status)
-					}
-					if len(r.Body) > 0 && !jsonEqual(rec.Body.Bytes(), r.Body) {
-						t.Errorf("%s digit %d: got %s; the definition says %s", key, d, rec.Body, r.Body)
-					}
-					if r.Code != "" && !strings.Contains(rec.Body.String(), `"code":"`+r.Code+`"`) {
-						t.Errorf("%s digit %d: got %s; the definition says code %s", key, d, rec.Body, r.Code)
-					}
-				}
-			}
-			if len(seen) != 0 && len(seen) != 10 {
-				t.Errorf("%s: rules cover %d of the 10 last digits", key, len(seen))
-			}
-		}
-	}
-	if !bytes.Contains(rulesMD, []byte(sha("+34600000001"))) {
-		t.Error("RULES.md's hashing example is not SHA-256 of +34600000001")
-	}
-}
-
 // TestDeterministic sends every call several times at once and wants the
 // same bytes back each time.
 func TestDeterministic(t *testing.T) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
-	for _, c := range calls() {
+	for _, c := range append(calls(), ruleCalls(t)...) {
 		const n = 4
 		got := make([]response, n)
 		var wg sync.WaitGroup
