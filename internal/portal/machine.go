@@ -50,6 +50,16 @@ func referenceMarkdown(ref *reference, doc *openapi3.T) string {
 		if op.BodyExample != "" {
 			fmt.Fprintf(&b, "\nRequest body example:\n\n```json\n%s\n```\n", op.BodyExample)
 		}
+		if len(op.Rules) > 0 {
+			b.WriteString("\nSandbox rules:\n\n| when | test number | token | answer |\n|---|---|---|---|\n")
+			for _, r := range op.Rules {
+				token := "two-legged"
+				if r.ThreeLegged {
+					token = "three-legged"
+				}
+				fmt.Fprintf(&b, "| %s | `%s` | %s | %d `%s` |\n", r.When, r.PhoneNumber, token, r.Status, r.Answer)
+			}
+		}
 		b.WriteString("\nResponses:\n\n")
 		for _, r := range op.Responses {
 			codes := make([]string, 0, len(r.Errors))

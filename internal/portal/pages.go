@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store"
 )
 
@@ -154,6 +156,29 @@ func (p *Portal) apiDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `inline; filename="`+a.Name+ext+`"`)
 	w.Header().Set("Cache-Control", "no-cache")
 	writeMaybeGzip(w, r, http.StatusOK, a.Document)
+}
+
+// sandboxRules serves the rules table the sandbox answers a sandbox API
+// from: the same data as the page's test-number tables.
+func (p *Portal) sandboxRules(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ref, err := p.reference(r.Context(), name)
+	if err != nil {
+		p.fail(w, r, apiError(err, name))
+		return
+	}
+	if !ref.Sandbox {
+		p.fail(w, r, problem.Newf(problem.NotFoundResourceNotFound, "%s is not answered by the sandbox, so it has no sandbox rules.", name))
+		return
+	}
+	body, err := json.MarshalIndent(sandbox.Rules(name), "", "  ")
+	if err != nil {
+		p.fail(w, r, problem.Internal(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	writeMaybeGzip(w, r, http.StatusOK, body)
 }
 
 // planView is a plan as the comparison shows it.

@@ -12,6 +12,7 @@
 // Routes (see Handler): / (landing), /portal/apis (catalog),
 // /portal/apis/{name} (an API's page), /portal/apis/{name}.md and
 // /portal/apis/{name}/openapi (the same as Markdown and the raw document),
+// /portal/apis/{name}/sandbox-rules.json (the sandbox's rules table),
 // /portal/plans (plan comparison), /llms.txt, /static/… (assets).
 package portal
 
@@ -85,6 +86,7 @@ func New(cfg Config) (*Portal, error) {
 	mux.HandleFunc("GET /portal/apis", p.catalog)
 	mux.HandleFunc("GET /portal/apis/{name}", p.apiPage)
 	mux.HandleFunc("GET /portal/apis/{name}/openapi", p.apiDocument)
+	mux.HandleFunc("GET /portal/apis/{name}/sandbox-rules.json", p.sandboxRules)
 	mux.HandleFunc("GET /portal/plans", p.plansPage)
 	mux.HandleFunc("GET /llms.txt", p.llmsTxt)
 	mux.HandleFunc("GET /static/", p.static)

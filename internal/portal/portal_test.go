@@ -73,8 +73,12 @@ func addAPI(t testing.TB, db *sqlstore.DB, name, base, status string, doc []byte
 		t.Fatalf("%s: %v", name, err)
 	}
 	now := time.Now()
+	upstream := "https://backend.example/v1" // never called: the portal reads records only
+	if status == "sandbox" {
+		upstream = "sandbox:"
+	}
 	a := &store.API{Name: name, Title: d.Info.Title, Version: d.Info.Version, BasePath: base,
-		UpstreamURL: "sandbox:", Status: status, Document: doc, CreatedAt: now, UpdatedAt: now}
+		UpstreamURL: upstream, Status: status, Document: doc, CreatedAt: now, UpdatedAt: now}
 	if err := db.CreateAPI(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +155,9 @@ func TestPages(t *testing.T) {
 			`id="overview"`, `id="authorisation"`, `id="reference"`, `id="plans"`, `id="op-checkSimSwap"`,
 			"client_credentials", "sim-swap:check", `href="/docs/errors#bad_request"`, "€49 / month",
 			"curl -i -X POST http://127.0.0.1:8080/sim-swap/v2/check",
+			"Sandbox test numbers", "<code>+34600000003</code>", `<a href="/docs/errors#service_not_applicable"><code>SERVICE_NOT_APPLICABLE</code></a>`,
 		}},
+		{"/portal/apis/sim-swap/sandbox-rules.json", "application/json", []string{`"phoneNumber": "+34600000001"`}},
 		{"/portal/plans", "text/html", []string{`id="plan-business"`, "Reviewed by the operator", "100,000 calls"}},
 		{"/portal/apis/sim-swap.md", "text/markdown", []string{"# SIM Swap", "### checkSimSwap `POST /sim-swap/v2/check`"}},
 		{"/portal/apis/sim-swap/openapi", "application/yaml", []string{"openapi: 3.0.3"}},
@@ -180,6 +186,10 @@ func TestPages(t *testing.T) {
 // unknown asset are registry errors, as HTML pages with the cause and fix.
 func TestErrorPages(t *testing.T) {
 	r := newRig(t)
+	addAPI(t, r.db, "live-one", "/live/v1", "live", []byte(`openapi: 3.0.3
+info: {title: Live, version: 1.0.0}
+paths: {/x: {get: {responses: {"200": {description: ok}}}}}
+`))
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -188,6 +198,7 @@ func TestErrorPages(t *testing.T) {
 		{"GET", "/portal/nope", 404, "not_found", ""},
 		{"GET", "/portal/apis/nope", 404, "not_found", ""},
 		{"GET", "/portal/apis/nope.md", 404, "not_found", ""},
+		{"GET", "/portal/apis/live-one/sandbox-rules.json", 404, "not_found", ""},
 		{"GET", "/static/style.00000000.css", 404, "not_found", ""},
 		{"POST", "/portal/apis", 405, "method_not_allowed", "GET, HEAD"},
 		{"DELETE", "/", 405, "method_not_allowed", "GET, HEAD"},

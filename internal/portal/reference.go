@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -13,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store"
 )
 
@@ -31,6 +33,9 @@ type reference struct {
 	Flows       []authFlow
 	Scopes      []scope
 	Operations  []*operation
+	// Sandbox is set for an API the built-in sandbox answers; each
+	// operation then lists its rules (sandbox.Rules).
+	Sandbox bool
 	// Markdown is the page as Markdown (/portal/apis/{name}.md, llms.txt).
 	Markdown string
 }
@@ -62,6 +67,16 @@ type operation struct {
 	Samples     []sample
 	// BodyExample is the first request example, pretty JSON ("" if none).
 	BodyExample string
+	// Rules are the sandbox's answers to this operation, for a sandbox API.
+	Rules []sandboxRule
+}
+
+// sandboxRule is one row of the sandbox's rules table as the page shows it.
+type sandboxRule struct {
+	When, PhoneNumber, Answer, Key string
+	Status                         int
+	ThreeLegged                    bool
+	Body                           string
 }
 
 type param struct {
@@ -121,6 +136,11 @@ func newReference(a *store.API, md *markdown) (*reference, error) {
 	}
 	ref := &reference{
 		Name: a.Name, Title: a.Title, Version: a.Version, Status: a.Status, BasePath: a.BasePath,
+		Sandbox: a.UpstreamURL == "sandbox:",
+	}
+	var rules []sandbox.Rule
+	if ref.Sandbox {
+		rules = sandbox.Rules(a.Name)
 	}
 	if doc.Info != nil {
 		ref.Description = md.render(doc.Info.Description)
@@ -141,6 +161,7 @@ func newReference(a *store.API, md *markdown) (*reference, error) {
 				continue
 			}
 			o := newOperation(a.BasePath, p, method, item, op, doc, md)
+			o.Rules = operationRules(rules, method, p)
 			for _, t := range o.Tags {
 				tags[t] = true
 			}
@@ -422,6 +443,37 @@ func errorCodes(status string, body *payload) []errorCode {
 		out = append(out, errorCode{Status: status, Code: c, Key: registryKey(st, c)})
 	}
 	return out
+}
+
+// operationRules are the sandbox rows of one operation, with each answer
+// in words and its error linked to the registry.
+func operationRules(rules []sandbox.Rule, method, path string) []sandboxRule {
+	var out []sandboxRule
+	for _, r := range rules {
+		if r.Method != method || r.Path != path {
+			continue
+		}
+		v := sandboxRule{When: r.When, PhoneNumber: r.PhoneNumber, Status: r.Status, ThreeLegged: r.Subject != ""}
+		if len(r.Body) > 0 {
+			v.Body = compactJSON(r.Body)
+		}
+		if r.Code != "" {
+			v.Answer = r.Code
+			v.Key = registryKey(r.Status, r.Code)
+		} else {
+			v.Answer = compactJSON(r.Response)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 // registryKey finds the registry entry the gateway answers with this
