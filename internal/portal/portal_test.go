@@ -155,7 +155,7 @@ func TestPages(t *testing.T) {
 			`id="overview"`, `id="authorisation"`, `id="reference"`, `id="plans"`, `id="op-checkSimSwap"`,
 			"client_credentials", "sim-swap:check", `href="/docs/errors#bad_request"`, "€49 / month",
 			"curl -i -X POST http://127.0.0.1:8080/sim-swap/v2/check",
-			"Sandbox test numbers", "<code>+34600000003</code>", `<a href="/docs/errors#service_not_applicable"><code>SERVICE_NOT_APPLICABLE</code></a>`,
+			"Sandbox test numbers", "34600000003</code>", `<a href="/docs/errors#service_not_applicable"><code>SERVICE_NOT_APPLICABLE</code></a>`,
 		}},
 		{"/portal/apis/sim-swap/sandbox-rules.json", "application/json", []string{`"phoneNumber": "+34600000001"`}},
 		{"/portal/plans", "text/html", []string{`id="plan-business"`, "Reviewed by the operator", "100,000 calls"}},
