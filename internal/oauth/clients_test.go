@@ -1,8 +1,10 @@
 package oauth
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestUnknownScopesRefused: a client can no longer be registered, or given
@@ -69,5 +71,32 @@ func TestUnknownScopesRefused(t *testing.T) {
 	}
 	if _, err := e.clients.Create(ctx, spec("late", "sim-swap:check", false)); err == nil {
 		t.Error("a new client got sim-swap:check after the sim-swap API was deleted")
+	}
+}
+
+// TestSecretRotation: after rotate-secret both secrets work during the
+// grace period, then only the new one.
+func TestSecretRotation(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t, nil)
+	e.otherNode.SecretGrace = 2 * time.Second // the CLI's, as secret_rotation_grace sets it
+	c := e.createClient("rotating")
+	v, err := e.otherNode.RotateSecret(t.Context(), c.ID)
+	if err != nil || v.ClientSecret == "" || v.ClientSecret == c.Secret {
+		t.Fatalf("rotate-secret: %+v %v", v, err)
+	}
+	rotated := testClient{ID: c.ID, Secret: v.ClientSecret}
+	status := func(cl testClient) int {
+		resp := e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}}, cl.ID, cl.Secret)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	e.afterCacheTTL("the new secret to work", func() bool { return status(rotated) == 200 })
+	if got := status(c); got != 200 {
+		t.Errorf("old secret within the grace period: %d; want 200", got)
+	}
+	e.afterCacheTTL("the old secret to stop working after the grace period", func() bool { return status(c) == 401 })
+	if got := status(rotated); got != 200 {
+		t.Errorf("new secret after the grace period: %d; want 200", got)
 	}
 }
