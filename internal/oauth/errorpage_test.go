@@ -19,6 +19,7 @@ import (
 func TestErrorPageSharesTheRenderersPolicy(t *testing.T) {
 	var logs bytes.Buffer
 	e := newAuthzEnv(t, func(c *Config) {
+		c.Render = nil
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	for _, tc := range []struct {
