@@ -27,9 +27,10 @@ import (
 // testPlatform is a platform built as `gatehouse serve` builds it
 // (OpenParts, then Build) over real parts: a real store (SQLite in a
 // temporary directory unless the configuration names another database),
-// real signing keys, the in-memory limiter. Its public and admin handlers
-// are served by httptest on loopback the way serve serves them
-// (NewHTTPServer on Listener). It stops at the end of the test.
+// real signing keys, the in-memory limiter (without serve's saving of its
+// quota counts, which cmd/gatehouse tests across restarts). Its public and
+// admin handlers are served by httptest on loopback the way serve serves
+// them (NewHTTPServer on Listener). It stops at the end of the test.
 type testPlatform struct {
 	t     *testing.T
 	cfg   config.Config

@@ -77,7 +77,8 @@ func causeID(body map[string]any) string {
 // subscription, quotas and rates answered 429 with Retry-After, the RateLimit
 // fields, upgrades applying on the next request, approval, and usage.
 func TestPlansSubscriptionsAndLimits(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it needs a few requests within one second of a
+	// limiter, which the package's other tests would slow down.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"pong":true}`)
@@ -233,7 +234,8 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 // TestTokenEndpointAbuseLimit: a client past its token rate gets 429 in
 // OAuth JSON with Retry-After, and others are unaffected.
 func TestTokenEndpointAbuseLimit(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it needs a few requests within one second of a
+	// limiter, which the package's other tests would slow down.
 	ts := newTestPlatform(t, func(c *config.Config) { c.TokenRatePerClient = 1 })
 	noisy := ts.createClient("noisy")
 	quiet := ts.createClient("quiet")
