@@ -1,6 +1,7 @@
-// Package server wires gatehouse's parts into the two HTTP listeners: the
-// public one (OAuth/OIDC, gateway, portal, docs) and the admin one (admin
-// API, metrics, health). routes.go shows the whole surface.
+// Package server builds gatehouse's parts (platform.go: OpenParts, Build)
+// and wires them into the two HTTP listeners: the public one (OAuth/OIDC,
+// gateway, portal, docs) and the admin one (admin API, metrics, health).
+// routes.go shows the whole surface.
 package server
 
 import (
