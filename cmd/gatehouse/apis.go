@@ -238,7 +238,7 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 	var out any
 	switch sub {
 	case "import":
-		out, err = p.apis.Import(ctx, doc, gateway.ImportOptions{
+		out, err = p.APIs.Import(ctx, doc, gateway.ImportOptions{
 			Name: af.name.value, BasePath: af.basePath.value, Upstream: af.upstream.value,
 			Status: af.status.value, MaxBodyBytes: af.maxBody.value, ErrorMediaType: af.errorType.value,
 			UpstreamCAPEM: deref(ca), UpstreamServerName: af.serverName.value,
@@ -249,7 +249,7 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 		})
 	case "list":
 		var list []*gateway.APIView
-		if list, err = p.apis.List(ctx); err == nil {
+		if list, err = p.APIs.List(ctx); err == nil {
 			if o.is("json") {
 				out = map[string]any{"apis": list}
 			} else {
@@ -257,7 +257,7 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 			}
 		}
 	case "show":
-		out, err = p.apis.Get(ctx, pos[0])
+		out, err = p.APIs.Get(ctx, pos[0])
 	case "update":
 		u := gateway.APIUpdate{Document: doc}
 		if af.basePath.set {
@@ -294,9 +294,9 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 			u.BreakerMaxPauseMS = &ms
 		}
 		u.UpstreamCAPEM, u.UpstreamClientCertPEM, u.UpstreamClientKeyPEM = ca, clientCert, clientKey
-		out, err = p.apis.Update(ctx, pos[0], u)
+		out, err = p.APIs.Update(ctx, pos[0], u)
 	case "delete":
-		if err = p.apis.Delete(ctx, pos[0]); err == nil {
+		if err = p.APIs.Delete(ctx, pos[0]); err == nil {
 			if o.is("json") {
 				out = map[string]string{"deleted": pos[0]}
 			} else {

@@ -206,10 +206,10 @@ func (c *cli) clients(ctx context.Context, sub string, pos []string, cf *clientF
 	var out any
 	switch sub {
 	case "create":
-		out, err = p.clients.Create(ctx, spec)
+		out, err = p.Clients.Create(ctx, spec)
 	case "list":
 		var list []*oauth.ClientView
-		if list, err = p.clients.List(ctx); err == nil {
+		if list, err = p.Clients.List(ctx); err == nil {
 			if o.is("json") {
 				out = map[string]any{"clients": list}
 			} else {
@@ -217,13 +217,13 @@ func (c *cli) clients(ctx context.Context, sub string, pos []string, cf *clientF
 			}
 		}
 	case "show":
-		out, err = p.clients.Get(ctx, pos[0])
+		out, err = p.Clients.Get(ctx, pos[0])
 	case "update":
-		out, err = p.clients.Update(ctx, pos[0], spec)
+		out, err = p.Clients.Update(ctx, pos[0], spec)
 	case "rotate-secret":
-		out, err = p.clients.RotateSecret(ctx, pos[0])
+		out, err = p.Clients.RotateSecret(ctx, pos[0])
 	case "delete":
-		if err = p.clients.Delete(ctx, pos[0]); err == nil {
+		if err = p.Clients.Delete(ctx, pos[0]); err == nil {
 			if o.is("json") {
 				out = map[string]string{"deleted": pos[0]}
 			} else {
@@ -269,17 +269,17 @@ func (c *cli) keys(ctx context.Context, rotate bool, o *output) error {
 	}
 	defer p.store.Close()
 	if rotate {
-		kid, err := p.keys.Rotate(ctx)
+		kid, err := p.Keys.Rotate(ctx)
 		if err != nil {
 			return err
 		}
 		if o.is("json") {
 			return printJSON(stdout, map[string]string{"kid": kid})
 		}
-		fmt.Fprintf(stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", kid, p.cfg.KeyRetention)
+		fmt.Fprintf(stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", kid, p.Config.KeyRetention)
 		return nil
 	}
-	list, err := p.keys.List(ctx)
+	list, err := p.Keys.List(ctx)
 	if err != nil {
 		return err
 	}

@@ -174,7 +174,7 @@ func TestUsersPasswordStdin(t *testing.T) {
 	}
 	defer p.store.Close()
 	for user, password := range map[string]string{"alice": pw, "bob": "no newline at all", "carol": "windows line"} {
-		if _, err := p.users.Authenticate(ctx, user, password); err != nil {
+		if _, err := p.Users.Authenticate(ctx, user, password); err != nil {
 			t.Errorf("%s cannot sign in with the password given on stdin: %v", user, err)
 		}
 	}

@@ -100,14 +100,14 @@ func FuzzGatewayRequest(f *testing.F) {
 	f.Cleanup(func() { _ = rt.close(context.Background(), slog.Default()) })
 	handler := rt.srv.Public()
 
-	signer, err := p.keys.Signer("at+jwt")
+	signer, err := p.Keys.Signer("at+jwt")
 	if err != nil {
 		f.Fatal(err)
 	}
 	// The tokens' client must exist and be active, or every input would
 	// stop at the client check.
 	name := "fuzz app"
-	app, err := p.clients.Create(ctx, oauth.ClientSpec{Name: &name})
+	app, err := p.Clients.Create(ctx, oauth.ClientSpec{Name: &name})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -116,18 +116,18 @@ func FuzzGatewayRequest(f *testing.F) {
 	// rate-limited, and no input would reach past the limits. Limits are
 	// not what this fuzzes: the app's plan limits nothing.
 	unlimited := 0.0
-	if _, err := p.plans.CreatePlan(ctx, "fuzz-unlimited", plans.PlanSpec{RatePerSecond: &unlimited}); err != nil {
+	if _, err := p.Plans.CreatePlan(ctx, "fuzz-unlimited", plans.PlanSpec{RatePerSecond: &unlimited}); err != nil {
 		f.Fatal(err)
 	}
 	for _, api := range []string{"sim-swap", "number-verification", "location-verification"} {
-		if _, err := p.plans.Subscribe(ctx, app.ClientID, api, "fuzz-unlimited"); err != nil {
+		if _, err := p.Plans.Subscribe(ctx, app.ClientID, api, "fuzz-unlimited"); err != nil {
 			f.Fatal(err)
 		}
 	}
 	mint := func(sub string) []byte {
 		now := time.Now()
 		claims := map[string]any{
-			"iss": p.cfg.Issuer, "sub": sub, "aud": []string{p.cfg.Issuer},
+			"iss": p.Config.Issuer, "sub": sub, "aud": []string{p.Config.Issuer},
 			"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
 			"jti": base64.RawURLEncoding.EncodeToString(randomBytes(16)), "client_id": app.ClientID,
 			"scope": "sim-swap sim-swap:check sim-swap:retrieve-date number-verification:verify " +

@@ -145,13 +145,13 @@ func (c *cli) plans(ctx context.Context, sub string, pos []string, pf *planFlags
 	var out any
 	switch sub {
 	case "create":
-		out, err = p.plans.CreatePlan(ctx, pf.name.value, pf.spec())
+		out, err = p.Plans.CreatePlan(ctx, pf.name.value, pf.spec())
 	case "update":
-		out, err = p.plans.UpdatePlan(ctx, pos[0], pf.spec())
+		out, err = p.Plans.UpdatePlan(ctx, pos[0], pf.spec())
 	case "show":
-		out, err = p.plans.GetPlan(ctx, pos[0])
+		out, err = p.Plans.GetPlan(ctx, pos[0])
 	case "delete":
-		if err = p.plans.DeletePlan(ctx, pos[0]); err == nil {
+		if err = p.Plans.DeletePlan(ctx, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
 			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted plan %s\n", pos[0])
@@ -160,7 +160,7 @@ func (c *cli) plans(ctx context.Context, sub string, pos []string, pf *planFlags
 		}
 	case "list":
 		var list []*plans.PlanView
-		if list, err = p.plans.ListPlans(ctx); err == nil {
+		if list, err = p.Plans.ListPlans(ctx); err == nil {
 			out = map[string]any{"plans": list}
 			if !o.is("json") {
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -256,15 +256,15 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 	var out any
 	switch sub {
 	case "create":
-		out, err = p.plans.Subscribe(ctx, client.value, api.value, plan.value)
+		out, err = p.Plans.Subscribe(ctx, client.value, api.value, plan.value)
 	case "update":
-		out, err = p.plans.ChangePlan(ctx, pos[0], plan.value)
+		out, err = p.Plans.ChangePlan(ctx, pos[0], plan.value)
 	case "approve":
-		out, err = p.plans.Approve(ctx, pos[0])
+		out, err = p.Plans.Approve(ctx, pos[0])
 	case "show":
-		out, err = p.plans.GetSubscription(ctx, pos[0])
+		out, err = p.Plans.GetSubscription(ctx, pos[0])
 	case "delete":
-		if err = p.plans.Unsubscribe(ctx, pos[0]); err == nil {
+		if err = p.Plans.Unsubscribe(ctx, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
 			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted subscription %s\n", pos[0])
@@ -273,7 +273,7 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 		}
 	case "list":
 		var list []*plans.SubscriptionView
-		if list, err = p.plans.ListSubscriptions(ctx, store.SubscriptionFilter{ClientID: client.value, APIName: api.value}); err == nil {
+		if list, err = p.Plans.ListSubscriptions(ctx, store.SubscriptionFilter{ClientID: client.value, APIName: api.value}); err == nil {
 			out = map[string]any{"subscriptions": list}
 			if !o.is("json") {
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

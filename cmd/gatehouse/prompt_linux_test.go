@@ -65,13 +65,13 @@ func TestUsersPasswordPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.store.Close()
-	if _, err := p.users.Authenticate(ctx, "erin", "typed at the prompt"); err != nil {
+	if _, err := p.Users.Authenticate(ctx, "erin", "typed at the prompt"); err != nil {
 		t.Errorf("erin cannot sign in with the password typed at the prompt: %v", err)
 	}
 	if _, err := create("frank", "one password\nanother one\n"); !isUsageError(err) || !strings.Contains(err.Error(), "differ") {
 		t.Errorf("two different passwords: err = %v; want a usage error saying they differ", err)
 	}
-	users, err := p.users.List(ctx)
+	users, err := p.Users.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

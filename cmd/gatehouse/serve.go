@@ -9,43 +9,27 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"gatehouse/internal/config"
-	"gatehouse/internal/docs"
-	"gatehouse/internal/gateway"
 	"gatehouse/internal/health"
-	"gatehouse/internal/keys"
-	"gatehouse/internal/oauth"
-	"gatehouse/internal/plans"
-	"gatehouse/internal/portal"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	redislimit "gatehouse/internal/ratelimit/redis"
-	"gatehouse/internal/sandbox"
 	"gatehouse/internal/server"
 	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/usage"
 )
 
-// platform is what every command opens: configuration, store, keys and
-// the managers operators act through.
+// platform is what every command opens: the configuration, the store
+// and the managers operators act through (server.Parts), over the SQL store.
 type platform struct {
-	cfg   config.Config
+	*server.Parts
+	// store is Parts.Store as opened: the process closes it.
 	store *sqlstore.DB
-	// health holds what the store's calls showed (readiness, the token
-	// endpoint's answer during an outage).
-	health  *health.Tracker
-	keys    *keys.Manager
-	clients *oauth.ClientManager
-	apis    *gateway.APIManager
-	plans   *plans.Manager
-	users   *oauth.UserManager
 }
 
 // open loads the configuration named by --config (or GATEHOUSE_CONFIG) and
@@ -68,72 +52,12 @@ func open(ctx context.Context, configPath string, getenv func(string) string) (*
 	tracker := health.NewTracker(nil)
 	st.Timeout = cfg.StoreTimeout
 	st.Observe = tracker.ObserveStore
-	km := &keys.Manager{Store: st, Secret: cfg.Secret, Retention: cfg.KeyRetention}
-	if err := km.Load(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace,
-		DefinedScopes: func(ctx context.Context) ([]string, error) { return definedScopes(ctx, st) }}
-	am := &gateway.APIManager{Store: st, Reserved: server.ReservedPaths, Secret: cfg.Secret}
-	if err := seedSandboxAPIs(ctx, st, am); err != nil {
-		st.Close()
-		return nil, err
-	}
-	pm := &plans.Manager{Store: st}
-	if err := pm.SeedDefaults(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	um := &oauth.UserManager{Store: st}
-	return &platform{cfg: cfg, store: st, health: tracker, keys: km, clients: cm, apis: am, plans: pm, users: um}, nil
-}
-
-// seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so
-// `serve` on defaults has APIs to try at once. It runs only while no API
-// was ever written (generation 0): an operator's later deletions stick.
-func seedSandboxAPIs(ctx context.Context, st *sqlstore.DB, am *gateway.APIManager) error {
-	gen, err := st.APIsGeneration(ctx)
-	if err != nil || gen != 0 {
-		return err
-	}
-	for _, d := range sandbox.Definitions() {
-		_, err := am.Import(ctx, d.Document, gateway.ImportOptions{Name: d.Name, BasePath: d.BasePath, Upstream: gateway.SandboxUpstream})
-		var p *problem.Error
-		if errors.As(err, &p) && p.Entry.Key == "already_exists" {
-			continue // another process seeded it first
-		}
-		if err != nil {
-			return fmt.Errorf("mounting the sandbox API %s: %w", d.Name, err)
-		}
-	}
-	return nil
-}
-
-// definedScopes returns every scope that exists: the platform's own and
-// every scope an operation of a stored API requires (the gateway's
-// compiled scopes, read from the store so that the CLI, which runs no
-// gateway, and every node agree). An API whose document does not load
-// defines none: the gateway does not serve it either.
-func definedScopes(ctx context.Context, st *sqlstore.DB) ([]string, error) {
-	apis, err := st.ListAPIs(ctx)
+	parts, err := server.OpenParts(ctx, cfg, st, tracker)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
-	out := slices.Clone(oauth.PlatformScopes)
-	for _, a := range apis {
-		spec, err := gateway.LoadSpec(a.Document)
-		if err != nil {
-			continue
-		}
-		for _, sc := range spec.Scopes {
-			if !slices.Contains(out, sc) {
-				out = append(out, sc)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return &platform{Parts: parts, store: st}, nil
 }
 
 // redactURL hides a password in a database URL for messages.
@@ -176,37 +100,12 @@ func (r *running) close(ctx context.Context, logger *slog.Logger) error {
 	return err
 }
 
-// build assembles the platform's parts on an opened platform and starts
-// their background work (revocation and key refresh, API and subscription
-// reloads, usage flushes) until ctx is done. serve and the tests build the
-// same way.
+// build chooses the gateway's limiter (in memory, its quota counts kept in
+// the store, or shared in Redis), builds the platform on p with it
+// (server.Build) and starts the background work until ctx is done. serve
+// and the tests build the same way.
 func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, error) {
-	cfg := p.cfg
-	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
-	registry := prometheus.NewRegistry()
-	as := oauth.NewServer(oauth.Config{
-		Issuer:            cfg.Issuer,
-		Store:             p.store,
-		StoreHealth:       p.health,
-		Keys:              p.keys,
-		Render:            render,
-		AccessTokenTTL:    cfg.AccessTokenTTL,
-		MaxFormBytes:      cfg.MaxFormBytes,
-		Secret:            cfg.Secret,
-		NetworkLogin:      cfg.NetworkLogin,
-		RequirePKCE:       cfg.RequirePKCE,
-		AbuseLimiter:      ratelimit.NewMemory(),
-		ClientRate:        cfg.TokenRatePerClient,
-		AddressRate:       cfg.TokenRatePerAddress,
-		SignInAddressRate: cfg.SignInRatePerAddress,
-		Logger:            logger,
-	})
-	if err := as.Run(ctx); err != nil {
-		return nil, err
-	}
-	p.clients.OnChange = as.ForgetClient
-	p.users.OnDelete = as.ForgetUser
-
+	cfg := p.Config
 	var limiter ratelimit.Limiter
 	var limits io.Closer
 	var quotas *quotaKeeper
@@ -234,92 +133,14 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 			go rl.Heartbeat(ctx, 2*time.Second) // for LiveNodes
 		}
 	}
-	rec := usage.New(usage.Config{Store: p.store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger})
-	registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "gatehouse_usage_pending_calls",
-			Help: "Counted gateway calls not yet written to the database (they grow while it refuses writes).",
-		}, func() float64 { calls, _ := rec.Pending(); return float64(calls) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "gatehouse_usage_dropped_calls_total",
-			Help: "Counted gateway calls dropped because usage_max_buckets buckets were waiting to be written.",
-		}, func() float64 { return float64(rec.Dropped()) }),
-	)
-
-	gw := gateway.New(gateway.Config{
-		APIs:              p.store,
-		Tokens:            server.Bearer{OAuth: as},
-		Render:            render,
-		Sandbox:           sandbox.Handler(),
-		UpstreamTimeout:   cfg.UpstreamTimeout,
-		BreakerFailures:   cfg.BreakerFailures,
-		BreakerOpenFor:    cfg.BreakerOpenFor,
-		BreakerMaxPause:   cfg.BreakerMaxPause,
-		Access:            p.store,
-		SandboxPlan:       plans.Sandbox,
-		Limiter:           limiter,
-		LimiterFailClosed: cfg.LimiterFailClosed,
-		LimiterTimeout:    cfg.LimiterTimeout,
-		LimiterNodes:      cfg.LimiterNodes,
-		StoreHealth:       p.health,
-		PortalURL:         cfg.Issuer,
-		Usage:             rec,
-		Registerer:        registry,
-		Secret:            cfg.Secret,
-		Logger:            logger,
-	})
-	if err := gw.Run(ctx); err != nil {
-		return nil, fmt.Errorf("loading APIs: %w", err)
-	}
-	as.SetKnownScopes(func(s string) bool { return slices.Contains(oauth.PlatformScopes, s) || gw.KnownScope(s) })
-	p.apis.OnChange = func() {
-		if err := gw.Reload(ctx); err != nil {
-			logger.Warn("reloading APIs failed", "err", err)
-		}
-	}
-	p.plans.OnChange = gw.InvalidateAccess
-	trusted, err := cfg.TrustedProxyPrefixes() // validated when loaded
+	pl, err := server.Build(ctx, p.Parts, limiter, logger)
 	if err != nil {
+		if limits != nil {
+			_ = limits.Close()
+		}
 		return nil, err
 	}
-	var site http.Handler
-	if cfg.Portal {
-		site, err = portal.New(portal.Config{
-			APIs: p.store, Plans: p.store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
-			Theme: portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	srv := server.New(server.Deps{
-		OAuth:          as,
-		Clients:        p.clients,
-		Gateway:        gw,
-		APIs:           p.apis,
-		Plans:          p.plans,
-		Usage:          p.store,
-		Keys:           p.keys,
-		Store:          p.store,
-		Health:         p.health,
-		Idempotency:    p.store,
-		Secret:         cfg.Secret,
-		StoreTimeout:   cfg.StoreTimeout,
-		Render:         render,
-		Docs:           &docs.Handler{Renderer: render},
-		Portal:         site,
-		PortalPaths:    portal.Paths,
-		AdminToken:     cfg.AdminToken,
-		Registry:       registry,
-		Logger:         logger,
-		MaxURIBytes:    cfg.MaxURIBytes,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		Profiling:      cfg.Profiling,
-		TrustedProxies: trusted,
-		// A stalled request body is cut off (408).
-		BodyReadTimeout: cfg.BodyReadTimeout,
-	})
-	return &running{srv: srv, render: render, usage: rec, limits: limits, quotas: quotas}, nil
+	return &running{srv: pl.Server, render: pl.Render, usage: pl.Usage, limits: limits, quotas: quotas}, nil
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -351,7 +172,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		return err
 	}
 	defer p.store.Close()
-	cfg := p.cfg
+	cfg := p.Config
 
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -377,8 +198,8 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	errorLog := log.New(&slogWriter{logger}, "", 0)
 	drain := &server.Drain{Grace: cfg.ShutdownIdleGrace}
 	servers := []*http.Server{
-		httpServer(srv.Public(), errorLog, drain),
-		httpServer(srv.Admin(), errorLog, drain),
+		server.NewHTTPServer(srv.Public(), errorLog, drain),
+		server.NewHTTPServer(srv.Admin(), errorLog, drain),
 	}
 	listeners := []net.Listener{publicLn, adminLn}
 	failed := make(chan error, len(servers))
@@ -437,22 +258,6 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	stopBackground()
 	logger.Info("gatehouse stopped")
 	return err
-}
-
-func httpServer(h http.Handler, errorLog *log.Logger, drain *server.Drain) *http.Server {
-	return &http.Server{
-		Handler:           drain.Handler(h),
-		ConnState:         drain.ConnState,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		// Far above the configured header limit, so that our handler sees
-		// and answers oversized URIs (414) and headers (431) itself.
-		MaxHeaderBytes: 1 << 20,
-		ErrorLog:       errorLog,
-		// Handlers reach the connection's framing scan through it (see
-		// server.Listener).
-		ConnContext: server.ConnContext,
-	}
 }
 
 // slogWriter sends net/http's internal log lines to the structured log.

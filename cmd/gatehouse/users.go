@@ -113,7 +113,7 @@ func (c *cli) users(ctx context.Context, sub string, pos []string, username, pas
 
 	switch sub {
 	case "create":
-		u, err := p.users.Create(ctx, username, password, phone)
+		u, err := p.Users.Create(ctx, username, password, phone)
 		if err != nil {
 			return operatorError(err)
 		}
@@ -122,7 +122,7 @@ func (c *cli) users(ctx context.Context, sub string, pos []string, username, pas
 		}
 		return printUserTable(stdout, []*oauth.UserView{u})
 	case "list":
-		list, err := p.users.List(ctx)
+		list, err := p.Users.List(ctx)
 		if err != nil {
 			return operatorError(err)
 		}
@@ -131,7 +131,7 @@ func (c *cli) users(ctx context.Context, sub string, pos []string, username, pas
 		}
 		return printUserTable(stdout, list)
 	}
-	if err := p.users.Delete(ctx, pos[0]); err != nil {
+	if err := p.Users.Delete(ctx, pos[0]); err != nil {
 		return operatorError(err)
 	}
 	if o.is("json") {

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"gatehouse/internal/config"
 )
 
 func TestTrustProxies(t *testing.T) {
@@ -44,5 +48,55 @@ func TestTrustProxies(t *testing.T) {
 	plain := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	if got := trustProxies(plain, nil); got == nil {
 		t.Fatal("nil handler")
+	}
+}
+
+// TestTrustedProxies: behind a trusted reverse proxy, the per-address
+// token limit counts each client named by X-Forwarded-For; without the
+// setting, the header is ignored and every request counts against the
+// peer's own address.
+func TestTrustedProxies(t *testing.T) {
+	// Not parallel: it needs a few requests within one second of a
+	// limiter, which the package's other tests would slow down.
+	tokenFrom := func(ts *testPlatform, c client, forwardedFor string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, ts.Issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		req.SetBasicAuth(c.ID, c.Secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// 1 token request per second per address, bursts of 2.
+	limitOne := func(c *config.Config) { c.TokenRatePerAddress = 1 }
+
+	behind := newTestPlatform(t, func(c *config.Config) {
+		limitOne(c)
+		c.TrustedProxies = "127.0.0.0/8, ::1"
+	})
+	app := behind.createClient("app behind a proxy")
+	var statuses []int
+	for range 3 {
+		statuses = append(statuses, tokenFrom(behind, app, "198.51.100.1"))
+	}
+	if statuses[2] != http.StatusTooManyRequests {
+		t.Errorf("third request from 198.51.100.1 in a second: %v; want the last refused with 429", statuses)
+	}
+	if got := tokenFrom(behind, app, "6.6.6.6, 198.51.100.2"); got != http.StatusOK {
+		t.Errorf("first request from 198.51.100.2 (a spoofed entry to its left): %d; want 200, its own budget", got)
+	}
+
+	direct := newTestPlatform(t, limitOne)
+	app = direct.createClient("app without a proxy")
+	statuses = nil
+	for i := range 3 {
+		statuses = append(statuses, tokenFrom(direct, app, fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	if statuses[2] != http.StatusTooManyRequests {
+		t.Errorf("untrusted X-Forwarded-For: %v; want the third refused (one address, the header ignored)", statuses)
 	}
 }

@@ -1,6 +1,23 @@
 package server
 
-import "testing"
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/gateway"
+	"gatehouse/internal/plans"
+)
 
 // TestFramingScanner feeds header blocks one byte at a time and in one
 // piece: only a block with both Content-Length and Transfer-Encoding marks
@@ -28,5 +45,248 @@ func TestFramingScanner(t *testing.T) {
 				t.Errorf("ambiguous = %v (whole), %v (byte by byte); want %v", whole.ambiguous.Load(), bytewise.ambiguous.Load(), c.ambiguous)
 			}
 		})
+	}
+}
+
+// itemsAPI is the document of the recording upstream: a path parameter, a
+// bounded query parameter and a JSON body.
+const itemsAPI = `openapi: 3.0.3
+info:
+  title: Items
+  version: 1.0.0
+servers:
+  - url: /items/v1
+paths:
+  /items/{id}:
+    parameters:
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+    get:
+      operationId: getItem
+      security:
+        - openId:
+            - items:read
+      parameters:
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            maximum: 10
+      responses:
+        "200":
+          description: The item
+          content:
+            application/json:
+              schema:
+                type: object
+    post:
+      operationId: putItem
+      security:
+        - openId:
+            - items:read
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+      responses:
+        "200":
+          description: The item
+          content:
+            application/json:
+              schema:
+                type: object
+components:
+  securitySchemes:
+    openId:
+      type: openIdConnect
+      openIdConnectUrl: https://example.com/.well-known/openid-configuration
+`
+
+// recorded is one request as the upstream received it.
+type recorded struct {
+	method string
+	path   string
+	body   string
+}
+
+// recorder is an upstream that records every request it receives.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func newRecorder(t *testing.T) *recorder {
+	rec := &recorder{}
+	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.reqs = append(rec.reqs, recorded{method: r.Method, path: r.URL.Path, body: string(body)})
+		rec.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(rec.Close)
+	return rec
+}
+
+// take returns the requests recorded since the last call.
+func (rec *recorder) take() []recorded {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := rec.reqs
+	rec.reqs = nil
+	return out
+}
+
+// sendRaw writes req on a new connection and reads one response, its
+// body in full. With checkClose it then reports whether the server closed
+// the connection (instead of answering a request pipelined behind).
+func sendRaw(t *testing.T, addr, req string, checkClose bool) (*http.Response, []byte, bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		line, _, _ := strings.Cut(req, "\r\n")
+		t.Fatalf("reading the response to %q: %v", line, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !checkClose {
+		return resp, body, false
+	}
+	_, err = br.ReadByte()
+	var op *net.OpError
+	closed := errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &op) && !op.Timeout()
+	return resp, body, closed
+}
+
+// forwardPlatform serves a platform with a short body read timeout, the
+// items API on a recording upstream, and an app subscribed to it. It
+// returns the app's token and the public listener's address.
+func forwardPlatform(t *testing.T) (tp *testPlatform, rec *recorder, tok string, addr string) {
+	t.Helper()
+	rec = newRecorder(t)
+	tp = newTestPlatform(t, func(c *config.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	ctx := context.Background()
+	if _, err := tp.parts.APIs.Import(ctx, []byte(itemsAPI), gateway.ImportOptions{Name: "items", BasePath: "/items/v1", Upstream: rec.URL + "/up"}); err != nil {
+		t.Fatal(err)
+	}
+	app := tp.createClient("forward app", "items:read")
+	unmetered := 0.0
+	if _, err := tp.parts.Plans.CreatePlan(ctx, "unmetered", plans.PlanSpec{RatePerSecond: &unmetered}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.parts.Plans.Subscribe(ctx, app.ID, "items", "unmetered"); err != nil {
+		t.Fatal(err)
+	}
+	tok = tp.token(app, "items:read")
+	eventually(t, 10*time.Second, "the items API to serve the app", func() bool {
+		resp, _ := tp.send(t, gwRequest{method: http.MethodGet, path: "/items/v1/items/1", token: tok})
+		return resp.StatusCode == http.StatusOK
+	})
+	rec.take()
+	return tp, rec, tok, strings.TrimPrefix(tp.Issuer, "http://")
+}
+
+// TestForwardBodyReadTimeout holds a request body half sent: the gateway
+// and the token endpoint answer 408 from the registry and close the
+// connection instead of waiting (issue 9: 1000 such connections were held
+// for minutes).
+func TestForwardBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	_, rec, tok, addr := forwardPlatform(t)
+	for _, c := range []struct {
+		name, req string
+		cause     func(body []byte) string
+	}{
+		{"gateway", "POST /items/v1/items/1 HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":",
+			func(b []byte) string {
+				var e gatewayError
+				_ = json.Unmarshal(b, &e)
+				if e.Cause == nil || e.Status != 408 {
+					return ""
+				}
+				return e.Cause.ID
+			}},
+		{"token endpoint", "POST /oauth2/token HTTP/1.1\r\nHost: " + addr +
+			"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=cli",
+			func(b []byte) string {
+				var e struct{ Error, Cause string }
+				_ = json.Unmarshal(b, &e)
+				return e.Cause
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body, closed := sendRaw(t, addr, c.req, true)
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Fatalf("status %d, want 408: %s", resp.StatusCode, body)
+			}
+			if got := c.cause(body); got != "body_read_timeout" {
+				t.Errorf("cause %q, want body_read_timeout: %s", got, body)
+			}
+			if !closed {
+				t.Error("the connection stayed open")
+			}
+		})
+	}
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("the upstream received %d requests", len(got))
+	}
+}
+
+// TestForwardContentLengthWithTransferEncoding sends a request with both
+// framings and a request pipelined behind it: the first is refused with
+// Connection: close and the second is never served (RFC 9112 §6.1).
+func TestForwardContentLengthWithTransferEncoding(t *testing.T) {
+	t.Parallel()
+	_, rec, tok, addr := forwardPlatform(t)
+	smuggled := "GET /items/v1/items/2 HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+	for _, c := range []struct{ name, head string }{
+		{"gateway", "POST /items/v1/items/1 HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"platform, TE first", "POST /oauth2/token HTTP/1.1\r\nHost: " + addr +
+			"\r\ntransfer-encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\ncontent-length: 4\r\n\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body, closed := sendRaw(t, addr, c.head+"2\r\n{}\r\n0\r\n\r\n"+smuggled, true)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ambiguous_framing") {
+				t.Fatalf("status %d, want 400 ambiguous_framing: %s", resp.StatusCode, body)
+			}
+			if !resp.Close {
+				t.Error("the response does not close the connection")
+			}
+			if !closed {
+				t.Error("the connection stayed open: the pipelined request could be served")
+			}
+		})
+	}
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("the upstream received %v", got)
+	}
+	// A chunked request alone, and a request with Content-Length alone,
+	// are still served on a kept-alive connection.
+	resp, body, _ := sendRaw(t, addr, "POST /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+"\r\nAuthorization: Bearer "+tok+
+		"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", false)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("chunked alone: %d %s", resp.StatusCode, body)
 	}
 }

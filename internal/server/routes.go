@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse/internal/oauth"
+	"gatehouse/internal/portal"
 )
 
 // Public returns the public listener's handler: OAuth/OIDC, the docs and
@@ -32,7 +33,7 @@ func (s *Server) Public() http.Handler {
 	}
 	if p := s.deps.Portal; p != nil {
 		mux.Handle("/{$}", p)
-		for _, path := range s.deps.PortalPaths {
+		for _, path := range portal.Paths {
 			mux.Handle(path, p)
 		}
 	}

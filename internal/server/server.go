@@ -1,6 +1,7 @@
-// Package server wires gatehouse's parts into the two HTTP listeners: the
-// public one (OAuth/OIDC, gateway, portal, docs) and the admin one (admin
-// API, metrics, health). routes.go shows the whole surface.
+// Package server builds gatehouse's parts (platform.go: OpenParts, Build)
+// and wires them into the two HTTP listeners: the public one (OAuth/OIDC,
+// gateway, portal, docs) and the admin one (admin API, metrics, health).
+// routes.go shows the whole surface.
 package server
 
 import (
@@ -63,12 +64,9 @@ type Deps struct {
 	Render       *problem.Renderer
 	// Docs serves /docs/errors and /docs/errors.json.
 	Docs http.Handler
-	// Portal serves the developer portal: "/" exactly, and PortalPaths.
+	// Portal serves the developer portal: "/" exactly, and portal.Paths.
 	// Nil leaves them to the gateway's 404.
 	Portal http.Handler
-	// PortalPaths are the path prefixes the portal answers
-	// (portal.Paths).
-	PortalPaths []string
 	// AdminToken guards the admin API.
 	AdminToken string
 	// Registry receives metrics. Nil means a new registry.

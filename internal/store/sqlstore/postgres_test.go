@@ -2,12 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,61 +16,12 @@ import (
 	"gatehouse/internal/store/storetest"
 )
 
-// postgresURL returns the PostgreSQL server to test against, or skips tb.
-func postgresURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
-	if u == "" {
-		tb.Skipf("GATEHOUSE_TEST_POSTGRES_URL not set, skipping PostgreSQL tests")
-	}
-	return u
-}
-
-// newSchema returns a URL for a schema of its own under base, named after
-// the test, and drops the schema when the test ends (after the stores the
-// test opened are closed, since cleanups run last-registered first).
-func newSchema(tb testing.TB, base string) string {
-	tb.Helper()
-	var b strings.Builder
-	for _, r := range strings.ToLower(tb.Name()) {
-		switch {
-		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	name := b.String()
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	schema := "t_" + name + "_" + hex.EncodeToString(suffix)
-
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("GATEHOUSE_TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return u.String()
-}
+// postgresURL and newSchema are storetest's: the server to test against
+// (or a skip), and a schema of its own per test.
+var (
+	postgresURL = storetest.PostgresURL
+	newSchema   = storetest.PostgresSchema
+)
 
 func TestPostgres(t *testing.T) {
 	base := postgresURL(t)

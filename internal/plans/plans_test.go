@@ -1,0 +1,620 @@
+package plans
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/store/storetest"
+)
+
+// t0 is the managers' clock in these tests, at the stores' millisecond
+// precision. It is long past: the stores set an update's time themselves
+// (storetest: updates follow UpdateClient's rules), so an update time is
+// the real clock's, after t0.
+var t0 = time.Date(2020, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+
+// fixture is a Manager over a real store, its clock stopped at t0, with a
+// count of its OnChange calls.
+type fixture struct {
+	m       *Manager
+	st      *sqlstore.DB
+	changes int
+}
+
+// eachStore runs test on a fresh SQLite store in a temporary directory
+// and, when GATEHOUSE_TEST_POSTGRES_URL is set, on a fresh PostgreSQL
+// schema of its own.
+func eachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Helper()
+	stores := []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "gatehouse.db") }},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresSchema(t, storetest.PostgresURL(t)) }},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			st, err := sqlstore.Open(t.Context(), s.url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			f := &fixture{st: st}
+			f.m = &Manager{Store: st, OnChange: func() { f.changes++ }, Now: func() time.Time { return t0 }}
+			test(t, f)
+		})
+	}
+}
+
+// client and api store what a subscription refers to.
+func (f *fixture) client(t *testing.T, id string) {
+	t.Helper()
+	if err := f.st.CreateClient(t.Context(), &store.Client{ID: id, Name: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) api(t *testing.T, name string) {
+	t.Helper()
+	a := &store.API{Name: name, BasePath: "/" + name + "/v1", UpstreamURL: "http://upstream.test", Status: "live", Document: []byte("openapi: 3.0.3")}
+	if err := f.st.CreateAPI(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantProblem fails t unless err is a registry error of reason r, and
+// returns it.
+func wantProblem(t *testing.T, what string, err error, r problem.Reason) *problem.Error {
+	t.Helper()
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		t.Fatalf("%s: error %v (%T); want %s", what, err, err, r)
+	}
+	if got := p.Reason(); got != r {
+		t.Errorf("%s: %s (%v); want %s", what, got, err, r)
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func planNames(list []*PlanView) []string {
+	var names []string
+	for _, p := range list {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// TestSeedDefaults: a fresh store gets the default plans; a store that
+// ever had a plan written gets nothing, so deleting a default sticks.
+func TestSeedDefaults(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		list, err := f.m.ListPlans(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(planNames(list), ","), "business,sandbox,starter"; got != want {
+			t.Fatalf("plans after seeding = %s; want %s", got, want)
+		}
+		for _, d := range Defaults {
+			v, err := f.m.GetPlan(ctx, d.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.PriceLabel != d.PriceLabel || v.Description != d.Description || v.RatePerSecond != d.RatePerSecond ||
+				v.Burst != d.Burst || v.QuotaDay != d.QuotaDay || v.QuotaMonth != d.QuotaMonth || v.RequiresApproval != d.RequiresApproval {
+				t.Errorf("seeded %s = %+v; want %+v", d.Name, v, d)
+			}
+		}
+		if f.changes != 0 {
+			t.Errorf("seeding called OnChange %d times; want 0 (nothing runs yet)", f.changes)
+		}
+
+		if err := f.m.DeletePlan(ctx, "starter"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		list, _ = f.m.ListPlans(ctx)
+		if got, want := strings.Join(planNames(list), ","), "business,sandbox"; got != want {
+			t.Errorf("plans after deleting starter and seeding again = %s; want %s", got, want)
+		}
+	})
+}
+
+// TestSeedDefaultsNotFresh: a store whose only plan was created and
+// deleted is not fresh: nothing is seeded.
+func TestSeedDefaultsNotFresh(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		if _, err := f.m.CreatePlan(ctx, "own", PlanSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.DeletePlan(ctx, "own"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := f.m.ListPlans(ctx); len(list) != 0 {
+			t.Errorf("plans = %v; want none", planNames(list))
+		}
+	})
+}
+
+// TestCreatePlan: a plan is created with every field and the clock's
+// time, then read back the same; a taken name is already_exists.
+func TestCreatePlan(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		spec := PlanSpec{PriceLabel: ptr("€9"), Description: ptr("Small."), RatePerSecond: ptr(2.5), Burst: ptr(int64(5)),
+			QuotaDay: ptr(int64(100)), QuotaMonth: ptr(int64(1000)), RequiresApproval: ptr(true)}
+		v, err := f.m.CreatePlan(ctx, "small-1", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := PlanView{Name: "small-1", PriceLabel: "€9", Description: "Small.", RatePerSecond: 2.5, Burst: 5,
+			QuotaDay: 100, QuotaMonth: 1000, RequiresApproval: true, CreatedAt: t0, UpdatedAt: t0}
+		if *v != want {
+			t.Errorf("CreatePlan = %+v; want %+v", *v, want)
+		}
+		if f.changes != 1 {
+			t.Errorf("OnChange called %d times; want 1", f.changes)
+		}
+		got, err := f.m.GetPlan(ctx, "small-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0) {
+			t.Errorf("GetPlan times = %v, %v; want %v", got.CreatedAt, got.UpdatedAt, t0)
+		}
+		got.CreatedAt, got.UpdatedAt = t0, t0
+		if *got != want {
+			t.Errorf("GetPlan = %+v; want %+v", *got, want)
+		}
+
+		// Unset fields take their zero value: an unlimited plan.
+		v, err = f.m.CreatePlan(ctx, "0", PlanSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.RatePerSecond != 0 || v.Burst != 0 || v.QuotaDay != 0 || v.QuotaMonth != 0 || v.RequiresApproval {
+			t.Errorf("CreatePlan with no fields = %+v; want every limit 0", v)
+		}
+		if got := Policy(&store.Plan{RatePerSecond: 2.5, Burst: 5, QuotaDay: 100, QuotaMonth: 1000}); got != (ratelimit.Policy{Rate: 2.5, Burst: 5, QuotaDay: 100, QuotaMonth: 1000}) {
+			t.Errorf("Policy = %+v", got)
+		}
+
+		_, err = f.m.CreatePlan(ctx, "small-1", PlanSpec{})
+		p := wantProblem(t, "taken name", err, problem.AlreadyExistsDuplicate)
+		if !strings.Contains(p.Detail, `"small-1"`) {
+			t.Errorf("taken name: detail %q does not name the plan", p.Detail)
+		}
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times after a refused create; want 2", f.changes)
+		}
+	})
+}
+
+// TestPlanValidation: every rule of a plan's fields is bad_request
+// invalid_parameter naming the field; nothing is stored or changed.
+func TestPlanValidation(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 101)
+	cases := []struct {
+		name  string
+		plan  string
+		spec  PlanSpec
+		field string
+	}{
+		{"upper-case name", "Gold", PlanSpec{}, "name"},
+		{"empty name", "", PlanSpec{}, "name"},
+		{"name with a dash first", "-gold", PlanSpec{}, "name"},
+		{"name of 64 characters", strings.Repeat("a", 64), PlanSpec{}, "name"},
+		{"name with a slash", "a/b", PlanSpec{}, "name"},
+		{"negative rate", "p", PlanSpec{RatePerSecond: ptr(-1.0), Burst: ptr(int64(1))}, "rate"},
+		{"NaN rate", "p", PlanSpec{RatePerSecond: ptr(math.NaN()), Burst: ptr(int64(1))}, "rate"},
+		{"rate above a million", "p", PlanSpec{RatePerSecond: ptr(1e6 + 1), Burst: ptr(int64(1))}, "rate"},
+		{"rate without a burst", "p", PlanSpec{RatePerSecond: ptr(1.0)}, "burst"},
+		{"negative burst", "p", PlanSpec{Burst: ptr(int64(-1))}, "burst"},
+		{"burst above a billion", "p", PlanSpec{RatePerSecond: ptr(1.0), Burst: ptr(int64(1e9 + 1))}, "burst"},
+		{"negative day quota", "p", PlanSpec{QuotaDay: ptr(int64(-1))}, "quota"},
+		{"negative month quota", "p", PlanSpec{QuotaMonth: ptr(int64(-1))}, "quota"},
+		{"day quota above the month's", "p", PlanSpec{QuotaDay: ptr(int64(11)), QuotaMonth: ptr(int64(10))}, "quota_day"},
+		{"long price label", "p", PlanSpec{PriceLabel: ptr(long)}, "price_label"},
+		{"long description", "p", PlanSpec{Description: ptr(strings.Repeat("x", 1001))}, "price_label"},
+	}
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		if _, err := f.m.CreatePlan(ctx, "base", PlanSpec{QuotaDay: ptr(int64(5))}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := f.m.GetPlan(ctx, "base")
+		f.changes = 0
+		for _, tc := range cases {
+			_, err := f.m.CreatePlan(ctx, tc.plan, tc.spec)
+			p := wantProblem(t, "create, "+tc.name, err, problem.BadRequestInvalidParameter)
+			if got := p.Extra["field"]; got != tc.field {
+				t.Errorf("create, %s: field %v; want %q", tc.name, got, tc.field)
+			}
+			if tc.field == "name" {
+				continue
+			}
+			_, err = f.m.UpdatePlan(ctx, "base", tc.spec)
+			p = wantProblem(t, "update, "+tc.name, err, problem.BadRequestInvalidParameter)
+			if got := p.Extra["field"]; got != tc.field {
+				t.Errorf("update, %s: field %v; want %q", tc.name, got, tc.field)
+			}
+		}
+		if list, _ := f.m.ListPlans(ctx); len(list) != 1 {
+			t.Errorf("plans after refused creates: %v; want only base", planNames(list))
+		}
+		if after, _ := f.m.GetPlan(ctx, "base"); *after != *before {
+			t.Errorf("base after refused updates = %+v; want %+v", after, before)
+		}
+		if f.changes != 0 {
+			t.Errorf("OnChange called %d times for refused changes; want 0", f.changes)
+		}
+		// The limits' edges are accepted.
+		if _, err := f.m.CreatePlan(ctx, strings.Repeat("a", 63), PlanSpec{RatePerSecond: ptr(1e6), Burst: ptr(int64(1e9)),
+			QuotaDay: ptr(int64(10)), QuotaMonth: ptr(int64(10)), PriceLabel: ptr(long[:100]), Description: ptr(strings.Repeat("x", 1000))}); err != nil {
+			t.Errorf("a plan at every limit: %v", err)
+		}
+	})
+}
+
+// TestUpdatePlan: an update changes only the fields it sets and the update
+// time; an unknown plan is not_found.
+func TestUpdatePlan(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		if _, err := f.m.CreatePlan(ctx, "gold", PlanSpec{PriceLabel: ptr("€1"), RatePerSecond: ptr(10.0), Burst: ptr(int64(20)), QuotaMonth: ptr(int64(500))}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := f.m.UpdatePlan(ctx, "gold", PlanSpec{RatePerSecond: ptr(20.0), RequiresApproval: ptr(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.UpdatedAt.After(t0) {
+			t.Errorf("UpdatePlan: UpdatedAt %v; want the store's time of the update", v.UpdatedAt)
+		}
+		want := PlanView{Name: "gold", PriceLabel: "€1", RatePerSecond: 20, Burst: 20, QuotaMonth: 500, RequiresApproval: true,
+			CreatedAt: t0, UpdatedAt: v.UpdatedAt}
+		if *v != want {
+			t.Errorf("UpdatePlan = %+v; want %+v", *v, want)
+		}
+		if got, _ := f.m.GetPlan(ctx, "gold"); got == nil || *got != want {
+			t.Errorf("GetPlan after update = %+v; want %+v", got, want)
+		}
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times; want 2", f.changes)
+		}
+
+		_, err = f.m.UpdatePlan(ctx, "platinum", PlanSpec{})
+		wantProblem(t, "update unknown", err, problem.NotFoundResourceNotFound)
+		_, err = f.m.GetPlan(ctx, "platinum")
+		wantProblem(t, "get unknown", err, problem.NotFoundResourceNotFound)
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times after a refused update; want 2", f.changes)
+		}
+	})
+}
+
+// TestDeletePlan: a plan with subscribers is conflict resource_in_use,
+// whatever their status; once they are gone it is deleted; an unknown plan
+// is not_found.
+func TestDeletePlan(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		for _, name := range []string{"free", "approved"} {
+			if _, err := f.m.CreatePlan(ctx, name, PlanSpec{RequiresApproval: ptr(name == "approved")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sub, err := f.m.Subscribe(ctx, "app", "maps", "approved")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.changes = 0
+		err = f.m.DeletePlan(ctx, "approved")
+		p := wantProblem(t, "delete a plan with a pending subscriber", err, problem.ConflictResourceInUse)
+		if !strings.Contains(p.Detail, `"approved"`) {
+			t.Errorf("detail %q does not name the plan", p.Detail)
+		}
+		if _, err := f.m.GetPlan(ctx, "approved"); err != nil {
+			t.Errorf("the refused delete deleted the plan: %v", err)
+		}
+		if _, err := f.m.ChangePlan(ctx, sub.ID, "free"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.DeletePlan(ctx, "approved"); err != nil {
+			t.Errorf("delete once the subscriber moved: %v", err)
+		}
+		_, err = f.m.GetPlan(ctx, "approved")
+		wantProblem(t, "get deleted", err, problem.NotFoundResourceNotFound)
+		err = f.m.DeletePlan(ctx, "approved")
+		wantProblem(t, "delete twice", err, problem.NotFoundResourceNotFound)
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times; want 2 (the move and the delete)", f.changes)
+		}
+	})
+}
+
+// TestSubscribe: a subscription starts active, or pending on a plan that
+// needs approval; what it refers to must exist; an app subscribes once
+// per API.
+func TestSubscribe(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		f.api(t, "sms")
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.m.Subscribe(ctx, "app", "maps", "starter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(s.ID, "sub_") || len(s.ID) != len("sub_")+16 {
+			t.Errorf("subscription ID %q; want sub_ and 16 characters", s.ID)
+		}
+		want := SubscriptionView{ID: s.ID, ClientID: "app", API: "maps", Plan: "starter", Status: store.SubscriptionActive, CreatedAt: t0, UpdatedAt: t0}
+		if *s != want {
+			t.Errorf("Subscribe = %+v; want %+v", *s, want)
+		}
+		if got, err := f.m.GetSubscription(ctx, s.ID); err != nil || *got != want {
+			t.Errorf("GetSubscription = %+v, %v; want %+v", got, err, want)
+		}
+		pending, err := f.m.Subscribe(ctx, "app", "sms", "business")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending.Status != store.SubscriptionPending {
+			t.Errorf("subscription on business: status %q; want pending", pending.Status)
+		}
+		if pending.ID == s.ID {
+			t.Error("two subscriptions share an ID")
+		}
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times; want 2", f.changes)
+		}
+
+		for _, c := range []struct {
+			name, client, api, plan string
+			reason                  problem.Reason
+			detail                  string // in the detail
+		}{
+			{"unknown app", "nobody", "maps", "starter", problem.NotFoundResourceNotFound, `No client "nobody"`},
+			{"unknown API", "app", "nothing", "starter", problem.NotFoundResourceNotFound, `No API "nothing"`},
+			{"unknown plan", "app", "maps", "gold", problem.NotFoundResourceNotFound, `No plan "gold"`},
+			{"second subscription to one API", "app", "maps", "sandbox", problem.AlreadyExistsDuplicate, "change its plan instead"},
+		} {
+			_, err := f.m.Subscribe(ctx, c.client, c.api, c.plan)
+			if p := wantProblem(t, c.name, err, c.reason); !strings.Contains(p.Detail, c.detail) {
+				t.Errorf("%s: detail %q; want %q in it", c.name, p.Detail, c.detail)
+			}
+		}
+		if list, _ := f.m.ListSubscriptions(ctx, store.SubscriptionFilter{}); len(list) != 2 {
+			t.Errorf("%d subscriptions after refused ones; want 2", len(list))
+		}
+		if f.changes != 2 {
+			t.Errorf("OnChange called %d times after refused subscriptions; want 2", f.changes)
+		}
+	})
+}
+
+// TestChangePlanAndApprove: moving to a plan that needs approval makes a
+// subscription pending until approved; moving to a plan without keeps its
+// status; staying on the same plan changes only the update time (which
+// the store sets).
+func TestChangePlanAndApprove(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.m.Subscribe(ctx, "app", "maps", "sandbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := func(what string, v *SubscriptionView, err error, plan, status string) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if !v.UpdatedAt.After(t0) {
+				t.Errorf("%s: UpdatedAt %v; want the store's time of the update", what, v.UpdatedAt)
+			}
+			want := SubscriptionView{ID: s.ID, ClientID: "app", API: "maps", Plan: plan, Status: status, CreatedAt: t0, UpdatedAt: v.UpdatedAt}
+			if *v != want {
+				t.Errorf("%s = %+v; want %+v", what, *v, want)
+			}
+			if got, _ := f.m.GetSubscription(ctx, s.ID); got == nil || *got != want {
+				t.Errorf("%s: stored %+v; want %+v", what, got, want)
+			}
+		}
+		v, err := f.m.ChangePlan(ctx, s.ID, "starter")
+		step("upgrade to starter", v, err, "starter", store.SubscriptionActive)
+		v, err = f.m.ChangePlan(ctx, s.ID, "business")
+		step("upgrade to business", v, err, "business", store.SubscriptionPending)
+		v, err = f.m.ChangePlan(ctx, s.ID, "business")
+		step("the same plan again", v, err, "business", store.SubscriptionPending)
+		v, err = f.m.Approve(ctx, s.ID)
+		step("approve", v, err, "business", store.SubscriptionActive)
+		v, err = f.m.ChangePlan(ctx, s.ID, "business")
+		step("business again once approved", v, err, "business", store.SubscriptionActive)
+		v, err = f.m.ChangePlan(ctx, s.ID, "starter")
+		step("downgrade to starter", v, err, "starter", store.SubscriptionActive)
+		if f.changes != 7 {
+			t.Errorf("OnChange called %d times; want 7", f.changes)
+		}
+
+		_, err = f.m.ChangePlan(ctx, s.ID, "gold")
+		wantProblem(t, "change to an unknown plan", err, problem.NotFoundResourceNotFound)
+		_, err = f.m.ChangePlan(ctx, "sub_nothing", "starter")
+		wantProblem(t, "change an unknown subscription", err, problem.NotFoundResourceNotFound)
+		_, err = f.m.Approve(ctx, "sub_nothing")
+		wantProblem(t, "approve an unknown subscription", err, problem.NotFoundResourceNotFound)
+		_, err = f.m.GetSubscription(ctx, "sub_nothing")
+		wantProblem(t, "get an unknown subscription", err, problem.NotFoundResourceNotFound)
+		if f.changes != 7 {
+			t.Errorf("OnChange called %d times after refused changes; want 7", f.changes)
+		}
+	})
+}
+
+// TestListSubscriptionsAndUnsubscribe: listing filters by app and API,
+// ordered by app then API; unsubscribing deletes once.
+func TestListSubscriptionsAndUnsubscribe(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		for _, id := range []string{"app-b", "app-a"} {
+			f.client(t, id)
+		}
+		for _, name := range []string{"sms", "maps"} {
+			f.api(t, name)
+		}
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]string{}
+		for _, pair := range [][2]string{{"app-b", "sms"}, {"app-a", "sms"}, {"app-b", "maps"}, {"app-a", "maps"}} {
+			s, err := f.m.Subscribe(ctx, pair[0], pair[1], "sandbox")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[pair[0]+" "+pair[1]] = s.ID
+		}
+		list := func(f0 store.SubscriptionFilter) string {
+			t.Helper()
+			l, err := f.m.ListSubscriptions(ctx, f0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, s := range l {
+				if ids[s.ClientID+" "+s.API] != s.ID {
+					t.Errorf("listed %+v: not the subscription made", s)
+				}
+				out = append(out, s.ClientID+" "+s.API)
+			}
+			return strings.Join(out, ", ")
+		}
+		for _, c := range []struct {
+			filter store.SubscriptionFilter
+			want   string
+		}{
+			{store.SubscriptionFilter{}, "app-a maps, app-a sms, app-b maps, app-b sms"},
+			{store.SubscriptionFilter{ClientID: "app-b"}, "app-b maps, app-b sms"},
+			{store.SubscriptionFilter{APIName: "sms"}, "app-a sms, app-b sms"},
+			{store.SubscriptionFilter{ClientID: "app-a", APIName: "maps"}, "app-a maps"},
+			{store.SubscriptionFilter{ClientID: "nobody"}, ""},
+		} {
+			if got := list(c.filter); got != c.want {
+				t.Errorf("ListSubscriptions(%+v) = %q; want %q", c.filter, got, c.want)
+			}
+		}
+
+		f.changes = 0
+		if err := f.m.Unsubscribe(ctx, ids["app-a sms"]); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := list(store.SubscriptionFilter{}), "app-a maps, app-b maps, app-b sms"; got != want {
+			t.Errorf("after unsubscribing: %q; want %q", got, want)
+		}
+		err := f.m.Unsubscribe(ctx, ids["app-a sms"])
+		wantProblem(t, "unsubscribe twice", err, problem.NotFoundResourceNotFound)
+		if f.changes != 1 {
+			t.Errorf("OnChange called %d times; want 1", f.changes)
+		}
+		// The app may subscribe to the API again.
+		if _, err := f.m.Subscribe(ctx, "app-a", "sms", "starter"); err != nil {
+			t.Errorf("subscribing again after unsubscribing: %v", err)
+		}
+	})
+}
+
+// TestStoreUnavailable: a store that cannot answer is unavailable
+// store_unavailable with Retry-After on every call, never not_found or a
+// 500, and SeedDefaults reports it.
+func TestStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		if _, err := f.m.CreatePlan(ctx, "free", PlanSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.m.Subscribe(ctx, "app", "maps", "free")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.st.Close()
+		f.changes = 0
+		calls := map[string]func() error{
+			"CreatePlan":        func() error { _, err := f.m.CreatePlan(ctx, "gold", PlanSpec{}); return err },
+			"GetPlan":           func() error { _, err := f.m.GetPlan(ctx, "free"); return err },
+			"ListPlans":         func() error { _, err := f.m.ListPlans(ctx); return err },
+			"UpdatePlan":        func() error { _, err := f.m.UpdatePlan(ctx, "free", PlanSpec{}); return err },
+			"DeletePlan":        func() error { return f.m.DeletePlan(ctx, "free") },
+			"Subscribe":         func() error { _, err := f.m.Subscribe(ctx, "app", "maps", "free"); return err },
+			"ChangePlan":        func() error { _, err := f.m.ChangePlan(ctx, s.ID, "free"); return err },
+			"Approve":           func() error { _, err := f.m.Approve(ctx, s.ID); return err },
+			"GetSubscription":   func() error { _, err := f.m.GetSubscription(ctx, s.ID); return err },
+			"ListSubscriptions": func() error { _, err := f.m.ListSubscriptions(ctx, store.SubscriptionFilter{}); return err },
+			"Unsubscribe":       func() error { return f.m.Unsubscribe(ctx, s.ID) },
+		}
+		names := make([]string, 0, len(calls))
+		for name := range calls {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			p := wantProblem(t, name, calls[name](), problem.UnavailableStoreUnavailable)
+			if p.RetryAfter != problem.StoreRetryAfter {
+				t.Errorf("%s: Retry-After %v; want %v", name, p.RetryAfter, problem.StoreRetryAfter)
+			}
+			if !errors.Is(p, store.ErrUnavailable) {
+				t.Errorf("%s: %v does not keep the store's error for the log", name, p)
+			}
+		}
+		if err := f.m.SeedDefaults(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("SeedDefaults on a closed store: %v; want store.ErrUnavailable", err)
+		}
+		if f.changes != 0 {
+			t.Errorf("OnChange called %d times; want 0", f.changes)
+		}
+	})
+}

@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/docs"
+	"gatehouse/internal/gateway"
+	"gatehouse/internal/health"
+	"gatehouse/internal/keys"
+	"gatehouse/internal/oauth"
+	"gatehouse/internal/plans"
+	"gatehouse/internal/portal"
+	"gatehouse/internal/problem"
+	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/sandbox"
+	"gatehouse/internal/store"
+	"gatehouse/internal/usage"
+)
+
+// Parts are what every gatehouse command works through: the
+// configuration, the store and the managers that the CLI and the admin API
+// share. OpenParts makes them; Build builds the listeners on them.
+type Parts struct {
+	Config config.Config
+	// Store is the opened store; its owner closes it.
+	Store store.Store
+	// Health holds what the store's calls showed (readiness, the token
+	// endpoint's answer during an outage).
+	Health  *health.Tracker
+	Keys    *keys.Manager
+	Clients *oauth.ClientManager
+	APIs    *gateway.APIManager
+	Plans   *plans.Manager
+	Users   *oauth.UserManager
+}
+
+// OpenParts makes the managers over st, which the caller opened (the
+// backend is its choice) and closes: it loads the signing keys, generating
+// the first on a fresh store, and on a fresh store mounts the built-in
+// sandbox APIs and creates the default plans.
+func OpenParts(ctx context.Context, cfg config.Config, st store.Store, h *health.Tracker) (*Parts, error) {
+	km := &keys.Manager{Store: st, Secret: cfg.Secret, Retention: cfg.KeyRetention}
+	if err := km.Load(ctx); err != nil {
+		return nil, err
+	}
+	cm := &oauth.ClientManager{Store: st, SecretGrace: cfg.SecretRotationGrace,
+		DefinedScopes: func(ctx context.Context) ([]string, error) { return definedScopes(ctx, st) }}
+	am := &gateway.APIManager{Store: st, Reserved: ReservedPaths, Secret: cfg.Secret}
+	if err := seedSandboxAPIs(ctx, st, am); err != nil {
+		return nil, err
+	}
+	pm := &plans.Manager{Store: st}
+	if err := pm.SeedDefaults(ctx); err != nil {
+		return nil, err
+	}
+	return &Parts{Config: cfg, Store: st, Health: h, Keys: km, Clients: cm, APIs: am, Plans: pm,
+		Users: &oauth.UserManager{Store: st}}, nil
+}
+
+// seedSandboxAPIs mounts the built-in sandbox APIs on a fresh platform, so
+// `serve` on defaults has APIs to try at once. It runs only while no API
+// was ever written (generation 0): an operator's later deletions stick.
+func seedSandboxAPIs(ctx context.Context, st store.Store, am *gateway.APIManager) error {
+	gen, err := st.APIsGeneration(ctx)
+	if err != nil || gen != 0 {
+		return err
+	}
+	for _, d := range sandbox.Definitions() {
+		_, err := am.Import(ctx, d.Document, gateway.ImportOptions{Name: d.Name, BasePath: d.BasePath, Upstream: gateway.SandboxUpstream})
+		var p *problem.Error
+		if errors.As(err, &p) && p.Entry.Key == "already_exists" {
+			continue // another process seeded it first
+		}
+		if err != nil {
+			return fmt.Errorf("mounting the sandbox API %s: %w", d.Name, err)
+		}
+	}
+	return nil
+}
+
+// definedScopes returns every scope that exists: the platform's own and
+// every scope an operation of a stored API requires (the gateway's
+// compiled scopes, read from the store so that the CLI, which runs no
+// gateway, and every node agree). An API whose document does not load
+// defines none: the gateway does not serve it either.
+func definedScopes(ctx context.Context, st store.Store) ([]string, error) {
+	apis, err := st.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(oauth.PlatformScopes)
+	for _, a := range apis {
+		spec, err := gateway.LoadSpec(a.Document)
+		if err != nil {
+			continue
+		}
+		for _, sc := range spec.Scopes {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Platform is a built platform: the server, and what its owner stops
+// once the listeners have.
+type Platform struct {
+	Server *Server
+	Render *problem.Renderer
+	// Usage holds the counted gateway calls not yet written; close it
+	// after the listeners stopped.
+	Usage *usage.Recorder
+}
+
+// Build assembles the platform on p: the authorization server, the gateway
+// (limiter decides its rates and quotas: in memory or shared, the caller
+// chooses the backend), usage counting and the server over them. It hooks
+// the managers to them, so that an operator's change applies at once, and
+// starts their background work (revocation and key refresh, API and
+// subscription reloads, usage flushes) until ctx is done. serve and the
+// server's tests build the same way.
+func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slog.Logger) (*Platform, error) {
+	cfg := p.Config
+	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	registry := prometheus.NewRegistry()
+	as := oauth.NewServer(oauth.Config{
+		Issuer:            cfg.Issuer,
+		Store:             p.Store,
+		StoreHealth:       p.Health,
+		Keys:              p.Keys,
+		Render:            render,
+		AccessTokenTTL:    cfg.AccessTokenTTL,
+		MaxFormBytes:      cfg.MaxFormBytes,
+		Secret:            cfg.Secret,
+		NetworkLogin:      cfg.NetworkLogin,
+		RequirePKCE:       cfg.RequirePKCE,
+		AbuseLimiter:      ratelimit.NewMemory(),
+		ClientRate:        cfg.TokenRatePerClient,
+		AddressRate:       cfg.TokenRatePerAddress,
+		SignInAddressRate: cfg.SignInRatePerAddress,
+		Logger:            logger,
+	})
+	if err := as.Run(ctx); err != nil {
+		return nil, err
+	}
+	p.Clients.OnChange = as.ForgetClient
+	p.Users.OnDelete = as.ForgetUser
+
+	rec := usage.New(usage.Config{Store: p.Store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger})
+	registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_usage_pending_calls",
+			Help: "Counted gateway calls not yet written to the database (they grow while it refuses writes).",
+		}, func() float64 { calls, _ := rec.Pending(); return float64(calls) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_usage_dropped_calls_total",
+			Help: "Counted gateway calls dropped because usage_max_buckets buckets were waiting to be written.",
+		}, func() float64 { return float64(rec.Dropped()) }),
+	)
+
+	gw := gateway.New(gateway.Config{
+		APIs:              p.Store,
+		Tokens:            Bearer{OAuth: as},
+		Render:            render,
+		Sandbox:           sandbox.Handler(),
+		UpstreamTimeout:   cfg.UpstreamTimeout,
+		BreakerFailures:   cfg.BreakerFailures,
+		BreakerOpenFor:    cfg.BreakerOpenFor,
+		BreakerMaxPause:   cfg.BreakerMaxPause,
+		Access:            p.Store,
+		SandboxPlan:       plans.Sandbox,
+		Limiter:           limiter,
+		LimiterFailClosed: cfg.LimiterFailClosed,
+		LimiterTimeout:    cfg.LimiterTimeout,
+		LimiterNodes:      cfg.LimiterNodes,
+		StoreHealth:       p.Health,
+		PortalURL:         cfg.Issuer,
+		Usage:             rec,
+		Registerer:        registry,
+		Secret:            cfg.Secret,
+		Logger:            logger,
+	})
+	if err := gw.Run(ctx); err != nil {
+		return nil, fmt.Errorf("loading APIs: %w", err)
+	}
+	as.SetKnownScopes(func(s string) bool { return slices.Contains(oauth.PlatformScopes, s) || gw.KnownScope(s) })
+	p.APIs.OnChange = func() {
+		if err := gw.Reload(ctx); err != nil {
+			logger.Warn("reloading APIs failed", "err", err)
+		}
+	}
+	p.Plans.OnChange = gw.InvalidateAccess
+	trusted, err := cfg.TrustedProxyPrefixes() // validated when loaded
+	if err != nil {
+		return nil, err
+	}
+	var site http.Handler
+	if cfg.Portal {
+		site, err = portal.New(portal.Config{
+			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
+			Theme: portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	srv := New(Deps{
+		OAuth:          as,
+		Clients:        p.Clients,
+		Gateway:        gw,
+		APIs:           p.APIs,
+		Plans:          p.Plans,
+		Usage:          p.Store,
+		Keys:           p.Keys,
+		Store:          p.Store,
+		Health:         p.Health,
+		Idempotency:    p.Store,
+		Secret:         cfg.Secret,
+		StoreTimeout:   cfg.StoreTimeout,
+		Render:         render,
+		Docs:           &docs.Handler{Renderer: render},
+		Portal:         site,
+		AdminToken:     cfg.AdminToken,
+		Registry:       registry,
+		Logger:         logger,
+		MaxURIBytes:    cfg.MaxURIBytes,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		Profiling:      cfg.Profiling,
+		TrustedProxies: trusted,
+		// A stalled request body is cut off (408).
+		BodyReadTimeout: cfg.BodyReadTimeout,
+	})
+	return &Platform{Server: srv, Render: render, Usage: rec}, nil
+}
+
+// NewHTTPServer returns the http.Server that serves a listener's handler h:
+// drain sees its connections (see Drain), errorLog receives net/http's own
+// log lines. Serve it on Listener(drain.Listener(l), render).
+func NewHTTPServer(h http.Handler, errorLog *log.Logger, drain *Drain) *http.Server {
+	return &http.Server{
+		Handler:           drain.Handler(h),
+		ConnState:         drain.ConnState,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// Far above the configured header limit, so that our handler sees
+		// and answers oversized URIs (414) and headers (431) itself.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       errorLog,
+		// Handlers reach the connection's framing scan through it (see
+		// Listener).
+		ConnContext: ConnContext,
+	}
+}
