@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -161,6 +162,20 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	}
 	if body["upgrade"] == nil || !strings.Contains(resp.Header.Get("RateLimit"), `"day";r=0;`) {
 		t.Errorf("quota refusal: upgrade member %v, RateLimit %q", body["upgrade"], resp.Header.Get("RateLimit"))
+	}
+	// Both the Link and the upgrade member land on the API's plans in the
+	// portal.
+	for _, link := range []string{strings.TrimSuffix(strings.TrimPrefix(strings.Split(resp.Header.Get("Link"), ";")[0], "<"), ">"), fmt.Sprint(body["upgrade"])} {
+		page, anchor, _ := strings.Cut(link, "#")
+		got, err := http.Get(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		html, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if got.StatusCode != 200 || !strings.Contains(string(html), `id="`+anchor+`"`) {
+			t.Errorf("GET %s: %d, want the page with #%s", link, got.StatusCode, anchor)
+		}
 	}
 	// Refused calls are not counted: still exactly 0 left, not negative.
 
