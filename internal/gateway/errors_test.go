@@ -81,7 +81,12 @@ func TestGatewayErrors(t *testing.T) {
 
 	// The slow upstream never answers: 504 comes at the timeout whatever
 	// it is, and the other upstreams are given ample time on a busy machine.
-	h := newHarness(t, func(c *gateway.Config) { c.UpstreamTimeout = 2 * time.Second })
+	// The gateway's clock stands still, so x's circuit, once open, stays
+	// open however long the calls take.
+	h := newHarness(t, func(c *gateway.Config) {
+		c.UpstreamTimeout = 2 * time.Second
+		c.Now = newClock().Now
+	})
 	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: echo.URL + "/up", Name: "echo", BasePath: "/echo/v1", MaxBodyBytes: 1024})
 	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: "http://" + dead, Name: "x", BasePath: "/x/v1", BreakerPauseMS: 10_000})
 	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: slow.URL, Name: "slow", BasePath: "/slow/v1"})
