@@ -119,18 +119,6 @@ func (rec *recorder) take() []recorded {
 	return out
 }
 
-// requests returns every request recorded since the last take, as
-// "METHOD path body", without taking them.
-func (rec *recorder) requests() []string {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	out := make([]string, len(rec.reqs))
-	for i, r := range rec.reqs {
-		out[i] = r.method + " " + r.path + " " + r.body
-	}
-	return out
-}
-
 // rawExchange writes req on a new connection and reads one response, its
 // body in full. With checkClose it then reports whether the server closed
 // the connection (instead of answering a request pipelined behind).

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,11 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
-
-	"gatehouse/internal/keys"
-	"gatehouse/internal/store/sqlstore"
 )
 
 // echoAPI is the OpenAPI document of the test upstreams: one operation that
@@ -99,87 +92,6 @@ func echoUpstream(t *testing.T, tag string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// minter signs access tokens with the test server's real signing key, read
-// from its store as any node would.
-type minter struct {
-	t      *testing.T
-	issuer string
-	keys   *keys.Manager
-}
-
-func newMinter(t *testing.T, ts *testServer) *minter {
-	t.Helper()
-	dir := ts.env["GATEHOUSE_DATA_DIR"]
-	st, err := sqlstore.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	secret, err := os.ReadFile(filepath.Join(dir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	km := &keys.Manager{Store: st, Secret: strings.TrimSpace(string(secret))}
-	if err := km.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return &minter{t: t, issuer: ts.Issuer, keys: km}
-}
-
-// claims returns valid access-token claims for a client; sub is the client
-// itself (2-legged) unless set otherwise.
-func (m *minter) claims(clientID, scope string) map[string]any {
-	now := time.Now()
-	return map[string]any{
-		"iss": m.issuer, "sub": clientID, "aud": []string{m.issuer},
-		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
-		"jti": base64.RawURLEncoding.EncodeToString(randomBytes(16)), "client_id": clientID, "scope": scope,
-	}
-}
-
-// sign signs claims with the server's current key and the given typ.
-func (m *minter) sign(typ string, claims map[string]any) string {
-	m.t.Helper()
-	signer, err := m.keys.Signer(typ)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	return compactJWS(m.t, signer, claims)
-}
-
-func compactJWS(t *testing.T, signer jose.Signer, claims map[string]any) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// with returns a copy of claims with the given members set (nil deletes).
-func with(claims map[string]any, kv ...any) map[string]any {
-	out := make(map[string]any, len(claims))
-	for k, v := range claims {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-			continue
-		}
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
 }
 
 // gatewayError is the body of a gateway error: CAMARA ErrorInfo and RFC
