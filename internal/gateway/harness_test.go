@@ -104,6 +104,9 @@ func newHarness(t *testing.T, tweak func(*gateway.Config)) *harness {
 		APIs: st, Tokens: bearer{h.OAuth}, Render: render, Sandbox: sandbox.Handler(),
 		Access: st, SandboxPlan: plans.Sandbox, Limiter: ratelimit.NewMemory(),
 		PortalURL: h.URL, Secret: secret, Logger: logger,
+		// Operators' changes arrive by polling, as from the CLI; a short
+		// period keeps the tests that wait for one short.
+		ReloadEvery: 20 * time.Millisecond,
 	}
 	if tweak != nil {
 		tweak(&cfg)
