@@ -254,7 +254,7 @@ func TestGatewayErrors(t *testing.T) {
 		// 503 maintenance, set by the operator while serving.
 		{name: "503 maintenance", before: func(t *testing.T) {
 			status := "maintenance"
-			h.updateAPI("maint", gateway.APIUpdate{Status: &status})
+			h.updateAPI(t, "maint", gateway.APIUpdate{Status: &status})
 			eventually(t, 10*time.Second, "maint in maintenance", func() bool {
 				resp, _ := h.send(t, gwRequest{path: "/maint/v1/call", token: echoTok, body: `{}`})
 				return resp.StatusCode == http.StatusServiceUnavailable
@@ -389,13 +389,13 @@ func TestGatewayErrors(t *testing.T) {
 			return h.send(t, gwRequest{path: "/echo/v1/call", token: echoTok, body: `{}`, correlator: "upd-1"})
 		}
 		upstream := echo2.URL + "/up"
-		h.updateAPI("echo", gateway.APIUpdate{Upstream: &upstream})
+		h.updateAPI(t, "echo", gateway.APIUpdate{Upstream: &upstream})
 		eventually(t, 10*time.Second, "echo served by the new upstream", func() bool {
 			resp, _ := call()
 			return resp.Header.Get("X-Upstream") == "two"
 		})
 		live := "live"
-		h.updateAPI("maint", gateway.APIUpdate{Status: &live})
+		h.updateAPI(t, "maint", gateway.APIUpdate{Status: &live})
 		eventually(t, 10*time.Second, "maint out of maintenance", func() bool {
 			resp, _ := h.send(t, gwRequest{path: "/maint/v1/call", token: echoTok, body: `{}`})
 			return resp.StatusCode == http.StatusOK

@@ -185,10 +185,10 @@ func (h *harness) importAPI(doc string, o gateway.ImportOptions) {
 
 // updateAPI changes an API as the CLI's `apis update` does: the gateway
 // sees the change at its next poll.
-func (h *harness) updateAPI(name string, u gateway.APIUpdate) {
-	h.t.Helper()
+func (h *harness) updateAPI(t *testing.T, name string, u gateway.APIUpdate) {
+	t.Helper()
 	if _, err := h.APIs.Update(context.Background(), name, u); err != nil {
-		h.t.Fatalf("updating %s: %v", name, err)
+		t.Fatalf("updating %s: %v", name, err)
 	}
 }
 

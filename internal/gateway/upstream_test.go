@@ -285,12 +285,12 @@ func TestUpstreamTLS(t *testing.T) {
 	t.Run("OptionsChangeRebuildsTheClient", func(t *testing.T) {
 		// Removing the CA makes the same URL untrusted at once.
 		none := ""
-		h.updateAPI("tls", gateway.APIUpdate{UpstreamCAPEM: &none})
+		h.updateAPI(t, "tls", gateway.APIUpdate{UpstreamCAPEM: &none})
 		eventually(t, 10*time.Second, "the update to reach the gateway", func() bool {
 			resp, b := call(t, "tls")
 			return resp.StatusCode == http.StatusBadGateway && strings.Contains(string(b), "tls_unknown_authority")
 		})
-		h.updateAPI("tls", gateway.APIUpdate{UpstreamCAPEM: &trustedCA})
+		h.updateAPI(t, "tls", gateway.APIUpdate{UpstreamCAPEM: &trustedCA})
 		eventually(t, 10*time.Second, "the CA to be trusted again", func() bool {
 			resp, _ := call(t, "tls")
 			return resp.StatusCode == http.StatusOK
