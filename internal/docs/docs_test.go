@@ -2,9 +2,11 @@ package docs
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"html/template"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -148,6 +150,41 @@ func TestHead(t *testing.T) {
 		}
 		if got, want := head.Header().Get("Content-Length"), full.Header().Get("Content-Length"); got != want || got == "" {
 			t.Errorf("HEAD %s: Content-Length = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// TestGzip: a client that accepts gzip gets the same bytes compressed, so
+// the page fits the portal's per-page budget (PORTAL.md §5).
+func TestGzip(t *testing.T) {
+	for _, path := range []string{PagePath, JSONPath} {
+		plain := get(t, &Handler{}, http.MethodGet, path)
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Accept-Encoding", "br, gzip")
+		w := httptest.NewRecorder()
+		(&Handler{}).ServeHTTP(w, req)
+		if got, want := w.Header().Get("Content-Encoding"), "gzip"; got != want {
+			t.Fatalf("GET %s accepting gzip: Content-Encoding = %q, want %q", path, got, want)
+		}
+		if got := w.Header().Get("Vary"); got != "Accept-Encoding" {
+			t.Errorf("GET %s: Vary = %q, want Accept-Encoding", path, got)
+		}
+		if got, want := w.Header().Get("Content-Length"), strconv.Itoa(w.Body.Len()); got != want {
+			t.Errorf("GET %s: Content-Length = %s, body %s bytes", path, got, want)
+		}
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(body, plain.Body.Bytes()) {
+			t.Errorf("GET %s: the gzip body differs from the plain one", path)
+		}
+		if plain.Header().Get("Content-Encoding") != "" {
+			t.Errorf("GET %s without Accept-Encoding was compressed", path)
 		}
 	}
 }
