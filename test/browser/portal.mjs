@@ -151,7 +151,7 @@ async function visit(pg, mode) {
 
   let response;
   try {
-    response = await page.goto(url, { waitUntil: 'networkidle' });
+    response = await page.goto(url, { waitUntil: 'load' });
   } catch (err) {
     report('load', pg.path, mode.name, [`${url}: ${err.message}`]);
     await context.close();
@@ -244,7 +244,7 @@ async function audit(pg, mode) {
   const page = await context.newPage();
   const problems = [];
   try {
-    await page.goto(base + pg.path, { waitUntil: 'networkidle' });
+    await page.goto(base + pg.path, { waitUntil: 'load' });
     await page.addScriptTag({ content: axeSource });
     const result = await page.evaluate((tags) => window.axe.run(document, {
       runOnly: { type: 'tag', values: tags },
@@ -271,7 +271,7 @@ async function keyboard(mode) {
   const problems = [];
   let note;
   try {
-    await page.goto(base + '/', { waitUntil: 'networkidle' });
+    await page.goto(base + '/', { waitUntil: 'load' });
     let focused = null;
     for (let i = 1; i <= 30 && !focused; i++) {
       await page.keyboard.press('Tab');
@@ -313,7 +313,7 @@ async function search() {
   const page = await context.newPage();
   const problems = [];
   try {
-    await page.goto(base + '/portal/apis', { waitUntil: 'networkidle' });
+    await page.goto(base + '/portal/apis', { waitUntil: 'load' });
     const before = await page.locator('.card h3').count();
     await page.locator('#q').fill('swap');
     await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'swap'), page.locator('#q').press('Enter')]);

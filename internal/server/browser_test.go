@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -100,14 +100,14 @@ func TestPortalBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ts := startServer(t, nil)
+	tp := newTestPlatform(t, nil)
 	// Generous: CI machines are busy, and nothing here measures time.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "portal.mjs")
 	cmd.Dir = browserDir
 	cmd.Env = append(os.Environ(),
-		"GH_BASE_URL="+ts.Issuer,
+		"GH_BASE_URL="+tp.Issuer,
 		"GH_PAGES="+string(pagesJSON),
 		"GH_SCREENSHOTS="+shots,
 		"GH_CHROMIUM="+chromiumPath,
@@ -170,6 +170,6 @@ func TestPortalBrowser(t *testing.T) {
 		t.Logf("cold load per page, light theme (bytes as transferred, gzip; each URL once):\n%s", strings.Join(table, "\n"))
 	}
 	if runErr != nil || t.Failed() {
-		t.Errorf("node portal.mjs: %v\nstderr:\n%s\nserver log:\n%s", runErr, stderr.String(), ts.stderr.String())
+		t.Errorf("node portal.mjs: %v\nstderr:\n%s\nserver log:\n%s", runErr, stderr.String(), tp.logs.String())
 	}
 }
