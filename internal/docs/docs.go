@@ -9,15 +9,14 @@ package docs
 
 import (
 	"bytes"
-	"compress/gzip"
 	_ "embed"
 	"encoding/json"
 	"html/template"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/webpage"
 )
 
 // Paths served by Handler, relative to where it is mounted.
@@ -118,54 +117,21 @@ func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	write(w, r, "application/json", buf.Bytes())
 }
 
-// write sends a complete 200 response, gzip-compressed when the client
-// accepts it (the page is about 95 KB, 20 KB compressed: PORTAL.md §5
-// allows 60 KB per page); HEAD gets the headers only.
+// write sends a complete 200 response (webpage.Write: gzip when accepted;
+// the page is about 95 KB, 20 KB compressed, and PORTAL.md §5 allows 60 KB
+// per page).
 func write(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
-	w.Header().Add("Vary", "Accept-Encoding")
-	if acceptsGzip(r) {
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
-		_, _ = zw.Write(body)
-		_ = zw.Close()
-		w.Header().Set("Content-Encoding", "gzip")
-		body = gz.Bytes()
-	}
 	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	webpage.Write(w, r, http.StatusOK, body)
 }
 
-// codeSpans escapes s for HTML and shows the parts between backticks as
-// code, the convention the registry's texts use for literal values. A code
-// span that is a registry key links to that entry.
+// codeSpans shows the registry's `literal` convention as code; a code span
+// that is a registry key links to that entry.
 func codeSpans(s string) template.HTML {
-	var b strings.Builder
-	for i, part := range strings.Split(s, "`") {
-		if i%2 == 1 {
-			code := "<code>" + template.HTMLEscapeString(part) + "</code>"
-			if _, ok := problem.Lookup(part); ok {
-				code = `<a href="#` + part + `">` + code + "</a>"
-			}
-			b.WriteString(code)
-			continue
+	return webpage.CodeSpans(s, func(code string) string {
+		if _, ok := problem.Lookup(code); ok {
+			return "#" + code
 		}
-		b.WriteString(template.HTMLEscapeString(part))
-	}
-	return template.HTML(b.String())
-}
-
-// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
+		return ""
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"gatehouse/internal/webpage"
 )
 
 //go:embed static
@@ -116,7 +118,7 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Vary", "Accept-Encoding")
 	body := as.body
-	if as.gz != nil && acceptsGzip(r) {
+	if as.gz != nil && webpage.AcceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		body = as.gz
 	}

@@ -14,6 +14,7 @@ import (
 	"gatehouse/internal/problem"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store"
+	"gatehouse/internal/webpage"
 )
 
 // landing is the first page: what the portal offers and the APIs.
@@ -108,7 +109,7 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 	if md {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		writeMaybeGzip(w, r, http.StatusOK, []byte(ref.Markdown))
+		webpage.Write(w, r, http.StatusOK, []byte(ref.Markdown))
 		return
 	}
 	plans, err := p.planViews(r)
@@ -155,7 +156,7 @@ func (p *Portal) apiDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct+"; charset=utf-8")
 	w.Header().Set("Content-Disposition", `inline; filename="`+a.Name+ext+`"`)
 	w.Header().Set("Cache-Control", "no-cache")
-	writeMaybeGzip(w, r, http.StatusOK, a.Document)
+	webpage.Write(w, r, http.StatusOK, a.Document)
 }
 
 // sandboxRules serves the rules table the sandbox answers a sandbox API
@@ -178,7 +179,7 @@ func (p *Portal) sandboxRules(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
-	writeMaybeGzip(w, r, http.StatusOK, body)
+	webpage.Write(w, r, http.StatusOK, body)
 }
 
 // planView is a plan as the comparison shows it.
@@ -263,7 +264,7 @@ func (p *Portal) llmsTxt(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "- [Plans](%s/portal/plans)\n", p.cfg.BaseURL)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	writeMaybeGzip(w, r, http.StatusOK, []byte(b.String()))
+	webpage.Write(w, r, http.StatusOK, []byte(b.String()))
 }
 
 // thousands writes n with comma separators: 5,000,000.

@@ -18,7 +18,6 @@ package portal
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"html/template"
 	"log/slog"
@@ -31,6 +30,7 @@ import (
 
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
+	"gatehouse/internal/webpage"
 )
 
 // Config is what the portal reads.
@@ -199,44 +199,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	writeMaybeGzip(w, r, status, buf.Bytes())
-}
-
-// writeMaybeGzip writes body, compressed when the client accepts gzip and
-// compression pays.
-func writeMaybeGzip(w http.ResponseWriter, r *http.Request, status int, body []byte) {
-	h := w.Header()
-	h.Add("Vary", "Accept-Encoding")
-	if len(body) > 1024 && acceptsGzip(r) {
-		var gz bytes.Buffer
-		zw := gzipWriters.Get().(*gzip.Writer)
-		zw.Reset(&gz)
-		_, _ = zw.Write(body)
-		_ = zw.Close()
-		gzipWriters.Put(zw)
-		h.Set("Content-Encoding", "gzip")
-		body = gz.Bytes()
-	}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
-}
-
-// gzipWriters are reused: each holds about a megabyte of compression state.
-var gzipWriters = sync.Pool{New: func() any {
-	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
-	return zw
-}}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
+	webpage.Write(w, r, status, buf.Bytes())
 }
 
 // references returns every API's page model, reading documents again only

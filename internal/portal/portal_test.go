@@ -211,6 +211,9 @@ paths: {/x: {get: {responses: {"200": {description: ok}}}}}
 		if !strings.Contains(got.body, `/docs/errors#`+tc.key+`"`) || !strings.Contains(got.body, "How to fix it") {
 			t.Errorf("%s %s: the page does not link %s with its fix:\n%s", tc.method, tc.path, tc.key, got.body)
 		}
+		if strings.Contains(got.body, "`") {
+			t.Errorf("%s %s: the registry's `literals` are shown with their backticks", tc.method, tc.path)
+		}
 		if got.header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got.header.Get("Allow"), tc.allow)
 		}
