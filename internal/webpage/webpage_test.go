@@ -71,4 +71,3 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
-
