@@ -64,13 +64,13 @@ func newAssets(t Theme) (*assets, error) {
 	}
 	a.add("theme.css", themeCSS(t))
 	if t.LogoFile != "" {
-		body, err := os.ReadFile(t.LogoFile)
-		if err != nil {
-			return nil, fmt.Errorf("portal logo: %w", err)
-		}
 		ext := strings.ToLower(path.Ext(t.LogoFile))
 		if ext != ".svg" && ext != ".png" {
-			return nil, fmt.Errorf("portal logo %s: only .svg and .png files are served", t.LogoFile)
+			return nil, fmt.Errorf("portal_logo %s: only .svg and .png files are served", t.LogoFile)
+		}
+		body, err := os.ReadFile(t.LogoFile)
+		if err != nil {
+			return nil, fmt.Errorf("portal_logo: %w", err)
 		}
 		a.add("logo"+ext, body)
 		a.url["logo"] = a.url["logo"+ext]

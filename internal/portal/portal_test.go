@@ -438,3 +438,46 @@ func TestChangedAPIIsShown(t *testing.T) {
 		t.Errorf("the page still shows the old document")
 	}
 }
+
+// The operator's theme: a logo file served same-origin under a hashed name,
+// the accent colours in theme.css, and a refused logo type.
+func TestTheme(t *testing.T) {
+	dir := t.TempDir()
+	logo := filepath.Join(dir, "acme.svg")
+	if err := os.WriteFile(logo, []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlstore.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := New(Config{APIs: db, Plans: db, Theme: Theme{Name: "Acme", LogoFile: logo, Accent: "#c00000;}body{x:y", AccentDark: "#ff8080"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	r := &rig{t: t, srv: srv}
+	page := r.get("/")
+	if !strings.Contains(page.body, "Acme") || !strings.Contains(page.body, p.assets.URL("logo.svg")) || p.assets.URL("logo.svg") == "" {
+		t.Fatalf("the page does not carry the operator's name and logo")
+	}
+	if got := r.get(p.assets.URL("logo.svg")); got.status != 200 || !strings.Contains(got.body, "<svg") || got.header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("logo: %d %s", got.status, got.header.Get("Content-Type"))
+	}
+	css := r.get(p.assets.URL("theme.css")).body
+	if !strings.Contains(css, "--accent:#c00000bodyx:y}") || strings.Contains(css, "}body{") || !strings.Contains(css, "--accent:#ff8080}") {
+		t.Errorf("theme.css = %q", css)
+	}
+	gif := filepath.Join(dir, "logo.gif")
+	if err := os.WriteFile(gif, []byte("GIF89a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{APIs: db, Plans: db, Theme: Theme{LogoFile: gif}}); err == nil || !strings.Contains(err.Error(), "only .svg and .png") {
+		t.Errorf("a GIF logo: %v, want it refused by type", err)
+	}
+	if _, err := New(Config{APIs: db, Plans: db, Theme: Theme{LogoFile: filepath.Join(dir, "missing.svg")}}); err == nil {
+		t.Errorf("a missing logo file was accepted")
+	}
+}
