@@ -5,10 +5,12 @@
 // what reached them, the OAuth client's side (forms, tokens, assertions), and
 // the checks of the error bodies every channel promises.
 //
-// It is imported only from _test.go files. Its helpers take the test's
-// testing.TB and fail it on errors that are not the test's subject (a
-// request that could not be sent, a body that is not JSON); they hold no
-// state between calls.
+// It is imported only from _test.go files, and imports nothing of
+// gatehouse's, so that any package's in-package tests may use it. Its
+// helpers take the test's testing.TB: the Check functions report every
+// difference from what gatehouse promises with Errorf; the others fail the
+// test at once on what is not its subject (a request that could not be
+// sent, a body that is not JSON).
 package testhttp
 
 import (
