@@ -15,6 +15,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"gatehouse/internal/testhttp"
 )
 
 // browser is an end user's browser: cookies kept, redirects not followed.
@@ -165,7 +167,7 @@ func TestAuthorizationCodeWithRealClients(t *testing.T) {
 		t.Errorf("userinfo = %v", uic)
 	}
 	// The token is the user's line at the gateway.
-	if resp, body := call(t, ts.Issuer+"/number-verification/v2/verify", tok.AccessToken, `{"phoneNumber":"+34600000002"}`); resp.StatusCode != 200 || body["devicePhoneNumberVerified"] != true {
+	if resp, body := testhttp.PostJSON(t, ts.Issuer+"/number-verification/v2/verify", tok.AccessToken, `{"phoneNumber":"+34600000002"}`); resp.StatusCode != 200 || body["devicePhoneNumberVerified"] != true {
 		t.Errorf("number verification with the user's token: %d %v", resp.StatusCode, body)
 	}
 
@@ -185,7 +187,7 @@ func TestAuthorizationCodeWithRealClients(t *testing.T) {
 	tokenErr := func(form url.Values) (int, map[string]any) {
 		resp := ts.post("/oauth2/token", form, "", "")
 		var body map[string]any
-		decode(t, resp, &body)
+		testhttp.DecodeJSON(t, resp, &body)
 		if _, issued := body["access_token"]; issued {
 			t.Errorf("a token was issued: %v", body)
 		}
@@ -269,8 +271,8 @@ func TestAuthorizationCodeWithRealClients(t *testing.T) {
 		t.Errorf("public client without PKCE: %d %q; want a redirect with error=invalid_request and iss", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	var doc map[string]any
-	_ = json.Unmarshal([]byte(mustJSON(t, discovery(t, ts.Issuer))), &doc)
-	if doc["authorization_response_iss_parameter_supported"] != true || mustJSON(t, doc["code_challenge_methods_supported"]) != `["S256"]` {
+	_ = json.Unmarshal([]byte(testhttp.MustJSON(t, discovery(t, ts.Issuer))), &doc)
+	if doc["authorization_response_iss_parameter_supported"] != true || testhttp.MustJSON(t, doc["code_challenge_methods_supported"]) != `["S256"]` {
 		t.Errorf("discovery: iss parameter %v, PKCE methods %v", doc["authorization_response_iss_parameter_supported"], doc["code_challenge_methods_supported"])
 	}
 }

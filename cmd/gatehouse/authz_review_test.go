@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestRefreshedScopeAtGateway: after the operator removes a scope from a
@@ -22,7 +24,7 @@ func TestRefreshedScopeAtGateway(t *testing.T) {
 	resp := ts.post("/oauth2/bc-authorize", url.Values{"login_hint": {"tel:+34600000001"},
 		"scope": {"openid offline_access number-verification:verify number-verification:device-phone-number:read sim-swap:check"}}, c.ID, c.Secret)
 	var bc map[string]any
-	decode(t, resp, &bc)
+	testhttp.DecodeJSON(t, resp, &bc)
 	status, tokens := ts.tokenForm(t, c, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {fmt.Sprint(bc["auth_req_id"])}})
 	if status != http.StatusOK || tokens["refresh_token"] == nil {
 		t.Fatalf("CIBA tokens: %d %v", status, tokens)
@@ -31,7 +33,7 @@ func TestRefreshedScopeAtGateway(t *testing.T) {
 		return ts.tokenForm(t, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	}
 	verify := func(access string) int {
-		resp, _ := call(t, ts.Issuer+"/number-verification/v2/verify", access, `{"phoneNumber":"+34600000001"}`)
+		resp, _ := testhttp.PostJSON(t, ts.Issuer+"/number-verification/v2/verify", access, `{"phoneNumber":"+34600000001"}`)
 		return resp.StatusCode
 	}
 	if got := verify(tokens["access_token"].(string)); got != http.StatusOK {
@@ -82,7 +84,7 @@ func TestUnknownScopesAcrossChannels(t *testing.T) {
 
 	// Admin API.
 	resp, body := ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"x","scopes":["sim-swap:check","made-up"]}`)
-	p := checkProblem(t, "POST /admin/clients with an unknown scope", resp, body, http.StatusBadRequest, "bad_request", "unknown_scope")
+	p := testhttp.CheckProblem(t, "POST /admin/clients with an unknown scope", resp, body, http.StatusBadRequest, "bad_request", "unknown_scope")
 	if p["field"] != "scopes" || !strings.Contains(fmt.Sprint(p["detail"]), "location-verification:verify") {
 		t.Errorf("unknown scope problem: field %v, detail %v; want field scopes and the known scopes listed", p["field"], p["detail"])
 	}

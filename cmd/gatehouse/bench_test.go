@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhttp"
 )
 
 // benchPost measures one form POST per iteration through real loopback HTTP
@@ -66,7 +68,7 @@ func BenchmarkGatewayProxy(b *testing.B) {
 	defer upstream.Close()
 	ts := startBenchServer(b)
 	doc := filepath.Join(b.TempDir(), "live.yaml")
-	if err := os.WriteFile(doc, []byte(liveAPIDoc), 0o600); err != nil {
+	if err := os.WriteFile(doc, []byte(testhttp.LiveAPI), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	ts.cli("apis", "import", doc, "--upstream", upstream.URL+"/live/v1")
@@ -75,7 +77,7 @@ func BenchmarkGatewayProxy(b *testing.B) {
 	ts.cli("subscriptions", "create", "--client", c.ID, "--api", "live", "--plan", "bench")
 	tok := ts.token(c, "")
 	target := ts.Issuer + "/live/v1/ping"
-	eventually(b, 10*time.Second, "the API to be served", func() bool {
+	testhttp.Eventually(b, 10*time.Second, "the API to be served", func() bool {
 		req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(`{"n":1}`))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestBreakerOptions checks that an API's circuit breaker options are
@@ -13,7 +15,7 @@ import (
 // internal/gateway's TestBreakerThroughServer.
 func TestBreakerOptions(t *testing.T) {
 	ts := startServer(t, nil)
-	ts.importAPI(t, echoAPI, "--upstream", "http://backend.test", "--name", "flap", "--base-path", "/flap/v1",
+	ts.importAPI(t, testhttp.EchoAPI, "--upstream", "http://backend.test", "--name", "flap", "--base-path", "/flap/v1",
 		"--breaker-failures", "2", "--breaker-pause", "500ms", "--breaker-max-pause", "2s")
 
 	var v map[string]any
@@ -43,7 +45,7 @@ func TestBreakerOptions(t *testing.T) {
 	}
 	admin := adminTokenOf(t, ts)
 	resp, b := ts.adminCall(http.MethodPatch, "/admin/apis/flap", admin, "application/json", `{"breaker_pause_ms": 5}`)
-	checkProblem(t, "admin update breaker_pause_ms 5", resp, b, http.StatusBadRequest, "bad_request", "invalid_parameter")
+	testhttp.CheckProblem(t, "admin update breaker_pause_ms 5", resp, b, http.StatusBadRequest, "bad_request", "invalid_parameter")
 	if !strings.Contains(string(b), "breaker_pause_ms") {
 		t.Errorf("admin refusal does not name breaker_pause_ms: %s", b)
 	}

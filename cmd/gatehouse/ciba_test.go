@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/testhttp"
 )
 
-// tokenForm posts a token request and decodes the answer.
+// tokenForm posts a token request and decodes the answer
+// (testhttp.TokenForm).
 func (ts *testServer) tokenForm(t *testing.T, c client, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp := ts.post("/oauth2/token", form, c.ID, c.Secret)
-	var body map[string]any
-	decode(t, resp, &body)
-	return resp.StatusCode, body
+	return testhttp.TokenForm(t, ts.Issuer, c.ID, c.Secret, form)
 }
 
 // TestThreeLeggedTokensAtGateway: the tokens of the three-legged grants
@@ -33,7 +33,7 @@ func TestThreeLeggedTokensAtGateway(t *testing.T) {
 	resp := ts.post("/oauth2/bc-authorize", url.Values{"scope": {"openid phone offline_access number-verification:device-phone-number:read"},
 		"login_hint": {"tel:+34600000001"}}, c.ID, c.Secret) // …1: approved at once
 	var bc map[string]any
-	decode(t, resp, &bc)
+	testhttp.DecodeJSON(t, resp, &bc)
 	status, tokens := ts.tokenForm(t, c, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {fmt.Sprint(bc["auth_req_id"])}})
 	if status != 200 || tokens["access_token"] == nil {
 		t.Fatalf("CIBA tokens: %d %v", status, tokens)
@@ -50,16 +50,16 @@ func TestThreeLeggedTokensAtGateway(t *testing.T) {
 		t.Errorf("device-phone-number with the CIBA token: %d %s", resp.StatusCode, b)
 	}
 
-	key := newAssertionKey(t)
+	key := testhttp.NewAssertionKey(t, nil)
 	jb := ts.createClient("bearer app", "--grant-types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
-		"--jwks", key.jwks(t), "--scopes", "number-verification:verify")
+		"--jwks", key.JWKS(t), "--scopes", "number-verification:verify")
 	status, tok := ts.tokenForm(t, jb, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.assertion(t, jb.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" })}})
+		"assertion": {key.Assertion(t, jb.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" })}})
 	if status != 200 || tok["access_token"] == nil {
 		t.Fatalf("jwt-bearer: %d %v", status, tok)
 	}
 	for number, want := range map[string]bool{"+34600000001": true, "+34600000002": false} {
-		resp, body := call(t, ts.Issuer+"/number-verification/v2/verify", tok["access_token"].(string), `{"phoneNumber":"`+number+`"}`)
+		resp, body := testhttp.PostJSON(t, ts.Issuer+"/number-verification/v2/verify", tok["access_token"].(string), `{"phoneNumber":"`+number+`"}`)
 		if resp.StatusCode != 200 || body["devicePhoneNumberVerified"] != want {
 			t.Errorf("verify %s: %d %v; want %v", number, resp.StatusCode, body, want)
 		}
@@ -73,25 +73,25 @@ func TestDeletedUsersTokensRefused(t *testing.T) {
 	var user struct {
 		ID string `json:"id"`
 	}
-	unmarshalT(t, "users create", []byte(ts.cli("users", "create", "--username", "dora", "--password", "correct horse", "--phone", "+34600000013", "--json")), &user)
-	key := newAssertionKey(t)
+	testhttp.Unmarshal(t, "users create", []byte(ts.cli("users", "create", "--username", "dora", "--password", "correct horse", "--phone", "+34600000013", "--json")), &user)
+	key := testhttp.NewAssertionKey(t, nil)
 	c := ts.createClient("bearer app", "--grant-types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
-		"--jwks", key.jwks(t), "--scopes", "number-verification:verify")
+		"--jwks", key.JWKS(t), "--scopes", "number-verification:verify")
 	status, tok := ts.tokenForm(t, c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.assertion(t, c.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
+		"assertion": {key.Assertion(t, c.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
 	if status != 200 {
 		t.Fatalf("jwt-bearer for dora: %d %v", status, tok)
 	}
 	access, _ := tok["access_token"].(string)
 	verify := func() (*http.Response, map[string]any) {
-		return call(t, ts.Issuer+"/number-verification/v2/verify", access, `{"phoneNumber":"+34600000013"}`)
+		return testhttp.PostJSON(t, ts.Issuer+"/number-verification/v2/verify", access, `{"phoneNumber":"+34600000013"}`)
 	}
 	if resp, body := verify(); resp.StatusCode != 200 {
 		t.Fatalf("before the deletion: %d %v", resp.StatusCode, body)
 	}
 	// Deleted by the CLI, another process: seen within the cache's second.
 	ts.cli("users", "delete", user.ID)
-	eventually(t, 3*time.Second, "the deleted user's token to be refused", func() bool {
+	testhttp.Eventually(t, 3*time.Second, "the deleted user's token to be refused", func() bool {
 		resp, _ := verify()
 		return resp.StatusCode == http.StatusUnauthorized
 	})

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"gatehouse/internal/testhttp"
 )
 
 // discovery fetches the OpenID configuration the way a client would.
@@ -33,17 +33,8 @@ func discoveryAt(t *testing.T, issuer, path string) map[string]any {
 		t.Fatal(err)
 	}
 	var doc map[string]any
-	decode(t, resp, &doc)
+	testhttp.DecodeJSON(t, resp, &doc)
 	return doc
-}
-
-func kidOf(t *testing.T, tok string) string {
-	t.Helper()
-	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parsed.Headers[0].KeyID
 }
 
 // TestRealClients: golang.org/x/oauth2 gets a token knowing only the issuer
@@ -60,7 +51,7 @@ func TestRealClients(t *testing.T) {
 	}
 	for _, path := range discoveryPaths {
 		d := discoveryAt(t, ts.Issuer, path)
-		if got := d["grant_types_supported"]; mustJSON(t, got) != `["authorization_code","client_credentials","refresh_token","urn:ietf:params:oauth:grant-type:jwt-bearer","urn:openid:params:grant-type:ciba"]` {
+		if got := d["grant_types_supported"]; testhttp.MustJSON(t, got) != `["authorization_code","client_credentials","refresh_token","urn:ietf:params:oauth:grant-type:jwt-bearer","urn:openid:params:grant-type:ciba"]` {
 			t.Errorf("%s grant_types_supported = %v; want exactly what is implemented", path, got)
 		}
 	}
@@ -108,15 +99,15 @@ func TestRealClients(t *testing.T) {
 	}
 
 	// Rotate the signing key while the server runs.
-	oldKid := kidOf(t, tok.AccessToken)
+	oldKid := testhttp.KeyIDOf(t, tok.AccessToken)
 	var rotated map[string]string
 	if err := json.Unmarshal([]byte(ts.cli("keys", "rotate", "--json")), &rotated); err != nil || rotated["kid"] == "" || rotated["kid"] == oldKid {
 		t.Fatalf("keys rotate: %v %v", rotated, err)
 	}
 	var fresh *oauth2.Token
-	eventually(t, 15*time.Second, "new tokens to be signed with the rotated key", func() bool {
+	testhttp.Eventually(t, 15*time.Second, "new tokens to be signed with the rotated key", func() bool {
 		fresh, err = cfg.Token(ctx)
-		return err == nil && kidOf(t, fresh.AccessToken) == rotated["kid"]
+		return err == nil && testhttp.KeyIDOf(t, fresh.AccessToken) == rotated["kid"]
 	})
 	// A new verifier, as a resource server started after the rotation would
 	// have: it must accept tokens from before and after.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gatehouse/internal/testproc"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,9 @@ import (
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
 
 // Issue 10 §3: limits are exact or visibly degraded, never silently off.
@@ -138,7 +140,7 @@ func TestQuotaSurvivesRestarts(t *testing.T) {
 			if run == 2 {
 				total += callsAdmitted(t, p, tok, 15)
 				want := total
-				eventually(t, 30*time.Second, "the saved count to reach the calls admitted", func() bool {
+				testhttp.Eventually(t, 30*time.Second, "the saved count to reach the calls admitted", func() bool {
 					return savedDayCount(t, dataDir, c.ID, day) == want
 				})
 			}
@@ -249,7 +251,7 @@ func readyz(t *testing.T, p *procServer) readiness {
 			ID string `json:"id"`
 		} `json:"cause"`
 	}
-	decode(t, resp, &body)
+	testhttp.DecodeJSON(t, resp, &body)
 	r := readiness{code: resp.StatusCode, Limits: body.Limits, Nodes: body.Nodes}
 	r.Status, _ = body.Status.(string)
 	if body.Cause != nil {
@@ -331,13 +333,13 @@ func TestNodeStartsWithRedisDown(t *testing.T) {
 			}
 
 			rd.start()
-			eventually(t, 60*time.Second, "/readyz to say ready once Redis answers", func() bool { return readyz(t, p).ready() })
+			testhttp.Eventually(t, 60*time.Second, "/readyz to say ready once Redis answers", func() bool { return readyz(t, p).ready() })
 			if v := metricValue(t, p.http, "gatehouse_limiter_degraded"); v != 0 {
 				t.Errorf("gatehouse_limiter_degraded = %v with Redis up; want 0", v)
 			}
 			// The calls admitted locally are added to Redis's count once it
 			// answers, whether or not calls come in.
-			eventually(t, 60*time.Second, "Redis to count the calls admitted before it was up", func() bool {
+			testhttp.Eventually(t, 60*time.Second, "Redis to count the calls admitted before it was up", func() bool {
 				return rd.dayCount(c.ID, day) == admitted
 			})
 			resp, body, err := liveCall(hc, p.http.Issuer, tok)
@@ -399,9 +401,7 @@ func TestRedisOutageAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, runs two nodes and redis-server; skipped in -short mode")
 	}
-	base := postgresURL(t)
-	schema := pgSchema(t, base)
-	dbURL := withSchema(t, base, schema, "")
+	dbURL := storetest.PostgresSchema(t, storetest.PostgresURL(t))
 	rd := newPrivateRedis(t)
 	rd.start()
 	bin := buildBinary(t)
@@ -446,7 +446,7 @@ func TestRedisOutageAcrossNodes(t *testing.T) {
 
 	// Each node knows of both through the heartbeats in Redis.
 	for i, p := range ps {
-		eventually(t, 60*time.Second, fmt.Sprintf("node %d to count 2 nodes", i), func() bool {
+		testhttp.Eventually(t, 60*time.Second, fmt.Sprintf("node %d to count 2 nodes", i), func() bool {
 			return metricValue(t, p.http, "gatehouse_limiter_nodes") == nodes
 		})
 	}
@@ -475,7 +475,7 @@ func TestRedisOutageAcrossNodes(t *testing.T) {
 	// degraded, 40 calls of x and 2 of y through each node.
 	rd.freeze()
 	for i, p := range ps {
-		eventually(t, 60*time.Second, fmt.Sprintf("node %d to report degraded limits", i), func() bool {
+		testhttp.Eventually(t, 60*time.Second, fmt.Sprintf("node %d to report degraded limits", i), func() bool {
 			r := readyz(t, p)
 			return r.code == http.StatusOK && r.Status == "degraded" && r.Nodes == nodes
 		})
@@ -532,9 +532,9 @@ func TestRedisOutageAcrossNodes(t *testing.T) {
 	rd.kill()
 	rd.start()
 	for i, p := range ps {
-		eventually(t, 60*time.Second, fmt.Sprintf("node %d to be ready again", i), func() bool { return readyz(t, p).ready() })
+		testhttp.Eventually(t, 60*time.Second, fmt.Sprintf("node %d to be ready again", i), func() bool { return readyz(t, p).ready() })
 	}
-	eventually(t, 60*time.Second, "Redis to count every call admitted before and during the outage", func() bool {
+	testhttp.Eventually(t, 60*time.Second, "Redis to count every call admitted before and during the outage", func() bool {
 		return rd.dayCount(x.ID, day) == totalX && rd.dayCount(y.ID, day) == totalY
 	})
 

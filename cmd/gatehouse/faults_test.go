@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"gatehouse/internal/testproc"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -13,53 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
-
-// privatePostgres is a PostgreSQL cluster of the test's own, on a port of
-// its own, that the test may stop or freeze without touching the shared
-// one.
-// privatePostgres is a private cluster (testproc.Postgres) on a port of
-// its own, for the tests that freeze, stop or reconfigure PostgreSQL; it is
-// removed at the end of the test.
-type privatePostgres struct {
-	*testproc.Postgres
-	URL string
-}
-
-// startPrivatePostgres starts the cluster, or skips the test when
-// PostgreSQL's server programs are not installed.
-func startPrivatePostgres(t *testing.T) *privatePostgres {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pg, err := testproc.StartPostgres(ctx)
-	if errors.Is(err, testproc.ErrNotInstalled) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Close)
-	return &privatePostgres{Postgres: pg, URL: pg.URL()}
-}
-
-// countClients counts the client records straight in the database.
-func (p *privatePostgres) countClients(t *testing.T, schema string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "clients"}.Sanitize()).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // TestFrozenPostgres: with PostgreSQL frozen (SIGSTOP: connections stay
 // open, nothing answers), every request that needs the database ends with
@@ -68,9 +22,9 @@ func (p *privatePostgres) countClients(t *testing.T, schema string) int {
 // it, a create the caller was told failed did not happen, and the node
 // recovers by itself once the database thaws.
 func TestFrozenPostgres(t *testing.T) {
-	pg := startPrivatePostgres(t)
+	pg := testproc.StartPostgresT(t)
 	const schema = "gh_frozen"
-	dbURL := withSchema(t, pg.URL, schema, "")
+	dbURL := storetest.WithSchema(t, pg.URL(), schema)
 	ts := startPGServer(t, dbURL, func(env map[string]string) {
 		env["GATEHOUSE_STORE_TIMEOUT"] = "300ms"
 	})
@@ -79,7 +33,7 @@ func TestFrozenPostgres(t *testing.T) {
 	other := ts.createClient("other", "--scopes", "sim-swap:check")
 	tok := ts.token(known, "")
 	ts.token(known, "") // its record is in the node's cache
-	before := pg.countClients(t, schema)
+	before := storetest.PostgresCount(t, pg.URL(), schema, "clients")
 
 	mustDo(t, pg.Freeze())
 	frozenAt := time.Now()
@@ -92,12 +46,12 @@ func TestFrozenPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkProblem(t, "keyed admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	testhttp.CheckProblem(t, "keyed admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 
-	tokenOf := func(c client) (int, oauthError, http.Header) {
+	tokenOf := func(c client) (int, testhttp.OAuthError, http.Header) {
 		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
-		var e oauthError
-		decode(t, resp, &e)
+		var e testhttp.OAuthError
+		testhttp.DecodeJSON(t, resp, &e)
 		return resp.StatusCode, e, resp.Header
 	}
 	// The first request may still find a fresh cache entry (it lives a
@@ -105,7 +59,7 @@ func TestFrozenPostgres(t *testing.T) {
 	start := time.Now()
 	st, _, _ := tokenOf(other)
 	t.Logf("first token request after the freeze: %d in %s", st, time.Since(start))
-	eventually(t, 30*time.Second, "the token endpoint to answer 503 during the freeze", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "the token endpoint to answer 503 during the freeze", func() bool {
 		st, _, _ := tokenOf(other)
 		return st == http.StatusServiceUnavailable
 	})
@@ -124,38 +78,38 @@ func TestFrozenPostgres(t *testing.T) {
 	t.Logf("longest token request while frozen: %s", longest)
 
 	resp := ts.post("/oauth2/revoke", url.Values{"token": {tok}}, known.ID, known.Secret)
-	var e oauthError
-	decode(t, resp, &e)
+	var e testhttp.OAuthError
+	testhttp.DecodeJSON(t, resp, &e)
 	if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("revocation while frozen: %d %+v; want 503 temporarily_unavailable with Retry-After", resp.StatusCode, e)
 	}
 	r, body = ts.adminCall("POST", "/admin/clients", admin, "application/json", `{"name":"while frozen"}`)
-	if p := checkProblem(t, "admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable"); p != nil && r.Header.Get("Retry-After") == "" {
+	if p := testhttp.CheckProblem(t, "admin create while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable"); p != nil && r.Header.Get("Retry-After") == "" {
 		t.Error("admin create while frozen: no Retry-After")
 	}
 	r, body = ts.adminCall("GET", "/readyz", "", "", "")
-	checkProblem(t, "/readyz while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	testhttp.CheckProblem(t, "/readyz while frozen", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 	t.Logf("frozen for %s", time.Since(frozenAt))
 
 	mustDo(t, pg.Thaw())
-	eventually(t, 30*time.Second, "/readyz to answer 200 after the thaw", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "/readyz to answer 200 after the thaw", func() bool {
 		r, _ := ts.adminCall("GET", "/readyz", "", "", "")
 		return r.StatusCode == http.StatusOK
 	})
-	eventually(t, 30*time.Second, "tokens to be issued again after the thaw", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "tokens to be issued again after the thaw", func() bool {
 		st, _, _ := tokenOf(other)
 		return st == http.StatusOK
 	})
 	// The create answered 503 without a key did not happen, not even once
 	// the database read what was sent before the freeze.
-	if n := pg.countClients(t, schema); n != before {
+	if n := storetest.PostgresCount(t, pg.URL(), schema, "clients"); n != before {
 		t.Errorf("%d clients after the thaw, %d before the freeze: a create answered 503 happened", n, before)
 	}
 	// The keyed create, retried: made once. Its key may have been stored
 	// in progress by the thawed database; the retry then gets 409 until
 	// the key's lease passes, and takes it over.
 	inProgress := 0
-	eventually(t, 60*time.Second, "the keyed create's retry to succeed", func() bool {
+	testhttp.Eventually(t, 60*time.Second, "the keyed create's retry to succeed", func() bool {
 		r, body, err := ts.keyedPost(nil, "/admin/clients", "frozen-create-1", keyedBody)
 		if err != nil {
 			t.Fatal(err)
@@ -164,7 +118,7 @@ func TestFrozenPostgres(t *testing.T) {
 		case http.StatusCreated:
 			return true
 		case http.StatusConflict:
-			checkProblem(t, "keyed retry after the thaw", r, body, http.StatusConflict, "conflict", "idempotency_key_in_progress")
+			testhttp.CheckProblem(t, "keyed retry after the thaw", r, body, http.StatusConflict, "conflict", "idempotency_key_in_progress")
 			inProgress++
 			return false
 		}
@@ -187,26 +141,9 @@ func TestFrozenPostgres(t *testing.T) {
 	mustDo(t, pg.Freeze())
 	start = time.Now()
 	r, body = ts.adminCall("GET", "/readyz", "", "", "")
-	checkProblem(t, "/readyz, first request after a second freeze", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	testhttp.CheckProblem(t, "/readyz, first request after a second freeze", r, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 	t.Logf("/readyz answered %d %s after the second freeze", r.StatusCode, time.Since(start))
 	mustDo(t, pg.Thaw())
-}
-
-// execPG runs statements on the private cluster over a direct connection.
-func (p *privatePostgres) exec(t *testing.T, stmts ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
 }
 
 // writeRefusedChecks drives the writes of a node whose database refuses
@@ -222,23 +159,23 @@ func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
 		if r.StatusCode == http.StatusCreated && i < 2000 {
 			continue // the WAL may have room for a few more
 		}
-		if p := checkProblem(t, "admin create", r, body, http.StatusServiceUnavailable, "unavailable", cause); p != nil && r.Header.Get("Retry-After") == "" {
+		if p := testhttp.CheckProblem(t, "admin create", r, body, http.StatusServiceUnavailable, "unavailable", cause); p != nil && r.Header.Get("Retry-After") == "" {
 			t.Error("admin create: 503 without Retry-After")
 		}
 		break
 	}
 	r, body := ts.adminCall("GET", "/readyz", "", "", "")
-	checkProblem(t, "/readyz while writes are refused", r, body, http.StatusServiceUnavailable, "unavailable", cause)
+	testhttp.CheckProblem(t, "/readyz while writes are refused", r, body, http.StatusServiceUnavailable, "unavailable", cause)
 
 	for i := 0; ; i++ {
 		tok := ts.token(c, "")
 		resp := ts.post("/oauth2/revoke", url.Values{"token": {tok}}, c.ID, c.Secret)
-		var e oauthError
+		var e testhttp.OAuthError
 		if resp.StatusCode == http.StatusOK && i < 200 {
 			resp.Body.Close()
 			continue
 		}
-		decode(t, resp, &e)
+		testhttp.DecodeJSON(t, resp, &e)
 		if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || e.Cause != cause || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("revocation: %d %+v Retry-After %q; want 503 temporarily_unavailable / %s with Retry-After", resp.StatusCode, e, resp.Header.Get("Retry-After"), cause)
 		}
@@ -275,19 +212,19 @@ func TestSQLiteDiskFull(t *testing.T) {
 // default_transaction_read_only, as a standby or an operator's emergency
 // brake refuses writes.
 func TestPostgresReadOnly(t *testing.T) {
-	pg := startPrivatePostgres(t)
-	ts := startPGServer(t, withSchema(t, pg.URL, "gh_readonly", ""), nil)
+	pg := testproc.StartPostgresT(t)
+	ts := startPGServer(t, storetest.WithSchema(t, pg.URL(), "gh_readonly"), nil)
 	c := ts.createClient("app", "--scopes", "sim-swap:check")
 
-	pg.exec(t, `ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`)
-	eventually(t, 30*time.Second, "the cluster to refuse writes", func() bool {
+	storetest.PostgresExec(t, pg.URL(), `ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`)
+	testhttp.Eventually(t, 30*time.Second, "the cluster to refuse writes", func() bool {
 		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"probe"}`)
 		return r.StatusCode == http.StatusServiceUnavailable
 	})
 	writeRefusedChecks(t, ts, c, "storage_read_only")
 
-	pg.exec(t, `SET default_transaction_read_only = off`, `ALTER SYSTEM RESET default_transaction_read_only`, `SELECT pg_reload_conf()`)
-	eventually(t, 30*time.Second, "admin create to succeed once writable", func() bool {
+	storetest.PostgresExec(t, pg.URL(), `SET default_transaction_read_only = off`, `ALTER SYSTEM RESET default_transaction_read_only`, `SELECT pg_reload_conf()`)
+	testhttp.Eventually(t, 30*time.Second, "admin create to succeed once writable", func() bool {
 		r, _ := ts.adminCall("POST", "/admin/clients", adminTokenOf(t, ts), "application/json", `{"name":"writable again"}`)
 		return r.StatusCode == http.StatusCreated
 	})

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhttp"
 )
 
 var flapFor = flag.Duration("flap", 0, "run TestFlappingUpstream for this long (e.g. 20s)")
@@ -41,7 +43,7 @@ func TestFlappingUpstream(t *testing.T) {
 	defer upstream.Close()
 
 	ts := startServer(t, nil)
-	ts.importAPI(t, echoAPI, "--upstream", upstream.URL, "--name", "flap", "--base-path", "/flap/v1")
+	ts.importAPI(t, testhttp.EchoAPI, "--upstream", upstream.URL, "--name", "flap", "--base-path", "/flap/v1")
 	app := ts.createClient("flap app", "--scopes", "echo:call")
 	ts.cli("plans", "create", "--name", "unmetered", "--rate", "0")
 	ts.cli("subscriptions", "create", "--client", app.ID, "--api", "flap", "--plan", "unmetered")
@@ -60,7 +62,7 @@ func TestFlappingUpstream(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	eventually(t, 10*time.Second, "the API to be served", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "the API to be served", func() bool {
 		for !isUp() {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"gatehouse/internal/testproc"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
 
 // testServer is a gatehouse started through run, as `gatehouse serve` is,
@@ -163,90 +165,23 @@ func (ts *testServer) createClient(name string, flags ...string) client {
 	return c
 }
 
-// post sends a form to a public path with optional Basic credentials and
-// headers; "" for id skips Basic.
+// post sends a form to a public path (testhttp.PostForm).
 func (ts *testServer) post(path string, form url.Values, id, secret string, headers ...string) *http.Response {
 	ts.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ts.Issuer+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if id != "" {
-		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	return resp
+	return testhttp.PostForm(ts.t, ts.Issuer+path, form, id, secret, headers...)
 }
 
-// token gets a client_credentials access token with Basic auth.
+// token gets a client_credentials access token (testhttp.Token).
 func (ts *testServer) token(c client, scope string) string {
 	ts.t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	resp := ts.post("/oauth2/token", form, c.ID, c.Secret)
-	var body map[string]any
-	decode(ts.t, resp, &body)
-	if resp.StatusCode != http.StatusOK {
-		ts.t.Fatalf("token: %d %v", resp.StatusCode, body)
-	}
-	return body["access_token"].(string)
+	return testhttp.Token(ts.t, ts.Issuer, c.ID, c.Secret, scope)
 }
 
-// introspect returns the introspection response for tok, asked by c.
+// introspect returns the introspection response for tok, asked by c
+// (testhttp.Introspect).
 func (ts *testServer) introspect(c client, tok string) map[string]any {
 	ts.t.Helper()
-	resp := ts.post("/oauth2/introspect", url.Values{"token": {tok}}, c.ID, c.Secret)
-	var body map[string]any
-	decode(ts.t, resp, &body)
-	if resp.StatusCode != http.StatusOK {
-		ts.t.Fatalf("introspect: %d %v", resp.StatusCode, body)
-	}
-	return body
-}
-
-// decode reads a JSON body into v and closes it.
-func decode(t testing.TB, resp *http.Response, v any) {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s %s: body is not JSON: %v: %q", resp.Request.Method, resp.Request.URL.Path, err, b)
-	}
-}
-
-// eventually polls cond until it holds or the deadline passes. It is for
-// effects that are asynchronous by design (a key rotation reaching a running
-// server), never for timing assertions.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return testhttp.Introspect(ts.t, ts.Issuer, c.ID, c.Secret, tok)
 }
 
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

@@ -23,6 +23,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
 )
 
 // Issue 4's promises under load, across nodes, through crashes and Redis
@@ -154,7 +157,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// pongUpstream is a trivial upstream for liveAPIDoc (base path /live/v1).
+// pongUpstream is a trivial upstream for testhttp.LiveAPI (base path /live/v1).
 func pongUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -166,16 +169,16 @@ func pongUpstream(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// liveTarget is the one operation of liveAPIDoc, relative to a node's
+// liveTarget is the one operation of testhttp.LiveAPI, relative to a node's
 // public base URL; it takes a JSON body and needs scope live:ping.
 const liveTarget = "/live/v1/ping"
 
-// setupLive imports liveAPIDoc as API "live" against upstream through the
+// setupLive imports testhttp.LiveAPI as API "live" against upstream through the
 // CLI of the binary (the server need not run: the CLI writes the database).
 func setupLive(t *testing.T, p *procServer, upstream string) {
 	t.Helper()
 	doc := filepath.Join(t.TempDir(), "live.yaml")
-	if err := os.WriteFile(doc, []byte(liveAPIDoc), 0o600); err != nil {
+	if err := os.WriteFile(doc, []byte(testhttp.LiveAPI), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.cli("apis", "import", doc, "--upstream", upstream+"/live/v1")
@@ -297,7 +300,7 @@ func (la limitAnswer) check(resp *http.Response, body []byte) (admitted bool, wr
 	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != "application/json" && mt != "application/problem+json" {
 		return false, fmt.Sprintf("429 with Content-Type %q", h.Get("Content-Type"))
 	}
-	var e gatewayError
+	var e testhttp.GatewayError
 	if err := json.Unmarshal(body, &e); err != nil {
 		return false, fmt.Sprintf("429 body is not JSON: %q", body)
 	}
@@ -402,10 +405,8 @@ func TestLimitsAccuracyAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs two nodes under load; skipped in -short mode")
 	}
-	base := postgresURL(t)
+	dbURL := storetest.PostgresSchema(t, storetest.PostgresURL(t))
 	rdb := newTestRedis(t, 7)
-	schema := pgSchema(t, base)
-	dbURL := withSchema(t, base, schema, "")
 	bin := buildBinary(t)
 	upstream := pongUpstream(t)
 
@@ -639,7 +640,7 @@ func TestUsageSurvivesKill9(t *testing.T) {
 				}
 			}()
 		}
-		eventually(t, 30*time.Second, "300 calls before SIGTERM", func() bool { return calls.Load() >= 300 })
+		testhttp.Eventually(t, 30*time.Second, "300 calls before SIGTERM", func() bool { return calls.Load() >= 300 })
 		p.sigterm()
 		wg.Wait()
 		u := usageOf(t, p, c.ID)
@@ -752,7 +753,7 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 	var admitted int64 // 200s of the current subtest
 	sandbox := func(t *testing.T, ts *testServer, tok string) (*http.Response, []byte) {
 		t.Helper()
-		resp, body := ts.send(t, gwRequest{path: "/sim-swap/v2/check", token: tok, body: `{"phoneNumber":"+34600000001"}`})
+		resp, body := ts.send(t, testhttp.Request{Path: "/sim-swap/v2/check", Token: tok, Body: `{"phoneNumber":"+34600000001"}`})
 		if resp.StatusCode == http.StatusOK {
 			admitted++
 		}
@@ -803,7 +804,7 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 					}
 					continue
 				}
-				var e gatewayError
+				var e testhttp.GatewayError
 				if err := json.Unmarshal(body, &e); err != nil {
 					t.Fatalf("fail-closed call %d while Redis is cut: %d, body not JSON: %q", i+1, resp.StatusCode, body)
 				}
@@ -825,7 +826,7 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 			// Redis is back on the same address: metered 200s again.
 			fwd.restore()
 			// (Only Redis's decisions carry the day quota.)
-			eventually(t, 30*time.Second, "calls to be metered through Redis again", func() bool {
+			testhttp.Eventually(t, 30*time.Second, "calls to be metered through Redis again", func() bool {
 				resp, _ := sandbox(t, ts, tok)
 				return resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("RateLimit"), `"day";r=`)
 			})
@@ -835,7 +836,7 @@ func TestLimiterFailOpenAndClosed(t *testing.T) {
 			}
 			// The calls admitted without Redis are added to its count:
 			// the day quota counts every call admitted, once.
-			eventually(t, 30*time.Second, "Redis to count every admitted call", func() bool {
+			testhttp.Eventually(t, 30*time.Second, "Redis to count every admitted call", func() bool {
 				return rdb.dayCount(app.ID, "sim-swap", time.Now()) == admitted
 			})
 		})

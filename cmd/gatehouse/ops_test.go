@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhttp"
 )
 
 // buildBinary builds the real gatehouse binary into a temporary directory.
@@ -94,7 +96,7 @@ func (p *procServer) start() {
 	}
 	p.exited = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	eventually(p.t, 30*time.Second, "gatehouse serve (process) to answer /healthz", func() bool {
+	testhttp.Eventually(p.t, 30*time.Second, "gatehouse serve (process) to answer /healthz", func() bool {
 		if !p.running() {
 			p.t.Fatalf("gatehouse serve exited: %v\n%s", p.cmd.ProcessState, p.out.String())
 		}
@@ -149,7 +151,7 @@ func jwksKids(t *testing.T, issuer string) []string {
 			Kid string `json:"kid"`
 		} `json:"keys"`
 	}
-	decode(t, resp, &set)
+	testhttp.DecodeJSON(t, resp, &set)
 	var kids []string
 	for _, k := range set.Keys {
 		kids = append(kids, k.Kid)
@@ -173,13 +175,13 @@ func TestDataSurvivesKill9(t *testing.T) {
 		t.Fatalf("clients create printed %q: %v", out, err)
 	}
 	tok1 := p.http.token(c, "")
-	kid1 := kidOf(t, tok1)
+	kid1 := testhttp.KeyIDOf(t, tok1)
 
 	// Kill and restart: same client, same signing key, token still valid.
 	p.kill()
 	p.start()
 	tok2 := p.http.token(c, "")
-	if got := kidOf(t, tok2); got != kid1 {
+	if got := testhttp.KeyIDOf(t, tok2); got != kid1 {
 		t.Errorf("after kill -9, tokens are signed with %q; want the key from before, %q", got, kid1)
 	}
 	if in := p.http.introspect(c, tok1); in["active"] != true || in["scope"] != "a b" {
@@ -207,8 +209,8 @@ func TestDataSurvivesKill9(t *testing.T) {
 		t.Fatalf("keys rotate: %v %v", rotated, err)
 	}
 	kid2 := rotated["kid"]
-	eventually(t, 15*time.Second, "the running server to sign with the rotated key", func() bool {
-		return kidOf(t, p.http.token(c, "")) == kid2
+	testhttp.Eventually(t, 15*time.Second, "the running server to sign with the rotated key", func() bool {
+		return testhttp.KeyIDOf(t, p.http.token(c, "")) == kid2
 	})
 	tok3 := p.http.token(c, "")
 	p.kill()
@@ -217,7 +219,7 @@ func TestDataSurvivesKill9(t *testing.T) {
 	if !slices.Contains(kids, kid1) || !slices.Contains(kids, kid2) {
 		t.Errorf("JWKS after kill -9 serves %v; want both %s (retired) and %s (current)", kids, kid1, kid2)
 	}
-	if got := kidOf(t, p.http.token(c, "")); got != kid2 {
+	if got := testhttp.KeyIDOf(t, p.http.token(c, "")); got != kid2 {
 		t.Errorf("after the second kill -9, tokens are signed with %q; want the rotated key %q", got, kid2)
 	}
 	for name, tok := range map[string]string{"first": tok1, "rotated-key": tok3} {
@@ -265,7 +267,7 @@ func TestGracefulShutdown(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- ts.stop() }()
 	// Shutdown has begun once the listener refuses connections.
-	eventually(t, 10*time.Second, "the public listener to close", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "the public listener to close", func() bool {
 		probe, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,65 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
 )
-
-// postgresURL returns GATEHOUSE_TEST_POSTGRES_URL or skips the test.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Skip("set GATEHOUSE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests")
-	}
-	return u
-}
-
-// pgSchema returns a fresh schema name and drops the schema, over a direct
-// connection, when the test ends. Register it before starting servers so
-// that they stop first.
-func pgSchema(t *testing.T, baseURL string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "gh_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, baseURL)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// withSchema returns baseURL with schema=NAME added and, when host is not
-// "", the host:port replaced.
-func withSchema(t *testing.T, baseURL, schema, host string) string {
-	t.Helper()
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		t.Fatalf("GATEHOUSE_TEST_POSTGRES_URL: %v", err)
-	}
-	if host != "" {
-		u.Host = host
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // forwarder is a TCP proxy that can be cut (listener and every live
 // connection closed) and restored on the same port.
@@ -168,7 +116,7 @@ func (f *forwarder) cut() {
 func (f *forwarder) restore() {
 	f.t.Helper()
 	var ln net.Listener
-	eventually(f.t, 10*time.Second, "the forwarder's port to be free again", func() bool {
+	testhttp.Eventually(f.t, 10*time.Second, "the forwarder's port to be free again", func() bool {
 		var err error
 		ln, err = net.Listen("tcp", f.addr)
 		return err == nil
@@ -195,9 +143,7 @@ func startPGServer(t *testing.T, dbURL string, tweak func(env map[string]string)
 // 500; /readyz says not ready; and the server recovers by itself once the
 // database is back.
 func TestStoreUnreachable(t *testing.T) {
-	base := postgresURL(t)
-	schema := pgSchema(t, base)
-	pg, err := url.Parse(base)
+	pg, err := url.Parse(storetest.PostgresSchema(t, storetest.PostgresURL(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +152,8 @@ func TestStoreUnreachable(t *testing.T) {
 		target = net.JoinHostPort(pg.Hostname(), "5432")
 	}
 	fwd := startForwarder(t, target)
-	ts := startPGServer(t, withSchema(t, base, schema, fwd.addr), nil)
+	pg.Host = fwd.addr // the server reaches PostgreSQL through the forwarder
+	ts := startPGServer(t, pg.String(), nil)
 	admin := adminTokenOf(t, ts)
 
 	c := ts.createClient("outage", "--scopes", "sim-swap:check")
@@ -220,8 +167,8 @@ func TestStoreUnreachable(t *testing.T) {
 	// oauthUnavailable checks an OAuth endpoint's answer during the outage.
 	oauthUnavailable := func(what string, resp *http.Response) bool {
 		t.Helper()
-		var e oauthError
-		decode(t, resp, &e)
+		var e testhttp.OAuthError
+		testhttp.DecodeJSON(t, resp, &e)
 		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s during the outage: %d %+v; want 503, never a 5xx other than 503", what, resp.StatusCode, e)
 		}
@@ -250,19 +197,19 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 	// A known client is served from the cache for up to a second, then the
 	// store is asked.
-	eventually(t, 10*time.Second, "a known client's token request to answer 503 once its cache entry expired", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "a known client's token request to answer 503 once its cache entry expired", func() bool {
 		return oauthUnavailable("token request of a known client", ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret))
 	})
-	eventually(t, 10*time.Second, "introspection to answer 503", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "introspection to answer 503", func() bool {
 		return oauthUnavailable("introspection", ts.post("/oauth2/introspect", url.Values{"token": {tok}}, c.ID, c.Secret))
 	})
-	eventually(t, 10*time.Second, "revocation to answer 503", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "revocation to answer 503", func() bool {
 		return oauthUnavailable("revocation", ts.post("/oauth2/revoke", url.Values{"token": {tok}}, c.ID, c.Secret))
 	})
 
 	// Readiness and the admin API say 503 in problem+json.
 	resp2, body := ts.adminCall("GET", "/readyz", "", "", "")
-	checkProblem(t, "/readyz during the outage", resp2, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+	testhttp.CheckProblem(t, "/readyz during the outage", resp2, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 	if resp2.Header.Get("Retry-After") == "" {
 		t.Error("/readyz during the outage: no Retry-After")
 	}
@@ -285,7 +232,7 @@ func TestStoreUnreachable(t *testing.T) {
 			ct = "application/json"
 		}
 		resp, body := ts.adminCall(call.method, call.path, admin, ct, call.body)
-		p := checkProblem(t, call.method+" "+call.path+" during the outage", resp, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
+		p := testhttp.CheckProblem(t, call.method+" "+call.path+" during the outage", resp, body, http.StatusServiceUnavailable, "unavailable", "store_unavailable")
 		if p != nil && resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s %s during the outage: no Retry-After", call.method, call.path)
 		}
@@ -308,16 +255,16 @@ func TestStoreUnreachable(t *testing.T) {
 
 	// Back on the same port: the server recovers by itself.
 	fwd.restore()
-	eventually(t, 30*time.Second, "a token to be issued again after the database came back", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "a token to be issued again after the database came back", func() bool {
 		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
 		var body map[string]any
-		decode(t, resp, &body)
+		testhttp.DecodeJSON(t, resp, &body)
 		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("token request during recovery: %d %v", resp.StatusCode, body)
 		}
 		return resp.StatusCode == http.StatusOK
 	})
-	eventually(t, 10*time.Second, "/readyz to answer 200 again", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "/readyz to answer 200 again", func() bool {
 		resp, _ := ts.adminCall("GET", "/readyz", "", "", "")
 		return resp.StatusCode == http.StatusOK
 	})
@@ -334,9 +281,7 @@ func TestStoreUnreachable(t *testing.T) {
 // TestPostgresQuickStart: the platform on PostgreSQL, one node and then two
 // nodes sharing the database.
 func TestPostgresQuickStart(t *testing.T) {
-	base := postgresURL(t)
-	schema := pgSchema(t, base)
-	dbURL := withSchema(t, base, schema, "")
+	dbURL := storetest.PostgresSchema(t, storetest.PostgresURL(t))
 	secretBytes := make([]byte, 32)
 	_, _ = rand.Read(secretBytes)
 	shared := func(env map[string]string) { env["GATEHOUSE_SECRET"] = hex.EncodeToString(secretBytes) }
@@ -352,7 +297,7 @@ func TestPostgresQuickStart(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
-	if in := a.introspect(c, tok); mustJSON(t, in) != `{"active":false}` {
+	if in := a.introspect(c, tok); testhttp.MustJSON(t, in) != `{"active":false}` {
 		t.Errorf("revoked token introspects %v; want inactive", in)
 	}
 	// The schema holds the data: the CLI sees it.
@@ -379,8 +324,8 @@ func TestPostgresQuickStart(t *testing.T) {
 		t.Errorf("node A's token introspects %v on node B; want active", in)
 	}
 	tokB := b.token(c, "")
-	if kidOf(t, tokA) != kidOf(t, tokB) {
-		t.Errorf("nodes sign with different keys: %s vs %s", kidOf(t, tokA), kidOf(t, tokB))
+	if testhttp.KeyIDOf(t, tokA) != testhttp.KeyIDOf(t, tokB) {
+		t.Errorf("nodes sign with different keys: %s vs %s", testhttp.KeyIDOf(t, tokA), testhttp.KeyIDOf(t, tokB))
 	}
 	if in := a.introspect(c, tokB); in["active"] != true {
 		t.Errorf("node B's token introspects %v on node A; want active", in)
@@ -391,7 +336,7 @@ func TestPostgresQuickStart(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke on node A: %d", resp.StatusCode)
 	}
-	eventually(t, 5*time.Second, "node A's revocation to reach node B", func() bool {
+	testhttp.Eventually(t, 5*time.Second, "node A's revocation to reach node B", func() bool {
 		return b.introspect(c, tokA)["active"] == false
 	})
 	if in := b.introspect(c, tokB); in["active"] != true {
@@ -404,7 +349,7 @@ func TestPostgresQuickStart(t *testing.T) {
 		t.Fatalf("create on node A: %d %s", r.StatusCode, body)
 	}
 	var viaA client
-	unmarshalT(t, "create on node A", body, &viaA)
+	testhttp.Unmarshal(t, "create on node A", body, &viaA)
 	tokViaB := b.token(viaA, "sim-swap:check")
 	if in := a.introspect(viaA, tokViaB); in["active"] != true {
 		t.Errorf("token issued on node B for a client made on node A introspects %v on node A", in)
@@ -415,7 +360,7 @@ func TestPostgresQuickStart(t *testing.T) {
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("suspend on node A: %d %s", r.StatusCode, body)
 	}
-	eventually(t, 5*time.Second, "node A's suspension to reach node B", func() bool {
+	testhttp.Eventually(t, 5*time.Second, "node A's suspension to reach node B", func() bool {
 		st, _, _ := b.tokenStatus(viaA.ID, viaA.Secret)
 		return st == http.StatusUnauthorized
 	})
@@ -423,12 +368,12 @@ func TestPostgresQuickStart(t *testing.T) {
 	// Key rotation on A reaches B.
 	r, body = a.adminCall("POST", "/admin/keys/rotate", adminTokenOf(t, a), "", "")
 	var rk map[string]string
-	unmarshalT(t, "keys rotate on node A", body, &rk)
+	testhttp.Unmarshal(t, "keys rotate on node A", body, &rk)
 	if r.StatusCode != http.StatusOK || rk["kid"] == "" {
 		t.Fatalf("keys rotate on node A: %d %s", r.StatusCode, body)
 	}
-	eventually(t, 5*time.Second, "node B to sign with node A's rotated key", func() bool {
-		return kidOf(t, b.token(c, "")) == rk["kid"]
+	testhttp.Eventually(t, 5*time.Second, "node B to sign with node A's rotated key", func() bool {
+		return testhttp.KeyIDOf(t, b.token(c, "")) == rk["kid"]
 	})
 	if in := b.introspect(c, tokB); in["active"] != true {
 		t.Errorf("token signed before the rotation introspects %v on node B", in)

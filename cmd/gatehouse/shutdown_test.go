@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"gatehouse/internal/testproc"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
 
 // loadNode is usageNode with extra environment: the binary on the live API
@@ -140,7 +143,7 @@ func TestSIGTERMUnderLoadKeepAlive(t *testing.T) {
 					}
 				}()
 			}
-			eventually(t, 60*time.Second, "300 calls before SIGTERM", func() bool { return calls.Load() >= 300 })
+			testhttp.Eventually(t, 60*time.Second, "300 calls before SIGTERM", func() bool { return calls.Load() >= 300 })
 			// The test's own keep-alive connections (token, /healthz) would
 			// hold the stop for the grace: only the callers' stay.
 			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
@@ -217,13 +220,13 @@ func TestUsageWhileDiskFull(t *testing.T) {
 	})
 	made := tally{}
 	callN(t, p, tok, 20, made, true)
-	eventually(t, 30*time.Second, "the first 20 calls to be written", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "the first 20 calls to be written", func() bool {
 		return usageOf(t, p, c.ID).Calls == 20
 	})
 
 	mustDo(t, disk.Fill())
 	callN(t, p, tok, 50, made, true)
-	eventually(t, 30*time.Second, "a flush to fail on the full disk", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "a flush to fail on the full disk", func() bool {
 		return strings.Contains(p.out.String(), "writing usage counts failed; they are kept in memory and retried")
 	})
 	callN(t, p, tok, 30, made, true)
@@ -231,14 +234,14 @@ func TestUsageWhileDiskFull(t *testing.T) {
 		t.Errorf("gatehouse_usage_pending_calls on a full disk = %v; want the 80 calls made since", got)
 	}
 	mustDo(t, disk.Free())
-	eventually(t, 60*time.Second, "the 100 calls to be written once space is back", func() bool {
+	testhttp.Eventually(t, 60*time.Second, "the 100 calls to be written once space is back", func() bool {
 		return usageOf(t, p, c.ID).Calls >= 100
 	})
 	if u := usageOf(t, p, c.ID); !made.matches(u) {
 		t.Errorf("usage after the disk was full = %d calls (%v); want exactly the %v made", u.Calls, u.ByStatus, made)
 	}
 	// The flush forgets what it wrote just after the commit the CLI saw.
-	eventually(t, 30*time.Second, "gatehouse_usage_pending_calls to be 0 once written", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "gatehouse_usage_pending_calls to be 0 once written", func() bool {
 		return metricValue(t, p.http, "gatehouse_usage_pending_calls") == 0
 	})
 
@@ -299,7 +302,7 @@ func TestUsageWhilePostgresReadOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it as a process; skipped in -short mode")
 	}
-	dbURL, setReadOnly := pgDatabase(t, postgresURL(t))
+	dbURL, setReadOnly := pgDatabase(t, storetest.PostgresURL(t))
 	bin := buildBinary(t)
 	p, c, tok := loadNode(t, bin, map[string]string{
 		"GATEHOUSE_DATABASE_URL":        dbURL,
@@ -307,18 +310,18 @@ func TestUsageWhilePostgresReadOnly(t *testing.T) {
 	})
 	made := tally{}
 	callN(t, p, tok, 20, made, true)
-	eventually(t, 30*time.Second, "the first 20 calls to be written", func() bool { return usageOf(t, p, c.ID).Calls == 20 })
+	testhttp.Eventually(t, 30*time.Second, "the first 20 calls to be written", func() bool { return usageOf(t, p, c.ID).Calls == 20 })
 
 	// Ending the sessions can fail the calls that were using them (503
 	// store_unavailable): those are answers too, and counted.
 	setReadOnly(true)
 	callN(t, p, tok, 50, made, false)
-	eventually(t, 30*time.Second, "a flush to fail on the read-only database", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "a flush to fail on the read-only database", func() bool {
 		return strings.Contains(p.out.String(), "writing usage counts failed; they are kept in memory and retried")
 	})
 	callN(t, p, tok, 30, made, false)
 	setReadOnly(false)
-	eventually(t, 60*time.Second, "the 100 calls to be written once writes are accepted", func() bool {
+	testhttp.Eventually(t, 60*time.Second, "the 100 calls to be written once writes are accepted", func() bool {
 		return usageOf(t, p, c.ID).Calls >= 100
 	})
 	if u := usageOf(t, p, c.ID); !made.matches(u) {

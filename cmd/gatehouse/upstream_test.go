@@ -1,85 +1,16 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhttp"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gatehouse test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue makes a leaf certificate for 127.0.0.1 and backend.test, valid
-// from notBefore to notAfter, for a server or (client) a TLS client; it
-// returns the pair and its PEM certificate and key.
-func (ca *testCA) issue(t *testing.T, notBefore, notAfter time.Time, client bool) (tls.Certificate, []byte, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "backend.test"},
-		DNSNames: []string{"backend.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair, certPEM, keyPEM
-}
 
 // writeFile writes b to a new file in a test directory and returns its path.
 func writeFile(t *testing.T, name string, b []byte) string {
@@ -97,11 +28,11 @@ func writeFile(t *testing.T, name string, b []byte) string {
 // calls through TLS upstreams are internal/gateway's TestUpstreamTLS.
 func TestUpstreamTLSOptionsRefused(t *testing.T) {
 	ts := startServer(t, nil)
-	ca := newTestCA(t)
-	_, cert, key := ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
-	_, otherCert, _ := ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
-	doc := writeFile(t, "api.yaml", []byte(echoAPI))
-	notPEM := writeFile(t, "ca.pem", []byte("not a certificate\n"))
+	ca := testhttp.NewCA(t)
+	_, cert, key := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	_, otherCert, _ := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	doc := writeFile(t, "api.yaml", []byte(testhttp.EchoAPI))
+	notPEM := writeFile(t, "ca.PEM", []byte("not a certificate\n"))
 	certFile, keyFile := writeFile(t, "c.pem", cert), writeFile(t, "c.key", key)
 
 	for _, c := range []struct {
@@ -110,7 +41,7 @@ func TestUpstreamTLSOptionsRefused(t *testing.T) {
 		want string
 	}{
 		{"CA not PEM", []string{"--upstream", "https://backend.test", "--upstream-ca", notPEM}, "--upstream-ca " + notPEM + ": not a PEM bundle"},
-		{"CA missing", []string{"--upstream", "https://backend.test", "--upstream-ca", "/nonexistent/ca.pem"}, "--upstream-ca: open /nonexistent/ca.pem"},
+		{"CA missing", []string{"--upstream", "https://backend.test", "--upstream-ca", "/nonexistent/ca.PEM"}, "--upstream-ca: open /nonexistent/ca.PEM"},
 		{"key is a certificate", []string{"--upstream", "https://backend.test", "--upstream-client-cert", certFile, "--upstream-client-key", certFile}, "--upstream-client-key " + certFile + ": not a PEM private key"},
 		{"key of another certificate", []string{"--upstream", "https://backend.test", "--upstream-client-cert", writeFile(t, "o.pem", otherCert), "--upstream-client-key", keyFile}, "do not form a pair"},
 		{"cert without key", []string{"--upstream", "https://backend.test", "--upstream-client-cert", certFile}, "--upstream-client-key"},
@@ -130,7 +61,7 @@ func TestUpstreamTLSOptionsRefused(t *testing.T) {
 
 	admin := adminTokenOf(t, ts)
 	body, _ := json.Marshal(map[string]any{
-		"name": "adm", "base_path": "/adm/v1", "upstream_url": "https://backend.test", "document": echoAPI,
+		"name": "adm", "base_path": "/adm/v1", "upstream_url": "https://backend.test", "document": testhttp.EchoAPI,
 		"upstream_client_cert_pem": string(cert), "upstream_client_key_pem": string(key), "upstream_server_name": "backend.test",
 		"allow_underscore_headers": true,
 	})

@@ -11,6 +11,7 @@ import (
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/testhttp"
 )
 
 // TestAPIManagerRefusesUpstreamOptions checks that import and update refuse
@@ -28,11 +29,11 @@ func TestAPIManagerRefusesUpstreamOptions(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	am := &gateway.APIManager{Store: st, Secret: "a system secret for the test's sealed keys"}
 
-	ca := newTestCA(t)
-	_, cert, key := ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
-	_, otherCert, _ := ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
-	if _, err := am.Import(ctx, []byte(echoAPI), gateway.ImportOptions{Name: "ok", BasePath: "/ok/v1", Upstream: "https://backend.test",
-		UpstreamCAPEM: string(ca.pem), UpstreamClientCertPEM: string(cert), UpstreamClientKeyPEM: string(key),
+	ca := testhttp.NewCA(t)
+	_, cert, key := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	_, otherCert, _ := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	if _, err := am.Import(ctx, []byte(testhttp.EchoAPI), gateway.ImportOptions{Name: "ok", BasePath: "/ok/v1", Upstream: "https://backend.test",
+		UpstreamCAPEM: string(ca.PEM), UpstreamClientCertPEM: string(cert), UpstreamClientKeyPEM: string(key),
 		BreakerFailures: 2, BreakerPauseMS: 500, BreakerMaxPauseMS: 2000}); err != nil {
 		t.Fatalf("a valid import: %v", err)
 	}
@@ -71,7 +72,7 @@ func TestAPIManagerRefusesUpstreamOptions(t *testing.T) {
 			if c.imp != nil {
 				o := *c.imp
 				o.Name, o.BasePath = "refused", "/refused/v1"
-				_, err = am.Import(ctx, []byte(echoAPI), o)
+				_, err = am.Import(ctx, []byte(testhttp.EchoAPI), o)
 			} else {
 				_, err = am.Update(ctx, "ok", c.update)
 			}

@@ -3,12 +3,13 @@ package gateway_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/testclock"
+	"gatehouse/internal/testhttp"
 )
 
 // switchUpstream is an upstream that answers 200 while up and 503 while
@@ -36,28 +37,6 @@ func newSwitchUpstream(t *testing.T) *switchUpstream {
 	return u
 }
 
-// clock is a gateway clock (Config.Now) that moves only when the test
-// moves it, so that a breaker's pause ends when the test says and not when
-// a busy machine gets round to the next call.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // TestBreakerThroughServer drives an API's circuit breaker over HTTP with
 // an upstream switched down and up, using the API's own short pauses:
 // closed while up; open after the API's breaker_failures failures (503
@@ -70,15 +49,15 @@ func (c *clock) Advance(d time.Duration) {
 func TestBreakerThroughServer(t *testing.T) {
 	t.Parallel()
 	up := newSwitchUpstream(t)
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	h := newHarness(t, func(c *gateway.Config) { c.Now = clk.Now })
-	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: up.URL, Name: "flap", BasePath: "/flap/v1",
+	h.importAPI(testhttp.EchoAPI, gateway.ImportOptions{Upstream: up.URL, Name: "flap", BasePath: "/flap/v1",
 		BreakerFailures: 2, BreakerPauseMS: 500, BreakerMaxPauseMS: 2000})
 	app := h.createClient("breaker app", "echo:call")
 	h.subscribeUnmetered(app, "flap")
 	tok := h.token(app, "echo:call")
 	call := func() (int, string, string, http.Header) {
-		resp, b := h.send(t, gwRequest{path: "/flap/v1/call", token: tok, body: `{}`})
+		resp, b := h.send(t, testhttp.Request{Path: "/flap/v1/call", Token: tok, Body: `{}`})
 		status, code, cause := gwCause(resp, b)
 		return status, code, cause, resp.Header
 	}

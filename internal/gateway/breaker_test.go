@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"gatehouse/internal/store"
+	"gatehouse/internal/testclock"
 )
 
 // breakerDriver runs a breaker with an injected clock and checks each step.
 type breakerDriver struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *testclock.Clock
 	b     *breaker
 }
 
 func newBreakerDriver(t *testing.T, threshold int, base, maxPause time.Duration) *breakerDriver {
-	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC))
 	return &breakerDriver{t: t, clock: clock, b: newBreaker(threshold, base, maxPause, clock.Now)}
 }
 
@@ -185,11 +186,11 @@ func TestBreakerPerAPI(t *testing.T) {
 // flapShare simulates, on the injected clock, one client calling every
 // 5 ms for 10 minutes an upstream that is up the first 640 ms of every
 // second, and returns the share of calls that got through.
-func flapShare(b *breaker, clock *fakeClock) float64 {
+func flapShare(b *breaker, clock *testclock.Clock) float64 {
 	start := clock.Now()
 	through, calls := 0, 0
 	for elapsed := time.Duration(0); elapsed < 10*time.Minute; elapsed += 5 * time.Millisecond {
-		clock.now = start.Add(elapsed)
+		clock.Set(start.Add(elapsed))
 		calls++
 		ticket, _, ok := b.allow()
 		if !ok {
@@ -219,7 +220,7 @@ func TestBreakerFlapping(t *testing.T) {
 		{"1s, jittered", time.Second, true, 0},
 		{"1s, no jitter: every probe lands in the down phase", time.Second, false, 0},
 	} {
-		clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+		clock := testclock.New(time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC))
 		b := newBreaker(DefaultBreakerFailures, c.base, DefaultBreakerMaxPause, clock.Now)
 		if c.jitter {
 			b.jitter = rand.New(rand.NewPCG(1, 2)).Float64

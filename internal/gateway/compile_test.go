@@ -7,49 +7,23 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
+	"gatehouse/internal/testcamara"
+	"gatehouse/internal/testclock"
 )
-
-// camaraDir holds the three real CAMARA definitions the gateway must
-// understand: ../shared/apis from the repository root, or the folder named
-// by GATEHOUSE_TEST_CAMARA_DIR (for checkouts elsewhere, such as git
-// worktrees). They are shared test data, never copied into the repository.
-func camaraDir() string {
-	if dir := os.Getenv("GATEHOUSE_TEST_CAMARA_DIR"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "..", "..", "shared", "apis")
-}
-
-// readCAMARA reads one of the CAMARA files, skipping the test when the
-// shared test data is absent.
-func readCAMARA(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(camaraDir(), name))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("CAMARA test data not found in ../shared/apis from the repository root (or GATEHOUSE_TEST_CAMARA_DIR): skipping")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // loadCAMARA loads one of the CAMARA files and compiles its operations,
 // keyed by "METHOD template".
 func loadCAMARA(t *testing.T, name string) (*Spec, map[string]*operation) {
 	t.Helper()
-	data := readCAMARA(t, name)
+	data := testcamara.Read(t, name)
 	spec, err := LoadSpec(data)
 	if err != nil {
 		t.Fatalf("LoadSpec(%s): %v", name, err)
@@ -73,7 +47,7 @@ func loadCAMARA(t *testing.T, name string) (*Spec, map[string]*operation) {
 // mounted at its server path.
 func compileCAMARA(t testing.TB, name string) *compiledAPI {
 	t.Helper()
-	data := readCAMARA(t, name)
+	data := testcamara.Read(t, name)
 	spec, err := LoadSpec(data)
 	if err != nil {
 		t.Fatalf("LoadSpec(%s): %v", name, err)
@@ -434,24 +408,6 @@ func TestRouteTableMatch(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock for the breaker.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // TestUpstreamCircuit checks the breaker through an HTTP upstream: refused
 // connections are 502 connection_refused until the circuit opens, then 503
 // circuit_open with the remaining time as Retry-After, without dialing.
@@ -463,7 +419,7 @@ func TestUpstreamCircuit(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now: connections are refused
 
-	clock := &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC))
 	g := New(Config{APIs: nopSource{}, Tokens: nopTokens{}, Now: clock.Now, BreakerFailures: 2, BreakerOpenFor: 30 * time.Second, UpstreamTimeout: 5 * time.Second})
 	g.jitter = nil // exact pauses
 	u, err := g.newHTTPUpstream("http://"+addr+"/base", store.UpstreamOptions{}, "x")

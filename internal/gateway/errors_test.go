@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,48 +13,9 @@ import (
 	"time"
 
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/testclock"
+	"gatehouse/internal/testhttp"
 )
-
-// upstreamErrors are well-formed CAMARA errors an upstream answers with;
-// the gateway must pass them through byte for byte.
-var upstreamErrors = map[int]string{
-	500: `{"status": 500, "code": "INTERNAL",   "message": "The upstream broke \u00e9"}` + "\n",
-	404: `{"status":404,"code":"IDENTIFIER_NOT_FOUND","message":"No line +34600000004."}`,
-}
-
-// echoed is what the echo upstream answers with 200: what it received.
-type echoed struct {
-	Tag    string      `json:"tag"`
-	Path   string      `json:"path"`
-	Query  string      `json:"query"`
-	Header http.Header `json:"header"`
-	Body   string      `json:"body"`
-}
-
-// echoUpstream answers {"want": N} with upstreamErrors[N], anything else
-// with what it received. tag tells the upstreams apart.
-func echoUpstream(t *testing.T, tag string) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var in struct {
-			Want int `json:"want"`
-		}
-		_ = json.Unmarshal(body, &in)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Upstream", tag)
-		// The gateway keeps the client's correlator, not an upstream's.
-		w.Header().Set("X-Correlator", "upstream-own-correlator")
-		if e, ok := upstreamErrors[in.Want]; ok {
-			w.WriteHeader(in.Want)
-			_, _ = io.WriteString(w, e)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(echoed{Tag: tag, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header, Body: string(body)})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // TestGatewayErrors sends, over loopback HTTP, at least one request for
 // every row of the seed page that the gateway answers (and 415, 502, 504),
@@ -66,8 +26,8 @@ func echoUpstream(t *testing.T, tag string) *httptest.Server {
 // in cmd/gatehouse (TestGatewayFront).
 func TestGatewayErrors(t *testing.T) {
 	t.Parallel()
-	echo := echoUpstream(t, "one")
-	echo2 := echoUpstream(t, "two")
+	echo := testhttp.EchoUpstream(t, "one")
+	echo2 := testhttp.EchoUpstream(t, "two")
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -85,12 +45,12 @@ func TestGatewayErrors(t *testing.T) {
 	// open however long the calls take.
 	h := newHarness(t, func(c *gateway.Config) {
 		c.UpstreamTimeout = 2 * time.Second
-		c.Now = newClock().Now
+		c.Now = testclock.New(time.Now()).Now
 	})
-	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: echo.URL + "/up", Name: "echo", BasePath: "/echo/v1", MaxBodyBytes: 1024})
-	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: "http://" + dead, Name: "x", BasePath: "/x/v1", BreakerPauseMS: 10_000})
-	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: slow.URL, Name: "slow", BasePath: "/slow/v1"})
-	h.importAPI(echoAPI, gateway.ImportOptions{Upstream: echo.URL + "/up", Name: "maint", BasePath: "/maint/v1"})
+	h.importAPI(testhttp.EchoAPI, gateway.ImportOptions{Upstream: echo.URL + "/up", Name: "echo", BasePath: "/echo/v1", MaxBodyBytes: 1024})
+	h.importAPI(testhttp.EchoAPI, gateway.ImportOptions{Upstream: "http://" + dead, Name: "x", BasePath: "/x/v1", BreakerPauseMS: 10_000})
+	h.importAPI(testhttp.EchoAPI, gateway.ImportOptions{Upstream: slow.URL, Name: "slow", BasePath: "/slow/v1"})
+	h.importAPI(testhttp.EchoAPI, gateway.ImportOptions{Upstream: echo.URL + "/up", Name: "maint", BasePath: "/maint/v1"})
 
 	app := h.createClient("gateway app", "sim-swap:check", "sim-swap:retrieve-date", "number-verification:verify", "location-verification:verify", "echo:call")
 	h.subscribeUnmetered(app, "echo", "x", "slow", "maint", "sim-swap", "number-verification", "location-verification")
@@ -105,7 +65,7 @@ func TestGatewayErrors(t *testing.T) {
 
 	// A token that worked, then was revoked through /oauth2/revoke.
 	revoked := h.token(app, "sim-swap:check")
-	if resp, b := h.send(t, gwRequest{path: "/sim-swap/v2/check", token: revoked, body: `{"phoneNumber":"+34600000001"}`}); resp.StatusCode != http.StatusOK {
+	if resp, b := h.send(t, testhttp.Request{Path: "/sim-swap/v2/check", Token: revoked, Body: `{"phoneNumber":"+34600000001"}`}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("before revocation: %d %s", resp.StatusCode, b)
 	}
 	h.revoke(app, revoked)
@@ -119,7 +79,7 @@ func TestGatewayErrors(t *testing.T) {
 
 	cases := []struct {
 		name string
-		req  gwRequest
+		req  testhttp.Request
 		// before runs first (changing the platform, warming a breaker).
 		before func(t *testing.T)
 
@@ -141,128 +101,128 @@ func TestGatewayErrors(t *testing.T) {
 		success func(t *testing.T, b []byte)
 	}{
 		// Working calls, so that each failure below differs by one thing.
-		{name: "200 sandbox 2-legged", req: gwRequest{path: check, token: simTok, body: valid}, status: 200,
+		{name: "200 sandbox 2-legged", req: testhttp.Request{Path: check, Token: simTok, Body: valid}, status: 200,
 			success: func(t *testing.T, b []byte) {
 				if got, want := strings.TrimSpace(string(b)), `{"swapped":true}`; got != want {
 					t.Errorf("body = %s; want %s", got, want)
 				}
 			}},
-		{name: "200 sandbox 3-legged", req: gwRequest{path: check, token: threeLegged, body: `{"maxAge":120}`}, status: 200},
-		{name: "200 echo", req: gwRequest{path: "/echo/v1/call", token: echoTok, body: `{"want":0}`}, status: 200},
+		{name: "200 sandbox 3-legged", req: testhttp.Request{Path: check, Token: threeLegged, Body: `{"maxAge":120}`}, status: 200},
+		{name: "200 echo", req: testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `{"want":0}`}, status: 200},
 
 		// 400
-		{name: "400 malformed JSON", req: gwRequest{path: check, token: simTok, body: `{"phoneNumber":`}, status: 400, code: "INVALID_ARGUMENT", cause: "malformed_body"},
-		{name: "400 phoneNumber pattern", req: gwRequest{path: check, token: simTok, body: `{"phoneNumber":"0034600000001"}`}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
-		{name: "400 wrong type", req: gwRequest{path: check, token: simTok, body: `{"phoneNumber":"+34600000001","maxAge":"120"}`}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
-		{name: "400 missing required body", req: gwRequest{path: check, token: simTok}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
-		{name: "400 OUT_OF_RANGE maxAge", req: gwRequest{path: check, token: simTok, body: `{"phoneNumber":"+34600000001","maxAge":2401}`}, status: 400, code: "OUT_OF_RANGE", cause: "value_out_of_range"},
-		{name: "400 two credentials: header and query", req: gwRequest{path: check + "?access_token=" + simTok, token: simTok, body: valid},
+		{name: "400 malformed JSON", req: testhttp.Request{Path: check, Token: simTok, Body: `{"phoneNumber":`}, status: 400, code: "INVALID_ARGUMENT", cause: "malformed_body"},
+		{name: "400 phoneNumber pattern", req: testhttp.Request{Path: check, Token: simTok, Body: `{"phoneNumber":"0034600000001"}`}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
+		{name: "400 wrong type", req: testhttp.Request{Path: check, Token: simTok, Body: `{"phoneNumber":"+34600000001","maxAge":"120"}`}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
+		{name: "400 missing required body", req: testhttp.Request{Path: check, Token: simTok}, status: 400, code: "INVALID_ARGUMENT", cause: "schema_violation"},
+		{name: "400 OUT_OF_RANGE maxAge", req: testhttp.Request{Path: check, Token: simTok, Body: `{"phoneNumber":"+34600000001","maxAge":2401}`}, status: 400, code: "OUT_OF_RANGE", cause: "value_out_of_range"},
+		{name: "400 two credentials: header and query", req: testhttp.Request{Path: check + "?access_token=" + simTok, Token: simTok, Body: valid},
 			status: 400, code: "INVALID_ARGUMENT", cause: "multiple_credentials", wwwAuth: realm + `, error="invalid_request"`},
-		{name: "400 two Authorization headers", req: gwRequest{path: check, body: valid, header: map[string]string{"Authorization": "Bearer " + simTok + "\nBearer " + simTok}},
+		{name: "400 two Authorization headers", req: testhttp.Request{Path: check, Body: valid, Header: map[string]string{"Authorization": "Bearer " + simTok + "\nBearer " + simTok}},
 			status: 400, code: "INVALID_ARGUMENT", cause: "multiple_credentials", wwwAuth: realm + `, error="invalid_request"`},
 
 		// 401: no token at all is a bare challenge (RFC 6750 §3.1).
-		{name: "401 missing token", req: gwRequest{path: check, body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
-		{name: "401 token only in the query", req: gwRequest{path: check + "?access_token=" + simTok, body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
+		{name: "401 missing token", req: testhttp.Request{Path: check, Body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
+		{name: "401 token only in the query", req: testhttp.Request{Path: check + "?access_token=" + simTok, Body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
 		// Another scheme is no bearer token at all: a bare challenge too
 		// ("attempted using an unsupported authentication method").
-		{name: "401 Basic scheme", req: gwRequest{path: check, body: valid, header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(app.ID+":"+app.Secret))}}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
-		{name: "401 empty bearer", req: gwRequest{path: check, body: valid, header: map[string]string{"Authorization": "Bearer "}}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
-		{name: "401 malformed abc", req: gwRequest{path: check, token: "abc", body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
-		{name: "401 malformed a.b.c", req: gwRequest{path: check, token: "a.b.c", body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
-		{name: "401 expired", req: gwRequest{path: check, body: valid, token: m.sign("at+jwt", with(base,
+		{name: "401 Basic scheme", req: testhttp.Request{Path: check, Body: valid, Header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(app.ID+":"+app.Secret))}}, status: 401, code: "UNAUTHENTICATED", cause: "missing_token", wwwAuth: realm},
+		{name: "401 empty bearer", req: testhttp.Request{Path: check, Body: valid, Header: map[string]string{"Authorization": "Bearer "}}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
+		{name: "401 malformed abc", req: testhttp.Request{Path: check, Token: "abc", Body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
+		{name: "401 malformed a.b.c", req: testhttp.Request{Path: check, Token: "a.b.c", Body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
+		{name: "401 expired", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("at+jwt", with(base,
 			"iat", time.Now().Add(-2*time.Hour).Unix(), "exp", time.Now().Add(-time.Hour).Unix()))},
 			status: 401, code: "UNAUTHENTICATED", cause: "expired", wwwAuth: invalidTok},
-		{name: "401 not yet valid", req: gwRequest{path: check, body: valid, token: m.sign("at+jwt", with(base,
+		{name: "401 not yet valid", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("at+jwt", with(base,
 			"nbf", time.Now().Add(10*time.Minute).Unix(), "exp", time.Now().Add(time.Hour).Unix()))},
 			status: 401, code: "UNAUTHENTICATED", cause: "not_yet_valid", wwwAuth: invalidTok},
-		{name: "401 revoked", req: gwRequest{path: check, token: revoked, body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "revoked", wwwAuth: invalidTok},
-		{name: "401 wrong issuer", req: gwRequest{path: check, body: valid, token: m.sign("at+jwt", with(base, "iss", "https://evil.example"))},
+		{name: "401 revoked", req: testhttp.Request{Path: check, Token: revoked, Body: valid}, status: 401, code: "UNAUTHENTICATED", cause: "revoked", wwwAuth: invalidTok},
+		{name: "401 wrong issuer", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("at+jwt", with(base, "iss", "https://evil.example"))},
 			status: 401, code: "UNAUTHENTICATED", cause: "wrong_issuer", wwwAuth: invalidTok},
-		{name: "401 wrong audience", req: gwRequest{path: check, body: valid, token: m.sign("at+jwt", with(base, "aud", []string{"https://other.example"}))},
+		{name: "401 wrong audience", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("at+jwt", with(base, "aud", []string{"https://other.example"}))},
 			status: 401, code: "UNAUTHENTICATED", cause: "wrong_audience", wwwAuth: invalidTok},
-		{name: "401 forged signature with the right kid", req: gwRequest{path: check, body: valid, token: m.forged(base)},
+		{name: "401 forged signature with the right kid", req: testhttp.Request{Path: check, Body: valid, Token: m.forged(base)},
 			status: 401, code: "UNAUTHENTICATED", cause: "bad_signature", wwwAuth: invalidTok},
-		{name: "401 alg none", req: gwRequest{path: check, body: valid, token: m.raw(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}, base,
+		{name: "401 alg none", req: testhttp.Request{Path: check, Body: valid, Token: m.raw(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}, base,
 			func([]byte) []byte { return nil })},
 			status: 401, code: "UNAUTHENTICATED", cause: "bad_signature", wwwAuth: invalidTok},
-		{name: "401 HS256 keyed with the public key", req: gwRequest{path: check, body: valid, token: m.raw(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": kid}, base,
+		{name: "401 HS256 keyed with the public key", req: testhttp.Request{Path: check, Body: valid, Token: m.raw(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": kid}, base,
 			func(in []byte) []byte {
 				mac := hmac.New(sha256.New, m.publicKeyPEM())
 				mac.Write(in)
 				return mac.Sum(nil)
 			})},
 			status: 401, code: "UNAUTHENTICATED", cause: "bad_signature", wwwAuth: invalidTok},
-		{name: "401 typ JWT instead of at+jwt", req: gwRequest{path: check, body: valid, token: m.sign("JWT", base)},
+		{name: "401 typ JWT instead of at+jwt", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("JWT", base)},
 			status: 401, code: "UNAUTHENTICATED", cause: "wrong_token_type", wwwAuth: invalidTok},
-		{name: "401 no jti", req: gwRequest{path: check, body: valid, token: m.sign("at+jwt", with(base, "jti", nil))},
+		{name: "401 no jti", req: testhttp.Request{Path: check, Body: valid, Token: m.sign("at+jwt", with(base, "jti", nil))},
 			status: 401, code: "UNAUTHENTICATED", cause: "malformed", wwwAuth: invalidTok},
 
 		// 403
-		{name: "403 scope of another API", req: gwRequest{path: check, token: otherTok, body: valid}, status: 403, code: "PERMISSION_DENIED", cause: "scope_missing",
+		{name: "403 scope of another API", req: testhttp.Request{Path: check, Token: otherTok, Body: valid}, status: 403, code: "PERMISSION_DENIED", cause: "scope_missing",
 			wwwAuth: realm + `, error="insufficient_scope", scope="sim-swap:check"`},
-		{name: "403 echo scope on the sandbox", req: gwRequest{path: "/sim-swap/v2/retrieve-date", token: echoTok, body: `{"phoneNumber":"+34600000001"}`}, status: 403, code: "PERMISSION_DENIED", cause: "scope_missing",
+		{name: "403 echo scope on the sandbox", req: testhttp.Request{Path: "/sim-swap/v2/retrieve-date", Token: echoTok, Body: `{"phoneNumber":"+34600000001"}`}, status: 403, code: "PERMISSION_DENIED", cause: "scope_missing",
 			wwwAuth: realm + `, error="insufficient_scope", scope="sim-swap:retrieve-date"`},
 
 		// 404 ("no API there" is the gateway's own answer here; behind the
 		// platform it is the platform's, see TestGatewayFront).
-		{name: "404 no API there", req: gwRequest{path: "/nothing/v1/check", token: simTok, body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
-		{name: "404 unknown operation of an API", req: gwRequest{path: "/sim-swap/v2/teleport", token: simTok, body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
-		{name: "404 trailing slash", req: gwRequest{path: check + "/", token: simTok, body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
-		{name: "404 another major version", req: gwRequest{path: "/sim-swap/v1/check", token: simTok, body: valid}, status: 404, code: "NOT_FOUND", cause: "api_version_unknown"},
+		{name: "404 no API there", req: testhttp.Request{Path: "/nothing/v1/check", Token: simTok, Body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
+		{name: "404 unknown operation of an API", req: testhttp.Request{Path: "/sim-swap/v2/teleport", Token: simTok, Body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
+		{name: "404 trailing slash", req: testhttp.Request{Path: check + "/", Token: simTok, Body: valid}, status: 404, code: "NOT_FOUND", cause: "unknown_path"},
+		{name: "404 another major version", req: testhttp.Request{Path: "/sim-swap/v1/check", Token: simTok, Body: valid}, status: 404, code: "NOT_FOUND", cause: "api_version_unknown"},
 
 		// 405
-		{name: "405 GET on a POST operation", req: gwRequest{method: http.MethodGet, path: check, token: simTok}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "POST"},
-		{name: "405 PUT", req: gwRequest{method: http.MethodPut, path: check, token: simTok, body: valid}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "POST"},
-		{name: "405 POST on a GET operation", req: gwRequest{path: "/number-verification/v2/device-phone-number", token: simTok, body: `{}`}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "GET, HEAD"},
+		{name: "405 GET on a POST operation", req: testhttp.Request{Method: http.MethodGet, Path: check, Token: simTok}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "POST"},
+		{name: "405 PUT", req: testhttp.Request{Method: http.MethodPut, Path: check, Token: simTok, Body: valid}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "POST"},
+		{name: "405 POST on a GET operation", req: testhttp.Request{Path: "/number-verification/v2/device-phone-number", Token: simTok, Body: `{}`}, status: 405, code: "METHOD_NOT_ALLOWED", cause: "method_not_supported", allow: "GET, HEAD"},
 
 		// 406
-		{name: "406 Accept text/html", req: gwRequest{path: check, token: simTok, body: valid, header: map[string]string{"Accept": "text/html"}}, status: 406, code: "NOT_ACCEPTABLE", cause: "accept_unsatisfiable"},
-		{name: "406 JSON with q=0", req: gwRequest{path: check, token: simTok, body: valid, header: map[string]string{"Accept": "application/json;q=0, text/plain"}}, status: 406, code: "NOT_ACCEPTABLE", cause: "accept_unsatisfiable"},
+		{name: "406 Accept text/html", req: testhttp.Request{Path: check, Token: simTok, Body: valid, Header: map[string]string{"Accept": "text/html"}}, status: 406, code: "NOT_ACCEPTABLE", cause: "accept_unsatisfiable"},
+		{name: "406 JSON with q=0", req: testhttp.Request{Path: check, Token: simTok, Body: valid, Header: map[string]string{"Accept": "application/json;q=0, text/plain"}}, status: 406, code: "NOT_ACCEPTABLE", cause: "accept_unsatisfiable"},
 
 		// 413 (the echo API accepts 1024 bytes)
-		{name: "413 declared Content-Length", req: gwRequest{path: "/echo/v1/call", token: echoTok, body: `{"pad":"` + strings.Repeat("p", 2048) + `"}`},
+		{name: "413 declared Content-Length", req: testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `{"pad":"` + strings.Repeat("p", 2048) + `"}`},
 			status: 413, code: "PAYLOAD_TOO_LARGE", cause: "declared_too_large"},
-		{name: "413 streamed chunked body", req: gwRequest{path: "/echo/v1/call", token: echoTok, body: `chunked:{"pad":"` + strings.Repeat("p", 2048) + `"}`},
+		{name: "413 streamed chunked body", req: testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `chunked:{"pad":"` + strings.Repeat("p", 2048) + `"}`},
 			status: 413, code: "PAYLOAD_TOO_LARGE", cause: "body_too_large"},
 
 		// 415
-		{name: "415 text/plain", req: gwRequest{path: check, token: simTok, body: valid, contentType: "text/plain"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_unsupported"},
-		{name: "415 form", req: gwRequest{path: check, token: simTok, body: "phoneNumber=%2B34600000001", contentType: "application/x-www-form-urlencoded"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_unsupported"},
-		{name: "415 no Content-Type", req: gwRequest{path: check, token: simTok, body: valid, contentType: "-"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_missing"},
+		{name: "415 text/plain", req: testhttp.Request{Path: check, Token: simTok, Body: valid, ContentType: "text/plain"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_unsupported"},
+		{name: "415 form", req: testhttp.Request{Path: check, Token: simTok, Body: "phoneNumber=%2B34600000001", ContentType: "application/x-www-form-urlencoded"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_unsupported"},
+		{name: "415 no Content-Type", req: testhttp.Request{Path: check, Token: simTok, Body: valid, ContentType: "-"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", cause: "content_type_missing"},
 
 		// 422: CAMARA's identifier rules.
-		{name: "422 MISSING_IDENTIFIER with a 2-legged token", req: gwRequest{path: check, token: simTok, body: `{"maxAge":120}`}, status: 422, code: "MISSING_IDENTIFIER", cause: "identifier_missing"},
-		{name: "422 UNNECESSARY_IDENTIFIER with a 3-legged token", req: gwRequest{path: check, token: threeLegged, body: valid}, status: 422, code: "UNNECESSARY_IDENTIFIER", cause: "identifier_in_token"},
+		{name: "422 MISSING_IDENTIFIER with a 2-legged token", req: testhttp.Request{Path: check, Token: simTok, Body: `{"maxAge":120}`}, status: 422, code: "MISSING_IDENTIFIER", cause: "identifier_missing"},
+		{name: "422 UNNECESSARY_IDENTIFIER with a 3-legged token", req: testhttp.Request{Path: check, Token: threeLegged, Body: valid}, status: 422, code: "UNNECESSARY_IDENTIFIER", cause: "identifier_in_token"},
 
 		// Upstream errors pass through unchanged.
-		{name: "500 upstream's own error", req: gwRequest{path: "/echo/v1/call", token: echoTok, body: `{"want":500}`}, status: 500, code: "INTERNAL", upstream: true, passthrough: upstreamErrors[500]},
-		{name: "404 upstream's own error", req: gwRequest{path: "/echo/v1/call", token: echoTok, body: `{"want":404}`}, status: 404, code: "IDENTIFIER_NOT_FOUND", upstream: true, passthrough: upstreamErrors[404]},
-		{name: "404 sandbox's own error", req: gwRequest{path: check, token: simTok, body: `{"phoneNumber":"+34600000004"}`}, status: 404, code: "IDENTIFIER_NOT_FOUND", upstream: true},
+		{name: "500 upstream's own error", req: testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `{"want":500}`}, status: 500, code: "INTERNAL", upstream: true, passthrough: testhttp.UpstreamError(500)},
+		{name: "404 upstream's own error", req: testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `{"want":404}`}, status: 404, code: "IDENTIFIER_NOT_FOUND", upstream: true, passthrough: testhttp.UpstreamError(404)},
+		{name: "404 sandbox's own error", req: testhttp.Request{Path: check, Token: simTok, Body: `{"phoneNumber":"+34600000004"}`}, status: 404, code: "IDENTIFIER_NOT_FOUND", upstream: true},
 
 		// 502, then 503 once the circuit opens after 5 refusals.
-		{name: "502 upstream refuses connections", req: gwRequest{path: "/x/v1/call", token: echoTok, body: `{}`}, status: 502, code: "BAD_GATEWAY", cause: "connection_refused"},
+		{name: "502 upstream refuses connections", req: testhttp.Request{Path: "/x/v1/call", Token: echoTok, Body: `{}`}, status: 502, code: "BAD_GATEWAY", cause: "connection_refused"},
 		{name: "503 circuit open", before: func(t *testing.T) {
 			for i := 2; i <= 5; i++ {
-				resp, b := h.send(t, gwRequest{path: "/x/v1/call", token: echoTok, body: `{}`})
+				resp, b := h.send(t, testhttp.Request{Path: "/x/v1/call", Token: echoTok, Body: `{}`})
 				if resp.StatusCode != http.StatusBadGateway {
 					t.Fatalf("refusal %d: %d %s; want 502", i, resp.StatusCode, b)
 				}
 			}
-		}, req: gwRequest{path: "/x/v1/call", token: echoTok, body: `{}`}, status: 503, code: "UNAVAILABLE", cause: "circuit_open", retryAfter: "≤10"},
+		}, req: testhttp.Request{Path: "/x/v1/call", Token: echoTok, Body: `{}`}, status: 503, code: "UNAVAILABLE", cause: "circuit_open", retryAfter: "≤10"},
 
 		// 503 maintenance, set by the operator while serving.
 		{name: "503 maintenance", before: func(t *testing.T) {
 			status := "maintenance"
 			h.updateAPI(t, "maint", gateway.APIUpdate{Status: &status})
-			eventually(t, 10*time.Second, "maint in maintenance", func() bool {
-				resp, _ := h.send(t, gwRequest{path: "/maint/v1/call", token: echoTok, body: `{}`})
+			testhttp.Eventually(t, 10*time.Second, "maint in maintenance", func() bool {
+				resp, _ := h.send(t, testhttp.Request{Path: "/maint/v1/call", Token: echoTok, Body: `{}`})
 				return resp.StatusCode == http.StatusServiceUnavailable
 			})
-		}, req: gwRequest{path: "/maint/v1/call", token: echoTok, body: `{}`}, status: 503, code: "UNAVAILABLE", cause: "maintenance", retryAfter: "60"},
+		}, req: testhttp.Request{Path: "/maint/v1/call", Token: echoTok, Body: `{}`}, status: 503, code: "UNAVAILABLE", cause: "maintenance", retryAfter: "60"},
 
 		// 504
-		{name: "504 slow upstream", req: gwRequest{path: "/slow/v1/call", token: echoTok, body: `{}`}, status: 504, code: "TIMEOUT", cause: "upstream_timeout"},
+		{name: "504 slow upstream", req: testhttp.Request{Path: "/slow/v1/call", Token: echoTok, Body: `{}`}, status: 504, code: "TIMEOUT", cause: "upstream_timeout"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,14 +230,14 @@ func TestGatewayErrors(t *testing.T) {
 				tc.before(t)
 			}
 			req := tc.req
-			req.correlator = "gw-test-" + strconv.Itoa(i)
+			req.Correlator = "gw-test-" + strconv.Itoa(i)
 			resp, b := h.send(t, req)
 			if got, want := resp.StatusCode, tc.status; got != want {
 				t.Fatalf("status = %d; want %d (body %s)", got, want, b)
 			}
 			hdrCorr := resp.Header.Get("X-Correlator")
-			if hdrCorr != req.correlator {
-				t.Errorf("x-correlator = %q; want the one sent, %q", hdrCorr, req.correlator)
+			if hdrCorr != req.Correlator {
+				t.Errorf("x-correlator = %q; want the one sent, %q", hdrCorr, req.Correlator)
 			}
 			if tc.status < 400 {
 				if tc.success != nil {
@@ -285,22 +245,7 @@ func TestGatewayErrors(t *testing.T) {
 				}
 				return
 			}
-			if got, want := resp.Header.Get("Content-Type"), "application/json"; !strings.HasPrefix(got, want) {
-				t.Errorf("Content-Type = %q; want %s", got, want)
-			}
-			var e gatewayError
-			if err := json.Unmarshal(b, &e); err != nil {
-				t.Fatalf("body is not JSON: %v: %q", err, b)
-			}
-			if got, want := e.Code, tc.code; got != want {
-				t.Errorf("code = %q; want %q (body %s)", got, want, b)
-			}
-			if got, want := e.Status, tc.status; got != want {
-				t.Errorf("body status = %d; want %d", got, want)
-			}
-			if e.Message == "" {
-				t.Errorf("no message: %s", b)
-			}
+			e := testhttp.CheckCAMARAError(t, resp, b, tc.status, tc.code)
 			if tc.passthrough != "" {
 				if string(b) != tc.passthrough {
 					t.Errorf("body = %q; want the upstream's bytes unchanged, %q", b, tc.passthrough)
@@ -311,17 +256,9 @@ func TestGatewayErrors(t *testing.T) {
 					t.Errorf("an upstream's error was rewritten: %s", b)
 				}
 			} else {
-				if e.Cause == nil || e.Cause.ID != tc.cause {
-					t.Errorf("cause = %+v; want %q (body %s)", e.Cause, tc.cause, b)
-				}
-				if e.Correlator != hdrCorr {
-					t.Errorf("body correlator %q differs from x-correlator %q", e.Correlator, hdrCorr)
-				}
-				if e.Type == "" || e.Title == "" || e.Detail == "" || e.Fix == "" || e.Instance != strings.SplitN(req.path, "?", 2)[0] {
-					t.Errorf("problem details incomplete (type, title, detail, fix, instance): %s", b)
-				}
+				testhttp.CheckRegistryMembers(t, e, b, tc.cause, hdrCorr, req.Path)
 			}
-			checkWWWAuthenticate(t, resp.Header.Values("WWW-Authenticate"), tc.wwwAuth)
+			testhttp.CheckWWWAuthenticate(t, resp.Header.Values("WWW-Authenticate"), tc.wwwAuth)
 			if got, want := resp.Header.Get("Allow"), tc.allow; got != want {
 				t.Errorf("Allow = %q; want %q", got, want)
 			}
@@ -346,13 +283,13 @@ func TestGatewayErrors(t *testing.T) {
 			{"2-legged", echoTok, ""},
 			{"3-legged", m.sign("at+jwt", with(m.claims(app.ID, "echo:call"), "sub", "tel:+34600000002")), "+34600000002"},
 		} {
-			resp, b := h.send(t, gwRequest{path: "/echo/v1/call?q=1", token: tc.token, body: `{"want":0}`, correlator: "fwd-1", header: map[string]string{
+			resp, b := h.send(t, testhttp.Request{Path: "/echo/v1/call?q=1", Token: tc.token, Body: `{"want":0}`, Correlator: "fwd-1", Header: map[string]string{
 				"X-Gatehouse-Client-Id": "someone-else", "X-Gatehouse-Subject": "+34999999999", "X-Custom": "kept",
 			}})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, b)
 			}
-			var got echoed
+			var got testhttp.Echoed
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatalf("%s: %v: %s", tc.name, err, b)
 			}
@@ -386,71 +323,31 @@ func TestGatewayErrors(t *testing.T) {
 
 	t.Run("apis update and delete apply without restart", func(t *testing.T) {
 		call := func() (*http.Response, []byte) {
-			return h.send(t, gwRequest{path: "/echo/v1/call", token: echoTok, body: `{}`, correlator: "upd-1"})
+			return h.send(t, testhttp.Request{Path: "/echo/v1/call", Token: echoTok, Body: `{}`, Correlator: "upd-1"})
 		}
 		upstream := echo2.URL + "/up"
 		h.updateAPI(t, "echo", gateway.APIUpdate{Upstream: &upstream})
-		eventually(t, 10*time.Second, "echo served by the new upstream", func() bool {
+		testhttp.Eventually(t, 10*time.Second, "echo served by the new upstream", func() bool {
 			resp, _ := call()
 			return resp.Header.Get("X-Upstream") == "two"
 		})
 		live := "live"
 		h.updateAPI(t, "maint", gateway.APIUpdate{Status: &live})
-		eventually(t, 10*time.Second, "maint out of maintenance", func() bool {
-			resp, _ := h.send(t, gwRequest{path: "/maint/v1/call", token: echoTok, body: `{}`})
+		testhttp.Eventually(t, 10*time.Second, "maint out of maintenance", func() bool {
+			resp, _ := h.send(t, testhttp.Request{Path: "/maint/v1/call", Token: echoTok, Body: `{}`})
 			return resp.StatusCode == http.StatusOK
 		})
 		if err := h.APIs.Delete(t.Context(), "echo"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "echo gone", func() bool {
+		testhttp.Eventually(t, 10*time.Second, "echo gone", func() bool {
 			resp, _ := call()
 			return resp.StatusCode == http.StatusNotFound
 		})
 		resp, b := call()
-		var e gatewayError
+		var e testhttp.GatewayError
 		if err := json.Unmarshal(b, &e); err != nil || e.Code != "NOT_FOUND" || e.Cause == nil || e.Cause.ID != "unknown_path" {
 			t.Errorf("after delete: %d %s; want 404 NOT_FOUND unknown_path", resp.StatusCode, b)
 		}
 	})
-}
-
-// checkWWWAuthenticate compares the challenges with want: exact, except
-// that an invalid_token challenge may carry an error_description.
-func checkWWWAuthenticate(t *testing.T, got []string, want string) {
-	t.Helper()
-	if want == "" {
-		if len(got) != 0 {
-			t.Errorf("WWW-Authenticate = %q; want none", got)
-		}
-		return
-	}
-	if len(got) != 1 {
-		t.Errorf("WWW-Authenticate = %q; want one challenge %q", got, want)
-		return
-	}
-	if !strings.HasSuffix(want, `error="invalid_token"`) {
-		if got[0] != want {
-			t.Errorf("WWW-Authenticate = %q; want %q", got[0], want)
-		}
-		return
-	}
-	rest, ok := strings.CutPrefix(got[0], want)
-	if !ok {
-		t.Errorf("WWW-Authenticate = %q; want %q", got[0], want)
-		return
-	}
-	if rest == "" {
-		return
-	}
-	desc, ok := strings.CutPrefix(rest, `, error_description="`)
-	desc, ok2 := strings.CutSuffix(desc, `"`)
-	if !ok || !ok2 || strings.ContainsAny(desc, "\"\\") {
-		t.Errorf("WWW-Authenticate = %q; want %q with at most an RFC 6750 error_description", got[0], want)
-	}
-	for _, c := range desc {
-		if c < 0x20 || c > 0x7e {
-			t.Errorf("error_description has %q, outside RFC 6750 §3's alphabet", c)
-		}
-	}
 }

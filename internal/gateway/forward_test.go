@@ -10,81 +10,23 @@ import (
 
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/store"
+	"gatehouse/internal/testhttp"
 )
-
-// itemsAPI is the document of the recording upstream: a path parameter, a
-// bounded query parameter and a JSON body.
-const itemsAPI = `openapi: 3.0.3
-info:
-  title: Items
-  version: 1.0.0
-servers:
-  - url: /items/v1
-paths:
-  /items/{id}:
-    parameters:
-      - name: id
-        in: path
-        required: true
-        schema:
-          type: string
-    get:
-      operationId: getItem
-      security:
-        - openId:
-            - items:read
-      parameters:
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            maximum: 10
-      responses:
-        "200":
-          description: The item
-          content:
-            application/json:
-              schema:
-                type: object
-    post:
-      operationId: putItem
-      security:
-        - openId:
-            - items:read
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-      responses:
-        "200":
-          description: The item
-          content:
-            application/json:
-              schema:
-                type: object
-components:
-  securitySchemes:
-    openId:
-      type: openIdConnect
-      openIdConnectUrl: https://example.com/.well-known/openid-configuration
-`
 
 // forwardHarness starts a harness with the items API on a recording
 // upstream and an app subscribed to it; it returns the app's token.
-func forwardHarness(t *testing.T) (h *harness, rec *recorder, tok string) {
+func forwardHarness(t *testing.T) (h *harness, rec *testhttp.Recorder, tok string) {
 	t.Helper()
-	rec = newRecorder(t)
+	rec = testhttp.NewRecorder(t)
 	h = newHarness(t, nil)
-	h.importAPI(itemsAPI, gateway.ImportOptions{Upstream: rec.URL + "/up", Name: "items", BasePath: "/items/v1"})
+	h.importAPI(testhttp.ItemsAPI, gateway.ImportOptions{Upstream: rec.URL + "/up", Name: "items", BasePath: "/items/v1"})
 	app := h.createClient("forward app", "items:read")
 	h.subscribeUnmetered(app, "items")
 	tok = h.token(app, "items:read")
-	if resp, b := h.send(t, gwRequest{method: http.MethodGet, path: "/items/v1/items/1", token: tok}); resp.StatusCode != http.StatusOK {
+	if resp, b := h.send(t, testhttp.Request{Method: http.MethodGet, Path: "/items/v1/items/1", Token: tok}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the items API does not serve the app: %d %s", resp.StatusCode, b)
 	}
-	rec.take()
+	rec.Take()
 	return h, rec, tok
 }
 
@@ -135,12 +77,12 @@ func TestForwardTarget(t *testing.T) {
 		t.Run(c.target, func(t *testing.T) {
 			resp, body := h.rawExchange(t, "GET "+c.target+" HTTP/1.1\r\nHost: "+h.Addr+
 				"\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
-			got := rec.take()
+			got := rec.Take()
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
 			}
 			if c.cause != "" {
-				var e gatewayError
+				var e testhttp.GatewayError
 				if err := json.Unmarshal(body, &e); err != nil || e.Cause == nil {
 					t.Fatalf("body %s is not a registry error: %v", body, err)
 				}
@@ -152,11 +94,11 @@ func TestForwardTarget(t *testing.T) {
 					t.Errorf("code %s cause %s, want %s %s (%s)", e.Code, e.Cause.ID, code, c.cause, e.Detail)
 				}
 				if len(got) != 0 {
-					t.Errorf("the upstream received %q", got[0].target)
+					t.Errorf("the upstream received %q", got[0].Target)
 				}
 				return
 			}
-			if len(got) != 1 || got[0].target != c.want {
+			if len(got) != 1 || got[0].Target != c.want {
 				t.Fatalf("upstream received %v, want exactly %q", got, c.want)
 			}
 		})
@@ -195,11 +137,11 @@ func TestForwardHeaders(t *testing.T) {
 		"X-HTTP-Method: DELETE\r\n" +
 		"X-Method-Override: DELETE\r\n" +
 		"X-Kept: yes\r\n"
-	send := func(t *testing.T) (*http.Response, recorded) {
+	send := func(t *testing.T) (*http.Response, testhttp.Recorded) {
 		t.Helper()
 		resp, body := h.rawExchange(t, "GET /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+
 			"\r\nAuthorization: Bearer "+tok+"\r\n"+spoofed+"\r\n")
-		got := rec.take()
+		got := rec.Take()
 		if resp.StatusCode != http.StatusOK || len(got) != 1 {
 			t.Fatalf("status %d, %d upstream requests: %s", resp.StatusCode, len(got), body)
 		}
@@ -215,9 +157,9 @@ func TestForwardHeaders(t *testing.T) {
 		}
 		return out
 	}
-	checkCommon := func(t *testing.T, resp *http.Response, up recorded) {
+	checkCommon := func(t *testing.T, resp *http.Response, up testhttp.Recorded) {
 		t.Helper()
-		h := up.header
+		h := up.Header
 		for _, name := range []string{"X-Gatehouse-Subject", "X-Gatehouse-Extra", "X-Hop-Req", "Keep-Alive", "Te",
 			"Proxy-Authorization", "Proxy-Foo", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
 			if v := normalised(h, name); len(v) > 0 {
@@ -255,7 +197,7 @@ func TestForwardHeaders(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		resp, up := send(t)
 		checkCommon(t, resp, up)
-		if v := normalised(up.header, "X-Custom"); len(v) > 0 {
+		if v := normalised(up.Header, "X-Custom"); len(v) > 0 {
 			t.Errorf("upstream got X_Custom %q; underscore names are dropped by default", v)
 		}
 	})
@@ -268,13 +210,13 @@ func TestForwardHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		var resp *http.Response
-		var up recorded
-		eventually(t, 10*time.Second, "the API's header policy to apply", func() bool {
+		var up testhttp.Recorded
+		testhttp.Eventually(t, 10*time.Second, "the API's header policy to apply", func() bool {
 			resp, up = send(t)
-			return len(normalised(up.header, "X-Custom")) > 0
+			return len(normalised(up.Header, "X-Custom")) > 0
 		})
 		checkCommon(t, resp, up)
-		if got := normalised(up.header, "X-Custom"); len(got) != 1 || got[0] != "kept-if-allowed" {
+		if got := normalised(up.Header, "X-Custom"); len(got) != 1 || got[0] != "kept-if-allowed" {
 			t.Errorf("X_Custom = %q", got)
 		}
 	})

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,8 +16,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +29,7 @@ import (
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/testhttp"
 )
 
 // harness is the gateway as gatehouse serves it, without the platform's
@@ -228,32 +225,13 @@ func (h *harness) subscribeUnmetered(c client, apis ...string) {
 // credentials.
 func (h *harness) post(path string, form url.Values, c client) *http.Response {
 	h.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return resp
+	return testhttp.PostForm(h.t, h.URL+path, form, c.ID, c.Secret)
 }
 
 // token gets a client_credentials access token from the token endpoint.
 func (h *harness) token(c client, scope string) string {
 	h.t.Helper()
-	resp := h.post(oauth.PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}, c)
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
-		h.t.Fatalf("token: %d %s", resp.StatusCode, b)
-	}
-	return body.AccessToken
+	return testhttp.Token(h.t, h.URL, c.ID, c.Secret, scope)
 }
 
 // revoke revokes a token through /oauth2/revoke.
@@ -266,115 +244,19 @@ func (h *harness) revoke(c client, tok string) {
 	}
 }
 
-// gwRequest is one request to the gateway.
-type gwRequest struct {
-	method string            // default POST
-	path   string            // with query
-	body   string            // "chunked:" prefix: sent with unknown length
-	token  string            // bearer token; "" sends none
-	header map[string]string // extra headers, set after the defaults
-	// contentType defaults to application/json when there is a body; "-"
-	// sends none.
-	contentType string
-	// correlator is the x-correlator sent; "" sends none.
-	correlator string
-}
-
-// send performs r and returns the response with its body read.
-func (h *harness) send(t *testing.T, r gwRequest) (*http.Response, []byte) {
+// send performs r on the gateway (testhttp.Send).
+func (h *harness) send(t *testing.T, r testhttp.Request) (*http.Response, []byte) {
 	t.Helper()
-	method := r.method
-	if method == "" {
-		method = http.MethodPost
-	}
-	var body io.Reader
-	if rest, ok := strings.CutPrefix(r.body, "chunked:"); ok {
-		body = io.MultiReader(strings.NewReader(rest)) // unknown length: chunked
-	} else if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	req, err := http.NewRequest(method, h.URL+r.path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch {
-	case r.contentType == "-":
-	case r.contentType != "":
-		req.Header.Set("Content-Type", r.contentType)
-	case r.body != "":
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	if r.correlator != "" {
-		req.Header.Set("X-Correlator", r.correlator)
-	}
-	for k, v := range r.header {
-		if k == "Authorization" && strings.Contains(v, "\n") {
-			for _, one := range strings.Split(v, "\n") {
-				req.Header.Add(k, one)
-			}
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, r.path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testhttp.Send(t, h.URL, r)
 }
 
 // rawExchange writes req on a new connection to the gateway and reads one
-// response, its body in full: for request-targets and header spellings
-// net/http's client would not send.
+// response (testhttp.RawExchange): for request-targets and header
+// spellings net/http's client would not send.
 func (h *harness) rawExchange(t *testing.T, req string) (*http.Response, []byte) {
 	t.Helper()
-	conn, err := net.Dial("tcp", h.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		line, _, _ := strings.Cut(req, "\r\n")
-		t.Fatalf("reading the response to %q: %v", line, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body, _ := testhttp.RawExchange(t, h.Addr, req, false)
 	return resp, body
-}
-
-// gatewayError is the body of a gateway error: CAMARA ErrorInfo and RFC
-// 9457 problem details at once.
-type gatewayError struct {
-	Status     int    `json:"status"`
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	Type       string `json:"type"`
-	Title      string `json:"title"`
-	Detail     string `json:"detail"`
-	Instance   string `json:"instance"`
-	Correlator string `json:"correlator"`
-	Fix        string `json:"fix"`
-	Cause      *struct {
-		ID   string `json:"id"`
-		Text string `json:"text"`
-	} `json:"cause"`
 }
 
 // gwCause is the status, CAMARA code and cause id of a gateway answer
@@ -388,119 +270,6 @@ func gwCause(resp *http.Response, b []byte) (int, string, string) {
 	}
 	_ = json.Unmarshal(b, &p)
 	return resp.StatusCode, p.Code, p.Cause.ID
-}
-
-// eventually polls cond until it holds or the deadline passes. It is for
-// effects that are asynchronous by design (an operator's change reaching
-// the gateway at its next poll, a breaker's pause ending), never for
-// timing assertions.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// echoAPI is the OpenAPI document of the test upstreams: one operation that
-// takes a JSON object. It is imported several times under other names.
-const echoAPI = `openapi: 3.0.3
-info:
-  title: Echo
-  version: 1.0.0
-servers:
-  - url: /echo/v1
-paths:
-  /call:
-    post:
-      operationId: call
-      security:
-        - openId:
-            - echo:call
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              properties:
-                want:
-                  type: integer
-                pad:
-                  type: string
-      responses:
-        "200":
-          description: What the upstream received
-          content:
-            application/json:
-              schema:
-                type: object
-components:
-  securitySchemes:
-    openId:
-      type: openIdConnect
-      openIdConnectUrl: https://example.com/.well-known/openid-configuration
-`
-
-// recorded is one request as the upstream received it.
-type recorded struct {
-	method string
-	target string // the request-target, as sent on the wire
-	path   string // the decoded path
-	header http.Header
-	body   string
-}
-
-// recorder is an upstream that records every request it receives and
-// answers with hop-by-hop headers the gateway must not pass on.
-type recorder struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newRecorder(t *testing.T) *recorder {
-	rec := &recorder{}
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{method: r.Method, target: r.RequestURI, path: r.URL.Path,
-			header: r.Header.Clone(), body: string(body)})
-		rec.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Connection", "X-Hop-Resp")
-		w.Header().Set("X-Hop-Resp", "secret")
-		w.Header().Set("Proxy-Authenticate", "Basic")
-		w.Header().Set("Keep-Alive", "timeout=5")
-		w.Header().Set("X-Kept-Resp", "yes")
-		_, _ = io.WriteString(w, `{}`)
-	}))
-	t.Cleanup(rec.Close)
-	return rec
-}
-
-// take returns the requests recorded since the last call.
-func (rec *recorder) take() []recorded {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	out := rec.reqs
-	rec.reqs = nil
-	return out
-}
-
-// requests returns every request recorded since the last take, as
-// "METHOD path body", without taking them.
-func (rec *recorder) requests() []string {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	out := make([]string, len(rec.reqs))
-	for i, r := range rec.reqs {
-		out[i] = r.method + " " + r.path + " " + r.body
-	}
-	return out
 }
 
 // closedAddr returns a loopback address nothing listens on.

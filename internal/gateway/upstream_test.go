@@ -1,15 +1,10 @@
 package gateway_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,69 +14,8 @@ import (
 	"time"
 
 	"gatehouse/internal/gateway"
+	"gatehouse/internal/testhttp"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gatehouse test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue makes a leaf certificate for 127.0.0.1 and backend.test, valid
-// from notBefore to notAfter, for a server or (client) a TLS client; it
-// returns the pair and its PEM certificate and key.
-func (ca *testCA) issue(t *testing.T, notBefore, notAfter time.Time, client bool) (tls.Certificate, []byte, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "backend.test"},
-		DNSNames: []string{"backend.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair, certPEM, keyPEM
-}
 
 // seen is what a TLS test upstream answers: what reached it.
 type seen struct {
@@ -144,18 +78,18 @@ func TestUpstreamTLS(t *testing.T) {
 	t.Cleanup(trusted.Close)
 	trustedCA := certPEM(trusted)
 
-	ca := newTestCA(t)
-	expiredPair, _, _ := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), false)
+	ca := testhttp.NewCA(t)
+	expiredPair, _, _ := ca.Issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), false)
 	expired := httptest.NewUnstartedServer(http.HandlerFunc(tlsEcho))
 	expired.TLS = &tls.Config{Certificates: []tls.Certificate{expiredPair}}
 	expired.StartTLS()
 	t.Cleanup(expired.Close)
 
-	_, clientCert, clientKey := ca.issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	_, clientCert, clientKey := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
 	clientCAs := x509.NewCertPool()
-	clientCAs.AddCert(ca.cert)
+	clientCAs.AddCert(ca.Cert)
 	// A client certificate from a CA the upstream does not trust.
-	_, otherCert, otherKey := newTestCA(t).issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
+	_, otherCert, otherKey := testhttp.NewCA(t).Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)
 	mutual := httptest.NewUnstartedServer(http.HandlerFunc(tlsEcho))
 	mutual.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
 	mutual.StartTLS()
@@ -180,7 +114,7 @@ func TestUpstreamTLS(t *testing.T) {
 		{Name: "sni", Upstream: trusted.URL + "/sni", UpstreamCAPEM: trustedCA, UpstreamServerName: "example.com"},
 		{Name: "untrusted", Upstream: trusted.URL},
 		{Name: "wrongname", Upstream: trusted.URL, UpstreamCAPEM: trustedCA, UpstreamServerName: "wrong.example"},
-		{Name: "expired", Upstream: expired.URL, UpstreamCAPEM: string(ca.pem)},
+		{Name: "expired", Upstream: expired.URL, UpstreamCAPEM: string(ca.PEM)},
 		{Name: "nocert", Upstream: mutual.URL, UpstreamCAPEM: mutualCA},
 		{Name: "mtls", Upstream: mutual.URL + "/m", UpstreamCAPEM: mutualCA,
 			UpstreamClientCertPEM: string(clientCert), UpstreamClientKeyPEM: string(clientKey)},
@@ -194,14 +128,14 @@ func TestUpstreamTLS(t *testing.T) {
 	app := h.createClient("tls app", "echo:call")
 	for _, o := range imports {
 		o.BasePath = "/" + o.Name + "/v1"
-		h.importAPI(echoAPI, o)
+		h.importAPI(testhttp.EchoAPI, o)
 		h.subscribeUnmetered(app, o.Name)
 	}
 	tok := h.token(app, "echo:call")
 
 	call := func(t *testing.T, api string) (*http.Response, []byte) {
 		t.Helper()
-		return h.send(t, gwRequest{path: "/" + api + "/v1/call", token: tok, body: `{}`})
+		return h.send(t, testhttp.Request{Path: "/" + api + "/v1/call", Token: tok, Body: `{}`})
 	}
 	ok := func(t *testing.T, api string) seen {
 		t.Helper()
@@ -253,7 +187,7 @@ func TestUpstreamTLS(t *testing.T) {
 	} {
 		t.Run(c.cause, func(t *testing.T) {
 			resp, b := call(t, c.api)
-			var e gatewayError
+			var e testhttp.GatewayError
 			if err := json.Unmarshal(b, &e); err != nil {
 				t.Fatalf("%d %s: %v", resp.StatusCode, b, err)
 			}
@@ -286,12 +220,12 @@ func TestUpstreamTLS(t *testing.T) {
 		// Removing the CA makes the same URL untrusted at once.
 		none := ""
 		h.updateAPI(t, "tls", gateway.APIUpdate{UpstreamCAPEM: &none})
-		eventually(t, 10*time.Second, "the update to reach the gateway", func() bool {
+		testhttp.Eventually(t, 10*time.Second, "the update to reach the gateway", func() bool {
 			resp, b := call(t, "tls")
 			return resp.StatusCode == http.StatusBadGateway && strings.Contains(string(b), "tls_unknown_authority")
 		})
 		h.updateAPI(t, "tls", gateway.APIUpdate{UpstreamCAPEM: &trustedCA})
-		eventually(t, 10*time.Second, "the CA to be trusted again", func() bool {
+		testhttp.Eventually(t, 10*time.Second, "the CA to be trusted again", func() bool {
 			resp, _ := call(t, "tls")
 			return resp.StatusCode == http.StatusOK
 		})

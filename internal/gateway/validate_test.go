@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gatehouse/internal/store"
+	"gatehouse/internal/testcamara"
 )
 
 // TestDuplicateKey checks the duplicate-member scan on valid JSON: names at
@@ -276,7 +277,7 @@ func TestUnenforcedFormatsAreLogged(t *testing.T) {
 		t.Errorf("log = %q; want a warning naming e164", got)
 	}
 	for _, file := range []string{"sim-swap.yaml", "number-verification.yaml", "location-verification.yaml"} {
-		data := readCAMARA(t, file)
+		data := testcamara.Read(t, file)
 		spec, err := LoadSpec(data)
 		if err != nil {
 			t.Fatal(err)

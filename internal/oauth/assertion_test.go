@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestSignedAssertionEd25519 covers the alg Ed25519 path of
@@ -95,7 +97,7 @@ func TestSignedAssertionEd25519(t *testing.T) {
 func signCompact(t *testing.T, header map[string]any, claims any, sign func([]byte) []byte) string {
 	t.Helper()
 	enc := base64.RawURLEncoding
-	input := enc.EncodeToString([]byte(mustJSON(t, header))) + "." + enc.EncodeToString([]byte(mustJSON(t, claims)))
+	input := enc.EncodeToString([]byte(testhttp.MustJSON(t, header))) + "." + enc.EncodeToString([]byte(testhttp.MustJSON(t, claims)))
 	return input + "." + enc.EncodeToString(sign([]byte(input)))
 }
 
@@ -121,7 +123,7 @@ func TestEd25519Assertions(t *testing.T) {
 	d := e.discovery(PathOIDCDiscovery)
 	for _, member := range []string{"token_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported"} {
 		var algs []string
-		_ = json.Unmarshal([]byte(mustJSON(t, d[member])), &algs)
+		_ = json.Unmarshal([]byte(testhttp.MustJSON(t, d[member])), &algs)
 		if !slices.Contains(algs, "Ed25519") || !slices.Contains(algs, "EdDSA") {
 			t.Errorf("%s = %v; want Ed25519 and EdDSA", member, algs)
 		}
@@ -131,19 +133,19 @@ func TestEd25519Assertions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "ed", Use: "sig"}}})
+	set := testhttp.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub, KeyID: "ed", Use: "sig"}}})
 	c := e.createClient("ed25519 app", "token_endpoint_auth_method", "private_key_jwt", "jwks", set,
 		"grant_types", "client_credentials urn:ietf:params:oauth:grant-type:jwt-bearer", "scopes", "sim-swap:check number-verification:verify")
 	tokenURL := e.ts.URL + PathToken
 	edSign := func(b []byte) []byte { return ed25519.Sign(priv, b) }
-	withAssertion := func(a string, form url.Values) (int, oauthError, map[string]any) {
+	withAssertion := func(a string, form url.Values) (int, testhttp.OAuthError, map[string]any) {
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 		form.Set("client_assertion", a)
 		resp := e.postForm(PathToken, form, "", "")
 		var body map[string]any
-		decodeJSON(t, resp, &body)
-		var oe oauthError
-		_ = json.Unmarshal([]byte(mustJSON(t, body)), &oe)
+		testhttp.DecodeJSON(t, resp, &body)
+		var oe testhttp.OAuthError
+		_ = json.Unmarshal([]byte(testhttp.MustJSON(t, body)), &oe)
 		return resp.StatusCode, oe, body
 	}
 	cc := func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }
@@ -200,10 +202,10 @@ func TestEd25519Assertions(t *testing.T) {
 	// An EC client's valid ES256 signature (64 bytes, like Ed25519's) over
 	// a header saying Ed25519: the EC key never verifies alg Ed25519.
 	key := e.newAssertionKey()
-	ec := e.createClient("ec app", "token_endpoint_auth_method", "private_key_jwt", "jwks", key.jwks(t), "scopes", "sim-swap:check")
-	relabelled := signCompact(t, map[string]any{"alg": "Ed25519", "kid": key.kid}, e.claimsFor(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
+	ec := e.createClient("ec app", "token_endpoint_auth_method", "private_key_jwt", "jwks", key.JWKS(t), "scopes", "sim-swap:check")
+	relabelled := signCompact(t, map[string]any{"alg": "Ed25519", "kid": key.KeyID}, e.claimsFor(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
 		sum := sha256.Sum256(b)
-		r, s, err := ecdsa.Sign(rand.Reader, key.priv, sum[:])
+		r, s, err := ecdsa.Sign(rand.Reader, key.Key, sum[:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,9 +215,9 @@ func TestEd25519Assertions(t *testing.T) {
 		t.Errorf("ES256 signature labelled Ed25519: %d %+v; want 401 invalid_assertion", status, oe)
 	}
 	// The same signature labelled ES256 is valid: the test signs correctly.
-	es := signCompact(t, map[string]any{"alg": "ES256", "kid": key.kid}, e.claimsFor(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
+	es := signCompact(t, map[string]any{"alg": "ES256", "kid": key.KeyID}, e.claimsFor(ec.ID, ec.ID, tokenURL), func(b []byte) []byte {
 		sum := sha256.Sum256(b)
-		r, s, _ := ecdsa.Sign(rand.Reader, key.priv, sum[:])
+		r, s, _ := ecdsa.Sign(rand.Reader, key.Key, sum[:])
 		return append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
 	})
 	if status, oe, _ := withAssertion(es, cc()); status != http.StatusOK {

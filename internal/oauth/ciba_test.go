@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestCIBAPollMode drives CIBA poll mode through every answer the sandbox
@@ -25,7 +27,7 @@ func TestCIBAPollMode(t *testing.T) {
 		}
 		resp := e.postForm(PathBCAuthorize, form, c.ID, c.Secret)
 		var body map[string]any
-		decodeJSON(t, resp, &body)
+		testhttp.DecodeJSON(t, resp, &body)
 		return resp.StatusCode, body
 	}
 	poll := func(id string) (int, map[string]any) {
@@ -63,7 +65,7 @@ func TestCIBAPollMode(t *testing.T) {
 	// Userinfo gives the phone number under the phone scope.
 	resp := e.bearerGet(PathUserinfo, tokens["access_token"].(string))
 	var ui map[string]any
-	decodeJSON(t, resp, &ui)
+	testhttp.DecodeJSON(t, resp, &ui)
 	if ui["sub"] != idt.Subject || ui["phone_number"] != "+34600000001" || ui["phone_number_verified"] != true {
 		t.Errorf("userinfo = %v", ui)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestJWTBearerGrant: a client asserts a subscriber with a JWT signed by
@@ -18,12 +20,12 @@ func TestJWTBearerGrant(t *testing.T) {
 	e := newAuthzEnv(t, nil)
 	key := e.newAssertionKey()
 	c := e.createClient("bearer app", "grant_types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
-		"jwks", key.jwks(t), "scopes", "number-verification:verify")
+		"jwks", key.JWKS(t), "scopes", "number-verification:verify")
 	tokenURL := e.ts.URL + PathToken
 	grant := func(a string) (int, map[string]any) {
 		return e.tokenForm(c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {a}})
 	}
-	assertion := key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" })
+	assertion := key.Assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" })
 	status, tok := grant(assertion)
 	if status != 200 || tok["access_token"] == nil || tok["refresh_token"] != nil {
 		t.Fatalf("jwt-bearer: %d %v", status, tok)
@@ -42,11 +44,11 @@ func TestJWTBearerGrant(t *testing.T) {
 	other := e.newAssertionKey()
 	now := e.clock.Now()
 	for name, a := range map[string]string{
-		"unknown subscriber": key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000004" }),
-		"not a phone":        key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "alice" }),
-		"foreign key":        other.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
-		"wrong audience":     key.assertion(t, c.ID, "https://elsewhere/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
-		"issued in the future": key.assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) {
+		"unknown subscriber": key.Assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000004" }),
+		"not a phone":        key.Assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "alice" }),
+		"foreign key":        other.Assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
+		"wrong audience":     key.Assertion(t, c.ID, "https://elsewhere/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" }),
+		"issued in the future": key.Assertion(t, c.ID, tokenURL, func(cl *jwt.Claims) {
 			cl.Subject = "tel:+34600000001"
 			cl.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute))
 			cl.Expiry = jwt.NewNumericDate(now.Add(3 * time.Minute))
@@ -58,7 +60,7 @@ func TestJWTBearerGrant(t *testing.T) {
 	}
 	doc := e.discovery(PathOIDCDiscovery)
 	for _, g := range []string{"authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba", "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials"} {
-		if !strings.Contains(mustJSON(t, doc["grant_types_supported"]), g) {
+		if !strings.Contains(testhttp.MustJSON(t, doc["grant_types_supported"]), g) {
 			t.Errorf("discovery lacks grant %s", g)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestRefreshScopeFollowsClient: a refreshed access token gets the original
@@ -31,7 +33,7 @@ func TestRefreshScopeFollowsClient(t *testing.T) {
 	resp := e.postForm(PathBCAuthorize, url.Values{"login_hint": {"tel:+34600000001"},
 		"scope": {"openid offline_access number-verification:verify number-verification:device-phone-number:read sim-swap:check"}}, c.ID, c.Secret)
 	var bc map[string]any
-	decodeJSON(t, resp, &bc)
+	testhttp.DecodeJSON(t, resp, &bc)
 	status, tokens := e.tokenForm(c, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {fmt.Sprint(bc["auth_req_id"])}})
 	if status != http.StatusOK || tokens["refresh_token"] == nil {
 		t.Fatalf("CIBA tokens: %d %v", status, tokens)
@@ -90,7 +92,7 @@ func TestRefreshScopeFollowsClient(t *testing.T) {
 	patchScopes("openid offline_access number-verification:device-phone-number:read")
 	resp = e.postForm(PathBCAuthorize, url.Values{"login_hint": {"tel:+34600000001"},
 		"scope": {"openid offline_access number-verification:device-phone-number:read"}}, c.ID, c.Secret)
-	decodeJSON(t, resp, &bc)
+	testhttp.DecodeJSON(t, resp, &bc)
 	_, tokens = e.tokenForm(c, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {fmt.Sprint(bc["auth_req_id"])}})
 	rt := fmt.Sprint(tokens["refresh_token"])
 	patchScopes("offline_access")

@@ -1,12 +1,7 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -28,9 +23,9 @@ import (
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlstore"
-
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+	"gatehouse/internal/testclock"
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
 
 // lowerArgon2 makes password hashing cheap for the tests (the dummy hash
@@ -38,24 +33,6 @@ import (
 var lowerArgon2 sync.Once
 
 var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1}
-
-// authzClock is a settable clock, safe to read from handler goroutines.
-type authzClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *authzClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *authzClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // countingStore counts authorization codes written, so tests can check
 // that a failed request issued nothing.
@@ -82,7 +59,7 @@ type authzEnv struct {
 	ts      *httptest.Server
 	handler atomic.Pointer[http.ServeMux]
 	browser *http.Client
-	clock   *authzClock
+	clock   *testclock.Clock
 	users   *UserManager
 	// clients is the serving node's ClientManager, as the admin API's:
 	// its changes apply at once. otherNode is another process's, as the
@@ -92,7 +69,7 @@ type authzEnv struct {
 	// and ClientManager.DefinedScopes, as serve wires them).
 	apis *scopeSet
 	// logs receives the server's log lines, JSON at level Info.
-	logs *syncBuffer
+	logs *testproc.Buffer
 }
 
 const (
@@ -129,14 +106,14 @@ func newAuthzEnv(t *testing.T, tweak func(*Config)) *authzEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clock := &authzClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	db.Now = clock.Now // the store judges expiry too (UseAssertionID)
 	st := &countingStore{DB: db}
 	km := &keys.Manager{Store: db, Secret: testSecret, Now: clock.Now}
 	if err := km.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &authzEnv{t: t, st: st, clock: clock, apis: newScopeSet(testAPIScopes...), logs: &syncBuffer{},
+	e := &authzEnv{t: t, st: st, clock: clock, apis: newScopeSet(testAPIScopes...), logs: &testproc.Buffer{},
 		users: &UserManager{Store: db, Params: testArgon2, Now: clock.Now}}
 	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The public front (internal/server) gives every request a
@@ -494,24 +471,6 @@ func (s *scopeSet) deleteAPI(name string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // testClient is a registered client's credentials.
 type testClient struct{ ID, Secret string }
 
@@ -548,62 +507,30 @@ func (e *authzEnv) createClient(name string, fields ...string) testClient {
 	return testClient{ID: v.ClientID, Secret: v.ClientSecret}
 }
 
-// postForm sends form to path as a client does: with HTTP Basic
-// credentials unless id is "", and the header pairs given.
+// postForm sends form to path as a client does (testhttp.PostForm).
 func (e *authzEnv) postForm(path string, form url.Values, id, secret string, headers ...string) *http.Response {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if id != "" {
-		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp
+	return testhttp.PostForm(e.t, e.ts.URL+path, form, id, secret, headers...)
 }
 
 // tokenForm posts a token request with c's Basic credentials and decodes
-// the answer.
+// the answer (testhttp.TokenForm).
 func (e *authzEnv) tokenForm(c testClient, form url.Values) (int, map[string]any) {
 	e.t.Helper()
-	resp := e.postForm(PathToken, form, c.ID, c.Secret)
-	var body map[string]any
-	decodeJSON(e.t, resp, &body)
-	return resp.StatusCode, body
+	return testhttp.TokenForm(e.t, e.ts.URL, c.ID, c.Secret, form)
 }
 
-// token gets a client_credentials access token with Basic auth.
+// token gets a client_credentials access token (testhttp.Token).
 func (e *authzEnv) token(c testClient, scope string) string {
 	e.t.Helper()
-	form := url.Values{"grant_type": {GrantClientCredentials}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	status, body := e.tokenForm(c, form)
-	if status != http.StatusOK {
-		e.t.Fatalf("token: %d %v", status, body)
-	}
-	return body["access_token"].(string)
+	return testhttp.Token(e.t, e.ts.URL, c.ID, c.Secret, scope)
 }
 
-// introspect returns the introspection response for tok, asked by c.
+// introspect returns the introspection response for tok, asked by c
+// (testhttp.Introspect).
 func (e *authzEnv) introspect(c testClient, tok string) map[string]any {
 	e.t.Helper()
-	resp := e.postForm(PathIntrospect, url.Values{"token": {tok}}, c.ID, c.Secret)
-	var body map[string]any
-	decodeJSON(e.t, resp, &body)
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("introspect: %d %v", resp.StatusCode, body)
-	}
-	return body
+	return testhttp.Introspect(e.t, e.ts.URL, c.ID, c.Secret, tok)
 }
 
 // bearerGet sends GET path with the access token.
@@ -633,84 +560,13 @@ func (e *authzEnv) discovery(path string) map[string]any {
 		e.t.Fatal(err)
 	}
 	var doc map[string]any
-	decodeJSON(e.t, resp, &doc)
+	testhttp.DecodeJSON(e.t, resp, &doc)
 	return doc
 }
 
-// decodeJSON reads a JSON body into v and closes it.
-func decodeJSON(t testing.TB, resp *http.Response, v any) {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s %s: body is not JSON: %v: %q", resp.Request.Method, resp.Request.URL.Path, err, b)
-	}
-}
-
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// oauthError is an RFC 6749 §5.2 error body.
-type oauthError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-	URI         string `json:"error_uri"`
-	Cause       string `json:"cause"`
-	Correlator  string `json:"correlator"`
-}
-
-// assertionKey is a private_key_jwt client's key pair; its assertions are
-// issued at the clock's time.
-type assertionKey struct {
-	priv *ecdsa.PrivateKey
-	kid  string
-	now  func() time.Time
-}
-
-func (e *authzEnv) newAssertionKey() assertionKey {
+// newAssertionKey makes a private_key_jwt client's key pair whose
+// assertions are issued at the clock's time.
+func (e *authzEnv) newAssertionKey() testhttp.AssertionKey {
 	e.t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return assertionKey{priv: priv, kid: "k-" + base64.RawURLEncoding.EncodeToString(priv.X.Bytes()[:6]), now: e.clock.Now}
-}
-
-// jwks returns the public JWK Set to register.
-func (k assertionKey) jwks(t *testing.T) string {
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "ES256", Use: "sig"}}}
-	return mustJSON(t, set)
-}
-
-// assertion signs a client assertion; mutate may change the claims.
-func (k assertionKey) assertion(t *testing.T, clientID, aud string, mutate func(c *jwt.Claims)) string {
-	t.Helper()
-	now := k.now()
-	c := jwt.Claims{
-		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
-		ID: randomString(12),
-	}
-	if mutate != nil {
-		mutate(&c)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testhttp.NewAssertionKey(e.t, e.clock.Now)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"gatehouse/internal/store"
+	"gatehouse/internal/testhttp"
 )
 
 // TestIntrospectionAndRevocation covers RFC 7662 and RFC 7009 behaviour.
@@ -38,34 +39,34 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	}
 	setStatus(store.ClientSuspended)
 	e.afterCacheTTL("the suspended client's token to introspect inactive", func() bool {
-		return mustJSON(t, e.introspect(resourceServer, tok)) == `{"active":false}`
+		return testhttp.MustJSON(t, e.introspect(resourceServer, tok)) == `{"active":false}`
 	})
 	setStatus(store.ClientActive)
 	e.afterCacheTTL("the reactivated client's token to introspect active", func() bool {
 		return e.introspect(resourceServer, tok)["active"] == true
 	})
 	for _, junk := range []string{"junk", "a.b.c", tok + "x"} {
-		if got := e.introspect(owner, junk); mustJSON(t, got) != `{"active":false}` {
+		if got := e.introspect(owner, junk); testhttp.MustJSON(t, got) != `{"active":false}` {
 			t.Errorf("introspect %q = %v; want exactly {\"active\":false}", junk, got)
 		}
 	}
 
 	// Introspection needs client authentication.
 	resp := e.postForm(PathIntrospect, url.Values{"token": {tok}}, "", "")
-	var oe oauthError
-	decodeJSON(t, resp, &oe)
+	var oe testhttp.OAuthError
+	testhttp.DecodeJSON(t, resp, &oe)
 	if resp.StatusCode != 401 || oe.Error != "invalid_client" {
 		t.Errorf("unauthenticated introspection: %d %+v; want 401 invalid_client", resp.StatusCode, oe)
 	}
 	resp = e.postForm(PathIntrospect, url.Values{}, owner.ID, owner.Secret)
-	decodeJSON(t, resp, &oe)
+	testhttp.DecodeJSON(t, resp, &oe)
 	if resp.StatusCode != 400 || oe.Error != "invalid_request" || oe.Cause != "missing_parameter" {
 		t.Errorf("introspection without token: %d %+v", resp.StatusCode, oe)
 	}
 
 	// Only the owner may revoke.
 	resp = e.postForm(PathRevoke, url.Values{"token": {tok}}, other.ID, other.Secret)
-	decodeJSON(t, resp, &oe)
+	testhttp.DecodeJSON(t, resp, &oe)
 	if resp.StatusCode != 400 || oe.Error != "unauthorized_client" || oe.Cause != "token_not_owned" {
 		t.Errorf("revoking another client's token: %d %+v", resp.StatusCode, oe)
 	}
@@ -78,7 +79,7 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
 	// Inactive at once.
-	if got := e.introspect(owner, tok); mustJSON(t, got) != `{"active":false}` {
+	if got := e.introspect(owner, tok); testhttp.MustJSON(t, got) != `{"active":false}` {
 		t.Errorf("revoked token introspects %v; want inactive at once", got)
 	}
 	// Revoking again, or revoking junk, is 200 (RFC 7009 §2.2).
@@ -90,7 +91,7 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		}
 	}
 	resp = e.postForm(PathRevoke, url.Values{"token": {tok}}, "", "")
-	decodeJSON(t, resp, &oe)
+	testhttp.DecodeJSON(t, resp, &oe)
 	if resp.StatusCode != 401 || oe.Error != "invalid_client" {
 		t.Errorf("unauthenticated revocation: %d %+v", resp.StatusCode, oe)
 	}

@@ -2,8 +2,8 @@ package oauth
 
 import (
 	"encoding/json"
-	"gatehouse/internal/store"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +13,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/store"
+	"gatehouse/internal/testhttp"
 )
 
 // TestTokenEndpointErrors drives the token endpoint through every error the
@@ -32,10 +35,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 	codeOnly := e.createClient("code-only app", "grant_types", "authorization_code", "redirect_uris", "https://app.example/cb")
 	key := e.newAssertionKey()
-	jwtClient := e.createClient("jwt app", "token_endpoint_auth_method", "private_key_jwt", "jwks", key.jwks(t), "scopes", "sim-swap:check")
+	jwtClient := e.createClient("jwt app", "token_endpoint_auth_method", "private_key_jwt", "jwks", key.JWKS(t), "scopes", "sim-swap:check")
 	otherKey := e.newAssertionKey()
 	tokenURL := e.ts.URL + PathToken
-	usedAssertion := key.assertion(t, jwtClient.ID, tokenURL, nil)
+	usedAssertion := key.Assertion(t, jwtClient.ID, tokenURL, nil)
 	if resp := e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {usedAssertion}}, "", ""); resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("private_key_jwt token: %d %s", resp.StatusCode, b)
@@ -78,17 +81,17 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "client_id only", body: cc + "&client_id=" + basic.ID, status: 401, code: "invalid_client", cause: "missing_credentials"},
 		{name: "assertion garbage", body: assertionForm("not.a.jwt"), status: 401, code: "invalid_client", cause: "invalid_assertion"},
 		{name: "assertion wrong assertion type", body: url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"jwt"}, "client_assertion": {"x"}}.Encode(), status: 400, code: "invalid_request", cause: "invalid_parameter"},
-		{name: "assertion signed by another key", body: assertionForm(otherKey.assertion(t, jwtClient.ID, tokenURL, nil)), status: 401, code: "invalid_client", cause: "invalid_assertion"},
-		{name: "assertion expired", body: assertionForm(key.assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) {
+		{name: "assertion signed by another key", body: assertionForm(otherKey.Assertion(t, jwtClient.ID, tokenURL, nil)), status: 401, code: "invalid_client", cause: "invalid_assertion"},
+		{name: "assertion expired", body: assertionForm(key.Assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) {
 			c.IssuedAt = jwt.NewNumericDate(now.Add(-10 * time.Minute))
 			c.Expiry = jwt.NewNumericDate(now.Add(-9 * time.Minute))
 		})), status: 401, code: "invalid_client", cause: "assertion_expired"},
-		{name: "assertion lives too long", body: assertionForm(key.assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) {
+		{name: "assertion lives too long", body: assertionForm(key.Assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) {
 			c.Expiry = jwt.NewNumericDate(now.Add(time.Hour))
 		})), status: 401, code: "invalid_client", cause: "assertion_expired"},
-		{name: "assertion for another audience", body: assertionForm(key.assertion(t, jwtClient.ID, "https://elsewhere.example/token", nil)), status: 401, code: "invalid_client", cause: "assertion_audience"},
+		{name: "assertion for another audience", body: assertionForm(key.Assertion(t, jwtClient.ID, "https://elsewhere.example/token", nil)), status: 401, code: "invalid_client", cause: "assertion_audience"},
 		{name: "assertion replayed", body: assertionForm(usedAssertion), status: 401, code: "invalid_client", cause: "assertion_replayed"},
-		{name: "assertion without jti", body: assertionForm(key.assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) { c.ID = "" })), status: 401, code: "invalid_client", cause: "invalid_assertion"},
+		{name: "assertion without jti", body: assertionForm(key.Assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) { c.ID = "" })), status: 401, code: "invalid_client", cause: "invalid_assertion"},
 		{name: "grant not allowed for client", body: cc, basic: &creds{codeOnly.ID, codeOnly.Secret}, status: 400, code: "unauthorized_client", cause: "grant_not_allowed"},
 		{name: "unknown grant", body: "grant_type=password&username=a&password=b", basic: &creds{basic.ID, basic.Secret}, status: 400, code: "unsupported_grant_type", cause: "unknown_grant_type"},
 		{name: "misspelled grant", body: "grant_type=client_credential", basic: &creds{basic.ID, basic.Secret}, status: 400, code: "unsupported_grant_type", cause: "unknown_grant_type"},
@@ -105,40 +108,17 @@ func TestTokenEndpointErrors(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			method := tc.method
-			if method == "" {
-				method = http.MethodPost
-			}
-			var body io.Reader = strings.NewReader(tc.body)
-			if rest, ok := strings.CutPrefix(tc.body, "chunked:"); ok {
-				body = io.MultiReader(strings.NewReader(rest)) // unknown length: sent chunked
-			}
-			req, err := http.NewRequest(method, tokenURL, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch tc.contentType {
-			case "":
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			case "-":
-			default:
-				req.Header.Set("Content-Type", tc.contentType)
+			req := testhttp.Request{Method: tc.method, Path: PathToken, Body: tc.body, ContentType: tc.contentType,
+				Header: map[string]string{}, Correlator: "token-errors-" + strconv.Itoa(i)}
+			if req.ContentType == "" {
+				req.ContentType = "application/x-www-form-urlencoded"
 			}
 			if tc.basic != nil {
-				req.SetBasicAuth(url.QueryEscape(tc.basic.id), url.QueryEscape(tc.basic.secret))
+				req.Header["Authorization"] = testhttp.BasicAuth(tc.basic.id, tc.basic.secret)
 			}
-			for k, v := range tc.header {
-				req.Header.Set(k, v)
-			}
-			correlator := "token-errors-" + strconv.Itoa(i)
-			req.Header.Set("X-Correlator", correlator)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var oe oauthError
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			maps.Copy(req.Header, tc.header)
+			resp, raw := testhttp.Send(t, e.ts.URL, req)
+			var oe testhttp.OAuthError
 			if err := json.Unmarshal(raw, &oe); err != nil {
 				t.Fatalf("body is not JSON: %q", raw)
 			}
@@ -166,8 +146,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 			if got, want := resp.Header.Get("Allow"), tc.allow; got != want {
 				t.Errorf("Allow = %q; want %q", got, want)
 			}
-			if oe.Correlator != correlator {
-				t.Errorf("body correlator %q; want the request's, %q", oe.Correlator, correlator)
+			if oe.Correlator != req.Correlator {
+				t.Errorf("body correlator %q; want the request's, %q", oe.Correlator, req.Correlator)
 			}
 		})
 	}
@@ -182,7 +162,7 @@ func TestTokenEndpointSuccessShapes(t *testing.T) {
 
 	resp := e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}, "scope": {"sim-swap:check"}}, c.ID, c.Secret)
 	var body map[string]any
-	decodeJSON(t, resp, &body)
+	testhttp.DecodeJSON(t, resp, &body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %v", resp.StatusCode, body)
 	}
@@ -212,7 +192,7 @@ func TestTokenEndpointSuccessShapes(t *testing.T) {
 
 	// No scope requested: every allowed scope is granted.
 	resp = e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
-	decodeJSON(t, resp, &body)
+	testhttp.DecodeJSON(t, resp, &body)
 	if got, want := body["scope"], "sim-swap:check sim-swap:retrieve-date"; got != want {
 		t.Errorf("default scope = %v; want %q", got, want)
 	}
@@ -220,7 +200,7 @@ func TestTokenEndpointSuccessShapes(t *testing.T) {
 	// client_secret_post, and a secret that needs form-encoding in Basic.
 	p := e.createClient("post", "token_endpoint_auth_method", "client_secret_post")
 	resp = e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {p.ID}, "client_secret": {p.Secret}}, "", "")
-	decodeJSON(t, resp, &body)
+	testhttp.DecodeJSON(t, resp, &body)
 	if resp.StatusCode != 200 {
 		t.Errorf("client_secret_post: %d %v", resp.StatusCode, body)
 	}
@@ -239,7 +219,7 @@ func TestFailedClientAuthenticationIsLogged(t *testing.T) {
 		resp := e.postForm(PathToken, url.Values{"grant_type": {"client_credentials"}}, cr.ID, cr.Secret)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var oe oauthError
+		var oe testhttp.OAuthError
 		_ = json.Unmarshal(b, &oe)
 		bodies = append(bodies, oe.Error+"|"+oe.Description+"|"+oe.Cause)
 		if strings.Contains(string(b), "wrong_secret") || strings.Contains(string(b), "unknown_client") || strings.Contains(oe.Description, cr.ID) {

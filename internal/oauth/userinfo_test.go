@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"gatehouse/internal/testhttp"
 )
 
 // TestDeletedUsersTokensRefused: an access token acting for a subscriber
@@ -23,9 +25,9 @@ func TestDeletedUsersTokensRefused(t *testing.T) {
 	}
 	key := e.newAssertionKey()
 	c := e.createClient("bearer app", "grant_types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
-		"jwks", key.jwks(t), "scopes", "number-verification:verify")
+		"jwks", key.JWKS(t), "scopes", "number-verification:verify")
 	status, tok := e.tokenForm(c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.assertion(t, c.ID, e.ts.URL+PathToken, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
+		"assertion": {key.Assertion(t, c.ID, e.ts.URL+PathToken, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
 	if status != 200 {
 		t.Fatalf("jwt-bearer for dora: %d %v", status, tok)
 	}
@@ -44,7 +46,7 @@ func TestDeletedUsersTokensRefused(t *testing.T) {
 	})
 	resp := e.bearerGet(PathUserinfo, access)
 	var body map[string]any
-	decodeJSON(t, resp, &body)
+	testhttp.DecodeJSON(t, resp, &body)
 	cause, _ := body["cause"].(map[string]any)
 	if resp.StatusCode != http.StatusUnauthorized || body["code"] != "UNAUTHENTICATED" || cause["id"] != "user_deleted" || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("deleted user's token: %d %v (WWW-Authenticate %q); want UNAUTHENTICATED user_deleted", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))

@@ -58,6 +58,15 @@ func eachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
 	}
 }
 
+// wantChanges fails t unless OnChange was called n times so far; what
+// says after what.
+func (f *fixture) wantChanges(t *testing.T, what string, n int) {
+	t.Helper()
+	if f.changes != n {
+		t.Errorf("%s: OnChange called %d times; want %d", what, f.changes, n)
+	}
+}
+
 // client and api store what a subscription refers to.
 func (f *fixture) client(t *testing.T, id string) {
 	t.Helper()
@@ -124,9 +133,7 @@ func TestSeedDefaults(t *testing.T) {
 				t.Errorf("seeded %s = %+v; want %+v", d.Name, v, d)
 			}
 		}
-		if f.changes != 0 {
-			t.Errorf("seeding called OnChange %d times; want 0 (nothing runs yet)", f.changes)
-		}
+		f.wantChanges(t, "seeding (nothing runs yet)", 0)
 
 		if err := f.m.DeletePlan(ctx, "starter"); err != nil {
 			t.Fatal(err)
@@ -179,9 +186,7 @@ func TestCreatePlan(t *testing.T) {
 		if *v != want {
 			t.Errorf("CreatePlan = %+v; want %+v", *v, want)
 		}
-		if f.changes != 1 {
-			t.Errorf("OnChange called %d times; want 1", f.changes)
-		}
+		f.wantChanges(t, "create", 1)
 		got, err := f.m.GetPlan(ctx, "small-1")
 		if err != nil {
 			t.Fatal(err)
@@ -211,9 +216,7 @@ func TestCreatePlan(t *testing.T) {
 		if !strings.Contains(p.Detail, `"small-1"`) {
 			t.Errorf("taken name: detail %q does not name the plan", p.Detail)
 		}
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times after a refused create; want 2", f.changes)
-		}
+		f.wantChanges(t, "after a refused create", 2)
 	})
 }
 
@@ -273,9 +276,7 @@ func TestPlanValidation(t *testing.T) {
 		if after, _ := f.m.GetPlan(ctx, "base"); *after != *before {
 			t.Errorf("base after refused updates = %+v; want %+v", after, before)
 		}
-		if f.changes != 0 {
-			t.Errorf("OnChange called %d times for refused changes; want 0", f.changes)
-		}
+		f.wantChanges(t, "refused changes", 0)
 		// The limits' edges are accepted.
 		if _, err := f.m.CreatePlan(ctx, strings.Repeat("a", 63), PlanSpec{RatePerSecond: ptr(1e6), Burst: ptr(int64(1e9)),
 			QuotaDay: ptr(int64(10)), QuotaMonth: ptr(int64(10)), PriceLabel: ptr(long[:100]), Description: ptr(strings.Repeat("x", 1000))}); err != nil {
@@ -308,17 +309,13 @@ func TestUpdatePlan(t *testing.T) {
 		if got, _ := f.m.GetPlan(ctx, "gold"); got == nil || *got != want {
 			t.Errorf("GetPlan after update = %+v; want %+v", got, want)
 		}
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times; want 2", f.changes)
-		}
+		f.wantChanges(t, "create and update", 2)
 
 		_, err = f.m.UpdatePlan(ctx, "platinum", PlanSpec{})
 		wantProblem(t, "update unknown", err, problem.NotFoundResourceNotFound)
 		_, err = f.m.GetPlan(ctx, "platinum")
 		wantProblem(t, "get unknown", err, problem.NotFoundResourceNotFound)
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times after a refused update; want 2", f.changes)
-		}
+		f.wantChanges(t, "after a refused update", 2)
 	})
 }
 
@@ -359,9 +356,7 @@ func TestDeletePlan(t *testing.T) {
 		wantProblem(t, "get deleted", err, problem.NotFoundResourceNotFound)
 		err = f.m.DeletePlan(ctx, "approved")
 		wantProblem(t, "delete twice", err, problem.NotFoundResourceNotFound)
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times; want 2 (the move and the delete)", f.changes)
-		}
+		f.wantChanges(t, "the move and the delete", 2)
 	})
 }
 
@@ -402,9 +397,7 @@ func TestSubscribe(t *testing.T) {
 		if pending.ID == s.ID {
 			t.Error("two subscriptions share an ID")
 		}
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times; want 2", f.changes)
-		}
+		f.wantChanges(t, "two subscriptions", 2)
 
 		for _, c := range []struct {
 			name, client, api, plan string
@@ -424,9 +417,7 @@ func TestSubscribe(t *testing.T) {
 		if list, _ := f.m.ListSubscriptions(ctx, store.SubscriptionFilter{}); len(list) != 2 {
 			t.Errorf("%d subscriptions after refused ones; want 2", len(list))
 		}
-		if f.changes != 2 {
-			t.Errorf("OnChange called %d times after refused subscriptions; want 2", f.changes)
-		}
+		f.wantChanges(t, "after refused subscriptions", 2)
 	})
 }
 
@@ -475,9 +466,7 @@ func TestChangePlanAndApprove(t *testing.T) {
 		step("business again once approved", v, err, "business", store.SubscriptionActive)
 		v, err = f.m.ChangePlan(ctx, s.ID, "starter")
 		step("downgrade to starter", v, err, "starter", store.SubscriptionActive)
-		if f.changes != 7 {
-			t.Errorf("OnChange called %d times; want 7", f.changes)
-		}
+		f.wantChanges(t, "a subscription and six changes", 7)
 
 		_, err = f.m.ChangePlan(ctx, s.ID, "gold")
 		wantProblem(t, "change to an unknown plan", err, problem.NotFoundResourceNotFound)
@@ -487,9 +476,7 @@ func TestChangePlanAndApprove(t *testing.T) {
 		wantProblem(t, "approve an unknown subscription", err, problem.NotFoundResourceNotFound)
 		_, err = f.m.GetSubscription(ctx, "sub_nothing")
 		wantProblem(t, "get an unknown subscription", err, problem.NotFoundResourceNotFound)
-		if f.changes != 7 {
-			t.Errorf("OnChange called %d times after refused changes; want 7", f.changes)
-		}
+		f.wantChanges(t, "after refused changes", 7)
 	})
 }
 
@@ -555,9 +542,7 @@ func TestListSubscriptionsAndUnsubscribe(t *testing.T) {
 		}
 		err := f.m.Unsubscribe(ctx, ids["app-a sms"])
 		wantProblem(t, "unsubscribe twice", err, problem.NotFoundResourceNotFound)
-		if f.changes != 1 {
-			t.Errorf("OnChange called %d times; want 1", f.changes)
-		}
+		f.wantChanges(t, "an unsubscribe and a refused one", 1)
 		// The app may subscribe to the API again.
 		if _, err := f.m.Subscribe(ctx, "app-a", "sms", "starter"); err != nil {
 			t.Errorf("subscribing again after unsubscribing: %v", err)
@@ -613,8 +598,6 @@ func TestStoreUnavailable(t *testing.T) {
 		if err := f.m.SeedDefaults(context.Background()); !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("SeedDefaults on a closed store: %v; want store.ErrUnavailable", err)
 		}
-		if f.changes != 0 {
-			t.Errorf("OnChange called %d times; want 0", f.changes)
-		}
+		f.wantChanges(t, "calls on a closed store", 0)
 	})
 }

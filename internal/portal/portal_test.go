@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,11 +19,8 @@ import (
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/testcamara"
 )
-
-// camaraDir holds the three CAMARA documents the tests render (test data
-// beside the repository, never copied into it).
-const camaraDir = "../../../shared/apis"
 
 // rig is a portal over a real SQLite store holding the sandbox APIs, the
 // CAMARA documents (when present) and the default plans, served on
@@ -89,11 +85,7 @@ func camaraDocs(t testing.TB) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for _, n := range []string{"sim-swap", "number-verification", "location-verification"} {
-		b, err := os.ReadFile(filepath.Join(camaraDir, n+".yaml"))
-		if err != nil {
-			t.Skipf("the CAMARA documents are not beside the repository (%v); put ../shared/apis in place to run this test", err)
-		}
-		out[n] = b
+		out[n] = testcamara.Read(t, n+".yaml")
 	}
 	return out
 }

@@ -6,15 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -26,13 +22,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-)
 
-// camaraDir holds the CAMARA definitions the sandbox must stay
-// wire-compatible with: ../shared/apis from the repository root. They are
-// test data kept outside the repository, so tests that need them skip when
-// the folder is absent.
-var camaraDir = filepath.Join("..", "..", "..", "shared", "apis")
+	"gatehouse/internal/testcamara"
+)
 
 // loadDoc parses and validates an OpenAPI document, examples included.
 func loadDoc(t testing.TB, name string, data []byte) *openapi3.T {
@@ -59,25 +51,20 @@ func ourDocs(t testing.TB) map[string]*openapi3.T {
 	return docs
 }
 
-// camaraDocs loads the CAMARA definitions by name; ok is false when the
-// folder is absent.
+// camaraDocs loads the CAMARA definitions the sandbox must stay
+// wire-compatible with (testcamara), by name; ok is false when they are
+// absent.
 func camaraDocs(t testing.TB) (docs map[string]*openapi3.T, ok bool) {
 	t.Helper()
-	if _, err := os.Stat(camaraDir); errors.Is(err, fs.ErrNotExist) {
+	if _, ok := testcamara.Dir(); !ok {
 		return nil, false
 	}
 	docs = map[string]*openapi3.T{}
 	for _, d := range Definitions() {
-		data, err := os.ReadFile(filepath.Join(camaraDir, d.Name+".yaml"))
-		if err != nil {
-			t.Fatalf("CAMARA definition for %s: %v", d.Name, err)
-		}
-		docs[d.Name] = loadDoc(t, "CAMARA "+d.Name, data)
+		docs[d.Name] = loadDoc(t, "CAMARA "+d.Name, testcamara.Read(t, d.Name+".yaml"))
 	}
 	return docs, true
 }
-
-const skipCAMARA = "CAMARA definitions not found in ../shared/apis (test data outside the repository); skipping the compatibility check against them"
 
 // serverPath is the path of a document's first server URL with the
 // variables at their defaults ("{apiRoot}/sim-swap/v2" → "/sim-swap/v2").
@@ -164,7 +151,7 @@ func TestDefinitions(t *testing.T) {
 func TestWireCompatibleWithCAMARA(t *testing.T) {
 	theirs, ok := camaraDocs(t)
 	if !ok {
-		t.Skip(skipCAMARA)
+		t.Skip(testcamara.SkipMessage)
 	}
 	for name, doc := range ourDocs(t) {
 		t.Run(name, func(t *testing.T) {
@@ -632,7 +619,7 @@ func runCalls(t *testing.T, cs []call) {
 	ours := ourDocs(t)
 	theirs, haveCAMARA := camaraDocs(t)
 	if !haveCAMARA {
-		t.Log(skipCAMARA)
+		t.Log(testcamara.SkipMessage)
 	}
 	ourOps, camaraOps := map[string]*routers.Route{}, map[string]*routers.Route{}
 	for name, doc := range ours {

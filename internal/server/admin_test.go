@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/testhttp"
 )
 
 // adminClient is the admin API's client representation.
@@ -40,7 +41,7 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
 	var created adminClient
-	unmarshalT(t, "create", body, &created)
+	testhttp.Unmarshal(t, "create", body, &created)
 	if created.ClientID == "" || created.ClientSecret == nil || *created.ClientSecret == "" || created.Status != "active" || created.Name != "admin app" {
 		t.Fatalf("create = %s", body)
 	}
@@ -60,7 +61,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	issued, _ := b["access_token"].(string)
 	// The sandbox API needs no subscription: the token works at the gateway.
-	sandboxCall := gwRequest{path: "/sim-swap/v2/check", token: issued, body: `{"phoneNumber":"+34600000002"}`}
+	sandboxCall := testhttp.Request{Path: "/sim-swap/v2/check", Token: issued, Body: `{"phoneNumber":"+34600000002"}`}
 	if resp, b := ts.send(t, sandboxCall); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sandbox call with the admin-created client's token: %d %s", resp.StatusCode, b)
 	}
@@ -70,7 +71,7 @@ func TestAdminAPI(t *testing.T) {
 	var list struct {
 		Clients []adminClient `json:"clients"`
 	}
-	unmarshalT(t, "list", body, &list)
+	testhttp.Unmarshal(t, "list", body, &list)
 	if resp.StatusCode != 200 || len(list.Clients) != 1 || list.Clients[0].ClientID != created.ClientID {
 		t.Errorf("list: %d %s", resp.StatusCode, body)
 	}
@@ -79,7 +80,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	resp, body = ts.adminCall("GET", "/admin/clients/"+created.ClientID, tok, "", "")
 	var shown adminClient
-	unmarshalT(t, "show", body, &shown)
+	testhttp.Unmarshal(t, "show", body, &shown)
 	if resp.StatusCode != 200 || shown.ClientID != created.ClientID || shown.ClientSecret != nil || strings.Contains(string(body), secret) {
 		t.Errorf("show: %d %s; want the client without its secret", resp.StatusCode, body)
 	}
@@ -88,7 +89,7 @@ func TestAdminAPI(t *testing.T) {
 	// drops its client cache on admin changes); then reactivate.
 	resp, body = ts.adminCall("PATCH", "/admin/clients/"+created.ClientID, tok, js, `{"status":"suspended"}`)
 	var updated adminClient
-	unmarshalT(t, "update", body, &updated)
+	testhttp.Unmarshal(t, "update", body, &updated)
 	if resp.StatusCode != 200 || updated.Status != "suspended" || updated.Name != "admin app" || updated.ClientSecret != nil {
 		t.Fatalf("update: %d %s", resp.StatusCode, body)
 	}
@@ -97,14 +98,14 @@ func TestAdminAPI(t *testing.T) {
 	}
 	// Tokens issued before the suspension are refused at the gateway too.
 	resp, body = ts.send(t, sandboxCall)
-	var refused gatewayError
+	var refused testhttp.GatewayError
 	if err := json.Unmarshal(body, &refused); err != nil || resp.StatusCode != 401 || refused.Code != "UNAUTHENTICATED" ||
 		refused.Cause == nil || refused.Cause.ID != "client_inactive" || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("gateway call with a suspended client's token: %d %s (WWW-Authenticate %q); want 401 UNAUTHENTICATED client_inactive, error=\"invalid_token\"",
 			resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 	}
 	resp, body = ts.adminCall("PATCH", "/admin/clients/"+created.ClientID, tok, "application/json; charset=utf-8", `{"status":"active","name":"renamed","scopes":["sim-swap:check","sim-swap:retrieve-date"]}`)
-	unmarshalT(t, "update", body, &updated)
+	testhttp.Unmarshal(t, "update", body, &updated)
 	if resp.StatusCode != 200 || updated.Status != "active" || updated.Name != "renamed" || len(updated.Scopes) != 2 {
 		t.Fatalf("reactivate: %d %s", resp.StatusCode, body)
 	}
@@ -119,7 +120,7 @@ func TestAdminAPI(t *testing.T) {
 	// during the grace period.
 	resp, body = ts.adminCall("POST", "/admin/clients/"+created.ClientID+"/rotate-secret", tok, "", "")
 	var rotated adminClient
-	unmarshalT(t, "rotate-secret", body, &rotated)
+	testhttp.Unmarshal(t, "rotate-secret", body, &rotated)
 	if resp.StatusCode != 200 || rotated.ClientSecret == nil || *rotated.ClientSecret == secret || rotated.PrevExpires == nil {
 		t.Fatalf("rotate-secret: %d %s", resp.StatusCode, body)
 	}
@@ -137,24 +138,24 @@ func TestAdminAPI(t *testing.T) {
 			Current bool   `json:"current"`
 		} `json:"keys"`
 	}
-	unmarshalT(t, "keys", body, &keyList)
+	testhttp.Unmarshal(t, "keys", body, &keyList)
 	if resp.StatusCode != 200 || len(keyList.Keys) != 1 || !keyList.Keys[0].Current {
 		t.Fatalf("keys: %d %s", resp.StatusCode, body)
 	}
 	oldKid := keyList.Keys[0].KID
 	resp, body = ts.adminCall("POST", "/admin/keys/rotate", tok, "", "")
 	var rk map[string]string
-	unmarshalT(t, "keys rotate", body, &rk)
+	testhttp.Unmarshal(t, "keys rotate", body, &rk)
 	if resp.StatusCode != 200 || rk["kid"] == "" || rk["kid"] == oldKid {
 		t.Fatalf("keys rotate: %d %s", resp.StatusCode, body)
 	}
 	_, body = ts.adminCall("GET", "/admin/keys", tok, "", "")
-	unmarshalT(t, "keys", body, &keyList)
+	testhttp.Unmarshal(t, "keys", body, &keyList)
 	if len(keyList.Keys) != 2 || keyList.Keys[0].KID != rk["kid"] || !keyList.Keys[0].Current || keyList.Keys[1].KID != oldKid || keyList.Keys[1].Current {
 		t.Errorf("keys after rotate: %s", body)
 	}
 	// The admin rotation applies on this server at once.
-	if st, b, _ := ts.tokenStatus(created.ClientID, *rotated.ClientSecret); st != 200 || kidOf(t, b["access_token"].(string)) != rk["kid"] {
+	if st, b, _ := ts.tokenStatus(created.ClientID, *rotated.ClientSecret); st != 200 || testhttp.KeyIDOf(t, b["access_token"].(string)) != rk["kid"] {
 		t.Errorf("token after admin key rotation: %d, kid of %v; want %s", st, b["access_token"], rk["kid"])
 	}
 
@@ -167,13 +168,13 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("deleted client's token request: %d %v; want 401 at once", st, b)
 	}
 	resp, body = ts.adminCall("GET", "/admin/clients/"+created.ClientID, tok, "", "")
-	checkProblem(t, "show deleted", resp, body, 404, "not_found", "resource_not_found")
+	testhttp.CheckProblem(t, "show deleted", resp, body, 404, "not_found", "resource_not_found")
 	resp, body = ts.adminCall("DELETE", "/admin/clients/"+created.ClientID, tok, "", "")
-	checkProblem(t, "delete twice", resp, body, 404, "not_found", "resource_not_found")
+	testhttp.CheckProblem(t, "delete twice", resp, body, 404, "not_found", "resource_not_found")
 	resp, body = ts.adminCall("PATCH", "/admin/clients/gh_nobody", tok, js, `{"name":"x"}`)
-	checkProblem(t, "update unknown", resp, body, 404, "not_found", "resource_not_found")
+	testhttp.CheckProblem(t, "update unknown", resp, body, 404, "not_found", "resource_not_found")
 	resp, body = ts.adminCall("POST", "/admin/clients/gh_nobody/rotate-secret", tok, "", "")
-	checkProblem(t, "rotate unknown", resp, body, 404, "not_found", "resource_not_found")
+	testhttp.CheckProblem(t, "rotate unknown", resp, body, 404, "not_found", "resource_not_found")
 
 	t.Run("authentication", func(t *testing.T) {
 		for _, route := range [][2]string{
@@ -183,12 +184,12 @@ func TestAdminAPI(t *testing.T) {
 		} {
 			what := route[0] + " " + route[1]
 			resp, body := ts.adminCall(route[0], route[1], "", js, `{"name":"x"}`)
-			checkProblem(t, what+" without token", resp, body, 401, "unauthenticated", "missing_admin_token")
+			testhttp.CheckProblem(t, what+" without token", resp, body, 401, "unauthenticated", "missing_admin_token")
 			if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("%s without token: WWW-Authenticate %q; want a Bearer challenge", what, resp.Header.Get("WWW-Authenticate"))
 			}
 			resp, body = ts.adminCall(route[0], route[1], tok+"x", js, `{"name":"x"}`)
-			checkProblem(t, what+" with a wrong token", resp, body, 401, "unauthenticated", "invalid_admin_token")
+			testhttp.CheckProblem(t, what+" with a wrong token", resp, body, 401, "unauthenticated", "invalid_admin_token")
 			if !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
 				t.Errorf("%s with a wrong token: WWW-Authenticate %q", what, resp.Header.Get("WWW-Authenticate"))
 			}
@@ -203,11 +204,11 @@ func TestAdminAPI(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			checkProblem(t, "Authorization "+strings.ReplaceAll(h, tok, "<token>"), resp, b, 401, "unauthenticated", "")
+			testhttp.CheckProblem(t, "Authorization "+strings.ReplaceAll(h, tok, "<token>"), resp, b, 401, "unauthenticated", "")
 		}
 		// Nothing was created by the refused requests.
 		_, body := ts.adminCall("GET", "/admin/clients", tok, "", "")
-		unmarshalT(t, "list", body, &list)
+		testhttp.Unmarshal(t, "list", body, &list)
 		if len(list.Clients) != 0 {
 			t.Errorf("refused requests created clients: %s", body)
 		}
@@ -218,8 +219,8 @@ func TestAdminAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		privateSet := mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
-		publicSet := mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
+		privateSet := testhttp.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
+		publicSet := testhttp.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
 		cases := []struct {
 			name, method, path, contentType, body string
 			status                                int
@@ -264,7 +265,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 		for _, tc := range cases {
 			resp, body := ts.adminCall(tc.method, tc.path, tok, tc.contentType, tc.body)
-			p := checkProblem(t, tc.name, resp, body, tc.status, tc.code, tc.cause)
+			p := testhttp.CheckProblem(t, tc.name, resp, body, tc.status, tc.code, tc.cause)
 			if p == nil {
 				continue
 			}
@@ -289,13 +290,13 @@ func TestAdminAPI(t *testing.T) {
 		// A valid public JWKS is accepted.
 		resp, body := ts.adminCall("POST", "/admin/clients", tok, js, `{"name":"jwt","token_endpoint_auth_method":"private_key_jwt","jwks":`+publicSet+`}`)
 		var jwtClient adminClient
-		unmarshalT(t, "create private_key_jwt", body, &jwtClient)
+		testhttp.Unmarshal(t, "create private_key_jwt", body, &jwtClient)
 		if resp.StatusCode != 201 || jwtClient.ClientSecret != nil {
 			t.Errorf("private_key_jwt client with a public JWKS: %d %s; want 201 with no secret", resp.StatusCode, body)
 		}
 		// Rotating the secret of a client without one is refused.
 		resp, body = ts.adminCall("POST", "/admin/clients/"+jwtClient.ClientID+"/rotate-secret", tok, "", "")
-		p := checkProblem(t, "rotate-secret of a private_key_jwt client", resp, body, 400, "bad_request", "invalid_parameter")
+		p := testhttp.CheckProblem(t, "rotate-secret of a private_key_jwt client", resp, body, 400, "bad_request", "invalid_parameter")
 		if p != nil && p["field"] != "token_endpoint_auth_method" {
 			t.Errorf("rotate-secret of a private_key_jwt client: field %v", p["field"])
 		}

@@ -1,22 +1,17 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/plans"
+	"gatehouse/internal/testhttp"
 )
 
 // TestFramingScanner feeds header blocks one byte at a time and in one
@@ -48,145 +43,15 @@ func TestFramingScanner(t *testing.T) {
 	}
 }
 
-// itemsAPI is the document of the recording upstream: a path parameter, a
-// bounded query parameter and a JSON body.
-const itemsAPI = `openapi: 3.0.3
-info:
-  title: Items
-  version: 1.0.0
-servers:
-  - url: /items/v1
-paths:
-  /items/{id}:
-    parameters:
-      - name: id
-        in: path
-        required: true
-        schema:
-          type: string
-    get:
-      operationId: getItem
-      security:
-        - openId:
-            - items:read
-      parameters:
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            maximum: 10
-      responses:
-        "200":
-          description: The item
-          content:
-            application/json:
-              schema:
-                type: object
-    post:
-      operationId: putItem
-      security:
-        - openId:
-            - items:read
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-      responses:
-        "200":
-          description: The item
-          content:
-            application/json:
-              schema:
-                type: object
-components:
-  securitySchemes:
-    openId:
-      type: openIdConnect
-      openIdConnectUrl: https://example.com/.well-known/openid-configuration
-`
-
-// recorded is one request as the upstream received it.
-type recorded struct {
-	method string
-	path   string
-	body   string
-}
-
-// recorder is an upstream that records every request it receives.
-type recorder struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func newRecorder(t *testing.T) *recorder {
-	rec := &recorder{}
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{method: r.Method, path: r.URL.Path, body: string(body)})
-		rec.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{}`)
-	}))
-	t.Cleanup(rec.Close)
-	return rec
-}
-
-// take returns the requests recorded since the last call.
-func (rec *recorder) take() []recorded {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	out := rec.reqs
-	rec.reqs = nil
-	return out
-}
-
-// sendRaw writes req on a new connection and reads one response, its
-// body in full. With checkClose it then reports whether the server closed
-// the connection (instead of answering a request pipelined behind).
-func sendRaw(t *testing.T, addr, req string, checkClose bool) (*http.Response, []byte, bool) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		line, _, _ := strings.Cut(req, "\r\n")
-		t.Fatalf("reading the response to %q: %v", line, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !checkClose {
-		return resp, body, false
-	}
-	_, err = br.ReadByte()
-	var op *net.OpError
-	closed := errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &op) && !op.Timeout()
-	return resp, body, closed
-}
-
 // forwardPlatform serves a platform with a short body read timeout, the
 // items API on a recording upstream, and an app subscribed to it. It
 // returns the app's token and the public listener's address.
-func forwardPlatform(t *testing.T) (tp *testPlatform, rec *recorder, tok string, addr string) {
+func forwardPlatform(t *testing.T) (tp *testPlatform, rec *testhttp.Recorder, tok string, addr string) {
 	t.Helper()
-	rec = newRecorder(t)
+	rec = testhttp.NewRecorder(t)
 	tp = newTestPlatform(t, func(c *config.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
 	ctx := context.Background()
-	if _, err := tp.parts.APIs.Import(ctx, []byte(itemsAPI), gateway.ImportOptions{Name: "items", BasePath: "/items/v1", Upstream: rec.URL + "/up"}); err != nil {
+	if _, err := tp.parts.APIs.Import(ctx, []byte(testhttp.ItemsAPI), gateway.ImportOptions{Name: "items", BasePath: "/items/v1", Upstream: rec.URL + "/up"}); err != nil {
 		t.Fatal(err)
 	}
 	app := tp.createClient("forward app", "items:read")
@@ -198,11 +63,11 @@ func forwardPlatform(t *testing.T) (tp *testPlatform, rec *recorder, tok string,
 		t.Fatal(err)
 	}
 	tok = tp.token(app, "items:read")
-	eventually(t, 10*time.Second, "the items API to serve the app", func() bool {
-		resp, _ := tp.send(t, gwRequest{method: http.MethodGet, path: "/items/v1/items/1", token: tok})
+	testhttp.Eventually(t, 10*time.Second, "the items API to serve the app", func() bool {
+		resp, _ := tp.send(t, testhttp.Request{Method: http.MethodGet, Path: "/items/v1/items/1", Token: tok})
 		return resp.StatusCode == http.StatusOK
 	})
-	rec.take()
+	rec.Take()
 	return tp, rec, tok, strings.TrimPrefix(tp.Issuer, "http://")
 }
 
@@ -220,7 +85,7 @@ func TestForwardBodyReadTimeout(t *testing.T) {
 		{"gateway", "POST /items/v1/items/1 HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tok +
 			"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":",
 			func(b []byte) string {
-				var e gatewayError
+				var e testhttp.GatewayError
 				_ = json.Unmarshal(b, &e)
 				if e.Cause == nil || e.Status != 408 {
 					return ""
@@ -236,7 +101,7 @@ func TestForwardBodyReadTimeout(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body, closed := sendRaw(t, addr, c.req, true)
+			resp, body, closed := testhttp.RawExchange(t, addr, c.req, true)
 			if resp.StatusCode != http.StatusRequestTimeout {
 				t.Fatalf("status %d, want 408: %s", resp.StatusCode, body)
 			}
@@ -248,7 +113,7 @@ func TestForwardBodyReadTimeout(t *testing.T) {
 			}
 		})
 	}
-	if got := rec.take(); len(got) != 0 {
+	if got := rec.Take(); len(got) != 0 {
 		t.Errorf("the upstream received %d requests", len(got))
 	}
 }
@@ -267,7 +132,7 @@ func TestForwardContentLengthWithTransferEncoding(t *testing.T) {
 			"\r\ntransfer-encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\ncontent-length: 4\r\n\r\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body, closed := sendRaw(t, addr, c.head+"2\r\n{}\r\n0\r\n\r\n"+smuggled, true)
+			resp, body, closed := testhttp.RawExchange(t, addr, c.head+"2\r\n{}\r\n0\r\n\r\n"+smuggled, true)
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ambiguous_framing") {
 				t.Fatalf("status %d, want 400 ambiguous_framing: %s", resp.StatusCode, body)
 			}
@@ -279,12 +144,12 @@ func TestForwardContentLengthWithTransferEncoding(t *testing.T) {
 			}
 		})
 	}
-	if got := rec.take(); len(got) != 0 {
+	if got := rec.Take(); len(got) != 0 {
 		t.Errorf("the upstream received %v", got)
 	}
 	// A chunked request alone, and a request with Content-Length alone,
 	// are still served on a kept-alive connection.
-	resp, body, _ := sendRaw(t, addr, "POST /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+"\r\nAuthorization: Bearer "+tok+
+	resp, body, _ := testhttp.RawExchange(t, addr, "POST /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+"\r\nAuthorization: Bearer "+tok+
 		"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", false)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("chunked alone: %d %s", resp.StatusCode, body)

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,105 +11,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/store/storetest"
+	"gatehouse/internal/testhttp"
 	"gatehouse/internal/testproc"
 )
 
-// privatePostgres is a PostgreSQL cluster of the test's own
-// (testproc.Postgres) on a port of its own, for a test that must see
-// every statement the cluster runs; it is removed at the end of the test.
-type privatePostgres struct {
-	*testproc.Postgres
-	URL string
-}
-
-// startPrivatePostgres starts the cluster, or skips the test when
-// PostgreSQL's server programs are not installed.
-func startPrivatePostgres(t *testing.T) *privatePostgres {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pg, err := testproc.StartPostgres(ctx)
-	if errors.Is(err, testproc.ErrNotInstalled) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Close)
-	return &privatePostgres{Postgres: pg, URL: pg.URL()}
-}
-
-// withSchema returns baseURL with schema=NAME added.
-func withSchema(t *testing.T, baseURL, schema string) string {
-	t.Helper()
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// countClients counts the client records straight in the database.
-func (p *privatePostgres) countClients(t *testing.T, schema string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "clients"}.Sanitize()).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// exec runs statements on the cluster over a direct connection.
-func (p *privatePostgres) exec(t *testing.T, stmts ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// keyedPost sends an admin POST with an Idempotency-Key through client c
-// (nil: the default client) and returns the response and body, or the
-// transport error (a caller that gave up).
+// keyedPost sends an admin POST with an Idempotency-Key (testhttp.KeyedPost).
 func (ts *testPlatform) keyedPost(c *http.Client, path, key, body string) (*http.Response, []byte, error) {
 	ts.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ts.Admin+path, strings.NewReader(body))
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+ts.adminToken())
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp, b, err
+	return testhttp.KeyedPost(ts.t, c, ts.Admin+path, ts.adminToken(), key, body)
 }
 
 // clientCount counts the clients through the manager that `gatehouse
@@ -140,7 +48,7 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("first create: %v %v %s", r1, err, b1)
 	}
 	var c1 client
-	unmarshalT(t, "first create", b1, &c1)
+	testhttp.Unmarshal(t, "first create", b1, &c1)
 	// The draft's form: an RFC 8941 string, quotes included.
 	r2, b2, err := ts.keyedPost(nil, "/admin/clients", `"8e03978e-40d5-43e8-bc93-6894a57f9324"`, body)
 	if err != nil || r2.StatusCode != http.StatusCreated || r2.Header.Get("Idempotent-Replayed") != "true" {
@@ -159,12 +67,12 @@ func TestIdempotencyKey(t *testing.T) {
 	ts.token(c1, "")
 
 	r, b, _ := ts.keyedPost(nil, "/admin/clients", "8e03978e-40d5-43e8-bc93-6894a57f9324", `{"name":"another"}`)
-	checkProblem(t, "same key, another body", r, b, http.StatusUnprocessableEntity, "unprocessable_entity", "idempotency_key_reused")
+	testhttp.CheckProblem(t, "same key, another body", r, b, http.StatusUnprocessableEntity, "unprocessable_entity", "idempotency_key_reused")
 	r, b, _ = ts.keyedPost(nil, "/admin/plans", "8e03978e-40d5-43e8-bc93-6894a57f9324", body)
-	checkProblem(t, "same key, another path", r, b, http.StatusUnprocessableEntity, "unprocessable_entity", "idempotency_key_reused")
+	testhttp.CheckProblem(t, "same key, another path", r, b, http.StatusUnprocessableEntity, "unprocessable_entity", "idempotency_key_reused")
 	for _, bad := range []string{strings.Repeat("k", 256), "tab\there", `""`} {
 		r, b, _ = ts.keyedPost(nil, "/admin/clients", bad, body)
-		checkProblem(t, "key "+bad, r, b, http.StatusBadRequest, "bad_request", "invalid_idempotency_key")
+		testhttp.CheckProblem(t, "key "+bad, r, b, http.StatusBadRequest, "bad_request", "invalid_idempotency_key")
 	}
 	// A refused request is replayed as refused (4xx are kept).
 	r, b, _ = ts.keyedPost(nil, "/admin/clients", "k-bad-body", `{"name":""}`)
@@ -188,17 +96,17 @@ func TestIdempotencyKey(t *testing.T) {
 // client.
 func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 	t.Parallel()
-	pg := startPrivatePostgres(t)
+	pgURL := testproc.StartPostgresT(t).URL()
 	const schema = "gh_idem"
 	ts := newTestPlatform(t, func(c *config.Config) {
-		c.DatabaseURL = withSchema(t, pg.URL, schema)
+		c.DatabaseURL = storetest.WithSchema(t, pgURL, schema)
 		c.StoreTimeout = 60 * time.Second // the lock below, not the time limit, decides
 	})
-	before := pg.countClients(t, schema)
+	before := storetest.PostgresCount(t, pgURL, schema, "clients")
 	body := `{"name":"slow create"}`
 
 	ctx := context.Background()
-	lock, err := pgx.Connect(ctx, pg.URL)
+	lock, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +126,7 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 		t.Fatalf("the first attempt: %v; want the caller's timeout", err)
 	}
 	// Wait until the server's insert is the one waiting on the lock.
-	eventually(t, 30*time.Second, "the first attempt's insert to wait on the lock", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "the first attempt's insert to wait on the lock", func() bool {
 		var n int
 		err := lock.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO clients%'`).Scan(&n)
 		return err == nil && n == 1
@@ -227,14 +135,14 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := checkProblem(t, "retry while the first attempt runs", r, b, http.StatusConflict, "conflict", "idempotency_key_in_progress"); p != nil && r.Header.Get("Retry-After") == "" {
+	if p := testhttp.CheckProblem(t, "retry while the first attempt runs", r, b, http.StatusConflict, "conflict", "idempotency_key_in_progress"); p != nil && r.Header.Get("Retry-After") == "" {
 		t.Error("409 in progress without Retry-After")
 	}
 	if err := tx.Commit(ctx); err != nil { // the lock goes, the first attempt completes
 		t.Fatal(err)
 	}
 	var created client
-	eventually(t, 30*time.Second, "the retry to get the first attempt's response", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "the retry to get the first attempt's response", func() bool {
 		r, b, err := ts.keyedPost(nil, "/admin/clients", "gave-up-1", body)
 		if err != nil || r.StatusCode == http.StatusConflict {
 			return false
@@ -242,10 +150,10 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 		if r.StatusCode != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("retry after the first attempt finished: %d %s; want its 201 replayed", r.StatusCode, b)
 		}
-		unmarshalT(t, "replayed create", b, &created)
+		testhttp.Unmarshal(t, "replayed create", b, &created)
 		return true
 	})
-	if n := pg.countClients(t, schema); n != before+1 {
+	if n := storetest.PostgresCount(t, pgURL, schema, "clients"); n != before+1 {
 		t.Errorf("%d clients after the create the caller gave up on and its retries; want %d", n, before+1)
 	}
 	ts.token(created, "")
@@ -257,14 +165,14 @@ func TestIdempotencyKeyCallerGaveUp(t *testing.T) {
 		t.Fatalf("create: %d %s", r.StatusCode, b)
 	}
 	var amb client
-	unmarshalT(t, "create", b, &amb)
-	pg.exec(t, "DELETE FROM "+pgx.Identifier{schema, "idempotency_keys"}.Sanitize())
+	testhttp.Unmarshal(t, "create", b, &amb)
+	storetest.PostgresExec(t, pgURL, "DELETE FROM "+pgx.Identifier{schema, "idempotency_keys"}.Sanitize())
 	r, b, _ = ts.keyedPost(nil, "/admin/clients", "ambiguous-1", `{"name":"ambiguous"}`)
-	if p := checkProblem(t, "retry of a create stored without its key", r, b, http.StatusConflict, "already_exists", "duplicate"); p != nil &&
+	if p := testhttp.CheckProblem(t, "retry of a create stored without its key", r, b, http.StatusConflict, "already_exists", "duplicate"); p != nil &&
 		!strings.Contains(string(b), amb.ID) {
 		t.Errorf("the conflict does not name the client made by the first attempt (%s): %s", amb.ID, b)
 	}
-	if n := pg.countClients(t, schema); n != before+2 {
+	if n := storetest.PostgresCount(t, pgURL, schema, "clients"); n != before+2 {
 		t.Errorf("%d clients; want %d: the retry made a second client", n, before+2)
 	}
 }

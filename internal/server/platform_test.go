@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/testhttp"
 )
 
 // admin sends an admin API request with the admin token and v, when not
@@ -22,49 +23,13 @@ func (ts *testPlatform) admin(method, path string, v any, want int) []byte {
 	ts.t.Helper()
 	var body, contentType string
 	if v != nil {
-		body, contentType = mustJSON(ts.t, v), "application/json"
+		body, contentType = testhttp.MustJSON(ts.t, v), "application/json"
 	}
 	resp, b := ts.adminCall(method, path, ts.adminToken(), contentType, body)
 	if resp.StatusCode != want {
 		ts.t.Fatalf("%s %s: %d %s; want %d", method, path, resp.StatusCode, b, want)
 	}
 	return b
-}
-
-// liveAPIDoc is a minimal API served by a test upstream.
-const liveAPIDoc = `openapi: 3.0.3
-info: {title: Live test API, version: 1.0.0}
-servers: [{url: "{apiRoot}/live/v1", variables: {apiRoot: {default: "http://localhost"}}}]
-components:
-  securitySchemes:
-    openId: {type: openIdConnect, openIdConnectUrl: "https://example.com/.well-known/openid-configuration"}
-paths:
-  /ping:
-    post:
-      operationId: ping
-      security: [{openId: ["live:ping"]}]
-      requestBody:
-        required: true
-        content: {application/json: {schema: {type: object, properties: {n: {type: integer}}}}}
-      responses:
-        "200": {description: ok, content: {application/json: {schema: {type: object}}}}
-`
-
-// call sends a JSON POST with a bearer token.
-func call(t *testing.T, target, token, body string) (*http.Response, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return resp, m
 }
 
 func causeID(body map[string]any) string {
@@ -86,7 +51,7 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	}))
 	defer upstream.Close()
 	ts := newTestPlatform(t, nil)
-	ts.admin(http.MethodPost, "/admin/apis", map[string]any{"document": liveAPIDoc, "upstream_url": upstream.URL + "/live/v1"}, http.StatusCreated)
+	ts.admin(http.MethodPost, "/admin/apis", map[string]any{"document": testhttp.LiveAPI, "upstream_url": upstream.URL + "/live/v1"}, http.StatusCreated)
 
 	// Default plans exist on a fresh install.
 	var planList struct {
@@ -105,7 +70,7 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	tok := ts.token(app, "")
 
 	// Sandbox APIs work at once on the free plan, with its RateLimit fields.
-	resp, body := call(t, ts.Issuer+"/sim-swap/v2/check", tok, `{"phoneNumber":"+34600000001"}`)
+	resp, body := testhttp.PostJSON(t, ts.Issuer+"/sim-swap/v2/check", tok, `{"phoneNumber":"+34600000001"}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("sandbox call without subscription: %d %v", resp.StatusCode, body)
 	}
@@ -118,11 +83,11 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 
 	// A live API needs a subscription.
 	live := ts.Issuer + "/live/v1/ping"
-	eventually(t, 5*time.Second, "the imported API to be served", func() bool {
-		resp, _ := call(t, live, tok, `{"n":1}`)
+	testhttp.Eventually(t, 5*time.Second, "the imported API to be served", func() bool {
+		resp, _ := testhttp.PostJSON(t, live, tok, `{"n":1}`)
 		return resp.StatusCode != http.StatusNotFound
 	})
-	resp, body = call(t, live, tok, `{"n":1}`)
+	resp, body = testhttp.PostJSON(t, live, tok, `{"n":1}`)
 	if resp.StatusCode != 403 || body["code"] != "PERMISSION_DENIED" || causeID(body) != "not_subscribed" {
 		t.Fatalf("live API without subscription: %d %v; want 403 PERMISSION_DENIED not_subscribed", resp.StatusCode, body)
 	}
@@ -139,16 +104,16 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	if err := json.Unmarshal(ts.admin(http.MethodPost, "/admin/subscriptions", map[string]any{"client_id": app.ID, "api": "live", "plan": "tiny"}, http.StatusCreated), &sub); err != nil || sub.ID == "" || sub.Status != "active" {
 		t.Fatalf("subscriptions create: %+v %v", sub, err)
 	}
-	eventually(t, 5*time.Second, "the subscription to reach the gateway", func() bool {
-		resp, _ := call(t, live, tok, `{"n":1}`)
+	testhttp.Eventually(t, 5*time.Second, "the subscription to reach the gateway", func() bool {
+		resp, _ := testhttp.PostJSON(t, live, tok, `{"n":1}`)
 		return resp.StatusCode == 200
 	})
 	for i := 2; i <= 3; i++ {
-		if resp, body := call(t, live, tok, `{"n":1}`); resp.StatusCode != 200 {
+		if resp, body := testhttp.PostJSON(t, live, tok, `{"n":1}`); resp.StatusCode != 200 {
 			t.Fatalf("call %d within the quota: %d %v", i, resp.StatusCode, body)
 		}
 	}
-	resp, body = call(t, live, tok, `{"n":1}`)
+	resp, body = testhttp.PostJSON(t, live, tok, `{"n":1}`)
 	if resp.StatusCode != 429 || body["code"] != "QUOTA_EXCEEDED" || causeID(body) != "day_quota" {
 		t.Fatalf("call past the quota: %d %v; want 429 QUOTA_EXCEEDED day_quota", resp.StatusCode, body)
 	}
@@ -182,15 +147,15 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	// Upgrading takes effect on the next request.
 	ts.admin(http.MethodPost, "/admin/plans", map[string]any{"name": "tiny-rate", "rate_per_second": 1, "burst": 2}, http.StatusCreated)
 	ts.admin(http.MethodPatch, "/admin/subscriptions/"+sub.ID, map[string]any{"plan": "tiny-rate"}, http.StatusOK)
-	eventually(t, 5*time.Second, "the upgrade to apply", func() bool {
-		resp, _ := call(t, live, tok, `{"n":1}`)
+	testhttp.Eventually(t, 5*time.Second, "the upgrade to apply", func() bool {
+		resp, _ := testhttp.PostJSON(t, live, tok, `{"n":1}`)
 		return resp.StatusCode == 200
 	})
 	// The new plan's rate: burst 2 at once, then 429 TOO_MANY_REQUESTS.
 	var refused *http.Response
 	var refusedBody map[string]any
 	for i := 0; i < 5 && refused == nil; i++ {
-		if resp, body := call(t, live, tok, `{"n":1}`); resp.StatusCode == 429 {
+		if resp, body := testhttp.PostJSON(t, live, tok, `{"n":1}`); resp.StatusCode == 429 {
 			refused, refusedBody = resp, body
 		}
 	}
@@ -208,13 +173,13 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 	if err := json.Unmarshal(ts.admin(http.MethodPatch, "/admin/subscriptions/"+sub.ID, map[string]any{"plan": "business"}, http.StatusOK), &pending); err != nil || pending.Status != "pending" {
 		t.Fatalf("moving to business: %+v %v; want pending", pending, err)
 	}
-	eventually(t, 5*time.Second, "the pending subscription to be refused", func() bool {
-		resp, body := call(t, live, tok, `{"n":1}`)
+	testhttp.Eventually(t, 5*time.Second, "the pending subscription to be refused", func() bool {
+		resp, body := testhttp.PostJSON(t, live, tok, `{"n":1}`)
 		return resp.StatusCode == 403 && causeID(body) == "subscription_pending"
 	})
 	ts.admin(http.MethodPost, "/admin/subscriptions/"+sub.ID+"/approve", nil, http.StatusOK)
-	eventually(t, 5*time.Second, "the approved subscription to be served", func() bool {
-		resp, _ := call(t, live, tok, `{"n":1}`)
+	testhttp.Eventually(t, 5*time.Second, "the approved subscription to be served", func() bool {
+		resp, _ := testhttp.PostJSON(t, live, tok, `{"n":1}`)
 		return resp.StatusCode == 200
 	})
 
@@ -227,7 +192,7 @@ func TestPlansSubscriptionsAndLimits(t *testing.T) {
 			Count    int64  `json:"count"`
 		} `json:"usage"`
 	}
-	eventually(t, 10*time.Second, "usage to be flushed", func() bool {
+	testhttp.Eventually(t, 10*time.Second, "usage to be flushed", func() bool {
 		_ = json.Unmarshal(ts.admin(http.MethodGet, "/admin/usage?client_id="+url.QueryEscape(app.ID), nil, http.StatusOK), &usage)
 		byError := map[string]int64{}
 		for _, u := range usage.Usage {
@@ -255,12 +220,12 @@ func TestTokenEndpointAbuseLimit(t *testing.T) {
 	noisy := ts.createClient("noisy")
 	quiet := ts.createClient("quiet")
 	var limited *http.Response
-	var e oauthError
+	var e testhttp.OAuthError
 	for i := 0; i < 10 && limited == nil; i++ {
 		resp := ts.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, noisy.ID, noisy.Secret)
 		if resp.StatusCode == 429 {
 			limited = resp
-			decode(t, resp, &e)
+			testhttp.DecodeJSON(t, resp, &e)
 		} else {
 			resp.Body.Close()
 		}

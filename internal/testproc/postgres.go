@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -86,6 +87,25 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// StartPostgresT is StartPostgres for a test: it skips t when PostgreSQL's
+// server programs are not installed, gives the cluster two minutes to
+// start, and removes it when t ends (register it before the servers that
+// use it, so that it runs after they stopped).
+func StartPostgresT(t testing.TB) *Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := StartPostgres(ctx)
+	if errors.Is(err, ErrNotInstalled) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
 }
 
 func (p *Postgres) dataDir() string { return filepath.Join(p.dir, "data") }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"gatehouse/internal/testproc"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlstore"
+	"gatehouse/internal/testclock"
+	"gatehouse/internal/testproc"
 	"gatehouse/internal/usage"
 )
 
@@ -29,24 +30,6 @@ func openStore(t *testing.T) *sqlstore.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// clock is an injectable Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
 }
 
 // never is a flush interval long enough that the background loop never
@@ -128,7 +111,7 @@ func TestUsageRecorderAggregates(t *testing.T) {
 	zone := time.FixedZone("UTC+2:30", 2*3600+30*60)
 	h10 := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
 	h11 := h10.Add(time.Hour)
-	c := &clock{now: h10.Add(59*time.Minute + 59*time.Second).In(zone)}
+	c := testclock.New(h10.Add(59*time.Minute + 59*time.Second).In(zone))
 	r := newRecorder(t, db, c.Now, never, true)
 
 	r.Record("app1", "live", 200, "", 1500*time.Microsecond)
@@ -138,7 +121,7 @@ func TestUsageRecorderAggregates(t *testing.T) {
 	r.Record("app2", "live", 200, "", 7*time.Millisecond)
 	r.Record("app1", "other", 200, "", time.Millisecond)
 	r.Record("", "live", 401, "unauthenticated/missing_token", 30*time.Microsecond)
-	c.set(h11.In(zone)) // the next UTC hour starts: new buckets
+	c.Set(h11.In(zone)) // the next UTC hour starts: new buckets
 	r.Record("app1", "live", 200, "", 4*time.Millisecond)
 	r.Record("app1", "live", 429, "quota_exceeded/day_quota", 200*time.Microsecond)
 
@@ -181,7 +164,7 @@ func TestUsageRecorderAggregates(t *testing.T) {
 func TestUsageRecorderCloseFlushes(t *testing.T) {
 	db := openStore(t)
 	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-	c := &clock{now: hour.Add(time.Minute)}
+	c := testclock.New(hour.Add(time.Minute))
 	r := newRecorder(t, db, c.Now, never, false)
 	for range 5 {
 		r.Record("app", "live", 200, "", 10*time.Microsecond)
@@ -208,7 +191,7 @@ func TestUsageRecorderCloseFlushes(t *testing.T) {
 func TestUsageRecorderFlushesPeriodically(t *testing.T) {
 	db := openStore(t)
 	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-	c := &clock{now: hour}
+	c := testclock.New(hour)
 	r := newRecorder(t, db, c.Now, 20*time.Millisecond, true)
 	r.Record("app", "live", 200, "", 0)
 	r.Record("app", "live", 200, "", 0)
@@ -292,7 +275,7 @@ func TestUsageRecorderKeepsCountsWhileTheStoreFails(t *testing.T) {
 		}
 		db := openStore(t)
 		w := &flakyWriter{t: t, fail: closed, failures: 1, ok: db}
-		c := &clock{now: hour.Add(time.Minute)}
+		c := testclock.New(hour.Add(time.Minute))
 		r := newRecorder(t, w, c.Now, never, true)
 		r.Record("app", "live", 200, "", 100*time.Microsecond)
 		r.Record("app", "live", 200, "", 300*time.Microsecond)
@@ -318,7 +301,7 @@ func TestUsageRecorderKeepsCountsWhileTheStoreFails(t *testing.T) {
 	t.Run("fails three times", func(t *testing.T) {
 		db := openStore(t)
 		w := &flakyWriter{t: t, failures: 3, ok: db}
-		c := &clock{now: hour.Add(time.Minute)}
+		c := testclock.New(hour.Add(time.Minute))
 		r := newRecorder(t, w, c.Now, never, false)
 		want := map[bucket]row{}
 		add := func(k bucket, latency time.Duration) {
@@ -341,9 +324,9 @@ func TestUsageRecorderKeepsCountsWhileTheStoreFails(t *testing.T) {
 			add(ok, time.Duration(i+1)*time.Millisecond)
 			add(ok, time.Duration(6+i)*time.Millisecond)
 			if i == 1 {
-				c.set(hour.Add(time.Hour + time.Minute))
+				c.Set(hour.Add(time.Hour + time.Minute))
 				add(next, 2*time.Millisecond)
-				c.set(hour.Add(2 * time.Minute))
+				c.Set(hour.Add(2 * time.Minute))
 			}
 		}
 		if got := stored(t, db); len(got) != 0 {
@@ -375,7 +358,7 @@ func TestUsageRecorderKeepsCountsWhileTheStoreFails(t *testing.T) {
 func TestUsageRecorderConcurrent(t *testing.T) {
 	db := openStore(t)
 	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-	c := &clock{now: hour.Add(time.Minute)}
+	c := testclock.New(hour.Add(time.Minute))
 	w := &flakyWriter{t: t, failures: 0, ok: db}
 	r := newRecorder(t, w, c.Now, 5*time.Millisecond, false)
 
@@ -448,7 +431,7 @@ func TestUsageRecorderConcurrent(t *testing.T) {
 func TestUsageRecorderBoundsBuckets(t *testing.T) {
 	db := openStore(t)
 	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-	c := &clock{now: hour}
+	c := testclock.New(hour)
 	r := usage.New(usage.Config{Store: db, Interval: never, MaxBuckets: 2, Now: c.Now})
 	r.Record("a", "live", 200, "", 0)
 	r.Record("b", "live", 200, "", 0)
@@ -619,7 +602,7 @@ func TestUsageRecorderFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	hour := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-	c := &clock{now: hour.Add(time.Minute)}
+	c := testclock.New(hour.Add(time.Minute))
 	r := newRecorder(t, db, c.Now, never, false)
 	record := func(client string, n int) {
 		for range n {

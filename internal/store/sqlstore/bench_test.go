@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/storetest"
 )
 
 // BenchmarkGetClient measures the token endpoint's client lookup, one
@@ -24,7 +25,7 @@ func BenchmarkGetClient(b *testing.B) {
 		benchmarkGetClient(b, mustOpen(b, ":memory:"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkGetClient(b, mustOpen(b, newSchema(b, postgresURL(b))))
+		benchmarkGetClient(b, mustOpen(b, storetest.PostgresSchema(b, storetest.PostgresURL(b))))
 	})
 }
 
@@ -81,7 +82,7 @@ func BenchmarkAPIsGeneration(b *testing.B) {
 		benchmarkAPIsGeneration(b, mustOpen(b, ":memory:"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkAPIsGeneration(b, mustOpen(b, newSchema(b, postgresURL(b))))
+		benchmarkAPIsGeneration(b, mustOpen(b, storetest.PostgresSchema(b, storetest.PostgresURL(b))))
 	})
 }
 
@@ -108,7 +109,7 @@ func BenchmarkFindSubscription(b *testing.B) {
 		benchmarkFindSubscription(b, mustOpen(b, ":memory:"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkFindSubscription(b, mustOpen(b, newSchema(b, postgresURL(b))))
+		benchmarkFindSubscription(b, mustOpen(b, storetest.PostgresSchema(b, storetest.PostgresURL(b))))
 	})
 }
 
@@ -170,7 +171,7 @@ func BenchmarkAddUsage(b *testing.B) {
 		benchmarkAddUsage(b, mustOpen(b, ":memory:"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkAddUsage(b, mustOpen(b, newSchema(b, postgresURL(b))))
+		benchmarkAddUsage(b, mustOpen(b, storetest.PostgresSchema(b, storetest.PostgresURL(b))))
 	})
 }
 
@@ -207,7 +208,7 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 		benchmarkRotateRefreshToken(b, mustOpen(b, ":memory:"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkRotateRefreshToken(b, mustOpen(b, newSchema(b, postgresURL(b))))
+		benchmarkRotateRefreshToken(b, mustOpen(b, storetest.PostgresSchema(b, storetest.PostgresURL(b))))
 	})
 }
 

@@ -16,23 +16,16 @@ import (
 	"gatehouse/internal/store/storetest"
 )
 
-// postgresURL and newSchema are storetest's: the server to test against
-// (or a skip), and a schema of its own per test.
-var (
-	postgresURL = storetest.PostgresURL
-	newSchema   = storetest.PostgresSchema
-)
-
 func TestPostgres(t *testing.T) {
-	base := postgresURL(t)
+	base := storetest.PostgresURL(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return mustOpen(t, newSchema(t, base))
+		return mustOpen(t, storetest.PostgresSchema(t, base))
 	})
 }
 
 func TestPostgresMigrationsIdempotent(t *testing.T) {
 	ctx := t.Context()
-	u := newSchema(t, postgresURL(t))
+	u := storetest.PostgresSchema(t, storetest.PostgresURL(t))
 
 	// Nodes starting together: the advisory lock makes them migrate one
 	// after another, and all but the first find nothing to do.
@@ -65,7 +58,7 @@ func TestPostgresMigrationsIdempotent(t *testing.T) {
 		t.Errorf("GetClient after reopening: %v", err)
 	}
 
-	conn, err := pgx.Connect(ctx, postgresURL(t))
+	conn, err := pgx.Connect(ctx, storetest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +83,8 @@ func TestPostgresMigrationsIdempotent(t *testing.T) {
 // apply without touching the data.
 func TestPostgresMigrateFrom0001(t *testing.T) {
 	ctx := t.Context()
-	base := postgresURL(t)
-	u := newSchema(t, base)
+	base := storetest.PostgresURL(t)
+	u := storetest.PostgresSchema(t, base)
 	parsed, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +145,8 @@ func TestPostgresMigrateFrom0001(t *testing.T) {
 // TestPostgresSchemaIsolation checks that stores in different schemas of
 // one database do not see each other's records.
 func TestPostgresSchemaIsolation(t *testing.T) {
-	base := postgresURL(t)
-	a, b := mustOpen(t, newSchema(t, base)), mustOpen(t, newSchema(t, base))
+	base := storetest.PostgresURL(t)
+	a, b := mustOpen(t, storetest.PostgresSchema(t, base)), mustOpen(t, storetest.PostgresSchema(t, base))
 	if err := a.CreateClient(t.Context(), &store.Client{ID: "only-in-a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +194,8 @@ func TestPostgresUnavailable(t *testing.T) {
 // reported as unavailability, not as a missing record.
 func TestPostgresServerGone(t *testing.T) {
 	ctx := t.Context()
-	base := postgresURL(t)
-	u, err := url.Parse(newSchema(t, base))
+	base := storetest.PostgresURL(t)
+	u, err := url.Parse(storetest.PostgresSchema(t, base))
 	if err != nil {
 		t.Fatal(err)
 	}

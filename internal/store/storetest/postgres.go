@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -48,26 +49,69 @@ func PostgresSchema(tb testing.TB, base string) string {
 	_, _ = rand.Read(suffix)
 	schema := "t_" + name + "_" + hex.EncodeToString(suffix)
 
+	u := WithSchema(tb, base, schema)
+	tb.Cleanup(func() {
+		if err := postgresExec(base, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return u
+}
+
+// WithSchema returns base with schema=NAME set: the stores opened on it
+// keep their tables in that schema.
+func WithSchema(tb testing.TB, base, schema string) string {
+	tb.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("GATEHOUSE_TEST_POSTGRES_URL: %v", err)
+		tb.Fatalf("PostgreSQL URL: %v", err)
 	}
 	q := u.Query()
 	q.Set("schema", schema)
 	u.RawQuery = q.Encode()
-
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
 	return u.String()
+}
+
+// PostgresExec runs stmts in order over a direct connection to dbURL (a
+// server's URL, without gatehouse's schema parameter), failing tb on the
+// first error.
+func PostgresExec(tb testing.TB, dbURL string, stmts ...string) {
+	tb.Helper()
+	if err := postgresExec(dbURL, stmts...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// PostgresCount returns the number of rows of schema.table, counted over a
+// direct connection to dbURL (a server's URL, as for PostgresExec).
+func PostgresCount(tb testing.TB, dbURL, schema, table string) int {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, table}.Sanitize()).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func postgresExec(dbURL string, stmts ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
 }
