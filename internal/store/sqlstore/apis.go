@@ -39,7 +39,7 @@ func (db *DB) apiArgs(a *store.API) []any {
 		panic(fmt.Sprintf("sqlstore: encode upstream options: %v", err)) // plain strings, bools and bytes cannot fail
 	}
 	return []any{a.Name, a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
-		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), blob(a.Document),
+		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), orNull(a.Document),
 		db.t(a.CreatedAt), db.t(a.UpdatedAt)}
 }
 

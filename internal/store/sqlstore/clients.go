@@ -30,7 +30,7 @@ func scanClient(row scanner) (*store.Client, error) {
 
 // clientArgs returns c's columns in clientColumns order.
 func (db *DB) clientArgs(c *store.Client) []any {
-	return []any{c.ID, c.Name, blob(c.SecretHash), blob(c.PreviousSecretHash),
+	return []any{c.ID, c.Name, orNull(c.SecretHash), orNull(c.PreviousSecretHash),
 		db.t(c.PreviousSecretExpiresAt), encodeList(c.GrantTypes), encodeList(c.Scopes),
 		encodeList(c.RedirectURIs), c.TokenEndpointAuthMethod, c.JWKS, c.Status,
 		db.t(c.CreatedAt), db.t(c.UpdatedAt)}

@@ -98,12 +98,13 @@ func decodeList(s string) ([]string, error) {
 	return l, nil
 }
 
-// blob returns b as a query argument, with an empty slice as NULL.
-func blob(b []byte) any {
-	if len(b) == 0 {
+// orNull returns v as a query argument, with an empty string or byte
+// slice as NULL.
+func orNull[T ~string | ~[]byte](v T) any {
+	if len(v) == 0 {
 		return nil
 	}
-	return b
+	return v
 }
 
 // nilIfEmpty returns b, or nil when it is empty.
@@ -112,14 +113,6 @@ func nilIfEmpty(b []byte) []byte {
 		return nil
 	}
 	return b
-}
-
-// nullString returns s as a query argument, with "" as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // ceil returns t in UTC rounded up to a multiple of precision, for

@@ -50,7 +50,7 @@ func (db *DB) FinishIdempotent(ctx context.Context, key string, status int, head
 			return errors.New("sqlstore: finish idempotency key: status 0")
 		}
 		n, err := db.count(ctx, nil, `UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE key = ?`,
-			status, blob(header), blob(body), key)
+			status, orNull(header), orNull(body), key)
 		if err != nil {
 			return db.err(ctx, op, err)
 		}

@@ -30,7 +30,7 @@ func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
 			}
 			_, err := db.exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key,
 				public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				k.ID, k.Algorithm, blob(k.PrivateKey), blob(k.PublicJWK), db.t(created), db.t(k.RetiredAt))
+				k.ID, k.Algorithm, orNull(k.PrivateKey), orNull(k.PublicJWK), db.t(created), db.t(k.RetiredAt))
 			return db.err(ctx, op, err)
 		})
 		if err == nil {

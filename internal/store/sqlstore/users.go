@@ -33,7 +33,7 @@ func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
 		db.stamp(&uu.CreatedAt, &uu.UpdatedAt)
 		if _, err := db.exec(ctx, nil, `INSERT INTO users (id, username, phone_number,
 			password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
+			uu.ID, uu.Username, orNull(uu.PhoneNumber), uu.PasswordHash,
 			db.t(uu.CreatedAt), db.t(uu.UpdatedAt)); err != nil {
 			return db.err(ctx, "create user", err)
 		}
