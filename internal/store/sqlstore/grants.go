@@ -141,17 +141,17 @@ func (db *DB) RotateRefreshToken(ctx context.Context, hash string, now time.Time
 			nt.CreatedAt = now
 		}
 		args := db.refreshTokenArgs(&nt)
-		// failed explains a failure to insert the successor.
+		// failed explains a failure to insert the successor. Its hash being
+		// taken is not store.ErrConflict, which means reuse: the caller may
+		// retry with another hash.
 		failed := func(tx *sql.Tx, err error) error {
-			if db.d.unique(err) {
-				// Not store.ErrConflict, which means reuse: the caller may
-				// retry with another hash.
-				return fmt.Errorf("sqlstore: rotate refresh token %q: next token's hash is taken: %w", hash, err)
-			}
 			if _, fk := db.d.foreignKey(err); fk {
 				return db.missing(ctx, op, tx, hash, err, grantRefs(nt.ClientID, nt.UserID)...)
 			}
-			return db.err(ctx, op, err)
+			if e := db.err(ctx, op, err); !errors.Is(e, store.ErrConflict) {
+				return e
+			}
+			return fmt.Errorf("sqlstore: rotate refresh token %q: next token's hash is taken: %w", hash, err)
 		}
 		var t *store.RefreshToken
 		var err error

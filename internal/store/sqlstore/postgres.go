@@ -45,10 +45,6 @@ var postgresDialect = dialect{
 	// conflicts with itself and with writers, not with readers.
 	lockKeys: `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`,
 	classify: pgClassify,
-	unique: func(err error) bool {
-		var pe *pgconn.PgError
-		return errors.As(err, &pe) && pe.Code == "23505"
-	},
 	foreignKey: func(err error) (string, bool) {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation

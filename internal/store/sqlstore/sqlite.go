@@ -53,10 +53,6 @@ var sqliteDialect = dialect{
 	time:      func(t time.Time) any { return t.UnixMilli() },
 	greatest:  "max",
 	classify:  sqliteClassify,
-	unique: func(err error) bool {
-		code := sqliteCode(err)
-		return code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	},
 	// SQLite reports a missing parent as SQLITE_CONSTRAINT_FOREIGNKEY but
 	// enforces ON DELETE RESTRICT with an internal trigger, so a restricted
 	// delete fails with SQLITE_CONSTRAINT_TRIGGER; the schema defines no
