@@ -84,20 +84,9 @@ func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error 
 
 // usageKeyCompare orders usage buckets: client, API, hour, status, error, the
 // order of the tables' primary keys.
-func usageKeyCompare(a, b *store.UsageRecord) int {
-	if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.APIName, b.APIName); c != 0 {
-		return c
-	}
-	if c := a.Hour.Compare(b.Hour); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Status, b.Status); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Error, b.Error)
+func usageKeyCompare(a, b store.UsageRecord) int {
+	return cmp.Or(strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.APIName, b.APIName),
+		a.Hour.Compare(b.Hour), cmp.Compare(a.Status, b.Status), strings.Compare(a.Error, b.Error))
 }
 
 // prepareUsage returns a copy of records with every Hour truncated to the
@@ -114,19 +103,26 @@ func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
 		}
 		rs[i].Hour = rs[i].Hour.UTC().Truncate(time.Hour)
 	}
-	slices.SortFunc(rs, func(a, b store.UsageRecord) int { return usageKeyCompare(&a, &b) })
-	out := rs[:0]
-	for _, r := range rs {
-		if n := len(out); n > 0 && usageKeyCompare(&out[n-1], &r) == 0 {
-			last := &out[n-1]
-			last.Count += r.Count
-			last.LatencySum += r.LatencySum
-			last.LatencyMax = max(last.LatencyMax, r.LatencyMax)
+	return sortMerge(rs, usageKeyCompare, func(into, r *store.UsageRecord) {
+		into.Count += r.Count
+		into.LatencySum += r.LatencySum
+		into.LatencyMax = max(into.LatencyMax, r.LatencyMax)
+	}), nil
+}
+
+// sortMerge sorts s by compare and merges each element equal to the one
+// before into that one, in place.
+func sortMerge[T any](s []T, compare func(a, b T) int, merge func(into, v *T)) []T {
+	slices.SortFunc(s, compare)
+	out := s[:0]
+	for i := range s {
+		if n := len(out); n > 0 && compare(out[n-1], s[i]) == 0 {
+			merge(&out[n-1], &s[i])
 			continue
 		}
-		out = append(out, r)
+		out = append(out, s[i])
 	}
-	return out, nil
+	return out
 }
 
 func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
@@ -176,25 +172,9 @@ func prepareQuotaCounts(counts []store.QuotaCount) ([]store.QuotaCount, error) {
 		}
 		c.Start = c.Start.UTC()
 	}
-	cmp := func(a, b *store.QuotaCount) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Period, b.Period); c != 0 {
-			return c
-		}
-		return a.Start.Compare(b.Start)
-	}
-	slices.SortFunc(cs, func(a, b store.QuotaCount) int { return cmp(&a, &b) })
-	out := cs[:0]
-	for _, c := range cs {
-		if n := len(out); n > 0 && cmp(&out[n-1], &c) == 0 {
-			out[n-1].Count = max(out[n-1].Count, c.Count)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return sortMerge(cs, func(a, b store.QuotaCount) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Period, b.Period), a.Start.Compare(b.Start))
+	}, func(into, c *store.QuotaCount) { into.Count = max(into.Count, c.Count) }), nil
 }
 
 func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
