@@ -126,18 +126,16 @@ func sortMerge[T any](s []T, compare func(a, b T) int, merge func(into, v *T)) [
 }
 
 func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
-	return run(db, ctx, false, func(ctx context.Context) ([]store.UsageRecord, error) {
-		w := where{}
-		w.add(f.ClientID != "", "client_id = ?", f.ClientID)
-		w.add(f.APIName != "", "api_name = ?", f.APIName)
-		w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
-		w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
-		return readAll(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
-			return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
-				&r.Count, &r.LatencySum, &r.LatencyMax)
-		}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
-			w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
-	})
+	var w where
+	w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+	w.add(f.APIName != "", "api_name = ?", f.APIName)
+	w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
+	w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
+	return list(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
+		return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
+			&r.Count, &r.LatencySum, &r.LatencyMax)
+	}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
+		w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
 }
 
 func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
