@@ -18,26 +18,21 @@ import (
 // PostgreSQL's of 65535.
 const upsertChunk = 256
 
-// upsert writes rows (each len(rows[i]) parameters) with one INSERT into
-// head per upsertChunk rows, each ending with tail, in one transaction.
-// Callers sort rows, so that concurrent batches lock shared rows in the
-// same order and cannot deadlock.
-func (db *DB) upsert(ctx context.Context, op, head, tail string, rows [][]any) error {
+// upsert writes rs, each as the parameters row returns (as many for
+// each), with one INSERT into head per upsertChunk rows, each ending with
+// tail, in one transaction. Callers sort rs, so that concurrent batches
+// lock shared rows in the same order and cannot deadlock.
+func upsert[T any](db *DB, ctx context.Context, op, head, tail string, rs []T, row func(T) []any) error {
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		for chunk := range slices.Chunk(rows, upsertChunk) {
-			var b strings.Builder
-			b.WriteString(head + ` VALUES `)
-			var args []any
+		for chunk := range slices.Chunk(rs, upsertChunk) {
+			rows := make([][]any, len(chunk))
 			for i, r := range chunk {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?" + strings.Repeat(", ?", len(r)-1) + ")")
-				args = append(args, r...)
+				rows[i] = row(r)
 			}
-			b.WriteString(tail)
-			if _, err := db.exec(ctx, tx, b.String(), args...); err != nil {
-				return db.err(ctx, op, err)
+			values := "(" + placeholders(len(rows[0])) + ")"
+			query := head + ` VALUES ` + values + strings.Repeat(", "+values, len(chunk)-1) + tail
+			if err := db.do(ctx, tx, op, query, slices.Concat(rows...)...); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -56,15 +51,14 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 		if db.d.addUsage != "" {
 			return db.addUsageArrays(ctx, rs)
 		}
-		rows := make([][]any, len(rs))
-		for i, r := range rs {
-			rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
-		}
-		return db.upsert(ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
+		return upsert(db, ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
 			count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
 			count = usage.count + excluded.count,
 			latency_sum = usage.latency_sum + excluded.latency_sum,
-			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
+			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rs,
+			func(r store.UsageRecord) []any {
+				return []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
+			})
 	})
 }
 
@@ -147,13 +141,10 @@ func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) er
 		if err != nil {
 			return err
 		}
-		rows := make([][]any, len(cs))
-		for i, c := range cs {
-			rows[i] = []any{c.Key, c.Period, db.d.time(c.Start), c.Count}
-		}
-		return db.upsert(ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
+		return upsert(db, ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
 			` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
-			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, rows)
+			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, cs,
+			func(c store.QuotaCount) []any { return []any{c.Key, c.Period, db.d.time(c.Start), c.Count} })
 	})
 }
 
@@ -185,10 +176,7 @@ func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]stor
 }
 
 func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		_, err := db.exec(ctx, nil, `DELETE FROM quota_counts
-			WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
-			db.ceil(day), db.ceil(month))
-		return db.err(ctx, "delete quota counts", err)
-	})
+	return db.write(ctx, "delete quota counts", `DELETE FROM quota_counts
+		WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
+		db.ceil(day), db.ceil(month))
 }
