@@ -149,14 +149,6 @@ func orNull[T ~string | ~[]byte](v T) any {
 	return v
 }
 
-// nilIfEmpty returns b, or nil when it is empty.
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
 // bytesCol scans a byte slice column (see orNull) into a []byte, empty as
 // nil: scan into (*bytesCol)(&b).
 type bytesCol []byte
