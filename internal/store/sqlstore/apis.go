@@ -2,9 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"gatehouse/internal/store"
 )
@@ -15,11 +15,18 @@ const (
 	selectAPI = `SELECT ` + apiColumns + ` FROM apis`
 )
 
+// apiTable: a write to apis increments the apis generation.
+var apiTable = newTable(table[store.API]{
+	name: "apis", ids: 1, what: "name", gen: generationAPIs,
+	columns: apiColumns, get: selectAPI + ` WHERE name = ?`, scan: scanAPI, args: (*DB).apiArgs,
+	stamps: func(a *store.API) (_, _ *time.Time) { return &a.CreatedAt, &a.UpdatedAt },
+})
+
 func scanAPI(row scanner) (*store.API, error) {
 	a := new(store.API)
 	var upstream string
 	if err := row.Scan(&a.Name, &a.Title, &a.Version, &a.BasePath, &a.UpstreamURL, &a.Status,
-		&a.ErrorMediaType, &a.MaxBodyBytes, &upstream, &a.Document,
+		&a.ErrorMediaType, &a.MaxBodyBytes, &upstream, (*bytesCol)(&a.Document),
 		(*tm)(&a.CreatedAt), (*tm)(&a.UpdatedAt)); err != nil {
 		return nil, err
 	}
@@ -28,7 +35,6 @@ func scanAPI(row scanner) (*store.API, error) {
 			return nil, fmt.Errorf("sqlstore: decode upstream options: %w", err)
 		}
 	}
-	a.Document = nilIfEmpty(a.Document)
 	return a, nil
 }
 
@@ -39,26 +45,16 @@ func (db *DB) apiArgs(a *store.API) []any {
 		panic(fmt.Sprintf("sqlstore: encode upstream options: %v", err)) // plain strings, bools and bytes cannot fail
 	}
 	return []any{a.Name, a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
-		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), blob(a.Document),
+		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), orNull(a.Document),
 		db.t(a.CreatedAt), db.t(a.UpdatedAt)}
 }
 
 func (db *DB) CreateAPI(ctx context.Context, a *store.API) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "create API"
-		aa := *a
-		db.stamp(&aa.CreatedAt, &aa.UpdatedAt)
-		err := db.insert(ctx, op, generationAPIs, aa.Name, `INSERT INTO apis (`+apiColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.apiArgs(&aa))
-		if err == nil {
-			a.CreatedAt, a.UpdatedAt = aa.CreatedAt, aa.UpdatedAt
-		}
-		return err
-	})
+	return create(db, ctx, "create API", apiTable, a)
 }
 
 func (db *DB) GetAPI(ctx context.Context, name string) (*store.API, error) {
-	return get(db, ctx, "get API", scanAPI, selectAPI+` WHERE name = ?`, name)
+	return get(db, ctx, "get API", scanAPI, apiTable.get, name)
 }
 
 func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
@@ -66,25 +62,11 @@ func (db *DB) ListAPIs(ctx context.Context) ([]*store.API, error) {
 }
 
 func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.API) error) (*store.API, error) {
-	const op = "update API"
-	return update(db, ctx, op, name, "name", func(a *store.API) []string { return []string{a.Name} },
-		scanAPI, selectAPI+` WHERE name = ?`, change,
-		func(ctx context.Context, tx *sql.Tx, a *store.API) error {
-			a.UpdatedAt = db.now()
-			if _, err := db.exec(ctx, tx, `UPDATE apis SET title = ?, version = ?,
-				base_path = ?, upstream_url = ?, status = ?, error_media_type = ?,
-				max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
-				WHERE name = ?`, append(db.apiArgs(a)[1:], name)...); err != nil {
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAPIs)
-		})
+	return update(db, ctx, "update API", apiTable, name, change)
 }
 
 func (db *DB) DeleteAPI(ctx context.Context, name string) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		return db.deleteWithSubscriptions(ctx, "delete API", "apis", "name", "api_name", name)
-	})
+	return db.deleteWithSubscriptions(ctx, "delete API", "apis", "name", "api_name", name)
 }
 
 func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {

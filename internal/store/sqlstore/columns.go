@@ -1,12 +1,54 @@
 package sqlstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
+
+// A table is where one kind of record is stored, described for create,
+// get and update (sqlstore.go), which treat every kind the same way.
+type table[T any] struct {
+	name    string
+	columns string // in the order scan reads them and args returns them
+	// ids is how many leading columns identify a record, which an update
+	// must not change (what names them in its error); the first is the
+	// key.
+	ids  int
+	what string
+	gen  string // the generation a write increments, if any
+	get  string // the query of a record by its key
+	scan func(scanner) (*T, error)
+	args func(db *DB, v *T) []any
+	// stamps returns v's creation and update times (nil if it has none).
+	stamps func(v *T) (created, updated *time.Time)
+	check  func(v *T) error // if not nil, refuses a record to create
+	refs   []ref            // its foreign keys
+	// insert and update are derived from columns by newTable: an INSERT
+	// of every column, and an UPDATE by key of all but the ids.
+	insert, update string
+}
+
+// newTable returns t with its INSERT and UPDATE statements.
+func newTable[T any](t table[T]) *table[T] {
+	cols := strings.Split(t.columns, ",")
+	set := make([]string, 0, len(cols))
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+		if i >= t.ids {
+			set = append(set, cols[i]+" = ?")
+		}
+	}
+	t.insert = `INSERT INTO ` + t.name + ` (` + t.columns + `) VALUES (` + placeholders(len(cols)) + `)`
+	t.update = `UPDATE ` + t.name + ` SET ` + strings.Join(set, ", ") + ` WHERE ` + cols[0] + ` = ?`
+	return &t
+}
+
+// placeholders returns n placeholders separated by commas.
+func placeholders(n int) string { return "?" + strings.Repeat(", ?", n-1) }
 
 // tm scans a time column of either dialect (SQLite: unix milliseconds;
 // PostgreSQL: timestamptz) into a time.Time in UTC, NULL as the zero time:
@@ -98,28 +140,34 @@ func decodeList(s string) ([]string, error) {
 	return l, nil
 }
 
-// blob returns b as a query argument, with an empty slice as NULL.
-func blob(b []byte) any {
-	if len(b) == 0 {
+// orNull returns v as a query argument, with an empty string or byte
+// slice as NULL.
+func orNull[T ~string | ~[]byte](v T) any {
+	if len(v) == 0 {
 		return nil
 	}
-	return b
+	return v
 }
 
-// nilIfEmpty returns b, or nil when it is empty.
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
+// bytesCol scans a byte slice column (see orNull) into a []byte, empty as
+// nil: scan into (*bytesCol)(&b).
+type bytesCol []byte
 
-// nullString returns s as a query argument, with "" as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
+func (b *bytesCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+	case []byte: // the driver's memory: copy it
+		*b = bytes.Clone(v)
+	case string:
+		*b = []byte(v)
+	default:
+		return fmt.Errorf("sqlstore: scan %T as bytes", src)
 	}
-	return s
+	if len(*b) == 0 {
+		*b = nil
+	}
+	return nil
 }
 
 // ceil returns t in UTC rounded up to a multiple of precision, for

@@ -30,8 +30,7 @@ type dialect struct {
 	// classify wraps err, returned during op, with the store's sentinel
 	// it means; ok is false for errors it does not know.
 	classify func(op string, err error) (_ error, ok bool)
-	// unique and foreignKey report unique and foreign key violations.
-	unique     func(err error) bool
+	// foreignKey reports foreign key violations.
 	foreignKey func(err error) (constraint string, ok bool)
 	// rotate, if not empty, rotates a refresh token in one statement
 	// (see RotateRefreshToken), and addUsage adds a batch of usage

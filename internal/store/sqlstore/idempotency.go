@@ -14,9 +14,7 @@ func (db *DB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (
 		if r.Key == "" || r.Fingerprint == "" {
 			return nil, errors.New("sqlstore: begin idempotency key: empty key or fingerprint")
 		}
-		if r.CreatedAt.IsZero() {
-			r.CreatedAt = db.now()
-		}
+		r.CreatedAt = db.orNow(r.CreatedAt)
 		// One statement: of concurrent begins exactly one inserts (or replaces
 		// an expired or abandoned record). SQLite runs it on the single
 		// writer; on PostgreSQL a conflicting insert waits for the first one's
@@ -45,25 +43,14 @@ func (db *DB) BeginIdempotent(ctx context.Context, r *store.IdempotencyRecord) (
 
 func (db *DB) FinishIdempotent(ctx context.Context, key string, status int, header, body []byte) error {
 	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "finish idempotency key"
 		if status == 0 {
 			return errors.New("sqlstore: finish idempotency key: status 0")
 		}
-		n, err := db.count(ctx, nil, `UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE key = ?`,
-			status, blob(header), blob(body), key)
-		if err != nil {
-			return db.err(ctx, op, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
-		}
-		return nil
+		return db.one(ctx, nil, "finish idempotency key", key,
+			`UPDATE idempotency_keys SET status = ?, header = ?, body = ? WHERE key = ?`, status, orNull(header), orNull(body), key)
 	})
 }
 
 func (db *DB) ReleaseIdempotent(ctx context.Context, key string) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		_, err := db.exec(ctx, nil, `DELETE FROM idempotency_keys WHERE key = ? AND status = 0`, key)
-		return db.err(ctx, "release idempotency key", err)
-	})
+	return db.write(ctx, "release idempotency key", `DELETE FROM idempotency_keys WHERE key = ? AND status = 0`, key)
 }

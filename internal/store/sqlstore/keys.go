@@ -14,24 +14,20 @@ import (
 func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
 	return db.run(ctx, true, func(ctx context.Context) error {
 		const op = "rotate signing key"
-		created := k.CreatedAt
-		if created.IsZero() {
-			created = db.now()
-		}
+		created := db.orNow(k.CreatedAt)
 		err := db.tx(ctx, op, func(tx *sql.Tx) error {
 			if db.d.lockKeys != "" {
-				if _, err := db.exec(ctx, tx, db.d.lockKeys); err != nil {
-					return db.err(ctx, op, err)
+				if err := db.do(ctx, tx, op, db.d.lockKeys); err != nil {
+					return err
 				}
 			}
-			if _, err := db.exec(ctx, tx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`,
+			if err := db.do(ctx, tx, op, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`,
 				db.t(created)); err != nil {
-				return db.err(ctx, op, err)
+				return err
 			}
-			_, err := db.exec(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key,
+			return db.do(ctx, tx, op, `INSERT INTO signing_keys (id, algorithm, private_key,
 				public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				k.ID, k.Algorithm, blob(k.PrivateKey), blob(k.PublicJWK), db.t(created), db.t(k.RetiredAt))
-			return db.err(ctx, op, err)
+				k.ID, k.Algorithm, orNull(k.PrivateKey), orNull(k.PublicJWK), db.t(created), db.t(k.RetiredAt))
 		})
 		if err == nil {
 			k.CreatedAt = created
@@ -43,34 +39,24 @@ func (db *DB) RotateSigningKey(ctx context.Context, k *store.SigningKey) error {
 func (db *DB) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
 	return list(db, ctx, "list signing keys", func(row scanner) (*store.SigningKey, error) {
 		k := new(store.SigningKey)
-		if err := row.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK,
-			(*tm)(&k.CreatedAt), (*tm)(&k.RetiredAt)); err != nil {
-			return nil, err
-		}
-		k.PrivateKey, k.PublicJWK = nilIfEmpty(k.PrivateKey), nilIfEmpty(k.PublicJWK)
-		return k, nil
+		return k, row.Scan(&k.ID, &k.Algorithm, (*bytesCol)(&k.PrivateKey), (*bytesCol)(&k.PublicJWK),
+			(*tm)(&k.CreatedAt), (*tm)(&k.RetiredAt))
 	}, `SELECT id, algorithm, private_key, public_jwk, created_at, retired_at
 		FROM signing_keys ORDER BY created_at DESC NULLS LAST, seq DESC`)
 }
 
 func (db *DB) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		_, err := db.exec(ctx, nil, `DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`,
-			db.d.time(t))
-		return db.err(ctx, "delete retired signing keys", err)
-	})
+	return db.write(ctx, "delete retired signing keys",
+		`DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`, db.d.time(t))
 }
 
 func (db *DB) RevokeToken(ctx context.Context, t *store.RevokedToken) error {
 	return db.run(ctx, true, func(ctx context.Context) error {
-		revoked := t.RevokedAt
-		if revoked.IsZero() {
-			revoked = db.now()
-		}
-		if _, err := db.exec(ctx, nil, `INSERT INTO revoked_tokens (id, client_id, expires_at, revoked_at)
+		revoked := db.orNow(t.RevokedAt)
+		if err := db.do(ctx, nil, "revoke token", `INSERT INTO revoked_tokens (id, client_id, expires_at, revoked_at)
 			VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			t.ID, t.ClientID, db.t(t.ExpiresAt), db.d.time(revoked)); err != nil {
-			return db.err(ctx, "revoke token", err)
+			return err
 		}
 		t.RevokedAt = revoked
 		return nil
@@ -107,18 +93,16 @@ func (db *DB) UseAssertionID(ctx context.Context, clientID, jti string, expiresA
 }
 
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		return db.deleteExpired(ctx, "delete expired", db.d.time(now), "revoked_tokens", "assertion_ids", "idempotency_keys")
-	})
+	return db.deleteExpired(ctx, "delete expired", db.d.time(now), "revoked_tokens", "assertion_ids", "idempotency_keys")
 }
 
-// deleteExpired deletes the rows of tables that expire before t, in one
-// transaction.
+// deleteExpired is a call of the store that deletes the rows of tables
+// that expire before t, in one transaction.
 func (db *DB) deleteExpired(ctx context.Context, op string, t any, tables ...string) error {
-	return db.tx(ctx, op, func(tx *sql.Tx) error {
+	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		for _, table := range tables {
-			if _, err := db.exec(ctx, tx, `DELETE FROM `+table+` WHERE expires_at < ?`, t); err != nil {
-				return db.err(ctx, op, err)
+			if err := db.do(ctx, tx, op, `DELETE FROM `+table+` WHERE expires_at < ?`, t); err != nil {
+				return err
 			}
 		}
 		return nil

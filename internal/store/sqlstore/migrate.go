@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -44,13 +45,15 @@ func (db *DB) migrate(ctx context.Context, schema string) error {
 				return db.err(ctx, op, err)
 			}
 		}
-		applied, err := appliedMigrations(ctx, tx)
+		applied, err := readAll(db, ctx, tx, op, func(row scanner) (name string, err error) {
+			return name, row.Scan(&name)
+		}, `SELECT name FROM schema_migrations`)
 		if err != nil {
-			return db.err(ctx, op, err)
+			return err
 		}
 		for _, e := range entries {
 			name := e.Name()
-			if e.IsDir() || !strings.HasSuffix(name, ".sql") || applied[name] {
+			if e.IsDir() || !strings.HasSuffix(name, ".sql") || slices.Contains(applied, name) {
 				continue
 			}
 			b, err := fs.ReadFile(migrationFS, path.Join(dir, name))
@@ -69,21 +72,4 @@ func (db *DB) migrate(ctx context.Context, schema string) error {
 		}
 		return nil
 	})
-}
-
-func appliedMigrations(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM schema_migrations`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	applied := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		applied[name] = true
-	}
-	return applied, rows.Err()
 }

@@ -6,12 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gatehouse/internal/store"
 )
 
-const planColumns = `name, price_label, description, rate_per_second, burst,
+const (
+	planColumns = `name, price_label, description, rate_per_second, burst,
 	quota_day, quota_month, requires_approval, created_at, updated_at`
+	selectPlan = `SELECT ` + planColumns + ` FROM plans`
+)
+
+// planTable: a write to plans increments the access generation.
+var planTable = newTable(table[store.Plan]{
+	name: "plans", ids: 1, what: "name", gen: generationAccess,
+	columns: planColumns, get: selectPlan + ` WHERE name = ?`, scan: scanPlan, args: (*DB).planArgs,
+	stamps: func(p *store.Plan) (_, _ *time.Time) { return &p.CreatedAt, &p.UpdatedAt },
+})
 
 func scanPlan(row scanner) (*store.Plan, error) {
 	p := new(store.Plan)
@@ -26,66 +37,59 @@ func (db *DB) planArgs(p *store.Plan) []any {
 }
 
 func (db *DB) CreatePlan(ctx context.Context, p *store.Plan) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "create plan"
-		pp := *p
-		db.stamp(&pp.CreatedAt, &pp.UpdatedAt)
-		err := db.insert(ctx, op, generationAccess, pp.Name, `INSERT INTO plans (`+planColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, db.planArgs(&pp))
-		if err == nil {
-			p.CreatedAt, p.UpdatedAt = pp.CreatedAt, pp.UpdatedAt
-		}
-		return err
-	})
+	return create(db, ctx, "create plan", planTable, p)
 }
 
 func (db *DB) GetPlan(ctx context.Context, name string) (*store.Plan, error) {
-	return get(db, ctx, "get plan", scanPlan, `SELECT `+planColumns+` FROM plans WHERE name = ?`, name)
+	return get(db, ctx, "get plan", scanPlan, planTable.get, name)
 }
 
 func (db *DB) ListPlans(ctx context.Context) ([]*store.Plan, error) {
-	return list(db, ctx, "list plans", scanPlan, `SELECT `+planColumns+` FROM plans ORDER BY name`)
+	return list(db, ctx, "list plans", scanPlan, selectPlan+` ORDER BY name`)
 }
 
 func (db *DB) UpdatePlan(ctx context.Context, name string, change func(p *store.Plan) error) (*store.Plan, error) {
-	const op = "update plan"
-	return update(db, ctx, op, name, "name", func(p *store.Plan) []string { return []string{p.Name} },
-		scanPlan, `SELECT `+planColumns+` FROM plans WHERE name = ?`, change,
-		func(ctx context.Context, tx *sql.Tx, p *store.Plan) error {
-			p.UpdatedAt = db.now()
-			if _, err := db.exec(ctx, tx, `UPDATE plans SET price_label = ?,
-				description = ?, rate_per_second = ?, burst = ?, quota_day = ?,
-				quota_month = ?, requires_approval = ?, created_at = ?, updated_at = ?
-				WHERE name = ?`, append(db.planArgs(p)[1:], name)...); err != nil {
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+	return update(db, ctx, "update plan", planTable, name, change)
 }
 
 func (db *DB) DeletePlan(ctx context.Context, name string) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "delete plan"
-		return db.tx(ctx, op, func(tx *sql.Tx) error {
-			n, err := db.count(ctx, tx, `DELETE FROM plans WHERE name = ?`, name)
-			if _, fk := db.d.foreignKey(err); fk { // ON DELETE RESTRICT
-				return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it: %w", name, store.ErrConflict)
-			}
-			if err != nil {
-				return db.err(ctx, op, err)
-			}
-			if n == 0 {
-				return fmt.Errorf("sqlstore: delete plan %q: %w", name, store.ErrNotFound)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+	const op = "delete plan"
+	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		err := db.one(ctx, tx, op, name, `DELETE FROM plans WHERE name = ?`, name)
+		if _, fk := db.d.foreignKey(err); fk { // ON DELETE RESTRICT
+			return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it: %w", name, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		return db.bumpGeneration(ctx, op, tx, generationAccess)
 	})
 }
 
 const (
-	selectSubscription      = `SELECT id, client_id, api_name, plan_name, status, created_at, updated_at FROM subscriptions`
+	subscriptionColumns     = `id, client_id, api_name, plan_name, status, created_at, updated_at`
+	selectSubscription      = `SELECT ` + subscriptionColumns + ` FROM subscriptions`
 	selectSubscriptionByApp = selectSubscription + ` WHERE client_id = ? AND api_name = ?`
 )
+
+// subscriptionTable: a write to subscriptions increments the access
+// generation. The constraints are named in
+// 0003_plans_subscriptions_usage.sql.
+var subscriptionTable = newTable(table[store.Subscription]{
+	name: "subscriptions", ids: 3, what: "ID, client or API", gen: generationAccess,
+	refs:    []ref{refClient.at(1), refAPI.at(2), refPlan.at(3)},
+	columns: subscriptionColumns, get: selectSubscription + ` WHERE id = ?`, scan: scanSubscription,
+	args: func(db *DB, s *store.Subscription) []any {
+		return []any{s.ID, s.ClientID, s.APIName, s.PlanName, s.Status, db.t(s.CreatedAt), db.t(s.UpdatedAt)}
+	},
+	stamps: func(s *store.Subscription) (_, _ *time.Time) { return &s.CreatedAt, &s.UpdatedAt },
+	check: func(s *store.Subscription) error {
+		if s.ID == "" {
+			return errors.New("sqlstore: create subscription: empty ID")
+		}
+		return nil
+	},
+})
 
 func scanSubscription(row scanner) (*store.Subscription, error) {
 	s := new(store.Subscription)
@@ -94,29 +98,11 @@ func scanSubscription(row scanner) (*store.Subscription, error) {
 }
 
 func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "create subscription"
-		if s.ID == "" {
-			return errors.New("sqlstore: create subscription: empty ID")
-		}
-		ss := *s
-		db.stamp(&ss.CreatedAt, &ss.UpdatedAt)
-		// The constraints are named in 0003_plans_subscriptions_usage.sql.
-		err := db.insert(ctx, op, generationAccess, ss.ID, `INSERT INTO subscriptions (id, client_id,
-			api_name, plan_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			[]any{ss.ID, ss.ClientID, ss.APIName, ss.PlanName, ss.Status, db.t(ss.CreatedAt), db.t(ss.UpdatedAt)},
-			ref{"client", "clients", "id", "client", ss.ClientID},
-			ref{"API", "apis", "name", "api", ss.APIName},
-			ref{"plan", "plans", "name", "plan", ss.PlanName})
-		if err == nil {
-			s.CreatedAt, s.UpdatedAt = ss.CreatedAt, ss.UpdatedAt
-		}
-		return err
-	})
+	return create(db, ctx, "create subscription", subscriptionTable, s)
 }
 
 func (db *DB) GetSubscription(ctx context.Context, id string) (*store.Subscription, error) {
-	return get(db, ctx, "get subscription", scanSubscription, selectSubscription+` WHERE id = ?`, id)
+	return get(db, ctx, "get subscription", scanSubscription, subscriptionTable.get, id)
 }
 
 func (db *DB) FindSubscription(ctx context.Context, clientID, apiName string) (*store.Subscription, error) {
@@ -133,14 +119,12 @@ func (db *DB) FindSubscription(ctx context.Context, clientID, apiName string) (*
 }
 
 func (db *DB) ListSubscriptions(ctx context.Context, f store.SubscriptionFilter) ([]*store.Subscription, error) {
-	return run(db, ctx, false, func(ctx context.Context) ([]*store.Subscription, error) {
-		w := where{}
-		w.add(f.ClientID != "", "client_id = ?", f.ClientID)
-		w.add(f.APIName != "", "api_name = ?", f.APIName)
-		w.add(f.PlanName != "", "plan_name = ?", f.PlanName)
-		return readAll(db, ctx, "list subscriptions", scanSubscription,
-			selectSubscription+w.String()+` ORDER BY client_id, api_name`, w.args...)
-	})
+	var w where
+	w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+	w.add(f.APIName != "", "api_name = ?", f.APIName)
+	w.add(f.PlanName != "", "plan_name = ?", f.PlanName)
+	return list(db, ctx, "list subscriptions", scanSubscription,
+		selectSubscription+w.String()+` ORDER BY client_id, api_name`, w.args...)
 }
 
 // where builds a query's WHERE clause from optional conditions.
@@ -163,36 +147,16 @@ func (w *where) String() string {
 }
 
 func (db *DB) UpdateSubscription(ctx context.Context, id string, change func(s *store.Subscription) error) (*store.Subscription, error) {
-	const op = "update subscription"
-	return update(db, ctx, op, id, "ID, client or API",
-		func(s *store.Subscription) []string { return []string{s.ID, s.ClientID, s.APIName} }, scanSubscription, selectSubscription+` WHERE id = ?`, change,
-		func(ctx context.Context, tx *sql.Tx, s *store.Subscription) error {
-			s.UpdatedAt = db.now()
-			if _, err := db.exec(ctx, tx, `UPDATE subscriptions SET plan_name = ?,
-				status = ?, created_at = ?, updated_at = ? WHERE id = ?`,
-				s.PlanName, s.Status, db.t(s.CreatedAt), db.t(s.UpdatedAt), id); err != nil {
-				if _, fk := db.d.foreignKey(err); fk {
-					return missingReference(op, id, "plan", s.PlanName)
-				}
-				return db.err(ctx, op, err)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+	return update(db, ctx, "update subscription", subscriptionTable, id, change)
 }
 
 func (db *DB) DeleteSubscription(ctx context.Context, id string) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		const op = "delete subscription"
-		return db.tx(ctx, op, func(tx *sql.Tx) error {
-			n, err := db.count(ctx, tx, `DELETE FROM subscriptions WHERE id = ?`, id)
-			if err != nil {
-				return db.err(ctx, op, err)
-			}
-			if n == 0 {
-				return fmt.Errorf("sqlstore: delete subscription %q: %w", id, store.ErrNotFound)
-			}
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
-		})
+	const op = "delete subscription"
+	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.one(ctx, tx, op, id, `DELETE FROM subscriptions WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return db.bumpGeneration(ctx, op, tx, generationAccess)
 	})
 }
 

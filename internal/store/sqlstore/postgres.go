@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,10 +45,6 @@ var postgresDialect = dialect{
 	// conflicts with itself and with writers, not with readers.
 	lockKeys: `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`,
 	classify: pgClassify,
-	unique: func(err error) bool {
-		var pe *pgconn.PgError
-		return errors.As(err, &pe) && pe.Code == "23505"
-	},
 	foreignKey: func(err error) (string, bool) {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" { // foreign_key_violation
@@ -117,7 +114,7 @@ func pgSplitSchema(raw string) (connURL, schema string, err error) {
 		return raw, "", nil
 	}
 	schema = q.Get("schema")
-	if !validSchemaName(schema) {
+	if !schemaName.MatchString(schema) {
 		return "", "", fmt.Errorf("sqlstore: PostgreSQL URL: schema %q: want 1 to 63 letters, digits and underscores, not starting with a digit", schema)
 	}
 	q.Del("schema")
@@ -125,20 +122,8 @@ func pgSplitSchema(raw string) (connURL, schema string, err error) {
 	return u.String(), schema, nil
 }
 
-func validSchemaName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case '0' <= c && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// schemaName is what a schema parameter may be: an unquoted identifier.
+var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // openPostgres opens a pool of connections to PostgreSQL; it returns the
 // schema named in the URL, if any.

@@ -53,10 +53,6 @@ var sqliteDialect = dialect{
 	time:      func(t time.Time) any { return t.UnixMilli() },
 	greatest:  "max",
 	classify:  sqliteClassify,
-	unique: func(err error) bool {
-		code := sqliteCode(err)
-		return code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	},
 	// SQLite reports a missing parent as SQLITE_CONSTRAINT_FOREIGNKEY but
 	// enforces ON DELETE RESTRICT with an internal trigger, so a restricted
 	// delete fails with SQLITE_CONSTRAINT_TRIGGER; the schema defines no
@@ -146,10 +142,7 @@ func openSQLite(databaseURL string) (w, r *sql.DB, err error) {
 		return nil, nil, err
 	}
 	busy := fmt.Sprint(sqliteBusyTimeout.Milliseconds())
-	writer := url.Values{}
-	writer.Set("_busy_timeout", busy)
-	writer.Set("_foreign_keys", "1")
-	writer.Set("_txlock", "immediate")
+	writer := url.Values{"_busy_timeout": {busy}, "_foreign_keys": {"1"}, "_txlock": {"immediate"}}
 	if path != sqliteMemory {
 		if path, err = filepath.Abs(path); err != nil {
 			return nil, nil, fmt.Errorf("sqlstore: SQLite path %q: %w", databaseURL, err)
@@ -179,10 +172,7 @@ func openSQLite(databaseURL string) (w, r *sql.DB, err error) {
 	if path == sqliteMemory {
 		return w, w, nil
 	}
-	reader := url.Values{}
-	reader.Set("_busy_timeout", busy)
-	reader.Set("_foreign_keys", "1")
-	reader.Set("_query_only", "1")
+	reader := url.Values{"_busy_timeout": {busy}, "_foreign_keys": {"1"}, "_query_only": {"1"}}
 	if r, err = sql.Open("sqlite", sqliteDSN(path, reader)); err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("sqlstore: open SQLite: %w", err)

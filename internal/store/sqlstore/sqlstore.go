@@ -133,13 +133,22 @@ func run[T any](db *DB, ctx context.Context, write bool, f func(context.Context)
 }
 
 // run is run for calls that return only an error.
-func (db *DB) run(ctx context.Context, write bool, f func(context.Context) error) (err error) {
-	if db.closed.Load() {
-		return errClosed
-	}
-	ctx, call := db.start(ctx, write)
-	defer call.end(&err)
-	return f(ctx)
+func (db *DB) run(ctx context.Context, write bool, f func(context.Context) error) error {
+	_, err := run(db, ctx, write, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
+}
+
+// write is a call of the store that runs query on the writer.
+func (db *DB) write(ctx context.Context, op, query string, args ...any) error {
+	return db.run(ctx, true, func(ctx context.Context) error { return db.do(ctx, nil, op, query, args...) })
+}
+
+// writeTx is a call of the store that runs f in a write transaction (see
+// tx).
+func (db *DB) writeTx(ctx context.Context, op string, f func(ctx context.Context, tx *sql.Tx) error) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		return db.tx(ctx, op, func(tx *sql.Tx) error { return f(ctx, tx) })
+	})
 }
 
 // errClosed is returned by every method called after Close.
@@ -210,13 +219,19 @@ func (db *DB) now() time.Time {
 	return truncate(time.Now(), db.d.precision)
 }
 
-// stamp sets a zero *created to the current time and a zero *updated to
-// *created.
-func (db *DB) stamp(created, updated *time.Time) {
-	if created.IsZero() {
-		*created = db.now()
+// orNow returns t, or now() if t is zero.
+func (db *DB) orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return db.now()
 	}
-	if updated.IsZero() {
+	return t
+}
+
+// stamp sets a zero *created to the current time and a zero *updated (if
+// not nil) to *created.
+func (db *DB) stamp(created, updated *time.Time) {
+	*created = db.orNow(*created)
+	if updated != nil && updated.IsZero() {
 		*updated = *created
 	}
 }
@@ -229,6 +244,10 @@ func (db *DB) t(t time.Time) any {
 	}
 	return db.d.time(t)
 }
+
+// at returns t, or the current time if t is zero, as a query argument at
+// the database's precision.
+func (db *DB) at(t time.Time) any { return db.d.time(truncate(db.orNow(t), db.d.precision)) }
 
 // ceil returns t rounded up to the database's precision as a query
 // argument: a stored time is before t exactly when it is before ceil(t).
@@ -247,19 +266,58 @@ func (db *DB) sql(query string) string {
 	return q
 }
 
+// conn is what *sql.DB and *sql.Tx have in common.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// writer returns tx, or the writer when tx is nil, and query's prepared
+// statement on it if there is one.
+func (db *DB) writer(ctx context.Context, tx *sql.Tx, query string) (conn, *sql.Stmt) {
+	st := db.wStmts[query]
+	if tx == nil {
+		return db.w, st
+	}
+	if st != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return tx, st
+}
+
 // exec runs query in tx, or on the writer when tx is nil, through its
 // prepared statement when there is one.
 func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := db.wStmts[query]; st != nil {
-		if tx != nil {
-			st = tx.StmtContext(ctx, st)
-		}
+	c, st := db.writer(ctx, tx, query)
+	if st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	if tx != nil {
-		return tx.ExecContext(ctx, db.sql(query), args...)
+	return c.ExecContext(ctx, db.sql(query), args...)
+}
+
+// writeRow runs query, which returns at most one row, like exec.
+func (db *DB) writeRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	c, st := db.writer(ctx, tx, query)
+	if st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	return db.w.ExecContext(ctx, db.sql(query), args...)
+	return c.QueryRowContext(ctx, db.sql(query), args...)
+}
+
+// readRow runs query on the readers, through a prepared statement when
+// there is one.
+func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.rStmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.r.QueryRowContext(ctx, db.sql(query), args...)
+}
+
+// do runs query like exec and classifies its error for op.
+func (db *DB) do(ctx context.Context, tx *sql.Tx, op, query string, args ...any) error {
+	_, err := db.exec(ctx, tx, query, args...)
+	return db.err(ctx, op, err)
 }
 
 // count runs query like exec and returns the number of rows it affected.
@@ -271,27 +329,21 @@ func (db *DB) count(ctx context.Context, tx *sql.Tx, query string, args ...any) 
 	return res.RowsAffected()
 }
 
-// writeRow runs query, which returns at most one row, like exec.
-func (db *DB) writeRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := db.wStmts[query]; st != nil {
-		if tx != nil {
-			st = tx.StmtContext(ctx, st)
-		}
-		return st.QueryRowContext(ctx, args...)
+// one runs query like do: a write of the record key, not found when it
+// affects no row.
+func (db *DB) one(ctx context.Context, tx *sql.Tx, op string, key any, query string, args ...any) error {
+	n, err := db.count(ctx, tx, query, args...)
+	if err != nil {
+		return db.err(ctx, op, err)
 	}
-	if tx != nil {
-		return tx.QueryRowContext(ctx, db.sql(query), args...)
+	if n == 0 {
+		return notFound(op, key)
 	}
-	return db.w.QueryRowContext(ctx, db.sql(query), args...)
+	return nil
 }
 
-// readRow runs query on the readers, through a prepared statement when
-// there is one.
-func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := db.rStmts[query]; st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return db.r.QueryRowContext(ctx, db.sql(query), args...)
+func notFound(op string, key any) error {
+	return fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -304,7 +356,7 @@ func get[T any](db *DB, ctx context.Context, op string, scan func(scanner) (*T, 
 
 // list is a call of the store that reads every row of query.
 func list[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	return run(db, ctx, false, func(ctx context.Context) ([]T, error) { return readAll(db, ctx, op, scan, query, args...) })
+	return run(db, ctx, false, func(ctx context.Context) ([]T, error) { return readAll(db, ctx, db.r, op, scan, query, args...) })
 }
 
 // readOne reads the record key with query on the readers, or in tx when
@@ -318,7 +370,7 @@ func readOne[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan fun
 	}
 	v, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlstore: %s %q: %w", op, key, store.ErrNotFound)
+		return nil, notFound(op, key)
 	}
 	if err != nil {
 		return nil, db.err(ctx, op, err)
@@ -326,9 +378,9 @@ func readOne[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, scan fun
 	return v, nil
 }
 
-// readAll reads every row of query on the readers.
-func readAll[T any](db *DB, ctx context.Context, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.r.QueryContext(ctx, db.sql(query), args...)
+// readAll reads every row of query on c.
+func readAll[T any](db *DB, ctx context.Context, c conn, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := c.QueryContext(ctx, db.sql(query), args...)
 	if err != nil {
 		return nil, db.err(ctx, op, err)
 	}
@@ -358,63 +410,72 @@ func (db *DB) tx(ctx context.Context, op string, f func(tx *sql.Tx) error) error
 	return db.err(ctx, op, tx.Commit())
 }
 
-// locked runs f holding SQLite's write lock, in a transaction, so that f
-// can explain a failed write by reading under the same lock; PostgreSQL
-// needs no lock to explain (its errors name the constraint), so f runs
-// there with a nil tx, its one statement a transaction of its own.
-func (db *DB) locked(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
-	if db.d.namesConstraints {
-		return f(nil)
-	}
-	return db.tx(ctx, op, f)
-}
-
-// insert runs query, an INSERT of record key, explaining a foreign key
-// violation by refs. With a generation gen, it increments gen in the same
-// transaction; without, it runs locked.
-func (db *DB) insert(ctx context.Context, op, gen, key, query string, args []any, refs ...ref) error {
-	f := func(tx *sql.Tx) error {
-		if _, err := db.exec(ctx, tx, query, args...); err != nil {
-			if _, fk := db.d.foreignKey(err); fk && len(refs) > 0 {
-				return db.missing(ctx, op, tx, key, err, refs...)
+// create is a call of the store that checks v and inserts it into t,
+// stamping its zero creation and update times (stamp), which v keeps
+// only if it is stored.
+func create[T any](db *DB, ctx context.Context, op string, t *table[T], v *T) error {
+	return db.run(ctx, true, func(ctx context.Context) error {
+		if t.check != nil {
+			if err := t.check(v); err != nil {
+				return err
 			}
-			return db.err(ctx, op, err)
 		}
-		if gen == "" {
-			return nil
+		before := *v // restored if the insert fails
+		db.stamp(t.stamps(v))
+		args := t.args(db, v)
+		f := func(tx *sql.Tx) error {
+			if _, err := db.exec(ctx, tx, t.insert, args...); err != nil {
+				return db.explain(ctx, op, tx, args[0], err, t.refs, args)
+			}
+			return db.bumpGeneration(ctx, op, tx, t.gen)
 		}
-		return db.bumpGeneration(ctx, op, tx, gen)
-	}
-	if gen == "" {
-		return db.locked(ctx, op, f)
-	}
-	return db.tx(ctx, op, f)
+		// A generation is incremented in the insert's transaction. SQLite
+		// explains a foreign key violation by reading under the write lock
+		// the insert held, so an insert with references takes it in a
+		// transaction too; PostgreSQL needs no lock to explain (its errors
+		// name the constraint), so its insert is a transaction of its own.
+		var err error
+		if t.gen != "" || len(t.refs) > 0 && !db.d.namesConstraints {
+			err = db.tx(ctx, op, f)
+		} else {
+			err = f(nil)
+		}
+		if err != nil {
+			*v = before
+		}
+		return err
+	})
 }
 
-// update reads the record key with query in a transaction holding its
-// row (SQLite: the database) lock, lets change modify it, checks that its
-// identity (what, as ids returns it) stayed, writes it with save and
-// returns it as stored, so concurrent updates never lose each other's
+// update reads the record key of t in a transaction holding its row
+// (SQLite: the database) lock, lets change modify it, checks that its
+// identity (t.ids) stayed, writes it back with the current update time
+// and returns it as stored, so concurrent updates never lose each other's
 // changes. An error from change is returned unchanged.
-func update[T any](db *DB, ctx context.Context, op, key, what string, ids func(*T) []string, scan func(scanner) (*T, error),
-	query string, change func(*T) error, save func(ctx context.Context, tx *sql.Tx, v *T) error) (*T, error) {
+func update[T any](db *DB, ctx context.Context, op string, t *table[T], key string, change func(*T) error) (*T, error) {
 	return run(db, ctx, true, func(ctx context.Context) (*T, error) {
 		var v *T
 		err := db.tx(ctx, op, func(tx *sql.Tx) (err error) {
-			if v, err = readOne(db, ctx, tx, op, scan, query, key); err != nil {
+			if v, err = readOne(db, ctx, tx, op, t.scan, t.get, key); err != nil {
 				return err
 			}
-			old := ids(v)
+			old := t.args(db, v)[:t.ids]
 			if err := change(v); err != nil {
 				return err
 			}
-			if now := ids(v); !slices.Equal(old, now) {
-				return fmt.Errorf("sqlstore: %s %q: update must not change the %s (from %q to %q)", op, key, what, old, now)
+			_, updated := t.stamps(v)
+			*updated = db.now()
+			args := t.args(db, v)
+			if ids := args[:t.ids]; !slices.Equal(old, ids) {
+				return fmt.Errorf("sqlstore: %s %q: update must not change the %s (from %q to %q)", op, key, t.what, old, ids)
 			}
-			if err := save(ctx, tx, v); err != nil {
+			if _, err := db.exec(ctx, tx, t.update, append(args[t.ids:], key)...); err != nil {
+				return db.explain(ctx, op, tx, key, err, t.refs, args)
+			}
+			if err := db.bumpGeneration(ctx, op, tx, t.gen); err != nil {
 				return err
 			}
-			v, err = readOne(db, ctx, tx, op, scan, query, key) // as stored
+			v, err = readOne(db, ctx, tx, op, t.scan, t.get, key) // as stored
 			return err
 		})
 		if err != nil {
@@ -432,8 +493,11 @@ const (
 
 const selectGeneration = `SELECT generation FROM generations WHERE name = ?`
 
-// bumpGeneration increments the named generation inside tx.
+// bumpGeneration increments the named generation, if any, inside tx.
 func (db *DB) bumpGeneration(ctx context.Context, op string, tx *sql.Tx, name string) error {
+	if name == "" {
+		return nil
+	}
 	n, err := db.count(ctx, tx, `UPDATE generations SET generation = generation + 1 WHERE name = ?`, name)
 	if err != nil {
 		return db.err(ctx, op, err)
@@ -465,41 +529,61 @@ func errMissingGeneration(name string) error {
 }
 
 // ref is a foreign key of a record being written: what it references,
-// where, and the suffix of its constraint's name in PostgreSQL's schema
-// (migrations/postgres: TABLE_FK_fk).
-type ref struct{ what, table, column, fk, value string }
+// where, the suffix of its constraint's name in PostgreSQL's schema
+// (migrations/postgres: TABLE_FK_fk), and which of the record's columns
+// holds it (arg).
+type ref struct {
+	what, table, column, fk string
+	arg                     int
+}
 
-// missing explains fkErr, a foreign key violation writing record key
-// during op: by the constraint's name where the database says it, else
-// (SQLite) by looking in tx, still holding the write lock, for the first
-// of refs that does not exist.
-func (db *DB) missing(ctx context.Context, op string, tx *sql.Tx, key string, fkErr error, refs ...ref) error {
+// The records others reference (see 0003_plans_subscriptions_usage.sql
+// and 0004_users_grants.sql).
+var (
+	refClient = ref{what: "client", table: "clients", column: "id", fk: "client"}
+	refAPI    = ref{what: "API", table: "apis", column: "name", fk: "api"}
+	refPlan   = ref{what: "plan", table: "plans", column: "name", fk: "plan"}
+	refUser   = ref{what: "user", table: "users", column: "id", fk: "user"}
+)
+
+// at returns r held by column i of the referencing record.
+func (r ref) at(i int) ref {
+	r.arg = i
+	return r
+}
+
+// explain classifies err, returned writing record key (with columns args)
+// during op, explaining a foreign key violation by refs: by the
+// constraint's name where the database says it, else (SQLite) by looking
+// in tx, still holding the write lock, for the first of refs that does
+// not exist.
+func (db *DB) explain(ctx context.Context, op string, tx *sql.Tx, key any, err error, refs []ref, args []any) error {
+	name, fk := db.d.foreignKey(err)
+	if !fk || len(refs) == 0 {
+		return db.err(ctx, op, err)
+	}
+	missing := func(r ref) error {
+		return fmt.Errorf("sqlstore: %s %q: %s %q: %w", op, key, r.what, args[r.arg], store.ErrNotFound)
+	}
 	if db.d.namesConstraints {
-		name, _ := db.d.foreignKey(fkErr)
 		for _, r := range refs {
 			if strings.HasSuffix(name, "_"+r.fk+"_fk") {
-				return missingReference(op, key, r.what, r.value)
+				return missing(r)
 			}
 		}
-		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, fkErr)
+		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, err)
 	}
 	for _, r := range refs {
 		var exists bool
 		if err := db.writeRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM `+r.table+` WHERE `+r.column+` = ?)`,
-			r.value).Scan(&exists); err != nil {
+			args[r.arg]).Scan(&exists); err != nil {
 			return db.err(ctx, op, err)
 		}
 		if !exists {
-			return missingReference(op, key, r.what, r.value)
+			return missing(r)
 		}
 	}
-	return db.err(ctx, op, fkErr)
-}
-
-// missingReference reports that record id's what (client, API, plan,
-// user) named value does not exist.
-func missingReference(op, id, what, value string) error {
-	return fmt.Errorf("sqlstore: %s %q: %s %q: %w", op, id, what, value, store.ErrNotFound)
+	return db.err(ctx, op, err)
 }
 
 // err classifies err, returned by the driver during op, with the store's

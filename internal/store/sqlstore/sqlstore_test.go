@@ -225,3 +225,26 @@ func TestCeil(t *testing.T) {
 		}
 	}
 }
+
+// TestTableStatements shows the statements newTable derives from a
+// table's columns: an INSERT of every column and an UPDATE, by key, of
+// every column but the identifying ones.
+func TestTableStatements(t *testing.T) {
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	tests := []struct{ got, want string }{
+		{subscriptionTable.insert, `INSERT INTO subscriptions (id, client_id, api_name, plan_name, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{subscriptionTable.update, `UPDATE subscriptions SET plan_name = ?, status = ?, created_at = ?, updated_at = ?
+			WHERE id = ?`},
+		{apiTable.update, `UPDATE apis SET title = ?, version = ?, base_path = ?, upstream_url = ?, status = ?,
+			error_media_type = ?, max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
+			WHERE name = ?`},
+		{refreshTokenTable.insert, `INSERT INTO refresh_tokens (hash, family_id, client_id, user_id, scopes, auth_time,
+			expires_at, rotated_at, revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+	}
+	for _, tt := range tests {
+		if got, want := squash(tt.got), squash(tt.want); got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}

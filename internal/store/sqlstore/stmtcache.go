@@ -23,7 +23,7 @@ type stmtCache map[string]*sql.Stmt // written only before the store is used
 // generations, subscriptions, users) read them, the token flows write
 // them.
 var (
-	hotWrites = []string{useAssertion, insertAuthCode, redeemAuthCode, insertRefreshToken,
+	hotWrites = []string{useAssertion, authCodeTable.insert, redeemAuthCode, refreshTokenTable.insert,
 		rotateRefreshToken, selectRefreshTokenByHash}
 	hotReads = []string{selectClientByID, selectGeneration, selectSubscriptionByApp,
 		selectRefreshTokenByHash, selectUserBy("id"), selectUserBy("username"),

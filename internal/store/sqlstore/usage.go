@@ -18,26 +18,21 @@ import (
 // PostgreSQL's of 65535.
 const upsertChunk = 256
 
-// upsert writes rows (each len(rows[i]) parameters) with one INSERT into
-// head per upsertChunk rows, each ending with tail, in one transaction.
-// Callers sort rows, so that concurrent batches lock shared rows in the
-// same order and cannot deadlock.
-func (db *DB) upsert(ctx context.Context, op, head, tail string, rows [][]any) error {
+// upsert writes rs, each as the parameters row returns (as many for
+// each), with one INSERT into head per upsertChunk rows, each ending with
+// tail, in one transaction. Callers sort rs, so that concurrent batches
+// lock shared rows in the same order and cannot deadlock.
+func upsert[T any](db *DB, ctx context.Context, op, head, tail string, rs []T, row func(T) []any) error {
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		for chunk := range slices.Chunk(rows, upsertChunk) {
-			var b strings.Builder
-			b.WriteString(head + ` VALUES `)
-			var args []any
+		for chunk := range slices.Chunk(rs, upsertChunk) {
+			rows := make([][]any, len(chunk))
 			for i, r := range chunk {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?" + strings.Repeat(", ?", len(r)-1) + ")")
-				args = append(args, r...)
+				rows[i] = row(r)
 			}
-			b.WriteString(tail)
-			if _, err := db.exec(ctx, tx, b.String(), args...); err != nil {
-				return db.err(ctx, op, err)
+			values := "(" + placeholders(len(rows[0])) + ")"
+			query := head + ` VALUES ` + values + strings.Repeat(", "+values, len(chunk)-1) + tail
+			if err := db.do(ctx, tx, op, query, slices.Concat(rows...)...); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -56,15 +51,14 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 		if db.d.addUsage != "" {
 			return db.addUsageArrays(ctx, rs)
 		}
-		rows := make([][]any, len(rs))
-		for i, r := range rs {
-			rows[i] = []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
-		}
-		return db.upsert(ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
+		return upsert(db, ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
 			count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
 			count = usage.count + excluded.count,
 			latency_sum = usage.latency_sum + excluded.latency_sum,
-			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rows)
+			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rs,
+			func(r store.UsageRecord) []any {
+				return []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
+			})
 	})
 }
 
@@ -84,20 +78,9 @@ func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error 
 
 // usageKeyCompare orders usage buckets: client, API, hour, status, error, the
 // order of the tables' primary keys.
-func usageKeyCompare(a, b *store.UsageRecord) int {
-	if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.APIName, b.APIName); c != 0 {
-		return c
-	}
-	if c := a.Hour.Compare(b.Hour); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Status, b.Status); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Error, b.Error)
+func usageKeyCompare(a, b store.UsageRecord) int {
+	return cmp.Or(strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.APIName, b.APIName),
+		a.Hour.Compare(b.Hour), cmp.Compare(a.Status, b.Status), strings.Compare(a.Error, b.Error))
 }
 
 // prepareUsage returns a copy of records with every Hour truncated to the
@@ -114,34 +97,39 @@ func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
 		}
 		rs[i].Hour = rs[i].Hour.UTC().Truncate(time.Hour)
 	}
-	slices.SortFunc(rs, func(a, b store.UsageRecord) int { return usageKeyCompare(&a, &b) })
-	out := rs[:0]
-	for _, r := range rs {
-		if n := len(out); n > 0 && usageKeyCompare(&out[n-1], &r) == 0 {
-			last := &out[n-1]
-			last.Count += r.Count
-			last.LatencySum += r.LatencySum
-			last.LatencyMax = max(last.LatencyMax, r.LatencyMax)
+	return sortMerge(rs, usageKeyCompare, func(into, r *store.UsageRecord) {
+		into.Count += r.Count
+		into.LatencySum += r.LatencySum
+		into.LatencyMax = max(into.LatencyMax, r.LatencyMax)
+	}), nil
+}
+
+// sortMerge sorts s by compare and merges each element equal to the one
+// before into that one, in place.
+func sortMerge[T any](s []T, compare func(a, b T) int, merge func(into, v *T)) []T {
+	slices.SortFunc(s, compare)
+	out := s[:0]
+	for i := range s {
+		if n := len(out); n > 0 && compare(out[n-1], s[i]) == 0 {
+			merge(&out[n-1], &s[i])
 			continue
 		}
-		out = append(out, r)
+		out = append(out, s[i])
 	}
-	return out, nil
+	return out
 }
 
 func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
-	return run(db, ctx, false, func(ctx context.Context) ([]store.UsageRecord, error) {
-		w := where{}
-		w.add(f.ClientID != "", "client_id = ?", f.ClientID)
-		w.add(f.APIName != "", "api_name = ?", f.APIName)
-		w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
-		w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
-		return readAll(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
-			return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
-				&r.Count, &r.LatencySum, &r.LatencyMax)
-		}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
-			w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
-	})
+	var w where
+	w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+	w.add(f.APIName != "", "api_name = ?", f.APIName)
+	w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
+	w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
+	return list(db, ctx, "list usage", func(row scanner) (r store.UsageRecord, err error) {
+		return r, row.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.Status, &r.Error,
+			&r.Count, &r.LatencySum, &r.LatencyMax)
+	}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
+		w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
 }
 
 func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {
@@ -153,13 +141,10 @@ func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) er
 		if err != nil {
 			return err
 		}
-		rows := make([][]any, len(cs))
-		for i, c := range cs {
-			rows[i] = []any{c.Key, c.Period, db.d.time(c.Start), c.Count}
-		}
-		return db.upsert(ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
+		return upsert(db, ctx, "save quota counts", `INSERT INTO quota_counts (limiter_key, period, period_start, count)`,
 			` ON CONFLICT (limiter_key, period, period_start) DO UPDATE SET
-			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, rows)
+			count = `+db.d.greatest+`(quota_counts.count, excluded.count)`, cs,
+			func(c store.QuotaCount) []any { return []any{c.Key, c.Period, db.d.time(c.Start), c.Count} })
 	})
 }
 
@@ -176,25 +161,9 @@ func prepareQuotaCounts(counts []store.QuotaCount) ([]store.QuotaCount, error) {
 		}
 		c.Start = c.Start.UTC()
 	}
-	cmp := func(a, b *store.QuotaCount) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Period, b.Period); c != 0 {
-			return c
-		}
-		return a.Start.Compare(b.Start)
-	}
-	slices.SortFunc(cs, func(a, b store.QuotaCount) int { return cmp(&a, &b) })
-	out := cs[:0]
-	for _, c := range cs {
-		if n := len(out); n > 0 && cmp(&out[n-1], &c) == 0 {
-			out[n-1].Count = max(out[n-1].Count, c.Count)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return sortMerge(cs, func(a, b store.QuotaCount) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Period, b.Period), a.Start.Compare(b.Start))
+	}, func(into, c *store.QuotaCount) { into.Count = max(into.Count, c.Count) }), nil
 }
 
 func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]store.QuotaCount, error) {
@@ -207,10 +176,7 @@ func (db *DB) ListQuotaCounts(ctx context.Context, day, month time.Time) ([]stor
 }
 
 func (db *DB) DeleteQuotaCountsBefore(ctx context.Context, day, month time.Time) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
-		_, err := db.exec(ctx, nil, `DELETE FROM quota_counts
-			WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
-			db.ceil(day), db.ceil(month))
-		return db.err(ctx, "delete quota counts", err)
-	})
+	return db.write(ctx, "delete quota counts", `DELETE FROM quota_counts
+		WHERE (period = 'day' AND period_start < ?) OR (period = 'month' AND period_start < ?)`,
+		db.ceil(day), db.ceil(month))
 }

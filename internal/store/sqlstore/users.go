@@ -4,42 +4,43 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"gatehouse/internal/store"
 )
 
-const selectUser = `SELECT id, username, phone_number, password_hash, created_at, updated_at FROM users`
+const (
+	userColumns = `id, username, phone_number, password_hash, created_at, updated_at`
+	selectUser  = `SELECT ` + userColumns + ` FROM users`
+)
 
 // selectUserBy is the user query by one unique column.
 func selectUserBy(column string) string { return selectUser + ` WHERE ` + column + ` = ?` }
 
-func scanUser(row scanner) (*store.User, error) {
-	u := new(store.User)
-	var phone sql.NullString
-	if err := row.Scan(&u.ID, &u.Username, &phone, &u.PasswordHash,
-		(*tm)(&u.CreatedAt), (*tm)(&u.UpdatedAt)); err != nil {
-		return nil, err
-	}
-	u.PhoneNumber = phone.String
-	return u, nil
-}
-
-func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
-	return db.run(ctx, true, func(ctx context.Context) error {
+var userTable = newTable(table[store.User]{
+	name: "users", ids: 1, columns: userColumns, get: selectUserBy("id"), scan: scanUser,
+	args: func(db *DB, u *store.User) []any {
+		return []any{u.ID, u.Username, orNull(u.PhoneNumber), u.PasswordHash, db.t(u.CreatedAt), db.t(u.UpdatedAt)}
+	},
+	stamps: func(u *store.User) (_, _ *time.Time) { return &u.CreatedAt, &u.UpdatedAt },
+	check: func(u *store.User) error {
 		if u.ID == "" || u.Username == "" {
 			return fmt.Errorf("sqlstore: create user: empty ID or username (%q, %q)", u.ID, u.Username)
 		}
-		uu := *u
-		db.stamp(&uu.CreatedAt, &uu.UpdatedAt)
-		if _, err := db.exec(ctx, nil, `INSERT INTO users (id, username, phone_number,
-			password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			uu.ID, uu.Username, nullString(uu.PhoneNumber), uu.PasswordHash,
-			db.t(uu.CreatedAt), db.t(uu.UpdatedAt)); err != nil {
-			return db.err(ctx, "create user", err)
-		}
-		u.CreatedAt, u.UpdatedAt = uu.CreatedAt, uu.UpdatedAt
 		return nil
-	})
+	},
+})
+
+func scanUser(row scanner) (*store.User, error) {
+	u := new(store.User)
+	var phone sql.NullString
+	err := row.Scan(&u.ID, &u.Username, &phone, &u.PasswordHash, (*tm)(&u.CreatedAt), (*tm)(&u.UpdatedAt))
+	u.PhoneNumber = phone.String
+	return u, err
+}
+
+func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+	return create(db, ctx, "create user", userTable, u)
 }
 
 // getUser returns the user whose column (a unique one) is value; by
@@ -67,15 +68,8 @@ func (db *DB) ListUsers(ctx context.Context) ([]*store.User, error) {
 }
 
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	// One statement: the foreign keys delete the user's grants with it.
 	return db.run(ctx, true, func(ctx context.Context) error {
-		// One statement: the foreign keys delete the user's grants with it.
-		n, err := db.count(ctx, nil, `DELETE FROM users WHERE id = ?`, id)
-		if err != nil {
-			return db.err(ctx, "delete user", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("sqlstore: delete user %q: %w", id, store.ErrNotFound)
-		}
-		return nil
+		return db.one(ctx, nil, "delete user", id, `DELETE FROM users WHERE id = ?`, id)
 	})
 }
