@@ -3,6 +3,8 @@ package docs
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"html/template"
@@ -251,5 +253,23 @@ func TestBackticksBalanced(t *testing.T) {
 				t.Errorf("%s: unbalanced backticks in %q", e.Key, s)
 			}
 		}
+	}
+}
+
+// The page carries the portal's strict CSP; its one inline style element is
+// allowed by the hash of the style as served, and nothing else inline is.
+func TestContentSecurityPolicy(t *testing.T) {
+	w := httptest.NewRecorder()
+	(&Handler{}).ServeHTTP(w, httptest.NewRequest(http.MethodGet, PagePath, nil))
+	body := w.Body.String()
+	csp := w.Header().Get("Content-Security-Policy")
+	_, rest, _ := strings.Cut(body, "<style>")
+	css, _, _ := strings.Cut(rest, "</style>")
+	sum := sha256.Sum256([]byte(css))
+	if want := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, want) {
+		t.Errorf("Content-Security-Policy = %q, want default-src 'self' and the style's hash %s", csp, want)
+	}
+	if strings.Count(body, "<style") != 1 || strings.Contains(body, "<script") || strings.Contains(body, ` style="`) {
+		t.Errorf("the page has inline script or more than one inline style")
 	}
 }

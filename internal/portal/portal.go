@@ -101,21 +101,12 @@ var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt"}
 // ServeHTTP answers the portal's paths, and every other path under
 // /portal/ with an HTML 404 (or 405) built from the registry.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
+	webpage.SecurityHeaders(w.Header())
 	if _, pattern := p.mux.Handler(r); pattern == "" {
 		p.notFoundOrMethod(w, r)
 		return
 	}
 	p.mux.ServeHTTP(w, r) // sets the path values Handler does not
-}
-
-// securityHeaders are on every portal response: no inline script, nothing
-// from another origin, not framed, no referrer leaking correlators.
-func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
 }
 
 func (p *Portal) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
