@@ -111,6 +111,7 @@ func (b *browser) authorize(ts *testServer, authURL, username, password string) 
 // HTTP; then replay, PKCE and redirect errors at the token endpoint, with
 // nothing issued.
 func TestAuthorizationCodeWithRealClients(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ctx := context.Background()
 	ts.cli("users", "create", "--username", "alice", "--password", "correct-horse-battery", "--phone", "+34600000002")

@@ -17,6 +17,7 @@ import (
 // the authorization server's. The refresh rules themselves are
 // internal/oauth's TestRefreshScopeFollowsClient.
 func TestRefreshedScopeAtGateway(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	admin := adminTokenOf(t, ts)
 	c := ts.createClient("ciba app", "--grant-types", "urn:openid:params:grant-type:ciba refresh_token",
@@ -68,6 +69,7 @@ func TestRefreshedScopeAtGateway(t *testing.T) {
 // manager's refusal, and the defined scopes follow the APIs in the store.
 // The rules themselves are internal/oauth's TestUnknownScopesRefused.
 func TestUnknownScopesAcrossChannels(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	admin := adminTokenOf(t, ts)
 

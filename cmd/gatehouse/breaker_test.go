@@ -14,6 +14,7 @@ import (
 // and the admin API. The breaker's behaviour over HTTP is
 // internal/gateway's TestBreakerThroughServer.
 func TestBreakerOptions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ts.importAPI(t, testhttp.EchoAPI, "--upstream", "http://backend.test", "--name", "flap", "--base-path", "/flap/v1",
 		"--breaker-failures", "2", "--breaker-pause", "500ms", "--breaker-max-pause", "2s")

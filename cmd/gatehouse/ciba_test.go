@@ -27,6 +27,7 @@ func (ts *testServer) tokenForm(t *testing.T, c client, form url.Values) (int, m
 // token. The grants themselves are internal/oauth's TestCIBAPollMode and
 // TestJWTBearerGrant.
 func TestThreeLeggedTokensAtGateway(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.createClient("ciba app", "--grant-types", "urn:openid:params:grant-type:ciba refresh_token",
 		"--scopes", "openid phone offline_access number-verification:verify number-verification:device-phone-number:read")
@@ -69,6 +70,7 @@ func TestThreeLeggedTokensAtGateway(t *testing.T) {
 // TestDeletedUsersTokensRefused: an access token acting for a subscriber
 // stops working at the gateway once the subscriber is deleted.
 func TestDeletedUsersTokensRefused(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	var user struct {
 		ID string `json:"id"`

@@ -37,6 +37,7 @@ func commandTree() []*cobra.Command {
 // subcommands, its flags and (on commands that act) examples; `help CMD`
 // says the same. Help is an answer, not an error.
 func TestHelpAtEveryLevel(t *testing.T) {
+	t.Parallel()
 	c := cliEnv{t: t, env: map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir()}}
 	for _, cmd := range commandTree() {
 		path := strings.Fields(cmd.CommandPath())[1:]
@@ -88,6 +89,7 @@ func TestHelpAtEveryLevel(t *testing.T) {
 // TestOutputFlag: every command that prints records takes --output
 // json|table, with --json as its alias, and refuses another format.
 func TestOutputFlag(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range commandTree() {
 		if cmd.HasSubCommands() || cmd.Name() == "serve" || cmd.Parent().Name() == "completion" {
 			continue
@@ -149,6 +151,7 @@ func TestOutputFlag(t *testing.T) {
 // TestUsersPasswordStdin: users create reads the password from standard
 // input, and the user can sign in with it.
 func TestUsersPasswordStdin(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "warn"}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
@@ -203,6 +206,7 @@ func TestUsersPasswordStdin(t *testing.T) {
 // TestVersion: version prints the module version and the Go version; a
 // binary built in a Git checkout names its commit.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	c := cliEnv{t: t, env: map[string]string{}}
 	var v buildVersion
 	c.mustJSONOut(&v, "version", "--output", "json")
@@ -244,6 +248,7 @@ func TestVersion(t *testing.T) {
 // TestCompletion: completion scripts for bash, zsh and fish, and the
 // completions they ask the binary for.
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	c := cliEnv{t: t, env: map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir()}}
 	for shell, want := range map[string]string{
 		"bash": "__start_gatehouse",
@@ -279,6 +284,7 @@ func TestCompletion(t *testing.T) {
 // with status 2; a failure of the command itself exits with status 1, also
 // in one line.
 func TestCLIErrorsFirst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped in -short mode")
 	}

@@ -77,6 +77,7 @@ func isUsageError(err error) bool {
 
 // TestCLI drives the operator commands with no server running.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	c := cliEnv{t: t, env: map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "warn"}}
 
 	// create --json: the secret is shown once.

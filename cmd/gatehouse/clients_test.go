@@ -41,6 +41,7 @@ func discoveryAt(t *testing.T, issuer, path string) map[string]any {
 // (endpoints from discovery), go-oidc verifies it through the published
 // JWKS, and both keep working across a key rotation.
 func TestRealClients(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.createClient("real clients", "--scopes", "sim-swap:check")
 	ctx := context.Background()

@@ -22,6 +22,7 @@ import (
 // it, a create the caller was told failed did not happen, and the node
 // recovers by itself once the database thaws.
 func TestFrozenPostgres(t *testing.T) {
+	t.Parallel()
 	pg := testproc.StartPostgresT(t)
 	const schema = "gh_frozen"
 	dbURL := storetest.WithSchema(t, pg.URL(), schema)
@@ -190,6 +191,7 @@ func writeRefusedChecks(t *testing.T, ts *testServer, c client, cause string) {
 
 // TestSQLiteDiskFull: the data directory on a small tmpfs, filled up.
 func TestSQLiteDiskFull(t *testing.T) {
+	t.Parallel()
 	disk := testproc.MountDiskT(t, "16m")
 	data := filepath.Join(disk.Dir, "data")
 	ts := startServer(t, func(env map[string]string) { env["GATEHOUSE_DATA_DIR"] = data })
@@ -212,6 +214,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 // default_transaction_read_only, as a standby or an operator's emergency
 // brake refuses writes.
 func TestPostgresReadOnly(t *testing.T) {
+	t.Parallel()
 	pg := testproc.StartPostgresT(t)
 	ts := startPGServer(t, storetest.WithSchema(t, pg.URL(), "gh_readonly"), nil)
 	c := ts.createClient("app", "--scopes", "sim-swap:check")

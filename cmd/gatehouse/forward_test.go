@@ -41,6 +41,7 @@ func forwardServer(t *testing.T, env ...string) (ts *testServer, rec *testhttp.R
 // the upstream. The targets the gateway refuses or canonicalises are in
 // internal/gateway's TestForwardTarget.
 func TestForwardTarget(t *testing.T) {
+	t.Parallel()
 	_, rec, tok, addr := forwardServer(t)
 	for _, target := range []string{"/items/v1/items/a b", "/items/v1/items/a\x01b"} {
 		t.Run(target, func(t *testing.T) {
@@ -67,6 +68,7 @@ func TestForwardTarget(t *testing.T) {
 // TestForwardHeadersTrustedProxy checks that behind a trusted proxy the
 // client's forwarding headers reach the upstream, extended with the proxy.
 func TestForwardHeadersTrustedProxy(t *testing.T) {
+	t.Parallel()
 	_, rec, tok, addr := forwardServer(t, "GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1")
 	resp, body, _ := testhttp.RawExchange(t, addr, "GET /items/v1/items/1 HTTP/1.1\r\nHost: "+addr+
 		"\r\nAuthorization: Bearer "+tok+"\r\nX-Forwarded-For: 203.0.113.7\r\nForwarded: for=203.0.113.7;proto=https\r\n"+

@@ -36,6 +36,7 @@ func (ts *testServer) importAPI(t *testing.T, doc string, args ...string) {
 // 404 for a path no API serves; then it checks that /metrics labels
 // gateway calls by the API's base path.
 func TestGatewayFront(t *testing.T) {
+	t.Parallel()
 	echo := testhttp.EchoUpstream(t, "one")
 	ts := startServer(t, nil)
 	ts.importAPI(t, testhttp.EchoAPI, "--upstream", echo.URL+"/up", "--name", "echo", "--base-path", "/echo/v1")

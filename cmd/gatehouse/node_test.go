@@ -42,6 +42,7 @@ type nodeStep struct {
 // credentials, introspection, revocation, and CIBA poll mode. The client
 // side is entirely openid-client; see test/node/flows.mjs.
 func TestOpenIDClientNode(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs node as a process and waits out CIBA poll intervals; skipped in -short mode")
 	}

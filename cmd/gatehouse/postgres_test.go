@@ -143,6 +143,7 @@ func startPGServer(t *testing.T, dbURL string, tweak func(env map[string]string)
 // 500; /readyz says not ready; and the server recovers by itself once the
 // database is back.
 func TestStoreUnreachable(t *testing.T) {
+	t.Parallel()
 	pg, err := url.Parse(storetest.PostgresSchema(t, storetest.PostgresURL(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +282,7 @@ func TestStoreUnreachable(t *testing.T) {
 // TestPostgresQuickStart: the platform on PostgreSQL, one node and then two
 // nodes sharing the database.
 func TestPostgresQuickStart(t *testing.T) {
+	t.Parallel()
 	dbURL := storetest.PostgresSchema(t, storetest.PostgresURL(t))
 	secretBytes := make([]byte, 32)
 	_, _ = rand.Read(secretBytes)

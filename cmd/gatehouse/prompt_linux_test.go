@@ -40,6 +40,7 @@ func openPTY(t *testing.T) (term, tty *os.File) {
 // flag, users create asks for the password twice (term.ReadPassword
 // turns the echo off; the test types before it, so it cannot see that).
 func TestUsersPasswordPrompt(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "warn"}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()

@@ -33,6 +33,7 @@ func readmeBlock(t *testing.T, heading string) string {
 // against a server on the documented defaults (localhost:8080), so the
 // README cannot drift from what the platform does.
 func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary with go run; skipped in -short mode")
 	}
@@ -81,6 +82,7 @@ func TestReadmeQuickStart(t *testing.T) {
 // arguments, so an example cannot name a flag the CLI lost. (The quick
 // start runs as printed in TestReadmeQuickStart.)
 func TestReadmeCommandsParse(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -209,6 +209,7 @@ func callN(t *testing.T, p *procServer, tok string, n int, made tally, only200 b
 // exactly once. Counts pending at shutdown while the disk is full are
 // reported lost, with their number, and the exit status is 1.
 func TestUsageWhileDiskFull(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary and runs it as a process; skipped in -short mode")
 	}
@@ -299,6 +300,7 @@ func pgDatabase(t *testing.T, baseURL string) (string, func(readOnly bool)) {
 // PostgreSQL database of the test's own that refuses writes (read-only
 // sessions).
 func TestUsageWhilePostgresReadOnly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary and runs it as a process; skipped in -short mode")
 	}

@@ -21,6 +21,7 @@ func randomBytes(n int) []byte {
 // however the error was written. The token endpoint's errors themselves are
 // internal/oauth's TestTokenEndpointErrors.
 func TestTokenErrorsCarryTheCorrelator(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := ts.createClient("correlated", "--scopes", "sim-swap:check")
 	const cc = "grant_type=client_credentials"

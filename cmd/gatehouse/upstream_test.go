@@ -27,6 +27,7 @@ func writeFile(t *testing.T, name string, b []byte) string {
 // that neither the admin API nor `apis show` ever echoes a client key. The
 // calls through TLS upstreams are internal/gateway's TestUpstreamTLS.
 func TestUpstreamTLSOptionsRefused(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ca := testhttp.NewCA(t)
 	_, cert, key := ca.Issue(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), true)

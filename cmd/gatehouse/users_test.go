@@ -7,6 +7,7 @@ import (
 
 // TestUsersCLI drives `gatehouse users` with no server running.
 func TestUsersCLI(t *testing.T) {
+	t.Parallel()
 	c := cliEnv{t: t, env: map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "warn"}}
 
 	var created struct {
