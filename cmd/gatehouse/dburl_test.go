@@ -14,7 +14,7 @@ import (
 // Now serve and every command that opens the store refuse to start, naming
 // the accepted forms, and create no file; sqlite:PATH works.
 func TestDatabaseURLNonsenseRefused(t *testing.T) {
-		dir := t.TempDir()
+	dir := t.TempDir()
 	t.Chdir(dir)
 	env := testEnv(t)
 	env["GATEHOUSE_DATABASE_URL"] = "nonsense"
