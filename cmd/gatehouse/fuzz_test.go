@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/plans"
+	"gatehouse/internal/portal"
 )
 
 // fuzzToken and fuzzToken3 in a fuzz input are replaced by a valid 2-legged
@@ -67,6 +69,12 @@ var fuzzSeeds = []string{
 	"POST /oauth2/token HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials",
 	"GET /oauth2/nowhere HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
 	"DELETE /.well-known/openid-configuration HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
+	// The portal's paths answer errors as HTML pages from the registry
+	// (the fuzzer found the first: an unknown method on the landing page).
+	"0 / HTTP/1.0\r\n\r\n",
+	"GET /portal/nope HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
+	"POST /portal/apis HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Length: 0\r\n\r\n",
+	"GET /static/style.00000000.css HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
 }
 
 // FuzzGatewayRequest serves arbitrary HTTP requests through the public
@@ -179,6 +187,16 @@ func FuzzGatewayRequest(f *testing.F) {
 		if res.StatusCode < 400 || r.Method == http.MethodHead {
 			return
 		}
+		if portalPath(r.URL.Path) {
+			// The portal answers its paths with HTML pages built from the
+			// registry: the entry's status, and a link to its cause and fix.
+			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") ||
+				!bytes.Contains(body, []byte(`<p class="status-code">`+strconv.Itoa(res.StatusCode)+`</p>`)) ||
+				!bytes.Contains(body, []byte("/docs/errors#")) {
+				t.Fatalf("a portal error that is not the registry's HTML page: %s", where)
+			}
+			return
+		}
 		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/problem+json") {
 			t.Fatalf("error with Content-Type %q: %s", ct, where)
 		}
@@ -274,4 +292,18 @@ func validHost(s string) bool {
 		}
 	}
 	return true
+}
+
+// portalPath reports whether the developer portal answers path (see
+// portal.Paths; "/" is the landing page).
+func portalPath(path string) bool {
+	if path == "/" {
+		return true
+	}
+	for _, p := range portal.Paths {
+		if path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
