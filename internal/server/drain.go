@@ -166,6 +166,18 @@ func (d *Drain) closeIdle() int {
 		if now.Sub(st.since) < d.Grace || bytesRead(c) != st.read || requestWaiting(c) {
 			continue
 		}
+		// A request can arrive between the checks above and Close: Go's
+		// server would read it, the gateway would handle and count it, and
+		// its answer would go to a closed connection. A read deadline in
+		// the past first stops any further read; then the connection is
+		// closed only if the server still has read nothing. If it read a
+		// request meanwhile, that request is left to finish (its answer
+		// says Connection: close) with the deadline cleared.
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+		if bytesRead(c) != st.read {
+			_ = c.SetReadDeadline(time.Time{})
+			continue
+		}
 		c.Close()
 		delete(d.conns, c)
 	}
