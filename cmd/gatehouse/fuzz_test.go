@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	pathpkg "path"
 	"strconv"
 	"strings"
 	"testing"
@@ -296,7 +297,8 @@ func validHost(s string) bool {
 
 // portalPath reports whether the developer portal answers path (see
 // portal.Paths; "/" is the landing page).
-func portalPath(path string) bool {
+func portalPath(p string) bool {
+	path := pathpkg.Clean(p) // as ServeMux matches it: "//" is the landing page
 	if path == "/" {
 		return true
 	}
