@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"gatehouse/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,19 +47,12 @@ func TestOpenIDClientNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs node as a process and waits out CIBA poll intervals; skipped in -short mode")
 	}
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format+" (CI=true: this test must run; .ci/run installs it)", args...)
-		}
-		t.Skipf(format, args...)
-	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		unavailable("node is not on PATH; install Node.js 20+ and run npm ci in test/node")
+		testproc.Unavailable(t, "node is not on PATH; install Node.js 20+ and run npm ci in test/node")
 	}
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "openid-client", "package.json")); err != nil {
-		unavailable("openid-client is not installed: run npm ci in test/node (%v)", err)
+		testproc.Unavailable(t, "openid-client is not installed: run npm ci in test/node (%v)", err)
 	}
 
 	ts := startServer(t, nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/internal/sandbox"
+	"gatehouse/internal/testproc"
 )
 
 // browserDir is the browser test project: the npm packages playwright-core
@@ -64,23 +65,16 @@ func TestPortalBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a browser over every portal page; skipped in -short mode")
 	}
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format+" (CI=true: this test must run; .ci/run installs it)", args...)
-		}
-		t.Skipf(format, args...)
-	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		unavailable("node is not on PATH; install Node.js 20+ and run npm ci in test/browser")
+		testproc.Unavailable(t, "node is not on PATH; install Node.js 20+ and run npm ci in test/browser")
 	}
 	if _, err := exec.LookPath(chromiumPath); err != nil {
-		unavailable("Chromium is not installed at %s: apt-get install chromium (%v)", chromiumPath, err)
+		testproc.Unavailable(t, "Chromium is not installed at %s: apt-get install chromium (%v)", chromiumPath, err)
 	}
 	for _, pkg := range []string{"playwright-core", "axe-core"} {
 		if _, err := os.Stat(filepath.Join(browserDir, "node_modules", pkg, "package.json")); err != nil {
-			unavailable("%s is not installed: run npm ci in test/browser (%v)", pkg, err)
+			testproc.Unavailable(t, "%s is not installed: run npm ci in test/browser (%v)", pkg, err)
 		}
 	}
 

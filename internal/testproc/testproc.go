@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -272,3 +273,14 @@ func (g *Gatehouse) CLI(args ...string) (string, error) {
 
 // Close kills the server if it still runs.
 func (g *Gatehouse) Close() { _ = g.Kill() }
+
+// Unavailable skips a test whose outside tool (node, a browser, an npm
+// package) is missing, with a message saying how to get it; under CI=true
+// it fails instead, since .ci/run installs every such tool.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format+" (CI=true: this test must run; .ci/run installs it)", args...)
+	}
+	t.Skipf(format, args...)
+}
