@@ -88,11 +88,25 @@ type Client struct {
 	TokenEndpointAuthMethod string
 	// JWKS is the client's public JSON Web Key Set (private_key_jwt), raw
 	// JSON; empty when unused.
-	JWKS      string
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	JWKS   string
+	Status string
+	// AppID and Environment tie a client to a developer organisation's app
+	// as its sandbox or production credential; both empty for clients an
+	// operator made outside the portal.
+	AppID       string
+	Environment string
+	// LastUsedAt is the start of the last usage hour in which the client
+	// called an API (RecordClientUse); zero when never.
+	LastUsedAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
+
+// Environments of an app's credentials.
+const (
+	EnvironmentSandbox    = "sandbox"
+	EnvironmentProduction = "production"
+)
 
 // SigningKey is one of the authorization server's token-signing keys.
 type SigningKey struct {
@@ -564,6 +578,166 @@ type Idempotency interface {
 	// the request may be sent again; a finished or missing record is left
 	// alone.
 	ReleaseIdempotent(ctx context.Context, key string) error
+}
+
+// Developer statuses.
+const (
+	DeveloperActive = "active"
+	// DeveloperPending is a sign-up that waits for an operator's approval
+	// (portal_approve_signups).
+	DeveloperPending   = "pending"
+	DeveloperSuspended = "suspended"
+)
+
+// Developer is a person who signs in to the developer portal. Developers
+// are not Users: users are the subscribers of the three-legged flows, and
+// the two never share a record, a table or a session.
+type Developer struct {
+	ID string
+	// Email is the sign-in name, stored lower-cased; unique.
+	Email string
+	Name  string
+	// PasswordHash is argon2id in PHC format.
+	PasswordHash string
+	// EmailVerifiedAt is when the developer proved the address; zero
+	// until then.
+	EmailVerifiedAt time.Time
+	Status          string
+	// TOTPSecretSealed is the second factor's secret, sealed by the caller
+	// (never stored in clear); empty when the developer has none.
+	TOTPSecretSealed []byte
+	// SessionsNotBefore voids every session started before it (sign out
+	// everywhere, password change).
+	SessionsNotBefore time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// Developers stores developer accounts.
+type Developers interface {
+	// CreateDeveloper: ErrConflict when the e-mail address is taken.
+	CreateDeveloper(ctx context.Context, d *Developer) error
+	GetDeveloper(ctx context.Context, id string) (*Developer, error)
+	GetDeveloperByEmail(ctx context.Context, email string) (*Developer, error)
+	// ListDevelopers returns every developer ordered by e-mail address.
+	ListDevelopers(ctx context.Context) ([]*Developer, error)
+	// UpdateDeveloper reads, calls update on a copy and writes, in one
+	// transaction; ErrConflict when the new e-mail address is taken.
+	// update must not change ID nor call the store.
+	UpdateDeveloper(ctx context.Context, id string, update func(d *Developer) error) (*Developer, error)
+	// DeleteDeveloper deletes the developer and their memberships.
+	DeleteDeveloper(ctx context.Context, id string) error
+}
+
+// Organization roles, from most to least powerful.
+const (
+	RoleOwner     = "owner"
+	RoleAdmin     = "admin"
+	RoleDeveloper = "developer"
+)
+
+// Organization is a team of developers; apps, subscriptions and usage
+// belong to it.
+type Organization struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Membership is a developer's role in an organisation.
+type Membership struct {
+	OrganizationID string
+	DeveloperID    string
+	Role           string
+	CreatedAt      time.Time
+}
+
+// Invitation asks whoever controls Email to join an organisation.
+type Invitation struct {
+	ID             string
+	OrganizationID string
+	// Email is lower-cased.
+	Email string
+	Role  string
+	// InvitedBy is the developer who sent it.
+	InvitedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Organizations stores organisations, their members and invitations.
+type Organizations interface {
+	// CreateOrganization stores o with owner as its first member (role
+	// owner), in one transaction; ErrNotFound when owner does not exist.
+	CreateOrganization(ctx context.Context, o *Organization, owner string) error
+	GetOrganization(ctx context.Context, id string) (*Organization, error)
+	// ListOrganizations returns every organisation ordered by name then ID.
+	ListOrganizations(ctx context.Context) ([]*Organization, error)
+	// UpdateOrganization reads, calls update on a copy and writes, in one
+	// transaction. update must not change ID nor call the store.
+	UpdateOrganization(ctx context.Context, id string, update func(o *Organization) error) (*Organization, error)
+	// DeleteOrganization deletes it with its memberships, invitations and
+	// apps, and the apps' clients (with their subscriptions and grants).
+	DeleteOrganization(ctx context.Context, id string) error
+
+	// AddMember: ErrConflict when the developer is already a member;
+	// ErrNotFound when the organisation or the developer does not exist.
+	AddMember(ctx context.Context, m *Membership) error
+	GetMembership(ctx context.Context, organizationID, developerID string) (*Membership, error)
+	// SetMemberRole changes a member's role; ErrNotFound when not a member.
+	SetMemberRole(ctx context.Context, organizationID, developerID, role string) error
+	// RemoveMember: ErrNotFound when not a member.
+	RemoveMember(ctx context.Context, organizationID, developerID string) error
+	// ListMembers returns the organisation's members, oldest first.
+	ListMembers(ctx context.Context, organizationID string) ([]*Membership, error)
+	// ListMemberships returns the developer's memberships, oldest first.
+	ListMemberships(ctx context.Context, developerID string) ([]*Membership, error)
+
+	// CreateInvitation: ErrNotFound when the organisation does not exist;
+	// ErrConflict when an invitation for the same e-mail address to the
+	// same organisation exists.
+	CreateInvitation(ctx context.Context, inv *Invitation) error
+	GetInvitation(ctx context.Context, id string) (*Invitation, error)
+	// ListInvitations returns the organisation's invitations, oldest first.
+	ListInvitations(ctx context.Context, organizationID string) ([]*Invitation, error)
+	DeleteInvitation(ctx context.Context, id string) error
+	// AcceptInvitation deletes the invitation and adds the developer as a
+	// member with its role, in one transaction. ErrNotFound when the
+	// invitation no longer exists (already used or withdrawn); ErrConflict
+	// when the developer is already a member (the invitation is kept).
+	AcceptInvitation(ctx context.Context, id, developerID string, now time.Time) (*Membership, error)
+}
+
+// App is an organisation's application. Its credentials are OAuth clients
+// (Client.AppID), at most one per environment.
+type App struct {
+	ID             string
+	OrganizationID string
+	Name           string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Apps stores apps.
+type Apps interface {
+	// CreateApp: ErrNotFound when the organisation does not exist.
+	CreateApp(ctx context.Context, a *App) error
+	GetApp(ctx context.Context, id string) (*App, error)
+	// ListApps returns the organisation's apps, oldest first.
+	ListApps(ctx context.Context, organizationID string) ([]*App, error)
+	// UpdateApp reads, calls update on a copy and writes, in one
+	// transaction. update must not change ID or OrganizationID nor call
+	// the store.
+	UpdateApp(ctx context.Context, id string, update func(a *App) error) (*App, error)
+	// DeleteApp deletes the app and its clients (with their
+	// subscriptions and grants).
+	DeleteApp(ctx context.Context, id string) error
+	// ListAppClients returns the app's clients ordered by environment.
+	ListAppClients(ctx context.Context, appID string) ([]*Client, error)
+	// RecordClientUse sets LastUsedAt of each client to at, unless it
+	// already holds a later time; unknown ids are ignored.
+	RecordClientUse(ctx context.Context, clientIDs []string, at time.Time) error
 }
 
 // Store is the whole storage contract.
