@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"gatehouse/internal/problem"
-	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 )
 
@@ -440,45 +440,13 @@ func (s *Server) signIn(r *http.Request, form url.Values, action string) (*store
 	return nil, nil, problem.Newf(problem.InvalidRequestInvalidParameter, "The form's action %q is not one this page offers.", action)
 }
 
-// signInPerAccount is the sign-in throttle of one account (OWASP
-// Authentication Cheat Sheet, "Protect against automated attacks"): every
-// attempt, successful or not, counts against the account (or line) named,
-// and against the source address (Config.SignInAddressRate), in the abuse
-// limiter, before the password is checked, so a refused attempt costs no
-// argon2id. It lets a person mistype a few times and slows a guesser to one
-// try every 10 s; it is a rate, not a lockout, so an attacker cannot lock a
-// user out for longer than that. The address limit bounds password
-// spraying across accounts.
-var signInPerAccount = ratelimit.Policy{Rate: 0.1, Burst: 10}
-
 // signInThrottled counts a sign-in attempt for the account key and the
-// request's address and returns how long to wait when one of them is over
-// its limit. Limiter failures let the attempt through.
+// request's address (signin.Throttle) and returns how long to wait when one
+// of them is over its limit.
 func (s *Server) signInThrottled(r *http.Request, account string) time.Duration {
-	if s.cfg.AbuseLimiter == nil {
-		return 0
-	}
-	now := s.cfg.Now()
-	perAddress := ratelimit.Policy{Rate: float64(s.cfg.SignInAddressRate), Burst: int64(10 * s.cfg.SignInAddressRate)}
-	for _, c := range []struct {
-		key    string
-		policy ratelimit.Policy
-	}{
-		{"signin-addr|" + remoteHost(r), perAddress},
-		{"signin-" + account, signInPerAccount},
-	} {
-		if !c.policy.Limited() {
-			continue
-		}
-		d, err := s.cfg.AbuseLimiter.Allow(r.Context(), c.key, c.policy, now)
-		if err == nil && !d.Allowed() {
-			s.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "end-user sign-in throttled",
-				slog.String("limit", strings.SplitN(c.key, "|", 2)[0]), slog.String("path", r.URL.Path),
-				slog.String("correlator", problem.Correlator(r.Context())))
-			return max(d.RetryAfter, time.Second)
-		}
-	}
-	return 0
+	t := signin.Throttle{Limiter: s.cfg.AbuseLimiter, AddressRate: s.cfg.SignInAddressRate,
+		Now: s.cfg.Now, Logger: s.cfg.Logger, What: "end-user"}
+	return t.Wait(r, account)
 }
 
 // throttledForm is the sign-in form shown again after a throttled attempt.

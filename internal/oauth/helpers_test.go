@@ -21,6 +21,7 @@ import (
 
 	"gatehouse/internal/keys"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/testclock"
@@ -32,7 +33,7 @@ import (
 // of unknown users included); production keeps DefaultArgon2Params.
 var lowerArgon2 sync.Once
 
-var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1}
+var testArgon2 = signin.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 
 // countingStore counts authorization codes written, so tests can check
 // that a failed request issued nothing.
@@ -99,7 +100,7 @@ var testAPIScopes = []string{
 // Config first. Its clock stands still until a test advances it.
 func newAuthzEnv(t *testing.T, tweak func(*Config)) *authzEnv {
 	t.Helper()
-	lowerArgon2.Do(func() { DefaultArgon2Params = testArgon2 })
+	lowerArgon2.Do(func() { signin.DefaultArgon2Params = testArgon2 })
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 )
 
@@ -55,47 +55,6 @@ const (
 	// (the oldest are forgotten first), keeping the cookie small.
 	maxRememberedConsents = 16
 )
-
-// sealValue encodes v as JSON and signs it: base64url(payload) "."
-// base64url(HMAC-SHA256(key, base64url(payload))).
-func sealValue(key []byte, v any) (string, error) {
-	payload, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	p := base64.RawURLEncoding.EncodeToString(payload)
-	return p + "." + base64.RawURLEncoding.EncodeToString(macOf(key, p)), nil
-}
-
-// openValue verifies a value made by sealValue with key and decodes it into
-// v; false when the signature does not verify or the payload is not v's
-// JSON.
-func openValue(key []byte, token string, v any) bool {
-	p, sig, ok := strings.Cut(token, ".")
-	if !ok {
-		return false
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, macOf(key, p)) {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(payload, v) == nil
-}
-
-func macOf(key []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, key)
-	for i, part := range parts {
-		if i > 0 {
-			m.Write([]byte{0})
-		}
-		m.Write([]byte(part))
-	}
-	return m.Sum(nil)
-}
 
 // session is the signed content of the session cookie.
 type session struct {
@@ -185,7 +144,7 @@ func (s *Server) newSession(r *http.Request, u *store.User) *session {
 
 // saveSession writes the session cookie; it expires with the session.
 func (s *Server) saveSession(w http.ResponseWriter, ss *session) error {
-	v, err := sealValue(s.derivedKey("session"), ss)
+	v, err := signin.Seal(s.derivedKey("session"), ss)
 	if err != nil {
 		return err
 	}
@@ -228,7 +187,7 @@ func (s *Server) sessionCookie(r *http.Request) *session {
 		return nil
 	}
 	var ss session
-	if !openValue(s.derivedKey("session"), c.Value, &ss) || ss.UserID == "" {
+	if !signin.Open(s.derivedKey("session"), c.Value, &ss) || ss.UserID == "" {
 		return nil
 	}
 	now := s.cfg.Now().Unix()
@@ -263,7 +222,7 @@ func validBrowserID(v string) bool {
 // csrfToken is the anti-forgery token of a form acting on subject, for the
 // browser with the given id.
 func (s *Server) csrfToken(browser string, subject ...string) string {
-	return base64.RawURLEncoding.EncodeToString(macOf(s.derivedKey("csrf"), append([]string{browser}, subject...)...))
+	return base64.RawURLEncoding.EncodeToString(signin.MAC(s.derivedKey("csrf"), append([]string{browser}, subject...)...))
 }
 
 // checkCSRF verifies a posted form's csrf field against the browser cookie
@@ -309,13 +268,13 @@ func (pr *pendingRequest) prompts(v string) bool { return slices.Contains(pr.Pro
 
 // sealPending signs a pending request for a hidden form field.
 func (s *Server) sealPending(pr *pendingRequest) (string, error) {
-	return sealValue(s.derivedKey("authz-request"), pr)
+	return signin.Seal(s.derivedKey("authz-request"), pr)
 }
 
 // openPending verifies the hidden request field of a posted page.
 func (s *Server) openPending(raw string) (*pendingRequest, *problem.Error) {
 	var pr pendingRequest
-	if raw == "" || !openValue(s.derivedKey("authz-request"), raw, &pr) || pr.ClientID == "" || pr.RedirectURI == "" {
+	if raw == "" || !signin.Open(s.derivedKey("authz-request"), raw, &pr) || pr.ClientID == "" || pr.RedirectURI == "" {
 		return nil, problem.New(problem.InvalidRequestAuthorizationRequestInvalid,
 			"The form did not carry a valid authorization request. Go back to the app and start the sign-in again.")
 	}

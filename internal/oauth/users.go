@@ -2,120 +2,15 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/crypto/argon2"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 )
-
-// Argon2Params are the argon2id cost parameters of new password hashes
-// (RFC 9106). Verification reads the parameters from each stored hash, so
-// changing them affects new passwords only.
-type Argon2Params struct {
-	// Memory in KiB.
-	Memory uint32
-	// Time is the number of passes.
-	Time uint32
-	// Threads is the degree of parallelism.
-	Threads uint8
-}
-
-// DefaultArgon2Params are m=64 MiB, t=2, p=1: above both of OWASP's
-// argon2id profiles (19 MiB/t=2 and 46 MiB/t=1), about 50-100 ms on one
-// core of a current server. Tests lower them for speed (a test hash costs
-// well under a millisecond); hashes made that way verify anywhere, since
-// the parameters travel in the hash.
-var DefaultArgon2Params = Argon2Params{Memory: 64 * 1024, Time: 2, Threads: 1}
-
-const (
-	argon2SaltLen = 16
-	argon2KeyLen  = 32
-)
-
-// argon2Slots bounds concurrent argon2id computations in the process: each
-// takes its Memory in RAM, so unbounded parallel sign-in attempts could
-// exhaust it. Waiting for a slot honours the request's context.
-var argon2Slots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
-
-// HashPassword returns the argon2id hash of password in PHC string format:
-// $argon2id$v=19$m=65536,t=2,p=1$<salt>$<hash>, salt and hash in unpadded
-// standard base64.
-func HashPassword(password string, p Argon2Params) (string, error) {
-	salt := make([]byte, argon2SaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, argon2KeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
-}
-
-// errMalformedHash means a stored password hash is not an argon2id PHC
-// string this package can verify.
-var errMalformedHash = errors.New("oauth: stored password hash is not a supported argon2id PHC string")
-
-// VerifyPassword reports whether password matches the PHC-format argon2id
-// hash, comparing in constant time. Parameters outside sane bounds are
-// refused rather than computed.
-func VerifyPassword(encoded, password string) (bool, error) {
-	parts := strings.Split(encoded, "$")
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return false, errMalformedHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errMalformedHash
-	}
-	var p Argon2Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return false, errMalformedHash
-	}
-	if p.Time < 1 || p.Time > 16 || p.Threads < 1 || p.Threads > 16 || p.Memory < 8*uint32(p.Threads) || p.Memory > 1<<21 {
-		return false, errMalformedHash
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) < 16 || len(want) > 64 {
-		return false, errMalformedHash
-	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
-
-// acquireArgon2 waits for a hashing slot; release it with the returned
-// function.
-func acquireArgon2(ctx context.Context) (func(), error) {
-	select {
-	case argon2Slots <- struct{}{}:
-		return func() { <-argon2Slots }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// dummyHash is verified against when the user is unknown or has no
-// password, so those cases cost what a wrong password costs (no user
-// enumeration by timing).
-var dummyHash = sync.OnceValue(func() string {
-	h, err := HashPassword("gatehouse: no such user", DefaultArgon2Params)
-	if err != nil {
-		panic("oauth: " + err.Error())
-	}
-	return h
-})
 
 // ErrInvalidCredentials means a sign-in failed: unknown username, wrong
 // password, or a user who has no password. Which one is in the wrapped
@@ -128,11 +23,6 @@ var (
 	// usernamePattern allows the characters of e-mail addresses and
 	// phone numbers, which is what usernames usually are.
 	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,64}$`)
-)
-
-const (
-	minPasswordLen = 8
-	maxPasswordLen = 1024
 )
 
 // ValidPhoneNumber reports whether s is an E.164 phone number (+, country
@@ -160,8 +50,8 @@ type UserStore interface {
 type UserManager struct {
 	Store UserStore
 	// Params are the argon2id costs of new password hashes. Zero means
-	// DefaultArgon2Params.
-	Params Argon2Params
+	// signin.DefaultArgon2Params.
+	Params signin.Argon2Params
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// OnDelete, when set, is called with the id of every deleted user (to
@@ -176,9 +66,9 @@ func (m *UserManager) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (m *UserManager) params() Argon2Params {
-	if m.Params == (Argon2Params{}) {
-		return DefaultArgon2Params
+func (m *UserManager) params() signin.Argon2Params {
+	if m.Params == (signin.Argon2Params{}) {
+		return signin.DefaultArgon2Params
 	}
 	return m.Params
 }
@@ -194,18 +84,13 @@ func (m *UserManager) Create(ctx context.Context, username, password, phone stri
 	if !usernamePattern.MatchString(username) {
 		return nil, invalidField("username", "a username is 1 to 64 letters, digits or . _ @ + -")
 	}
-	if n := utf8.RuneCountInString(password); n < minPasswordLen || n > maxPasswordLen || !utf8.ValidString(password) {
-		return nil, invalidField("password", fmt.Sprintf("a password is %d to %d characters", minPasswordLen, maxPasswordLen))
+	if !signin.ValidPassword(password) {
+		return nil, invalidField("password", fmt.Sprintf("a password is %d to %d characters", signin.MinPasswordLen, signin.MaxPasswordLen))
 	}
 	if phone != "" && !ValidPhoneNumber(phone) {
 		return nil, invalidField("phone", "the phone number must be E.164: + then country code and number, digits only (+34600000001)")
 	}
-	release, err := acquireArgon2(ctx)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := HashPassword(password, m.params())
-	release()
+	hash, err := signin.Hash(ctx, password, m.params())
 	if err != nil {
 		return nil, problem.Internal(err)
 	}
@@ -251,23 +136,21 @@ func (m *UserManager) Delete(ctx context.Context, id string) error {
 // password does.
 func (m *UserManager) Authenticate(ctx context.Context, username, password string) (*store.User, error) {
 	var u *store.User
-	if usernamePattern.MatchString(username) && len(password) <= maxPasswordLen {
+	if usernamePattern.MatchString(username) {
 		var err error
 		u, err = m.Store.GetUserByUsername(ctx, username)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 	}
-	hash := dummyHash()
-	if u != nil && u.PasswordHash != "" {
+	var hash string
+	if u != nil {
 		hash = u.PasswordHash
 	}
-	release, err := acquireArgon2(ctx)
-	if err != nil {
-		return nil, err
+	ok, verr := signin.Check(ctx, hash, password)
+	if errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+		return nil, verr
 	}
-	ok, verr := VerifyPassword(hash, password)
-	release()
 	switch {
 	case u == nil:
 		return nil, fmt.Errorf("%w (no user %q)", ErrInvalidCredentials, username)
