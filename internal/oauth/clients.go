@@ -27,7 +27,11 @@ type ClientSpec struct {
 	// it from the request's Idempotency-Key, so that a retried create whose
 	// first attempt was stored after all conflicts instead of creating a
 	// second client.
-	ID                      string           `json:"-"`
+	ID string `json:"-"`
+	// AppID and Environment make the client an app's credential (Create
+	// only; set by the portal, never read from a request body).
+	AppID                   string           `json:"-"`
+	Environment             string           `json:"-"`
 	Name                    *string          `json:"name,omitempty"`
 	GrantTypes              *[]string        `json:"grant_types,omitempty"`
 	Scopes                  *[]string        `json:"scopes,omitempty"`
@@ -54,6 +58,9 @@ type ClientView struct {
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	Status                  string          `json:"status"`
 	PreviousSecretExpiresAt *time.Time      `json:"previous_secret_expires_at,omitempty"`
+	AppID                   string          `json:"app_id,omitempty"`
+	Environment             string          `json:"environment,omitempty"`
+	LastUsedAt              *time.Time      `json:"last_used_at,omitempty"`
 	CreatedAt               time.Time       `json:"created_at"`
 	UpdatedAt               time.Time       `json:"updated_at"`
 }
@@ -63,7 +70,11 @@ func View(c *store.Client) *ClientView {
 	v := &ClientView{
 		ClientID: c.ID, Name: c.Name, GrantTypes: orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes),
 		RedirectURIs: orEmpty(c.RedirectURIs), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		Status: c.Status, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		Status: c.Status, AppID: c.AppID, Environment: c.Environment, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if !c.LastUsedAt.IsZero() {
+		t := c.LastUsedAt
+		v.LastUsedAt = &t
 	}
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
@@ -138,6 +149,7 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 	if spec.ID != "" {
 		c.ID = spec.ID
 	}
+	c.AppID, c.Environment = spec.AppID, spec.Environment
 	if spec.Name == nil || strings.TrimSpace(*spec.Name) == "" {
 		return nil, invalidField("name", "a client needs a name")
 	}

@@ -28,7 +28,9 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/internal/developers"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 	"gatehouse/internal/webpage"
 )
@@ -46,6 +48,25 @@ type Config struct {
 	Theme Theme
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Developers runs the accounts; nil serves the discovery pages only
+	// (no sign-up, sign-in or apps).
+	Developers *developers.Manager
+	// Key signs the portal's cookies and forms (derived from the
+	// platform secret).
+	Key []byte
+	// Throttle limits sign-in attempts (the one the authorization pages
+	// use, under keys of its own).
+	Throttle *signin.Throttle
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // Portal serves the portal's pages.
@@ -90,6 +111,9 @@ func New(cfg Config) (*Portal, error) {
 	mux.HandleFunc("GET /portal/plans", p.plansPage)
 	mux.HandleFunc("GET /llms.txt", p.llmsTxt)
 	mux.HandleFunc("GET /static/", p.static)
+	if cfg.Developers != nil {
+		p.accountRoutes(mux)
+	}
 	p.mux = mux
 	return p, nil
 }
@@ -102,6 +126,7 @@ var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt"}
 // /portal/ with an HTML 404 (or 405) built from the registry.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	webpage.SecurityHeaders(w.Header())
+	r = p.identify(r)
 	if _, pattern := p.mux.Handler(r); pattern == "" {
 		p.notFoundOrMethod(w, r)
 		return
@@ -169,14 +194,25 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 // page is what every template gets.
 type page struct {
 	Title string
-	Nav   string // the active section: apis, plans, docs
+	Nav   string // the active section: apis, plans, docs, apps, account
 	Theme Theme
 	Data  any
+	// Developer is who is signed in (nil when nobody); CSRF is the
+	// anti-forgery token of the page's forms.
+	Developer *store.Developer
+	CSRF      string
+	// Accounts tells whether sign-up and sign-in are offered.
+	Accounts bool
 }
 
 // render writes a page, gzip-compressed when the client accepts it.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, pg page) {
 	pg.Theme = p.cfg.Theme
+	pg.Accounts = p.cfg.Developers != nil
+	if v := viewerOf(r.Context()); v != nil && pg.Accounts {
+		pg.Developer = v.Developer
+		pg.CSRF = p.csrfToken(w, r)
+	}
 	var buf bytes.Buffer
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", pg); err != nil {
 		p.cfg.Logger.Error("portal: rendering a page failed", "page", name, "err", err)

@@ -5,7 +5,10 @@ import (
 	"html/template"
 	"strings"
 
+	"gatehouse/internal/developers"
+	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
 	"gatehouse/internal/webpage"
 )
 
@@ -13,7 +16,8 @@ import (
 var webFS embed.FS
 
 // pageNames are the pages; each is web/<name>.html over web/layout.html.
-var pageNames = []string{"landing", "catalog", "api", "plans", "error"}
+var pageNames = []string{"landing", "catalog", "api", "plans", "error",
+	"signup", "signin", "reset", "message", "account", "apps", "app"}
 
 func parsePages(a *assets) map[string]*template.Template {
 	funcs := template.FuncMap{
@@ -22,6 +26,12 @@ func parsePages(a *assets) map[string]*template.Template {
 		"join":  strings.Join,
 		"docs":  func(key string) string { return "/docs/errors#" + key },
 		"add":   func(a, b int) int { return a + b },
+		"field": newFieldView,
+		// creds lists an app's credentials, sandbox first; C is nil for an
+		// environment without one.
+		"creds": func(a *developers.AppView) []credentialRow {
+			return []credentialRow{{store.EnvironmentSandbox, a.Sandbox}, {store.EnvironmentProduction, a.Production}}
+		},
 		// code shows `literals` as code, linking registry keys to their
 		// entry, as the troubleshooting page does.
 		"code": func(s string) template.HTML {
@@ -39,4 +49,28 @@ func parsePages(a *assets) map[string]*template.Template {
 		pages[n] = template.Must(template.Must(base.Clone()).ParseFS(webFS, "web/"+n+".html"))
 	}
 	return pages
+}
+
+type credentialRow struct {
+	Env string
+	C   *oauth.ClientView
+}
+
+// fieldView is one labelled input of a form (template "input").
+type fieldView struct {
+	Name, Label, Type, Value, Error, Autocomplete, Hint string
+	Optional                                            bool
+}
+
+// newFieldView is the template function field: the input called name, its
+// value and error taken from the form (never a password's value).
+func newFieldView(name, label, typ string, f *formView, autocomplete, hint string, optional bool) fieldView {
+	v := fieldView{Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Hint: hint, Optional: optional}
+	if f != nil {
+		if typ != "password" {
+			v.Value = f.Values[name]
+		}
+		v.Error = f.Errors[name]
+	}
+	return v
 }

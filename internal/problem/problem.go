@@ -268,6 +268,9 @@ func (p *Error) Wrap(err error) *Error { p.Err = err; return p }
 // Conceal hides the cause from the response body and returns p.
 func (p *Error) Conceal() *Error { p.Concealed = true; return p }
 
+// WithErr records the underlying error for the log and returns p.
+func (p *Error) WithErr(err error) *Error { p.Err = err; return p }
+
 // WithRetryAfter sets Retry-After and returns p.
 func (p *Error) WithRetryAfter(d time.Duration) *Error { p.RetryAfter = d; return p }
 

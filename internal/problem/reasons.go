@@ -30,6 +30,7 @@ var (
 	PermissionDeniedClientNotAllowed    = Reason{"permission_denied", "client_not_allowed"}
 	PermissionDeniedAppSuspended        = Reason{"permission_denied", "app_suspended"}
 	PermissionDeniedEnvironmentMismatch = Reason{"permission_denied", "environment_mismatch"}
+	PermissionDeniedRoleInsufficient    = Reason{"permission_denied", "role_insufficient"}
 
 	// not_found
 	NotFoundUnknownPath       = Reason{"not_found", "unknown_path"}
@@ -103,6 +104,7 @@ var (
 	UnavailableCircuitOpen        = Reason{"unavailable", "circuit_open"}
 	UnavailableLimiterUnavailable = Reason{"unavailable", "limiter_unavailable"}
 	UnavailableOverloaded         = Reason{"unavailable", "overloaded"}
+	UnavailableMailUnavailable    = Reason{"unavailable", "mail_unavailable"}
 
 	// timeout
 	TimeoutUpstreamTimeout = Reason{"timeout", "upstream_timeout"}
