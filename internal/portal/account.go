@@ -301,7 +301,6 @@ func signinURL(r *http.Request) string {
 	return "/portal/signin?next=" + url.QueryEscape(r.URL.RequestURI())
 }
 
-
 // accountRoutes are the pages of developer accounts and apps.
 func (p *Portal) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/signup", p.signupPage)
