@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"gatehouse/internal/problem"
 )
@@ -40,12 +40,39 @@ type cannedConn struct {
 	net.Conn
 	render  *problem.Renderer
 	framing framingScanner
-	read    atomic.Int64 // bytes read, for Drain
+
+	// mu orders each read's accounting against CloseUnread: a read that
+	// returned bytes either counted them before the close (so the close
+	// does not happen) or finds the connection shut and hands the server
+	// nothing.
+	mu   sync.Mutex
+	read int64 // bytes read, for Drain
+	shut bool  // closed by CloseUnread
 }
 
 // BytesRead returns how many bytes the server has read from c (for Drain:
 // a connection whose request is being read is not idle).
-func (c *cannedConn) BytesRead() int64 { return c.read.Load() }
+func (c *cannedConn) BytesRead() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.read
+}
+
+// CloseUnread closes c if the server has read exactly read bytes from it,
+// and reports whether it did. From then on no read hands the server a
+// byte, even one the socket delivered concurrently: a request is either
+// read before the close, and then c is left open to answer it, or never
+// seen by the server at all.
+func (c *cannedConn) CloseUnread(read int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.read != read || c.shut {
+		return false
+	}
+	c.shut = true
+	c.Conn.Close()
+	return true
+}
 
 // NetConn returns the connection c wraps (for Drain).
 func (c *cannedConn) NetConn() net.Conn { return c.Conn }
@@ -54,7 +81,13 @@ func (c *cannedConn) NetConn() net.Conn { return c.Conn }
 // framingScanner).
 func (c *cannedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
+	c.mu.Lock()
+	if c.shut {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.read += int64(n)
+	c.mu.Unlock()
 	c.framing.scan(p[:n])
 	return n, err
 }

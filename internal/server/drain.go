@@ -166,22 +166,28 @@ func (d *Drain) closeIdle() int {
 		if now.Sub(st.since) < d.Grace || bytesRead(c) != st.read || requestWaiting(c) {
 			continue
 		}
-		// A request can arrive between the checks above and Close: Go's
-		// server would read it, the gateway would handle and count it, and
-		// its answer would go to a closed connection. A read deadline in
-		// the past first stops any further read; then the connection is
-		// closed only if the server still has read nothing. If it read a
-		// request meanwhile, that request is left to finish (its answer
-		// says Connection: close) with the deadline cleared.
-		_ = c.SetReadDeadline(time.Unix(1, 0))
-		if bytesRead(c) != st.read {
-			_ = c.SetReadDeadline(time.Time{})
+		// A request can arrive between the checks above and the close:
+		// the close happens only if the server has still read nothing,
+		// atomically with the reads' accounting (closeUnread), so a
+		// request is either left to finish (its answer says Connection:
+		// close) or never read, counted nor answered.
+		if !closeUnread(c, st.read) {
 			continue
 		}
-		c.Close()
 		delete(d.conns, c)
 	}
 	return len(d.conns) + d.accepted + d.accepting
+}
+
+// closeUnread closes c unless the server read from it since it had read
+// read bytes; it reports whether it closed c. Connections that do not count
+// their bytes (bytesRead -1) are simply closed.
+func closeUnread(c net.Conn, read int64) bool {
+	if cu, ok := c.(interface{ CloseUnread(int64) bool }); ok {
+		return cu.CloseUnread(read)
+	}
+	c.Close()
+	return true
 }
 
 // requestWaiting reports whether bytes the server has not read yet wait on

@@ -248,3 +248,95 @@ func TestDrainAnswersListenQueue(t *testing.T) {
 		t.Error("the listener accepts connections after Shutdown")
 	}
 }
+
+// gatedConn holds each Read that returned bytes until the test releases
+// it, to put Drain's close between a socket read and its accounting.
+type gatedConn struct {
+	net.Conn
+	got     chan int
+	release chan struct{}
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	g.got <- n
+	<-g.release
+	return n, err
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// TestCloseUnread pins the one race Drain's idle close had: a request the
+// socket delivered while the connection was being closed. Both orders of
+// the read's accounting and the close are forced with a gate: either the
+// server counted the bytes first (no close: the request is answered), or
+// the close came first (the server is handed nothing: the request is
+// neither handled nor counted).
+func TestCloseUnread(t *testing.T) {
+	request := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+	t.Run("read counted before the close", func(t *testing.T) {
+		server, client := tcpPair(t)
+		c := &cannedConn{Conn: server}
+		if _, err := client.Write(request); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || n == 0 {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+		if c.CloseUnread(0) {
+			t.Fatal("CloseUnread closed a connection the server had read a request from")
+		}
+	})
+
+	t.Run("close between the socket read and its accounting", func(t *testing.T) {
+		server, client := tcpPair(t)
+		g := &gatedConn{Conn: server, got: make(chan int, 1), release: make(chan struct{})}
+		c := &cannedConn{Conn: g}
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := c.Read(make([]byte, 64))
+			done <- result{n, err}
+		}()
+		if _, err := client.Write(request); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-g.got; n == 0 {
+			t.Fatal("the socket delivered nothing")
+		}
+		if !c.CloseUnread(0) {
+			t.Fatal("CloseUnread did not close: the bytes were counted before the read returned")
+		}
+		close(g.release)
+		if r := <-done; r.n != 0 || !errors.Is(r.err, net.ErrClosed) {
+			t.Fatalf("Read after the close = %d, %v; want 0 and net.ErrClosed (the server must never see the request)", r.n, r.err)
+		}
+		if got := c.BytesRead(); got != 0 {
+			t.Errorf("BytesRead = %d after the close; want 0", got)
+		}
+	})
+}
