@@ -753,6 +753,9 @@ type Store interface {
 	SigningKeys
 	Tokens
 	Idempotency
+	Developers
+	Organizations
+	Apps
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
