@@ -56,13 +56,13 @@ func (db *DB) UpdateApp(ctx context.Context, id string, change func(a *store.App
 }
 
 // DeleteApp: the foreign keys delete its clients with theirs
-// (deleteWithClients).
+// (deleteCounting).
 func (db *DB) DeleteApp(ctx context.Context, id string) error {
-	return db.deleteWithClients(ctx, "delete app", id, []string{
+	return db.deleteCounting(ctx, "delete app", id, []string{
 		`SELECT id FROM apps WHERE id = ?`,
 		`SELECT id FROM clients WHERE app_id = ?`,
 	}, `DELETE FROM subscriptions WHERE client_id IN (SELECT id FROM clients WHERE app_id = ?)`,
-		`DELETE FROM apps WHERE id = ?`)
+		`DELETE FROM apps WHERE id = ?`, "")
 }
 
 func (db *DB) ListAppClients(ctx context.Context, appID string) ([]*store.Client, error) {

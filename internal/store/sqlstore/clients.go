@@ -62,50 +62,29 @@ func (db *DB) UpdateClient(ctx context.Context, id string, change func(c *store.
 }
 
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
-	return db.deleteWithSubscriptions(ctx, "delete client", "clients", "id", "client_id", id)
+	return db.deleteCounting(ctx, "delete client", id, []string{`SELECT id FROM clients WHERE id = ?`},
+		`DELETE FROM subscriptions WHERE client_id = ?`, `DELETE FROM clients WHERE id = ?`, "")
 }
 
-// deleteWithSubscriptions is a call of the store that deletes the row of
-// table whose column is key, and its subscriptions (whose subColumn is
-// key), in one transaction, and increments the access generation if there
-// were any (and the apis one for an API).
-func (db *DB) deleteWithSubscriptions(ctx context.Context, op, table, column, subColumn, key string) error {
-	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		// The foreign key would cascade too; deleting first counts them.
-		subs, err := db.count(ctx, tx, `DELETE FROM subscriptions WHERE `+subColumn+` = ?`, key)
-		if err != nil {
-			return db.err(ctx, op, err)
-		}
-		if err := db.one(ctx, tx, op, key, `DELETE FROM `+table+` WHERE `+column+` = ?`, key); err != nil {
-			return err
-		}
-		if subs > 0 {
-			if err := db.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
-				return err
-			}
-		}
-		if table == "apis" {
-			return db.bumpGeneration(ctx, op, tx, generationAPIs)
-		}
-		return nil
-	})
-}
-
-// deleteWithClients is a call of the store that deletes the record key
-// with del, in one transaction with everything its foreign keys delete:
-// apps' clients (DeleteApp, DeleteOrganization), and with them their
-// subscriptions and grants. Like DeleteClient it deletes the clients'
-// subscriptions first with subs, to count them, and increments the access
-// generation if there were any.
+// deleteCounting is a call of the store that deletes the record key with
+// del, in one transaction with everything its foreign keys delete: a
+// client's or an API's subscriptions and grants, an app's or an
+// organisation's clients with theirs. It deletes the subscriptions first
+// with subs, to count them, and increments the access generation if there
+// were any, then gen (if not "") in any case.
 //
-// Counting them is exact only if no subscription and no client can be
-// added under the record while the transaction runs, which the cascade
-// would then delete uncounted. So each of locks (the record, then what
-// refers to it down to its clients; each takes key) first locks its rows
-// (PostgreSQL: FOR UPDATE, which waits for and then blocks the inserts
-// that refer to them; SQLite: the transaction already holds the
-// database's lock).
-func (db *DB) deleteWithClients(ctx context.Context, op, key string, locks []string, subs, del string) error {
+// Counting them is exact only if no subscription (nor, for an app or an
+// organisation, a client) can be added under the record while the
+// transaction runs: the cascade would delete it uncounted, and nodes
+// would keep it cached. So each of locks (the record, then what refers to
+// it down to its clients; each takes key) first locks its rows.
+// PostgreSQL: FOR UPDATE, which waits for the inserts that refer to them
+// (their foreign key checks hold FOR KEY SHARE) and blocks new ones until
+// the deletion commits, after which they fail; without it a concurrent
+// subscribe was cascaded uncounted in most races of
+// storetest.testSubscriptionCascadeConcurrent. SQLite: the transaction
+// already holds the database's lock.
+func (db *DB) deleteCounting(ctx context.Context, op, key string, locks []string, subs, del, gen string) error {
 	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		if db.d.forUpdate != "" {
 			for _, q := range locks {
@@ -124,8 +103,10 @@ func (db *DB) deleteWithClients(ctx context.Context, op, key string, locks []str
 			return err
 		}
 		if n > 0 {
-			return db.bumpGeneration(ctx, op, tx, generationAccess)
+			if err := db.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
+				return err
+			}
 		}
-		return nil
+		return db.bumpGeneration(ctx, op, tx, gen)
 	})
 }

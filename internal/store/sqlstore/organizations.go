@@ -74,15 +74,15 @@ func (db *DB) UpdateOrganization(ctx context.Context, id string, change func(o *
 }
 
 // DeleteOrganization: the foreign keys delete its memberships, invitations
-// and apps, and the apps' clients with theirs (deleteWithClients).
+// and apps, and the apps' clients with theirs (deleteCounting).
 func (db *DB) DeleteOrganization(ctx context.Context, id string) error {
-	return db.deleteWithClients(ctx, "delete organization", id, []string{
+	return db.deleteCounting(ctx, "delete organization", id, []string{
 		`SELECT id FROM organizations WHERE id = ?`,
 		`SELECT id FROM apps WHERE organization_id = ?`,
 		`SELECT id FROM clients WHERE app_id IN (SELECT id FROM apps WHERE organization_id = ?)`,
 	}, `DELETE FROM subscriptions WHERE client_id IN (SELECT c.id FROM clients c
 		JOIN apps a ON a.id = c.app_id WHERE a.organization_id = ?)`,
-		`DELETE FROM organizations WHERE id = ?`)
+		`DELETE FROM organizations WHERE id = ?`, "")
 }
 
 const (

@@ -58,7 +58,9 @@
 //     nothing), and with every DeleteClient or DeleteAPI that deleted at
 //     least one subscription; failed calls, reads, other writes and
 //     deleting a client or an API without subscriptions leave it as it
-//     was.
+//     was. A subscription created while its client or API (or app, or
+//     organisation) is being deleted either fails with store.ErrNotFound
+//     or is counted by the deletion too: no subscription goes uncounted.
 //   - AddUsage truncates hours to the UTC hour, sums records of one bucket
 //     within and across batches (keeping the larger LatencyMax), treats an
 //     empty batch as a no-op, does not modify its argument, and loses
@@ -248,6 +250,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateSubscriptionConcurrent", testUpdateSubscriptionConcurrent},
 		{"DeleteSubscription", testDeleteSubscription},
 		{"SubscriptionCascade", testSubscriptionCascade},
+		{"SubscriptionCascadeConcurrent", testSubscriptionCascadeConcurrent},
 		{"AccessGeneration", testAccessGeneration},
 		{"AccessGenerationConcurrent", testAccessGenerationConcurrent},
 		{"UsageRoundTrip", testUsageRoundTrip},
