@@ -77,7 +77,8 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 // organisation, a client) can be added under the record while the
 // transaction runs: the cascade would delete it uncounted, and nodes
 // would keep it cached. So each of locks (the record, then what refers to
-// it down to its clients; each takes key) first locks its rows.
+// it down to its clients, in id order as RecordClientUse locks clients;
+// each takes key) first locks its rows.
 // PostgreSQL: FOR UPDATE, which waits for the inserts that refer to them
 // (their foreign key checks hold FOR KEY SHARE) and blocks new ones until
 // the deletion commits, after which they fail; without it a concurrent
