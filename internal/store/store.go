@@ -501,11 +501,16 @@ type Grants interface {
 
 // Clients stores OAuth clients.
 type Clients interface {
+	// CreateClient: ErrConflict when the ID is taken or the client's app
+	// already has a client for its environment; ErrNotFound when AppID
+	// names no app.
 	CreateClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
 	// UpdateClient reads the client, calls update on a copy and writes the
 	// result, all in one transaction. An error from update aborts it.
+	// ErrNotFound and ErrConflict as CreateClient's for a new AppID or
+	// Environment.
 	UpdateClient(ctx context.Context, id string, update func(c *Client) error) (*Client, error)
 	DeleteClient(ctx context.Context, id string) error
 }
@@ -618,6 +623,8 @@ type Developers interface {
 	// CreateDeveloper: ErrConflict when the e-mail address is taken.
 	CreateDeveloper(ctx context.Context, d *Developer) error
 	GetDeveloper(ctx context.Context, id string) (*Developer, error)
+	// GetDeveloperByEmail finds the address whatever its case (the store
+	// lower-cases e-mail addresses it writes and looks up).
 	GetDeveloperByEmail(ctx context.Context, email string) (*Developer, error)
 	// ListDevelopers returns every developer ordered by e-mail address.
 	ListDevelopers(ctx context.Context) ([]*Developer, error)
@@ -735,8 +742,9 @@ type Apps interface {
 	DeleteApp(ctx context.Context, id string) error
 	// ListAppClients returns the app's clients ordered by environment.
 	ListAppClients(ctx context.Context, appID string) ([]*Client, error)
-	// RecordClientUse sets LastUsedAt of each client to at, unless it
-	// already holds a later time; unknown ids are ignored.
+	// RecordClientUse sets LastUsedAt of each client to at (zero: the
+	// current time), unless it already holds a later time; unknown ids
+	// are ignored.
 	RecordClientUse(ctx context.Context, clientIDs []string, at time.Time) error
 }
 
@@ -753,6 +761,9 @@ type Store interface {
 	SigningKeys
 	Tokens
 	Idempotency
+	Developers
+	Organizations
+	Apps
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -26,7 +26,10 @@ type table[T any] struct {
 	// stamps returns v's creation and update times (nil if it has none).
 	stamps func(v *T) (created, updated *time.Time)
 	check  func(v *T) error // if not nil, refuses a record to create
-	refs   []ref            // its foreign keys
+	// normalize, if not nil, puts v in its stored form (e-mail addresses
+	// lower-cased) before create and update write it.
+	normalize func(v *T)
+	refs      []ref // its foreign keys
 	// insert and update are derived from columns by newTable: an INSERT
 	// of every column, and an UPDATE by key of all but the ids.
 	insert, update string

@@ -184,8 +184,9 @@ func TestSQLiteMigrateFrom0001(t *testing.T) {
 	raw.Close()
 
 	db := mustOpen(t, path)
-	if c, err := db.GetClient(ctx, "old-app"); err != nil || c.Name != "Old App" {
-		t.Errorf("GetClient after migrating = %+v, %v; want the old client", c, err)
+	if c, err := db.GetClient(ctx, "old-app"); err != nil || c.Name != "Old App" ||
+		c.AppID != "" || c.Environment != "" || !c.LastUsedAt.IsZero() {
+		t.Errorf("GetClient after migrating = %+v, %v; want the old client, of no app and never used", c, err)
 	}
 	if g, err := db.APIsGeneration(ctx); err != nil || g != 0 {
 		t.Errorf("APIsGeneration after migrating = %d, %v; want 0", g, err)
@@ -207,6 +208,29 @@ func TestSQLiteMigrateFrom0001(t *testing.T) {
 	}
 	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: "code", ClientID: "old-app", UserID: "u"}); err != nil {
 		t.Errorf("CreateAuthCode for the old client after migrating: %v", err)
+	}
+	// 0008: the old client can become an app's credential, and goes with
+	// the app's organisation.
+	if err := db.CreateDeveloper(ctx, &store.Developer{ID: "d", Email: "d@example.com"}); err != nil {
+		t.Errorf("CreateDeveloper after migrating: %v", err)
+	}
+	if err := db.CreateOrganization(ctx, &store.Organization{ID: "o"}, "d"); err != nil {
+		t.Errorf("CreateOrganization after migrating: %v", err)
+	}
+	if err := db.CreateApp(ctx, &store.App{ID: "a", OrganizationID: "o"}); err != nil {
+		t.Errorf("CreateApp after migrating: %v", err)
+	}
+	if _, err := db.UpdateClient(ctx, "old-app", func(c *store.Client) error {
+		c.AppID, c.Environment = "a", store.EnvironmentSandbox
+		return nil
+	}); err != nil {
+		t.Errorf("UpdateClient of the old client into an app: %v", err)
+	}
+	if err := db.DeleteOrganization(ctx, "o"); err != nil {
+		t.Errorf("DeleteOrganization after migrating: %v", err)
+	}
+	if _, err := db.GetClient(ctx, "old-app"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient of the old client after deleting its organisation: %v; want store.ErrNotFound", err)
 	}
 	files, err := os.ReadDir("migrations/sqlite")
 	if err != nil {

@@ -20,11 +20,13 @@
 //     as NULL and reads back as the zero time; other times read back in UTC,
 //     truncated to the backend's precision.
 //   - Strings must not contain NUL bytes, which PostgreSQL text cannot
-//     hold; byte slices may.
+//     hold; byte slices may. E-mail addresses (developers, invitations)
+//     are stored lower-cased (table.normalize).
 //
 // Change counters live in table generations, one row per kind of record:
 // "apis" counts API writes and "access" counts writes to plans and
-// subscriptions, in the same transaction as the write.
+// subscriptions (those that go with a deleted client, API, app or
+// organisation included), in the same transaction as the write.
 package sqlstore
 
 import (
@@ -422,13 +424,7 @@ func create[T any](db *DB, ctx context.Context, op string, t *table[T], v *T) er
 		}
 		before := *v // restored if the insert fails
 		db.stamp(t.stamps(v))
-		args := t.args(db, v)
-		f := func(tx *sql.Tx) error {
-			if _, err := db.exec(ctx, tx, t.insert, args...); err != nil {
-				return db.explain(ctx, op, tx, args[0], err, t.refs, args)
-			}
-			return db.bumpGeneration(ctx, op, tx, t.gen)
-		}
+		f := func(tx *sql.Tx) error { return insert(db, ctx, tx, op, t, v) }
 		// A generation is incremented in the insert's transaction. SQLite
 		// explains a foreign key violation by reading under the write lock
 		// the insert held, so an insert with references takes it in a
@@ -447,6 +443,19 @@ func create[T any](db *DB, ctx context.Context, op string, t *table[T], v *T) er
 	})
 }
 
+// insert writes v, stamped, into t in tx (nil: on the writer), explaining
+// a missing reference, and increments t's generation.
+func insert[T any](db *DB, ctx context.Context, tx *sql.Tx, op string, t *table[T], v *T) error {
+	if t.normalize != nil {
+		t.normalize(v)
+	}
+	args := t.args(db, v)
+	if _, err := db.exec(ctx, tx, t.insert, args...); err != nil {
+		return db.explain(ctx, op, tx, args[0], err, t.refs, args)
+	}
+	return db.bumpGeneration(ctx, op, tx, t.gen)
+}
+
 // update reads the record key of t in a transaction holding its row
 // (SQLite: the database) lock, lets change modify it, checks that its
 // identity (t.ids) stayed, writes it back with the current update time
@@ -462,6 +471,9 @@ func update[T any](db *DB, ctx context.Context, op string, t *table[T], key stri
 			old := t.args(db, v)[:t.ids]
 			if err := change(v); err != nil {
 				return err
+			}
+			if t.normalize != nil {
+				t.normalize(v)
 			}
 			_, updated := t.stamps(v)
 			*updated = db.now()
@@ -537,13 +549,16 @@ type ref struct {
 	arg                     int
 }
 
-// The records others reference (see 0003_plans_subscriptions_usage.sql
-// and 0004_users_grants.sql).
+// The records others reference (see 0003_plans_subscriptions_usage.sql,
+// 0004_users_grants.sql and 0008_developers_orgs_apps.sql).
 var (
-	refClient = ref{what: "client", table: "clients", column: "id", fk: "client"}
-	refAPI    = ref{what: "API", table: "apis", column: "name", fk: "api"}
-	refPlan   = ref{what: "plan", table: "plans", column: "name", fk: "plan"}
-	refUser   = ref{what: "user", table: "users", column: "id", fk: "user"}
+	refClient       = ref{what: "client", table: "clients", column: "id", fk: "client"}
+	refAPI          = ref{what: "API", table: "apis", column: "name", fk: "api"}
+	refPlan         = ref{what: "plan", table: "plans", column: "name", fk: "plan"}
+	refUser         = ref{what: "user", table: "users", column: "id", fk: "user"}
+	refDeveloper    = ref{what: "developer", table: "developers", column: "id", fk: "developer"}
+	refOrganization = ref{what: "organization", table: "organizations", column: "id", fk: "organization"}
+	refApp          = ref{what: "app", table: "apps", column: "id", fk: "app"}
 )
 
 // at returns r held by column i of the referencing record.

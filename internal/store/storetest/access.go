@@ -956,6 +956,66 @@ func testSubscriptionCascade(t *testing.T, s store.Store) {
 	mustCreateSubscription(t, s, subscription("s1a", "app-1", "api-a", "gold"))
 }
 
+// testSubscriptionCascadeConcurrent races subscribing against deleting the
+// client or the API: every subscription that was stored must count twice
+// in the access generation (created, then deleted with its client or
+// API), or a node that cached it would keep it.
+func testSubscriptionCascadeConcurrent(t *testing.T, s store.Store) {
+	const n = 20
+	mustCreatePlan(t, s, fullPlan("free"))
+	mustCreateAPI(t, s, fullAPI("api"))
+	mustCreateClient(t, s, fullClient("app"))
+	for i := range n {
+		mustCreateClient(t, s, fullClient(fmt.Sprintf("app-%02d", i)))
+		mustCreateAPI(t, s, fullAPI(fmt.Sprintf("api-%02d", i)))
+	}
+	for _, del := range []struct {
+		what      string
+		call      func(i int) error
+		subscribe func(i int) *store.Subscription
+	}{
+		{"DeleteClient", func(i int) error { return s.DeleteClient(t.Context(), fmt.Sprintf("app-%02d", i)) },
+			func(i int) *store.Subscription {
+				return subscription(fmt.Sprintf("sub-app-%02d", i), fmt.Sprintf("app-%02d", i), "api", "free")
+			}},
+		{"DeleteAPI", func(i int) error { return s.DeleteAPI(t.Context(), fmt.Sprintf("api-%02d", i)) },
+			func(i int) *store.Subscription {
+				return subscription(fmt.Sprintf("sub-api-%02d", i), "app", fmt.Sprintf("api-%02d", i), "free")
+			}},
+	} {
+		gen := mustAccessGeneration(t, s)
+		var wg sync.WaitGroup
+		subscribed := make(chan error, n)
+		deleted := make(chan error, n)
+		for i := range n {
+			wg.Go(func() { subscribed <- s.CreateSubscription(t.Context(), del.subscribe(i)) })
+			wg.Go(func() { deleted <- del.call(i) })
+		}
+		wg.Wait()
+		close(subscribed)
+		close(deleted)
+		for err := range deleted {
+			if err != nil {
+				t.Errorf("concurrent %s: %v", del.what, err)
+			}
+		}
+		ok := 0
+		for err := range subscribed {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, store.ErrNotFound):
+				t.Errorf("CreateSubscription racing %s: got %v; want nil or store.ErrNotFound", del.what, err)
+			}
+		}
+		if subs := mustListSubscriptions(t, s, store.SubscriptionFilter{}); len(subs) != 0 {
+			t.Errorf("subscriptions left after %s: %q", del.what, subscriptionIDs(subs))
+		}
+		checkAccessGeneration(t, s, gen+2*int64(ok),
+			fmt.Sprintf("%d subscriptions created, then deleted by %s", ok, del.what))
+	}
+}
+
 // testAccessGeneration walks through every kind of call and checks that
 // exactly the successful plan and subscription writes count, once each.
 func testAccessGeneration(t *testing.T, s store.Store) {

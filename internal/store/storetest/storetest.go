@@ -58,7 +58,9 @@
 //     nothing), and with every DeleteClient or DeleteAPI that deleted at
 //     least one subscription; failed calls, reads, other writes and
 //     deleting a client or an API without subscriptions leave it as it
-//     was.
+//     was. A subscription created while its client or API (or app, or
+//     organisation) is being deleted either fails with store.ErrNotFound
+//     or is counted by the deletion too: no subscription goes uncounted.
 //   - AddUsage truncates hours to the UTC hour, sums records of one bucket
 //     within and across batches (keeping the larger LatencyMax), treats an
 //     empty batch as a no-op, does not modify its argument, and loses
@@ -111,6 +113,50 @@
 //   - DeleteExpiredGrants deletes the codes, refresh tokens and CIBA
 //     requests that expired strictly before now, whether used, rotated or
 //     revoked; records without an expiry are kept.
+//   - CreateDeveloper, CreateOrganization, AddMember, CreateInvitation and
+//     CreateApp fill and write back zero timestamps like CreateClient
+//     (CreateOrganization gives the owner's membership the organisation's
+//     CreatedAt), and leave their argument as it was when they fail; an
+//     empty ID or e-mail address is refused with an error that wraps none
+//     of the sentinels. UpdateDeveloper, UpdateOrganization and UpdateApp
+//     follow UpdateClient's rules; changing the ID (or an app's
+//     organisation) is refused with an error that wraps none of the
+//     sentinels.
+//   - E-mail addresses of developers and invitations are stored
+//     lower-cased (strings.ToLower) and written back so, and
+//     GetDeveloperByEmail lower-cases its argument: an address finds, and
+//     takes, one account whatever its case (a taken address in another
+//     case is store.ErrConflict). Other keys are compared byte for byte.
+//   - ListDevelopers is ordered by e-mail address, ListOrganizations by
+//     name then ID, ListAppClients by environment then ID, in byte order.
+//     ListMembers, ListMemberships, ListInvitations and ListApps are
+//     ordered by CreatedAt, ties by developer ID, organisation ID, ID and
+//     ID in byte order. Lists of a missing key are empty.
+//   - SetMemberRole, RemoveMember and GetMembership of a developer who is
+//     not a member return store.ErrNotFound, and so do AddMember and
+//     AcceptInvitation for a missing organisation or developer.
+//   - AcceptInvitation creates the membership at now (a zero now meaning
+//     the current time) with the invitation's role. Of concurrent accepts
+//     of one invitation, by one developer or several, exactly one
+//     succeeds; the others return store.ErrNotFound.
+//   - A client's AppID, Environment and LastUsedAt round-trip through every
+//     client method; an empty AppID is no app. A client whose AppID names
+//     no app is store.ErrNotFound for CreateClient and UpdateClient. An
+//     app has at most one client per environment (store.ErrConflict for a
+//     second one); clients without an app are not limited.
+//   - Deleting an app deletes its clients with their subscriptions and
+//     grants; deleting an organisation deletes its memberships,
+//     invitations and apps, with the apps' clients and theirs; deleting a
+//     developer deletes their memberships. Nothing else goes, and
+//     recreating what was deleted brings none of it back. The access
+//     generation grows by exactly one with every DeleteApp or
+//     DeleteOrganization that deleted at least one subscription, and
+//     otherwise stays, like DeleteClient's.
+//   - RecordClientUse raises each named client's LastUsedAt to at and never
+//     lowers it, whatever order concurrent calls run in; it changes nothing
+//     else of the client (UpdatedAt included), ignores unknown and repeated
+//     ids, accepts any number of ids (none is a no-op), and takes a zero
+//     at as the current time.
 //   - After Close, every method returns an error wrapping
 //     store.ErrUnavailable; closing twice is not an error.
 //   - A failed call never reports store.ErrNotFound for anything but a
@@ -204,6 +250,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateSubscriptionConcurrent", testUpdateSubscriptionConcurrent},
 		{"DeleteSubscription", testDeleteSubscription},
 		{"SubscriptionCascade", testSubscriptionCascade},
+		{"SubscriptionCascadeConcurrent", testSubscriptionCascadeConcurrent},
 		{"AccessGeneration", testAccessGeneration},
 		{"AccessGenerationConcurrent", testAccessGenerationConcurrent},
 		{"UsageRoundTrip", testUsageRoundTrip},
@@ -240,6 +287,42 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListPendingCIBARequests", testListPendingCIBARequests},
 		{"GrantsCascade", testGrantsCascade},
 		{"DeleteExpiredGrants", testDeleteExpiredGrants},
+		{"DeveloperRoundTrip", testDeveloperRoundTrip},
+		{"DeveloperDefaults", testDeveloperDefaults},
+		{"DeveloperEmailCase", testDeveloperEmailCase},
+		{"CreateDeveloperConflict", testCreateDeveloperConflict},
+		{"GetDeveloperNotFound", testGetDeveloperNotFound},
+		{"ListDevelopers", testListDevelopers},
+		{"UpdateDeveloper", testUpdateDeveloper},
+		{"UpdateDeveloperErrors", testUpdateDeveloperErrors},
+		{"UpdateDeveloperConcurrent", testUpdateDeveloperConcurrent},
+		{"DeleteDeveloper", testDeleteDeveloper},
+		{"OrganizationRoundTrip", testOrganizationRoundTrip},
+		{"CreateOrganizationErrors", testCreateOrganizationErrors},
+		{"ListOrganizations", testListOrganizations},
+		{"UpdateOrganization", testUpdateOrganization},
+		{"UpdateOrganizationErrors", testUpdateOrganizationErrors},
+		{"UpdateOrganizationConcurrent", testUpdateOrganizationConcurrent},
+		{"Members", testMembers},
+		{"MemberErrors", testMemberErrors},
+		{"ListMembersOrder", testListMembersOrder},
+		{"Invitations", testInvitations},
+		{"CreateInvitationErrors", testCreateInvitationErrors},
+		{"AcceptInvitation", testAcceptInvitation},
+		{"AcceptInvitationErrors", testAcceptInvitationErrors},
+		{"AcceptInvitationConcurrent", testAcceptInvitationConcurrent},
+		{"AppRoundTrip", testAppRoundTrip},
+		{"CreateAppErrors", testCreateAppErrors},
+		{"UpdateApp", testUpdateApp},
+		{"UpdateAppErrors", testUpdateAppErrors},
+		{"UpdateAppConcurrent", testUpdateAppConcurrent},
+		{"AppClients", testAppClients},
+		{"AppClientErrors", testAppClientErrors},
+		{"RecordClientUse", testRecordClientUse},
+		{"RecordClientUseConcurrent", testRecordClientUseConcurrent},
+		{"DeleteApp", testDeleteApp},
+		{"DeleteAppConcurrent", testDeleteAppConcurrent},
+		{"DeleteOrganization", testDeleteOrganization},
 		{"CanceledContext", testCanceledContext},
 		{"Closed", testClosed},
 	}
@@ -279,6 +362,7 @@ func fullClient(id string) *store.Client {
 		TokenEndpointAuthMethod: "private_key_jwt",
 		JWKS:                    `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`,
 		Status:                  store.ClientActive,
+		LastUsedAt:              at(-60),
 		CreatedAt:               at(0),
 		UpdatedAt:               at(1),
 	}
@@ -318,6 +402,9 @@ func checkClient(t *testing.T, got, want *store.Client) {
 	checkString(t, "TokenEndpointAuthMethod", got.TokenEndpointAuthMethod, want.TokenEndpointAuthMethod)
 	checkString(t, "JWKS", got.JWKS, want.JWKS)
 	checkString(t, "Status", got.Status, want.Status)
+	checkString(t, "AppID", got.AppID, want.AppID)
+	checkString(t, "Environment", got.Environment, want.Environment)
+	checkTime(t, "LastUsedAt", got.LastUsedAt, want.LastUsedAt)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 }
@@ -433,12 +520,14 @@ func testClientTimePrecision(t *testing.T, s store.Store) {
 	exact := time.Date(2031, 12, 31, 23, 59, 59, 123_456_789, cet)
 	c := fullClient("precise")
 	c.PreviousSecretExpiresAt = exact
+	c.LastUsedAt = exact
 	c.CreatedAt = exact
 	c.UpdatedAt = exact
 	mustCreateClient(t, s, c)
 	got := mustGetClient(t, s, c.ID)
 	for field, v := range map[string]time.Time{
 		"PreviousSecretExpiresAt": got.PreviousSecretExpiresAt,
+		"LastUsedAt":              got.LastUsedAt,
 		"CreatedAt":               got.CreatedAt,
 		"UpdatedAt":               got.UpdatedAt,
 	} {
@@ -1042,6 +1131,7 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	checkAPIsCanceled(t, s)
 	checkAccessCanceled(t, s)
 	checkGrantsCanceled(t, s)
+	checkAccountsCanceled(t, s)
 }
 
 func testClosed(t *testing.T, s store.Store) {
@@ -1055,6 +1145,7 @@ func testClosed(t *testing.T, s store.Store) {
 	mustCreateAuthCode(t, s, fullAuthCode("present", "present", "present"))
 	mustCreateRefreshToken(t, s, refreshToken("present", "present", "present", "present"))
 	mustCreateCIBARequest(t, s, cibaRequest("present", "present", "present"))
+	accountCalls := setupClosedAccounts(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -1162,6 +1253,7 @@ func testClosed(t *testing.T, s store.Store) {
 		{"ListPendingCIBARequests", func() error { _, err := s.ListPendingCIBARequests(ctx, "present"); return err }},
 		{"DeleteExpiredGrants", func() error { return s.DeleteExpiredGrants(ctx, time.Now()) }},
 	}
+	calls = append(calls, accountCalls(ctx)...)
 	for _, c := range calls {
 		err := c.call()
 		if !errors.Is(err, store.ErrUnavailable) {
