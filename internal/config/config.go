@@ -157,6 +157,9 @@ type Config struct {
 	// /llms.txt) on the public listener. false leaves those paths to the
 	// gateway's 404.
 	Portal bool `yaml:"portal" env:"GATEHOUSE_PORTAL"`
+	// PortalApproveSignups makes new developer accounts wait for an
+	// operator's approval (admin API) before they can sign in.
+	PortalApproveSignups bool `yaml:"portal_approve_signups" env:"GATEHOUSE_PORTAL_APPROVE_SIGNUPS"`
 	// PortalName is the operator's name in the portal's header and titles.
 	PortalName string `yaml:"portal_name" env:"GATEHOUSE_PORTAL_NAME"`
 	// PortalLogo is an SVG or PNG file shown beside the name; empty means

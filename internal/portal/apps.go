@@ -158,7 +158,7 @@ func (p *Portal) credentialAction(w http.ResponseWriter, r *http.Request) {
 		p.showApp(w, r, http.StatusOK, appID, nil, "", "The "+env+" credential is revoked: its tokens stop working within a second.")
 	case "create":
 		if env != store.EnvironmentSandbox {
-			p.fail(w, r, problem.New(problem.FailedPreconditionPreconditionNotMet,
+			p.fail(w, r, problem.New(problem.IncompatibleStateWrongState,
 				"Production credentials come with a live subscription: subscribe the app to a plan for a live API."))
 			return
 		}

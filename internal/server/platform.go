@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log"
@@ -13,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/developers"
 	"gatehouse/internal/docs"
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/health"
@@ -23,6 +26,7 @@ import (
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/sandbox"
+	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
 	"gatehouse/internal/usage"
 )
@@ -114,6 +118,16 @@ func definedScopes(ctx context.Context, st store.Store) ([]string, error) {
 	return out, nil
 }
 
+// derivedKey is the key for one purpose, derived from the platform secret
+// (HKDF-SHA256), so that no two uses share a key.
+func derivedKey(secret, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, []byte(secret), nil, "gatehouse "+purpose+" v1", 32)
+	if err != nil {
+		panic("server: hkdf: " + err.Error()) // only for an impossible length
+	}
+	return k
+}
+
 // Platform is a built platform: the server, and what its owner stops
 // once the listeners have.
 type Platform struct {
@@ -135,6 +149,10 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	cfg := p.Config
 	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
 	registry := prometheus.NewRegistry()
+	// One abuse limiter for the sign-in forms of subscribers and
+	// developers and the token endpoint: an address spraying passwords at
+	// both counts once.
+	abuse := ratelimit.NewMemory()
 	as := oauth.NewServer(oauth.Config{
 		Issuer:            cfg.Issuer,
 		Store:             p.Store,
@@ -146,7 +164,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		Secret:            cfg.Secret,
 		NetworkLogin:      cfg.NetworkLogin,
 		RequirePKCE:       cfg.RequirePKCE,
-		AbuseLimiter:      ratelimit.NewMemory(),
+		AbuseLimiter:      abuse,
 		ClientRate:        cfg.TokenRatePerClient,
 		AddressRate:       cfg.TokenRatePerAddress,
 		SignInAddressRate: cfg.SignInRatePerAddress,
@@ -208,9 +226,21 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	}
 	var site http.Handler
 	if cfg.Portal {
+		accounts := &developers.Manager{
+			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
+			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger,
+			SandboxScopes: func(ctx context.Context) ([]string, error) {
+				all, err := definedScopes(ctx, p.Store)
+				return slices.DeleteFunc(all, func(s string) bool { return s == oauth.ScopeIntrospect }), err
+			},
+		}
 		site, err = portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
-			Theme: portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
+			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
+			Developers: accounts,
+			Key:        derivedKey(cfg.Secret, "portal"),
+			Throttle: &signin.Throttle{Limiter: abuse, AddressRate: cfg.SignInRatePerAddress, Now: time.Now,
+				Logger: logger, What: "developer"},
 		})
 		if err != nil {
 			return nil, err

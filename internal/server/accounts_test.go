@@ -1,0 +1,245 @@
+package server
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/testhttp"
+)
+
+// browser is a developer's browser on the portal: a cookie jar, and the
+// anti-forgery token of the last page it loaded, as a form would send it.
+type browser struct {
+	t    *testing.T
+	tp   *testPlatform
+	c    *http.Client
+	csrf string
+	// last is the last page's body.
+	last string
+}
+
+func newBrowser(t *testing.T, tp *testPlatform) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, tp: tp, c: &http.Client{Jar: jar}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+
+func (b *browser) do(req *http.Request) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	b.last = string(body)
+	if m := csrfField.FindStringSubmatch(b.last); m != nil {
+		b.csrf = html.UnescapeString(m[1])
+	}
+	return resp.StatusCode, b.last
+}
+
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.tp.Issuer+path, nil)
+	return b.do(req)
+}
+
+// post sends a form with the last page's anti-forgery token (unless the
+// form sets csrf itself).
+func (b *browser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if _, ok := form["csrf"]; !ok {
+		form.Set("csrf", b.csrf)
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.tp.Issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+var (
+	clientIDOnPage = regexp.MustCompile(`id="client-sandbox">([^<]+)<`)
+	secretOnPage   = regexp.MustCompile(`id="secret-(sandbox|production)" class="copyable">([^<]+)<`)
+	appLink        = regexp.MustCompile(`action="/portal/apps/(app_[^/"]+)/`)
+)
+
+// signUp signs a developer up on a portal without mail (verified at once)
+// and returns the sandbox client id and secret the answer shows.
+func (b *browser) signUp(name, email, password string) (appID, clientID, secret string) {
+	b.t.Helper()
+	if status, _ := b.get("/portal/signup"); status != 200 {
+		b.t.Fatalf("GET /portal/signup = %d", status)
+	}
+	status, page := b.post("/portal/signup", url.Values{"name": {name}, "email": {email}, "password": {password}})
+	if status != http.StatusCreated {
+		b.t.Fatalf("sign-up = %d, want 201 with the new app:\n%s", status, page)
+	}
+	id, sec, app := clientIDOnPage.FindStringSubmatch(page), secretOnPage.FindStringSubmatch(page), appLink.FindStringSubmatch(page)
+	if id == nil || sec == nil || app == nil {
+		b.t.Fatalf("the sign-up answer lacks the app, its client id or its secret:\n%s", page)
+	}
+	return app[1], id[1], sec[2]
+}
+
+// TestPortalAccounts runs a developer's account through the portal on a
+// platform without mail: sign-up sets up an organisation and a sandbox app
+// whose secret appears in that answer only and works at the token
+// endpoint and the gateway; sign-out, sign-in (wrong password, throttled
+// wording, next), CSRF, rotation with overlap, revocation, and signing out
+// everywhere.
+func TestPortalAccounts(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, nil)
+	b := newBrowser(t, tp)
+	const password = "correct horse battery"
+	appID, clientID, secret := b.signUp("Ana Lima", "Ana@Example.com", password)
+
+	// The secret works: a sandbox token, and a sandbox call with it.
+	tok := tp.token(client{ID: clientID, Secret: secret}, "sim-swap:check")
+	resp, body := tp.send(t, testhttp.Request{Method: "POST", Path: "/sim-swap/v2/check", Token: tok,
+		Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
+	if resp.StatusCode != 200 {
+		t.Fatalf("a sandbox call with the new credentials = %d %s", resp.StatusCode, body)
+	}
+
+	// Shown once: no later page has it.
+	for _, path := range []string{"/portal/apps", "/portal/apps/" + appID, "/portal/account", "/"} {
+		if status, page := b.get(path); status != 200 || strings.Contains(page, secret) {
+			t.Errorf("GET %s = %d, contains the secret: %v", path, status, strings.Contains(page, secret))
+		}
+	}
+	if _, page := b.get("/portal/apps/" + appID); !strings.Contains(page, clientID) || !strings.Contains(page, "Rotate secret") {
+		t.Errorf("the app page lacks the client id or the rotate button:\n%s", page)
+	}
+
+	// A form without the token is refused with the registry's error.
+	if status, page := b.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{"csrf": {"forged"}}); status != 403 || !strings.Contains(page, "csrf_token_invalid") && !strings.Contains(page, "anti-forgery") {
+		t.Errorf("rotate with a forged token = %d:\n%s", status, page)
+	}
+
+	// Rotation: a new secret, shown in that answer; the old one keeps
+	// working for the grace period.
+	b.get("/portal/apps/" + appID)
+	status, page := b.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{})
+	m := secretOnPage.FindStringSubmatch(page)
+	if status != 200 || m == nil || m[2] == secret {
+		t.Fatalf("rotate = %d, new secret %v:\n%s", status, m, page)
+	}
+	for _, s := range []string{secret, m[2]} {
+		if st, _, _ := tp.tokenStatus(clientID, s); st != 200 {
+			t.Errorf("token with secret %.6s… after rotation = %d, want 200 (overlap)", s, st)
+		}
+	}
+
+	// Sign out, then in: a wrong password is one message for all causes;
+	// the right one lands on next.
+	b.get("/portal/account")
+	if status, _ := b.post("/portal/signout", url.Values{}); status != 200 {
+		t.Errorf("sign out = %d", status)
+	}
+	if status, _ := b.get("/portal/apps"); status != 200 || !strings.Contains(b.last, `action="/portal/signin"`) {
+		t.Errorf("apps after sign-out = %d, want the sign-in form", status)
+	}
+	if status, page := b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {"wrong password"}}); status != 400 || !strings.Contains(page, "incorrect") {
+		t.Errorf("wrong password = %d", status)
+	}
+	if status, page := b.post("/portal/signin", url.Values{"email": {"nobody@example.com"}, "password": {password}}); status != 400 || !strings.Contains(page, "incorrect") {
+		t.Errorf("unknown address = %d", status)
+	}
+	if status, page := b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {password}, "next": {"/portal/apps/" + appID}}); status != 200 || !strings.Contains(page, clientID) {
+		t.Errorf("sign in with next = %d:\n%s", status, page)
+	}
+	// next never leaves the site.
+	b2 := newBrowser(t, tp)
+	b2.get("/portal/signin")
+	b2.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest(http.MethodPost, tp.Issuer+"/portal/signin", strings.NewReader(url.Values{
+		"email": {"ana@example.com"}, "password": {password}, "next": {"//evil.example/x"}, "csrf": {b2.csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b2.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || loc != "/portal/apps" {
+		t.Errorf("sign in with an off-site next = %d Location %q, want 303 to /portal/apps", resp.StatusCode, loc)
+	}
+	b2.c.CheckRedirect = nil
+
+	// Signing out everywhere ends the other browser's session too.
+	if status, _ := b2.get("/portal/account"); status != 200 || !strings.Contains(b2.last, "Ana Lima") {
+		t.Fatalf("second browser's account page = %d", status)
+	}
+	b.get("/portal/account")
+	if status, _ := b.post("/portal/signout", url.Values{"everywhere": {"1"}}); status != 200 {
+		t.Errorf("sign out everywhere = %d", status)
+	}
+	if _, page := b2.get("/portal/account"); strings.Contains(page, "Ana Lima") || !strings.Contains(page, `action="/portal/signin"`) {
+		t.Error("the other browser is still signed in after signing out everywhere")
+	}
+
+	// Revocation: the credential stops working.
+	b.get("/portal/signin")
+	b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {password}})
+	b.get("/portal/apps/" + appID)
+	if status, page := b.post("/portal/apps/"+appID+"/credentials/sandbox/revoke", url.Values{}); status != 200 || strings.Contains(page, clientID) {
+		t.Errorf("revoke = %d (client id still listed: %v)", status, strings.Contains(page, clientID))
+	}
+	if st, body, _ := tp.tokenStatus(clientID, m[2]); st != 401 {
+		t.Errorf("token after revocation = %d %v, want 401", st, body)
+	}
+}
+
+// TestPortalSignupErrors: every mistake comes back on the form, beside
+// its field, with nothing created; a taken address answers like a new one.
+func TestPortalSignupErrors(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, nil)
+	b := newBrowser(t, tp)
+	b.get("/portal/signup")
+	for _, tc := range []struct {
+		form  url.Values
+		field string
+	}{
+		{url.Values{"name": {""}, "email": {"a@example.com"}, "password": {"long enough"}}, "name"},
+		{url.Values{"name": {"A"}, "email": {"not-an-address"}, "password": {"long enough"}}, "email"},
+		{url.Values{"name": {"A"}, "email": {"a@example.com"}, "password": {"short"}}, "password"},
+		{url.Values{"name": {"A"}, "email": {"a@example.com"}, "password": {"long enough"}, "organization": {strings.Repeat("o", 101)}}, "organization"},
+	} {
+		status, page := b.post("/portal/signup", tc.form)
+		if status != 400 || !strings.Contains(page, `id="e-`+tc.field+`"`) || !strings.Contains(page, `aria-invalid="true"`) {
+			t.Errorf("sign-up with a bad %s = %d, want 400 with the message beside the field", tc.field, status)
+		}
+		if strings.Contains(page, "long enough") {
+			t.Errorf("sign-up with a bad %s shows the password again", tc.field)
+		}
+	}
+	b.signUp("Bo", "bo@example.com", "long enough")
+	b2 := newBrowser(t, tp)
+	b2.get("/portal/signup")
+	if status, page := b2.post("/portal/signup", url.Values{"name": {"Eve"}, "email": {"BO@example.com"}, "password": {"long enough"}}); status != 200 || !strings.Contains(page, "Check your e-mail") {
+		t.Errorf("sign-up with a taken address = %d, want the neutral check-your-e-mail page", status)
+	}
+	// Without the browser cookie the form is refused.
+	req, _ := http.NewRequest(http.MethodPost, tp.Issuer+"/portal/signup", strings.NewReader("name=X&email=x%40example.com&password=long+enough"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "cookie") {
+		t.Errorf("sign-up without cookies = %d:\n%s", resp.StatusCode, body)
+	}
+}
