@@ -88,6 +88,11 @@ func NewSMTP(rawURL, from string, opts Options) (*SMTP, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // ue quotes the URL, password and all
 		}
+		if strings.Contains(rawURL, "@") {
+			// Even ue.Err (invalid URL escape "%zz") may quote a piece
+			// of the password.
+			err = errors.New("details hidden: they may quote the password")
+		}
 		return nil, fmt.Errorf("mail: smtp_url is not a URL (%v); want %s", err, URLForms)
 	}
 	s := &SMTP{shown: u.Redacted(), opts: opts}
