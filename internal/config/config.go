@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -169,6 +170,22 @@ type Config struct {
 	// buttons in the light and dark themes.
 	PortalAccent     string `yaml:"portal_accent" env:"GATEHOUSE_PORTAL_ACCENT"`
 	PortalAccentDark string `yaml:"portal_accent_dark" env:"GATEHOUSE_PORTAL_ACCENT_DARK"`
+	// SMTPURL is the mail server of the portal's e-mail (sign-up
+	// verification, password reset, invitations):
+	// smtp://[USER:PASSWORD@]HOST:PORT, upgraded with STARTTLS whenever the
+	// server offers it (and refused to send the credentials otherwise,
+	// unless HOST is loopback), or smtps://[USER:PASSWORD@]HOST[:PORT] for
+	// TLS from the first byte (port 465 by default). ?from=ADDRESS in it
+	// wins over SMTPFrom. Empty means each message is written to the log
+	// at INFO instead, its link included: fine for development, not where
+	// others read the logs. Load checks the form (CheckSMTPURL); the
+	// mail package refuses the rest at start-up.
+	SMTPURL string `yaml:"smtp_url" env:"GATEHOUSE_SMTP_URL"`
+	// SMTPFrom is the From address of the portal's e-mail, with or
+	// without a display name. Empty means the portal's name (gatehouse
+	// when PortalName is empty) at noreply@ the issuer's host: see
+	// MailFrom.
+	SMTPFrom string `yaml:"smtp_from" env:"GATEHOUSE_SMTP_FROM"`
 }
 
 // Default returns the configuration gatehouse runs with when nothing is set.
@@ -307,6 +324,16 @@ func (c *Config) validate() error {
 	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
 		return err
 	}
+	if err := CheckSMTPURL(c.SMTPURL); err != nil {
+		return err
+	}
+	if c.SMTPFrom != "" {
+		if a, err := mail.ParseAddress(c.SMTPFrom); err != nil || strings.ContainsAny(c.SMTPFrom, "\r\n") {
+			return fmt.Errorf("config: smtp_from (GATEHOUSE_SMTP_FROM) %q is not one e-mail address, such as noreply@example.com or \"Acme <noreply@example.com>\"", c.SMTPFrom)
+		} else if !isASCII(a.Address) {
+			return fmt.Errorf("config: smtp_from (GATEHOUSE_SMTP_FROM) %q: internationalized addresses are not supported", c.SMTPFrom)
+		}
+	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
 	}
@@ -403,6 +430,73 @@ func CheckDatabaseURL(raw string) error {
 		shown = "(value hidden: it may hold a password)"
 	}
 	return fmt.Errorf("config: database_url (GATEHOUSE_DATABASE_URL) %s is not a database URL gatehouse accepts; accepted forms: %s", shown, DatabaseURLForms)
+}
+
+// SMTPURLForms lists the accepted forms of smtp_url, for messages.
+const SMTPURLForms = "smtp://[USER:PASSWORD@]HOST:PORT or smtps://[USER:PASSWORD@]HOST[:PORT], " +
+	"optionally with ?from=ADDRESS (empty means e-mail is written to the log)"
+
+// CheckSMTPURL accepts an empty URL (e-mail to the log) and an smtp:// or
+// smtps:// URL naming a host. Anything else is an error naming the
+// accepted forms and hiding the password; what the form does not show
+// (ports, parameters, the sender address) the mail package checks when it
+// opens the URL.
+func CheckSMTPURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		detail := redactedErr(err)
+		if strings.Contains(raw, "@") {
+			// "invalid URL escape "%zz"" may quote a piece of the password.
+			detail = "(details hidden: they may quote the password)"
+		}
+		return fmt.Errorf("config: smtp_url (GATEHOUSE_SMTP_URL) is not a valid URL: %s; accepted forms: %s", detail, SMTPURLForms)
+	}
+	if s := strings.ToLower(u.Scheme); s != "smtp" && s != "smtps" || u.Hostname() == "" {
+		return fmt.Errorf("config: smtp_url (GATEHOUSE_SMTP_URL) %s is not an SMTP server URL; accepted forms: %s", u.Redacted(), SMTPURLForms)
+	}
+	return nil
+}
+
+// MailFrom returns the From address of the portal's e-mail: SMTPFrom
+// when set, otherwise the portal's name (gatehouse when PortalName is
+// empty) at noreply@ the issuer's host — "gatehouse <noreply@localhost>"
+// by default, "Acme <noreply@api.acme.example>" for an issuer
+// https://api.acme.example and portal name Acme. An issuer on an IP
+// address gives noreply@localhost, which mail servers beyond this machine
+// refuse: set smtp_from there.
+func (c *Config) MailFrom() string {
+	if c.SMTPFrom != "" {
+		return c.SMTPFrom
+	}
+	host := "localhost"
+	if u, err := url.Parse(c.Issuer); err == nil && u.Hostname() != "" {
+		if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+			host = u.Hostname()
+		}
+	}
+	name := c.PortalName
+	if name == "" {
+		name = "gatehouse"
+	}
+	a := mail.Address{Name: name, Address: "noreply@" + host}
+	if strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ") == "" {
+		// Letters, digits and spaces need no quotes (RFC 5322 §3.2.5).
+		return name + " <" + a.Address + ">"
+	}
+	return a.String()
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // redactedErr is err's text without the URL url.Parse quotes in it, which

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -74,6 +75,10 @@ func TestDefaults(t *testing.T) {
 	if got, want := c.AdminTokenPath(), filepath.Join("gatehouse-data", "admin-token"); got != want {
 		t.Errorf("AdminTokenPath() = %q; want %q", got, want)
 	}
+	// No smtp_url: e-mail goes to the log, from noreply at the issuer's host.
+	if got, want := c.MailFrom(), "gatehouse <noreply@localhost>"; got != want {
+		t.Errorf("MailFrom() = %q; want %q", got, want)
+	}
 	// An empty file overrides nothing.
 	c, err = Load(writeYAML(t, ""), noEnv)
 	if err != nil || !reflect.DeepEqual(c, Default()) {
@@ -109,6 +114,8 @@ log_level: debug
 portal: false
 portal_name: Acme Telecom
 portal_accent: "#c00000"
+smtp_url: smtp://portal:pw@mail.example.com:587
+smtp_from: Acme <noreply@acme.example>
 `
 
 func TestYAMLOverridesDefaults(t *testing.T) {
@@ -149,6 +156,8 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		LogLevel:             "debug",
 		PortalName:           "Acme Telecom",
 		PortalAccent:         "#c00000",
+		SMTPURL:              "smtp://portal:pw@mail.example.com:587",
+		SMTPFrom:             "Acme <noreply@acme.example>",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("from YAML:\n got %+v\nwant %+v", c, want)
@@ -200,6 +209,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_LOG_LEVEL":             "error",
 		"GATEHOUSE_PORTAL":                "true",
 		"GATEHOUSE_PORTAL_NAME":           "Env Telecom",
+		"GATEHOUSE_SMTP_URL":              "smtps://mail.env.example",
+		"GATEHOUSE_SMTP_FROM":             "noreply@env.example",
 	}
 	c, err := Load(path, envOf(env))
 	if err != nil {
@@ -240,6 +251,8 @@ func TestEnvOverridesYAML(t *testing.T) {
 		Portal:               true,
 		PortalName:           "Env Telecom",
 		PortalAccent:         "#c00000", // from the YAML
+		SMTPURL:              "smtps://mail.env.example",
+		SMTPFrom:             "noreply@env.example",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("env over YAML:\n got %+v\nwant %+v", c, want)
@@ -666,5 +679,67 @@ func TestShutdownAndUsageLimits(t *testing.T) {
 	}
 	if _, err := Load(writeYAML(t, "shutdown_timeout: 2s\nshutdown_idle_grace: 0s\n"), noEnv); err != nil {
 		t.Errorf("shutdown_idle_grace 0: %v; want it accepted", err)
+	}
+}
+
+// TestSMTPOptions: smtp_url takes smtp:// and smtps:// URLs naming a host
+// and refuses anything else without repeating its password; smtp_from is
+// one address; MailFrom derives the sender from the portal's name and the
+// issuer's host when smtp_from is not set.
+func TestSMTPOptions(t *testing.T) {
+	for _, ok := range []string{
+		"smtp://127.0.0.1:25",
+		"smtp://portal:hunter2@mail.example.com:587?from=portal@example.com",
+		"SMTPS://mail.example.com",
+		"smtps://portal:hunter2@[2001:db8::1]:465",
+	} {
+		c, err := Load("", envOf(map[string]string{"GATEHOUSE_SMTP_URL": ok}))
+		if err != nil || c.SMTPURL != ok {
+			t.Errorf("GATEHOUSE_SMTP_URL=%s: %q, %v; want it accepted", ok, c.SMTPURL, err)
+		}
+	}
+	for _, bad := range []string{
+		"mail.example.com:25",
+		"mail.example.com",
+		"http://portal:hunter2@mail.example.com:25",
+		"smtp:mail.example.com:25",
+		"smtp://portal:hunter2@",
+		"smtp://portal:hunter2%zz@mail.example.com:25",
+	} {
+		for _, load := range []func() error{
+			func() error { _, err := Load("", envOf(map[string]string{"GATEHOUSE_SMTP_URL": bad})); return err },
+			func() error { _, err := Load(writeYAML(t, "smtp_url: \""+bad+"\"\n"), noEnv); return err },
+		} {
+			err := load()
+			if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SMTP_URL") || !strings.Contains(err.Error(), "smtps://") {
+				t.Errorf("smtp_url %q: err = %v; want it refused, naming the accepted forms", bad, err)
+			} else if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "%zz") {
+				t.Errorf("smtp_url %q: err = %v repeats the password", bad, err)
+			}
+		}
+	}
+	for _, bad := range []string{"not an address", "a@b.example, c@d.example", "a@b.example\r\nBcc: c@d.example", "adä@b.example"} {
+		if _, err := Load("", envOf(map[string]string{"GATEHOUSE_SMTP_FROM": bad})); err == nil || !strings.Contains(err.Error(), "smtp_from") {
+			t.Errorf("GATEHOUSE_SMTP_FROM=%q: err = %v; want it refused", bad, err)
+		}
+	}
+	for _, tc := range []struct{ issuer, name, from, want string }{
+		{"http://localhost:8080", "", "", "gatehouse <noreply@localhost>"},
+		{"https://api.acme.example/gatehouse", "Acme Telecom", "", "Acme Telecom <noreply@api.acme.example>"},
+		{"https://api.acme.example", "Acme, Inc.", "", `"Acme, Inc." <noreply@api.acme.example>`},
+		{"https://api.acme.example", "Café", "", "=?utf-8?q?Caf=C3=A9?= <noreply@api.acme.example>"},
+		{"http://127.0.0.1:8080", "", "", "gatehouse <noreply@localhost>"},
+		{"https://api.acme.example", "Acme", "Portal <portal@acme.example>", "Portal <portal@acme.example>"},
+	} {
+		c, err := Load("", envOf(map[string]string{"GATEHOUSE_ISSUER": tc.issuer, "GATEHOUSE_PORTAL_NAME": tc.name, "GATEHOUSE_SMTP_FROM": tc.from}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.MailFrom(); got != tc.want {
+			t.Errorf("issuer %s, portal_name %q, smtp_from %q: MailFrom() = %q; want %q", tc.issuer, tc.name, tc.from, got, tc.want)
+		}
+		if _, err := mail.ParseAddress(c.MailFrom()); err != nil {
+			t.Errorf("MailFrom() = %q does not parse: %v", c.MailFrom(), err)
+		}
 	}
 }
