@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"gatehouse/internal/config"
 	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testmail"
 )
 
 // browser is a developer's browser on the portal: a cookie jar, and the
@@ -241,5 +243,99 @@ func TestPortalSignupErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 || !strings.Contains(string(body), "cookie") {
 		t.Errorf("sign-up without cookies = %d:\n%s", resp.StatusCode, body)
+	}
+}
+
+var linkIn = regexp.MustCompile(`https?://\S+/portal/(verify|reset)\?token=\S+`)
+
+// mailedLink returns the portal link in the next message to arrive at
+// the test SMTP server, as a path for the browser.
+func mailedLink(t *testing.T, box *testmail.Server, tp *testPlatform, wantTo string) string {
+	t.Helper()
+	msg := box.Next(t)
+	if len(msg.EnvelopeTo) != 1 || msg.EnvelopeTo[0] != wantTo {
+		t.Fatalf("a message went to %v, want %s", msg.EnvelopeTo, wantTo)
+	}
+	link := linkIn.FindString(msg.Text)
+	if link == "" {
+		t.Fatalf("the message %q carries no portal link:\n%s", msg.Subject, msg.Text)
+	}
+	return strings.TrimPrefix(link, tp.Issuer)
+}
+
+// TestPortalMail runs the e-mail paths through a real SMTP server:
+// sign-up sends a verification link and signs nobody in until it is
+// opened; the link sets the account up once and never signs in again; an
+// unverified sign-in offers a new link; a taken address gets a notice, not
+// a second account; password reset works once and signs out everywhere.
+func TestPortalMail(t *testing.T) {
+	t.Parallel()
+	box := testmail.Start(t)
+	tp := newTestPlatform(t, func(c *config.Config) { c.SMTPURL = box.URL() })
+	b := newBrowser(t, tp)
+	const password = "correct horse battery"
+	b.get("/portal/signup")
+	status, page := b.post("/portal/signup", url.Values{"name": {"Ana"}, "email": {"ana@example.com"}, "password": {password}, "organization": {"Acme Apps"}})
+	if status != 200 || !strings.Contains(page, "Check your e-mail") {
+		t.Fatalf("sign-up with mail = %d, want the check-your-e-mail page:\n%s", status, page)
+	}
+	verify := mailedLink(t, box, tp, "ana@example.com")
+
+	// Before the link: sign-in is refused with a way to get a new one.
+	b.get("/portal/signin")
+	if status, page := b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {password}}); status != 400 || !strings.Contains(page, "Send the confirmation link again") {
+		t.Errorf("unverified sign-in = %d, want 400 offering a new link:\n%s", status, page)
+	}
+	if status, _ := b.post("/portal/verify", url.Values{"email": {"ana@example.com"}}); status != 200 {
+		t.Errorf("resend = %d", status)
+	}
+	if again := mailedLink(t, box, tp, "ana@example.com"); !strings.HasPrefix(again, "/portal/verify?token=") {
+		t.Errorf("the resent message links %s", again)
+	}
+
+	// The link sets the account up: organisation, app, secret shown.
+	status, page = b.get(verify)
+	if status != 201 || !secretOnPage.MatchString(page) || !strings.Contains(page, "Acme Apps") {
+		t.Fatalf("verification link = %d, want the new app with its secret in Acme Apps:\n%s", status, page)
+	}
+	// Opened again (another browser, a mail scanner): no session, no secret.
+	other := newBrowser(t, tp)
+	if status, page := other.get(verify); status != 409 || secretOnPage.MatchString(page) || !strings.Contains(page, "already verified") {
+		t.Errorf("verification link replayed = %d, want 409 (already verified)", status)
+	}
+	if _, page := other.get("/portal/apps"); !strings.Contains(page, `action="/portal/signin"`) {
+		t.Error("a replayed verification link signed a browser in")
+	}
+
+	// A second sign-up with the address creates nothing and tells its owner.
+	other.get("/portal/signup")
+	if status, _ := other.post("/portal/signup", url.Values{"name": {"Eve"}, "email": {"ana@example.com"}, "password": {"another password"}}); status != 200 {
+		t.Errorf("sign-up with a taken address = %d", status)
+	}
+	if msg := box.Next(t); !strings.Contains(msg.Subject, "tried to sign up") {
+		t.Errorf("the owner got %q, want the notice of an attempted sign-up", msg.Subject)
+	}
+
+	// Password reset: the link works once, and signs every session out.
+	other.get("/portal/reset")
+	if status, page := other.post("/portal/reset", url.Values{"email": {"ana@example.com"}}); status != 200 || !strings.Contains(page, "Check your e-mail") {
+		t.Fatalf("reset request = %d", status)
+	}
+	reset := mailedLink(t, box, tp, "ana@example.com")
+	if status, page := other.get(reset); status != 200 || !strings.Contains(page, `name="token"`) {
+		t.Fatalf("reset link = %d:\n%s", status, page)
+	}
+	if status, page := other.post("/portal/reset", url.Values{"token": {strings.SplitN(reset, "token=", 2)[1]}, "password": {"a new passphrase"}}); status != 200 || !strings.Contains(page, "password is changed") {
+		t.Fatalf("reset = %d:\n%s", status, page)
+	}
+	if _, page := b.get("/portal/account"); strings.Contains(page, "ana@example.com") {
+		t.Error("the first browser is still signed in after the password reset")
+	}
+	if status, page := other.get(reset); status != 409 || !strings.Contains(page, "already used") {
+		t.Errorf("reset link used twice = %d, want 409 (already used)", status)
+	}
+	b.get("/portal/signin")
+	if status, _ := b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {"a new passphrase"}}); status != 200 {
+		t.Errorf("sign-in with the new password = %d", status)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/health"
 	"gatehouse/internal/keys"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/plans"
 	"gatehouse/internal/portal"
@@ -233,6 +234,17 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 				all, err := definedScopes(ctx, p.Store)
 				return slices.DeleteFunc(all, func(s string) bool { return s == oauth.ScopeIntrospect }), err
 			},
+		}
+		if cfg.SMTPURL == "" {
+			logger.Info("portal: no smtp_url configured: developer sign-ups are verified at once and e-mail is written to the log")
+		} else {
+			sender, err := mail.Open(cfg.SMTPURL, cfg.MailFrom(), logger)
+			if err != nil {
+				return nil, fmt.Errorf("smtp_url: %w", err)
+			}
+			accounts.Mail = func(ctx context.Context, to, subject, text string) error {
+				return sender.Send(ctx, mail.Message{To: to, Subject: subject, Text: text})
+			}
 		}
 		site, err = portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
