@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gatehouse/internal/problem"
 	"gatehouse/internal/signin"
@@ -95,4 +96,64 @@ func (m *Manager) Developer(ctx context.Context, id string) (*store.Developer, e
 		return nil, problem.FromStore(err, "developer", id)
 	}
 	return d, nil
+}
+
+// View is a developer as operators see it: no password hash, no second
+// factor's secret.
+type View struct {
+	ID            string     `json:"id"`
+	Email         string     `json:"email"`
+	Name          string     `json:"name"`
+	Status        string     `json:"status"`
+	EmailVerified bool       `json:"email_verified"`
+	VerifiedAt    *time.Time `json:"email_verified_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+func view(d *store.Developer) *View {
+	v := &View{ID: d.ID, Email: d.Email, Name: d.Name, Status: d.Status, EmailVerified: !d.EmailVerifiedAt.IsZero(),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+	if v.EmailVerified {
+		t := d.EmailVerifiedAt
+		v.VerifiedAt = &t
+	}
+	return v
+}
+
+// List returns every developer, for operators.
+func (m *Manager) List(ctx context.Context) ([]*View, error) {
+	list, err := m.Store.ListDevelopers(ctx)
+	if err != nil {
+		return nil, problem.FromStore(err, "developer", "")
+	}
+	out := make([]*View, len(list))
+	for i, d := range list {
+		out[i] = view(d)
+	}
+	return out, nil
+}
+
+// SetStatus is an operator's decision on an account: approve (active) a
+// pending one, suspend one, or reinstate it. Suspending ends its sessions
+// at once (SessionValid); its apps keep their credentials.
+func (m *Manager) SetStatus(ctx context.Context, id, status string) (*View, error) {
+	if status != store.DeveloperActive && status != store.DeveloperSuspended {
+		return nil, problem.Newf(problem.BadRequestInvalidParameter, "status: a developer is made active or suspended, not %q.", status).With("field", "status")
+	}
+	var setUp bool
+	d, err := m.Store.UpdateDeveloper(ctx, id, func(d *store.Developer) error {
+		setUp = d.Status == store.DeveloperPending && status == store.DeveloperActive && !d.EmailVerifiedAt.IsZero()
+		d.Status, d.UpdatedAt = status, m.now()
+		return nil
+	})
+	if err != nil {
+		return nil, problem.FromStore(err, "developer", id)
+	}
+	if setUp { // approved after verifying: the organisation and app now
+		if _, err := m.setUp(ctx, d, ""); err != nil {
+			return nil, err
+		}
+	}
+	return view(d), nil
 }

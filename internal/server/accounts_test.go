@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -337,5 +338,52 @@ func TestPortalMail(t *testing.T) {
 	b.get("/portal/signin")
 	if status, _ := b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {"a new passphrase"}}); status != 200 {
 		t.Errorf("sign-in with the new password = %d", status)
+	}
+}
+
+// TestPortalApproval: with portal_approve_signups a new account waits for
+// the operator (admin API), then signs in with its organisation and app;
+// suspending it ends its session at once.
+func TestPortalApproval(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, func(c *config.Config) { c.PortalApproveSignups = true })
+	b := newBrowser(t, tp)
+	const password = "correct horse battery"
+	b.get("/portal/signup")
+	if status, page := b.post("/portal/signup", url.Values{"name": {"Ana"}, "email": {"ana@example.com"}, "password": {password}}); status != 200 || !strings.Contains(page, "waits for approval") {
+		t.Fatalf("sign-up = %d, want the waiting page:\n%s", status, page)
+	}
+	signIn := func() (int, string) {
+		b.get("/portal/signin")
+		return b.post("/portal/signin", url.Values{"email": {"ana@example.com"}, "password": {password}})
+	}
+	if status, page := signIn(); status != 403 || !strings.Contains(page, "approval") {
+		t.Errorf("sign-in before approval = %d", status)
+	}
+	resp, body := tp.adminCall("GET", "/admin/developers", tp.adminToken(), "", "")
+	var list struct {
+		Developers []struct{ ID, Status, Email string } `json:"developers"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 || len(list.Developers) != 1 || list.Developers[0].Status != "pending" {
+		t.Fatalf("GET /admin/developers = %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), "argon2") {
+		t.Error("the admin list shows password hashes")
+	}
+	id := list.Developers[0].ID
+	if resp, body := tp.adminCall("POST", "/admin/developers/"+id+"/approve", tp.adminToken(), "", ""); resp.StatusCode != 200 || !strings.Contains(string(body), `"active"`) {
+		t.Fatalf("approve = %d %s", resp.StatusCode, body)
+	}
+	if status, page := signIn(); status != 200 || !strings.Contains(page, "My first app") {
+		t.Errorf("sign-in after approval = %d, want the apps page with the first app", status)
+	}
+	if resp, _ := tp.adminCall("POST", "/admin/developers/"+id+"/suspend", tp.adminToken(), "", ""); resp.StatusCode != 200 {
+		t.Fatalf("suspend = %d", resp.StatusCode)
+	}
+	if _, page := b.get("/portal/apps"); !strings.Contains(page, `action="/portal/signin"`) {
+		t.Error("a suspended developer's session still works")
+	}
+	if resp, body := tp.adminCall("POST", "/admin/developers/dev_nope/approve", tp.adminToken(), "", ""); resp.StatusCode != 404 || !strings.Contains(string(body), `"resource_not_found"`) {
+		t.Errorf("approve an unknown developer = %d %s", resp.StatusCode, body)
 	}
 }

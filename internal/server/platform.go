@@ -226,8 +226,9 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		return nil, err
 	}
 	var site http.Handler
+	var accounts *developers.Manager
 	if cfg.Portal {
-		accounts := &developers.Manager{
+		accounts = &developers.Manager{
 			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
 			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger,
 			SandboxScopes: func(ctx context.Context) ([]string, error) {
@@ -264,6 +265,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		Gateway:        gw,
 		APIs:           p.APIs,
 		Plans:          p.Plans,
+		Developers:     accounts,
 		Usage:          p.Store,
 		Keys:           p.Keys,
 		Store:          p.Store,

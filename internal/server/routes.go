@@ -9,6 +9,7 @@ import (
 
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/portal"
+	"gatehouse/internal/store"
 )
 
 // Public returns the public listener's handler: OAuth/OIDC, the docs and
@@ -89,6 +90,10 @@ func (s *Server) Admin() http.Handler {
 	admin("PATCH /admin/subscriptions/{id}", a.updateSubscription)
 	admin("POST /admin/subscriptions/{id}/approve", a.approveSubscription)
 	admin("DELETE /admin/subscriptions/{id}", a.deleteSubscription)
+	admin("GET /admin/developers", a.listDevelopers)
+	admin("POST /admin/developers/{id}/approve", a.developerStatus(store.DeveloperActive))
+	admin("POST /admin/developers/{id}/reinstate", a.developerStatus(store.DeveloperActive))
+	admin("POST /admin/developers/{id}/suspend", a.developerStatus(store.DeveloperSuspended))
 	admin("GET /admin/usage", a.listUsage)
 	admin("GET /admin/keys", a.listKeys)
 	admin("POST /admin/keys/rotate", a.rotateKeys)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse/internal/developers"
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/health"
 	"gatehouse/internal/keys"
@@ -44,6 +45,8 @@ type Deps struct {
 	Gateway *gateway.Gateway
 	APIs    *gateway.APIManager
 	Plans   *plans.Manager
+	// Developers runs the portal's accounts; nil when the portal is off.
+	Developers *developers.Manager
 	// Usage lists recorded call counts.
 	Usage UsageLister
 	Keys  *keys.Manager
