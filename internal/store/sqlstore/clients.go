@@ -60,10 +60,14 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 
 // deleteWithSubscriptions is a call of the store that deletes the row of
 // table whose column is key, and its subscriptions (whose subColumn is
-// key), in one transaction, and increments the access generation if there
-// were any (and the apis one for an API).
+// key) with their pending orders superseded, in one transaction, and
+// increments the access generation if there were any (and the apis one
+// for an API).
 func (db *DB) deleteWithSubscriptions(ctx context.Context, op, table, column, subColumn, key string) error {
 	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.supersedePending(ctx, tx, op, subColumn, key); err != nil {
+			return err
+		}
 		// The foreign key would cascade too; deleting first counts them.
 		subs, err := db.count(ctx, tx, `DELETE FROM subscriptions WHERE `+subColumn+` = ?`, key)
 		if err != nil {

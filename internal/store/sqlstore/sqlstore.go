@@ -24,7 +24,8 @@
 //
 // Change counters live in table generations, one row per kind of record:
 // "apis" counts API writes and "access" counts writes to plans and
-// subscriptions, in the same transaction as the write.
+// subscriptions (orders placed included), in the same transaction as the
+// write.
 package sqlstore
 
 import (
@@ -544,6 +545,9 @@ var (
 	refAPI    = ref{what: "API", table: "apis", column: "name", fk: "api"}
 	refPlan   = ref{what: "plan", table: "plans", column: "name", fk: "plan"}
 	refUser   = ref{what: "user", table: "users", column: "id", fk: "user"}
+
+	// refPendingPlan is a subscription's pending plan (0009_orders.sql).
+	refPendingPlan = ref{what: "plan", table: "plans", column: "name", fk: "pending_plan"}
 )
 
 // at returns r held by column i of the referencing record.
@@ -574,6 +578,9 @@ func (db *DB) explain(ctx context.Context, op string, tx *sql.Tx, key any, err e
 		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, err)
 	}
 	for _, r := range refs {
+		if args[r.arg] == nil {
+			continue // NULL refers to nothing
+		}
 		var exists bool
 		if err := db.writeRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM `+r.table+` WHERE `+r.column+` = ?)`,
 			args[r.arg]).Scan(&exists); err != nil {
