@@ -256,15 +256,15 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 	var out any
 	switch sub {
 	case "create":
-		out, err = p.Plans.Subscribe(ctx, client.value, api.value, plan.value)
+		out, err = p.Plans.Subscribe(ctx, plans.Operator, client.value, api.value, plan.value)
 	case "update":
-		out, err = p.Plans.ChangePlan(ctx, pos[0], plan.value)
+		out, err = p.Plans.ChangePlan(ctx, plans.Operator, pos[0], plan.value)
 	case "approve":
 		out, err = p.Plans.Approve(ctx, pos[0])
 	case "show":
 		out, err = p.Plans.GetSubscription(ctx, pos[0])
 	case "delete":
-		if err = p.Plans.Unsubscribe(ctx, pos[0]); err == nil {
+		if err = p.Plans.Unsubscribe(ctx, plans.Operator, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
 			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted subscription %s\n", pos[0])

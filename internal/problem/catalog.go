@@ -617,8 +617,7 @@ var catalog = []Entry{
 		Title:       "Incompatible State",
 		Description: "A resource is in a state that does not allow the requested operation.",
 		Causes: []Cause{
-			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated).",
-				Planned: "issue 12"},
+			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated)."},
 			{ID: "referenced_state", Text: "A resource the request refers to is in a state that prevents the operation (for example a plan that is no longer offered).",
 				Planned: "issue 12"},
 		},

@@ -35,7 +35,7 @@ func (a *adminAPI) createSubscription(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		var v *plans.SubscriptionView
-		if v, err = a.s.deps.Plans.Subscribe(r.Context(), req.ClientID, req.API, req.Plan); err == nil {
+		if v, err = a.s.deps.Plans.Subscribe(r.Context(), plans.Operator, req.ClientID, req.API, req.Plan); err == nil {
 			w.Header().Set("Location", "/admin/subscriptions/"+v.ID)
 			writeAdminJSON(w, http.StatusCreated, v)
 			return
@@ -63,7 +63,7 @@ func (a *adminAPI) updateSubscription(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var v *plans.SubscriptionView
-		if v, err = a.s.deps.Plans.ChangePlan(r.Context(), r.PathValue("id"), req.Plan); err == nil {
+		if v, err = a.s.deps.Plans.ChangePlan(r.Context(), plans.Operator, r.PathValue("id"), req.Plan); err == nil {
 			writeAdminJSON(w, http.StatusOK, v)
 			return
 		}
@@ -81,7 +81,7 @@ func (a *adminAPI) approveSubscription(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) deleteSubscription(w http.ResponseWriter, r *http.Request) {
-	if err := a.s.deps.Plans.Unsubscribe(r.Context(), r.PathValue("id")); err != nil {
+	if err := a.s.deps.Plans.Unsubscribe(r.Context(), plans.Operator, r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
 		return
 	}
