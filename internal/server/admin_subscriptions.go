@@ -1,7 +1,9 @@
 package server
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 
 	"gatehouse/internal/plans"
 	"gatehouse/internal/problem"
@@ -110,7 +112,9 @@ var orderFilters = map[string]func(f *store.OrderFilter) *string{
 // ignored: a misspelt filter would otherwise list every order.
 func (a *adminAPI) listOrders(w http.ResponseWriter, r *http.Request) {
 	var f store.OrderFilter
-	for name, values := range r.URL.Query() {
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) { // the same error for the same query
+		values := q[name]
 		field, ok := orderFilters[name]
 		switch {
 		case !ok:

@@ -70,14 +70,16 @@ func (db *DB) PlaceOrder(ctx context.Context, o *store.Order, decide func(s *sto
 			}
 			// The pending order first: a deletion supersedes it unless
 			// decide settled it, and o may be pending in its place.
-			if pending != nil && decided.Status != pending.Status {
+			if pending != nil {
 				want := *pending
 				if want.Status = decided.Status; *decided != want {
 					return fmt.Errorf("sqlstore: %s %q: decide may change only the pending order's status", op, o.ID)
 				}
-				if err := db.do(ctx, tx, op, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ?`,
-					decided.Status, db.at(time.Time{}), pending.ID); err != nil {
-					return err
+				if decided.Status != pending.Status {
+					if err := db.do(ctx, tx, op, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ?`,
+						decided.Status, db.at(time.Time{}), pending.ID); err != nil {
+						return err
+					}
 				}
 			}
 			if err := db.writeDecided(ctx, tx, op, o.SubscriptionID, s, next); err != nil {
@@ -90,9 +92,10 @@ func (db *DB) PlaceOrder(ctx context.Context, o *store.Order, decide func(s *sto
 			if err := db.bumpGeneration(ctx, op, tx, generationAccess); err != nil {
 				return err
 			}
-			if next != nil {
-				stored, err = readOne(db, ctx, tx, op, scanSubscription, subscriptionTable.get, o.SubscriptionID)
+			if next == nil {
+				return nil // deleted
 			}
+			stored, err = readOne(db, ctx, tx, op, scanSubscription, subscriptionTable.get, o.SubscriptionID)
 			return err
 		})
 		if err != nil {

@@ -352,6 +352,9 @@ func testPlaceOrderAtomic(t *testing.T, s store.Store) {
 		{"subscription client changed", next("ord-2", "sub-1"), change(func(cur *store.Subscription, _ *store.Order) { cur.ClientID = "app-2" }), nil},
 		{"subscription API changed", next("ord-2", "sub-1"), change(func(cur *store.Subscription, _ *store.Order) { cur.APIName = "api-b" }), nil},
 		{"pending order's plan changed", next("ord-2", "sub-1"), change(func(_ *store.Subscription, pending *store.Order) { pending.ToPlan = "free" }), nil},
+		{"pending order's ID changed, its status not", next("ord-2", "sub-1"), change(func(_ *store.Subscription, pending *store.Order) {
+			pending.ID, pending.Status = "ord-9", store.OrderPending
+		}), nil},
 		{"empty order ID", next("", "sub-1"), change(nil), nil},
 		{"empty subscription ID", next("ord-2", ""), change(nil), nil},
 	}
