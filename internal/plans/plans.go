@@ -267,12 +267,12 @@ func (m *Manager) UpdatePlan(ctx context.Context, name string, s PlanSpec) (*Pla
 	return viewPlan(p), nil
 }
 
-// DeletePlan deletes a plan no subscription uses.
+// DeletePlan deletes a plan no subscription uses or waits for.
 func (m *Manager) DeletePlan(ctx context.Context, name string) error {
 	if err := m.Store.DeletePlan(ctx, name); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return problem.Newf(problem.ConflictResourceInUse,
-				"The plan %q has subscribers; move them to another plan first.", name)
+				"The plan %q has subscribers, or a change to it waits for approval; move them to another plan (or refuse the change) first.", name)
 		}
 		return problem.FromStore(err, "plan", name)
 	}
