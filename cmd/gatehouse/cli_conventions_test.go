@@ -107,7 +107,7 @@ func TestOutputFlag(t *testing.T) {
 		t.Fatalf("clients create --output json = %+v", made)
 	}
 	for _, args := range [][]string{
-		{"clients", "list"}, {"apis", "list"}, {"plans", "list"}, {"subscriptions", "list"},
+		{"clients", "list"}, {"apis", "list"}, {"plans", "list"}, {"subscriptions", "list"}, {"orders", "list"},
 		{"users", "list"}, {"keys", "list"}, {"usage"}, {"clients", "show", made.ClientID}, {"plans", "show", "sandbox"},
 	} {
 		viaJSON := c.must(append(args, "--json")...)

@@ -129,7 +129,7 @@ func FuzzGatewayRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, api := range []string{"sim-swap", "number-verification", "location-verification"} {
-		if _, err := p.Plans.Subscribe(ctx, app.ClientID, api, "fuzz-unlimited"); err != nil {
+		if _, err := p.Plans.Subscribe(ctx, plans.Operator, app.ClientID, api, "fuzz-unlimited"); err != nil {
 			f.Fatal(err)
 		}
 	}

@@ -1,7 +1,7 @@
 // Command gatehouse runs the API platform (serve) and its operator commands
-// (clients, apis, plans, subscriptions, usage, users, keys). Every command
-// reads the same configuration, so operator commands work whether or not a
-// server is running.
+// (clients, apis, plans, subscriptions, orders, usage, users, keys). Every
+// command reads the same configuration, so operator commands work whether
+// or not a server is running.
 package main
 
 import (
@@ -127,6 +127,7 @@ mistake in the command line.`,
 		c.apisCommand(),
 		c.plansCommand(),
 		c.subscriptionsCommand(),
+		c.ordersCommand(),
 		c.usageCommand(),
 		c.usersCommand(),
 		c.keysCommand(),

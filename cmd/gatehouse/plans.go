@@ -195,7 +195,9 @@ func quotaText(n int64) string {
 func (c *cli) subscriptionsCommand() *cobra.Command {
 	return group("subscriptions", "Subscribe apps to live APIs on a plan; approve, change and end subscriptions",
 		`A subscription lets one client call one live API on one plan. On a plan that requires
-approval it waits (pending) until an operator approves it.`,
+approval it waits (pending) until an operator approves or refuses it. A change to such a
+plan waits the same way (its pending plan) while the plan in force stays. Every change is
+recorded as an order (gatehouse orders list).`,
 		c.subscriptionCommand("create", "create", "Subscribe a client to an API on a plan",
 			"  gatehouse subscriptions create --client CLIENT_ID --api sim-swap --plan gold",
 			func(fs *pflag.FlagSet, sf *subscriptionFlags) {
@@ -213,7 +215,10 @@ approval it waits (pending) until an operator approves it.`,
 		c.subscriptionCommand("update", "update ID", "Move a subscription to another plan; takes effect on the next request",
 			"  gatehouse subscriptions update SUBSCRIPTION_ID --plan business",
 			func(fs *pflag.FlagSet, sf *subscriptionFlags) { fs.Var(&sf.plan, "plan", "the new plan (required)") }),
-		c.subscriptionCommand("approve", "approve ID", "Approve a pending subscription", "  gatehouse subscriptions approve SUBSCRIPTION_ID", nil),
+		c.subscriptionCommand("approve", "approve ID", "Approve what waits: a pending subscription, or a pending change of plan",
+			"  gatehouse subscriptions approve SUBSCRIPTION_ID", nil),
+		c.subscriptionCommand("refuse", "refuse ID", "Refuse what waits: a pending subscription is deleted, a pending change dropped",
+			"  gatehouse subscriptions refuse SUBSCRIPTION_ID", nil),
 		c.subscriptionCommand("delete", "delete ID", "End a subscription", "  gatehouse subscriptions delete SUBSCRIPTION_ID", nil),
 	)
 }
@@ -256,15 +261,27 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 	var out any
 	switch sub {
 	case "create":
-		out, err = p.Plans.Subscribe(ctx, client.value, api.value, plan.value)
+		out, err = p.Plans.Subscribe(ctx, plans.Operator, client.value, api.value, plan.value)
 	case "update":
-		out, err = p.Plans.ChangePlan(ctx, pos[0], plan.value)
+		out, err = p.Plans.ChangePlan(ctx, plans.Operator, pos[0], plan.value)
 	case "approve":
 		out, err = p.Plans.Approve(ctx, pos[0])
+	case "refuse":
+		var v *plans.SubscriptionView
+		if v, err = p.Plans.Refuse(ctx, pos[0]); err == nil {
+			out = v
+			if v == nil {
+				out = map[string]string{"deleted": pos[0]}
+				if !o.is("json") {
+					fmt.Fprintf(stdout, "refused subscription %s; it waited for approval, so it is deleted\n", pos[0])
+					return nil
+				}
+			}
+		}
 	case "show":
 		out, err = p.Plans.GetSubscription(ctx, pos[0])
 	case "delete":
-		if err = p.Plans.Unsubscribe(ctx, pos[0]); err == nil {
+		if err = p.Plans.Unsubscribe(ctx, plans.Operator, pos[0]); err == nil {
 			out = map[string]string{"deleted": pos[0]}
 			if !o.is("json") {
 				fmt.Fprintf(stdout, "deleted subscription %s\n", pos[0])
@@ -277,9 +294,9 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 			out = map[string]any{"subscriptions": list}
 			if !o.is("json") {
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tCLIENT\tAPI\tPLAN\tSTATUS")
+				fmt.Fprintln(tw, "ID\tCLIENT\tAPI\tPLAN\tSTATUS\tPENDING PLAN")
 				for _, s := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.ClientID, s.API, s.Plan, s.Status)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.ClientID, s.API, s.Plan, s.Status, orDash(s.PendingPlan))
 				}
 				return tw.Flush()
 			}
@@ -292,8 +309,72 @@ func (c *cli) subscriptions(ctx context.Context, sub string, pos []string, sf *s
 		return printJSON(stdout, out)
 	}
 	s := out.(*plans.SubscriptionView)
-	fmt.Fprintf(stdout, "subscription %s: client %s on %s, plan %s, %s\n", s.ID, s.ClientID, s.API, s.Plan, s.Status)
+	fmt.Fprintf(stdout, "subscription %s: client %s on %s, plan %s, %s", s.ID, s.ClientID, s.API, s.Plan, s.Status)
+	if s.PendingPlan != "" {
+		fmt.Fprintf(stdout, "; plan %s waits for approval", s.PendingPlan)
+	}
+	fmt.Fprintln(stdout)
 	return nil
+}
+
+// orDash is s, or "-" when empty, for a table cell.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (c *cli) ordersCommand() *cobra.Command {
+	var f struct{ org, app, client, subscription, status stringFlag }
+	list := &cobra.Command{Use: "list", Short: "List orders, newest first",
+		Example: "  gatehouse orders list\n  gatehouse orders list --status pending\n  gatehouse orders list --subscription SUBSCRIPTION_ID -o json",
+		Args:    exactArgs(0, "")}
+	fs := list.Flags()
+	fs.Var(&f.org, "organization", "only this organisation's orders")
+	fs.Var(&f.app, "app", "only this app's orders")
+	fs.Var(&f.client, "client", "only this client's orders")
+	fs.Var(&f.subscription, "subscription", "only this subscription's orders")
+	fs.Var(&f.status, "status", "only orders with this `status`: "+strings.Join(plans.OrderStatuses, ", "))
+	_ = list.RegisterFlagCompletionFunc("status", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return plans.OrderStatuses, cobra.ShellCompDirectiveNoFileComp
+	})
+	o := addOutput(list)
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		return c.orders(cmd.Context(), store.OrderFilter{OrganizationID: f.org.value, AppID: f.app.value,
+			ClientID: f.client.value, SubscriptionID: f.subscription.value, Status: f.status.value}, o)
+	}
+	return group("orders", "List orders: the purchase history of subscriptions",
+		`Every subscription change is an order: subscribe, change (of plan), cancel, and the operator's
+approve or refuse. An order waiting for approval is pending; it becomes completed, refused, or
+superseded when a later order of its subscription replaces it.`, list)
+}
+
+func (c *cli) orders(ctx context.Context, f store.OrderFilter, o *output) error {
+	stdout := c.stdout
+	p, err := open(ctx, c.configPath, c.getenv)
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+	list, err := p.Plans.ListOrders(ctx, f)
+	if err != nil {
+		return operatorError(err)
+	}
+	if o.is("json") {
+		return printJSON(stdout, map[string]any{"orders": list})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tSUBSCRIPTION\tCLIENT\tAPI\tKIND\tFROM\tTO\tPRICE\tSTATUS\tBY")
+	for _, v := range list {
+		by := "operator"
+		if v.DeveloperID != "" {
+			by = v.DeveloperID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.CreatedAt.Format(time.RFC3339),
+			v.SubscriptionID, v.ClientID, v.API, v.Kind, orDash(v.FromPlan), orDash(v.ToPlan), orDash(v.PriceLabel), v.Status, by)
+	}
+	return tw.Flush()
 }
 
 // usageRow is one app's usage of one API over the period.

@@ -215,7 +215,7 @@ func (h *harness) subscribeUnmetered(c client, apis ...string) {
 		}
 	}
 	for _, api := range apis {
-		if _, err := h.Plans.Subscribe(ctx, c.ID, api, "unmetered"); err != nil {
+		if _, err := h.Plans.Subscribe(ctx, plans.Operator, c.ID, api, "unmetered"); err != nil {
 			h.t.Fatalf("subscribing to %s: %v", api, err)
 		}
 	}

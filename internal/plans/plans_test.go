@@ -3,6 +3,7 @@ package plans
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -319,9 +320,9 @@ func TestUpdatePlan(t *testing.T) {
 	})
 }
 
-// TestDeletePlan: a plan with subscribers is conflict resource_in_use,
-// whatever their status; once they are gone it is deleted; an unknown plan
-// is not_found.
+// TestDeletePlan: a plan with subscribers, or pending for one, is
+// conflict resource_in_use, whatever their status; once they are gone it
+// is deleted; an unknown plan is not_found.
 func TestDeletePlan(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, f *fixture) {
@@ -333,7 +334,7 @@ func TestDeletePlan(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sub, err := f.m.Subscribe(ctx, "app", "maps", "approved")
+		sub, err := f.m.Subscribe(ctx, Operator, "app", "maps", "approved")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +347,16 @@ func TestDeletePlan(t *testing.T) {
 		if _, err := f.m.GetPlan(ctx, "approved"); err != nil {
 			t.Errorf("the refused delete deleted the plan: %v", err)
 		}
-		if _, err := f.m.ChangePlan(ctx, sub.ID, "free"); err != nil {
+		if _, err := f.m.ChangePlan(ctx, Operator, sub.ID, "free"); err != nil {
+			t.Fatal(err)
+		}
+		// On free, the plan asked for again waits as the pending plan.
+		if v, err := f.m.ChangePlan(ctx, Operator, sub.ID, "approved"); err != nil || v.PendingPlan != "approved" {
+			t.Fatalf("change to approved: %+v, %v; want it pending", v, err)
+		}
+		err = f.m.DeletePlan(ctx, "approved")
+		wantProblem(t, "delete a plan pending for a subscription", err, problem.ConflictResourceInUse)
+		if _, err := f.m.ChangePlan(ctx, Operator, sub.ID, "free"); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.m.DeletePlan(ctx, "approved"); err != nil {
@@ -356,13 +366,45 @@ func TestDeletePlan(t *testing.T) {
 		wantProblem(t, "get deleted", err, problem.NotFoundResourceNotFound)
 		err = f.m.DeletePlan(ctx, "approved")
 		wantProblem(t, "delete twice", err, problem.NotFoundResourceNotFound)
-		f.wantChanges(t, "the move and the delete", 2)
+		f.wantChanges(t, "three changes and the delete", 4)
 	})
+}
+
+// developer is an actor of the portal.
+var developer = Actor{DeveloperID: "dev-1", OrganizationID: "org-1", AppID: "app-of-dev-1"}
+
+// orderLog returns the subscription's orders, newest first, each as
+// "kind from>to status price"; every order must name the subscription's
+// client and API.
+func (f *fixture) orderLog(t *testing.T, subID, client, api string) []string {
+	t.Helper()
+	list, err := f.m.ListOrders(t.Context(), store.OrderFilter{SubscriptionID: subID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range list {
+		if o.ClientID != client || o.API != api || o.SubscriptionID != subID || !strings.HasPrefix(o.ID, "ord_") ||
+			!o.CreatedAt.Equal(t0) {
+			t.Errorf("order %+v: want one of %s (client %s, API %s) placed at %v", o, subID, client, api, t0)
+		}
+		out = append(out, fmt.Sprintf("%s %s>%s %s %s", o.Kind, o.FromPlan, o.ToPlan, o.Status, o.PriceLabel))
+	}
+	return out
+}
+
+// wantOrders fails t unless the subscription's orders are want, newest
+// first (orderLog).
+func (f *fixture) wantOrders(t *testing.T, what, subID, client, api string, want ...string) {
+	t.Helper()
+	if got := f.orderLog(t, subID, client, api); !slices.Equal(got, want) {
+		t.Errorf("%s: orders\n  %s\nwant\n  %s", what, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
 }
 
 // TestSubscribe: a subscription starts active, or pending on a plan that
 // needs approval; what it refers to must exist; an app subscribes once
-// per API.
+// per API. Each subscription is an order, naming who placed it.
 func TestSubscribe(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, f *fixture) {
@@ -373,7 +415,7 @@ func TestSubscribe(t *testing.T) {
 		if err := f.m.SeedDefaults(ctx); err != nil {
 			t.Fatal(err)
 		}
-		s, err := f.m.Subscribe(ctx, "app", "maps", "starter")
+		s, err := f.m.Subscribe(ctx, developer, "app", "maps", "starter")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,15 +429,29 @@ func TestSubscribe(t *testing.T) {
 		if got, err := f.m.GetSubscription(ctx, s.ID); err != nil || *got != want {
 			t.Errorf("GetSubscription = %+v, %v; want %+v", got, err, want)
 		}
-		pending, err := f.m.Subscribe(ctx, "app", "sms", "business")
+		f.wantOrders(t, "subscribe", s.ID, "app", "maps", "subscribe >starter completed €49 / month")
+		orders, err := f.m.ListOrders(ctx, store.OrderFilter{SubscriptionID: s.ID})
+		if err != nil || len(orders) != 1 {
+			t.Fatalf("ListOrders: %v, %v", orders, err)
+		}
+		if o := orders[0]; o.DeveloperID != "dev-1" || o.OrganizationID != "org-1" || o.AppID != "app-of-dev-1" || !o.UpdatedAt.Equal(t0) {
+			t.Errorf("order %+v does not name its developer, organisation and app", o)
+		}
+
+		pending, err := f.m.Subscribe(ctx, Operator, "app", "sms", "business")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pending.Status != store.SubscriptionPending {
-			t.Errorf("subscription on business: status %q; want pending", pending.Status)
+		if pending.Status != store.SubscriptionPending || pending.Plan != "business" || pending.PendingPlan != "" {
+			t.Errorf("subscription on business = %+v; want pending on business", pending)
 		}
 		if pending.ID == s.ID {
 			t.Error("two subscriptions share an ID")
+		}
+		f.wantOrders(t, "subscribe to a plan needing approval", pending.ID, "app", "sms", "subscribe >business pending €490 / month")
+		operatorOrders, _ := f.m.ListOrders(ctx, store.OrderFilter{SubscriptionID: pending.ID})
+		if o := operatorOrders[0]; o.DeveloperID != "" || o.OrganizationID != "" || o.AppID != "" {
+			t.Errorf("the operator's order %+v names a developer, organisation or app", o)
 		}
 		f.wantChanges(t, "two subscriptions", 2)
 
@@ -409,7 +465,7 @@ func TestSubscribe(t *testing.T) {
 			{"unknown plan", "app", "maps", "gold", problem.NotFoundResourceNotFound, `No plan "gold"`},
 			{"second subscription to one API", "app", "maps", "sandbox", problem.AlreadyExistsDuplicate, "change its plan instead"},
 		} {
-			_, err := f.m.Subscribe(ctx, c.client, c.api, c.plan)
+			_, err := f.m.Subscribe(ctx, developer, c.client, c.api, c.plan)
 			if p := wantProblem(t, c.name, err, c.reason); !strings.Contains(p.Detail, c.detail) {
 				t.Errorf("%s: detail %q; want %q in it", c.name, p.Detail, c.detail)
 			}
@@ -417,15 +473,20 @@ func TestSubscribe(t *testing.T) {
 		if list, _ := f.m.ListSubscriptions(ctx, store.SubscriptionFilter{}); len(list) != 2 {
 			t.Errorf("%d subscriptions after refused ones; want 2", len(list))
 		}
+		if list, _ := f.m.ListOrders(ctx, store.OrderFilter{}); len(list) != 2 {
+			t.Errorf("%d orders after refused subscriptions; want 2", len(list))
+		}
 		f.wantChanges(t, "after refused subscriptions", 2)
 	})
 }
 
-// TestChangePlanAndApprove: moving to a plan that needs approval makes a
-// subscription pending until approved; moving to a plan without keeps its
-// status; staying on the same plan changes only the update time (which
-// the store sets).
-func TestChangePlanAndApprove(t *testing.T) {
+// TestChangePlanKeepsPlanInForce: a change to a plan without approval
+// applies at once; one to a plan that needs approval waits as the pending
+// plan while the plan in force stays (the subscription active), until
+// approved. A later change supersedes a pending one; asking for the plan
+// in force withdraws it; asking again for what is pending or in force
+// changes nothing and places no order.
+func TestChangePlanKeepsPlanInForce(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, f *fixture) {
 		ctx := t.Context()
@@ -434,49 +495,275 @@ func TestChangePlanAndApprove(t *testing.T) {
 		if err := f.m.SeedDefaults(ctx); err != nil {
 			t.Fatal(err)
 		}
-		s, err := f.m.Subscribe(ctx, "app", "maps", "sandbox")
+		s, err := f.m.Subscribe(ctx, developer, "app", "maps", "sandbox")
 		if err != nil {
 			t.Fatal(err)
 		}
-		step := func(what string, v *SubscriptionView, err error, plan, status string) {
+		changes := 1
+		log := []string{"subscribe >sandbox completed Free"}
+		// step checks the subscription after a call, and its orders: the
+		// earlier ones (their statuses as settled) after the new ones.
+		step := func(what string, v *SubscriptionView, err error, plan, pendingPlan string, settled map[int]string, placed ...string) {
 			t.Helper()
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			if !v.UpdatedAt.After(t0) {
-				t.Errorf("%s: UpdatedAt %v; want the store's time of the update", what, v.UpdatedAt)
-			}
-			want := SubscriptionView{ID: s.ID, ClientID: "app", API: "maps", Plan: plan, Status: status, CreatedAt: t0, UpdatedAt: v.UpdatedAt}
+			want := SubscriptionView{ID: s.ID, ClientID: "app", API: "maps", Plan: plan, PendingPlan: pendingPlan,
+				Status: store.SubscriptionActive, CreatedAt: t0, UpdatedAt: v.UpdatedAt}
 			if *v != want {
 				t.Errorf("%s = %+v; want %+v", what, *v, want)
 			}
 			if got, _ := f.m.GetSubscription(ctx, s.ID); got == nil || *got != want {
 				t.Errorf("%s: stored %+v; want %+v", what, got, want)
 			}
+			for i, entry := range settled {
+				log[i] = entry
+			}
+			log = append(slices.Clone(placed), log...)
+			if len(placed) > 0 {
+				changes++
+				if !v.UpdatedAt.After(t0) {
+					t.Errorf("%s: UpdatedAt %v; want the store's time of the update", what, v.UpdatedAt)
+				}
+			}
+			f.wantOrders(t, what, s.ID, "app", "maps", log...)
+			f.wantChanges(t, what, changes)
 		}
-		v, err := f.m.ChangePlan(ctx, s.ID, "starter")
-		step("upgrade to starter", v, err, "starter", store.SubscriptionActive)
-		v, err = f.m.ChangePlan(ctx, s.ID, "business")
-		step("upgrade to business", v, err, "business", store.SubscriptionPending)
-		v, err = f.m.ChangePlan(ctx, s.ID, "business")
-		step("the same plan again", v, err, "business", store.SubscriptionPending)
+		v, err := f.m.ChangePlan(ctx, developer, s.ID, "starter")
+		step("upgrade to starter", v, err, "starter", "", nil,
+			"change sandbox>starter completed €49 / month")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "business")
+		step("upgrade to business, which needs approval", v, err, "starter", "business", nil,
+			"change starter>business pending €490 / month")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "business")
+		step("business asked again", v, err, "starter", "business", nil)
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "starter")
+		step("back to the plan in force: the change is withdrawn", v, err, "starter", "", map[int]string{0: "change starter>business superseded €490 / month"},
+			"change starter>starter completed €49 / month")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "starter")
+		step("the plan in force again", v, err, "starter", "", nil)
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "business")
+		step("business again", v, err, "starter", "business", nil,
+			"change starter>business pending €490 / month")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "sandbox")
+		step("a downgrade while business is pending supersedes it", v, err, "sandbox", "", map[int]string{0: "change starter>business superseded €490 / month"},
+			"change starter>sandbox completed Free")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "business")
+		step("business once more", v, err, "sandbox", "business", nil,
+			"change sandbox>business pending €490 / month")
 		v, err = f.m.Approve(ctx, s.ID)
-		step("approve", v, err, "business", store.SubscriptionActive)
-		v, err = f.m.ChangePlan(ctx, s.ID, "business")
-		step("business again once approved", v, err, "business", store.SubscriptionActive)
-		v, err = f.m.ChangePlan(ctx, s.ID, "starter")
-		step("downgrade to starter", v, err, "starter", store.SubscriptionActive)
-		f.wantChanges(t, "a subscription and six changes", 7)
+		step("approve", v, err, "business", "", map[int]string{0: "change sandbox>business completed €490 / month"},
+			"approve sandbox>business completed €490 / month")
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "business")
+		step("business in force, asked again", v, err, "business", "", nil)
+		v, err = f.m.ChangePlan(ctx, developer, s.ID, "starter")
+		step("downgrade to starter", v, err, "starter", "", nil,
+			"change business>starter completed €49 / month")
 
-		_, err = f.m.ChangePlan(ctx, s.ID, "gold")
-		wantProblem(t, "change to an unknown plan", err, problem.NotFoundResourceNotFound)
-		_, err = f.m.ChangePlan(ctx, "sub_nothing", "starter")
-		wantProblem(t, "change an unknown subscription", err, problem.NotFoundResourceNotFound)
-		_, err = f.m.Approve(ctx, "sub_nothing")
-		wantProblem(t, "approve an unknown subscription", err, problem.NotFoundResourceNotFound)
-		_, err = f.m.GetSubscription(ctx, "sub_nothing")
-		wantProblem(t, "get an unknown subscription", err, problem.NotFoundResourceNotFound)
-		f.wantChanges(t, "after refused changes", 7)
+		for _, c := range []struct {
+			name   string
+			call   func() error
+			reason problem.Reason
+		}{
+			{"approve with nothing pending", func() error { _, err := f.m.Approve(ctx, s.ID); return err }, problem.IncompatibleStateWrongState},
+			{"refuse with nothing pending", func() error { _, err := f.m.Refuse(ctx, s.ID); return err }, problem.IncompatibleStateWrongState},
+			{"change to an unknown plan", func() error { _, err := f.m.ChangePlan(ctx, developer, s.ID, "gold"); return err }, problem.NotFoundResourceNotFound},
+			{"change an unknown subscription", func() error { _, err := f.m.ChangePlan(ctx, developer, "sub_nothing", "starter"); return err }, problem.NotFoundResourceNotFound},
+			{"approve an unknown subscription", func() error { _, err := f.m.Approve(ctx, "sub_nothing"); return err }, problem.NotFoundResourceNotFound},
+			{"refuse an unknown subscription", func() error { _, err := f.m.Refuse(ctx, "sub_nothing"); return err }, problem.NotFoundResourceNotFound},
+			{"get an unknown subscription", func() error { _, err := f.m.GetSubscription(ctx, "sub_nothing"); return err }, problem.NotFoundResourceNotFound},
+		} {
+			p := wantProblem(t, c.name, c.call(), c.reason)
+			if c.reason == problem.IncompatibleStateWrongState && !strings.Contains(p.Detail, "nothing waiting for approval") {
+				t.Errorf("%s: detail %q", c.name, p.Detail)
+			}
+		}
+		f.wantOrders(t, "after refused calls", s.ID, "app", "maps", log...)
+		f.wantChanges(t, "after refused calls", changes)
+	})
+}
+
+// TestApproveAndRefuse: what waits is approved or refused by the
+// operator: a pending change (the plan in force stays when refused), or a
+// pending new subscription (deleted when refused). The pending order is
+// completed or refused, and the decision is an order of the operator's,
+// in the history of the organisation and app of the order it settles.
+func TestApproveAndRefuse(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		f.api(t, "sms")
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.CreatePlan(ctx, "enterprise", PlanSpec{PriceLabel: ptr("On request"), RequiresApproval: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		// A pending change refused: starter stays.
+		s, err := f.m.Subscribe(ctx, developer, "app", "maps", "starter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.ChangePlan(ctx, developer, s.ID, "business"); err != nil {
+			t.Fatal(err)
+		}
+		f.changes = 0
+		v, err := f.m.Refuse(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == nil || v.Plan != "starter" || v.PendingPlan != "" || v.Status != store.SubscriptionActive {
+			t.Errorf("Refuse of a pending change = %+v; want active on starter, nothing pending", v)
+		}
+		f.wantOrders(t, "a change refused", s.ID, "app", "maps",
+			"refuse starter>business completed €490 / month",
+			"change starter>business refused €490 / month",
+			"subscribe >starter completed €49 / month")
+		orders, _ := f.m.ListOrders(ctx, store.OrderFilter{SubscriptionID: s.ID})
+		if o := orders[0]; o.DeveloperID != "" || o.OrganizationID != "org-1" || o.AppID != "app-of-dev-1" {
+			t.Errorf("the refusal %+v: want the operator's, for the organisation and app of the order it settles", o)
+		}
+		if list, _ := f.m.ListOrders(ctx, store.OrderFilter{OrganizationID: "org-1"}); len(list) != 3 {
+			t.Errorf("the organisation's history has %d orders; want 3, the refusal included", len(list))
+		}
+
+		// A pending new subscription whose plan changes before approval:
+		// the plan asked for is replaced, and approved.
+		pending, err := f.m.Subscribe(ctx, developer, "app", "sms", "business")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.m.ChangePlan(ctx, developer, pending.ID, "enterprise"); err != nil || v.Status != store.SubscriptionPending || v.Plan != "enterprise" || v.PendingPlan != "" {
+			t.Fatalf("ChangePlan of a pending subscription to enterprise = %+v, %v; want it pending on enterprise", v, err)
+		}
+		v, err = f.m.Approve(ctx, pending.ID)
+		if err != nil || v.Status != store.SubscriptionActive || v.Plan != "enterprise" {
+			t.Fatalf("Approve = %+v, %v; want active on enterprise", v, err)
+		}
+		f.wantOrders(t, "a new subscription changed and approved", pending.ID, "app", "sms",
+			"approve >enterprise completed On request",
+			"change >enterprise completed On request",
+			"subscribe >business superseded €490 / month")
+
+		// A pending new subscription refused: deleted, its orders kept.
+		if err := f.m.Unsubscribe(ctx, developer, pending.ID); err != nil {
+			t.Fatal(err)
+		}
+		again, err := f.m.Subscribe(ctx, developer, "app", "sms", "business")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.changes = 0
+		v, err = f.m.Refuse(ctx, again.ID)
+		if err != nil || v != nil {
+			t.Fatalf("Refuse of a pending subscription = %+v, %v; want nil (deleted)", v, err)
+		}
+		_, err = f.m.GetSubscription(ctx, again.ID)
+		wantProblem(t, "a refused new subscription", err, problem.NotFoundResourceNotFound)
+		f.wantOrders(t, "a new subscription refused", again.ID, "app", "sms",
+			"refuse >business completed €490 / month",
+			"subscribe >business refused €490 / month")
+		_, err = f.m.Approve(ctx, again.ID)
+		wantProblem(t, "approve a refused subscription", err, problem.NotFoundResourceNotFound)
+		f.wantChanges(t, "a refusal", 1)
+		// The app may ask again.
+		if _, err := f.m.Subscribe(ctx, developer, "app", "sms", "starter"); err != nil {
+			t.Errorf("subscribing after a refusal: %v", err)
+		}
+	})
+}
+
+// TestUnsubscribeSupersedes: ending a subscription is a cancel order that
+// supersedes the one pending; the orders stay, and the pending plan no
+// longer holds its plan.
+func TestUnsubscribeSupersedes(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app")
+		f.api(t, "maps")
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.m.Subscribe(ctx, developer, "app", "maps", "starter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.ChangePlan(ctx, developer, s.ID, "business"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.m.Unsubscribe(ctx, developer, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.wantOrders(t, "unsubscribe", s.ID, "app", "maps",
+			"cancel starter> completed ",
+			"change starter>business superseded €490 / month",
+			"subscribe >starter completed €49 / month")
+		if err := f.m.DeletePlan(ctx, "business"); err != nil {
+			t.Errorf("DeletePlan of the plan the cancelled subscription had pending: %v", err)
+		}
+		err = f.m.Unsubscribe(ctx, developer, s.ID)
+		wantProblem(t, "unsubscribe twice", err, problem.NotFoundResourceNotFound)
+		if list, _ := f.m.ListOrders(ctx, store.OrderFilter{}); len(list) != 3 {
+			t.Errorf("%d orders after a refused unsubscribe; want 3", len(list))
+		}
+	})
+}
+
+// TestListOrders: orders are listed newest first by each filter; an
+// unknown status is bad_request invalid_parameter.
+func TestListOrders(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		f.client(t, "app-a")
+		f.client(t, "app-b")
+		f.api(t, "maps")
+		if err := f.m.SeedDefaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a, err := f.m.Subscribe(ctx, developer, "app-a", "maps", "business")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := f.m.Subscribe(ctx, Actor{DeveloperID: "dev-2", OrganizationID: "org-2"}, "app-b", "maps", "starter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := func(filter store.OrderFilter) []string {
+			t.Helper()
+			list, err := f.m.ListOrders(ctx, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, o := range list {
+				out = append(out, o.SubscriptionID+" "+o.Kind)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			filter store.OrderFilter
+			want   []string
+		}{
+			{store.OrderFilter{}, []string{b.ID + " subscribe", a.ID + " subscribe"}},
+			{store.OrderFilter{OrganizationID: "org-1"}, []string{a.ID + " subscribe"}},
+			{store.OrderFilter{AppID: "app-of-dev-1"}, []string{a.ID + " subscribe"}},
+			{store.OrderFilter{ClientID: "app-b"}, []string{b.ID + " subscribe"}},
+			{store.OrderFilter{SubscriptionID: b.ID}, []string{b.ID + " subscribe"}},
+			{store.OrderFilter{Status: store.OrderPending}, []string{a.ID + " subscribe"}},
+			{store.OrderFilter{Status: store.OrderSuperseded}, nil},
+		} {
+			if got := ids(c.filter); !slices.Equal(got, c.want) {
+				t.Errorf("ListOrders(%+v) = %q; want %q", c.filter, got, c.want)
+			}
+		}
+		_, err = f.m.ListOrders(ctx, store.OrderFilter{Status: "done"})
+		if p := wantProblem(t, "an unknown status", err, problem.BadRequestInvalidParameter); p.Detail == "" || !strings.Contains(p.Detail, "superseded") {
+			t.Errorf("detail %q does not list the statuses", p.Detail)
+		}
 	})
 }
 
@@ -497,7 +784,7 @@ func TestListSubscriptionsAndUnsubscribe(t *testing.T) {
 		}
 		ids := map[string]string{}
 		for _, pair := range [][2]string{{"app-b", "sms"}, {"app-a", "sms"}, {"app-b", "maps"}, {"app-a", "maps"}} {
-			s, err := f.m.Subscribe(ctx, pair[0], pair[1], "sandbox")
+			s, err := f.m.Subscribe(ctx, Operator, pair[0], pair[1], "sandbox")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -534,17 +821,17 @@ func TestListSubscriptionsAndUnsubscribe(t *testing.T) {
 		}
 
 		f.changes = 0
-		if err := f.m.Unsubscribe(ctx, ids["app-a sms"]); err != nil {
+		if err := f.m.Unsubscribe(ctx, Operator, ids["app-a sms"]); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := list(store.SubscriptionFilter{}), "app-a maps, app-b maps, app-b sms"; got != want {
 			t.Errorf("after unsubscribing: %q; want %q", got, want)
 		}
-		err := f.m.Unsubscribe(ctx, ids["app-a sms"])
+		err := f.m.Unsubscribe(ctx, Operator, ids["app-a sms"])
 		wantProblem(t, "unsubscribe twice", err, problem.NotFoundResourceNotFound)
 		f.wantChanges(t, "an unsubscribe and a refused one", 1)
 		// The app may subscribe to the API again.
-		if _, err := f.m.Subscribe(ctx, "app-a", "sms", "starter"); err != nil {
+		if _, err := f.m.Subscribe(ctx, Operator, "app-a", "sms", "starter"); err != nil {
 			t.Errorf("subscribing again after unsubscribing: %v", err)
 		}
 	})
@@ -562,7 +849,7 @@ func TestStoreUnavailable(t *testing.T) {
 		if _, err := f.m.CreatePlan(ctx, "free", PlanSpec{}); err != nil {
 			t.Fatal(err)
 		}
-		s, err := f.m.Subscribe(ctx, "app", "maps", "free")
+		s, err := f.m.Subscribe(ctx, Operator, "app", "maps", "free")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -574,12 +861,14 @@ func TestStoreUnavailable(t *testing.T) {
 			"ListPlans":         func() error { _, err := f.m.ListPlans(ctx); return err },
 			"UpdatePlan":        func() error { _, err := f.m.UpdatePlan(ctx, "free", PlanSpec{}); return err },
 			"DeletePlan":        func() error { return f.m.DeletePlan(ctx, "free") },
-			"Subscribe":         func() error { _, err := f.m.Subscribe(ctx, "app", "maps", "free"); return err },
-			"ChangePlan":        func() error { _, err := f.m.ChangePlan(ctx, s.ID, "free"); return err },
+			"Subscribe":         func() error { _, err := f.m.Subscribe(ctx, Operator, "app", "maps", "free"); return err },
+			"ChangePlan":        func() error { _, err := f.m.ChangePlan(ctx, Operator, s.ID, "free"); return err },
 			"Approve":           func() error { _, err := f.m.Approve(ctx, s.ID); return err },
+			"Refuse":            func() error { _, err := f.m.Refuse(ctx, s.ID); return err },
 			"GetSubscription":   func() error { _, err := f.m.GetSubscription(ctx, s.ID); return err },
 			"ListSubscriptions": func() error { _, err := f.m.ListSubscriptions(ctx, store.SubscriptionFilter{}); return err },
-			"Unsubscribe":       func() error { return f.m.Unsubscribe(ctx, s.ID) },
+			"Unsubscribe":       func() error { return f.m.Unsubscribe(ctx, Operator, s.ID) },
+			"ListOrders":        func() error { _, err := f.m.ListOrders(ctx, store.OrderFilter{}); return err },
 		}
 		names := make([]string, 0, len(calls))
 		for name := range calls {

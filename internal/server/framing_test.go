@@ -59,7 +59,7 @@ func forwardPlatform(t *testing.T) (tp *testPlatform, rec *testhttp.Recorder, to
 	if _, err := tp.parts.Plans.CreatePlan(ctx, "unmetered", plans.PlanSpec{RatePerSecond: &unmetered}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tp.parts.Plans.Subscribe(ctx, app.ID, "items", "unmetered"); err != nil {
+	if _, err := tp.parts.Plans.Subscribe(ctx, plans.Operator, app.ID, "items", "unmetered"); err != nil {
 		t.Fatal(err)
 	}
 	tok = tp.token(app, "items:read")

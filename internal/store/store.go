@@ -246,13 +246,20 @@ const (
 // Subscription binds an app (client) to an API and a plan. One per client
 // and API.
 type Subscription struct {
-	ID        string
-	ClientID  string
-	APIName   string
-	PlanName  string
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string
+	ClientID string
+	APIName  string
+	// PlanName is the plan in force while Status is active; while it is
+	// pending (a new subscription waiting for approval), the plan asked
+	// for.
+	PlanName string
+	// PendingPlanName is the plan a change asked for that waits for an
+	// operator's approval, while PlanName stays in force; "" when none.
+	// A plan cannot be deleted while it is pending for a subscription.
+	PendingPlanName string
+	Status          string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // SubscriptionFilter selects subscriptions; empty fields match all.
@@ -272,12 +279,16 @@ type Plans interface {
 	// UpdatePlan reads, calls update on a copy and writes, in one
 	// transaction. update must not change Name nor call the store.
 	UpdatePlan(ctx context.Context, name string, update func(p *Plan) error) (*Plan, error)
-	// DeletePlan: ErrConflict while a subscription uses the plan.
+	// DeletePlan: ErrConflict while a subscription uses the plan, or has
+	// it pending.
 	DeletePlan(ctx context.Context, name string) error
 }
 
 // Subscriptions stores subscriptions. Deleting a client or an API deletes
-// its subscriptions.
+// its subscriptions. A subscription deleted otherwise than by
+// Orders.PlaceOrder (DeleteSubscription, with its client or API) keeps
+// its orders, and its pending order becomes OrderSuperseded: nothing is
+// left to approve.
 type Subscriptions interface {
 	// CreateSubscription: ErrConflict when the client already has one for
 	// the API; ErrNotFound when the client, API or plan does not exist.
@@ -289,7 +300,8 @@ type Subscriptions interface {
 	// then API.
 	ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, error)
 	// UpdateSubscription reads, calls update on a copy and writes, in one
-	// transaction; ErrNotFound when the new plan does not exist. update
+	// transaction; ErrNotFound when the new plan (or pending plan) does
+	// not exist. update
 	// must not change ID, ClientID or APIName nor call the store.
 	UpdateSubscription(ctx context.Context, id string, update func(s *Subscription) error) (*Subscription, error)
 	DeleteSubscription(ctx context.Context, id string) error
@@ -298,6 +310,101 @@ type Subscriptions interface {
 	// subscriptions removed with their client or API, included), so nodes
 	// can drop cached subscriptions with one cheap read.
 	AccessGeneration(ctx context.Context) (int64, error)
+}
+
+// Order kinds: what an order asked for.
+const (
+	OrderSubscribe = "subscribe"
+	OrderChange    = "change" // of plan: upgrade or downgrade alike
+	OrderCancel    = "cancel"
+	OrderApprove   = "approve" // an operator approved a pending order
+	OrderRefuse    = "refuse"  // an operator refused a pending order
+)
+
+// Order statuses.
+const (
+	OrderCompleted = "completed"
+	// OrderPending waits for an operator's approval. A subscription has
+	// at most one pending order.
+	OrderPending = "pending"
+	// OrderRefused was refused by an operator.
+	OrderRefused = "refused"
+	// OrderSuperseded was still pending when a later order of the same
+	// subscription replaced it (a new change, a cancellation), or when
+	// the subscription was deleted.
+	OrderSuperseded = "superseded"
+)
+
+// Order is one purchase record: a subscription bought, changed or
+// cancelled, or an operator's decision on one. Orders are history: they
+// name what they were about rather than refer to it, and outlive the
+// subscription, client, app, organisation and API they name.
+type Order struct {
+	ID string
+	// OrganizationID and AppID are the organisation and app the order was
+	// placed for; "" when unknown (an operator's order for a client
+	// outside the portal).
+	OrganizationID string
+	AppID          string
+	// DeveloperID is who placed the order; "" for an operator.
+	DeveloperID    string
+	ClientID       string
+	APIName        string
+	SubscriptionID string
+	Kind           string
+	// FromPlan is the plan in force before the order ("" when none: a
+	// new subscription, or one still waiting for approval); ToPlan the
+	// plan the order asked for ("" for a cancellation).
+	FromPlan string
+	ToPlan   string
+	// PriceLabel is ToPlan's price label when the order was placed.
+	PriceLabel string
+	Status     string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// OrderFilter selects orders; empty fields match all.
+type OrderFilter struct {
+	OrganizationID string
+	AppID          string
+	ClientID       string
+	SubscriptionID string
+	Status         string
+}
+
+// Orders stores orders. A subscription change made for someone (a
+// developer in the portal, an operator) is written with PlaceOrder,
+// together with its order in one transaction, so that neither is ever
+// stored without the other.
+type Orders interface {
+	// PlaceOrder writes the order o and the change it makes to the
+	// subscription o.SubscriptionID, in one transaction. It reads the
+	// subscription (nil when none has that ID) and its pending order (nil
+	// when none) and calls decide with copies of them. decide completes
+	// o, may change pending's Status, and returns the subscription as it
+	// must be stored:
+	//   - with none stored, a new subscription with ID o.SubscriptionID,
+	//     created as CreateSubscription creates one (a nil one writes
+	//     nothing and returns ErrNotFound);
+	//   - the changed copy, updated as UpdateSubscription updates one;
+	//   - nil, which deletes the stored one.
+	// The pending order is written back with the current UpdatedAt when
+	// decide changed its Status, then o is stored (zero CreatedAt and
+	// UpdatedAt filled as CreateSubscription fills them, and written back
+	// into o), and the access generation increases by one. PlaceOrder
+	// returns the subscription as stored (nil when deleted).
+	//
+	// An error from decide is returned unchanged and nothing is written.
+	// ErrConflict when o.ID is taken, when o is pending while another
+	// order of the subscription still is, or as CreateSubscription;
+	// ErrNotFound as CreateSubscription and UpdateSubscription. decide
+	// must not change the subscription's ID, ClientID or APIName, nor
+	// pending's fields but Status, nor call the store.
+	PlaceOrder(ctx context.Context, o *Order, decide func(s *Subscription, pending *Order) (*Subscription, error)) (*Subscription, error)
+	// ListOrders returns the matching orders, newest first (by CreatedAt,
+	// then the order they were stored in).
+	ListOrders(ctx context.Context, f OrderFilter) ([]*Order, error)
 }
 
 // UsageRecord is one bucket of gateway calls: per client, API, UTC hour,
@@ -756,6 +863,7 @@ type Store interface {
 	APIs
 	Plans
 	Subscriptions
+	Orders
 	Usage
 	QuotaCounts
 	SigningKeys

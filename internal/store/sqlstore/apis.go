@@ -67,7 +67,7 @@ func (db *DB) UpdateAPI(ctx context.Context, name string, change func(a *store.A
 
 func (db *DB) DeleteAPI(ctx context.Context, name string) error {
 	return db.deleteCounting(ctx, "delete API", name, []string{`SELECT name FROM apis WHERE name = ?`},
-		`DELETE FROM subscriptions WHERE api_name = ?`, `DELETE FROM apis WHERE name = ?`, generationAPIs)
+		`api_name = ?`, `DELETE FROM apis WHERE name = ?`, generationAPIs)
 }
 
 func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {

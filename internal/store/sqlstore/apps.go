@@ -61,7 +61,7 @@ func (db *DB) DeleteApp(ctx context.Context, id string) error {
 	return db.deleteCounting(ctx, "delete app", id, []string{
 		`SELECT id FROM apps WHERE id = ?`,
 		`SELECT id FROM clients WHERE app_id = ? ORDER BY id`,
-	}, `DELETE FROM subscriptions WHERE client_id IN (SELECT id FROM clients WHERE app_id = ?)`,
+	}, `client_id IN (SELECT id FROM clients WHERE app_id = ?)`,
 		`DELETE FROM apps WHERE id = ?`, "")
 }
 

@@ -63,14 +63,15 @@ func (db *DB) UpdateClient(ctx context.Context, id string, change func(c *store.
 
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	return db.deleteCounting(ctx, "delete client", id, []string{`SELECT id FROM clients WHERE id = ?`},
-		`DELETE FROM subscriptions WHERE client_id = ?`, `DELETE FROM clients WHERE id = ?`, "")
+		`client_id = ?`, `DELETE FROM clients WHERE id = ?`, "")
 }
 
 // deleteCounting is a call of the store that deletes the record key with
 // del, in one transaction with everything its foreign keys delete: a
 // client's or an API's subscriptions and grants, an app's or an
-// organisation's clients with theirs. It deletes the subscriptions first
-// with subs, to count them, and increments the access generation if there
+// organisation's clients with theirs. It deletes the subscriptions that
+// subs (a condition on subscriptions, of key) selects first, to count
+// them, marking their pending orders superseded, and increments the access generation if there
 // were any, then gen (if not "") in any case.
 //
 // Counting them is exact only if no subscription (nor, for an app or an
@@ -96,7 +97,10 @@ func (db *DB) deleteCounting(ctx context.Context, op, key string, locks []string
 				}
 			}
 		}
-		n, err := db.count(ctx, tx, subs, key)
+		if err := db.supersedePendingWhere(ctx, tx, op, subs, key); err != nil {
+			return err
+		}
+		n, err := db.count(ctx, tx, `DELETE FROM subscriptions WHERE `+subs, key)
 		if err != nil {
 			return db.err(ctx, op, err)
 		}

@@ -80,7 +80,7 @@ func (db *DB) DeleteOrganization(ctx context.Context, id string) error {
 		`SELECT id FROM organizations WHERE id = ?`,
 		`SELECT id FROM apps WHERE organization_id = ? ORDER BY id`,
 		`SELECT id FROM clients WHERE app_id IN (SELECT id FROM apps WHERE organization_id = ?) ORDER BY id`,
-	}, `DELETE FROM subscriptions WHERE client_id IN (SELECT c.id FROM clients c
+	}, `client_id IN (SELECT c.id FROM clients c
 		JOIN apps a ON a.id = c.app_id WHERE a.organization_id = ?)`,
 		`DELETE FROM organizations WHERE id = ?`, "")
 }

@@ -57,7 +57,7 @@ func (db *DB) DeletePlan(ctx context.Context, name string) error {
 	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		err := db.one(ctx, tx, op, name, `DELETE FROM plans WHERE name = ?`, name)
 		if _, fk := db.d.foreignKey(err); fk { // ON DELETE RESTRICT
-			return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it: %w", name, store.ErrConflict)
+			return fmt.Errorf("sqlstore: delete plan %q: subscriptions use it or wait for it: %w", name, store.ErrConflict)
 		}
 		if err != nil {
 			return err
@@ -67,20 +67,24 @@ func (db *DB) DeletePlan(ctx context.Context, name string) error {
 }
 
 const (
-	subscriptionColumns     = `id, client_id, api_name, plan_name, status, created_at, updated_at`
+	subscriptionColumns = `id, client_id, api_name, plan_name, pending_plan_name, status,
+	created_at, updated_at`
 	selectSubscription      = `SELECT ` + subscriptionColumns + ` FROM subscriptions`
 	selectSubscriptionByApp = selectSubscription + ` WHERE client_id = ? AND api_name = ?`
 )
 
 // subscriptionTable: a write to subscriptions increments the access
 // generation. The constraints are named in
-// 0003_plans_subscriptions_usage.sql.
+// 0003_plans_subscriptions_usage.sql and 0009_orders.sql; the pending
+// plan's comes before the plan's, whose name ends like it. An empty
+// pending plan is NULL, which refers to no plan.
 var subscriptionTable = newTable(table[store.Subscription]{
 	name: "subscriptions", ids: 3, what: "ID, client or API", gen: generationAccess,
-	refs:    []ref{refClient.at(1), refAPI.at(2), refPlan.at(3)},
+	refs:    []ref{refClient.at(1), refAPI.at(2), refPendingPlan.at(4), refPlan.at(3)},
 	columns: subscriptionColumns, get: selectSubscription + ` WHERE id = ?`, scan: scanSubscription,
 	args: func(db *DB, s *store.Subscription) []any {
-		return []any{s.ID, s.ClientID, s.APIName, s.PlanName, s.Status, db.t(s.CreatedAt), db.t(s.UpdatedAt)}
+		return []any{s.ID, s.ClientID, s.APIName, s.PlanName, orNull(s.PendingPlanName), s.Status,
+			db.t(s.CreatedAt), db.t(s.UpdatedAt)}
 	},
 	stamps: func(s *store.Subscription) (_, _ *time.Time) { return &s.CreatedAt, &s.UpdatedAt },
 	check: func(s *store.Subscription) error {
@@ -93,8 +97,11 @@ var subscriptionTable = newTable(table[store.Subscription]{
 
 func scanSubscription(row scanner) (*store.Subscription, error) {
 	s := new(store.Subscription)
-	return s, row.Scan(&s.ID, &s.ClientID, &s.APIName, &s.PlanName, &s.Status,
+	var pending sql.NullString
+	err := row.Scan(&s.ID, &s.ClientID, &s.APIName, &s.PlanName, &pending, &s.Status,
 		(*tm)(&s.CreatedAt), (*tm)(&s.UpdatedAt))
+	s.PendingPlanName = pending.String
+	return s, err
 }
 
 func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
@@ -153,6 +160,9 @@ func (db *DB) UpdateSubscription(ctx context.Context, id string, change func(s *
 func (db *DB) DeleteSubscription(ctx context.Context, id string) error {
 	const op = "delete subscription"
 	return db.writeTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.supersedePending(ctx, tx, op, "id", id); err != nil {
+			return err
+		}
 		if err := db.one(ctx, tx, op, id, `DELETE FROM subscriptions WHERE id = ?`, id); err != nil {
 			return err
 		}

@@ -26,7 +26,8 @@
 // Change counters live in table generations, one row per kind of record:
 // "apis" counts API writes and "access" counts writes to plans and
 // subscriptions (those that go with a deleted client, API, app or
-// organisation included), in the same transaction as the write.
+// organisation, and orders placed, included), in the same transaction as
+// the write.
 package sqlstore
 
 import (
@@ -559,6 +560,9 @@ var (
 	refDeveloper    = ref{what: "developer", table: "developers", column: "id", fk: "developer"}
 	refOrganization = ref{what: "organization", table: "organizations", column: "id", fk: "organization"}
 	refApp          = ref{what: "app", table: "apps", column: "id", fk: "app"}
+
+	// refPendingPlan is a subscription's pending plan (0009_orders.sql).
+	refPendingPlan = ref{what: "plan", table: "plans", column: "name", fk: "pending_plan"}
 )
 
 // at returns r held by column i of the referencing record.
@@ -589,6 +593,9 @@ func (db *DB) explain(ctx context.Context, op string, tx *sql.Tx, key any, err e
 		return fmt.Errorf("sqlstore: %s %q: %w: %w", op, key, store.ErrNotFound, err)
 	}
 	for _, r := range refs {
+		if args[r.arg] == nil {
+			continue // NULL refers to nothing
+		}
 		var exists bool
 		if err := db.writeRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM `+r.table+` WHERE `+r.column+` = ?)`,
 			args[r.arg]).Scan(&exists); err != nil {

@@ -232,10 +232,13 @@ func TestCeil(t *testing.T) {
 func TestTableStatements(t *testing.T) {
 	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	tests := []struct{ got, want string }{
-		{subscriptionTable.insert, `INSERT INTO subscriptions (id, client_id, api_name, plan_name, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{subscriptionTable.update, `UPDATE subscriptions SET plan_name = ?, status = ?, created_at = ?, updated_at = ?
-			WHERE id = ?`},
+		{subscriptionTable.insert, `INSERT INTO subscriptions (id, client_id, api_name, plan_name, pending_plan_name, status,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{subscriptionTable.update, `UPDATE subscriptions SET plan_name = ?, pending_plan_name = ?, status = ?, created_at = ?,
+			updated_at = ? WHERE id = ?`},
+		{orderTable.insert, `INSERT INTO orders (id, organization_id, app_id, developer_id, client_id, api_name,
+			subscription_id, kind, from_plan, to_plan, price_label, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{apiTable.update, `UPDATE apis SET title = ?, version = ?, base_path = ?, upstream_url = ?, status = ?,
 			error_media_type = ?, max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
 			WHERE name = ?`},

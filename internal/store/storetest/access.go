@@ -171,6 +171,7 @@ func checkSubscription(t *testing.T, got, want *store.Subscription) {
 	checkString(t, "ClientID", got.ClientID, want.ClientID)
 	checkString(t, "APIName", got.APIName, want.APIName)
 	checkString(t, "PlanName", got.PlanName, want.PlanName)
+	checkString(t, "PendingPlanName", got.PendingPlanName, want.PendingPlanName)
 	checkString(t, "Status", got.Status, want.Status)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
@@ -1214,6 +1215,14 @@ func checkAccessCanceled(t *testing.T, s store.Store) {
 	}
 	_, err = s.AccessGeneration(ctx)
 	notNotFound("AccessGeneration", err)
+	for _, id := range []string{"sub-1", "missing"} {
+		_, err = s.PlaceOrder(ctx, fullOrder("ord-1", id), func(cur *store.Subscription, _ *store.Order) (*store.Subscription, error) {
+			return cur, nil
+		})
+		notNotFound(fmt.Sprintf("PlaceOrder on %q", id), err)
+	}
+	_, err = s.ListOrders(ctx, store.OrderFilter{})
+	notNotFound("ListOrders", err)
 	notNotFound("AddUsage", s.AddUsage(ctx, []store.UsageRecord{{ClientID: "app-1", APIName: "api-a", Hour: hour(0), Count: 1}}))
 	_, err = s.ListUsage(ctx, store.UsageFilter{})
 	notNotFound("ListUsage", err)
@@ -1227,5 +1236,6 @@ func checkAccessCanceled(t *testing.T, s store.Store) {
 	if rs := mustListUsage(t, s, store.UsageFilter{}); len(rs) != 0 {
 		t.Errorf("ListUsage after a cancelled AddUsage: got %d buckets; want 0", len(rs))
 	}
+	checkOrderIDs(t, s, store.OrderFilter{})
 	checkAccessGeneration(t, s, gen, "calls with a cancelled context")
 }

@@ -327,7 +327,7 @@ func invitationID(inv *store.Invitation) string   { return inv.ID }
 func appID(a *store.App) string                   { return a.ID }
 func clientID(c *store.Client) string             { return c.ID }
 
-func checkOrder(t *testing.T, what string, got, want []string) {
+func checkIDOrder(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
 		t.Errorf("%s = %q; want %q", what, got, want)
@@ -469,7 +469,7 @@ func testListDevelopers(t *testing.T, s store.Store) {
 	}
 	ds := mustListDevelopers(t, s)
 	// Byte order of the lower-cased addresses.
-	checkOrder(t, "ListDevelopers", keys(ds, developerEmail),
+	checkIDOrder(t, "ListDevelopers", keys(ds, developerEmail),
 		[]string{"0day@x.example", "_admin@x.example", "alice@x.example", "carol@x.example", "zed@x.example", "ålex@x.example"})
 	for _, d := range ds {
 		if w, ok := want[d.Email]; ok {
@@ -641,7 +641,7 @@ func testDeleteDeveloper(t *testing.T, s store.Store) {
 	if ms := mustListMemberships(t, s, "dev-1"); len(ms) != 0 {
 		t.Errorf("ListMemberships of the deleted developer = %q; want none", keys(ms, membershipOrg))
 	}
-	checkOrder(t, "ListMembers(org-1) after DeleteDeveloper", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-2"})
+	checkIDOrder(t, "ListMembers(org-1) after DeleteDeveloper", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-2"})
 	if ms := mustListMembers(t, s, "org-2"); len(ms) != 0 {
 		t.Errorf("ListMembers of the deleted developer's organisation = %q; want none", keys(ms, memberID))
 	}
@@ -721,8 +721,8 @@ func testCreateOrganizationErrors(t *testing.T, s store.Store) {
 	checkNotSentinel(t, "CreateOrganization with an empty ID", s.CreateOrganization(ctx, fullOrganization("", "x"), "dev-owner"))
 
 	checkOrganization(t, mustGetOrganization(t, s, "org-1"), want)
-	checkOrder(t, "ListOrganizations after failed creates", keys(mustListOrganizations(t, s), organizationID), []string{"org-1"})
-	checkOrder(t, "ListMemberships of the owner after failed creates", keys(mustListMemberships(t, s, "dev-owner"), membershipOrg), []string{"org-1"})
+	checkIDOrder(t, "ListOrganizations after failed creates", keys(mustListOrganizations(t, s), organizationID), []string{"org-1"})
+	checkIDOrder(t, "ListMemberships of the owner after failed creates", keys(mustListMemberships(t, s, "dev-owner"), membershipOrg), []string{"org-1"})
 	// Names need not be unique.
 	mustCreateOrganization(t, s, fullOrganization("org-2", "Acme"), "dev-owner")
 }
@@ -741,7 +741,7 @@ func testListOrganizations(t *testing.T, s store.Store) {
 		mustCreateOrganization(t, s, o, "dev-owner")
 	}
 	// By name in byte order, then by ID.
-	checkOrder(t, "ListOrganizations", keys(mustListOrganizations(t, s), organizationID),
+	checkIDOrder(t, "ListOrganizations", keys(mustListOrganizations(t, s), organizationID),
 		[]string{"o-1", "o-4", "o-3", "o-2", "o-5", "o-0"})
 }
 
@@ -775,7 +775,7 @@ func testUpdateOrganization(t *testing.T, s store.Store) {
 		t.Errorf("stored UpdatedAt = %v; want %v as returned by UpdateOrganization", stored.UpdatedAt, got.UpdatedAt)
 	}
 	// The members are untouched.
-	checkOrder(t, "ListMembers after UpdateOrganization", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
+	checkIDOrder(t, "ListMembers after UpdateOrganization", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
 }
 
 func testUpdateOrganizationErrors(t *testing.T, s store.Store) {
@@ -813,7 +813,7 @@ func testUpdateOrganizationErrors(t *testing.T, s store.Store) {
 		}
 	}
 	checkOrganization(t, mustGetOrganization(t, s, "org-1"), want)
-	checkOrder(t, "ListOrganizations after failed updates", keys(mustListOrganizations(t, s), organizationID), []string{"org-1"})
+	checkIDOrder(t, "ListOrganizations after failed updates", keys(mustListOrganizations(t, s), organizationID), []string{"org-1"})
 }
 
 func testUpdateOrganizationConcurrent(t *testing.T, s store.Store) {
@@ -870,15 +870,15 @@ func testMembers(t *testing.T, s store.Store) {
 	checkMembership(t, mustGetMembership(t, s, "org-2", "dev-1"),
 		&store.Membership{OrganizationID: "org-2", DeveloperID: "dev-1", Role: store.RoleOwner, CreatedAt: at(0)})
 
-	checkOrder(t, "ListMembers(org-1)", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
-	checkOrder(t, "ListMemberships(dev-1)", keys(mustListMemberships(t, s, "dev-1"), membershipOrg), []string{"org-2", "org-1"})
+	checkIDOrder(t, "ListMembers(org-1)", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
+	checkIDOrder(t, "ListMemberships(dev-1)", keys(mustListMemberships(t, s, "dev-1"), membershipOrg), []string{"org-2", "org-1"})
 
 	if err := s.RemoveMember(ctx, "org-1", "dev-1"); err != nil {
 		t.Fatalf("RemoveMember: %v", err)
 	}
 	checkNotFound(t, "GetMembership after RemoveMember", func() error { _, err := s.GetMembership(ctx, "org-1", "dev-1"); return err }())
-	checkOrder(t, "ListMembers(org-1) after RemoveMember", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
-	checkOrder(t, "ListMemberships(dev-1) after RemoveMember", keys(mustListMemberships(t, s, "dev-1"), membershipOrg), []string{"org-2"})
+	checkIDOrder(t, "ListMembers(org-1) after RemoveMember", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
+	checkIDOrder(t, "ListMemberships(dev-1) after RemoveMember", keys(mustListMemberships(t, s, "dev-1"), membershipOrg), []string{"org-2"})
 	// The developer and the organisation stay, and the developer may join
 	// again.
 	mustGetDeveloper(t, s, "dev-1")
@@ -928,7 +928,7 @@ func testMemberErrors(t *testing.T, s store.Store) {
 		checkNotFound(t, fmt.Sprintf("RemoveMember(%q, %q)", k[0], k[1]), s.RemoveMember(ctx, k[0], k[1]))
 	}
 	checkMembership(t, mustGetMembership(t, s, "org-1", "dev-1"), want)
-	checkOrder(t, "ListMembers after failed calls", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
+	checkIDOrder(t, "ListMembers after failed calls", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
 }
 
 // testListMembersOrder checks oldest-first lists, ties in creation time
@@ -946,14 +946,14 @@ func testListMembersOrder(t *testing.T, s store.Store) {
 	} {
 		mustAddMember(t, s, m)
 	}
-	checkOrder(t, "ListMembers", keys(mustListMembers(t, s, "org-1"), memberID), []string{"d-c", "dev-owner", "d-0", "d-B", "d-a"})
+	checkIDOrder(t, "ListMembers", keys(mustListMembers(t, s, "org-1"), memberID), []string{"d-c", "dev-owner", "d-0", "d-B", "d-a"})
 
 	for i, org := range []string{"o-z", "o-Y", "o-x"} {
 		o := fullOrganization(org, org)
 		o.CreatedAt = at(10 + min(i, 1)) // o-Y and o-x at once
 		mustCreateOrganization(t, s, o, "d-0")
 	}
-	checkOrder(t, "ListMemberships", keys(mustListMemberships(t, s, "d-0"), membershipOrg), []string{"org-1", "o-z", "o-Y", "o-x"})
+	checkIDOrder(t, "ListMemberships", keys(mustListMemberships(t, s, "d-0"), membershipOrg), []string{"org-1", "o-z", "o-Y", "o-x"})
 }
 
 func testInvitations(t *testing.T, s store.Store) {
@@ -989,11 +989,11 @@ func testInvitations(t *testing.T, s store.Store) {
 	tie := fullInvitation("inv-00", "org-1", "erin@example.com") // created with inv-1
 	mustCreateInvitation(t, s, tie)
 	invs := mustListInvitations(t, s, "org-1")
-	checkOrder(t, "ListInvitations(org-1)", keys(invs, invitationID), []string{"inv-0", "inv-00", "inv-1", "inv-2"})
+	checkIDOrder(t, "ListInvitations(org-1)", keys(invs, invitationID), []string{"inv-0", "inv-00", "inv-1", "inv-2"})
 	if len(invs) == 4 {
 		checkInvitation(t, invs[2], want)
 	}
-	checkOrder(t, "ListInvitations(org-2)", keys(mustListInvitations(t, s, "org-2"), invitationID), []string{"inv-3"})
+	checkIDOrder(t, "ListInvitations(org-2)", keys(mustListInvitations(t, s, "org-2"), invitationID), []string{"inv-3"})
 	if invs := mustListInvitations(t, s, "missing"); len(invs) != 0 {
 		t.Errorf("ListInvitations(missing) = %q; want none", keys(invs, invitationID))
 	}
@@ -1007,7 +1007,7 @@ func testInvitations(t *testing.T, s store.Store) {
 		_, err := s.GetInvitation(ctx, id)
 		checkNotFound(t, fmt.Sprintf("GetInvitation(%q)", id), err)
 	}
-	checkOrder(t, "ListInvitations(org-1) after DeleteInvitation", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-0", "inv-00", "inv-2"})
+	checkIDOrder(t, "ListInvitations(org-1) after DeleteInvitation", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-0", "inv-00", "inv-2"})
 	// The address may be invited again.
 	mustCreateInvitation(t, s, fullInvitation("inv-4", "org-1", "bob@example.com"))
 }
@@ -1033,7 +1033,7 @@ func testCreateInvitationErrors(t *testing.T, s store.Store) {
 	checkNotSentinel(t, "CreateInvitation with an empty ID", s.CreateInvitation(ctx, fullInvitation("", "org-1", "x@example.com")))
 	checkNotSentinel(t, "CreateInvitation with an empty address", s.CreateInvitation(ctx, fullInvitation("inv-2", "org-1", "")))
 	checkInvitation(t, mustGetInvitation(t, s, "inv-1"), want)
-	checkOrder(t, "ListInvitations after failed creates", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-1"})
+	checkIDOrder(t, "ListInvitations after failed creates", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-1"})
 }
 
 func testAcceptInvitation(t *testing.T, s store.Store) {
@@ -1073,8 +1073,8 @@ func testAcceptInvitation(t *testing.T, s store.Store) {
 	checkString(t, "Role", m.Role, store.RoleAdmin)
 	checkMembership(t, mustGetMembership(t, s, "org-1", "dev-2"), m)
 
-	checkOrder(t, "ListMembers after accepting", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1", "dev-2"})
-	checkOrder(t, "ListInvitations after accepting", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-3"})
+	checkIDOrder(t, "ListMembers after accepting", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1", "dev-2"})
+	checkIDOrder(t, "ListInvitations after accepting", keys(mustListInvitations(t, s, "org-1"), invitationID), []string{"inv-3"})
 	checkInvitation(t, mustGetInvitation(t, s, "inv-3"), kept)
 }
 
@@ -1113,7 +1113,7 @@ func testAcceptInvitationErrors(t *testing.T, s store.Store) {
 	mustCreateDeveloper(t, s, fullDeveloper("dev-2", "carol@example.com"))
 	_, err = s.AcceptInvitation(ctx, "inv-1", "dev-2", at(30))
 	checkNotFound(t, "AcceptInvitation of a withdrawn invitation", err)
-	checkOrder(t, "ListMembers after refused accepts", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
+	checkIDOrder(t, "ListMembers after refused accepts", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner", "dev-1"})
 }
 
 // testAcceptInvitationConcurrent races developers accepting one invitation
@@ -1192,11 +1192,11 @@ func testAppRoundTrip(t *testing.T, s store.Store) {
 	older.CreatedAt = at(-10)
 	mustCreateApp(t, s, older)
 	as := mustListApps(t, s, "org-1")
-	checkOrder(t, "ListApps(org-1)", keys(as, appID), []string{"app-z", "APP-9", "app-0", "app-1", "app-2"})
+	checkIDOrder(t, "ListApps(org-1)", keys(as, appID), []string{"app-z", "APP-9", "app-0", "app-1", "app-2"})
 	if len(as) == 5 {
 		checkApp(t, as[3], want)
 	}
-	checkOrder(t, "ListApps(org-2)", keys(mustListApps(t, s, "org-2"), appID), []string{"app-x"})
+	checkIDOrder(t, "ListApps(org-2)", keys(mustListApps(t, s, "org-2"), appID), []string{"app-x"})
 	if as := mustListApps(t, s, "missing"); len(as) != 0 {
 		t.Errorf("ListApps(missing) = %q; want none", keys(as, appID))
 	}
@@ -1221,7 +1221,7 @@ func testCreateAppErrors(t *testing.T, s store.Store) {
 	}
 	checkNotSentinel(t, "CreateApp with an empty ID", s.CreateApp(ctx, fullApp("", "org-1")))
 	checkApp(t, mustGetApp(t, s, "app-1"), want)
-	checkOrder(t, "ListApps after failed creates", keys(mustListApps(t, s, "org-1"), appID), []string{"app-1"})
+	checkIDOrder(t, "ListApps after failed creates", keys(mustListApps(t, s, "org-1"), appID), []string{"app-1"})
 }
 
 func testUpdateApp(t *testing.T, s store.Store) {
@@ -1358,12 +1358,12 @@ func testAppClients(t *testing.T, s store.Store) {
 
 	// Ordered by environment: production before sandbox.
 	cs := mustListAppClients(t, s, "app-1")
-	checkOrder(t, "ListAppClients(app-1)", keys(cs, clientID), []string{"c-prd", "c-sbx"})
+	checkIDOrder(t, "ListAppClients(app-1)", keys(cs, clientID), []string{"c-prd", "c-sbx"})
 	if len(cs) == 2 {
 		checkClient(t, cs[0], production)
 		checkClient(t, cs[1], sandbox)
 	}
-	checkOrder(t, "ListAppClients(app-2)", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-other"})
+	checkIDOrder(t, "ListAppClients(app-2)", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-other"})
 	for _, id := range []string{"missing", "", "APP-1"} {
 		if cs := mustListAppClients(t, s, id); len(cs) != 0 {
 			t.Errorf("ListAppClients(%q) = %q; want none (operators' clients belong to no app)", id, keys(cs, clientID))
@@ -1399,8 +1399,8 @@ func testAppClients(t *testing.T, s store.Store) {
 	want.UpdatedAt = got.UpdatedAt
 	checkClient(t, got, &want)
 	checkClient(t, mustGetClient(t, s, "c-sbx"), &want)
-	checkOrder(t, "ListAppClients(app-1) after the move", keys(mustListAppClients(t, s, "app-1"), clientID), []string{"c-prd"})
-	checkOrder(t, "ListAppClients(app-2) after the move", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-sbx", "c-other"})
+	checkIDOrder(t, "ListAppClients(app-1) after the move", keys(mustListAppClients(t, s, "app-1"), clientID), []string{"c-prd"})
+	checkIDOrder(t, "ListAppClients(app-2) after the move", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-sbx", "c-other"})
 
 	// And clears them: an operator's client again.
 	want.AppID, want.Environment, want.LastUsedAt = "", "", time.Time{}
@@ -1413,7 +1413,7 @@ func testAppClients(t *testing.T, s store.Store) {
 	}
 	want.UpdatedAt = got.UpdatedAt
 	checkClient(t, mustGetClient(t, s, "c-sbx"), &want)
-	checkOrder(t, "ListAppClients(app-2) after clearing", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-other"})
+	checkIDOrder(t, "ListAppClients(app-2) after clearing", keys(mustListAppClients(t, s, "app-2"), clientID), []string{"c-other"})
 }
 
 func testAppClientErrors(t *testing.T, s store.Store) {
@@ -1461,7 +1461,7 @@ func testAppClientErrors(t *testing.T, s store.Store) {
 		}
 	}
 	checkClient(t, mustGetClient(t, s, "c-sbx"), want)
-	checkOrder(t, "ListAppClients after failed calls", keys(mustListAppClients(t, s, "app-1"), clientID), []string{"c-prd", "c-sbx"})
+	checkIDOrder(t, "ListAppClients after failed calls", keys(mustListAppClients(t, s, "app-1"), clientID), []string{"c-prd", "c-sbx"})
 }
 
 func testRecordClientUse(t *testing.T, s store.Store) {
@@ -1660,7 +1660,7 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	checkClientsKept(t, s, kept, "after deleting another app")
 	checkClient(t, mustGetClient(t, s, "c-operator"), operator)
 	checkSubscription(t, mustGetSubscription(t, s, "sub-c-operator"), subscription("sub-c-operator", "c-operator", "api-a", "free"))
-	checkOrder(t, "ListApps after DeleteApp", keys(mustListApps(t, s, "org-1"), appID), []string{"app-2"})
+	checkIDOrder(t, "ListApps after DeleteApp", keys(mustListApps(t, s, "org-1"), appID), []string{"app-2"})
 	checkOrganization(t, mustGetOrganization(t, s, "org-1"), fullOrganization("org-1", "Acme"))
 	mustGetAPI(t, s, "api-a")
 	mustGetPlan(t, s, "free")
@@ -1726,10 +1726,10 @@ func testDeleteOrganization(t *testing.T, s store.Store) {
 	// organisation is untouched.
 	checkDeveloper(t, mustGetDeveloper(t, s, "dev-owner"), fullDeveloper("dev-owner", "owner@example.com"))
 	checkDeveloper(t, mustGetDeveloper(t, s, "dev-1"), fullDeveloper("dev-1", "bob@example.com"))
-	checkOrder(t, "ListMemberships(dev-owner)", keys(mustListMemberships(t, s, "dev-owner"), membershipOrg), []string{"org-2"})
-	checkOrder(t, "ListMembers(org-2)", keys(mustListMembers(t, s, "org-2"), memberID), []string{"dev-1", "dev-owner"})
+	checkIDOrder(t, "ListMemberships(dev-owner)", keys(mustListMemberships(t, s, "dev-owner"), membershipOrg), []string{"org-2"})
+	checkIDOrder(t, "ListMembers(org-2)", keys(mustListMembers(t, s, "org-2"), memberID), []string{"dev-1", "dev-owner"})
 	checkInvitation(t, mustGetInvitation(t, s, "inv-2"), keptInv)
-	checkOrder(t, "ListApps(org-2)", keys(mustListApps(t, s, "org-2"), appID), []string{"app-3"})
+	checkIDOrder(t, "ListApps(org-2)", keys(mustListApps(t, s, "org-2"), appID), []string{"app-3"})
 	checkClientsKept(t, s, kept, "after deleting another organisation")
 
 	// An organisation without subscriptions leaves the access generation.
@@ -1744,7 +1744,7 @@ func testDeleteOrganization(t *testing.T, s store.Store) {
 
 	// Recreating the organisation brings nothing back.
 	mustCreateOrganization(t, s, fullOrganization("org-1", "Acme"), "dev-owner")
-	checkOrder(t, "ListMembers of a recreated organisation", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
+	checkIDOrder(t, "ListMembers of a recreated organisation", keys(mustListMembers(t, s, "org-1"), memberID), []string{"dev-owner"})
 	if invs := mustListInvitations(t, s, "org-1"); len(invs) != 0 {
 		t.Errorf("ListInvitations of a recreated organisation = %q; want none", keys(invs, invitationID))
 	}
@@ -1908,15 +1908,15 @@ func checkAccountsCanceled(t *testing.T, s store.Store) {
 
 	checkDeveloper(t, mustGetDeveloper(t, s, "acct-dev"), dev)
 	checkOrganization(t, mustGetOrganization(t, s, "acct-org"), org)
-	checkOrder(t, "ListMembers", keys(mustListMembers(t, s, "acct-org"), memberID), []string{"acct-dev"})
+	checkIDOrder(t, "ListMembers", keys(mustListMembers(t, s, "acct-org"), memberID), []string{"acct-dev"})
 	checkInvitation(t, mustGetInvitation(t, s, "acct-inv"), inv)
 	checkApp(t, mustGetApp(t, s, "acct-app"), app)
 	checkClient(t, mustGetClient(t, s, "acct-client"), client)
 	if ds := mustListDevelopers(t, s); len(ds) != 1 {
 		t.Errorf("ListDevelopers after cancelled calls = %q; want only acct-dev", keys(ds, developerEmail))
 	}
-	checkOrder(t, "ListOrganizations", keys(mustListOrganizations(t, s), organizationID), []string{"acct-org"})
-	checkOrder(t, "ListApps", keys(mustListApps(t, s, "acct-org"), appID), []string{"acct-app"})
+	checkIDOrder(t, "ListOrganizations", keys(mustListOrganizations(t, s), organizationID), []string{"acct-org"})
+	checkIDOrder(t, "ListApps", keys(mustListApps(t, s, "acct-org"), appID), []string{"acct-app"})
 }
 
 // setupClosedAccounts creates a record of each kind for testClosed, and

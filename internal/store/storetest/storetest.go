@@ -61,6 +61,8 @@
 //     was. A subscription created while its client or API (or app, or
 //     organisation) is being deleted either fails with store.ErrNotFound
 //     or is counted by the deletion too: no subscription goes uncounted.
+//   - Orders (PlaceOrder, ListOrders) and subscriptions' pending plans
+//     follow the rules written at the top of orders.go.
 //   - AddUsage truncates hours to the UTC hour, sums records of one bucket
 //     within and across batches (keeping the larger LatencyMax), treats an
 //     empty batch as a no-op, does not modify its argument, and loses
@@ -253,6 +255,12 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SubscriptionCascadeConcurrent", testSubscriptionCascadeConcurrent},
 		{"AccessGeneration", testAccessGeneration},
 		{"AccessGenerationConcurrent", testAccessGenerationConcurrent},
+		{"PendingPlan", testPendingPlan},
+		{"PlaceOrder", testPlaceOrder},
+		{"PlaceOrderAtomic", testPlaceOrderAtomic},
+		{"PlaceOrderConcurrent", testPlaceOrderConcurrent},
+		{"ListOrders", testListOrders},
+		{"OrdersOutliveDeletes", testOrdersOutliveDeletes},
 		{"UsageRoundTrip", testUsageRoundTrip},
 		{"AddUsageTruncatesHours", testAddUsageTruncatesHours},
 		{"AddUsageSums", testAddUsageSums},
@@ -1203,6 +1211,13 @@ func testClosed(t *testing.T, s store.Store) {
 		{"DeleteSubscription", func() error { return s.DeleteSubscription(ctx, "present") }},
 		{"DeleteSubscription(missing)", func() error { return s.DeleteSubscription(ctx, "missing") }},
 		{"AccessGeneration", func() error { _, err := s.AccessGeneration(ctx); return err }},
+		{"PlaceOrder", func() error {
+			_, err := s.PlaceOrder(ctx, fullOrder("new", "present"), func(cur *store.Subscription, _ *store.Order) (*store.Subscription, error) {
+				return cur, nil
+			})
+			return err
+		}},
+		{"ListOrders", func() error { _, err := s.ListOrders(ctx, store.OrderFilter{}); return err }},
 		{"AddUsage", func() error { return s.AddUsage(ctx, usage) }},
 		{"ListUsage", func() error { _, err := s.ListUsage(ctx, store.UsageFilter{}); return err }},
 		{"RotateSigningKey", func() error { return s.RotateSigningKey(ctx, key("k", 0)) }},
