@@ -31,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"gatehouse/internal/oauth"
+	"gatehouse/internal/plans"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
@@ -47,6 +48,7 @@ const (
 
 // Store is what the accounts need from the store.
 type Store interface {
+	store.APIs
 	store.Developers
 	store.Organizations
 	store.Apps
@@ -77,6 +79,11 @@ type Manager struct {
 	Params signin.Argon2Params
 	// SandboxScopes returns the scopes a new sandbox credential gets.
 	SandboxScopes func(ctx context.Context) ([]string, error)
+	// Plans places the orders of subscriptions.
+	Plans *plans.Manager
+	// APIScopes returns the scopes an API's operations need (what a
+	// production credential gets with a subscription to it).
+	APIScopes func(ctx context.Context, api string) ([]string, error)
 	Now           func() time.Time
 	Logger        *slog.Logger
 }

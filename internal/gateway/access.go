@@ -75,6 +75,23 @@ func (g *Gateway) pollAccess(ctx context.Context) error {
 	return nil
 }
 
+// checkEnvironment keeps a portal app's credentials to their side: sandbox
+// credentials call sandbox APIs, production credentials the others, so a
+// test key can never reach a live backend and a production key is never
+// spent on the sandbox by mistake.
+func checkEnvironment(api *compiledAPI, c *Caller) *problem.Error {
+	sandboxAPI := api.rec.Status == store.APISandbox
+	switch {
+	case c.Environment == store.EnvironmentSandbox && !sandboxAPI:
+		return problem.Newf(problem.PermissionDeniedEnvironmentMismatch,
+			"The token belongs to the app's sandbox credentials, and %s is a live API: call it with the app's production credentials, which come with a subscription to it.", api.rec.Name)
+	case c.Environment == store.EnvironmentProduction && sandboxAPI:
+		return problem.Newf(problem.PermissionDeniedEnvironmentMismatch,
+			"The token belongs to the app's production credentials, and %s is a sandbox API: call it with the app's sandbox credentials.", api.rec.Name)
+	}
+	return nil
+}
+
 // accessFor returns the app's access to the API: its subscription's plan;
 // for a sandbox API without a subscription, the free sandbox plan; a 403
 // otherwise.

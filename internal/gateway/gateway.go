@@ -39,6 +39,11 @@ type Caller struct {
 	// Line is the end user's phone number (E.164) for 3-legged tokens,
 	// when known; the upstream receives it as X-Gatehouse-Subject.
 	Line string
+	// Environment is the token's client's environment when it is a portal
+	// app's credential (store.EnvironmentSandbox or
+	// EnvironmentProduction); "" for a client an operator made, which may
+	// call any API its subscriptions allow.
+	Environment string
 }
 
 // ThreeLegged reports whether the token acts for an end user.

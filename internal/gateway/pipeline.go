@@ -139,6 +139,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 		if p := checkScope(op, &caller); p != nil {
 			return p
 		}
+		if p := checkEnvironment(api, &caller); p != nil {
+			return p
+		}
 		// 5–6. Subscription, then the plan's rate and quota.
 		if g.cfg.Access != nil {
 			a, p := g.accessFor(r.Context(), api, caller.ClientID)

@@ -212,6 +212,18 @@ func (s *Server) clientActive(id string) *problem.Error {
 	return nil
 }
 
+// ClientEnvironment returns the environment of a portal app's credential
+// (store.EnvironmentSandbox or EnvironmentProduction), "" for a client an
+// operator made or one the cache cannot read now. It reads the client
+// cache that VerifyAccessToken has just filled.
+func (s *Server) ClientEnvironment(id string) string {
+	c, err := s.clients.getWithin(id, statusCheckTimeout)
+	if err != nil {
+		return ""
+	}
+	return c.Environment
+}
+
 func (s *Server) verifySignature(raw string) (*AccessClaims, *problem.Error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA})
 	if err != nil {

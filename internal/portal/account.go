@@ -319,4 +319,6 @@ func (p *Portal) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/apps/{id}", p.appPage)
 	mux.HandleFunc("POST /portal/apps/{id}/delete", p.deleteApp)
 	mux.HandleFunc("POST /portal/apps/{id}/credentials/{env}/{action}", p.credentialAction)
+	mux.HandleFunc("POST /portal/subscriptions", p.subscribe)
+	mux.HandleFunc("POST /portal/subscriptions/{id}/{action}", p.subscriptionAction)
 }

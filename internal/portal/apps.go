@@ -104,6 +104,7 @@ type appView struct {
 	Next string
 	// TokenURL is the token endpoint, for the samples.
 	TokenURL string
+	Purchases appPurchases
 }
 
 func (p *Portal) appPage(w http.ResponseWriter, r *http.Request) {
@@ -123,11 +124,22 @@ func (p *Portal) showApp(w http.ResponseWriter, r *http.Request, status int, app
 		p.fail(w, r, err)
 		return
 	}
+	subs, orders, err := p.cfg.Developers.Subscriptions(r.Context(), app)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	plans, err := p.planViews(r)
+	if err != nil {
+		p.fail(w, r, problem.FromStore(err, "plan", ""))
+		return
+	}
 	// The page must not be stored anywhere: it may hold a secret.
 	w.Header().Set("Cache-Control", "no-store")
 	p.render(w, r, status, "app", page{Title: app.Name, Nav: "apps", Data: appView{
 		App: app, Role: role, Secret: secret, Welcome: welcome, Next: localNext(next, ""),
-		TokenURL: p.cfg.BaseURL + "/oauth2/token"}})
+		TokenURL:  p.cfg.BaseURL + "/oauth2/token",
+		Purchases: appPurchases{Subscriptions: subs, Orders: orders, Plans: plans}}})
 }
 
 // credentialAction runs a button of the credentials table.

@@ -94,6 +94,7 @@ type apiView struct {
 	*reference
 	Plans   []planView
 	BaseURL string
+	Buy     *buyView
 }
 
 // apiPage renders an API's page, or its Markdown at {name}.md.
@@ -117,13 +118,20 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, problem.FromStore(err, "plan", ""))
 		return
 	}
-	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL}
+	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Buy: p.buyFor(w, r, ref.Name, ref.Status, plans)}
+	// Signed in, the samples carry the developer's own sandbox client id.
+	clientID := "YOUR_CLIENT_ID"
+	if vw := viewerOf(r.Context()); vw != nil && vw.Developer != nil {
+		if id, ok := p.cfg.Developers.SandboxClient(r.Context(), vw.Developer.ID); ok {
+			clientID = id
+		}
+	}
 	// Samples carry the base URL and (later) the developer's client id, so
 	// they are filled per request on a copy of the operations.
 	ops := make([]*operation, len(ref.Operations))
 	for i, op := range ref.Operations {
 		o := *op
-		o.Samples = samples(sampleInput{BaseURL: p.cfg.BaseURL, ClientID: "YOUR_CLIENT_ID", Op: op})
+		o.Samples = samples(sampleInput{BaseURL: p.cfg.BaseURL, ClientID: clientID, Op: op})
 		ops[i] = &o
 	}
 	cp := *ref
@@ -183,6 +191,12 @@ func (p *Portal) sandboxRules(w http.ResponseWriter, r *http.Request) {
 }
 
 // planView is a plan as the comparison shows it.
+// plansView is the plan comparison with its subscribe form.
+type plansView struct {
+	Plans []planView
+	Buy   *buyView
+}
+
 type planView struct {
 	Name, Price, Description, Rate, Burst, Day, Month string
 	Approval                                          bool
@@ -236,7 +250,20 @@ func (p *Portal) plansPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, problem.FromStore(err, "plan", ""))
 		return
 	}
-	p.render(w, r, http.StatusOK, "plans", page{Title: "Plans", Nav: "plans", Data: plans})
+	buy := p.buyFor(w, r, "", "", plans)
+	if buy.SignedIn {
+		refs, err := p.references(r.Context())
+		if err != nil {
+			p.fail(w, r, problem.FromStore(err, "API", ""))
+			return
+		}
+		for _, ref := range refs {
+			if ref.Status == store.APILive {
+				buy.APIs = append(buy.APIs, ref)
+			}
+		}
+	}
+	p.render(w, r, http.StatusOK, "plans", page{Title: "Plans", Nav: "plans", Data: plansView{Plans: plans, Buy: buy}})
 }
 
 // llmsTxt is the portal for language models (llmstxt.org): what the

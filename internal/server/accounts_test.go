@@ -387,3 +387,94 @@ func TestPortalApproval(t *testing.T) {
 		t.Errorf("approve an unknown developer = %d %s", resp.StatusCode, body)
 	}
 }
+
+var (
+	productionIDOnPage = regexp.MustCompile(`id="client-production">([^<]+)<`)
+	subscriptionOnPage = regexp.MustCompile(`action="/portal/subscriptions/(sub_[^/"]+)/plan"`)
+)
+
+// TestPortalPurchase buys a live API from the portal: the first
+// subscription creates the app's production credentials (secret shown
+// once) and the app calls the live API with them; each credential stays on
+// its side (environment_mismatch); an upgrade that needs approval keeps the
+// plan in force; cancelling cuts the app off; every step is an order.
+func TestPortalPurchase(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, nil)
+	if resp, body := tp.adminCall("PATCH", "/admin/apis/sim-swap", tp.adminToken(), "application/json", `{"status":"live"}`); resp.StatusCode != 200 {
+		t.Fatalf("making sim-swap live = %d %s", resp.StatusCode, body)
+	}
+	b := newBrowser(t, tp)
+	appID, sandboxID, sandboxSecret := b.signUp("Ana", "ana@example.com", "correct horse battery")
+	call := func(id, secret string) (int, string) {
+		t.Helper()
+		tok := tp.token(client{ID: id, Secret: secret}, "sim-swap:check")
+		resp, body := tp.send(t, testhttp.Request{Method: "POST", Path: "/sim-swap/v2/check", Token: tok,
+			Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
+		return resp.StatusCode, string(body)
+	}
+	if status, body := call(sandboxID, sandboxSecret); status != 403 || !strings.Contains(body, "environment_mismatch") {
+		t.Errorf("sandbox credentials on a live API = %d %s, want 403 environment_mismatch", status, body)
+	}
+
+	// The plans page offers the live API to the signed-in developer.
+	if _, page := b.get("/portal/plans"); !strings.Contains(page, `<option value="sim-swap">`) || !strings.Contains(page, `action="/portal/subscriptions"`) {
+		t.Fatalf("the plans page lacks the subscribe form with sim-swap:\n%s", page)
+	}
+	status, page := b.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"starter"}})
+	prodID, secret := productionIDOnPage.FindStringSubmatch(page), secretOnPage.FindStringSubmatch(page)
+	if status != 201 || prodID == nil || secret == nil || secret[1] != "production" {
+		t.Fatalf("subscribe = %d, want the app with its new production credentials:\n%s", status, page)
+	}
+	if status, body := call(prodID[1], secret[2]); status != 200 {
+		t.Errorf("production credentials on the live API = %d %s", status, body)
+	}
+	if status, body := call(prodID[1], secret[2]); status != 200 {
+		t.Errorf("second call = %d %s", status, body)
+	}
+	if _, page := b.get("/portal/apps/" + appID); strings.Contains(page, secret[2]) {
+		t.Error("the app page shows the production secret again")
+	}
+
+	// An upgrade that needs approval keeps the plan in force.
+	sub := subscriptionOnPage.FindStringSubmatch(b.last)
+	if sub == nil {
+		t.Fatalf("the app page lacks the subscription's plan form:\n%s", b.last)
+	}
+	if status, page := b.post("/portal/subscriptions/"+sub[1]+"/plan", url.Values{"plan": {"business"}}); status != 200 || !strings.Contains(page, "waits for the operator") {
+		t.Errorf("upgrade to business = %d:\n%s", status, page)
+	}
+	if status, body := call(prodID[1], secret[2]); status != 200 {
+		t.Errorf("a call while the upgrade waits = %d %s, want 200 on the plan in force", status, body)
+	}
+
+	// Cancel: the next call is refused.
+	if status, _ := b.post("/portal/subscriptions/"+sub[1]+"/cancel", url.Values{}); status != 200 {
+		t.Errorf("cancel = %d", status)
+	}
+	if status, body := call(prodID[1], secret[2]); status != 403 || !strings.Contains(body, "not_subscribed") {
+		t.Errorf("a call after cancelling = %d %s, want 403 not_subscribed", status, body)
+	}
+	_, page = b.get("/portal/apps/" + appID)
+	for _, want := range []string{">subscribe<", ">change<", ">cancel<", "superseded", "€49 / month"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the app's orders lack %q", want)
+		}
+	}
+
+	// Production credentials on an API back in the sandbox: refused.
+	b.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"starter"}})
+	if resp, body := tp.adminCall("PATCH", "/admin/apis/sim-swap", tp.adminToken(), "application/json", `{"status":"sandbox"}`); resp.StatusCode != 200 {
+		t.Fatalf("sim-swap back to sandbox = %d %s", resp.StatusCode, body)
+	}
+	if status, body := call(prodID[1], secret[2]); status != 403 || !strings.Contains(body, "environment_mismatch") {
+		t.Errorf("production credentials on a sandbox API = %d %s, want 403 environment_mismatch", status, body)
+	}
+
+	// Another organisation cannot touch the subscription.
+	eve := newBrowser(t, tp)
+	eve.signUp("Eve", "eve@example.com", "correct horse battery")
+	if status, _ := eve.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"starter"}}); status != 404 {
+		t.Errorf("subscribing another organisation's app = %d, want 404", status)
+	}
+}

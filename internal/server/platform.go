@@ -230,7 +230,18 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	if cfg.Portal {
 		accounts = &developers.Manager{
 			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
-			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger,
+			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger, Plans: p.Plans,
+			APIScopes: func(ctx context.Context, name string) ([]string, error) {
+				a, err := p.Store.GetAPI(ctx, name)
+				if err != nil {
+					return nil, problem.FromStore(err, "API", name)
+				}
+				spec, err := gateway.LoadSpec(a.Document)
+				if err != nil {
+					return nil, problem.Internal(err)
+				}
+				return spec.Scopes, nil
+			},
 			SandboxScopes: func(ctx context.Context) ([]string, error) {
 				all, err := definedScopes(ctx, p.Store)
 				return slices.DeleteFunc(all, func(s string) bool { return s == oauth.ScopeIntrospect }), err

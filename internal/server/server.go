@@ -149,7 +149,8 @@ func (b Bearer) VerifyBearer(raw string) (gateway.Caller, *problem.Error) {
 	if p != nil {
 		return gateway.Caller{}, p
 	}
-	g := gateway.Caller{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes()}
+	g := gateway.Caller{ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scopes(),
+		Environment: b.OAuth.ClientEnvironment(c.ClientID)}
 	if u, ok := b.OAuth.UserOf(c); ok {
 		g.Line = u.Line
 	}
