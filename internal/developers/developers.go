@@ -84,8 +84,8 @@ type Manager struct {
 	// APIScopes returns the scopes an API's operations need (what a
 	// production credential gets with a subscription to it).
 	APIScopes func(ctx context.Context, api string) ([]string, error)
-	Now           func() time.Time
-	Logger        *slog.Logger
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 func (m *Manager) now() time.Time {

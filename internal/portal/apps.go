@@ -103,7 +103,7 @@ type appView struct {
 	// Next is the page the developer came from (an API to try).
 	Next string
 	// TokenURL is the token endpoint, for the samples.
-	TokenURL string
+	TokenURL  string
 	Purchases appPurchases
 }
 
