@@ -88,7 +88,7 @@ func (g *Gateway) upstreamFor(rec *store.API, serverPath string, next map[string
 // bound to the API's name), so mutual TLS is never shared across APIs.
 func upstreamKey(rec *store.API) string {
 	opts := rec.Upstream
-	opts.TryLive = false // the portal's switch, not the connection's
+	opts.TryLive = false       // the portal's switch, not the connection's
 	o, _ := json.Marshal(opts) // plain strings, bytes and bools: never fails
 	return rec.UpstreamURL + "\n" + string(o)
 }

@@ -94,6 +94,8 @@ type apiView struct {
 	*reference
 	Plans   []planView
 	BaseURL string
+	// Try is set when each operation links its try-it form.
+	Try bool
 }
 
 // apiPage renders an API's page, or its Markdown at {name}.md.
@@ -117,7 +119,7 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, problem.FromStore(err, "plan", ""))
 		return
 	}
-	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL}
+	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Try: p.tryOn() && tryable(ref) == nil}
 	// Samples carry the base URL and (later) the developer's client id, so
 	// they are filled per request on a copy of the operations.
 	ops := make([]*operation, len(ref.Operations))

@@ -47,6 +47,10 @@ type Parts struct {
 	APIs    *gateway.APIManager
 	Plans   *plans.Manager
 	Users   *oauth.UserManager
+	// SandboxClient names the signed-in developer's sandbox app for the
+	// portal's try-it console (portal.TryConfig.SandboxClient). Nil, until
+	// developers sign in to the portal, makes try-it ask them to.
+	SandboxClient func(r *http.Request) (clientID string, ok bool)
 }
 
 // OpenParts makes the managers over st, which the caller opened (the
@@ -254,6 +258,12 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			Key:        derivedKey(cfg.Secret, "portal"),
 			Throttle: &signin.Throttle{Limiter: abuse, AddressRate: cfg.SignInRatePerAddress, Now: time.Now,
 				Logger: logger, What: "developer"},
+			Try: portal.TryConfig{
+				// The gateway behind the public front, as an app's call
+				// meets it (correlator, request limits, panics).
+				Gateway:   limits(gw, cfg.MaxURIBytes, cfg.MaxHeaderBytes, func(*http.Request) errorWriter { return render.API }),
+				MintToken: as.IssueClientToken, SandboxClient: p.SandboxClient,
+			},
 		})
 		if err != nil {
 			return nil, err
