@@ -351,23 +351,24 @@ func ignoredHeader(name string) bool {
 // console's tokens are client credentials), then the reference's
 // examples.
 func tryPresets(ref *reference, op *operation, action string) []tryPreset {
+	if op.Body == nil {
+		return nil // a preset is a body
+	}
 	var out []tryPreset
 	if ref.Sandbox {
 		for _, rule := range op.Rules {
-			if rule.ThreeLegged || op.Body != nil && rule.Body == "" {
+			if rule.ThreeLegged || rule.Body == "" {
 				continue
 			}
 			out = append(out, tryPreset{Label: rule.When, Body: indentJSON(rule.Body), Status: rule.Status, Answer: rule.Answer, Key: rule.Key})
 		}
 	}
-	if op.Body != nil {
-		for _, ex := range op.Body.Examples {
-			label := "Example " + ex.Name
-			if ex.Summary != "" {
-				label += ": " + ex.Summary
-			}
-			out = append(out, tryPreset{Label: label, Body: ex.JSON})
+	for _, ex := range op.Body.Examples {
+		label := "Example " + ex.Name
+		if ex.Summary != "" {
+			label += ": " + ex.Summary
 		}
+		out = append(out, tryPreset{Label: label, Body: ex.JSON})
 	}
 	for i := range out {
 		out[i].URL = action + "?preset=" + strconv.Itoa(i)
