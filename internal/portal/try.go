@@ -44,22 +44,26 @@ type TryConfig struct {
 	// token goes to Gateway only: never to the browser.
 	MintToken func(ctx context.Context, clientID string, scopes []string) (string, *problem.Error)
 	// SandboxClient returns the client_id of the signed-in developer's
-	// sandbox app. Nil, or ok false, means nobody is signed in: the form
-	// is shown, and posting it asks the developer to sign in.
+	// sandbox app; ok false means nobody is signed in: the form is shown,
+	// and posting it asks the developer to sign in. Nil means the portal's
+	// own sessions when it runs accounts (Config.Developers: the
+	// developer's first sandbox credential, developers.Manager's
+	// SandboxClient), else nobody is ever signed in.
 	SandboxClient func(r *http.Request) (clientID string, ok bool)
-	// CheckCSRF refuses a POST without the session's CSRF token, which
-	// the form sends in the field named by TryCSRFField. Nil means no
-	// check.
+	// CheckCSRF refuses a POST without the form's anti-forgery token,
+	// sent in the field named by TryCSRFField; CSRFToken returns the
+	// token the form carries. Nil means the portal's own when it runs
+	// accounts (Config.Developers), else no check and no token.
 	CheckCSRF func(r *http.Request) *problem.Error
-	// CSRFToken returns the token the form carries. Nil means none.
 	CSRFToken func(w http.ResponseWriter, r *http.Request) string
 	// MaxBodyBytes caps the JSON body a developer may send. Zero means
 	// 64 KiB.
 	MaxBodyBytes int64
 }
 
-// TryCSRFField is the form field carrying TryConfig.CSRFToken's token.
-const TryCSRFField = "csrf_token"
+// TryCSRFField is the form field carrying the anti-forgery token: the
+// one every portal form uses (checkCSRF).
+const TryCSRFField = "csrf"
 
 // maxShownBytes caps the answer body the console keeps and shows.
 const maxShownBytes = 256 << 10
@@ -116,6 +120,9 @@ type tryView struct {
 	CSRF        string
 	SignedIn    bool
 	SignInURL   string
+	// NoApp is set when the developer is signed in but has no sandbox
+	// credential to call with (the portal's own sessions only).
+	NoApp bool
 	// Refusal is why the portal did not make the call (sign in, a field,
 	// the token); nil when it did or nothing was posted.
 	Refusal *tryError
@@ -173,8 +180,9 @@ type tryError struct {
 	// Upstream marks an answer of the API behind the gateway (the
 	// sandbox here), passed on as it came.
 	Upstream bool
-	// SignIn, when set, is the sign-in link the refusal offers.
-	SignIn string
+	// Action and ActionURL, when set, are the link the refusal offers:
+	// sign in, create an app.
+	Action, ActionURL string
 }
 
 // tryTarget finds the API and operation of a try path, or fails the
@@ -244,15 +252,17 @@ func (p *Portal) tryRun(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, problem.New(problem.BadRequestMalformedBody, "The form could not be read.").Wrap(err))
 		return
 	}
-	if check := p.cfg.Try.CheckCSRF; check != nil {
-		if pe := check(r); pe != nil {
-			p.fail(w, r, pe)
-			return
-		}
+	if pe := p.tryCheckCSRF(r); pe != nil {
+		p.fail(w, r, pe)
+		return
 	}
 	v := p.newTryView(w, r, ref, op)
 	call, refusal := p.readTryForm(r.PostForm, &v)
-	if !v.SignedIn {
+	switch {
+	case v.NoApp:
+		refusal = problem.New(problem.PermissionDeniedNoSandboxApp,
+			"You have no app with sandbox credentials yet: create one on the Apps page (/portal/apps), then send the request again.")
+	case !v.SignedIn:
 		refusal = problem.New(problem.UnauthenticatedSessionRequired,
 			"Sign in to send the request: the portal calls the API with your sandbox app's credentials.")
 	}
@@ -284,8 +294,11 @@ func (p *Portal) tryRun(w http.ResponseWriter, r *http.Request) {
 // the error's status, and reports the error like every other.
 func (p *Portal) refuseTry(w http.ResponseWriter, r *http.Request, v tryView, pe *problem.Error) {
 	v.Refusal = explainProblem(pe)
-	if pe.Reason() == problem.UnauthenticatedSessionRequired {
-		v.Refusal.SignIn = v.SignInURL
+	switch pe.Reason() {
+	case problem.UnauthenticatedSessionRequired:
+		v.Refusal.Action, v.Refusal.ActionURL = "Sign in", v.SignInURL
+	case problem.PermissionDeniedNoSandboxApp:
+		v.Refusal.Action, v.Refusal.ActionURL = "Create an app", "/portal/apps"
 	}
 	pe.SetHeaders(w.Header())
 	p.renderTry(w, r, pe.Status(), v)
@@ -311,12 +324,8 @@ func (p *Portal) newTryView(w http.ResponseWriter, r *http.Request, ref *referen
 	if op.Body != nil {
 		v.ContentType = op.Body.ContentType
 	}
-	if f := p.cfg.Try.SandboxClient; f != nil {
-		v.clientID, v.SignedIn = f(r)
-	}
-	if f := p.cfg.Try.CSRFToken; f != nil {
-		v.CSRF = f(w, r)
-	}
+	v.clientID, v.SignedIn, v.NoApp = p.trySandboxClient(r)
+	v.CSRF = p.tryCSRFToken(w, r)
 	for _, pr := range op.Params {
 		if pr.In == "cookie" || pr.In == "header" && ignoredHeader(pr.Name) {
 			continue
@@ -334,6 +343,45 @@ func (p *Portal) newTryView(w http.ResponseWriter, r *http.Request, ref *referen
 	}
 	v.Presets = tryPresets(ref, op, action)
 	return v
+}
+
+// trySandboxClient is the sandbox app the console calls for: signedIn
+// when it has one; noApp when the portal's own session names a developer
+// without one.
+func (p *Portal) trySandboxClient(r *http.Request) (clientID string, signedIn, noApp bool) {
+	if f := p.cfg.Try.SandboxClient; f != nil {
+		clientID, signedIn = f(r)
+		return clientID, signedIn, false
+	}
+	if p.cfg.Developers == nil {
+		return "", false, false
+	}
+	v := viewerOf(r.Context())
+	if v == nil || v.Developer == nil {
+		return "", false, false
+	}
+	clientID, ok := p.cfg.Developers.SandboxClient(r.Context(), v.Developer.ID)
+	return clientID, ok, !ok
+}
+
+func (p *Portal) tryCSRFToken(w http.ResponseWriter, r *http.Request) string {
+	switch {
+	case p.cfg.Try.CSRFToken != nil:
+		return p.cfg.Try.CSRFToken(w, r)
+	case p.cfg.Developers != nil:
+		return p.csrfToken(w, r)
+	}
+	return ""
+}
+
+func (p *Portal) tryCheckCSRF(r *http.Request) *problem.Error {
+	switch {
+	case p.cfg.Try.CheckCSRF != nil:
+		return p.cfg.Try.CheckCSRF(r)
+	case p.cfg.Developers != nil:
+		return p.checkCSRF(r)
+	}
+	return nil
 }
 
 // ignoredHeader reports the header parameters OpenAPI ignores (3.0

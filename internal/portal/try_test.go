@@ -128,7 +128,7 @@ func TestTryForm(t *testing.T) {
 		`<input id="f-path-itemId" name="path.itemId" value="a-1" aria-describedby="f-path-itemId-hint">`,
 		`The item's id, e.g. <code>a-1</code>.`,
 		`<label for="f-query-q">`, `<label for="f-header-X-Tenant">`, `<label for="f-scope">`,
-		`<input type="hidden" name="csrf_token" value="tok-1">`,
+		`<input type="hidden" name="csrf" value="tok-1">`,
 		`href="` + tryAction + `?preset=1">Example second</a>`,
 		`<a href="/portal/signin?next=` + url.QueryEscape(tryAction) + `">Sign in</a>`,
 	} {
