@@ -41,14 +41,6 @@ type testPlatform struct {
 // first.
 func newTestPlatform(t *testing.T, tweak func(c *config.Config)) *testPlatform {
 	t.Helper()
-	return newTestPlatformWith(t, tweak, nil)
-}
-
-// newTestPlatformWith is newTestPlatform with withParts, when not nil,
-// called on the parts before Build: to set what serve leaves nil (such as
-// Parts.SandboxClient).
-func newTestPlatformWith(t *testing.T, tweak func(c *config.Config), withParts func(p *Parts)) *testPlatform {
-	t.Helper()
 	public, admin := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -79,9 +71,6 @@ func newTestPlatformWith(t *testing.T, tweak func(c *config.Config), withParts f
 	parts, err := OpenParts(ctx, cfg, st, tracker)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if withParts != nil {
-		withParts(parts)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))

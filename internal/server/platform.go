@@ -47,10 +47,6 @@ type Parts struct {
 	APIs    *gateway.APIManager
 	Plans   *plans.Manager
 	Users   *oauth.UserManager
-	// SandboxClient names the signed-in developer's sandbox app for the
-	// portal's try-it console (portal.TryConfig.SandboxClient). Nil, until
-	// developers sign in to the portal, makes try-it ask them to.
-	SandboxClient func(r *http.Request) (clientID string, ok bool)
 }
 
 // OpenParts makes the managers over st, which the caller opened (the
@@ -261,8 +257,10 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			Try: portal.TryConfig{
 				// The gateway behind the public front, as an app's call
 				// meets it (correlator, request limits, panics).
-				Gateway:   limits(gw, cfg.MaxURIBytes, cfg.MaxHeaderBytes, func(*http.Request) errorWriter { return render.API }),
-				MintToken: as.IssueClientToken, SandboxClient: p.SandboxClient,
+				Gateway: limits(gw, cfg.MaxURIBytes, cfg.MaxHeaderBytes, func(*http.Request) errorWriter { return render.API }),
+				// It calls for the signed-in developer's sandbox app, with
+				// the portal's CSRF check (its defaults with Developers).
+				MintToken: as.IssueClientToken,
 			},
 		})
 		if err != nil {

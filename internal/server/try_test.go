@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,74 +15,57 @@ import (
 	"gatehouse/internal/testhttp"
 )
 
-// developerCookie stands in for the portal's session in these tests:
-// developers cannot sign in to the portal yet, so the platform's
-// Parts.SandboxClient reads the signed-in developer's sandbox app from it.
-const developerCookie = "test_developer"
-
-// tryPlatform is a platform whose portal knows the developer a request is
-// signed in as (developerCookie), serving the sandbox SIM Swap API with
-// the real CAMARA document, and a sandbox app allowed its scopes.
+// tryPlatform is a platform serving the sandbox SIM Swap API with the
+// real CAMARA document, and a developer signed up on its portal (whose
+// sign-up made a sandbox app: the one try-it calls with).
 type tryPlatform struct {
 	*testPlatform
-	app client
+	// dev is the developer's browser, signed in; appID their app, app its
+	// sandbox credential.
+	dev   *browser
+	appID string
+	app   client
 }
 
-func newTryPlatform(t *testing.T) *tryPlatform {
+// newTryPlatform starts the platform; setup, when not nil, runs before
+// the developer signs up (their sandbox app gets every scope defined
+// then). The CAMARA document comes after: the app lacks the scope only it
+// defines, "sim-swap".
+func newTryPlatform(t *testing.T, setup func(tp *testPlatform)) *tryPlatform {
 	t.Helper()
 	doc := testcamara.Read(t, "sim-swap.yaml") // skips without the shared test data
-	tp := newTestPlatformWith(t, nil, func(p *Parts) {
-		p.SandboxClient = func(r *http.Request) (string, bool) {
-			c, err := r.Cookie(developerCookie)
-			if err != nil || c.Value == "" {
-				return "", false
-			}
-			return c.Value, true
-		}
-	})
+	tp := newTestPlatform(t, nil)
+	if setup != nil {
+		setup(tp)
+	}
+	dev := newBrowser(t, tp)
+	appID, id, secret := dev.signUp("Try Developer", "try@example.com", "correct horse battery")
 	if _, err := tp.parts.APIs.Update(context.Background(), "sim-swap", gateway.APIUpdate{Document: doc}); err != nil {
 		t.Fatalf("serving the CAMARA SIM Swap document in the sandbox: %v", err)
 	}
-	return &tryPlatform{testPlatform: tp, app: tp.createClient("sandbox app", "sim-swap:check", "sim-swap:retrieve-date")}
+	return &tryPlatform{testPlatform: tp, dev: dev, appID: appID, app: client{ID: id, Secret: secret}}
 }
 
 // page is a portal page as the browser got it.
 type page struct {
 	status int
-	header http.Header
 	body   string // the HTML as sent
 	text   string // the same with character references decoded
 }
 
-// portal sends a GET (form nil) or a form POST to the public listener as
-// a browser with JavaScript off would, signed in as clientID unless it is
-// empty.
-func (tp *tryPlatform) portal(path string, form url.Values, clientID string) page {
+// portal has b send a GET (form nil) or post a form (with the
+// anti-forgery token of the page b loaded last, as a browser with
+// JavaScript off does).
+func (tp *tryPlatform) portal(b *browser, path string, form url.Values) page {
 	tp.t.Helper()
-	method, body := http.MethodGet, io.Reader(nil)
-	if form != nil {
-		method, body = http.MethodPost, strings.NewReader(form.Encode())
+	var status int
+	var body string
+	if form == nil {
+		status, body = b.get(path)
+	} else {
+		status, body = b.post(path, form)
 	}
-	req, err := http.NewRequest(method, tp.Issuer+path, body)
-	if err != nil {
-		tp.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if clientID != "" {
-		req.AddCookie(&http.Cookie{Name: developerCookie, Value: clientID})
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		tp.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tp.t.Fatal(err)
-	}
-	return page{status: resp.StatusCode, header: resp.Header, body: string(b), text: html.UnescapeString(string(b))}
+	return page{status: status, body: body, text: html.UnescapeString(body)}
 }
 
 var (
@@ -131,17 +113,17 @@ func noToken(t *testing.T, what string, p page) {
 // curl line of the same call — never the token.
 func TestTryItSandbox(t *testing.T) {
 	t.Parallel()
-	tp := newTryPlatform(t)
+	tp := newTryPlatform(t, nil)
 	const action = "/portal/apis/sim-swap/try/checkSimSwap"
 
-	api := tp.portal("/portal/apis/sim-swap", nil, "")
+	api := tp.portal(newBrowser(t, tp.testPlatform), "/portal/apis/sim-swap", nil)
 	for _, want := range []string{`href="` + action + `"`, `href="/portal/apis/sim-swap/try/retrieveSimSwapDate"`} {
 		if !strings.Contains(api.body, want) {
 			t.Errorf("the API page does not link %s", want)
 		}
 	}
 
-	form := tp.portal(action, nil, tp.app.ID)
+	form := tp.portal(tp.dev, action, nil)
 	if form.status != 200 {
 		t.Fatalf("GET %s = %d:\n%s", action, form.status, form.text)
 	}
@@ -161,7 +143,7 @@ func TestTryItSandbox(t *testing.T) {
 		t.Errorf("the form holds %q; want the first sandbox rule's body %q", got, want)
 	}
 
-	res := tp.portal(action, url.Values{"scope": {"sim-swap:check"}, "header.x-correlator": {""}, "body": {body}}, tp.app.ID)
+	res := tp.portal(tp.dev, action, url.Values{"scope": {"sim-swap:check"}, "header.x-correlator": {""}, "body": {body}})
 	if res.status != 200 {
 		t.Fatalf("POST %s = %d:\n%s", action, res.status, res.text)
 	}
@@ -198,17 +180,17 @@ func TestTryItSandbox(t *testing.T) {
 // is not JSON: sent anyway, with the field marked).
 func TestTryItErrors(t *testing.T) {
 	t.Parallel()
-	tp := newTryPlatform(t)
+	tp := newTryPlatform(t, nil)
 	const action = "/portal/apis/sim-swap/try/checkSimSwap"
 
 	// The preset of the rule "the line ends in 3".
-	form := tp.portal(action, nil, tp.app.ID)
+	form := tp.portal(tp.dev, action, nil)
 	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(action) + `\?preset=\d+)">the line ends in 3`).FindStringSubmatch(form.body)
 	if m == nil {
 		t.Fatalf("no preset for the line ending in 3:\n%s", form.text)
 	}
-	preset := tp.portal(m[1], nil, tp.app.ID)
-	res := tp.portal(action, url.Values{"scope": {"sim-swap:check"}, "body": {formBody(t, preset)}}, tp.app.ID)
+	preset := tp.portal(tp.dev, m[1], nil)
+	res := tp.portal(tp.dev, action, url.Values{"scope": {"sim-swap:check"}, "body": {formBody(t, preset)}})
 	entry, _ := problem.Lookup("service_not_applicable")
 	if entry == nil {
 		t.Fatal("the registry has no service_not_applicable")
@@ -231,7 +213,7 @@ func TestTryItErrors(t *testing.T) {
 		{"schema", `{"phoneNumber": "0034600000001"}`, "schema_violation", ""},
 		{"not JSON", `{"phoneNumber": +34600000001}`, "malformed_body", "This is not valid JSON (line 1, column 17"},
 	} {
-		res := tp.portal(action, url.Values{"scope": {"sim-swap:check"}, "body": {tc.body}}, tp.app.ID)
+		res := tp.portal(tp.dev, action, url.Values{"scope": {"sim-swap:check"}, "body": {tc.body}})
 		entry, _ := problem.Lookup("bad_request")
 		c, _ := entry.Cause(tc.cause)
 		for _, want := range []string{"400 Bad Request", `href="/docs/errors#bad_request"`, "Cause:</strong> " + c.Text, `"code": "INVALID_ARGUMENT"`, tc.note} {
@@ -245,29 +227,41 @@ func TestTryItErrors(t *testing.T) {
 		noToken(t, tc.name, res)
 	}
 
-	// A scope the sandbox app is not allowed: the token is refused, with
-	// the registry's fix, and nothing is called.
-	res = tp.portal(action, url.Values{"scope": {"sim-swap"}, "body": {`{}`}}, tp.app.ID)
-	if res.status != 400 || !strings.Contains(res.text, `href="/docs/errors#invalid_scope"`) || strings.Contains(res.text, `id="result"`) {
+	// A scope the sandbox app is not allowed (defined by an API imported
+	// after it was made): the token is refused, with the registry's fix,
+	// and nothing is called.
+	upstream := testhttp.NewRecorder(t)
+	imp := testhttp.MustJSON(t, map[string]any{"name": "items", "base_path": "/items/v1", "upstream_url": upstream.URL, "status": "sandbox", "document": itemsAPI})
+	if resp, b := tp.adminCall("POST", "/admin/apis", tp.adminToken(), "application/json", imp); resp.StatusCode != 201 {
+		t.Fatalf("importing: %d %s", resp.StatusCode, b)
+	}
+	tp.portal(tp.dev, "/portal/apis/items/try/updateItem", nil)
+	res = tp.portal(tp.dev, "/portal/apis/items/try/updateItem", url.Values{"path.itemId": {"a-1"}, "scope": {"items:write"}, "body": {`{}`}})
+	entry, _ = problem.Lookup("invalid_scope")
+	c, _ := entry.Cause("scope_not_allowed")
+	if res.status != 400 || !strings.Contains(res.text, `href="/docs/errors#invalid_scope"`) || !strings.Contains(res.text, c.Text) ||
+		strings.Contains(res.text, `id="result"`) || len(upstream.Take()) != 0 {
 		t.Errorf("a scope the app lacks: %d\n%s", res.status, res.text)
 	}
 }
 
 // TestTryItRefusals: no session asks the developer to sign in (the form
-// keeps what they typed); an unknown operation is the registry's 404; a
-// live API is tried only once its operator opens it, an API in
-// maintenance never.
+// keeps what they typed); a forged form is refused; an unknown operation
+// is the registry's 404; a live API is tried only once its operator opens
+// it, an API in maintenance never; a developer without sandbox
+// credentials is sent to make an app.
 func TestTryItRefusals(t *testing.T) {
 	t.Parallel()
-	tp := newTryPlatform(t)
+	tp := newTryPlatform(t, nil)
 	const action = "/portal/apis/sim-swap/try/checkSimSwap"
 
-	get := tp.portal(action, nil, "")
+	anon := newBrowser(t, tp.testPlatform)
+	get := tp.portal(anon, action, nil)
 	if get.status != 200 || !strings.Contains(get.body, `<a href="/portal/signin?next=%2Fportal%2Fapis%2Fsim-swap%2Ftry%2FcheckSimSwap">Sign in</a>`) {
 		t.Errorf("signed out, GET = %d without a sign-in link:\n%s", get.status, get.text)
 	}
 	typed := `{"phoneNumber": "+34600000002"}`
-	res := tp.portal(action, url.Values{"scope": {"sim-swap:check"}, "body": {typed}}, "")
+	res := tp.portal(anon, action, url.Values{"scope": {"sim-swap:check"}, "body": {typed}})
 	entry, _ := problem.Lookup("unauthenticated")
 	c, _ := entry.Cause("session_required")
 	for _, want := range []string{`href="/portal/signin?next=%2Fportal%2Fapis%2Fsim-swap%2Ftry%2FcheckSimSwap"`, c.Text, `href="/docs/errors#unauthenticated"`, ">" + typed + "</textarea>"} {
@@ -279,8 +273,14 @@ func TestTryItRefusals(t *testing.T) {
 		t.Errorf("signed out, POST = %d (a result: %v); want 401 and no call", res.status, strings.Contains(res.text, `id="result"`))
 	}
 
+	// A form without the page's anti-forgery token.
+	tp.portal(tp.dev, action, nil)
+	if p := tp.portal(tp.dev, action, url.Values{"csrf": {"forged"}, "body": {typed}}); p.status != 403 || !strings.Contains(p.body, `/docs/errors#access_denied"`) || strings.Contains(p.body, `id="result"`) {
+		t.Errorf("a forged anti-forgery token = %d:\n%s", p.status, p.text)
+	}
+
 	for _, path := range []string{"/portal/apis/sim-swap/try/teleport", "/portal/apis/nope/try/checkSimSwap"} {
-		if p := tp.portal(path, nil, tp.app.ID); p.status != 404 || !strings.Contains(p.body, `/docs/errors#not_found"`) {
+		if p := tp.portal(tp.dev, path, nil); p.status != 404 || !strings.Contains(p.body, `/docs/errors#not_found"`) {
 			t.Errorf("GET %s = %d; want the registry's 404 page", path, p.status)
 		}
 	}
@@ -295,14 +295,13 @@ func TestTryItRefusals(t *testing.T) {
 	if resp, b := tp.adminCall("POST", "/admin/apis", tp.adminToken(), "application/json", imp); resp.StatusCode != 201 {
 		t.Fatalf("importing the live API: %d %s", resp.StatusCode, b)
 	}
-	nv := tp.createClient("nv app", "number-verification:verify")
 	const live = "/portal/apis/camara-nv/try/phoneNumberVerify"
-	if p := tp.portal("/portal/apis/camara-nv", nil, nv.ID); p.status != 200 || strings.Contains(p.body, "/try/") {
+	if p := tp.portal(tp.dev, "/portal/apis/camara-nv", nil); p.status != 200 || strings.Contains(p.body, "/try/") {
 		t.Errorf("a live API's page links try-it (or fails: %d)", p.status)
 	}
 	entry, _ = problem.Lookup("permission_denied")
 	c, _ = entry.Cause("try_it_disabled")
-	for _, p := range []page{tp.portal(live, nil, nv.ID), tp.portal(live, url.Values{"body": {`{}`}}, nv.ID)} {
+	for _, p := range []page{tp.portal(tp.dev, live, nil), tp.portal(tp.dev, live, url.Values{"body": {`{}`}})} {
 		if p.status != 403 || !strings.Contains(p.text, c.Text) || !strings.Contains(p.body, `/docs/errors#permission_denied"`) {
 			t.Errorf("live API without try_live = %d:\n%s", p.status, p.text)
 		}
@@ -310,10 +309,10 @@ func TestTryItRefusals(t *testing.T) {
 	if resp, b := tp.adminCall("PATCH", "/admin/apis/camara-nv", tp.adminToken(), "application/json", `{"try_live": true}`); resp.StatusCode != 200 || !strings.Contains(string(b), `"try_live": true`) {
 		t.Fatalf("opening the live API to try-it: %d %s", resp.StatusCode, b)
 	}
-	if p := tp.portal("/portal/apis/camara-nv", nil, nv.ID); !strings.Contains(p.body, `href="`+live+`"`) {
+	if p := tp.portal(tp.dev, "/portal/apis/camara-nv", nil); !strings.Contains(p.body, `href="`+live+`"`) {
 		t.Errorf("with try_live the API page does not link %s", live)
 	}
-	res = tp.portal(live, url.Values{"scope": {"number-verification:verify"}, "body": {`{"phoneNumber": "+34600000001"}`}}, nv.ID)
+	res = tp.portal(tp.dev, live, url.Values{"scope": {"number-verification:verify"}, "body": {`{"phoneNumber": "+34600000001"}`}})
 	if res.status != 200 || !strings.Contains(res.text, `id="result"`) || !strings.Contains(res.text, "<dt>X-Correlator</dt>") {
 		t.Errorf("with try_live, POST = %d:\n%s", res.status, res.text)
 	}
@@ -328,8 +327,23 @@ func TestTryItRefusals(t *testing.T) {
 	if resp, b := tp.adminCall("PATCH", "/admin/apis/camara-nv", tp.adminToken(), "application/json", `{"status": "maintenance"}`); resp.StatusCode != 200 {
 		t.Fatalf("maintenance: %d %s", resp.StatusCode, b)
 	}
-	if p := tp.portal(live, nil, nv.ID); p.status != 503 || !strings.Contains(p.body, `/docs/errors#unavailable"`) {
+	if p := tp.portal(tp.dev, live, nil); p.status != 503 || !strings.Contains(p.body, `/docs/errors#unavailable"`) {
 		t.Errorf("an API in maintenance = %d:\n%s", p.status, p.text)
+	}
+
+	// A developer without sandbox credentials is sent to make an app.
+	tp.portal(tp.dev, "/portal/apps/"+tp.appID, nil)
+	if p := tp.portal(tp.dev, "/portal/apps/"+tp.appID+"/credentials/sandbox/revoke", url.Values{}); p.status != 200 {
+		t.Fatalf("revoking the sandbox credential = %d", p.status)
+	}
+	if p := tp.portal(tp.dev, action, nil); !strings.Contains(p.body, `<a href="/portal/apps">Create an app</a> to send the request`) {
+		t.Errorf("without a sandbox app, the form does not say to create one:\n%s", p.text)
+	}
+	res = tp.portal(tp.dev, action, url.Values{"body": {typed}})
+	entry, _ = problem.Lookup("permission_denied")
+	c, _ = entry.Cause("no_sandbox_app")
+	if res.status != 403 || !strings.Contains(res.text, c.Text) || !strings.Contains(res.body, `<a class="button" href="/portal/apps">Create an app</a>`) || strings.Contains(res.text, `id="result"`) {
+		t.Errorf("without a sandbox app, POST = %d:\n%s", res.status, res.text)
 	}
 }
 
@@ -357,29 +371,30 @@ paths:
             schema: {type: object}
             example: {name: "first"}
       responses:
-        "200": {description: ok, content: {application/json: {schema: {type: object}}}}
+        "200": {description: ok, content: {application/json: {schema: {type: object}}}
+}
 `
 
 // TestTryItSendsTheForm: what the upstream receives is the form's call,
 // its parameters escaped, and the curl line repeats it exactly.
 func TestTryItSendsTheForm(t *testing.T) {
 	t.Parallel()
-	tp := newTryPlatform(t)
 	upstream := testhttp.NewRecorder(t)
-	imp := testhttp.MustJSON(t, map[string]any{"name": "items", "base_path": "/items/v1", "upstream_url": upstream.URL, "status": "sandbox", "document": itemsAPI})
-	if resp, b := tp.adminCall("POST", "/admin/apis", tp.adminToken(), "application/json", imp); resp.StatusCode != 201 {
-		t.Fatalf("importing: %d %s", resp.StatusCode, b)
-	}
-	app := tp.createClient("items app", "items:write")
+	tp := newTryPlatform(t, func(tp *testPlatform) {
+		imp := testhttp.MustJSON(t, map[string]any{"name": "items", "base_path": "/items/v1", "upstream_url": upstream.URL, "status": "sandbox", "document": itemsAPI})
+		if resp, b := tp.adminCall("POST", "/admin/apis", tp.adminToken(), "application/json", imp); resp.StatusCode != 201 {
+			t.Fatalf("importing: %d %s", resp.StatusCode, b)
+		}
+	})
 	const action = "/portal/apis/items/try/updateItem"
-	form := tp.portal(action, nil, app.ID)
+	form := tp.portal(tp.dev, action, nil)
 	if !strings.Contains(form.body, `<input id="f-path-itemId" name="path.itemId" value="a-1"`) {
 		t.Errorf("the path parameter is not pre-filled from its example:\n%s", form.text)
 	}
 	body := "{\r\n  \"name\": \"it's\"\r\n}"
-	res := tp.portal(action, url.Values{
+	res := tp.portal(tp.dev, action, url.Values{
 		"path.itemId": {"a b&é"}, "query.q": {"x y+z&w"}, "header.X-Tenant": {"t1"}, "scope": {"items:write"}, "body": {body},
-	}, app.ID)
+	})
 	if res.status != 200 || !strings.Contains(res.text, "200 OK") {
 		t.Fatalf("POST = %d:\n%s", res.status, res.text)
 	}
@@ -400,7 +415,7 @@ func TestTryItSendsTheForm(t *testing.T) {
 	noToken(t, "items", res)
 
 	// A header value no HTTP request can carry is refused in the form.
-	res = tp.portal(action, url.Values{"path.itemId": {"a"}, "header.X-Tenant": {"t\n1"}, "body": {"{}"}}, app.ID)
+	res = tp.portal(tp.dev, action, url.Values{"path.itemId": {"a"}, "header.X-Tenant": {"t\n1"}, "body": {"{}"}})
 	if res.status != 400 || !strings.Contains(res.body, `aria-invalid="true"`) || len(upstream.Take()) != 0 {
 		t.Errorf("a header with a line break: %d\n%s", res.status, res.text)
 	}

@@ -16,8 +16,9 @@
 // "Browse the APIs" from the landing page with a visible focus indicator
 // and opens the catalog with Enter; with JavaScript off, that the
 // catalog's search form finds SIM Swap alone; and, when GH_TRY is set,
-// with JavaScript off in each theme, that the try-it form posts as a plain
-// form, shows the gateway's 200 without any access token, and passes axe.
+// with JavaScript off in each theme, that a developer who signs up can
+// post the try-it form as it is pre-filled and see the gateway's 200
+// without any access token, on a page that passes axe.
 //
 // Environment:
 //   GH_BASE_URL     the portal, e.g. http://127.0.0.1:8080 (loopback only)
@@ -25,8 +26,8 @@
 //   GH_SCREENSHOTS  a directory for the PNGs; empty: no screenshots
 //   GH_CHROMIUM     the browser; default /usr/bin/chromium
 //   GH_PARALLEL     pages checked at once; default 3
-//   GH_TRY          a try-it page whose pre-filled form answers 200, for
-//                   a signed-in developer; empty: no try-it check
+//   GH_TRY          a try-it page whose pre-filled form answers 200 for a
+//                   developer who just signed up; empty: no try-it check
 //
 // Output: one JSON object per line for each check ({"check", "page",
 // "mode", "ok", "error", "note"}), then a table of bytes and requests per
@@ -334,9 +335,10 @@ async function search() {
 }
 
 // tryit: with JavaScript off (the page's own scripts aborted, as audit
-// does, so that axe can run), submitting the try-it form as it is
-// pre-filled posts it, and the page shows the gateway's answer: 200, and
-// no access token anywhere in it; axe checks that result page.
+// does, so that axe can run), a developer signs up (the portal makes their
+// sandbox app at once when it has no mail), then submits the try-it form
+// as it is pre-filled: the page shows the gateway's answer, 200, and no
+// access token anywhere; axe checks that result page.
 const tryPath = process.env.GH_TRY || '';
 async function tryit(scheme) {
   const name = `js-off ${scheme}`;
@@ -346,6 +348,16 @@ async function tryit(scheme) {
   const page = await context.newPage();
   const problems = [];
   try {
+    await page.goto(base + '/portal/signup', { waitUntil: 'load' });
+    await page.locator('input[name=name]').fill('Try Developer');
+    await page.locator('input[name=email]').fill(`try-${scheme}@example.com`);
+    await page.locator('input[name=password]').fill('correct horse battery');
+    const [signup] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
+      page.locator('main form button[type=submit]').click(),
+    ]);
+    await page.waitForLoadState('load');
+    if (signup.status() !== 201) throw new Error(`signing up answered ${signup.status()}`);
     await page.goto(base + tryPath, { waitUntil: 'load' });
     const [response] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
