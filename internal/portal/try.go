@@ -316,7 +316,7 @@ func (p *Portal) newTryView(w http.ResponseWriter, r *http.Request, ref *referen
 	v := tryView{
 		API: ref, Op: op, Action: action, BaseURL: p.cfg.BaseURL, Scopes: op.Scopes,
 		HasBody: op.Body != nil, CSRFField: TryCSRFField,
-		SignInURL: "/portal/signin?next=" + url.QueryEscape(action),
+		SignInURL: signinURL(r),
 	}
 	if len(op.Scopes) > 0 {
 		v.Scope = op.Scopes[0]
