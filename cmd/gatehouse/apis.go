@@ -24,6 +24,7 @@ type apiFlags struct {
 	// Upstream TLS: files holding PEM, and the server name.
 	ca, serverName, clientCert, clientKey stringFlag
 	allowUnderscore                       boolFlag
+	tryLive                               boolFlag
 	// Circuit breaker.
 	breakerFailures               int64Flag
 	breakerPause, breakerMaxPause durationFlag
@@ -139,6 +140,7 @@ func (c *cli) apisCommand() *cobra.Command {
 			fs.Var(&af.status, "status", "sandbox, live or maintenance")
 			fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
 			fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+			boolVar(fs, &af.tryLive, "try-live", "open a live API to the portal's try-it console (sandbox APIs always are)")
 			af.registerUpstream(fs, false)
 		})
 	updateCmd := c.apiCommand("update", "update NAME", "Change an API; flags not given keep their value",
@@ -153,6 +155,7 @@ func (c *cli) apisCommand() *cobra.Command {
 			fs.Var(&af.status, "status", "sandbox, live or maintenance")
 			fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
 			fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
+			boolVar(fs, &af.tryLive, "try-live", "open (or with =false close) a live API to the portal's try-it console")
 			af.registerUpstream(fs, true)
 		})
 	for _, cmd := range []*cobra.Command{importCmd, updateCmd} {
@@ -245,7 +248,7 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 			UpstreamClientCertPEM: deref(clientCert), UpstreamClientKeyPEM: deref(clientKey),
 			AllowUnderscoreHeaders: af.allowUnderscore.value,
 			BreakerFailures:        int(af.breakerFailures.value), BreakerPauseMS: af.breakerPause.ms(),
-			BreakerMaxPauseMS: af.breakerMaxPause.ms(),
+			BreakerMaxPauseMS: af.breakerMaxPause.ms(), TryLive: af.tryLive.value,
 		})
 	case "list":
 		var list []*gateway.APIView
@@ -280,6 +283,9 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 		}
 		if af.allowUnderscore.set {
 			u.AllowUnderscoreHeaders = &af.allowUnderscore.value
+		}
+		if af.tryLive.set {
+			u.TryLive = &af.tryLive.value
 		}
 		if af.breakerFailures.set {
 			n := int(af.breakerFailures.value)

@@ -76,6 +76,9 @@ type ImportOptions struct {
 	BreakerFailures   int
 	BreakerPauseMS    int64
 	BreakerMaxPauseMS int64
+	// TryLive opens a live API to the portal's try-it console (see
+	// store.UpstreamOptions).
+	TryLive bool
 }
 
 // APIUpdate changes an API; nil fields are left as they are.
@@ -97,6 +100,8 @@ type APIUpdate struct {
 	BreakerFailures   *int   `json:"breaker_failures,omitempty"`
 	BreakerPauseMS    *int64 `json:"breaker_pause_ms,omitempty"`
 	BreakerMaxPauseMS *int64 `json:"breaker_max_pause_ms,omitempty"`
+	// TryLive opens (true) or closes a live API to the portal's try-it.
+	TryLive *bool `json:"try_live,omitempty"`
 }
 
 // APIView is an API as operators see it.
@@ -117,13 +122,15 @@ type APIView struct {
 	UpstreamClientKeySet   bool   `json:"upstream_client_key_set"`
 	AllowUnderscoreHeaders bool   `json:"allow_underscore_headers"`
 	// The circuit breaker's settings for this API; 0 means the platform's.
-	BreakerFailures   int             `json:"breaker_failures"`
-	BreakerPauseMS    int64           `json:"breaker_pause_ms"`
-	BreakerMaxPauseMS int64           `json:"breaker_max_pause_ms"`
-	Scopes            []string        `json:"scopes"`
-	Operations        []OperationView `json:"operations"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	BreakerFailures   int   `json:"breaker_failures"`
+	BreakerPauseMS    int64 `json:"breaker_pause_ms"`
+	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms"`
+	// TryLive: a live API is open to the portal's try-it console.
+	TryLive    bool            `json:"try_live"`
+	Scopes     []string        `json:"scopes"`
+	Operations []OperationView `json:"operations"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
 // OperationView is one operation of an API.
@@ -153,7 +160,7 @@ func ViewAPI(a *store.API) (*APIView, error) {
 		UpstreamClientCertPEM: a.Upstream.ClientCertPEM, UpstreamClientKeySet: len(a.Upstream.ClientKeySealed) > 0,
 		AllowUnderscoreHeaders: a.Upstream.AllowUnderscoreHeaders,
 		BreakerFailures:        a.Upstream.BreakerFailures, BreakerPauseMS: a.Upstream.BreakerPauseMS,
-		BreakerMaxPauseMS: a.Upstream.BreakerMaxPauseMS,
+		BreakerMaxPauseMS: a.Upstream.BreakerMaxPauseMS, TryLive: a.Upstream.TryLive,
 	}
 	for _, op := range ops {
 		scopes := op.security
@@ -233,7 +240,7 @@ func (m *APIManager) Import(ctx context.Context, doc []byte, o ImportOptions) (*
 		MaxBodyBytes: o.MaxBodyBytes, Document: doc, CreatedAt: now, UpdatedAt: now,
 		Upstream: store.UpstreamOptions{
 			AllowUnderscoreHeaders: o.AllowUnderscoreHeaders, BreakerFailures: o.BreakerFailures,
-			BreakerPauseMS: o.BreakerPauseMS, BreakerMaxPauseMS: o.BreakerMaxPauseMS,
+			BreakerPauseMS: o.BreakerPauseMS, BreakerMaxPauseMS: o.BreakerMaxPauseMS, TryLive: o.TryLive,
 		},
 	}
 	if err := m.setUpstreamTLS(a, &o.UpstreamCAPEM, &o.UpstreamServerName, clientPair(o.UpstreamClientCertPEM, o.UpstreamClientKeyPEM)); err != nil {
@@ -372,6 +379,9 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		}
 		if u.BreakerMaxPauseMS != nil {
 			a.Upstream.BreakerMaxPauseMS = *u.BreakerMaxPauseMS
+		}
+		if u.TryLive != nil {
+			a.Upstream.TryLive = *u.TryLive
 		}
 		var client *[2]string
 		switch {

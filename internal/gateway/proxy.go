@@ -87,7 +87,9 @@ func (g *Gateway) upstreamFor(rec *store.API, serverPath string, next map[string
 // circuit breaker; a sealed client key is unique to its API (random nonce,
 // bound to the API's name), so mutual TLS is never shared across APIs.
 func upstreamKey(rec *store.API) string {
-	o, _ := json.Marshal(rec.Upstream) // plain strings, bytes and bools: never fails
+	opts := rec.Upstream
+	opts.TryLive = false       // the portal's switch, not the connection's
+	o, _ := json.Marshal(opts) // plain strings, bytes and bools: never fails
 	return rec.UpstreamURL + "\n" + string(o)
 }
 

@@ -69,14 +69,8 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if p != nil {
 		return nil, p
 	}
-	// Issuing a token needs the store (client records, codes, refresh
-	// tokens, assertion ids), so while it is known to be unreachable every
-	// client gets the same 503, whether or not its record happens to be
-	// cached on this node.
-	if p, down := s.cfg.StoreHealth.Failing(health.Store); down {
-		return nil, problem.New(problem.TemporarilyUnavailableStoreUnavailable,
-			"The authorization server cannot reach its database; retry after the time in Retry-After.").
-			Wrap(p.Err).WithRetryAfter(problem.StoreRetryAfter)
+	if p := s.storeDown(); p != nil {
+		return nil, p
 	}
 	grantType := form.Get("grant_type")
 	g, known := s.grants[grantType]
@@ -84,9 +78,32 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if p != nil {
 		return nil, p
 	}
+	return s.grant(ctx, client, grantType, form)
+}
+
+// storeDown is the 503 every token request gets while the store is known
+// to be unreachable: issuing a token needs it (client records, codes,
+// refresh tokens, assertion ids), so every client gets the same answer,
+// whether or not its record happens to be cached on this node.
+func (s *Server) storeDown() *problem.Error {
+	if p, down := s.cfg.StoreHealth.Failing(health.Store); down {
+		return problem.New(problem.TemporarilyUnavailableStoreUnavailable,
+			"The authorization server cannot reach its database; retry after the time in Retry-After.").
+			Wrap(p.Err).WithRetryAfter(problem.StoreRetryAfter)
+	}
+	return nil
+}
+
+// grant runs what every grant shares once the client is known: the
+// client's token rate, the grant type's support and the client's
+// permission for it, the scope's syntax, then the grant itself. The token
+// endpoint calls it with the client it authenticated, IssueClientToken
+// with one a trusted caller named.
+func (s *Server) grant(ctx context.Context, client *store.Client, grantType string, form url.Values) (*tokenResponse, *problem.Error) {
 	if p := s.throttle(ctx, "token-client|"+client.ID, s.cfg.ClientRate, "client"); p != nil {
 		return nil, p
 	}
+	g, known := s.grants[grantType]
 	switch {
 	case grantType == "":
 		return nil, problem.New(problem.InvalidRequestMissingParameter, "The grant_type parameter is required.")

@@ -95,6 +95,8 @@ type apiView struct {
 	Plans   []planView
 	BaseURL string
 	Buy     *buyView
+	// Try is set when each operation links its try-it form.
+	Try bool
 }
 
 // apiPage renders an API's page, or its Markdown at {name}.md.
@@ -118,7 +120,8 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, problem.FromStore(err, "plan", ""))
 		return
 	}
-	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Buy: p.buyFor(w, r, ref.Name, ref.Status, plans)}
+	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Buy: p.buyFor(w, r, ref.Name, ref.Status, plans),
+		Try: p.tryOn() && tryable(ref) == nil}
 	// Signed in, the samples carry the developer's own sandbox client id.
 	clientID := "YOUR_CLIENT_ID"
 	if vw := viewerOf(r.Context()); vw != nil && vw.Developer != nil {
@@ -126,8 +129,8 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 			clientID = id
 		}
 	}
-	// Samples carry the base URL and (later) the developer's client id, so
-	// they are filled per request on a copy of the operations.
+	// Samples carry the base URL and the developer's client id, so they
+	// are filled per request on a copy of the operations.
 	ops := make([]*operation, len(ref.Operations))
 	for i, op := range ref.Operations {
 		o := *op

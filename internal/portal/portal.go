@@ -13,6 +13,7 @@
 // /portal/apis/{name} (an API's page), /portal/apis/{name}.md and
 // /portal/apis/{name}/openapi (the same as Markdown and the raw document),
 // /portal/apis/{name}/sandbox-rules.json (the sandbox's rules table),
+// /portal/apis/{name}/try/{operationId} (the try-it console, try.go),
 // /portal/plans (plan comparison), /llms.txt, /static/… (assets).
 package portal
 
@@ -46,6 +47,8 @@ type Config struct {
 	BaseURL string
 	// Theme brands the pages.
 	Theme Theme
+	// Try is the try-it console's (try.go); its zero value turns it off.
+	Try TryConfig
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -108,6 +111,10 @@ func New(cfg Config) (*Portal, error) {
 	mux.HandleFunc("GET /portal/apis/{name}", p.apiPage)
 	mux.HandleFunc("GET /portal/apis/{name}/openapi", p.apiDocument)
 	mux.HandleFunc("GET /portal/apis/{name}/sandbox-rules.json", p.sandboxRules)
+	if p.tryOn() {
+		mux.HandleFunc("GET /portal/apis/{name}/try/{op}", p.tryForm)
+		mux.HandleFunc("POST /portal/apis/{name}/try/{op}", p.tryRun)
+	}
 	mux.HandleFunc("GET /portal/plans", p.plansPage)
 	mux.HandleFunc("GET /llms.txt", p.llmsTxt)
 	mux.HandleFunc("GET /static/", p.static)

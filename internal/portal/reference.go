@@ -36,6 +36,8 @@ type reference struct {
 	// Sandbox is set for an API the built-in sandbox answers; each
 	// operation then lists its rules (sandbox.Rules).
 	Sandbox bool
+	// TryLive is the operator's switch opening a live API to try-it.
+	TryLive bool
 	// Markdown is the page as Markdown (/portal/apis/{name}.md, llms.txt).
 	Markdown string
 }
@@ -82,6 +84,9 @@ type sandboxRule struct {
 type param struct {
 	Name, In, Type, Description string
 	Required                    bool
+	// Example is the parameter's example value as text ("" if none), to
+	// pre-fill the try-it form.
+	Example string
 }
 
 type payload struct {
@@ -136,7 +141,7 @@ func newReference(a *store.API, md *markdown) (*reference, error) {
 	}
 	ref := &reference{
 		Name: a.Name, Title: a.Title, Version: a.Version, Status: a.Status, BasePath: a.BasePath,
-		Sandbox: a.UpstreamURL == "sandbox:",
+		Sandbox: a.UpstreamURL == "sandbox:", TryLive: a.Upstream.TryLive,
 	}
 	var rules []sandbox.Rule
 	if ref.Sandbox {
@@ -217,7 +222,7 @@ func newOperation(base, path, method string, item *openapi3.PathItem, op *openap
 		p := pr.Value
 		o.Params = append(o.Params, param{
 			Name: p.Name, In: p.In, Required: p.Required, Description: firstParagraph(p.Description),
-			Type: schemaType(p.Schema),
+			Type: schemaType(p.Schema), Example: paramExample(p),
 		})
 	}
 	if rb := op.RequestBody; rb != nil && rb.Value != nil {
@@ -528,6 +533,27 @@ func flows(doc *openapi3.T) []authFlow {
 		}
 	}
 	return out
+}
+
+// paramExample is a parameter's example (its own, else its schema's) as
+// the text a form field holds: strings as they are, other values as JSON.
+func paramExample(p *openapi3.Parameter) string {
+	v := p.Example
+	if v == nil && p.Schema != nil && p.Schema.Value != nil {
+		v = p.Schema.Value.Example
+	}
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
 }
 
 func refName(ref string) string {

@@ -3,6 +3,8 @@ package portal
 import (
 	"embed"
 	"html/template"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"gatehouse/internal/developers"
@@ -16,7 +18,7 @@ import (
 var webFS embed.FS
 
 // pageNames are the pages; each is web/<name>.html over web/layout.html.
-var pageNames = []string{"landing", "catalog", "api", "plans", "error",
+var pageNames = []string{"landing", "catalog", "api", "plans", "error", "try",
 	"signup", "signin", "reset", "message", "account", "apps", "app"}
 
 func parsePages(a *assets) map[string]*template.Template {
@@ -32,6 +34,12 @@ func parsePages(a *assets) map[string]*template.Template {
 		"creds": func(a *developers.AppView) []credentialRow {
 			return []credentialRow{{store.EnvironmentSandbox, a.Sandbox}, {store.EnvironmentProduction, a.Production}}
 		},
+		// pathEscape makes a value one path segment (an operationId).
+		"pathEscape": url.PathEscape,
+		// family is a status's class: 404 → "4xx".
+		"family": func(status int) string { return strconv.Itoa(status/100) + "xx" },
+		// rows sizes a textarea to its text, within reason.
+		"rows": func(s string) int { return min(max(strings.Count(s, "\n")+2, 6), 24) },
 		// code shows `literals` as code, linking registry keys to their
 		// entry, as the troubleshooting page does.
 		"code": func(s string) template.HTML {

@@ -31,6 +31,8 @@ var (
 	PermissionDeniedAppSuspended        = Reason{"permission_denied", "app_suspended"}
 	PermissionDeniedEnvironmentMismatch = Reason{"permission_denied", "environment_mismatch"}
 	PermissionDeniedRoleInsufficient    = Reason{"permission_denied", "role_insufficient"}
+	PermissionDeniedTryItDisabled       = Reason{"permission_denied", "try_it_disabled"}
+	PermissionDeniedNoSandboxApp        = Reason{"permission_denied", "no_sandbox_app"}
 
 	// not_found
 	NotFoundUnknownPath       = Reason{"not_found", "unknown_path"}

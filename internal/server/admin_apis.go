@@ -27,6 +27,8 @@ type importRequest struct {
 	BreakerFailures   int   `json:"breaker_failures"`
 	BreakerPauseMS    int64 `json:"breaker_pause_ms"`
 	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms"`
+	// TryLive opens a live API to the portal's try-it console.
+	TryLive bool `json:"try_live"`
 }
 
 // updateRequest changes an API; a document, when given, replaces the old.
@@ -60,6 +62,7 @@ func (a *adminAPI) importAPI(w http.ResponseWriter, r *http.Request) {
 		UpstreamClientCertPEM: req.UpstreamClientCertPEM, UpstreamClientKeyPEM: req.UpstreamClientKeyPEM,
 		AllowUnderscoreHeaders: req.AllowUnderscoreHeaders,
 		BreakerFailures:        req.BreakerFailures, BreakerPauseMS: req.BreakerPauseMS, BreakerMaxPauseMS: req.BreakerMaxPauseMS,
+		TryLive: req.TryLive,
 	})
 	if err != nil {
 		a.fail(w, r, err)

@@ -265,6 +265,14 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			Key:        derivedKey(cfg.Secret, "portal"),
 			Throttle: &signin.Throttle{Limiter: abuse, AddressRate: cfg.SignInRatePerAddress, Now: time.Now,
 				Logger: logger, What: "developer"},
+			Try: portal.TryConfig{
+				// The gateway behind the public front, as an app's call
+				// meets it (correlator, request limits, panics).
+				Gateway: limits(gw, cfg.MaxURIBytes, cfg.MaxHeaderBytes, func(*http.Request) errorWriter { return render.API }),
+				// It calls for the signed-in developer's sandbox app, with
+				// the portal's CSRF check (its defaults with Developers).
+				MintToken: as.IssueClientToken,
+			},
 		})
 		if err != nil {
 			return nil, err

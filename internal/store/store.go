@@ -193,6 +193,12 @@ type UpstreamOptions struct {
 	BreakerFailures   int   `json:"breaker_failures,omitempty"`
 	BreakerPauseMS    int64 `json:"breaker_pause_ms,omitempty"`
 	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms,omitempty"`
+	// TryLive opens a live API to the portal's try-it console, which then
+	// calls it with the developer's sandbox app. It is kept here, with
+	// the options stored as JSON, to need no migration; it does not
+	// change the connection (the gateway's upstream key leaves it out).
+	// Sandbox APIs are always open to try-it, APIs in maintenance never.
+	TryLive bool `json:"try_live,omitempty"`
 }
 
 // APIs stores the gateway's APIs.

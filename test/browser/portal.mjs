@@ -14,8 +14,11 @@
 //
 // and once per theme and JavaScript setting that the keyboard reaches
 // "Browse the APIs" from the landing page with a visible focus indicator
-// and opens the catalog with Enter; and, with JavaScript off, that the
-// catalog's search form finds SIM Swap alone.
+// and opens the catalog with Enter; with JavaScript off, that the
+// catalog's search form finds SIM Swap alone; and, when GH_TRY is set,
+// with JavaScript off in each theme, that a developer who signs up can
+// post the try-it form as it is pre-filled and see the gateway's 200
+// without any access token, on a page that passes axe.
 //
 // Environment:
 //   GH_BASE_URL     the portal, e.g. http://127.0.0.1:8080 (loopback only)
@@ -23,6 +26,8 @@
 //   GH_SCREENSHOTS  a directory for the PNGs; empty: no screenshots
 //   GH_CHROMIUM     the browser; default /usr/bin/chromium
 //   GH_PARALLEL     pages checked at once; default 3
+//   GH_TRY          a try-it page whose pre-filled form answers 200 for a
+//                   developer who just signed up; empty: no try-it check
 //
 // Output: one JSON object per line for each check ({"check", "page",
 // "mode", "ok", "error", "note"}), then a table of bytes and requests per
@@ -329,6 +334,58 @@ async function search() {
   await context.close();
 }
 
+// tryit: with JavaScript off (the page's own scripts aborted, as audit
+// does, so that axe can run), a developer signs up (the portal makes their
+// sandbox app at once when it has no mail), then submits the try-it form
+// as it is pre-filled: the page shows the gateway's answer, 200, and no
+// access token anywhere; axe checks that result page.
+const tryPath = process.env.GH_TRY || '';
+async function tryit(scheme) {
+  const name = `js-off ${scheme}`;
+  const { context, offsite } = await newContext({ javaScriptEnabled: true, bypassCSP: true, colorScheme: scheme });
+  await context.route((u) => u.origin === base, (route) =>
+    route.request().resourceType() === 'script' ? route.abort('blockedbyclient') : route.fallback());
+  const page = await context.newPage();
+  const problems = [];
+  try {
+    await page.goto(base + '/portal/signup', { waitUntil: 'load' });
+    await page.locator('input[name=name]').fill('Try Developer');
+    await page.locator('input[name=email]').fill(`try-${scheme}@example.com`);
+    await page.locator('input[name=password]').fill('correct horse battery');
+    const [signup] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
+      page.locator('main form button[type=submit]').click(),
+    ]);
+    await page.waitForLoadState('load');
+    if (signup.status() !== 201) throw new Error(`signing up answered ${signup.status()}`);
+    await page.goto(base + tryPath, { waitUntil: 'load' });
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
+      page.locator('form.try-form button[type=submit]').click(),
+    ]);
+    await page.waitForLoadState('load');
+    if (response.status() !== 200) problems.push(`the form's POST answered ${response.status()}`);
+    const title = await page.locator('#result-title').textContent({ timeout: 5_000 }).catch(() => null);
+    if (title === null || !/200 OK/.test(title)) problems.push(`the result says ${JSON.stringify(title)}, want 200 OK`);
+    if (/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.test(await page.content())) problems.push('the result page holds an access token');
+    await page.addScriptTag({ content: axeSource });
+    const result = await page.evaluate((tags) => window.axe.run(document, {
+      runOnly: { type: 'tag', values: tags },
+      resultTypes: ['violations'],
+    }), axeTags);
+    for (const v of result.violations) {
+      for (const n of v.nodes) {
+        problems.push(`axe ${v.id} (${v.impact}) at ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
+      }
+    }
+  } catch (err) {
+    problems.push(err.message);
+  }
+  for (const u of offsite) problems.push(`request to ${u}`);
+  report('try', tryPath, name, problems);
+  await context.close();
+}
+
 // A few pages at a time, each in its own contexts; the checks do not
 // depend on each other.
 const tasks = [];
@@ -343,6 +400,7 @@ for (const pg of pages) {
 }
 for (const mode of modes) tasks.push(() => keyboard(mode));
 tasks.push(() => search());
+if (tryPath) for (const scheme of ['light', 'dark']) tasks.push(() => tryit(scheme));
 const parallel = Math.max(1, Number(process.env.GH_PARALLEL) || 3);
 try {
   let next = 0;

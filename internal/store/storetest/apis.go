@@ -38,7 +38,7 @@ func fullAPI(name string) *store.API {
 		Upstream: store.UpstreamOptions{
 			CAPEM: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ServerName: "backend.internal",
 			ClientCertPEM: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n", ClientKeySealed: []byte{0, 1, 2, 0xff},
-			AllowUnderscoreHeaders: true,
+			AllowUnderscoreHeaders: true, TryLive: true,
 		},
 		Document:  []byte(apiDocument),
 		CreatedAt: at(0),
