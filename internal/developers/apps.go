@@ -290,9 +290,15 @@ func (m *Manager) DeleteApp(ctx context.Context, developerID, appID string) erro
 }
 
 // SandboxClient returns the client id of the developer's first app's
-// sandbox credential in their first organisation (what the try console
-// calls with), and whether there is one.
+// sandbox credential in their first organisation, and whether there is one.
 func (m *Manager) SandboxClient(ctx context.Context, developerID string) (string, bool) {
+	return m.AppClient(ctx, developerID, store.EnvironmentSandbox)
+}
+
+// AppClient returns the client id of the first active credential of
+// environment env among the apps of the developer's first organisation
+// (what the try console calls with), and whether there is one.
+func (m *Manager) AppClient(ctx context.Context, developerID, env string) (string, bool) {
 	orgs, err := m.Organizations(ctx, developerID)
 	if err != nil || len(orgs) == 0 {
 		return "", false
@@ -302,8 +308,12 @@ func (m *Manager) SandboxClient(ctx context.Context, developerID string) (string
 		return "", false
 	}
 	for _, a := range apps {
-		if a.Sandbox != nil && a.Sandbox.Status == store.ClientActive {
-			return a.Sandbox.ClientID, true
+		c := a.Sandbox
+		if env == store.EnvironmentProduction {
+			c = a.Production
+		}
+		if c != nil && c.Status == store.ClientActive {
+			return c.ClientID, true
 		}
 	}
 	return "", false

@@ -259,9 +259,12 @@ func (p *Portal) tryRun(w http.ResponseWriter, r *http.Request) {
 	v := p.newTryView(w, r, ref, op)
 	call, refusal := p.readTryForm(r.PostForm, &v)
 	switch {
-	case v.NoApp:
-		refusal = problem.New(problem.PermissionDeniedNoSandboxApp,
+	case v.NoApp && ref.Status == store.APISandbox:
+		refusal = problem.New(problem.PermissionDeniedNoAppCredentials,
 			"You have no app with sandbox credentials yet: create one on the Apps page (/portal/apps), then send the request again.")
+	case v.NoApp:
+		refusal = problem.Newf(problem.PermissionDeniedNoAppCredentials,
+			"%s is a live API: try-it calls it with an app's production credentials, which come with a subscription. Subscribe an app to it (the Plans section of its page), then send the request again.", ref.Title)
 	case !v.SignedIn:
 		refusal = problem.New(problem.UnauthenticatedSessionRequired,
 			"Sign in to send the request: the portal calls the API with your sandbox app's credentials.")
@@ -297,8 +300,11 @@ func (p *Portal) refuseTry(w http.ResponseWriter, r *http.Request, v tryView, pe
 	switch pe.Reason() {
 	case problem.UnauthenticatedSessionRequired:
 		v.Refusal.Action, v.Refusal.ActionURL = "Sign in", v.SignInURL
-	case problem.PermissionDeniedNoSandboxApp:
+	case problem.PermissionDeniedNoAppCredentials:
 		v.Refusal.Action, v.Refusal.ActionURL = "Create an app", "/portal/apps"
+		if v.API.Status != store.APISandbox {
+			v.Refusal.Action, v.Refusal.ActionURL = "Subscribe an app", "/portal/apis/"+url.PathEscape(v.API.Name)+"#plans"
+		}
 	}
 	pe.SetHeaders(w.Header())
 	p.renderTry(w, r, pe.Status(), v)
@@ -324,7 +330,7 @@ func (p *Portal) newTryView(w http.ResponseWriter, r *http.Request, ref *referen
 	if op.Body != nil {
 		v.ContentType = op.Body.ContentType
 	}
-	v.clientID, v.SignedIn, v.NoApp = p.trySandboxClient(r)
+	v.clientID, v.SignedIn, v.NoApp = p.tryClient(r, ref)
 	v.CSRF = p.tryCSRFToken(w, r)
 	for _, pr := range op.Params {
 		if pr.In == "cookie" || pr.In == "header" && ignoredHeader(pr.Name) {
@@ -345,10 +351,11 @@ func (p *Portal) newTryView(w http.ResponseWriter, r *http.Request, ref *referen
 	return v
 }
 
-// trySandboxClient is the sandbox app the console calls for: signedIn
-// when it has one; noApp when the portal's own session names a developer
-// without one.
-func (p *Portal) trySandboxClient(r *http.Request) (clientID string, signedIn, noApp bool) {
+// tryClient is the credential the console calls ref with: the developer's
+// first app's credential of the API's environment (sandbox for a sandbox
+// API, production for the others). signedIn when there is one; noApp when
+// the portal's own session names a developer without one.
+func (p *Portal) tryClient(r *http.Request, ref *reference) (clientID string, signedIn, noApp bool) {
 	if f := p.cfg.Try.SandboxClient; f != nil {
 		clientID, signedIn = f(r)
 		return clientID, signedIn, false
@@ -360,7 +367,11 @@ func (p *Portal) trySandboxClient(r *http.Request) (clientID string, signedIn, n
 	if v == nil || v.Developer == nil {
 		return "", false, false
 	}
-	clientID, ok := p.cfg.Developers.SandboxClient(r.Context(), v.Developer.ID)
+	env := store.EnvironmentProduction
+	if ref.Status == store.APISandbox {
+		env = store.EnvironmentSandbox
+	}
+	clientID, ok := p.cfg.Developers.AppClient(r.Context(), v.Developer.ID, env)
 	return clientID, ok, !ok
 }
 

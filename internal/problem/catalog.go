@@ -68,9 +68,9 @@ var catalog = []Entry{
 			{ID: "environment_mismatch", Text: "Sandbox credentials were used for a production API, or production credentials for the sandbox."},
 			{ID: "role_insufficient", Text: "The signed-in developer's role in the organisation does not allow this action: owners and admins manage apps, members and purchases."},
 			{ID: "try_it_disabled", Text: "The portal's try-it console does not call this live API: the operator has not opened it to try-it."},
-			{ID: "no_sandbox_app", Text: "The portal's try-it console has no app with sandbox credentials of the signed-in developer to call with."},
+			{ID: "no_app_credentials", Text: "The portal's try-it console has no credentials of the signed-in developer's apps for this API to call with: sandbox credentials for a sandbox API, production credentials (they come with a subscription) for a live one."},
 		},
-		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator. Try-it calls with your first app's sandbox credentials (create an app on the portal's Apps page if you have none), sandbox APIs always, a live API only once the operator opens it (`gatehouse apis update NAME --try-live`): until then, call it from your app as the code samples on the API page show.",
+		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator. Try-it calls with your first app's credentials of the API's environment (sandbox credentials for a sandbox API: create an app on the portal's Apps page if you have none; production credentials for a live API: subscribe an app to it first), sandbox APIs always, a live API only once the operator opens it (`gatehouse apis update NAME --try-live`): until then, call it from your app as the code samples on the API page show.",
 	},
 	{
 		Key: "not_found", Status: 404, CamaraCode: "NOT_FOUND", Group: GroupHTTP,

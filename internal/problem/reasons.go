@@ -32,7 +32,7 @@ var (
 	PermissionDeniedEnvironmentMismatch = Reason{"permission_denied", "environment_mismatch"}
 	PermissionDeniedRoleInsufficient    = Reason{"permission_denied", "role_insufficient"}
 	PermissionDeniedTryItDisabled       = Reason{"permission_denied", "try_it_disabled"}
-	PermissionDeniedNoSandboxApp        = Reason{"permission_denied", "no_sandbox_app"}
+	PermissionDeniedNoAppCredentials    = Reason{"permission_denied", "no_app_credentials"}
 
 	// not_found
 	NotFoundUnknownPath       = Reason{"not_found", "unknown_path"}

@@ -448,6 +448,17 @@ func TestPortalPurchase(t *testing.T) {
 		t.Errorf("a call while the upgrade waits = %d %s, want 200 on the plan in force", status, body)
 	}
 
+	// Try-it on the live API (once the operator opens it) calls with the
+	// app's production credentials.
+	if resp, body := tp.adminCall("PATCH", "/admin/apis/sim-swap", tp.adminToken(), "application/json", `{"try_live": true}`); resp.StatusCode != 200 {
+		t.Fatalf("try_live = %d %s", resp.StatusCode, body)
+	}
+	b.get("/portal/apis/sim-swap/try/checkSimSwap")
+	if status, page := b.post("/portal/apis/sim-swap/try/checkSimSwap", url.Values{"scope": {"sim-swap:check"},
+		"body": {`{"phoneNumber": "+34600000001", "maxAge": 240}`}}); status != 200 || !strings.Contains(page, `id="result"`) || !strings.Contains(page, "200 OK") || !strings.Contains(page, prodID[1]) {
+		t.Errorf("try-it on the live API = %d:\n%s", status, page)
+	}
+
 	// Cancel: the next call is refused.
 	if status, _ := b.post("/portal/subscriptions/"+sub[1]+"/cancel", url.Values{}); status != 200 {
 		t.Errorf("cancel = %d", status)

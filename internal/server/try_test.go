@@ -312,17 +312,15 @@ func TestTryItRefusals(t *testing.T) {
 	if p := tp.portal(tp.dev, "/portal/apis/camara-nv", nil); !strings.Contains(p.body, `href="`+live+`"`) {
 		t.Errorf("with try_live the API page does not link %s", live)
 	}
+	// A live API is tried with the app's production credentials; the
+	// developer has none yet (no subscription): the console says so and
+	// sends nothing.
 	res = tp.portal(tp.dev, live, url.Values{"scope": {"number-verification:verify"}, "body": {`{"phoneNumber": "+34600000001"}`}})
-	if res.status != 200 || !strings.Contains(res.text, `id="result"`) || !strings.Contains(res.text, "<dt>X-Correlator</dt>") {
-		t.Errorf("with try_live, POST = %d:\n%s", res.status, res.text)
+	c, _ = entry.Cause("no_app_credentials")
+	if res.status != 403 || !strings.Contains(res.text, c.Text) || !strings.Contains(res.body, `href="/portal/apis/camara-nv#plans"`) || len(upstream.Take()) != 0 {
+		t.Errorf("try a live API without production credentials = %d:\n%s", res.status, res.text)
 	}
 	noToken(t, "live", res)
-	// The developer's sandbox app has no subscription to the live API:
-	// the gateway says so, and the page shows its entry and cause.
-	c, _ = entry.Cause("not_subscribed")
-	if !strings.Contains(res.text, "403 Forbidden") || !strings.Contains(res.text, "Cause:</strong> "+c.Text) || len(upstream.Take()) != 0 {
-		t.Errorf("the sandbox app's call to the live API:\n%s", res.text)
-	}
 
 	if resp, b := tp.adminCall("PATCH", "/admin/apis/camara-nv", tp.adminToken(), "application/json", `{"status": "maintenance"}`); resp.StatusCode != 200 {
 		t.Fatalf("maintenance: %d %s", resp.StatusCode, b)
@@ -341,7 +339,7 @@ func TestTryItRefusals(t *testing.T) {
 	}
 	res = tp.portal(tp.dev, action, url.Values{"body": {typed}})
 	entry, _ = problem.Lookup("permission_denied")
-	c, _ = entry.Cause("no_sandbox_app")
+	c, _ = entry.Cause("no_app_credentials")
 	if res.status != 403 || !strings.Contains(res.text, c.Text) || !strings.Contains(res.body, `<a class="button" href="/portal/apps">Create an app</a>`) || strings.Contains(res.text, `id="result"`) {
 		t.Errorf("without a sandbox app, POST = %d:\n%s", res.status, res.text)
 	}
