@@ -151,6 +151,9 @@ type SignUp struct {
 	// Organization names the developer's first organisation; "" means
 	// "<Name>'s team".
 	Organization string
+	// Next is the portal page the developer was going to (a path), kept
+	// through the verification link.
+	Next string
 }
 
 // Outcome is where a sign-up or verification leaves the developer.
@@ -162,6 +165,9 @@ type Outcome struct {
 	// Ready is set when the account is usable now: signed in, with its
 	// organisation and default sandbox app (Setup).
 	Ready *Setup
+	// Next is the page the sign-up was going to (from the verification
+	// link; the caller checks it is local).
+	Next string
 }
 
 // Setup is a new developer's organisation with its default sandbox app.
@@ -220,7 +226,7 @@ func (m *Manager) SignUp(ctx context.Context, f SignUp) (*Outcome, error) {
 		return nil, problem.FromStore(err, "developer", email)
 	}
 	if m.Mail != nil {
-		return &Outcome{Developer: d, CheckEmail: true}, m.sendVerification(ctx, d, org)
+		return &Outcome{Developer: d, CheckEmail: true}, m.sendVerification(ctx, d, org, f.Next)
 	}
 	if d.Status != store.DeveloperActive {
 		return &Outcome{Developer: d}, nil

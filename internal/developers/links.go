@@ -20,7 +20,9 @@ type verifyLink struct {
 	// Organization is the name the sign-up form gave, used when the
 	// account is set up on verification.
 	Organization string `json:"o,omitempty"`
-	Expires      int64  `json:"e"`
+	// Next is the page the developer was going to when they signed up.
+	Next    string `json:"n,omitempty"`
+	Expires int64  `json:"e"`
 }
 
 // resetLink is the signed content of a password reset link.
@@ -38,8 +40,11 @@ func (m *Manager) passwordMark(hash string) string {
 	return base64.RawURLEncoding.EncodeToString(signin.MAC(m.key("password-mark"), hash)[:16])
 }
 
-func (m *Manager) sendVerification(ctx context.Context, d *store.Developer, org string) error {
-	token, err := signin.Seal(m.key("verify"), verifyLink{Developer: d.ID, Email: d.Email, Organization: org,
+func (m *Manager) sendVerification(ctx context.Context, d *store.Developer, org, next string) error {
+	if len(next) > 512 {
+		next = "" // a link must stay short enough for every mail client
+	}
+	token, err := signin.Seal(m.key("verify"), verifyLink{Developer: d.ID, Email: d.Email, Organization: org, Next: next,
 		Expires: m.now().Add(VerifyTTL).Unix()})
 	if err != nil {
 		return err
@@ -64,7 +69,7 @@ func (m *Manager) ResendVerification(ctx context.Context, email string) error {
 	if err != nil {
 		return problem.FromStore(err, "developer", email)
 	}
-	return m.sendVerification(ctx, d, "")
+	return m.sendVerification(ctx, d, "", "")
 }
 
 // Verify confirms the address a verification link was sent to and sets
@@ -109,7 +114,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outcome{Developer: d, Ready: s}, nil
+	return &Outcome{Developer: d, Ready: s, Next: l.Next}, nil
 }
 
 // RequestReset mails a password reset link when the address has an

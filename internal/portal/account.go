@@ -80,7 +80,7 @@ func (p *Portal) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	f := p.newForm(r, "name", "email", "organization")
 	out, err := p.cfg.Developers.SignUp(r.Context(), developers.SignUp{Name: f.Values["name"], Email: f.Values["email"],
-		Password: r.PostFormValue("password"), Organization: f.Values["organization"]})
+		Password: r.PostFormValue("password"), Organization: f.Values["organization"], Next: f.Next})
 	if f.fieldError(err) {
 		p.render(w, r, http.StatusBadRequest, "signup", page{Title: "Sign up", Nav: "signup", Data: f})
 		return
@@ -119,7 +119,7 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.afterSetup(w, r, out, "")
+	p.afterSetup(w, r, out, localNext(out.Next, ""))
 }
 
 func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) {

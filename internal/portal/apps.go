@@ -105,6 +105,9 @@ type appView struct {
 	// TokenURL is the token endpoint, for the samples.
 	TokenURL  string
 	Purchases appPurchases
+	// QuickTry is the first sandbox call, ready to send in one click,
+	// when the developer came from a try-it page (next).
+	QuickTry *tryView
 }
 
 func (p *Portal) appPage(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +142,8 @@ func (p *Portal) showApp(w http.ResponseWriter, r *http.Request, status int, app
 	p.render(w, r, status, "app", page{Title: app.Name, Nav: "apps", Data: appView{
 		App: app, Role: role, Secret: secret, Welcome: welcome, Next: localNext(next, ""),
 		TokenURL:  p.cfg.BaseURL + "/oauth2/token",
-		Purchases: appPurchases{Subscriptions: subs, Orders: orders, Plans: plans}}})
+		Purchases: appPurchases{Subscriptions: subs, Orders: orders, Plans: plans},
+		QuickTry:  p.quickTry(w, r, next)}})
 }
 
 // credentialAction runs a button of the credentials table.

@@ -208,6 +208,38 @@ func (p *Portal) tryTarget(w http.ResponseWriter, r *http.Request) (*reference, 
 	return nil, nil, false
 }
 
+// quickTry is the try-it form of the page next names
+// (/portal/apis/{name}/try/{op}), filled from its first preset, for the app
+// page a new developer lands on: their first sandbox call is then one
+// click away. Nil when next is not such a page or cannot be tried.
+func (p *Portal) quickTry(w http.ResponseWriter, r *http.Request, next string) *tryView {
+	rest, ok := strings.CutPrefix(localNext(next, ""), "/portal/apis/")
+	if !ok || !p.tryOn() {
+		return nil
+	}
+	name, opID, ok := strings.Cut(rest, "/try/")
+	if !ok || strings.ContainsAny(opID, "/?#") {
+		return nil
+	}
+	ref, err := p.reference(r.Context(), name)
+	if err != nil || tryable(ref) != nil {
+		return nil
+	}
+	for _, op := range ref.Operations {
+		if op.ID == opID {
+			v := p.newTryView(w, r, ref, op)
+			if v.NoApp || !v.SignedIn {
+				return nil
+			}
+			if len(v.Presets) > 0 {
+				v.Body = v.Presets[0].Body
+			}
+			return &v
+		}
+	}
+	return nil
+}
+
 // tryForm shows an operation's form, filled from a preset (?preset=N)
 // or, by default, the first one.
 func (p *Portal) tryForm(w http.ResponseWriter, r *http.Request) {

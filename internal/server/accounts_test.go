@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/testcamara"
 	"gatehouse/internal/testhttp"
 	"gatehouse/internal/testmail"
 )
@@ -487,5 +488,104 @@ func TestPortalPurchase(t *testing.T) {
 	eve.signUp("Eve", "eve@example.com", "correct horse battery")
 	if status, _ := eve.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"starter"}}); status != 404 {
 		t.Errorf("subscribing another organisation's app = %d, want 404", status)
+	}
+}
+
+// hrefMatching returns the first link on the page whose href matches re,
+// unescaped: a journey step follows what the page offers, as a person
+// would, rather than a URL the test knows.
+func hrefMatching(t *testing.T, page string, re *regexp.Regexp) string {
+	t.Helper()
+	m := re.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the page has no link matching %s:\n%s", re, page)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// TestPortalJourney is the issue's journey over HTTP with no JavaScript,
+// with e-mail verification through a real SMTP server: landing → catalog
+// → an API → sign up → verify → first sandbox call, within 6 page
+// transitions and 12 typed form fields; then compare plans, buy one,
+// and call a live API with the production credentials it gave.
+func TestPortalJourney(t *testing.T) {
+	t.Parallel()
+	box := testmail.Start(t)
+	tp := newTestPlatform(t, func(c *config.Config) { c.SMTPURL = box.URL() })
+	// A live API: the CAMARA SIM Swap document on a backend of its own.
+	backend := testhttp.NewRecorder(t)
+	imp := testhttp.MustJSON(t, map[string]any{
+		"name": "sim-swap-live", "base_path": "/sim-swap-live/v2", "upstream_url": backend.URL, "status": "live",
+		"document": string(testcamara.Read(t, "sim-swap.yaml")),
+	})
+	if resp, body := tp.adminCall("POST", "/admin/apis", tp.adminToken(), "application/json", imp); resp.StatusCode != 201 {
+		t.Fatalf("importing the live API: %d %s", resp.StatusCode, body)
+	}
+	b := newBrowser(t, tp)
+	transitions, fields := 0, 0
+	// step counts a page transition and checks its status.
+	step := func(want int, what string) func(int, string) string {
+		return func(status int, page string) string {
+			t.Helper()
+			transitions++
+			if status != want {
+				t.Fatalf("step %d (%s) = %d, want %d:\n%s", transitions, what, status, want, page)
+			}
+			return page
+		}
+	}
+
+	_, page := b.get("/")
+	page = step(200, "catalog")(b.get(hrefMatching(t, page, regexp.MustCompile(`href="(/portal/apis)"`))))
+	page = step(200, "API page")(b.get(hrefMatching(t, page, regexp.MustCompile(`href="(/portal/apis/sim-swap)"`))))
+	page = step(200, "sign-up page")(b.get(hrefMatching(t, page, regexp.MustCompile(`href="(/portal/signup\?next=[^"]+)"`))))
+	next := regexp.MustCompile(`name="next" value="([^"]+)"`).FindStringSubmatch(page)
+	form := url.Values{"name": {"Ana Lima"}, "email": {"ana@example.com"}, "password": {"correct horse battery"}}
+	fields += len(form)
+	if next != nil {
+		form.Set("next", html.UnescapeString(next[1]))
+	}
+	page = step(200, "sign-up")(b.post("/portal/signup", form))
+	if !strings.Contains(page, "Check your e-mail") {
+		t.Fatalf("sign-up did not ask to check the e-mail:\n%s", page)
+	}
+	page = step(201, "verification link")(b.get(mailedLink(t, box, tp, "ana@example.com")))
+	secret := secretOnPage.FindStringSubmatch(page)
+	if secret == nil || !strings.Contains(page, "Your first sandbox call") {
+		t.Fatalf("the verification link's page lacks the secret or the first call:\n%s", page)
+	}
+	quick := regexp.MustCompile(`(?s)<section class="quick-try".*?<form method="post" action="([^"#]+)[^"]*">(.*?)</form>`).FindStringSubmatch(page)
+	if quick == nil {
+		t.Fatalf("no quick-try form:\n%s", page)
+	}
+	sent := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(quick[2], -1) {
+		sent.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	page = step(200, "first sandbox call")(b.post(html.UnescapeString(quick[1]), sent))
+	if !strings.Contains(page, `id="result"`) || !strings.Contains(page, "200 OK") || !strings.Contains(page, "<dt>X-Correlator</dt>") {
+		t.Fatalf("the first sandbox call's result:\n%s", page)
+	}
+	if transitions > 6 || fields > 12 {
+		t.Errorf("landing to the first sandbox call took %d page transitions and %d form fields; the budget is 6 and 12", transitions, fields)
+	}
+	t.Logf("landing to the first sandbox call: %d page transitions, %d typed form fields", transitions, fields)
+
+	// Compare plans and buy one for the live API.
+	page = step(200, "plans")(b.get(hrefMatching(t, page, regexp.MustCompile(`href="(/portal/plans)"`))))
+	appID := regexp.MustCompile(`<option value="(app_[^"]+)">`).FindStringSubmatch(page)
+	if appID == nil || !strings.Contains(page, `<option value="sim-swap-live">`) {
+		t.Fatalf("the plans page offers no app or no live API:\n%s", page)
+	}
+	page = step(201, "subscribe")(b.post("/portal/subscriptions", url.Values{"api": {"sim-swap-live"}, "app": {appID[1]}, "plan": {"starter"}}))
+	prodID, prodSecret := productionIDOnPage.FindStringSubmatch(page), secretOnPage.FindStringSubmatch(page)
+	if prodID == nil || prodSecret == nil {
+		t.Fatalf("the purchase's answer lacks the production credentials:\n%s", page)
+	}
+	tok := tp.token(client{ID: prodID[1], Secret: prodSecret[2]}, "sim-swap:check")
+	resp, body := tp.send(t, testhttp.Request{Method: "POST", Path: "/sim-swap-live/v2/check", Token: tok,
+		Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
+	if resp.StatusCode != 200 || len(backend.Take()) != 1 {
+		t.Errorf("the app's call to the live API with its new plan = %d %s", resp.StatusCode, body)
 	}
 }
