@@ -30,6 +30,16 @@ type Writer interface {
 	AddUsage(ctx context.Context, records []store.UsageRecord) error
 }
 
+// ClientUseWriter is the optional part of a Writer that keeps each
+// client's last-used time (the portal shows it per credential).
+type ClientUseWriter interface {
+	RecordClientUse(ctx context.Context, clientIDs []string, at time.Time) error
+}
+
+// lastUsePrecision is how precisely last-used times are kept: a flush
+// writes one statement per distinct minute, not one per client.
+const lastUsePrecision = time.Minute
+
 // DefaultMaxBuckets is the default bound on distinct buckets held in
 // memory: about 30 MB at most. One bucket is one app, API, hour, status and
 // error; a day-long outage with 1,000 apps on 2 APIs with 2 outcomes each
@@ -50,6 +60,8 @@ type Recorder struct {
 	pending map[bucketKey]*store.UsageRecord
 	calls   int64 // the calls pending holds
 	dropped int64 // calls refused at the bound, over the recorder's life
+	// used holds each client's latest call since the last flush.
+	used map[string]time.Time
 
 	flushMu    sync.Mutex // one flush at a time
 	stop       chan struct{}
@@ -122,7 +134,8 @@ func New(cfg Config) *Recorder {
 // Record counts one call that ended at the recorder's now with the given
 // status, error ("key/cause" or "") and latency.
 func (r *Recorder) Record(clientID, api string, status int, errKey string, latency time.Duration) {
-	hour := r.now().UTC().Truncate(time.Hour)
+	now := r.now().UTC()
+	hour := now.Truncate(time.Hour)
 	k := bucketKey{client: clientID, api: api, err: errKey, hour: hour.Unix(), status: status}
 	us := latency.Microseconds()
 	r.mu.Lock()
@@ -135,6 +148,12 @@ func (r *Recorder) Record(clientID, api string, status int, errKey string, laten
 		}
 		rec = &store.UsageRecord{ClientID: clientID, APIName: api, Hour: hour, Status: status, Error: errKey}
 		r.pending[k] = rec
+	}
+	if clientID != "" {
+		if r.used == nil {
+			r.used = map[string]time.Time{}
+		}
+		r.used[clientID] = now
 	}
 	rec.Count++
 	rec.LatencySum += us
@@ -220,7 +239,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	for _, rec := range r.pending {
 		batch = append(batch, *rec)
 	}
+	used := r.used
+	r.used = nil
 	r.mu.Unlock()
+	r.writeClientUse(ctx, used)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -242,6 +264,27 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	return nil
+}
+
+// writeClientUse records the clients' last-used times, grouped by minute.
+// It is best effort: a failure is logged and the times are dropped, since
+// a later call writes a later time anyway.
+func (r *Recorder) writeClientUse(ctx context.Context, used map[string]time.Time) {
+	w, ok := r.store.(ClientUseWriter)
+	if !ok || len(used) == 0 {
+		return
+	}
+	byMinute := map[time.Time][]string{}
+	for id, t := range used {
+		m := t.Truncate(lastUsePrecision)
+		byMinute[m] = append(byMinute[m], id)
+	}
+	for at, ids := range byMinute {
+		if err := w.RecordClientUse(ctx, ids, at); err != nil {
+			r.log.Warn("recording the clients' last use failed; later calls record it again", "clients", len(ids), "err", err)
+			return
+		}
+	}
 }
 
 // LostError is Close's report of counted calls that never reached the

@@ -679,3 +679,41 @@ func TestUsageRecorderLogsDrops(t *testing.T) {
 		t.Errorf("Close = %v; want a LostError with 1 unwritten and 2 dropped", err)
 	}
 }
+
+// TestUsageRecorderLastUse: a flush records each client's last call, to
+// the minute, in the store's clients (what the portal shows per
+// credential); it never moves a time back, and unknown clients are
+// ignored.
+func TestUsageRecorderLastUse(t *testing.T) {
+	db := openStore(t)
+	ctx := context.Background()
+	now := time.Date(2031, 3, 4, 10, 17, 42, 0, time.UTC)
+	for _, id := range []string{"app1", "app2"} {
+		if err := db.CreateClient(ctx, &store.Client{ID: id, Name: id, Status: store.ClientActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := testclock.New(now)
+	r := newRecorder(t, db, c.Now, never, true)
+	r.Record("app1", "live", 200, "", time.Millisecond)
+	c.Set(now.Add(2 * time.Minute))
+	r.Record("app1", "live", 200, "", time.Millisecond)
+	r.Record("ghost", "live", 401, "invalid_token/malformed", time.Millisecond)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func(id string) time.Time {
+		t.Helper()
+		cl, err := db.GetClient(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.LastUsedAt
+	}
+	if got, want := lastUsed("app1"), now.Add(2*time.Minute).Truncate(time.Minute); !got.Equal(want) {
+		t.Errorf("app1 last used %v, want %v (its latest call, to the minute)", got, want)
+	}
+	if got := lastUsed("app2"); !got.IsZero() {
+		t.Errorf("app2, which made no call, last used %v", got)
+	}
+}
