@@ -252,3 +252,15 @@ func (m *Manager) send(ctx context.Context, to, subject, text string) error {
 	}
 	return nil
 }
+
+// The views the portal renders, named here so that the portal depends on
+// this package alone (not on oauth or plans).
+type (
+	// Credential is an app's OAuth client; ClientSecret is set only in
+	// the answer that created or rotated it.
+	Credential = oauth.ClientView
+	// Subscription is an app's subscription to a live API.
+	Subscription = plans.SubscriptionView
+	// Order is one subscribe, plan change or cancellation.
+	Order = plans.OrderView
+)

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"gatehouse/internal/developers"
-	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 )
@@ -98,7 +97,7 @@ type appView struct {
 	App  *developers.AppView
 	Role string
 	// Secret is the credential whose secret this response shows, once.
-	Secret  *oauth.ClientView
+	Secret  *developers.Credential
 	Welcome string
 	// Next is the page the developer came from (an API to try).
 	Next string
@@ -120,7 +119,7 @@ func (p *Portal) appPage(w http.ResponseWriter, r *http.Request) {
 
 // showApp renders an app's page; secret, when set, is the credential just
 // created or rotated, whose secret appears in this response and no other.
-func (p *Portal) showApp(w http.ResponseWriter, r *http.Request, status int, appID string, secret *oauth.ClientView, next, welcome string) {
+func (p *Portal) showApp(w http.ResponseWriter, r *http.Request, status int, appID string, secret *developers.Credential, next, welcome string) {
 	d := viewerOf(r.Context()).Developer
 	app, role, err := p.cfg.Developers.App(r.Context(), d.ID, appID)
 	if err != nil {

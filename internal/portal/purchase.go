@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"gatehouse/internal/developers"
-	"gatehouse/internal/plans"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 )
@@ -110,7 +109,7 @@ func (p *Portal) subscriptionAction(w http.ResponseWriter, r *http.Request) {
 
 // appPurchases is what the app page shows of its purchases.
 type appPurchases struct {
-	Subscriptions []*plans.SubscriptionView
-	Orders        []*plans.OrderView
+	Subscriptions []*developers.Subscription
+	Orders        []*developers.Order
 	Plans         []planView
 }

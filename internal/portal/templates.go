@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"gatehouse/internal/developers"
-	"gatehouse/internal/oauth"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
 	"gatehouse/internal/webpage"
@@ -61,7 +60,7 @@ func parsePages(a *assets) map[string]*template.Template {
 
 type credentialRow struct {
 	Env string
-	C   *oauth.ClientView
+	C   *developers.Credential
 }
 
 // fieldView is one labelled input of a form (template "input").
