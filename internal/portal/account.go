@@ -319,6 +319,7 @@ func (p *Portal) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/apps/{id}", p.appPage)
 	mux.HandleFunc("POST /portal/apps/{id}/delete", p.deleteApp)
 	mux.HandleFunc("POST /portal/apps/{id}/credentials/{env}/{action}", p.credentialAction)
+	mux.HandleFunc("GET /portal/apps/{id}/credentials/{env}/secret", p.secretShown)
 	mux.HandleFunc("POST /portal/subscriptions", p.subscribe)
 	mux.HandleFunc("POST /portal/subscriptions/{id}/{action}", p.subscriptionAction)
 }

@@ -188,6 +188,21 @@ func (p *Portal) credentialAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// secretShown answers a request to see a credential's secret again: it
+// was shown once, when it was issued, and is stored only as a hash.
+func (p *Portal) secretShown(w http.ResponseWriter, r *http.Request) {
+	d := p.requireDeveloper(w, r)
+	if d == nil {
+		return
+	}
+	if _, _, err := p.cfg.Developers.App(r.Context(), d.ID, r.PathValue("id")); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.fail(w, r, problem.New(problem.GoneSecretAlreadyShown,
+		"The secret was shown once, when it was issued, and only its hash is kept. Rotate the secret on the app's page to get a new one; the old one keeps working for the rotation grace period."))
+}
+
 func (p *Portal) deleteApp(w http.ResponseWriter, r *http.Request) {
 	d := p.requireDeveloper(w, r)
 	if d == nil || !p.posted(w, r) {

@@ -117,8 +117,7 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "api_retired", Text: "This API version was retired and is no longer served.",
 				Planned: "issue 13"},
-			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again.",
-				Planned: "issue 12"},
+			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again."},
 		},
 		Fix: "For a retired API version, move to the current version shown in the API catalog in the portal and update the base path. For a client secret you did not save, rotate the app's secret in the portal and store the new one right away: the old one keeps working until you revoke it.",
 	},
@@ -671,6 +670,6 @@ var catalog = []Entry{
 			{ID: "day_quota", Text: "The app's daily call quota for this API is used up."},
 			{ID: "month_quota", Text: "The app's monthly call quota for this API is used up."},
 		},
-		Fix: "Upgrade the app's plan for this API on the API's page in the developer portal to get a larger quota, or wait until the quota resets: `Retry-After` gives the seconds until then. The app's usage page in the portal shows how much quota is left. Retrying sooner does not help.",
+		Fix: "Upgrade the app's plan for this API on the API's page in the developer portal to get a larger quota, or wait until the quota resets: `Retry-After` gives the seconds until then. The `RateLimit` headers of every answer show how much is left. Retrying sooner does not help.",
 	},
 }

@@ -126,6 +126,12 @@ func TestPortalAccounts(t *testing.T) {
 		t.Errorf("the app page lacks the client id or the rotate button:\n%s", page)
 	}
 
+	// Asking to see the secret again: 410 secret_already_shown, the fix
+	// says to rotate.
+	if status, page := b.get("/portal/apps/" + appID + "/credentials/sandbox/secret"); status != 410 || !strings.Contains(page, "Rotate the secret") || strings.Contains(page, secret) {
+		t.Errorf("the secret asked for again = %d:\n%s", status, page)
+	}
+
 	// A form without the token is refused with the registry's error.
 	if status, page := b.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{"csrf": {"forged"}}); status != 403 || !strings.Contains(page, "csrf_token_invalid") && !strings.Contains(page, "anti-forgery") {
 		t.Errorf("rotate with a forged token = %d:\n%s", status, page)
