@@ -1,6 +1,10 @@
 package server
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"html"
 	"io"
@@ -8,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +20,8 @@ import (
 	"gatehouse/internal/testcamara"
 	"gatehouse/internal/testhttp"
 	"gatehouse/internal/testmail"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // browser is a developer's browser on the portal: a cookie jar, and the
@@ -593,5 +600,53 @@ func TestPortalJourney(t *testing.T) {
 		Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
 	if resp.StatusCode != 200 || len(backend.Take()) != 1 {
 		t.Errorf("the app's call to the live API with its new plan = %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestPortalApps: creating an app with the form's options (grant types,
+// redirect URIs, a JWKS for private_key_jwt), a client rule's refusal
+// shown on the form, and deleting an app with its credentials.
+func TestPortalApps(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, nil)
+	b := newBrowser(t, tp)
+	b.signUp("Ana", "ana@example.com", "correct horse battery")
+	b.get("/portal/apps")
+	status, page := b.post("/portal/apps", url.Values{"name": {"Web shop"},
+		"grant_types":   {"client_credentials", "authorization_code"},
+		"redirect_uris": {"https://shop.example/callback"}})
+	if status != 201 || !secretOnPage.MatchString(page) || !strings.Contains(page, "Web shop") {
+		t.Fatalf("create an app = %d:\n%s", status, page)
+	}
+	id := clientIDOnPage.FindStringSubmatch(page)[1]
+	c, err := tp.parts.Clients.Get(context.Background(), id)
+	if err != nil || !slices.Contains(c.GrantTypes, "authorization_code") || !slices.Equal(c.RedirectURIs, []string{"https://shop.example/callback"}) || c.Environment != "sandbox" || c.AppID == "" {
+		t.Errorf("the new app's credential = %+v, %v", c, err)
+	}
+
+	// A redirect URI the client rules refuse comes back on the form.
+	b.get("/portal/apps")
+	if status, page := b.post("/portal/apps", url.Values{"name": {"Bad"}, "grant_types": {"authorization_code"},
+		"redirect_uris": {"https://shop.example/cb#fragment"}}); status != 400 || !strings.Contains(page, "redirect") || !strings.Contains(page, `role="alert"`) {
+		t.Errorf("an app with a bad redirect URI = %d:\n%s", status, page)
+	}
+	// A JWKS makes the credential private_key_jwt: no secret to show.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	status, page = b.post("/portal/apps", url.Values{"name": {"Signed"}, "jwks": {string(jwks)}})
+	if status != 201 || secretOnPage.MatchString(page) || !strings.Contains(page, "private_key_jwt") {
+		t.Errorf("an app with a JWKS = %d (secret shown: %v):\n%s", status, secretOnPage.MatchString(page), page)
+	}
+
+	// Delete: the app and its credentials go.
+	app := appLink.FindStringSubmatch(page)[1]
+	if status, page := b.post("/portal/apps/"+app+"/delete", url.Values{}); status != 200 || strings.Contains(page, ">Signed<") {
+		t.Errorf("delete = %d; the apps page still lists it:\n%s", status, page)
+	}
+	if status, _ := b.get("/portal/apps/" + app); status != 404 {
+		t.Errorf("the deleted app's page = %d, want 404", status)
 	}
 }
