@@ -72,6 +72,9 @@ type Manager struct {
 	BaseURL string
 	// Key signs the links in messages (derived from the platform secret).
 	Key []byte
+	// Secret is the system secret: second factors' secrets are sealed
+	// under it at rest (internal/seal), like the signing keys.
+	Secret string
 	// ApproveSignups makes new accounts wait for an operator.
 	ApproveSignups bool
 	// Params are the argon2id costs of new passwords; zero means
