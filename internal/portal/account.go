@@ -325,4 +325,5 @@ func (p *Portal) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /portal/subscriptions", p.subscribe)
 	mux.HandleFunc("POST /portal/subscriptions/{id}/{action}", p.subscriptionAction)
 	p.totpRoutes(mux)
+	p.orgRoutes(mux)
 }
