@@ -359,7 +359,8 @@ func (m *Manager) keepOwner(ctx context.Context, orgID string, before *store.Mem
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := m.Store.SetMemberRole(ctx, orgID, before.DeveloperID, store.RoleOwner); errors.Is(err, store.ErrNotFound) {
+	err = m.Store.SetMemberRole(ctx, orgID, before.DeveloperID, store.RoleOwner)
+	if errors.Is(err, store.ErrNotFound) { // removed: add them back
 		restored := *before
 		err = m.Store.AddMember(ctx, &restored)
 	}

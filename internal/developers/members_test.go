@@ -1,11 +1,14 @@
 package developers
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlstore"
 )
 
 // TestCheckChange: the role rules, without a store.
@@ -77,4 +80,53 @@ func TestInvitationToken(t *testing.T) {
 func isReason(err error, r problem.Reason) bool {
 	pe, ok := err.(*problem.Error)
 	return ok && pe.Entry.Key == r.Key() && pe.CauseID == r.CauseID()
+}
+
+// TestKeepOwner: a change that, racing another, left the organisation
+// without an owner is undone, whether it demoted or removed the owner.
+func TestKeepOwner(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := &Manager{Store: st}
+	now := time.Now().UTC()
+	for _, id := range []string{"dev_ana", "dev_bo"} {
+		if err := st.CreateDeveloper(ctx, &store.Developer{ID: id, Email: id + "@example.com", Status: store.DeveloperActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CreateOrganization(ctx, &store.Organization{ID: "org_1", Name: "Acme", CreatedAt: now, UpdatedAt: now}, "dev_ana"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.GetMembership(ctx, "org_1", "dev_ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.keepOwner(ctx, "org_1", before); err != nil {
+		t.Errorf("keepOwner with the owner in place = %v", err)
+	}
+	for name, change := range map[string]func() error{
+		"demoted": func() error { return st.SetMemberRole(ctx, "org_1", "dev_ana", store.RoleAdmin) },
+		"removed": func() error { return st.RemoveMember(ctx, "org_1", "dev_ana") },
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.keepOwner(ctx, "org_1", before); !isReason(err, problem.IncompatibleStateLastOwner) {
+			t.Errorf("%s: keepOwner = %v, want last_owner", name, err)
+		}
+		if ms, err := st.GetMembership(ctx, "org_1", "dev_ana"); err != nil || ms.Role != store.RoleOwner {
+			t.Errorf("%s: the owner was not restored: %+v, %v", name, ms, err)
+		}
+	}
+	// A developer who was not an owner is left alone.
+	if err := st.AddMember(ctx, &store.Membership{OrganizationID: "org_1", DeveloperID: "dev_bo", Role: store.RoleDeveloper, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.keepOwner(ctx, "org_1", &store.Membership{OrganizationID: "org_1", DeveloperID: "dev_bo", Role: store.RoleDeveloper}); err != nil {
+		t.Errorf("keepOwner for a developer = %v", err)
+	}
 }
