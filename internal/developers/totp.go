@@ -58,6 +58,8 @@ var (
 	ErrWrongCode = errors.New("the code is not the current one")
 	// ErrCodeUsed: the code is right but its step was already used.
 	ErrCodeUsed = errors.New("the code was already used")
+	// ErrNoTOTP: the account has no second factor (any more).
+	ErrNoTOTP = errors.New("the account has no second factor")
 )
 
 var totpOpts = totp.ValidateOpts{Period: TOTPPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
@@ -200,11 +202,14 @@ func (m *Manager) EnableTOTP(ctx context.Context, d *store.Developer, pending, c
 }
 
 // CheckTOTP accepts a code of the developer's second factor once: it
-// returns ErrWrongCode, ErrCodeUsed, or the developer with the code's step
-// recorded.
+// returns ErrWrongCode, ErrCodeUsed, ErrNoTOTP (turned off meanwhile), or
+// the developer with the code's step recorded.
 func (m *Manager) CheckTOTP(ctx context.Context, id, code string) (*store.Developer, error) {
 	now := m.now()
 	d, err := m.Store.UpdateDeveloper(ctx, id, func(d *store.Developer) error {
+		if !HasTOTP(d) {
+			return ErrNoTOTP
+		}
 		rec, err := m.openTOTP(d)
 		if err != nil {
 			return err
@@ -217,7 +222,7 @@ func (m *Manager) CheckTOTP(ctx context.Context, id, code string) (*store.Develo
 		d.TOTPSecretSealed, err = m.sealTOTP(d.ID, *rec)
 		return err
 	})
-	if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeUsed) {
+	if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeUsed) || errors.Is(err, ErrNoTOTP) {
 		return nil, err
 	}
 	if err != nil {

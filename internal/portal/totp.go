@@ -257,11 +257,12 @@ func (p *Portal) signinCode(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, developers.ErrWrongCode):
 		p.cfg.Logger.InfoContext(r.Context(), "developer sign-in code refused", "reason", "wrong code", "developer_id", h.Developer, "correlator", problem.Correlator(r.Context()))
 		again(http.StatusBadRequest, "This is not the code your authenticator app shows now. Check the entry for this portal and try again.")
-	case err != nil:
+	case err != nil && !errors.Is(err, developers.ErrNoTOTP):
 		p.fail(w, r, err)
-	case !developers.SessionValid(d, start):
-		// The password changed, the account was suspended or signed out
-		// everywhere since the first step.
+	case err != nil || !developers.SessionValid(d, start):
+		// Since the first step, the password changed, the account was
+		// suspended or signed out everywhere, or two-step sign-in was
+		// turned off.
 		f.Message = "Your account changed since you entered your password. Sign in again."
 		p.render(w, r, http.StatusBadRequest, "signin", page{Title: "Sign in", Nav: "signin", Data: f})
 	default:

@@ -276,6 +276,12 @@ func TestPortalTOTPDisable(t *testing.T) {
 	if _, page := b.get("/portal/account/totp"); !strings.Contains(page, `action="/portal/account/totp/disable"`) || totpSecretOnPage.MatchString(page) {
 		t.Fatalf("the page of an account with two-step sign-in lacks the form to turn it off, or shows a secret:\n%s", page)
 	}
+	// A sign-in waits at its second step while the factor is turned off.
+	half := newBrowser(t, tp)
+	if _, page := half.signIn("bo@example.com", password); !strings.Contains(page, "Enter your sign-in code") {
+		t.Fatalf("sign-in with two-step sign-in on: no code page:\n%s", page)
+	}
+	halfPending := regexp.MustCompile(`name="pending" value="([^"]+)"`).FindStringSubmatch(half.last)[1]
 	next := totpCode(t, secret, max(enrolStep+1, stepNow()))
 	for _, tc := range []struct {
 		name        string
@@ -296,6 +302,9 @@ func TestPortalTOTPDisable(t *testing.T) {
 	}
 	if status, page := b.post("/portal/account/totp/disable", url.Values{"password": {password}, "code": {next}}); status != 200 || !strings.Contains(page, "Two-step sign-in is off") {
 		t.Fatalf("turning off = %d:\n%s", status, page)
+	}
+	if status, page := half.post("/portal/signin/code", url.Values{"pending": {halfPending}, "code": {next}}); status != 400 || !strings.Contains(page, "Sign in again") || half.signedIn() {
+		t.Errorf("the second step after the factor was turned off = %d, want 400 sign in again:\n%s", status, page)
 	}
 	b.get("/portal/account")
 	b.post("/portal/signout", url.Values{})
