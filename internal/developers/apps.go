@@ -52,9 +52,15 @@ func (m *Manager) setUp(ctx context.Context, d *store.Developer, orgName string)
 	if orgName == "" {
 		orgName = d.Name + "'s team"
 	}
+	return m.newOrganization(ctx, d.ID, orgName)
+}
+
+// newOrganization creates an organisation with owner as its owner, and its
+// default sandbox app and credential.
+func (m *Manager) newOrganization(ctx context.Context, owner, name string) (*Setup, error) {
 	now := m.now()
-	o := &store.Organization{ID: randomID("org_"), Name: orgName, CreatedAt: now, UpdatedAt: now}
-	if err := m.Store.CreateOrganization(ctx, o, d.ID); err != nil {
+	o := &store.Organization{ID: randomID("org_"), Name: name, CreatedAt: now, UpdatedAt: now}
+	if err := m.Store.CreateOrganization(ctx, o, owner); err != nil {
 		return nil, problem.FromStore(err, "organization", o.ID)
 	}
 	app, cred, err := m.createApp(ctx, o.ID, "My first app", AppSpec{})

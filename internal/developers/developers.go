@@ -1,6 +1,8 @@
 // Package developers holds the rules of developer accounts: sign-up with
-// e-mail verification, sign-in, password reset, signing out everywhere,
-// organisations and their apps with sandbox and production credentials.
+// e-mail verification, sign-in with an optional second factor (totp.go),
+// password reset, signing out everywhere, organisations with their members
+// and invitations (members.go), and their apps with sandbox and production
+// credentials.
 // The portal renders its pages from here; the store keeps the records.
 //
 // Developers are not subscribers: a developer builds apps and signs in to
@@ -15,7 +17,9 @@
 //     replayed to sign in);
 //   - password reset: the developer id and a MAC of the current password
 //     hash, valid for ResetTTL, so it works once: the reset changes the
-//     hash and voids every earlier link.
+//     hash and voids every earlier link;
+//   - invitation: the invitation id and a MAC of it and the invited
+//     address (members.go).
 package developers
 
 import (
@@ -72,6 +76,9 @@ type Manager struct {
 	BaseURL string
 	// Key signs the links in messages (derived from the platform secret).
 	Key []byte
+	// Secret is the system secret: second factors' secrets are sealed
+	// under it at rest (internal/seal), like the signing keys.
+	Secret string
 	// ApproveSignups makes new accounts wait for an operator.
 	ApproveSignups bool
 	// Params are the argon2id costs of new passwords; zero means

@@ -158,6 +158,8 @@ func (p *Portal) signin(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusForbidden, "Your account is suspended; contact the operator.")
 	case err != nil:
 		p.fail(w, r, err)
+	case developers.HasTOTP(d): // the second step (totp.go)
+		p.askCode(w, r, d, f.Next)
 	default:
 		p.cfg.Logger.InfoContext(r.Context(), "developer signed in", "developer_id", d.ID, "correlator", problem.Correlator(r.Context()))
 		p.startSession(w, r, d)
@@ -222,7 +224,7 @@ func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, err)
 			return
 		}
-		if developers.SessionValid(d, d.SessionsNotBefore) {
+		if developers.SessionValid(d, d.SessionsNotBefore) && !developers.HasTOTP(d) { // else sign in with a code
 			p.startSession(w, r, d)
 		}
 		p.message(w, r, http.StatusOK, "Your password is changed",
@@ -322,4 +324,6 @@ func (p *Portal) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/apps/{id}/credentials/{env}/secret", p.secretShown)
 	mux.HandleFunc("POST /portal/subscriptions", p.subscribe)
 	mux.HandleFunc("POST /portal/subscriptions/{id}/{action}", p.subscriptionAction)
+	p.totpRoutes(mux)
+	p.orgRoutes(mux)
 }

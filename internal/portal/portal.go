@@ -232,7 +232,9 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
+	if h.Get("Cache-Control") == "" { // a page with a secret set no-store
+		h.Set("Cache-Control", "no-cache")
+	}
 	webpage.Write(w, r, status, buf.Bytes())
 }
 

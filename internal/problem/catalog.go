@@ -69,8 +69,9 @@ var catalog = []Entry{
 			{ID: "role_insufficient", Text: "The signed-in developer's role in the organisation does not allow this action: owners and admins manage apps, members and purchases."},
 			{ID: "try_it_disabled", Text: "The portal's try-it console does not call this live API: the operator has not opened it to try-it."},
 			{ID: "no_app_credentials", Text: "The portal's try-it console has no credentials of the signed-in developer's apps for this API to call with: sandbox credentials for a sandbox API, production credentials (they come with a subscription) for a live one."},
+			{ID: "invitation_addressee", Text: "An invitation to join an organisation was opened by a developer signed in with another e-mail address than the one it was sent to."},
 		},
-		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator. Try-it calls with your first app's credentials of the API's environment (sandbox credentials for a sandbox API: create an app on the portal's Apps page if you have none; production credentials for a live API: subscribe an app to it first), sandbox APIs always, a live API only once the operator opens it (`gatehouse apis update NAME --try-live`): until then, call it from your app as the code samples on the API page show.",
+		Fix: "In the developer portal, open the app and subscribe it to the API (or renew its subscription), and check that you use the credentials of the right environment: a sandbox app for the sandbox, a production app for production. Missing scopes are reported as `insufficient_scope`. If the app was suspended, contact the operator. Try-it calls with your first app's credentials of the API's environment (sandbox credentials for a sandbox API: create an app on the portal's Apps page if you have none; production credentials for a live API: subscribe an app to it first), sandbox APIs always, a live API only once the operator opens it (`gatehouse apis update NAME --try-live`): until then, call it from your app as the code samples on the API page show. An invitation to an organisation is accepted only by the account with the address it was sent to: sign in with that address, or ask for an invitation to yours.",
 	},
 	{
 		Key: "not_found", Status: 404, CamaraCode: "NOT_FOUND", Group: GroupHTTP,
@@ -118,8 +119,9 @@ var catalog = []Entry{
 			{ID: "api_retired", Text: "This API version was retired and is no longer served.",
 				Planned: "issue 13"},
 			{ID: "secret_already_shown", Text: "The client secret was displayed once when it was created and cannot be displayed again."},
+			{ID: "invitation_expired", Text: "The invitation to join an organisation has expired: invitations work for 7 days."},
 		},
-		Fix: "For a retired API version, move to the current version shown in the API catalog in the portal and update the base path. For a client secret you did not save, rotate the app's secret in the portal and store the new one right away: the old one keeps working until you revoke it.",
+		Fix: "For a retired API version, move to the current version shown in the API catalog in the portal and update the base path. For a client secret you did not save, rotate the app's secret in the portal and store the new one right away: the old one keeps working until you revoke it. For an expired invitation, ask an owner or admin of the organisation to invite you again.",
 	},
 	{
 		Key: "failed_precondition", Status: 412, CamaraCode: "FAILED_PRECONDITION", Group: GroupHTTP,
@@ -621,8 +623,9 @@ var catalog = []Entry{
 			{ID: "wrong_state", Text: "The target resource is not in a state that allows this operation (for example a revoked secret cannot be rotated)."},
 			{ID: "referenced_state", Text: "A resource the request refers to is in a state that prevents the operation (for example a plan that is no longer offered).",
 				Planned: "issue 12"},
+			{ID: "last_owner", Text: "The change would leave an organisation without an owner: its last owner can be neither removed nor given another role, and cannot leave."},
 		},
-		Fix: "Read the resource to see its current state; the detail names the resource and the state the operation needs. Bring it into that state first, or choose another resource.",
+		Fix: "Read the resource to see its current state; the detail names the resource and the state the operation needs. Bring it into that state first, or choose another resource. An organisation keeps at least one owner: make another member an owner on the portal's Organisation page first.",
 	},
 	{
 		Key: "service_not_applicable", Status: 422, CamaraCode: "SERVICE_NOT_APPLICABLE", Group: GroupAPI,

@@ -33,6 +33,7 @@ var (
 	PermissionDeniedRoleInsufficient    = Reason{"permission_denied", "role_insufficient"}
 	PermissionDeniedTryItDisabled       = Reason{"permission_denied", "try_it_disabled"}
 	PermissionDeniedNoAppCredentials    = Reason{"permission_denied", "no_app_credentials"}
+	PermissionDeniedInvitationAddressee = Reason{"permission_denied", "invitation_addressee"}
 
 	// not_found
 	NotFoundUnknownPath       = Reason{"not_found", "unknown_path"}
@@ -51,6 +52,7 @@ var (
 	// gone
 	GoneAPIRetired         = Reason{"gone", "api_retired"}
 	GoneSecretAlreadyShown = Reason{"gone", "secret_already_shown"}
+	GoneInvitationExpired  = Reason{"gone", "invitation_expired"}
 
 	// failed_precondition
 	FailedPreconditionPreconditionNotMet = Reason{"failed_precondition", "precondition_not_met"}
@@ -275,6 +277,7 @@ var (
 	// incompatible_state
 	IncompatibleStateWrongState      = Reason{"incompatible_state", "wrong_state"}
 	IncompatibleStateReferencedState = Reason{"incompatible_state", "referenced_state"}
+	IncompatibleStateLastOwner       = Reason{"incompatible_state", "last_owner"}
 
 	// service_not_applicable
 	ServiceNotApplicableIdentifierNotEligible = Reason{"service_not_applicable", "identifier_not_eligible"}

@@ -230,6 +230,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	if cfg.Portal {
 		accounts = &developers.Manager{
 			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
+			Secret:         cfg.Secret, // seals second factors at rest (internal/seal)
 			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger, Plans: p.Plans,
 			APIScopes: func(ctx context.Context, name string) ([]string, error) {
 				a, err := p.Store.GetAPI(ctx, name)
