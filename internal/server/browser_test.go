@@ -83,7 +83,8 @@ type browserResult struct {
 // CSS px. The pages are the visitor's (landing, catalog, every API, try-it,
 // plans, sign-up, sign-in, reset, errors), the signed-in developer's
 // (apps, an app with sandbox and production credentials, a subscription
-// and its order, account, plans, API and try-it pages) and the answers to
+// and its order, a secret asked for again, account, two-step set-up,
+// organisation, plans, API and try-it pages) and the answers to
 // forms (sign-up with mistakes, the new app with its secret and first
 // call, a try-it result, a purchase, a password change, a taken address).
 //
@@ -172,6 +173,9 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Path: "/portal/apps", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/apps/{app}", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/account", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/account/totp", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/org", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/apps/{app}/credentials/sandbox/secret", Status: 410, As: "developer"},
 		browserPage{Name: "/portal/plans (signed in)", Path: "/portal/plans", Status: 200, As: "developer"},
 		browserPage{Name: "/portal/apis/sim-swap (signed in)", Path: "/portal/apis/sim-swap", Status: 200, As: "developer"},
 		browserPage{Name: "/portal/apis/sim-swap-live (signed in)", Path: "/portal/apis/sim-swap-live", Status: 200, As: "developer"},
