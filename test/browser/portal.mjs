@@ -12,22 +12,43 @@
 //   reflow   at 320 CSS px the page does not scroll sideways (WCAG 1.4.10)
 //   screenshot  (JavaScript on) PNGs at 1280 and 375 px into GH_SCREENSHOTS
 //
-// and once per theme and JavaScript setting that the keyboard reaches
-// "Browse the APIs" from the landing page with a visible focus indicator
-// and opens the catalog with Enter; with JavaScript off, that the
-// catalog's search form finds SIM Swap alone; and, when GH_TRY is set,
-// with JavaScript off in each theme, that a developer who signs up can
-// post the try-it form as it is pre-filled and see the gateway's 200
-// without any access token, on a page that passes axe.
+// A page is a path loaded by a visitor, by the mode's developer (signed up
+// once per mode through the sign-up form, with an app subscribed to the
+// live API: check "developer"), or by a newcomer who signs up in that
+// browser first; or it is the answer to a form on such a page, filled in
+// by its labels and sent with a button named by its text.
+//
+// Then, driven only by what a person sees (roles, accessible names and
+// labels, never our markup's selectors):
+//
+//   journey   with JavaScript off, and on, each in a fresh browser: landing
+//             → catalog → the sandbox API → "Sign up and try it" → sign-up
+//             → the app with its secret → "Send the sandbox request" → 200
+//             with an X-Correlator, within 6 page transitions and 12 form
+//             fields; then Plans → Subscribe → the production secret; the
+//             app page after, without either secret
+//   secret-once  each secret is in exactly one response the browser got
+//   cookies   every cookie is HttpOnly and SameSite=Lax (Secure only over
+//             https, so not here)
+//   csrf      a POST without the anti-forgery field, or with a forged one,
+//             gets 403 csrf_token_invalid and changes nothing
+//   keyboard-journey  (JavaScript on, each theme) the journey to the first
+//             call with Tab, typing and Enter only, every focused control
+//             showing a focus indicator of 3:1 against its background
+//   keyboard  (every mode) Tab reaches "Browse the APIs" with a visible
+//             focus indicator, and Enter opens the catalog
+//   search    (JavaScript off) the catalog's search form finds SIM Swap
 //
 // Environment:
 //   GH_BASE_URL     the portal, e.g. http://127.0.0.1:8080 (loopback only)
-//   GH_PAGES        JSON: [{"path": "/", "status": 200}, …]
+//   GH_PAGES        JSON: [{"name", "path", "status", "as", "fill",
+//                   "select", "press"}, …] (see browserPage in
+//                   internal/server/browser_test.go)
+//   GH_JOURNEY      JSON: {"api": the sandbox API's title, "live": the live
+//                   API's title}
 //   GH_SCREENSHOTS  a directory for the PNGs; empty: no screenshots
 //   GH_CHROMIUM     the browser; default /usr/bin/chromium
 //   GH_PARALLEL     pages checked at once; default 3
-//   GH_TRY          a try-it page whose pre-filled form answers 200 for a
-//                   developer who just signed up; empty: no try-it check
 //
 // Output: one JSON object per line for each check ({"check", "page",
 // "mode", "ok", "error", "note"}), then a table of bytes and requests per
@@ -51,12 +72,19 @@ if (pages.length === 0) {
   console.error('GH_PAGES is empty');
   process.exit(2);
 }
+const journeyConfig = JSON.parse(process.env.GH_JOURNEY || '{}');
+if (!journeyConfig.api || !journeyConfig.live) {
+  console.error('GH_JOURNEY must name the sandbox API ("api") and the live one ("live"), got %j', journeyConfig);
+  process.exit(2);
+}
 const shots = process.env.GH_SCREENSHOTS || '';
 if (shots) mkdirSync(shots, { recursive: true });
 
 // PORTAL.md §5, per page on a cold load. Bytes are as transferred
 // (compressed), response bodies only.
 const budget = { bytes: 60_000, js: 25_000, requests: 6 };
+// PORTAL.md §5: landing to the first sandbox call.
+const journeyBudget = { transitions: 6, fields: 12 };
 
 // The machine running CI may be busy: generous timeouts, no assertion on
 // time anywhere.
@@ -67,6 +95,9 @@ const axeTags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 // Pages whose CSP findings are reported as notes, not failures: none. (The
 // troubleshooting page's one inline <style> is allowed by its hash.)
 const cspExempt = new Set([]);
+
+// Every developer this script signs up has this password.
+const password = 'correct horse battery';
 
 const modes = [];
 for (const js of [true, false]) {
@@ -96,76 +127,271 @@ const browser = await chromium.launch({
 // the returned list. Routing turns the HTTP cache off, so an asset the
 // page asks for twice (the logo as <img> and as favicon) is fetched twice;
 // the budget counts each URL once, as a browser with its cache would.
-async function newContext(opts) {
+// With scriptsOff, the page's own scripts are aborted (and listed in
+// blocked) while JavaScript stays on: see visit.
+async function newContext(opts, scriptsOff = false) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
   context.setDefaultTimeout(timeout);
   context.setDefaultNavigationTimeout(timeout);
   const offsite = [];
+  const blocked = new Set();
   await context.route('**/*', (route) => {
-    const u = new URL(route.request().url());
+    const req = route.request();
+    const u = new URL(req.url());
     if ((u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:') &&
         u.hostname !== '127.0.0.1') {
-      offsite.push(route.request().url());
+      offsite.push(req.url());
+      return route.abort('blockedbyclient');
+    }
+    if (scriptsOff && u.origin === base && req.resourceType() === 'script') {
+      blocked.add(req.url());
       return route.abort('blockedbyclient');
     }
     return route.continue();
   });
-  return { context, offsite };
+  return { context, offsite, blocked };
 }
 
-function screenshotName(p, scheme, width) {
-  const slug = p.replace(/^\//, '').replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '') || 'landing';
-  return path.join(shots, `${slug}.${scheme}.${width}.png`);
+function slug(name) {
+  return name.replace(/^\//, '').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'landing';
+}
+
+function screenshotName(name, scheme, width) {
+  return path.join(shots, `${slug(name)}.${scheme}.${width}.png`);
+}
+
+const pageName = (pg) => pg.name || pg.path;
+
+// navigation runs action (a click, a key press) and returns the response
+// of the page it opens, once that page has loaded.
+async function navigation(page, action) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().isNavigationRequest() && r.request().frame() === page.mainFrame() &&
+      (r.status() < 300 || r.status() >= 400)),
+    page.waitForEvent('load'),
+    action(),
+  ]);
+  return response;
+}
+
+// expect checks the status of a step's page and names the step if not.
+async function expect(step, responsePromise, status) {
+  const response = await responsePromise;
+  if (response.status() !== status) {
+    throw new Error(`${step} answered ${response.status()}, want ${status}`);
+  }
+  return response;
+}
+
+let uniqueCount = 0;
+const unique = () => `browser-${process.pid}-${++uniqueCount}`;
+
+// choose selects, in the select labelled label, the option whose text is
+// text or starts with it and a space.
+async function choose(page, label, text) {
+  const select = page.getByLabel(label, { exact: true });
+  const options = await select.evaluate((s) => [...s.options].map((o) => o.label));
+  const option = options.find((o) => o === text || o.startsWith(text + ' '));
+  if (!option) throw new Error(`the ${label} list offers no ${JSON.stringify(text)}: ${JSON.stringify(options)}`);
+  await select.selectOption({ label: option });
+}
+
+// signUp signs a developer up through the sign-up form (the test portal
+// sends no mail: the answer is their new app, 201).
+async function signUp(page, email, name = 'Ana Lima') {
+  await page.goto(base + '/portal/signup', { waitUntil: 'load' });
+  await page.getByLabel('Your name', { exact: true }).fill(name);
+  await page.getByLabel('E-mail address', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await expect('signing up', navigation(page, () => page.getByRole('button', { name: 'Sign up', exact: true }).click()), 201);
+}
+
+// shownSecret reads the client secret the page shows once: the box
+// headed "… client secret — shown once", its "Client secret" entry.
+async function shownSecret(page) {
+  const box = page.getByRole('status').filter({ has: page.getByRole('heading', { name: /client secret/i }) });
+  const terms = (await box.getByRole('term').allTextContents()).map((t) => t.trim());
+  const values = (await box.getByRole('definition').allTextContents()).map((t) => t.trim());
+  const secret = values[terms.indexOf('Client secret')] || '';
+  if (secret.length < 16) throw new Error(`the page shows the secret ${JSON.stringify(secret)} (${terms.join(', ')})`);
+  return secret;
+}
+
+// subscribe buys the live API on the starter plan from the Plans page,
+// reached by the main navigation; the answer is the app with its
+// production credentials (201).
+async function subscribe(page) {
+  await expect('the plans page', navigation(page, () =>
+    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Plans', exact: true }).click()), 200);
+  await choose(page, 'API', journeyConfig.live);
+  await choose(page, 'Plan', 'starter');
+  await expect('subscribing', navigation(page, () => page.getByRole('button', { name: 'Subscribe', exact: true }).click()), 201);
+}
+
+// The mode's developer, signed up once per mode (with that mode's
+// JavaScript setting and theme) through the forms, with an app subscribed
+// to the live API: {state (the context's cookies), email, app (its
+// id)}, or null when that failed (reported as the check
+// "developer").
+const developers = new Map();
+function developer(mode) {
+  if (!developers.has(mode.name)) developers.set(mode.name, setUpDeveloper(mode));
+  return developers.get(mode.name);
+}
+
+async function setUpDeveloper(mode) {
+  const { context, offsite } = await newContext({ javaScriptEnabled: mode.js, colorScheme: mode.scheme });
+  const page = await context.newPage();
+  const email = `developer-${slug(mode.name)}@example.com`;
+  const problems = [];
+  let out = null;
+  try {
+    await signUp(page, email, 'Dana Developer');
+    await subscribe(page);
+    await expect('the apps page', navigation(page, () =>
+      page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Apps', exact: true }).click()), 200);
+    const apps = page.getByRole('table', { name: /apps/i }).getByRole('rowheader').getByRole('link');
+    await expect('the app page', navigation(page, () => apps.first().click()), 200);
+    out = { state: await context.storageState(), email, app: new URL(page.url()).pathname.split('/').pop() };
+  } catch (err) {
+    problems.push(err.message);
+  }
+  for (const u of offsite) problems.push(`request to ${u}`);
+  report('developer', '/', mode.name, problems, out ? `${email}, ${out.app}` : undefined);
+  await context.close();
+  return problems.length ? null : out;
+}
+
+// contextFor opens the context a page is checked in: a visitor's, or the
+// mode's developer's (their cookies, a cold cache).
+async function contextFor(pg, mode, opts, scriptsOff) {
+  let storageState;
+  if (pg.as === 'developer') {
+    const dev = await developer(mode);
+    if (!dev) throw new Error(`the ${mode.name} developer could not be set up`);
+    storageState = dev.state;
+  }
+  return newContext({ ...opts, storageState }, scriptsOff);
+}
+
+async function resolve(text, mode) {
+  let out = text.replaceAll('{unique}', unique);
+  if (out.includes('{app}') || out.includes('{developer}')) {
+    const dev = await developer(mode);
+    if (!dev) throw new Error(`the ${mode.name} developer could not be set up`);
+    out = out.replaceAll('{app}', dev.app).replaceAll('{developer}', dev.email);
+  }
+  return out;
+}
+
+// open brings a page up as pg says (a newcomer signs up first; a form is
+// filled in and sent) and returns its response; measure is called just
+// before the page's own load starts.
+async function open(page, pg, mode, measure) {
+  if (pg.as === 'newcomer') await signUp(page, `${unique()}@example.com`);
+  const url = base + await resolve(pg.path, mode);
+  if (!pg.press) {
+    measure();
+    return page.goto(url, { waitUntil: 'load' });
+  }
+  await page.goto(url, { waitUntil: 'load' });
+  for (const [label, value] of Object.entries(pg.fill || {})) {
+    await page.getByLabel(label, { exact: true }).fill(await resolve(value, mode));
+  }
+  for (const [label, text] of Object.entries(pg.select || {})) await choose(page, label, text);
+  measure();
+  return navigation(page, () => page.getByRole('button', { name: pg.press, exact: true }).click());
+}
+
+// axe runs axe-core on the page as it is, WCAG 2.0/2.1 A and AA. The
+// script is evaluated over the DevTools protocol, which the page's CSP
+// does not govern (an injected <script> would be refused).
+async function axe(page) {
+  const problems = [];
+  await page.evaluate(axeSource);
+  const result = await page.evaluate((tags) => window.axe.run(document, {
+    runOnly: { type: 'tag', values: tags },
+    resultTypes: ['violations'],
+  }), axeTags);
+  if (result.passes.length === 0) problems.push('axe found nothing to check');
+  for (const v of result.violations) {
+    for (const n of v.nodes) {
+      problems.push(`${v.id} (${v.impact}) at ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
+    }
+  }
+  return problems;
 }
 
 // Weight per page and JavaScript setting (light theme), for the table.
 const weights = [];
 
 // visit loads one page cold in a context that enforces the page's CSP and
-// runs every check but axe.
+// runs every check on it.
+//
+// "JavaScript off" here means that the page's own scripts never run: they
+// are aborted at the network while the browser keeps JavaScript on, so
+// that axe can run (axe.run is asynchronous, and a browser with
+// JavaScript off fires no timers). The portal has no inline script (its
+// CSP forbids them), so the DOM is the one a browser without JavaScript
+// builds, <noscript> aside (there is none). The journey, keyboard and
+// search checks turn JavaScript off in the browser itself.
 async function visit(pg, mode) {
-  const { context, offsite } = await newContext({ javaScriptEnabled: mode.js, colorScheme: mode.scheme });
+  const name = pageName(pg);
+  let context, offsite, blocked;
+  try {
+    ({ context, offsite, blocked } = await contextFor(pg, mode, { javaScriptEnabled: true, colorScheme: mode.scheme }, !mode.js));
+  } catch (err) {
+    report('load', name, mode.name, [err.message]);
+    return;
+  }
   const page = await context.newPage();
-  const url = base + pg.path;
   const consoleErrors = [];
   const cspNotes = [];
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
+    if (blocked.has(msg.location().url)) return; // a script aborted for "JavaScript off"
     // Chromium logs the expected status of an error page as a failed load.
-    if (pg.status !== 200 && msg.location().url === url &&
+    if (pg.status >= 400 && msg.location().url.startsWith(base + '/') &&
         text.startsWith(`Failed to load resource: the server responded with a status of ${pg.status}`)) return;
     const csp = /Content Security Policy|Content-Security-Policy/i.test(text);
-    if (csp && cspExempt.has(pg.path)) cspNotes.push(text);
+    if (csp && cspExempt.has(name)) cspNotes.push(text);
     else consoleErrors.push(text);
   });
   page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
 
-  const requests = new Map(); // URL → {type, bytes}
+  let requests = new Map(); // URL → {type, bytes}, from the page's own load on
   const pending = [];
   page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (!mode.js && u.origin === base && req.resourceType() === 'script') return; // aborted: not loaded without JavaScript
     if (!requests.has(req.url())) requests.set(req.url(), { type: req.resourceType(), bytes: 0 });
   });
   page.on('requestfinished', (req) => {
+    const counted = requests;
     pending.push(req.sizes().then((s) => {
-      const r = requests.get(req.url());
+      const r = counted.get(req.url());
       if (r) r.bytes = Math.max(r.bytes, s.responseBodySize);
     }).catch(() => {})); // the context closed first: nothing to count
   });
 
   let response;
   try {
-    response = await page.goto(url, { waitUntil: 'load' });
+    response = await open(page, pg, mode, () => { requests = new Map(); });
   } catch (err) {
-    report('load', pg.path, mode.name, [`${url}: ${err.message}`]);
+    report('load', name, mode.name, [`${pg.path}: ${err.message}`]);
     await context.close();
     return;
   }
   await Promise.all(pending);
   const status = response ? response.status() : 0;
-  report('load', pg.path, mode.name, status === pg.status ? [] : [`status ${status}, want ${pg.status}`]);
+  const loadProblems = status === pg.status ? [] : [`status ${status}, want ${pg.status}`];
+  if (response && response.request().redirectedFrom()) loadProblems.push(`redirected to ${new URL(page.url()).pathname}`);
+  const signedIn = await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Sign out' }).count();
+  if (pg.as && !signedIn) loadProblems.push('the page is not signed in (no Sign out in the main navigation)');
+  report('load', name, mode.name, loadProblems);
 
-  report('origin', pg.path, mode.name, offsite.map((u) => `request to ${u}`));
+  report('origin', name, mode.name, offsite.map((u) => `request to ${u}`));
 
   let bytes = 0, js = 0;
   for (const r of requests.values()) {
@@ -179,36 +405,64 @@ async function visit(pg, mode) {
   if (requests.size > budget.requests) {
     over.push(`${requests.size} requests, budget ${budget.requests}: ${[...requests.keys()].join(' ')}`);
   }
-  report('budget', pg.path, mode.name, over, `${requests.size} requests, ${bytes} B, ${js} B JS`);
-  if (mode.scheme === 'light') weights.push({ page: pg.path, js: mode.js, requests: requests.size, bytes, script: js });
+  report('budget', name, mode.name, over, `${requests.size} requests, ${bytes} B, ${js} B JS`);
+  if (mode.scheme === 'light') weights.push({ page: name, js: mode.js, requests: requests.size, bytes, script: js });
 
   const headers = response ? await response.allHeaders() : {};
   const csp = headers['content-security-policy'] || '';
   const cspProblems = [];
   if (!/default-src 'self'/.test(csp)) cspProblems.push(`Content-Security-Policy is ${csp ? JSON.stringify(csp) : 'missing'}`);
   if (/script-src[^;]*'unsafe-inline'/.test(csp)) cspProblems.push("script-src allows 'unsafe-inline'");
-  if (cspExempt.has(pg.path)) {
+  if (cspExempt.has(name)) {
     const notes = [...cspProblems, ...cspNotes];
-    report('csp', pg.path, mode.name, [], notes.length ? `not enforced here yet: ${notes.join('; ')}` : undefined);
+    report('csp', name, mode.name, [], notes.length ? `not enforced here yet: ${notes.join('; ')}` : undefined);
   } else {
-    report('csp', pg.path, mode.name, cspProblems);
+    report('csp', name, mode.name, cspProblems);
   }
+
+  let axeProblems;
+  try {
+    axeProblems = await axe(page);
+  } catch (err) {
+    axeProblems = [err.message];
+  }
+  report('axe', name, mode.name, axeProblems);
 
   // Reflow at 320 CSS px (WCAG 1.4.10): no horizontal scrolling.
   await page.setViewportSize({ width: 320, height: 640 });
   const reflow = await page.evaluate(() => {
     const w = document.documentElement.scrollWidth;
     const wide = [];
+    // What sticks out: the outermost elements past the edge that no
+    // scrolling box (a table's .table-wrap, a <pre>) holds.
+    const scrolls = (el) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX);
     if (w > 320) {
+      const out = (el) => el.getBoundingClientRect().right > 320.5;
+      const walk = (el) => {
+        for (const child of el.children) {
+          if (wide.length >= 5) return;
+          if (out(child) && (scrolls(child) || ![...child.children].some(out))) {
+            const text = (child.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 40);
+            wide.push(`${child.tagName.toLowerCase()}${child.className ? '.' + String(child.className).split(' ').join('.') : ''} ${JSON.stringify(text)} (right ${Math.round(child.getBoundingClientRect().right)})`);
+          } else if (!scrolls(child)) {
+            walk(child);
+          }
+        }
+      };
+      walk(document.body);
+      // Nothing outside a scrolling box: something inside one escapes it
+      // (an absolutely positioned element whose containing block is the
+      // page).
       for (const el of document.body.querySelectorAll('*')) {
-        const r = el.getBoundingClientRect();
-        if (r.right > 320.5 && el.children.length === 0) wide.push(`${el.tagName.toLowerCase()}${el.className ? '.' + String(el.className).split(' ').join('.') : ''} (right ${Math.round(r.right)})`);
         if (wide.length >= 5) break;
+        if (out(el) && el.children.length === 0 && getComputedStyle(el).position === 'absolute') {
+          wide.push(`${el.tagName.toLowerCase()}${el.className ? '.' + String(el.className).split(' ').join('.') : ''} ${JSON.stringify((el.textContent || '').trim().slice(0, 40))} (absolute, right ${Math.round(el.getBoundingClientRect().right)})`);
+        }
       }
     }
     return { w, wide };
-  });
-  report('reflow', pg.path, mode.name,
+  }).catch((err) => ({ w: 0, wide: [], err: err.message }));
+  report('reflow', name, mode.name, reflow.err ? [reflow.err] :
     reflow.w <= 320 ? [] : [`scrollWidth ${reflow.w} at 320 px; wide: ${reflow.wide.join(', ')}`]);
 
   if (mode.js) {
@@ -217,54 +471,52 @@ async function visit(pg, mode) {
       for (const width of [1280, 375]) {
         await page.setViewportSize({ width, height: 800 });
         try {
-          await page.screenshot({ path: screenshotName(pg.path, mode.scheme, width), fullPage: true });
+          await page.screenshot({ path: screenshotName(name, mode.scheme, width), fullPage: true });
         } catch (err) {
           problems.push(`${width} px: ${err.message}`);
         }
       }
     }
-    report('screenshot', pg.path, mode.name, problems, shots ? undefined : 'GH_SCREENSHOTS not set');
+    report('screenshot', name, mode.name, problems, shots ? undefined : 'GH_SCREENSHOTS not set');
   }
 
   // Late messages (deferred scripts) are in by now.
-  report('console', pg.path, mode.name, consoleErrors,
+  report('console', name, mode.name, consoleErrors,
     cspNotes.length ? `CSP, not enforced here yet: ${cspNotes.join('; ')}` : undefined);
   await context.close();
 }
 
-// audit runs axe-core on one page. axe needs JavaScript and injects its own
-// script, so it runs in a context that bypasses the CSP (the strict
-// context above catches violations). axe.run is asynchronous, which a page
-// with JavaScript disabled cannot complete; for "JavaScript off" the
-// context therefore keeps JavaScript on but aborts the page's own scripts,
-// so axe sees the page as a browser without JavaScript renders it (only a
-// <noscript> element, none today, would differ).
-async function audit(pg, mode) {
-  const { context, offsite } = await newContext({ javaScriptEnabled: true, bypassCSP: true, colorScheme: mode.scheme });
-  if (!mode.js) {
-    await context.route((u) => u.origin === base, (route) =>
-      route.request().resourceType() === 'script' ? route.abort('blockedbyclient') : route.fallback());
-  }
-  const page = await context.newPage();
-  const problems = [];
-  try {
-    await page.goto(base + pg.path, { waitUntil: 'load' });
-    await page.addScriptTag({ content: axeSource });
-    const result = await page.evaluate((tags) => window.axe.run(document, {
-      runOnly: { type: 'tag', values: tags },
-      resultTypes: ['violations'],
-    }), axeTags);
-    for (const v of result.violations) {
-      for (const n of v.nodes) {
-        problems.push(`${v.id} (${v.impact}) at ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
-      }
+// focusProblem describes what is wrong with the focused element's focus
+// indicator (an outline or a box shadow, of 3:1 against the background
+// around it: WCAG 2.4.7 and 1.4.11), or returns null.
+function focusProblem(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return 'nothing is focused';
+    const what = `${el.tagName.toLowerCase()} ${JSON.stringify((el.getAttribute('aria-label') || el.textContent || el.getAttribute('name') || '').trim().slice(0, 40))}`;
+    const s = getComputedStyle(el);
+    const rgb = (c) => {
+      const m = c.match(/rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/);
+      return m ? { r: +m[1], g: +m[2], b: +m[3], a: m[4] === undefined ? 1 : +m[4] } : null;
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let indicator = null;
+    if (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) indicator = rgb(s.outlineColor);
+    else if (s.boxShadow && s.boxShadow !== 'none') indicator = rgb(s.boxShadow);
+    if (!indicator || indicator.a === 0) return `${what} has no visible focus indicator (outline ${s.outlineStyle} ${s.outlineWidth}, box-shadow ${s.boxShadow})`;
+    let bg = null;
+    for (let n = el.parentElement; n && !bg; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c && c.a > 0) bg = c;
     }
-  } catch (err) {
-    problems.push(err.message);
-  }
-  for (const u of offsite) problems.push(`request to ${u}`);
-  report('axe', pg.path, mode.name, problems);
-  await context.close();
+    bg = bg || { r: 255, g: 255, b: 255 };
+    const [hi, lo] = [lum(indicator), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    return ratio >= 3 ? null : `${what}'s focus indicator has a contrast of ${ratio.toFixed(2)}:1 with its background, under 3:1`;
+  });
 }
 
 // keyboard: from the landing page, Tab reaches "Browse the APIs" with a
@@ -276,31 +528,20 @@ async function keyboard(mode) {
   let note;
   try {
     await page.goto(base + '/', { waitUntil: 'load' });
-    let focused = null;
-    for (let i = 1; i <= 30 && !focused; i++) {
+    const target = page.getByRole('link', { name: 'Browse the APIs' });
+    let reached = 0;
+    for (let i = 1; i <= 30 && !reached; i++) {
       await page.keyboard.press('Tab');
-      const f = await page.evaluate(() => {
-        const el = document.activeElement;
-        if (!el || el === document.body) return null;
-        const s = getComputedStyle(el);
-        return {
-          text: el.textContent.trim(), tag: el.tagName.toLowerCase(), href: el.getAttribute('href'),
-          outlineStyle: s.outlineStyle, outlineWidth: s.outlineWidth, outlineColor: s.outlineColor,
-        };
-      });
-      if (f && f.text === 'Browse the APIs') {
-        focused = f;
-        note = `reached after ${i} Tab presses; outline ${f.outlineStyle} ${f.outlineWidth} ${f.outlineColor}`;
-      }
+      if (await target.evaluate((el) => el === document.activeElement)) reached = i;
     }
-    if (!focused) {
+    if (!reached) {
       problems.push('30 Tab presses never focused "Browse the APIs"');
     } else {
-      if (focused.outlineStyle === 'none' || parseFloat(focused.outlineWidth) === 0) {
-        problems.push(`no visible focus indicator: outline ${focused.outlineStyle} ${focused.outlineWidth}`);
-      }
+      note = `reached after ${reached} Tab presses`;
+      const p = await focusProblem(page);
+      if (p) problems.push(p);
       await Promise.all([page.waitForURL(base + '/portal/apis'), page.keyboard.press('Enter')]);
-      const h1 = (await page.locator('h1').first().textContent()).trim();
+      const h1 = (await page.getByRole('heading', { level: 1 }).textContent()).trim();
       if (h1 !== 'APIs') problems.push(`Enter opened a page whose heading is ${JSON.stringify(h1)}`);
     }
   } catch (err) {
@@ -318,14 +559,15 @@ async function search() {
   const problems = [];
   try {
     await page.goto(base + '/portal/apis', { waitUntil: 'load' });
-    const before = await page.locator('.card h3').count();
-    await page.locator('#q').fill('swap');
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'swap'), page.locator('#q').press('Enter')]);
-    const titles = (await page.locator('.card h3').allTextContents()).map((t) => t.trim());
-    if (titles.length !== 1 || !/^SIM Swap\b/.test(titles[0])) {
-      problems.push(`searching "swap" shows ${JSON.stringify(titles)}, want SIM Swap alone (of ${before})`);
+    const titles = page.getByRole('main').getByRole('heading', { level: 3 });
+    const before = await titles.count();
+    await page.getByRole('searchbox', { name: 'Search' }).fill('swap');
+    await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'swap'),
+      page.getByRole('searchbox', { name: 'Search' }).press('Enter')]);
+    const found = (await titles.allTextContents()).map((t) => t.trim());
+    if (found.length === 0 || found.length >= before || !found.every((t) => /^SIM Swap\b/.test(t)) || !found.includes(journeyConfig.api)) {
+      problems.push(`searching "swap" shows ${JSON.stringify(found)}, want the SIM Swap APIs alone (of ${before})`);
     }
-    if (before < 2) problems.push(`the catalog lists ${before} APIs before the search`);
   } catch (err) {
     problems.push(err.message);
   }
@@ -334,73 +576,186 @@ async function search() {
   await context.close();
 }
 
-// tryit: with JavaScript off (the page's own scripts aborted, as audit
-// does, so that axe can run), a developer signs up (the portal makes their
-// sandbox app at once when it has no mail), then submits the try-it form
-// as it is pre-filled: the page shows the gateway's answer, 200, and no
-// access token anywhere; axe checks that result page.
-const tryPath = process.env.GH_TRY || '';
-async function tryit(scheme) {
-  const name = `js-off ${scheme}`;
-  const { context, offsite } = await newContext({ javaScriptEnabled: true, bypassCSP: true, colorScheme: scheme });
-  await context.route((u) => u.origin === base, (route) =>
-    route.request().resourceType() === 'script' ? route.abort('blockedbyclient') : route.fallback());
+// journey: a newcomer's way from the landing page to the first sandbox
+// call and on to a purchase, with JavaScript on or off, by what the pages
+// show; then the secrets, the cookies and the anti-forgery check.
+async function journey(js) {
+  const mode = `js-${js ? 'on' : 'off'} light`;
+  const { context, offsite } = await newContext({ javaScriptEnabled: js, colorScheme: 'light' });
   const page = await context.newPage();
+  // Every response body the browser gets, read as it arrives.
+  const bodies = [];
+  const unread = [];
+  const reading = [];
+  page.on('response', (r) => {
+    reading.push(r.body().then((b) => { bodies.push({ url: r.url(), text: b.toString('utf8') }); },
+      (err) => { if (r.status() < 300 || r.status() >= 400) unread.push(`${r.url()}: ${err.message}`); }));
+  });
+  let transitions = 0, fields = 0, counting = false;
+  page.on('request', (req) => {
+    if (counting && req.isNavigationRequest() && req.frame() === page.mainFrame() && !req.redirectedFrom()) transitions++;
+  });
+  const fill = async (label, value) => {
+    await page.getByLabel(label, { exact: true }).fill(value);
+    fields++;
+  };
+  const click = (locator) => navigation(page, () => locator.click());
+  const mainNav = page.getByRole('navigation', { name: 'Main' });
+  const name = `Journey ${js ? 'On' : 'Off'}`;
+  const email = `journey-${js ? 'on' : 'off'}-${process.pid}@example.com`;
   const problems = [];
+  const secrets = {};
+  let note;
   try {
-    await page.goto(base + '/portal/signup', { waitUntil: 'load' });
-    await page.locator('input[name=name]').fill('Try Developer');
-    await page.locator('input[name=email]').fill(`try-${scheme}@example.com`);
-    await page.locator('input[name=password]').fill('correct horse battery');
-    const [signup] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
-      page.locator('main form button[type=submit]').click(),
-    ]);
-    await page.waitForLoadState('load');
-    if (signup.status() !== 201) throw new Error(`signing up answered ${signup.status()}`);
-    await page.goto(base + tryPath, { waitUntil: 'load' });
-    const [response] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
-      page.locator('form.try-form button[type=submit]').click(),
-    ]);
-    await page.waitForLoadState('load');
-    if (response.status() !== 200) problems.push(`the form's POST answered ${response.status()}`);
-    const title = await page.locator('#result-title').textContent({ timeout: 5_000 }).catch(() => null);
-    if (title === null || !/200 OK/.test(title)) problems.push(`the result says ${JSON.stringify(title)}, want 200 OK`);
+    await page.goto(base + '/', { waitUntil: 'load' });
+    counting = true;
+    await expect('the catalog', click(page.getByRole('link', { name: 'Browse the APIs' })), 200);
+    await expect(journeyConfig.api, click(page.getByRole('link', { name: journeyConfig.api, exact: true })), 200);
+    await expect('the sign-up page', click(page.getByRole('link', { name: 'Sign up and try it' })), 200);
+    await fill('Your name', name);
+    await fill('E-mail address', email);
+    await fill('Password', password);
+    await expect('signing up', click(page.getByRole('button', { name: 'Sign up', exact: true })), 201);
+    secrets.sandbox = await shownSecret(page);
+    await page.getByRole('heading', { name: 'Your first sandbox call' }).waitFor({ timeout: 5_000 });
+    await expect('the first sandbox call', click(page.getByRole('button', { name: 'Send the sandbox request' })), 200);
+    const result = page.getByRole('region', { name: /^Response:/ });
+    const heading = (await result.getByRole('heading', { level: 2 }).textContent({ timeout: 5_000 })).trim();
+    if (!/\b200 OK\b/.test(heading)) problems.push(`the first call's result says ${JSON.stringify(heading)}, want 200 OK`);
+    const terms = (await result.getByRole('term').allTextContents()).map((t) => t.trim());
+    const values = (await result.getByRole('definition').allTextContents()).map((t) => t.trim());
+    const correlator = values[terms.indexOf('X-Correlator')];
+    if (!correlator) problems.push(`the first call's result shows no X-Correlator (headers: ${terms.join(', ')})`);
     if (/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.test(await page.content())) problems.push('the result page holds an access token');
-    await page.addScriptTag({ content: axeSource });
-    const result = await page.evaluate((tags) => window.axe.run(document, {
-      runOnly: { type: 'tag', values: tags },
-      resultTypes: ['violations'],
-    }), axeTags);
-    for (const v of result.violations) {
-      for (const n of v.nodes) {
-        problems.push(`axe ${v.id} (${v.impact}) at ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
-      }
-    }
+    counting = false;
+    note = `landing to the first sandbox call: ${transitions} page transitions, ${fields} form fields; X-Correlator ${correlator}`;
+    if (transitions > journeyBudget.transitions) problems.push(`${transitions} page transitions to the first sandbox call, budget ${journeyBudget.transitions}`);
+    if (fields > journeyBudget.fields) problems.push(`${fields} form fields to the first sandbox call, budget ${journeyBudget.fields}`);
+
+    // Buy the live API: Plans → Subscribe → the production secret.
+    await subscribe(page);
+    secrets.production = await shownSecret(page);
+    // The apps and the app page show the client ids, and neither secret.
+    await expect('the apps page', click(mainNav.getByRole('link', { name: 'Apps', exact: true })), 200);
+    await expect('the app page', click(page.getByRole('table', { name: /apps/i }).getByRole('rowheader').getByRole('link').first()), 200);
+    const credentials = page.getByRole('table', { name: /OAuth clients/i });
+    const rows = (await credentials.getByRole('rowheader').allTextContents()).map((t) => t.trim());
+    if (!rows.includes('sandbox') || !rows.includes('production')) problems.push(`the app's credentials table lists ${JSON.stringify(rows)}`);
   } catch (err) {
     problems.push(err.message);
   }
   for (const u of offsite) problems.push(`request to ${u}`);
-  report('try', tryPath, name, problems);
+  report('journey', '/', mode, problems, note);
+
+  // A secret is in exactly one response.
+  const once = [];
+  while (reading.length) await Promise.all(reading.splice(0));
+  for (const u of unread) once.push(`the body of ${u} could not be read`);
+  if (!secrets.sandbox || !secrets.production) once.push('the journey did not get both secrets');
+  for (const [env, secret] of Object.entries(secrets)) {
+    const holders = bodies.filter((b) => b.text.includes(secret)).map((b) => b.url);
+    if (holders.length !== 1) once.push(`the ${env} secret is in ${holders.length} responses: ${holders.join(', ')}`);
+  }
+  report('secret-once', '/', mode, once, `${bodies.length} responses read`);
+
+  // Cookie flags: HttpOnly and SameSite=Lax; Secure needs https.
+  const cookieProblems = [];
+  const cookies = await context.cookies(base);
+  if (cookies.length < 2) cookieProblems.push(`${cookies.length} cookies after signing in, want the browser's and the session's`);
+  for (const c of cookies) {
+    if (!c.httpOnly) cookieProblems.push(`${c.name} is not HttpOnly`);
+    if (c.sameSite !== 'Lax') cookieProblems.push(`${c.name} is SameSite=${c.sameSite}, want Lax`);
+    if (c.secure) cookieProblems.push(`${c.name} is Secure on http://, where the browser would not send it`);
+    if (c.path !== '/') cookieProblems.push(`${c.name} has the path ${c.path}`);
+  }
+  report('cookies', '/', mode, cookieProblems, cookies.map((c) => `${c.name} (HttpOnly ${c.httpOnly}, SameSite=${c.sameSite}, Secure ${c.secure})`).join(', '));
+
+  // A form without the anti-forgery field, or with a forged one, is
+  // refused with the registry's error, and the session survives it.
+  const csrf = [];
+  try {
+    for (const form of [{ everywhere: '1' }, { everywhere: '1', csrf: 'forged' }]) {
+      const r = await page.request.post(base + '/portal/signout', { form, maxRedirects: 0 });
+      const text = await r.text();
+      if (r.status() !== 403 || !text.includes('csrf_token_invalid')) {
+        csrf.push(`signing out with ${form.csrf ? 'a forged' : 'no'} csrf field answered ${r.status()}${text.includes('csrf_token_invalid') ? '' : ' without csrf_token_invalid'}`);
+      }
+    }
+    const r = await page.request.get(base + '/portal/account');
+    if (r.status() !== 200 || !(await r.text()).includes(email)) csrf.push('the refused sign-out ended the session');
+  } catch (err) {
+    csrf.push(err.message);
+  }
+  report('csrf', '/', mode, csrf);
   await context.close();
 }
 
-// A few pages at a time, each in its own contexts; the checks do not
-// depend on each other.
+// keyboardJourney: the journey to the first sandbox call with Tab, typing
+// and Enter alone (JavaScript on); every control focused on the way shows
+// a focus indicator.
+async function keyboardJourney(scheme) {
+  const mode = `js-on ${scheme}`;
+  const { context, offsite } = await newContext({ javaScriptEnabled: true, colorScheme: scheme });
+  const page = await context.newPage();
+  const problems = [];
+  const seen = new Set();
+  let presses = 0;
+  const tabTo = async (target, what) => {
+    for (let i = 0; i < 80; i++) {
+      await page.keyboard.press('Tab');
+      presses++;
+      const p = await focusProblem(page);
+      if (p && !seen.has(p)) {
+        seen.add(p);
+        problems.push(p);
+      }
+      if (await target.evaluate((el) => el === document.activeElement)) return;
+    }
+    throw new Error(`80 Tab presses never reached ${what}`);
+  };
+  const enter = () => navigation(page, () => page.keyboard.press('Enter'));
+  let note;
+  try {
+    await page.goto(base + '/', { waitUntil: 'load' });
+    await tabTo(page.getByRole('link', { name: 'Browse the APIs' }), '"Browse the APIs"');
+    await expect('the catalog', enter(), 200);
+    await tabTo(page.getByRole('link', { name: journeyConfig.api, exact: true }), journeyConfig.api);
+    await expect(journeyConfig.api, enter(), 200);
+    await tabTo(page.getByRole('link', { name: 'Sign up and try it' }), '"Sign up and try it"');
+    await expect('the sign-up page', enter(), 200);
+    for (const [label, value] of [['Your name', 'Kim Keys'], ['E-mail address', `keys-${scheme}-${process.pid}@example.com`], ['Password', password]]) {
+      await tabTo(page.getByLabel(label, { exact: true }), label);
+      await page.keyboard.type(value);
+    }
+    await tabTo(page.getByRole('button', { name: 'Sign up', exact: true }), 'the Sign up button');
+    await expect('signing up', enter(), 201);
+    await tabTo(page.getByRole('button', { name: 'Send the sandbox request' }), '"Send the sandbox request"');
+    await expect('the first sandbox call', enter(), 200);
+    const heading = (await page.getByRole('region', { name: /^Response:/ }).getByRole('heading', { level: 2 }).textContent({ timeout: 5_000 })).trim();
+    if (!/\b200 OK\b/.test(heading)) problems.push(`the result says ${JSON.stringify(heading)}, want 200 OK`);
+    note = `${presses} Tab presses from the landing page to the first sandbox call`;
+  } catch (err) {
+    problems.push(err.message);
+  }
+  for (const u of offsite) problems.push(`request to ${u}`);
+  report('keyboard-journey', '/', mode, problems, note);
+  await context.close();
+}
+
+// A few checks at a time, each in its own contexts; they do not depend
+// on each other but for the mode's developer, set up by the first check
+// that needs them.
 const tasks = [];
+for (const js of [false, true]) tasks.push(() => journey(js));
+for (const scheme of ['light', 'dark']) tasks.push(() => keyboardJourney(scheme));
+for (const mode of modes) tasks.push(() => developer(mode));
 for (const pg of pages) {
   for (const mode of modes) {
     tasks.push(() => visit(pg, mode));
-    // axe in both schemes with JavaScript on (colour contrast differs), and
-    // once with it off (the DOM without the script's copy buttons): the
-    // dark-and-off DOM is the dark-and-on one without them.
-    if (mode.js || mode.scheme === 'light') tasks.push(() => audit(pg, mode));
   }
 }
 for (const mode of modes) tasks.push(() => keyboard(mode));
 tasks.push(() => search());
-if (tryPath) for (const scheme of ['light', 'dark']) tasks.push(() => tryit(scheme));
 const parallel = Math.max(1, Number(process.env.GH_PARALLEL) || 3);
 try {
   let next = 0;
@@ -417,8 +772,9 @@ const row = (cells) => `| ${cells.join(' | ')} |`;
 console.log(row(['page', 'JS on: requests', 'bytes', 'JS bytes', 'JS off: requests', 'bytes']));
 console.log(row(['---', '---:', '---:', '---:', '---:', '---:']));
 for (const pg of pages) {
-  const on = weights.find((w) => w.page === pg.path && w.js) || {};
-  const off = weights.find((w) => w.page === pg.path && !w.js) || {};
-  console.log(row([`\`${pg.path}\``, on.requests ?? '–', on.bytes ?? '–', on.script ?? '–', off.requests ?? '–', off.bytes ?? '–']));
+  const name = pageName(pg);
+  const on = weights.find((w) => w.page === name && w.js) || {};
+  const off = weights.find((w) => w.page === name && !w.js) || {};
+  console.log(row([`\`${name}\``, on.requests ?? '–', on.bytes ?? '–', on.script ?? '–', off.requests ?? '–', off.bytes ?? '–']));
 }
 process.exit(failed ? 1 : 0);
