@@ -16,6 +16,10 @@ import (
 // change and cancellation is an order (plans.Manager writes it with the
 // change, in one transaction). Owners and admins buy; developers read.
 
+// SandboxPlan is the free plan of the sandbox APIs, which no live API is
+// sold on.
+const SandboxPlan = plans.Sandbox
+
 // Purchase is what a subscription left to show.
 type Purchase struct {
 	Subscription *plans.SubscriptionView
@@ -58,6 +62,10 @@ func (m *Manager) Subscribe(ctx context.Context, developerID, appID, apiName, pl
 	if api.Status == store.APISandbox {
 		return nil, problem.Newf(problem.IncompatibleStateWrongState,
 			"%s is a sandbox API: it needs no subscription, and the app's sandbox credentials call it on the free sandbox plan.", api.Title)
+	}
+	if planName == SandboxPlan {
+		return nil, problem.Newf(problem.BadRequestInvalidParameter,
+			"plan: the %s plan is the free plan of the sandbox APIs; choose another plan for %s.", SandboxPlan, api.Title).With("field", "plan")
 	}
 	scopes, err := m.APIScopes(ctx, apiName)
 	if err != nil {
@@ -121,6 +129,10 @@ func (m *Manager) subscriptionOf(ctx context.Context, developerID, subID string)
 // (see plans.Manager.ChangePlan: at once, or pending approval with the
 // current plan kept in force).
 func (m *Manager) ChangePlan(ctx context.Context, developerID, subID, planName string) (*plans.SubscriptionView, *AppView, error) {
+	if planName == SandboxPlan {
+		return nil, nil, problem.Newf(problem.BadRequestInvalidParameter,
+			"plan: the %s plan is the free plan of the sandbox APIs; choose another plan.", SandboxPlan).With("field", "plan")
+	}
 	v, err := m.subscriptionOf(ctx, developerID, subID)
 	if err != nil {
 		return nil, nil, err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gatehouse/internal/developers"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/store"
@@ -203,6 +204,9 @@ type plansView struct {
 type planView struct {
 	Name, Price, Description, Rate, Burst, Day, Month string
 	Approval                                          bool
+	// Sandbox marks the sandbox APIs' free plan, which live APIs are not
+	// sold on.
+	Sandbox bool
 }
 
 func newPlanView(pl *store.Plan) planView {
@@ -214,7 +218,8 @@ func newPlanView(pl *store.Plan) planView {
 	}
 	v := planView{
 		Name: pl.Name, Price: pl.PriceLabel, Description: pl.Description, Approval: pl.RequiresApproval,
-		Day: count(pl.QuotaDay, "calls"), Month: count(pl.QuotaMonth, "calls"), Rate: "Unlimited", Burst: "—",
+		Sandbox: pl.Name == developers.SandboxPlan,
+		Day:     count(pl.QuotaDay, "calls"), Month: count(pl.QuotaMonth, "calls"), Rate: "Unlimited", Burst: "—",
 	}
 	if v.Price == "" {
 		v.Price = "Free"

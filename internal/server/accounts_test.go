@@ -435,6 +435,13 @@ func TestPortalPurchase(t *testing.T) {
 	if _, page := b.get("/portal/plans"); !strings.Contains(page, `<option value="sim-swap">`) || !strings.Contains(page, `action="/portal/subscriptions"`) {
 		t.Fatalf("the plans page lacks the subscribe form with sim-swap:\n%s", page)
 	}
+	if strings.Contains(b.last, `<option value="sandbox">`) {
+		t.Error("the subscribe form offers the sandbox plan for a live API")
+	}
+	if status, page := b.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"sandbox"}}); status != 400 || !strings.Contains(page, "free plan of the sandbox") {
+		t.Errorf("subscribing a live API on the sandbox plan = %d", status)
+	}
+	b.get("/portal/plans")
 	status, page := b.post("/portal/subscriptions", url.Values{"app": {appID}, "api": {"sim-swap"}, "plan": {"starter"}})
 	prodID, secret := productionIDOnPage.FindStringSubmatch(page), secretOnPage.FindStringSubmatch(page)
 	if status != 201 || prodID == nil || secret == nil || secret[1] != "production" {
