@@ -52,11 +52,14 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// close closes the statements and leaves the map as it is: a call still
+// under way when the store closes (a node's background reload) reads it
+// concurrently, and gets database/sql's "statement is closed" error from
+// a closed statement rather than a data race.
 func (c stmtCache) close() error {
 	var errs []error
-	for q, st := range c {
+	for _, st := range c {
 		errs = append(errs, st.Close())
-		delete(c, q)
 	}
 	return errors.Join(errs...)
 }
