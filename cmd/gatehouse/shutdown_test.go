@@ -270,9 +270,13 @@ func pgDatabase(t *testing.T, baseURL string) (string, func(readOnly bool)) {
 	_, _ = rand.Read(b)
 	name := "gh_test_" + hex.EncodeToString(b)
 	ident := pgx.Identifier{name}.Sanitize()
+	// DROP DATABASE (and CREATE, depending on the strategy) waits for a
+	// checkpoint of the shared cluster, which on a busy machine can take
+	// longer than any single query: the bound is generous, and only there
+	// so that a stuck server fails the test instead of hanging it.
 	run := func(sql string, args ...any) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, baseURL)
 		if err != nil {
