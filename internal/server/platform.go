@@ -49,11 +49,18 @@ type Parts struct {
 	Users   *oauth.UserManager
 }
 
+// startupStoreTimeout is the least time limit of OpenParts' store calls.
+const startupStoreTimeout = 30 * time.Second
+
 // OpenParts makes the managers over st, which the caller opened (the
 // backend is its choice) and closes: it loads the signing keys, generating
 // the first on a fresh store, and on a fresh store mounts the built-in
 // sandbox APIs and creates the default plans.
 func OpenParts(ctx context.Context, cfg config.Config, st store.Store, h *health.Tracker) (*Parts, error) {
+	// store_timeout bounds what a request waits for; starting is not a
+	// request, and a node must not fail to start because its first writes
+	// (the first key, the sandbox APIs) took longer on a busy database.
+	ctx = store.WithTimeout(ctx, max(cfg.StoreTimeout, startupStoreTimeout))
 	km := &keys.Manager{Store: st, Secret: cfg.Secret, Retention: cfg.KeyRetention}
 	if err := km.Load(ctx); err != nil {
 		return nil, err

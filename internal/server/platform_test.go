@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/health"
+	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/testhttp"
 )
 
@@ -246,5 +249,32 @@ func TestTokenEndpointAbuseLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("another client is affected: %d", resp.StatusCode)
+	}
+}
+
+// TestOpenPartsOutlastsStoreTimeout: a node's first writes (its first
+// signing key, the sandbox APIs, the default plans) are not requests, so
+// store_timeout does not bound them: with a limit no write can meet, a
+// fresh store still starts.
+func TestOpenPartsOutlastsStoreTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	if err := cfg.EnsureSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, cfg.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Timeout = time.Nanosecond
+	cfg.StoreTimeout = time.Nanosecond
+	if _, err := OpenParts(ctx, cfg, st, health.NewTracker(nil)); err != nil {
+		t.Fatalf("OpenParts with a 1 ns store_timeout: %v", err)
+	}
+	if _, err := st.GetAPI(ctx, "sim-swap"); err == nil {
+		t.Error("a request-path read met a 1 ns limit; the test does not show what it claims")
 	}
 }

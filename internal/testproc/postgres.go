@@ -70,23 +70,29 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 			return nil, err
 		}
 	}
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	p.port, _ = strconv.Atoi(port)
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", p.dataDir(), "--auth=trust", "--username=postgres", "--no-sync", "-E", "UTF8")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(p.dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if err := p.Start(ctx); err != nil {
-		os.RemoveAll(p.dir)
-		return nil, err
+	// A free port is free only when FreeAddr looked: another process may
+	// bind it before the postmaster does. That one failure is met with
+	// another port; any other is the caller's.
+	for attempt := 1; ; attempt++ {
+		if p.port, err = freePort(); err != nil {
+			os.RemoveAll(p.dir)
+			return nil, err
+		}
+		err = p.Start(ctx)
+		if err == nil {
+			return p, nil
+		}
+		if attempt == portAttempts || !portTaken(err) {
+			os.RemoveAll(p.dir)
+			return nil, err
+		}
 	}
-	return p, nil
 }
 
 // StartPostgresT is StartPostgres for a test: it skips t when PostgreSQL's

@@ -43,10 +43,18 @@ func StartRedis(ctx context.Context) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Start(ctx); err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ { // see StartPostgres
+		err = r.Start(ctx)
+		if err == nil {
+			return r, nil
+		}
+		if attempt == portAttempts || !portTaken(err) {
+			return nil, err
+		}
+		if r.port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	return r, nil
 }
 
 // Addr is the server's host:port.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +39,26 @@ func FreeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// freePort is FreeAddr's port.
+func freePort() (int, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return 0, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return strconv.Atoi(port)
+}
+
+// portAttempts bounds the ports a server start tries when the one reserved
+// was taken meanwhile.
+const portAttempts = 5
+
+// portTaken reports whether a server failed to start because its port was
+// taken (its output, which start errors carry, says so).
+func portTaken(err error) bool {
+	return strings.Contains(err.Error(), "Address already in use")
 }
 
 // Build compiles ./cmd/gatehouse of the module rooted at moduleDir into
