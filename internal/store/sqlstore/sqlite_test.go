@@ -209,29 +209,7 @@ func TestSQLiteMigrateFrom0001(t *testing.T) {
 	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: "code", ClientID: "old-app", UserID: "u"}); err != nil {
 		t.Errorf("CreateAuthCode for the old client after migrating: %v", err)
 	}
-	// 0008: the old client can become an app's credential, and goes with
-	// the app's organisation.
-	if err := db.CreateDeveloper(ctx, &store.Developer{ID: "d", Email: "d@example.com"}); err != nil {
-		t.Errorf("CreateDeveloper after migrating: %v", err)
-	}
-	if err := db.CreateOrganization(ctx, &store.Organization{ID: "o"}, "d"); err != nil {
-		t.Errorf("CreateOrganization after migrating: %v", err)
-	}
-	if err := db.CreateApp(ctx, &store.App{ID: "a", OrganizationID: "o"}); err != nil {
-		t.Errorf("CreateApp after migrating: %v", err)
-	}
-	if _, err := db.UpdateClient(ctx, "old-app", func(c *store.Client) error {
-		c.AppID, c.Environment = "a", store.EnvironmentSandbox
-		return nil
-	}); err != nil {
-		t.Errorf("UpdateClient of the old client into an app: %v", err)
-	}
-	if err := db.DeleteOrganization(ctx, "o"); err != nil {
-		t.Errorf("DeleteOrganization after migrating: %v", err)
-	}
-	if _, err := db.GetClient(ctx, "old-app"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetClient of the old client after deleting its organisation: %v; want store.ErrNotFound", err)
-	}
+	checkOldClientJoinsApp(ctx, t, db)
 	files, err := os.ReadDir("migrations/sqlite")
 	if err != nil {
 		t.Fatal(err)
@@ -563,5 +541,33 @@ func TestCloseWhileInUse(t *testing.T) {
 	}
 	if err := <-done; err == nil {
 		t.Error("reads after Close succeed")
+	}
+}
+
+// checkOldClientJoinsApp: after migrating to 0008, a client made before
+// it can become an app's credential, and goes with the app's organisation
+// (both backends' migration tests).
+func checkOldClientJoinsApp(ctx context.Context, t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	if err := db.CreateDeveloper(ctx, &store.Developer{ID: "d", Email: "d@example.com"}); err != nil {
+		t.Errorf("CreateDeveloper after migrating: %v", err)
+	}
+	if err := db.CreateOrganization(ctx, &store.Organization{ID: "o"}, "d"); err != nil {
+		t.Errorf("CreateOrganization after migrating: %v", err)
+	}
+	if err := db.CreateApp(ctx, &store.App{ID: "a", OrganizationID: "o"}); err != nil {
+		t.Errorf("CreateApp after migrating: %v", err)
+	}
+	if _, err := db.UpdateClient(ctx, "old-app", func(c *store.Client) error {
+		c.AppID, c.Environment = "a", store.EnvironmentSandbox
+		return nil
+	}); err != nil {
+		t.Errorf("UpdateClient of the old client into an app: %v", err)
+	}
+	if err := db.DeleteOrganization(ctx, "o"); err != nil {
+		t.Errorf("DeleteOrganization after migrating: %v", err)
+	}
+	if _, err := db.GetClient(ctx, "old-app"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient of the old client after deleting its organisation: %v; want store.ErrNotFound", err)
 	}
 }
