@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	pathpkg "path"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +75,10 @@ var fuzzSeeds = []string{
 	"GET /portal/nope HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
 	"POST /portal/apis HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Length: 0\r\n\r\n",
 	"GET /static/style.00000000.css HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
+	// Encoded slashes route as ServeMux routes them: "/%2F" is the landing
+	// page, "/.%2F" a gateway path (both found by this fuzzer).
+	"GET /.%2F HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
+	"0 /%2F HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n",
 }
 
 // FuzzGatewayRequest serves arbitrary HTTP requests through the public
@@ -188,7 +191,7 @@ func FuzzGatewayRequest(f *testing.F) {
 		if res.StatusCode < 400 || r.Method == http.MethodHead {
 			return
 		}
-		if portalPath(r.URL.Path) {
+		if portalPath(r) {
 			// The portal answers its paths with HTML pages built from the
 			// registry: the entry's status, and a link to its cause and fix.
 			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") ||
@@ -295,17 +298,22 @@ func validHost(s string) bool {
 	return true
 }
 
-// portalPath reports whether the developer portal answers path (see
-// portal.Paths; "/" is the landing page).
-func portalPath(p string) bool {
-	path := pathpkg.Clean(p) // as ServeMux matches it: "//" is the landing page
-	if path == "/" {
-		return true
-	}
+// portalRoutes holds the public listener's portal patterns (see
+// server.Public): the fuzz oracle asks a ServeMux which paths are the
+// portal's instead of re-deriving its rules, which hold surprises: "/%2F"
+// is the landing page (an escaped segment "/" matches "/{$}"), "/.%2F" is not.
+var portalRoutes = func() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/{$}", http.NotFoundHandler())
 	for _, p := range portal.Paths {
-		if path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
-			return true
-		}
+		mux.Handle(p, http.NotFoundHandler())
 	}
-	return false
+	return mux
+}()
+
+// portalPath reports whether the developer portal answers r.
+func portalPath(r *http.Request) bool {
+	probe := &http.Request{Method: http.MethodGet, URL: r.URL, Host: r.Host}
+	_, pattern := portalRoutes.Handler(probe)
+	return pattern != ""
 }
