@@ -152,6 +152,11 @@ func basicCredentials(r *http.Request) (id, secret string, ok bool, p *problem.E
 // client, wrong secret and suspended client all hash and compare the same way
 // and answer the same concealed invalid_client; the actual cause is logged.
 func (s *Server) checkSecret(ctx context.Context, id, secret, method string) (*store.Client, *problem.Error) {
+	// Said openly: the answer depends on the string alone, not the client.
+	if garbledSecret(secret) {
+		return nil, problem.New(problem.InvalidClientSecretGarbled,
+			"The client_secret starts with gatehouse's gth_ prefix but its checksum does not match: it was truncated or changed when it was copied. Copy the whole secret again, or rotate it in the portal.")
+	}
 	c, err := s.clients.get(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, problem.FromOAuthStore(err)

@@ -162,7 +162,7 @@ func (m *ClientManager) Create(ctx context.Context, spec ClientSpec) (*ClientVie
 	}
 	var secret string
 	if usesSecret(c.TokenEndpointAuthMethod) {
-		secret = randomString(32)
+		secret = newClientSecret(c.Environment)
 		c.SecretHash = HashSecret(secret)
 	}
 	if err := m.Store.CreateClient(ctx, c); err != nil {
@@ -209,7 +209,7 @@ func (m *ClientManager) Update(ctx context.Context, id string, spec ClientSpec) 
 		}
 		switch now := usesSecret(c.TokenEndpointAuthMethod); {
 		case now && !wasSecret: // moving to a secret method: issue one
-			secret = randomString(32)
+			secret = newClientSecret(c.Environment)
 			c.SecretHash = HashSecret(secret)
 		case !now:
 			c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, nil, time.Time{}
@@ -242,12 +242,13 @@ func (m *ClientManager) RotateSecret(ctx context.Context, id string) (*ClientVie
 	if grace <= 0 {
 		grace = 24 * time.Hour
 	}
-	secret := randomString(32)
+	var secret string
 	c, err := m.Store.UpdateClient(ctx, id, func(c *store.Client) error {
 		if !usesSecret(c.TokenEndpointAuthMethod) {
 			return invalidField("token_endpoint_auth_method",
 				"this client authenticates with "+c.TokenEndpointAuthMethod+" and has no secret to rotate")
 		}
+		secret = newClientSecret(c.Environment) // again if the update is retried
 		now := m.now()
 		c.PreviousSecretHash = c.SecretHash
 		c.PreviousSecretExpiresAt = now.Add(grace)

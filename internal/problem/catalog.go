@@ -293,6 +293,7 @@ var catalog = []Entry{
 			{ID: "missing_credentials", Text: "The request carried no client credentials."},
 			{ID: "unknown_client", Text: "No client with this client_id exists."},
 			{ID: "wrong_secret", Text: "The client_secret does not match."},
+			{ID: "secret_garbled", Text: "The client_secret has gatehouse's `gth_` prefix but not its checksum: a truncated or altered copy of a secret."},
 			{ID: "client_suspended", Text: "The client is suspended."},
 			{ID: "auth_method_mismatch", Text: "The client authenticated with a method other than the one it is registered for."},
 			{ID: "invalid_assertion", Text: "The client assertion (private_key_jwt) is malformed or its signature does not verify with the client's registered keys."},

@@ -134,6 +134,7 @@ var (
 	InvalidClientMissingCredentials = Reason{"invalid_client", "missing_credentials"}
 	InvalidClientUnknownClient      = Reason{"invalid_client", "unknown_client"}
 	InvalidClientWrongSecret        = Reason{"invalid_client", "wrong_secret"}
+	InvalidClientSecretGarbled      = Reason{"invalid_client", "secret_garbled"}
 	InvalidClientClientSuspended    = Reason{"invalid_client", "client_suspended"}
 	InvalidClientAuthMethodMismatch = Reason{"invalid_client", "auth_method_mismatch"}
 	InvalidClientInvalidAssertion   = Reason{"invalid_client", "invalid_assertion"}
