@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"gatehouse/internal/testhttp"
 )
 
@@ -55,7 +53,7 @@ func TestThreeLeggedTokensAtGateway(t *testing.T) {
 	jb := ts.createClient("bearer app", "--grant-types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
 		"--jwks", key.JWKS(t), "--scopes", "number-verification:verify")
 	status, tok := ts.tokenForm(t, jb, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.Assertion(t, jb.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000001" })}})
+		"assertion": {key.GrantAssertion(t, jb.ID, ts.Issuer+"/oauth2/token", "tel:+34600000001", "number-verification:verify", nil)}})
 	if status != 200 || tok["access_token"] == nil {
 		t.Fatalf("jwt-bearer: %d %v", status, tok)
 	}
@@ -80,7 +78,7 @@ func TestDeletedUsersTokensRefused(t *testing.T) {
 	c := ts.createClient("bearer app", "--grant-types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
 		"--jwks", key.JWKS(t), "--scopes", "number-verification:verify")
 	status, tok := ts.tokenForm(t, c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.Assertion(t, c.ID, ts.Issuer+"/oauth2/token", func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
+		"assertion": {key.GrantAssertion(t, c.ID, ts.Issuer+"/oauth2/token", "tel:+34600000013", "number-verification:verify", nil)}})
 	if status != 200 {
 		t.Fatalf("jwt-bearer for dora: %d %v", status, tok)
 	}

@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"gatehouse/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testproc"
 )
 
 // nodeDir is the Node interoperability project: the npm package
@@ -27,6 +31,7 @@ var nodeSteps = []string{
 	"authorize_confidential", "authorize_consent_remembered", "authorize_denied",
 	"client_credentials", "introspection", "revocation",
 	"ciba", "ciba_pending", "ciba_denied",
+	"authorize_jar", "ciba_jar", "jwt_bearer", "jwt_bearer_scope_parameter",
 }
 
 // nodeStep is one line of flows.mjs's output.
@@ -40,8 +45,11 @@ type nodeStep struct {
 // (v6, strict about the specifications) against the real server: discovery,
 // authorization code with PKCE through the sign-in and consent pages,
 // userinfo, refresh rotation and reuse, a denied authorization, client
-// credentials, introspection, revocation, and CIBA poll mode. The client
-// side is entirely openid-client; see test/node/flows.mjs.
+// credentials, introspection, revocation, CIBA poll mode, and the CAMARA
+// profile's signed requests (a JAR authorization request and a signed CIBA
+// request with private_key_jwt, the JWT bearer grant with the assertion as
+// the client's authentication). The client side is entirely openid-client;
+// see test/node/flows.mjs.
 func TestOpenIDClientNode(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -63,6 +71,13 @@ func TestOpenIDClientNode(t *testing.T) {
 	confidential := ts.createClient("node confidential app", "--auth-method", "client_secret_basic",
 		"--grant-types", "authorization_code refresh_token client_credentials urn:openid:params:grant-type:ciba",
 		"--scopes", "openid phone offline_access sim-swap:check", "--redirect-uris", redirectURI)
+	// The CAMARA profile's client: private_key_jwt, its key signing its
+	// request objects and JWT bearer assertions too.
+	key := testhttp.NewAssertionKey(t, nil)
+	jar := ts.createClient("node signed requests app", "--auth-method", "private_key_jwt", "--jwks", key.JWKS(t),
+		"--grant-types", "authorization_code urn:openid:params:grant-type:ciba urn:ietf:params:oauth:grant-type:jwt-bearer",
+		"--scopes", "openid phone number-verification:verify sim-swap:check", "--redirect-uris", redirectURI)
+	privateJWK := testhttp.MustJSON(t, jose.JSONWebKey{Key: key.Key, KeyID: key.KeyID, Algorithm: "ES256", Use: "sig"})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -76,6 +91,8 @@ func TestOpenIDClientNode(t *testing.T) {
 		"GH_REDIRECT_URI="+redirectURI,
 		"GH_PHONE=+34600000001",
 		"GH_CC_SCOPE=sim-swap:check",
+		"GH_JAR_ID="+jar.ID,
+		"GH_JAR_KEY="+privateJWK,
 	)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

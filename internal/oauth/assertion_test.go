@@ -169,7 +169,11 @@ func TestEd25519Assertions(t *testing.T) {
 	}
 	// The JWT bearer grant with alg Ed25519, the client authenticated by an
 	// Ed25519 assertion too.
-	grant := signCompact(t, map[string]any{"alg": "Ed25519", "kid": "ed"}, e.claimsFor(c.ID, "tel:+34600000001", tokenURL), edSign)
+	grantClaims := struct {
+		jwt.Claims
+		Scope string `json:"scope"`
+	}{e.claimsFor(c.ID, "tel:+34600000001", tokenURL), "number-verification:verify"}
+	grant := signCompact(t, map[string]any{"alg": "Ed25519", "kid": "ed"}, grantClaims, edSign)
 	client := signCompact(t, map[string]any{"alg": "Ed25519"}, e.claimsFor(c.ID, c.ID, tokenURL), edSign)
 	if status, oe, _ := withAssertion(client, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {grant}}); status != http.StatusOK {
 		t.Fatalf("alg Ed25519 JWT bearer grant: %d %+v", status, oe)

@@ -59,11 +59,22 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, p)
 		return
 	}
+	if params.Has("request") && !params.Has("request_uri") {
+		var errRedirect, errState string
+		if params, errRedirect, errState, p = s.authorizeRequestObject(r.Context(), params); p != nil {
+			if errRedirect == "" {
+				s.errorPage(w, r, p)
+			} else {
+				s.redirectError(w, r, errRedirect, errState, p)
+			}
+			return
+		}
+	}
 	client, redirectURI, given, p := s.authorizeClient(r.Context(), params)
 	if p != nil {
-		// A client_id or redirect_uri missing beside request or
-		// request_uri is likely inside the unsupported request object:
-		// that is the cause to show (still on the page, never redirected).
+		// A client_id or redirect_uri missing beside request_uri is likely
+		// inside the unsupported request object: that is the cause to
+		// show (still on the page, never redirected).
 		if rp := requestObjectProblem(params); rp != nil && (p.Reason() == problem.InvalidRequestMissingParameter || p.Reason() == problem.InvalidRedirectURIRedirectURIMissing) {
 			p = rp
 		}
@@ -305,23 +316,80 @@ func (s *Server) parseAuthorize(c *store.Client, params url.Values) (*pendingReq
 	return pr, nil
 }
 
-// requestObjectProblem refuses request objects, by value or by reference
-// (OpenID Connect Core §6, RFC 9101, RFC 9126), which gatehouse does not
-// support yet: ignoring one would act on the unsigned outer parameters
-// the client meant to be overridden, or fail on missing ones with a
-// misleading message. OpenID Connect Core §3.1.2.6 names the codes;
-// discovery says request_parameter_supported and
-// request_uri_parameter_supported are false.
+// requestObjectProblem refuses request objects by reference (request_uri:
+// OpenID Connect Core §6.2, RFC 9101 §5.2, RFC 9126), which gatehouse does
+// not support: ignoring one would act on the outer parameters the client
+// meant to be overridden, or fail on missing ones with a misleading
+// message. OpenID Connect Core §3.1.2.6 and RFC 9101 §7 name the code;
+// discovery says request_uri_parameter_supported is false. Request
+// objects by value (request) are verified by authorizeRequestObject
+// before this runs, and their parameters hold neither.
 func requestObjectProblem(params url.Values) *problem.Error {
-	switch {
-	case params.Has("request"):
-		return problem.New(problem.RequestNotSupportedRequestObjectNotSupported,
-			"The request parameter (a request object, OpenID Connect Core section 6.1) is not supported here; send the authorization parameters as plain query parameters.")
-	case params.Has("request_uri"):
+	if params.Has("request_uri") {
 		return problem.New(problem.RequestURINotSupportedRequestURINotSupported,
-			"The request_uri parameter (OpenID Connect Core section 6.2, RFC 9126) is not supported here; send the authorization parameters as plain query parameters.")
+			"The request_uri parameter (a request object by reference, RFC 9101 section 5.2) is not supported here; send the signed request object by value in the request parameter, or the authorization parameters as plain query parameters.")
 	}
 	return nil
+}
+
+// authorizeRequestObject verifies the signed request object of an
+// authorization request (RFC 9101, OpenID Connect Core §6.1, the CAMARA
+// profile's "Signed Authentication Requests") and returns the parameters
+// to use: the object's alone (RFC 9101 §6.3), with the client_id both
+// carry. Parameters also sent beside the object must match it where the
+// CAMARA profile says so (response_type, scope, redirect_uri); every
+// other outer parameter is ignored.
+//
+// On failure, redirectURI is where the error may be sent, with state:
+// the object's redirect_uri and state when its signature verified and the
+// URI is registered; otherwise the outer ones when the outer parameters
+// alone establish a registered redirect URI (authorizeClient); otherwise
+// "" for the error page.
+func (s *Server) authorizeRequestObject(ctx context.Context, outer url.Values) (params url.Values, redirectURI, state string, p *problem.Error) {
+	if n := len(outer["client_id"]); n != 1 || outer.Get("client_id") == "" {
+		if n > 1 {
+			return nil, "", "", problem.Newf(problem.InvalidRequestRepeatedParameter,
+				"The parameter %q appears %d times; send it once (RFC 6749 section 3.1).", "client_id", n)
+		}
+		return nil, "", "", problem.New(problem.InvalidRequestMissingParameter,
+			"The client_id parameter is required beside the request object (RFC 9101 section 5): the app that sent you here did not say who it is.")
+	}
+	c, p := s.activeClient(ctx, outer.Get("client_id"))
+	if p != nil {
+		return nil, "", "", p
+	}
+	// Where an error may go before the object is trusted.
+	fallback := func(p *problem.Error) (url.Values, string, string, *problem.Error) {
+		if _, uri, _, perr := s.authorizeClient(ctx, outer); perr == nil {
+			st := ""
+			if len(outer["state"]) == 1 {
+				st = outer.Get("state")
+			}
+			return nil, uri, st, p
+		}
+		return nil, "", "", p
+	}
+	if n := len(outer["request"]); n > 1 {
+		return fallback(problem.Newf(problem.InvalidRequestRepeatedParameter,
+			"The parameter %q appears %d times; send one request object.", "request", n))
+	}
+	inner, p := s.openRequestObject(ctx, outer.Get("request"), c, requestObjectRules{endpoint: PathAuthorize, requireClientID: true})
+	if inner == nil {
+		return fallback(p)
+	}
+	inner.Set("client_id", c.ID)
+	if p == nil {
+		p = outerParamsMismatch(outer, inner)
+	}
+	if p != nil {
+		// The object is the client's own: report to its redirect URI, with
+		// its state, once that is registered.
+		if _, uri, _, perr := s.authorizeClient(ctx, inner); perr == nil {
+			return nil, uri, inner.Get("state"), p
+		}
+		return fallback(p)
+	}
+	return inner, "", "", nil
 }
 
 // parsePrompt splits prompt (OpenID Connect Core §3.1.2.1): none, login,

@@ -36,12 +36,13 @@ func TestAuthorizeErrorPages(t *testing.T) {
 		{"repeated redirect_uri", appRequest() + "&redirect_uri=" + url.QueryEscape(appRedirect), 400, "invalid_request", "repeated_parameter", "redirect_uri"},
 		{"malformed query", PathAuthorize + "?client_id=app&state=%zz", 400, "bad_request", "malformed_request", ""},
 		{"unknown client, bad redirect too", appRequest("client_id", "nope", "redirect_uri", "https://evil.example/"), 400, "invalid_request", "client_id_unknown", ""},
-		// Issue 9: request objects are refused, not ignored. Without a
-		// trusted redirect URI (client_id or redirect_uri only inside the
-		// object) the refusal is shown on the page.
-		{"request object only", authorizeQuery("request", "eyJhbGciOiJub25lIn0.e30."), 400, "request_not_supported", "request_object_not_supported", "request parameter"},
+		// Request objects (issue 14): without a client_id beside the
+		// object, or a trusted redirect URI before the object verifies,
+		// the error is shown on the page. request_uri is refused, not
+		// ignored (issue 9). More in TestRequestObjectAuthorizeErrors.
+		{"request object only", authorizeQuery("request", "eyJhbGciOiJub25lIn0.e30."), 400, "invalid_request", "missing_parameter", "client_id"},
 		{"request_uri only", authorizeQuery("request_uri", "urn:ietf:params:oauth:request_uri:abc"), 400, "request_uri_not_supported", "request_uri_not_supported", "request_uri"},
-		{"request object, redirect_uri inside", authorizeQuery("client_id", "multi", "response_type", "code", "request", "eyJhbGciOiJub25lIn0.e30."), 400, "request_not_supported", "request_object_not_supported", ""},
+		{"request object, redirect_uri inside", authorizeQuery("client_id", "multi", "response_type", "code", "request", "eyJhbGciOiJub25lIn0.e30."), 400, "invalid_request_object", "algorithm_not_allowed", "none"},
 		{"request object, unknown client", appRequest("client_id", "nope", "request", "x.y.z"), 400, "invalid_request", "client_id_unknown", ""},
 	}
 	for _, tc := range cases {
@@ -102,10 +103,10 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"negative max_age", appRequest("max_age", "-1"), appRedirect, "invalid_request", "max_age", false},
 		{"response_mode fragment", appRequest("response_mode", "fragment"), appRedirect, "invalid_request", "response_mode", false},
 		{"prompt none without session", appRequest("prompt", "none"), appRedirect, "login_required", "No user is signed in", false},
-		// Issue 9: request objects (OpenID Connect Core §6) are refused,
-		// not silently ignored, and before response_type is looked at.
-		{"request object", appRequest("request", "eyJhbGciOiJub25lIn0.e30."), appRedirect, "request_not_supported", "request parameter", false},
-		{"request object without response_type", appRequest("response_type", "-", "request", "eyJhbGciOiJub25lIn0.e30."), appRedirect, "request_not_supported", "not supported", false},
+		// An unsigned request object (alg none) is refused, not ignored
+		// (issue 9, issue 14), before response_type is looked at.
+		{"request object", appRequest("request", "eyJhbGciOiJub25lIn0.e30."), appRedirect, "invalid_request_object", "unsigned", false},
+		{"request object without response_type", appRequest("response_type", "-", "request", "eyJhbGciOiJub25lIn0.e30."), appRedirect, "invalid_request_object", "unsigned", false},
 		{"request_uri", appRequest("request_uri", "urn:ietf:params:oauth:request_uri:abc"), appRedirect, "request_uri_not_supported", "request_uri", false},
 		{"request_uri with prompt none", appRequest("request_uri", "https://app.example/req.jwt", "prompt", "none"), appRedirect, "request_uri_not_supported", "request_uri", false},
 	}

@@ -26,7 +26,8 @@ const maxBindingMessage = 64
 // BCAuthorize returns the backchannel authentication endpoint (OpenID
 // Connect CIBA §7, poll mode): a confidential client names the subscriber
 // with login_hint=tel:+…, and gets an auth_req_id to poll the token
-// endpoint with.
+// endpoint with. The parameters may come in a signed request object
+// (request, CIBA §7.1.1), as the CAMARA profile recommends.
 func (s *Server) BCAuthorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, p := s.bcAuthorize(w, r)
@@ -51,6 +52,16 @@ func (s *Server) bcAuthorize(w http.ResponseWriter, r *http.Request) ([]byte, *p
 	if !slices.Contains(client.GrantTypes, GrantCIBA) {
 		return nil, problem.Newf(problem.UnauthorizedClientGrantNotAllowed,
 			"This client is not registered for the CIBA grant (%s).", GrantCIBA)
+	}
+	if form.Has("request") {
+		// A signed authentication request (CIBA Core §7.1.1, RFC 9101):
+		// only the object's parameters count; the client authentication
+		// parameters beside it were used above.
+		params, p := s.openRequestObject(ctx, form.Get("request"), client, requestObjectRules{endpoint: PathBCAuthorize, requireNBF: true})
+		if p != nil {
+			return nil, p
+		}
+		form = params
 	}
 	scopes, p := parseScope(form.Get("scope"))
 	if p != nil {

@@ -249,7 +249,8 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, formClientID, e
 		}
 	}
 	if exp.Sub(issued) > MaxAssertionLifetime*time.Second+clockSkew {
-		return nil, invalid(problem.InvalidClientAssertionExpired, "The assertion lives longer than 300 seconds; shorten exp.")
+		return nil, invalid(problem.InvalidClientAssertionLifetimeTooLong,
+			"The assertion's lifetime is too long: exp may be at most 300 seconds after iat (or after the time of receipt without iat); shorten exp.")
 	}
 	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(clockSkew)) {
 		return nil, invalid(problem.InvalidClientInvalidAssertion, "The assertion is not valid yet (nbf).")

@@ -21,6 +21,12 @@ type metadata struct {
 	ClaimsSupported                       []string `json:"claims_supported,omitempty"`
 	PromptValuesSupported                 []string `json:"prompt_values_supported,omitempty"`
 	RequestParameterSupported             bool     `json:"request_parameter_supported"`
+	// RequestObjectSigningAlgs are the algorithms request objects may be
+	// signed with (OpenID Connect Discovery §3, RFC 8414 §2);
+	// BackchannelRequestSigningAlgs those of CIBA's signed authentication
+	// requests (CIBA Core §4). Both are the client assertions' list.
+	RequestObjectSigningAlgs      []string `json:"request_object_signing_alg_values_supported"`
+	BackchannelRequestSigningAlgs []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
 	// RequestURIParameterSupported defaults to true when absent (OpenID
 	// Connect Discovery §3), so false must be published explicitly.
 	RequestURIParameterSupported           bool     `json:"request_uri_parameter_supported"`
@@ -58,6 +64,9 @@ func (s *Server) metadata(oidc bool) metadata {
 		ResponseModesSupported:                 []string{"query"},
 		ScopesSupported:                        []string{ScopeOpenID, ScopePhone, ScopeOfflineAccess},
 		AuthorizationResponseISSParamSupported: true,
+		RequestParameterSupported:              true,
+		RequestObjectSigningAlgs:               algs,
+		BackchannelRequestSigningAlgs:          algs,
 		TokenEndpoint:                          iss + PathToken,
 		JWKSURI:                                iss + PathJWKS,
 		IntrospectionEndpoint:                  iss + PathIntrospect,

@@ -65,7 +65,7 @@ func (s *Server) IssueClientToken(ctx context.Context, clientID string, scopes [
 		// scope the client is allowed.
 		return "", problem.New(problem.InvalidScopeMalformedScope, "An empty scope was requested.")
 	}
-	resp, p := s.grant(ctx, c, GrantClientCredentials, url.Values{"scope": {strings.Join(scopes, " ")}})
+	resp, p := s.grant(ctx, c, GrantClientCredentials, url.Values{"scope": {strings.Join(scopes, " ")}}, nil)
 	if p != nil {
 		return "", p
 	}

@@ -74,6 +74,12 @@ type Config struct {
 	// pairwise subjects and the encrypted line claim are derived from it.
 	// Required for the three-legged flows.
 	Secret string
+	// ResolveOperatorToken resolves the TS.43 operator token of a JWT
+	// bearer assertion's sub ("operatortoken:<token>", CAMARA profile) to
+	// the line's phone number in E.164; store.ErrNotFound means the
+	// network does not know it. Nil means operator tokens are not
+	// resolved: such an assertion is refused (operator_token_unresolved).
+	ResolveOperatorToken func(ctx context.Context, token string) (phone string, err error)
 	// NetworkLogin lets end users be identified "by the network" from a
 	// phone number alone, as the sandbox does; false requires a password.
 	NetworkLogin bool

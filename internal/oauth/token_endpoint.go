@@ -19,6 +19,9 @@ type tokenRequest struct {
 	form   url.Values
 	client *store.Client
 	scopes []string // requested and syntactically valid; nil when absent
+	// bearer is the JWT bearer grant's assertion when it authenticated
+	// the client itself (verified, its jti spent); nil otherwise.
+	bearer *grantAssertion
 }
 
 // tokenResponse is the RFC 6749 §5.1 success body.
@@ -74,11 +77,28 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	grantType := form.Get("grant_type")
 	g, known := s.grants[grantType]
+	if grantType == GrantJWTBearer && !carriesClientCredentials(r, form) {
+		// The CAMARA profile's JWT bearer flow: the signed assertion is
+		// the client's authentication (RFC 7521 §4.1 makes separate client
+		// authentication optional).
+		client, bearer, p := s.authenticateByGrantAssertion(ctx, form)
+		if p != nil {
+			return nil, p
+		}
+		return s.grant(ctx, client, grantType, form, bearer)
+	}
 	client, p := s.authenticateClient(r, form, PathToken, known && g.allowsPublicClients())
 	if p != nil {
 		return nil, p
 	}
-	return s.grant(ctx, client, grantType, form)
+	return s.grant(ctx, client, grantType, form, nil)
+}
+
+// carriesClientCredentials reports whether a token request authenticates
+// its client by any method (HTTP Basic, client_secret or
+// client_assertion); client_id alone does not.
+func carriesClientCredentials(r *http.Request, form url.Values) bool {
+	return r.Header.Get("Authorization") != "" || form.Has("client_secret") || form.Has("client_assertion")
 }
 
 // storeDown is the 503 every token request gets while the store is known
@@ -98,8 +118,9 @@ func (s *Server) storeDown() *problem.Error {
 // client's token rate, the grant type's support and the client's
 // permission for it, the scope's syntax, then the grant itself. The token
 // endpoint calls it with the client it authenticated, IssueClientToken
-// with one a trusted caller named.
-func (s *Server) grant(ctx context.Context, client *store.Client, grantType string, form url.Values) (*tokenResponse, *problem.Error) {
+// with one a trusted caller named. bearer is the JWT bearer assertion
+// that authenticated the client, if one did.
+func (s *Server) grant(ctx context.Context, client *store.Client, grantType string, form url.Values, bearer *grantAssertion) (*tokenResponse, *problem.Error) {
 	if p := s.throttle(ctx, "token-client|"+client.ID, s.cfg.ClientRate, "client"); p != nil {
 		return nil, p
 	}
@@ -118,7 +139,7 @@ func (s *Server) grant(ctx context.Context, client *store.Client, grantType stri
 	if p != nil {
 		return nil, p
 	}
-	return g.handle(ctx, s, &tokenRequest{form: form, client: client, scopes: scopes})
+	return g.handle(ctx, s, &tokenRequest{form: form, client: client, scopes: scopes, bearer: bearer})
 }
 
 // GrantTypes returns the grant types the token endpoint supports, sorted.

@@ -88,7 +88,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		})), status: 401, code: "invalid_client", cause: "assertion_expired"},
 		{name: "assertion lives too long", body: assertionForm(key.Assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) {
 			c.Expiry = jwt.NewNumericDate(now.Add(time.Hour))
-		})), status: 401, code: "invalid_client", cause: "assertion_expired"},
+		})), status: 401, code: "invalid_client", cause: "assertion_lifetime_too_long"},
 		{name: "assertion for another audience", body: assertionForm(key.Assertion(t, jwtClient.ID, "https://elsewhere.example/token", nil)), status: 401, code: "invalid_client", cause: "assertion_audience"},
 		{name: "assertion replayed", body: assertionForm(usedAssertion), status: 401, code: "invalid_client", cause: "assertion_replayed"},
 		{name: "assertion without jti", body: assertionForm(key.Assertion(t, jwtClient.ID, tokenURL, func(c *jwt.Claims) { c.ID = "" })), status: 401, code: "invalid_client", cause: "invalid_assertion"},

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"gatehouse/internal/testhttp"
 )
 
@@ -27,7 +25,7 @@ func TestDeletedUsersTokensRefused(t *testing.T) {
 	c := e.createClient("bearer app", "grant_types", "urn:ietf:params:oauth:grant-type:jwt-bearer",
 		"jwks", key.JWKS(t), "scopes", "number-verification:verify")
 	status, tok := e.tokenForm(c, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion": {key.Assertion(t, c.ID, e.ts.URL+PathToken, func(cl *jwt.Claims) { cl.Subject = "tel:+34600000013" })}})
+		"assertion": {key.GrantAssertion(t, c.ID, e.ts.URL+PathToken, "tel:+34600000013", "number-verification:verify", nil)}})
 	if status != 200 {
 		t.Fatalf("jwt-bearer for dora: %d %v", status, tok)
 	}

@@ -129,40 +129,46 @@ var (
 	InvalidRequestClientIDInactive            = Reason{"invalid_request", "client_id_inactive"}
 	InvalidRequestAuthorizationRequestExpired = Reason{"invalid_request", "authorization_request_expired"}
 	InvalidRequestAuthorizationRequestInvalid = Reason{"invalid_request", "authorization_request_invalid"}
+	InvalidRequestScopeParameterNotAllowed    = Reason{"invalid_request", "scope_parameter_not_allowed"}
 
 	// invalid_client
-	InvalidClientMissingCredentials = Reason{"invalid_client", "missing_credentials"}
-	InvalidClientUnknownClient      = Reason{"invalid_client", "unknown_client"}
-	InvalidClientWrongSecret        = Reason{"invalid_client", "wrong_secret"}
-	InvalidClientSecretGarbled      = Reason{"invalid_client", "secret_garbled"}
-	InvalidClientClientSuspended    = Reason{"invalid_client", "client_suspended"}
-	InvalidClientAuthMethodMismatch = Reason{"invalid_client", "auth_method_mismatch"}
-	InvalidClientInvalidAssertion   = Reason{"invalid_client", "invalid_assertion"}
-	InvalidClientAssertionExpired   = Reason{"invalid_client", "assertion_expired"}
-	InvalidClientAssertionAudience  = Reason{"invalid_client", "assertion_audience"}
-	InvalidClientAssertionReplayed  = Reason{"invalid_client", "assertion_replayed"}
-	InvalidClientMalformedBasicAuth = Reason{"invalid_client", "malformed_basic_auth"}
+	InvalidClientMissingCredentials       = Reason{"invalid_client", "missing_credentials"}
+	InvalidClientUnknownClient            = Reason{"invalid_client", "unknown_client"}
+	InvalidClientWrongSecret              = Reason{"invalid_client", "wrong_secret"}
+	InvalidClientSecretGarbled            = Reason{"invalid_client", "secret_garbled"}
+	InvalidClientClientSuspended          = Reason{"invalid_client", "client_suspended"}
+	InvalidClientAuthMethodMismatch       = Reason{"invalid_client", "auth_method_mismatch"}
+	InvalidClientInvalidAssertion         = Reason{"invalid_client", "invalid_assertion"}
+	InvalidClientAssertionExpired         = Reason{"invalid_client", "assertion_expired"}
+	InvalidClientAssertionLifetimeTooLong = Reason{"invalid_client", "assertion_lifetime_too_long"}
+	InvalidClientAssertionAudience        = Reason{"invalid_client", "assertion_audience"}
+	InvalidClientAssertionReplayed        = Reason{"invalid_client", "assertion_replayed"}
+	InvalidClientMalformedBasicAuth       = Reason{"invalid_client", "malformed_basic_auth"}
 
 	// invalid_grant
-	InvalidGrantCodeNotFound           = Reason{"invalid_grant", "code_not_found"}
-	InvalidGrantCodeExpired            = Reason{"invalid_grant", "code_expired"}
-	InvalidGrantCodeAlreadyUsed        = Reason{"invalid_grant", "code_already_used"}
-	InvalidGrantRedirectURIMismatch    = Reason{"invalid_grant", "redirect_uri_mismatch"}
-	InvalidGrantClientMismatch         = Reason{"invalid_grant", "client_mismatch"}
-	InvalidGrantPKCEVerifierMissing    = Reason{"invalid_grant", "pkce_verifier_missing"}
-	InvalidGrantPKCEVerifierMismatch   = Reason{"invalid_grant", "pkce_verifier_mismatch"}
-	InvalidGrantRefreshTokenUnknown    = Reason{"invalid_grant", "refresh_token_unknown"}
-	InvalidGrantRefreshTokenExpired    = Reason{"invalid_grant", "refresh_token_expired"}
-	InvalidGrantRefreshTokenRevoked    = Reason{"invalid_grant", "refresh_token_revoked"}
-	InvalidGrantRefreshTokenReused     = Reason{"invalid_grant", "refresh_token_reused"}
-	InvalidGrantInvalidAssertion       = Reason{"invalid_grant", "invalid_assertion"}
-	InvalidGrantAssertionExpired       = Reason{"invalid_grant", "assertion_expired"}
-	InvalidGrantAssertionAudience      = Reason{"invalid_grant", "assertion_audience"}
-	InvalidGrantUnknownSubject         = Reason{"invalid_grant", "unknown_subject"}
-	InvalidGrantAuthReqIDUnknown       = Reason{"invalid_grant", "auth_req_id_unknown"}
-	InvalidGrantAuthReqIDUsed          = Reason{"invalid_grant", "auth_req_id_used"}
-	InvalidGrantOfflineAccessWithdrawn = Reason{"invalid_grant", "offline_access_withdrawn"}
-	InvalidGrantGrantScopesWithdrawn   = Reason{"invalid_grant", "grant_scopes_withdrawn"}
+	InvalidGrantCodeNotFound             = Reason{"invalid_grant", "code_not_found"}
+	InvalidGrantCodeExpired              = Reason{"invalid_grant", "code_expired"}
+	InvalidGrantCodeAlreadyUsed          = Reason{"invalid_grant", "code_already_used"}
+	InvalidGrantRedirectURIMismatch      = Reason{"invalid_grant", "redirect_uri_mismatch"}
+	InvalidGrantClientMismatch           = Reason{"invalid_grant", "client_mismatch"}
+	InvalidGrantPKCEVerifierMissing      = Reason{"invalid_grant", "pkce_verifier_missing"}
+	InvalidGrantPKCEVerifierMismatch     = Reason{"invalid_grant", "pkce_verifier_mismatch"}
+	InvalidGrantRefreshTokenUnknown      = Reason{"invalid_grant", "refresh_token_unknown"}
+	InvalidGrantRefreshTokenExpired      = Reason{"invalid_grant", "refresh_token_expired"}
+	InvalidGrantRefreshTokenRevoked      = Reason{"invalid_grant", "refresh_token_revoked"}
+	InvalidGrantRefreshTokenReused       = Reason{"invalid_grant", "refresh_token_reused"}
+	InvalidGrantInvalidAssertion         = Reason{"invalid_grant", "invalid_assertion"}
+	InvalidGrantAssertionExpired         = Reason{"invalid_grant", "assertion_expired"}
+	InvalidGrantAssertionLifetimeTooLong = Reason{"invalid_grant", "assertion_lifetime_too_long"}
+	InvalidGrantAssertionAudience        = Reason{"invalid_grant", "assertion_audience"}
+	InvalidGrantAssertionReplayed        = Reason{"invalid_grant", "assertion_replayed"}
+	InvalidGrantAssertionScopeMissing    = Reason{"invalid_grant", "assertion_scope_missing"}
+	InvalidGrantUnknownSubject           = Reason{"invalid_grant", "unknown_subject"}
+	InvalidGrantOperatorTokenUnresolved  = Reason{"invalid_grant", "operator_token_unresolved"}
+	InvalidGrantAuthReqIDUnknown         = Reason{"invalid_grant", "auth_req_id_unknown"}
+	InvalidGrantAuthReqIDUsed            = Reason{"invalid_grant", "auth_req_id_used"}
+	InvalidGrantOfflineAccessWithdrawn   = Reason{"invalid_grant", "offline_access_withdrawn"}
+	InvalidGrantGrantScopesWithdrawn     = Reason{"invalid_grant", "grant_scopes_withdrawn"}
 
 	// unauthorized_client
 	UnauthorizedClientGrantNotAllowed        = Reason{"unauthorized_client", "grant_not_allowed"}
@@ -207,8 +213,22 @@ var (
 	// interaction_required
 	InteractionRequiredInteractionNeeded = Reason{"interaction_required", "interaction_needed"}
 
-	// request_not_supported
-	RequestNotSupportedRequestObjectNotSupported = Reason{"request_not_supported", "request_object_not_supported"}
+	// invalid_request_object
+	InvalidRequestObjectMalformed           = Reason{"invalid_request_object", "malformed"}
+	InvalidRequestObjectAlgorithmNotAllowed = Reason{"invalid_request_object", "algorithm_not_allowed"}
+	InvalidRequestObjectClientKeysMissing   = Reason{"invalid_request_object", "client_keys_missing"}
+	InvalidRequestObjectSignatureInvalid    = Reason{"invalid_request_object", "signature_invalid"}
+	InvalidRequestObjectIssuerMismatch      = Reason{"invalid_request_object", "issuer_mismatch"}
+	InvalidRequestObjectAudienceMismatch    = Reason{"invalid_request_object", "audience_mismatch"}
+	InvalidRequestObjectClientIDMismatch    = Reason{"invalid_request_object", "client_id_mismatch"}
+	InvalidRequestObjectClaimMissing        = Reason{"invalid_request_object", "claim_missing"}
+	InvalidRequestObjectExpired             = Reason{"invalid_request_object", "expired"}
+	InvalidRequestObjectNotYetValid         = Reason{"invalid_request_object", "not_yet_valid"}
+	InvalidRequestObjectIssuedInFuture      = Reason{"invalid_request_object", "issued_in_future"}
+	InvalidRequestObjectLifetimeTooLong     = Reason{"invalid_request_object", "lifetime_too_long"}
+	InvalidRequestObjectReplayed            = Reason{"invalid_request_object", "replayed"}
+	InvalidRequestObjectParameterMismatch   = Reason{"invalid_request_object", "parameter_mismatch"}
+	InvalidRequestObjectNestedRequest       = Reason{"invalid_request_object", "nested_request"}
 
 	// request_uri_not_supported
 	RequestURINotSupportedRequestURINotSupported = Reason{"request_uri_not_supported", "request_uri_not_supported"}

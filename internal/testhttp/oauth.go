@@ -142,6 +142,18 @@ func (k AssertionKey) JWKS(tb testing.TB) string {
 // claims first.
 func (k AssertionKey) Assertion(tb testing.TB, clientID, aud string, mutate func(c *jwt.Claims)) string {
 	tb.Helper()
+	return k.Sign(tb, "JWT", k.claims(clientID, clientID, aud, mutate))
+}
+
+// GrantAssertion signs a JWT bearer grant assertion (RFC 7523 §2.1) as the
+// CAMARA profile has it: iss clientID, sub the subscriber ("tel:+…"),
+// scope the scopes requested, otherwise as Assertion.
+func (k AssertionKey) GrantAssertion(tb testing.TB, clientID, aud, sub, scope string, mutate func(c *jwt.Claims)) string {
+	tb.Helper()
+	return k.Sign(tb, "JWT", k.claims(clientID, sub, aud, mutate), map[string]any{"scope": scope})
+}
+
+func (k AssertionKey) claims(iss, sub, aud string, mutate func(c *jwt.Claims)) jwt.Claims {
 	now := time.Now()
 	if k.Now != nil {
 		now = k.Now()
@@ -149,19 +161,33 @@ func (k AssertionKey) Assertion(tb testing.TB, clientID, aud string, mutate func
 	jti := make([]byte, 12)
 	_, _ = rand.Read(jti)
 	c := jwt.Claims{
-		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud},
+		Issuer: iss, Subject: sub, Audience: jwt.Audience{aud},
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
 		ID: base64.RawURLEncoding.EncodeToString(jti),
 	}
 	if mutate != nil {
 		mutate(&c)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.KeyID))
+	return c
+}
+
+// Sign signs the claims (each a struct or map, merged in order) with the
+// key: ES256, its kid and the typ header given ("" for none).
+func (k AssertionKey) Sign(tb testing.TB, typ string, claims ...any) string {
+	tb.Helper()
+	opts := (&jose.SignerOptions{}).WithHeader("kid", k.KeyID)
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Key}, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := jwt.Signed(signer).Claims(c).Serialize()
+	b := jwt.Signed(signer)
+	for _, c := range claims {
+		b = b.Claims(c)
+	}
+	s, err := b.Serialize()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,7 +7,12 @@
 //   userinfo, refresh token rotation and reuse detection, a denied
 //   authorization, client credentials, introspection, revocation, and CIBA
 //   poll mode (approved at once, approved on the subscriber's page while
-//   polling, denied).
+//   polling, denied), and the CAMARA Security and Interoperability
+//   Profile's signed requests: an authorization request whose state, nonce
+//   and PKCE challenge travel only inside a signed request object (JAR,
+//   RFC 9101), a CIBA request signed the same way, both with private_key_jwt
+//   client authentication, and the JWT bearer grant whose assertion is the
+//   client's authentication and carries the scope.
 //
 // It is run by cmd/gatehouse/node_test.go (TestOpenIDClientNode), which
 // starts the server and registers the clients. To run it by hand:
@@ -29,13 +34,18 @@
 //                           (default +34600000001)
 //   GH_CC_SCOPE             the client_credentials scope (default
 //                           sim-swap:check)
+//   GH_JAR_ID               a private_key_jwt client: authorization_code,
+//   GH_JAR_KEY              CIBA and JWT bearer, scopes openid phone
+//                           number-verification:verify, GH_REDIRECT_URI;
+//                           GH_JAR_KEY is its private key, a JWK (ES256,
+//                           with kid) whose public half it registered
 //
 // Output: one JSON line per step, {"step":…,"ok":true|false,…}; on failure
 // the line says why ("error", and the OAuth error and its description when
 // the server sent one). The exit status is 1 when any step failed.
 
 import * as client from 'openid-client'
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID, webcrypto } from 'node:crypto'
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback
@@ -53,6 +63,9 @@ const CONF_SECRET = env('GH_CONFIDENTIAL_SECRET')
 const REDIRECT_URI = env('GH_REDIRECT_URI')
 const PHONE = env('GH_PHONE', '+34600000001')
 const CC_SCOPE = env('GH_CC_SCOPE', 'sim-swap:check')
+const JAR_ID = env('GH_JAR_ID')
+const JAR_JWK = JSON.parse(env('GH_JAR_KEY'))
+const BEARER_SCOPE = 'number-verification:verify'
 const USER_SCOPE = 'openid phone offline_access'
 
 // ---------------------------------------------------------------- steps
@@ -318,15 +331,25 @@ async function main () {
     const oauth2 = await client.discovery(issuer, CONF_ID, undefined, client.ClientSecretBasic(CONF_SECRET),
       { ...insecure, algorithm: 'oauth2' })
     check(oauth2.serverMetadata().token_endpoint === md.token_endpoint, 'the RFC 8414 metadata names another token endpoint')
-    return { issuer: md.issuer, grant_types_supported: md.grant_types_supported, _pub: pub, _conf: conf }
+    // Signed requests (CAMARA profile): by value, ES256 among the
+    // algorithms for both endpoints; not by reference.
+    check(md.request_parameter_supported === true, 'request_parameter_supported is not true')
+    check(md.request_uri_parameter_supported === false, 'request_uri_parameter_supported is not false')
+    for (const k of ['request_object_signing_alg_values_supported', 'backchannel_authentication_request_signing_alg_values_supported']) {
+      check(md[k]?.includes('ES256') && !md[k].includes('none') && !md[k].includes('HS256'), `${k} = ${JSON.stringify(md[k])}`)
+    }
+    const { kid, alg, use, key_ops: _, ...material } = JAR_JWK
+    const jarKey = { kid, key: await webcrypto.subtle.importKey('jwk', material, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']) }
+    const jar = await client.discovery(issuer, JAR_ID, undefined, client.PrivateKeyJwt(jarKey), insecure)
+    return { issuer: md.issuer, grant_types_supported: md.grant_types_supported, _pub: pub, _conf: conf, _jar: jar, _jarKey: jarKey }
   })
   if (!configs) {
     for (const s of ['authorize', 'authorization_code', 'userinfo', 'refresh', 'refresh_reuse', 'authorize_confidential',
       'authorize_consent_remembered', 'authorize_denied', 'client_credentials', 'introspection', 'revocation',
-      'ciba', 'ciba_pending', 'ciba_denied']) skipped(s, 'discovery')
+      'ciba', 'ciba_pending', 'ciba_denied', 'authorize_jar', 'ciba_jar', 'jwt_bearer', 'jwt_bearer_scope_parameter']) skipped(s, 'discovery')
     return
   }
-  const { _pub: pub, _conf: conf } = configs
+  const { _pub: pub, _conf: conf, _jar: jar, _jarKey: jarKey } = configs
   const browser = new Browser()
 
   // The user signs in on the login page ("identify by the network", the
@@ -424,6 +447,34 @@ async function main () {
     for (const s of ['authorize_confidential', 'authorize_consent_remembered', 'authorize_denied']) skipped(s, 'authorize')
   }
 
+  // A signed authorization request (JAR): openid-client puts every
+  // parameter, state, nonce and the PKCE challenge included, in a request
+  // object signed with the client's key and sends only client_id and
+  // request. openid-client checks that the state comes back; the code
+  // exchange (private_key_jwt) needs the verifier of the challenge inside.
+  await step('authorize_jar', async () => {
+    const verifier = client.randomPKCECodeVerifier()
+    const checks = { pkceCodeVerifier: verifier, expectedState: client.randomState(), expectedNonce: client.randomNonce(), idTokenExpected: true }
+    const url = await client.buildAuthorizationUrlWithJAR(jar, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid phone',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: checks.expectedState,
+      nonce: checks.expectedNonce
+    }, jarKey)
+    check([...url.searchParams.keys()].sort().join(' ') === 'client_id request', `the JAR URL carries ${[...url.searchParams.keys()]}`)
+    const b = new Browser()
+    const login = await b.get(url)
+    const consent = await b.submit(login, 'network', { phone: PHONE })
+    const callback = expectRedirectToApp(await b.submit(consent, 'allow'), 'allow')
+    const tokens = await client.authorizationCodeGrant(jar, callback, checks)
+    const claims = tokens.claims()
+    check(claims?.nonce === checks.expectedNonce, `nonce = ${claims?.nonce}; want the request object's`)
+    check(tokens.scope === 'openid phone', `scope = ${tokens.scope}`)
+    return { state_returned: callback.searchParams.get('state') === checks.expectedState, sub: claims.sub }
+  })
+
   const cc = await step('client_credentials', async () => {
     const tokens = await client.clientCredentialsGrant(conf, { scope: CC_SCOPE })
     check(tokens.access_token, 'no access_token')
@@ -451,6 +502,30 @@ async function main () {
     skipped('introspection', 'client_credentials')
     skipped('revocation', 'client_credentials')
   }
+
+  // The JWT bearer grant as the CAMARA profile has it: the assertion,
+  // signed with the client's key, is its only authentication (openid-client
+  // sends just client_id beside it), and the scope travels in its scope
+  // claim: the token has that scope alone, not every scope of the client.
+  const bearer = (sub, scope) => signJWT(jarKey, {
+    iss: JAR_ID, sub, aud: jar.serverMetadata().token_endpoint, scope, jti: randomUUID()
+  })
+  const asAssertion = new client.Configuration(jar.serverMetadata(), JAR_ID, undefined, client.None())
+  client.allowInsecureRequests(asAssertion)
+  await step('jwt_bearer', async () => {
+    const tokens = await client.genericGrantRequest(asAssertion, 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      { assertion: await bearer(`tel:${PHONE}`, BEARER_SCOPE) })
+    check(tokens.access_token, 'no access_token')
+    check(tokens.scope === BEARER_SCOPE, `scope = ${tokens.scope}; want ${BEARER_SCOPE} alone`)
+    check(!tokens.refresh_token, 'the JWT bearer grant must not issue a refresh token')
+    return { scope: tokens.scope }
+  })
+  // The profile forbids the scope parameter beside the assertion.
+  await step('jwt_bearer_scope_parameter', async () => {
+    const assertion = await bearer(`tel:${PHONE}`, BEARER_SCOPE)
+    return expectOAuthError(() => client.genericGrantRequest(asAssertion, 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      { assertion, scope: BEARER_SCOPE }), 'invalid_request')
+  })
 
   // CIBA poll mode. The three requests poll concurrently (each waits the
   // interval, 5 s, before its first poll).
@@ -497,8 +572,31 @@ async function main () {
     step('ciba_denied', async () => {
       const started = await client.initiateBackchannelAuthentication(conf, { scope: 'openid', login_hint: 'tel:+34600000000' })
       return expectOAuthError(() => client.pollBackchannelAuthenticationGrant(conf, started), 'access_denied')
+    }),
+    // A signed CIBA request (CIBA Core §7.1.1): scope and login_hint only
+    // inside the request object, which openid-client signs (aud the
+    // issuer, iat, nbf, exp, jti); private_key_jwt beside it.
+    step('ciba_jar', async () => {
+      const signed = await client.buildAuthorizationUrlWithJAR(jar, { scope: 'openid phone', login_hint: 'tel:+34600000001' }, jarKey)
+      const started = await client.initiateBackchannelAuthentication(jar, { request: signed.searchParams.get('request') })
+      const tokens = await client.pollBackchannelAuthenticationGrant(jar, started)
+      check(tokens.claims(), 'no ID token')
+      check(tokens.scope === 'openid phone', `scope = ${tokens.scope}`)
+      const info = await client.fetchUserInfo(jar, tokens.access_token, tokens.claims().sub)
+      check(info.phone_number === '+34600000001', `userinfo phone_number = ${info.phone_number}`)
+      return { sub: tokens.claims().sub }
     })
   ])
+}
+
+// signJWT signs claims as an ES256 compact JWS with key ({kid, key}), with
+// iat now and exp a minute later unless claims set them.
+async function signJWT (key, claims) {
+  const now = Math.floor(Date.now() / 1000)
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const input = `${enc({ alg: 'ES256', typ: 'JWT', kid: key.kid })}.${enc({ iat: now, exp: now + 60, ...claims })}`
+  const sig = await webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.key, Buffer.from(input))
+  return `${input}.${Buffer.from(sig).toString('base64url')}`
 }
 
 // approveOnPage answers the line's pending CIBA request on the sandbox's
