@@ -17,9 +17,8 @@ import (
 )
 
 func TestPostgres(t *testing.T) {
-	base := storetest.PostgresURL(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return mustOpen(t, storetest.PostgresSchema(t, base))
+	storetest.RunPostgres(t, storetest.PostgresURL(t), func(t *testing.T, databaseURL string) store.Store {
+		return mustOpen(t, databaseURL)
 	})
 }
 
