@@ -176,6 +176,7 @@ type errorView struct {
 	Fix        string
 	DocURL     string
 	Key        string
+	CauseID    string
 	Correlator string
 }
 
@@ -193,7 +194,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (p *Portal) errorView(r *http.Request, pe *problem.Error) errorView {
 	v := errorView{
 		Status: pe.Status(), Title: pe.Entry.Title, Detail: pe.Detail, Fix: pe.Entry.Fix,
-		DocURL: p.cfg.Render.DocURL(pe.Entry), Key: pe.Entry.Key, Correlator: problem.Correlator(r.Context()),
+		DocURL: p.cfg.Render.DocURL(pe.Entry), Key: pe.Entry.Key, CauseID: pe.CauseID, Correlator: problem.Correlator(r.Context()),
 	}
 	if c, ok := pe.Entry.Cause(pe.CauseID); ok {
 		v.Cause = c.Text

@@ -72,8 +72,6 @@ type totpView struct {
 	Remaining int
 }
 
-
-
 func (p *Portal) issuer() string {
 	if p.cfg.Theme.Name != "" {
 		return p.cfg.Theme.Name
