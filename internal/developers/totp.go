@@ -37,6 +37,9 @@ import (
 // transaction (UpdateDeveloper reads the row for update), so a code works
 // once, on every node, even when two requests race. A step on either side
 // of the current one is accepted (clock skew, a code typed as it changed).
+//
+// Turning it on also issues recovery codes (recovery.go), kept as hashes in
+// the same sealed value; wherever a code is asked for, one of them will do.
 
 const (
 	// TOTPPeriod is the time step in seconds.
@@ -121,6 +124,9 @@ type sealedTOTP struct {
 	Secret string `json:"s"`
 	// Last is the time step of the last code accepted (Unix time / 30).
 	Last int64 `json:"l"`
+	// Recovery are the recovery codes, hashed (recovery.go); none for a
+	// second factor turned on before they existed.
+	Recovery []recoveryCode `json:"r,omitempty"`
 }
 
 func (m *Manager) box(purpose string) seal.Box { return seal.Box{Secret: m.Secret, Purpose: purpose} }
@@ -172,20 +178,26 @@ func (m *Manager) PendingTOTP(d *store.Developer, pending string) (*TOTPSetup, e
 }
 
 // EnableTOTP confirms a pending secret with a current code, stores it
-// sealed and signs every session out (the caller starts a new one).
-func (m *Manager) EnableTOTP(ctx context.Context, d *store.Developer, pending, code string) (*store.Developer, error) {
+// sealed with a new set of recovery codes and signs every session out (the
+// caller starts a new one). It returns the recovery codes, to be shown
+// once: only their hashes are kept.
+func (m *Manager) EnableTOTP(ctx context.Context, d *store.Developer, pending, code string) (*store.Developer, []string, error) {
 	s, err := m.PendingTOTP(d, pending)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := m.now()
 	step, err := matchTOTP(s.Secret, code, now, 0)
 	if err != nil {
-		return nil, fieldErr("code", "This is not the code your app shows now: check that it has the new entry, and enter its 6 digits.")
+		return nil, nil, fieldErr("code", "This is not the code your app shows now: check that it has the new entry, and enter its 6 digits.")
 	}
-	sealed, err := m.sealTOTP(d.ID, sealedTOTP{Secret: s.Secret, Last: step})
+	shown, kept, err := newRecoveryCodes(d.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	sealed, err := m.sealTOTP(d.ID, sealedTOTP{Secret: s.Secret, Last: step, Recovery: kept})
+	if err != nil {
+		return nil, nil, err
 	}
 	d, err = m.Store.UpdateDeveloper(ctx, d.ID, func(d *store.Developer) error {
 		if HasTOTP(d) {
@@ -196,16 +208,19 @@ func (m *Manager) EnableTOTP(ctx context.Context, d *store.Developer, pending, c
 		return nil
 	})
 	if err != nil {
-		return nil, problem.FromStore(err, "developer", "")
+		return nil, nil, problem.FromStore(err, "developer", "")
 	}
-	return d, nil
+	return d, shown, nil
 }
 
-// CheckTOTP accepts a code of the developer's second factor once: it
-// returns ErrWrongCode, ErrCodeUsed, ErrNoTOTP (turned off meanwhile), or
-// the developer with the code's step recorded.
-func (m *Manager) CheckTOTP(ctx context.Context, id, code string) (*store.Developer, error) {
+// CheckTOTP accepts a code of the developer's second factor once, an
+// authenticator code or a recovery code: it returns ErrWrongCode,
+// ErrCodeUsed, ErrNoTOTP (turned off meanwhile), the registry's
+// unauthenticated/recovery_code_used (wrapping ErrRecoveryCodeUsed), or
+// the developer with the code recorded as used and what the code was.
+func (m *Manager) CheckTOTP(ctx context.Context, id, code string) (*store.Developer, SecondFactor, error) {
 	now := m.now()
+	var f SecondFactor
 	d, err := m.Store.UpdateDeveloper(ctx, id, func(d *store.Developer) error {
 		if !HasTOTP(d) {
 			return ErrNoTOTP
@@ -214,25 +229,25 @@ func (m *Manager) CheckTOTP(ctx context.Context, id, code string) (*store.Develo
 		if err != nil {
 			return err
 		}
-		step, err := matchTOTP(rec.Secret, code, now, rec.Last)
-		if err != nil {
+		if f, err = useCode(d.ID, rec, code, now); err != nil {
 			return err
 		}
-		rec.Last = step
 		d.TOTPSecretSealed, err = m.sealTOTP(d.ID, *rec)
 		return err
 	})
 	if errors.Is(err, ErrWrongCode) || errors.Is(err, ErrCodeUsed) || errors.Is(err, ErrNoTOTP) {
-		return nil, err
+		return nil, SecondFactor{}, err
 	}
 	if err != nil {
-		return nil, problem.FromStore(err, "developer", id)
+		return nil, SecondFactor{}, problem.FromStore(err, "developer", id)
 	}
-	return d, nil
+	return d, f, nil
 }
 
 // DisableTOTP turns the second factor off after checking the password and
-// a current code (which is used up like a sign-in's).
+// a current code or a recovery code (used up like a sign-in's): someone
+// who lost the authenticator signs in with a recovery code, turns two-step
+// sign-in off with another, and sets it up again on the new phone.
 func (m *Manager) DisableTOTP(ctx context.Context, id, password, code string) (*store.Developer, error) {
 	d, err := m.Store.GetDeveloper(ctx, id)
 	if err != nil {
@@ -253,7 +268,7 @@ func (m *Manager) DisableTOTP(ctx context.Context, id, password, code string) (*
 		if err != nil {
 			return err
 		}
-		if _, err := matchTOTP(rec.Secret, code, now, rec.Last); err != nil {
+		if _, err := useCode(d.ID, rec, code, now); err != nil {
 			return err
 		}
 		d.TOTPSecretSealed, d.UpdatedAt = nil, now
@@ -262,8 +277,10 @@ func (m *Manager) DisableTOTP(ctx context.Context, id, password, code string) (*
 	switch {
 	case errors.Is(err, ErrCodeUsed):
 		return nil, fieldErr("code", "This code was already used: wait for your app to show the next one.")
+	case errors.Is(err, ErrRecoveryCodeUsed):
+		return nil, fieldErr("code", "This recovery code was already used: each one works once. Enter another, or the code your app shows.")
 	case errors.Is(err, ErrWrongCode):
-		return nil, fieldErr("code", "This is not the code your app shows now.")
+		return nil, fieldErr("code", "This is not the code your app shows now, nor one of your unused recovery codes.")
 	case err != nil:
 		return nil, problem.FromStore(err, "developer", id)
 	}

@@ -255,19 +255,33 @@ func (p *Portal) accountPage(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
-	orgs, err := p.cfg.Developers.Organizations(r.Context(), d.ID)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	p.render(w, r, http.StatusOK, "account", page{Title: "Your account", Nav: "account",
-		Data: accountView{Developer: d, Organizations: orgs, Form: p.newForm(r)}})
+	p.renderAccount(w, r, d, http.StatusOK, p.newForm(r))
 }
 
 type accountView struct {
 	Developer     *store.Developer
 	Organizations []developers.Member
-	Form          *formView
+	// RecoveryLeft is the number of unused recovery codes, when two-step
+	// sign-in is on; RecoveryLow asks for new ones.
+	RecoveryLeft int
+	RecoveryLow  bool
+	Form         *formView
+}
+
+func (p *Portal) renderAccount(w http.ResponseWriter, r *http.Request, d *store.Developer, status int, f *formView) {
+	orgs, err := p.cfg.Developers.Organizations(r.Context(), d.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	left, err := p.cfg.Developers.RecoveryCodesLeft(d)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.render(w, r, status, "account", page{Title: "Your account", Nav: "account",
+		Data: accountView{Developer: d, Organizations: orgs, Form: f,
+			RecoveryLeft: left, RecoveryLow: developers.HasTOTP(d) && left <= developers.RecoveryCodesLow}})
 }
 
 func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request) {
@@ -278,9 +292,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request) {
 	f := p.newForm(r)
 	d2, err := p.cfg.Developers.ChangePassword(r.Context(), d.ID, r.PostFormValue("current_password"), r.PostFormValue("password"))
 	if f.fieldError(err) {
-		orgs, _ := p.cfg.Developers.Organizations(r.Context(), d.ID)
-		p.render(w, r, http.StatusBadRequest, "account", page{Title: "Your account", Nav: "account",
-			Data: accountView{Developer: d, Organizations: orgs, Form: f}})
+		p.renderAccount(w, r, d, http.StatusBadRequest, f)
 		return
 	}
 	if err != nil {

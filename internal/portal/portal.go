@@ -176,6 +176,7 @@ type errorView struct {
 	Fix        string
 	DocURL     string
 	Key        string
+	CauseID    string
 	Correlator string
 }
 
@@ -183,9 +184,17 @@ type errorView struct {
 // under the registry's log policy like every other channel.
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	pe := problem.From(err)
+	pe.SetHeaders(w.Header())
+	p.render(w, r, pe.Status(), "error", page{Title: pe.Entry.Title, Data: p.errorView(r, pe)})
+	p.cfg.Render.Report(r, pe)
+}
+
+// errorView is what a page shows of pe: the error page, or a form that
+// shows a registry error beside itself (the sign-in code step).
+func (p *Portal) errorView(r *http.Request, pe *problem.Error) errorView {
 	v := errorView{
 		Status: pe.Status(), Title: pe.Entry.Title, Detail: pe.Detail, Fix: pe.Entry.Fix,
-		DocURL: p.cfg.Render.DocURL(pe.Entry), Key: pe.Entry.Key, Correlator: problem.Correlator(r.Context()),
+		DocURL: p.cfg.Render.DocURL(pe.Entry), Key: pe.Entry.Key, CauseID: pe.CauseID, Correlator: problem.Correlator(r.Context()),
 	}
 	if c, ok := pe.Entry.Cause(pe.CauseID); ok {
 		v.Cause = c.Text
@@ -193,9 +202,7 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if pe.Status() >= 500 {
 		v.Detail = "" // the log has it; the page must not leak internals
 	}
-	pe.SetHeaders(w.Header())
-	p.render(w, r, pe.Status(), "error", page{Title: pe.Entry.Title, Data: v})
-	p.cfg.Render.Report(r, pe)
+	return v
 }
 
 // page is what every template gets.

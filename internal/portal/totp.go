@@ -19,7 +19,13 @@ import (
 //	GET  /portal/account/totp/qr.png   the QR code of the secret being set up
 //	POST /portal/account/totp          confirm the set-up with a current code
 //	POST /portal/account/totp/disable  turn it off with the password and a code
+//	POST /portal/account/totp/recovery make new recovery codes (the password)
 //	POST /portal/signin/code           the second step of a sign-in
+//
+// Recovery codes (developers/recovery.go) appear in exactly one response:
+// the answer that turned two-step sign-in on, or the one that made new
+// codes (no-store, like every page here). Wherever a code is asked for
+// once two-step sign-in is on, a recovery code does too.
 //
 // The secret being set up is never stored: it travels sealed (encrypted,
 // bound to the developer, 10 minutes) in the confirmation form and in a
@@ -44,6 +50,7 @@ func (p *Portal) totpRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal/account/totp/qr.png", p.totpQR)
 	mux.HandleFunc("POST /portal/account/totp", p.enableTOTP)
 	mux.HandleFunc("POST /portal/account/totp/disable", p.disableTOTP)
+	mux.HandleFunc("POST /portal/account/totp/recovery", p.regenerateRecovery)
 	mux.HandleFunc("POST /portal/signin/code", p.signinCode)
 }
 
@@ -56,6 +63,13 @@ type totpView struct {
 	// the same device).
 	Link template.URL
 	Form *formView
+	// Codes are recovery codes just issued: this answer is the only one
+	// that shows them. Replaced: they replace earlier ones (else two-step
+	// sign-in was just turned on).
+	Codes    []string
+	Replaced bool
+	// Remaining is the number of unused recovery codes (On).
+	Remaining int
 }
 
 func (p *Portal) issuer() string {
@@ -71,7 +85,7 @@ func (p *Portal) totpPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if developers.HasTOTP(d) {
-		p.renderTOTP(w, r, http.StatusOK, totpView{On: true, Form: p.newForm(r)})
+		p.renderTOTPOn(w, r, d, http.StatusOK, p.newForm(r))
 		return
 	}
 	s, err := p.cfg.Developers.BeginTOTP(d, p.issuer())
@@ -90,8 +104,15 @@ func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, status int, 
 		http.SetCookie(w, &http.Cookie{Name: totpCookie, Value: v.Setup.Pending, Path: totpCookiePath,
 			MaxAge: int(developers.TOTPSetupTTL / time.Second), HttpOnly: true, Secure: p.secure(), SameSite: http.SameSiteStrictMode})
 	}
-	w.Header().Set("Cache-Control", "no-store") // it may show the secret
-	p.render(w, r, status, "totp", page{Title: "Two-step sign-in", Nav: "account", Data: v})
+	w.Header().Set("Cache-Control", "no-store") // it may show the secret or recovery codes
+	title := "Two-step sign-in"
+	switch {
+	case v.Replaced:
+		title = "New recovery codes"
+	case v.Codes != nil:
+		title = "Two-step sign-in is on"
+	}
+	p.render(w, r, status, "totp", page{Title: title, Nav: "account", Data: v})
 }
 
 func (p *Portal) clearTOTPCookie(w http.ResponseWriter) {
@@ -138,7 +159,7 @@ func (p *Portal) enableTOTP(w http.ResponseWriter, r *http.Request) {
 		p.totpAgain(w, r, d, pending, f, http.StatusTooManyRequests, "Too many codes tried. Wait "+problem.RetryAfterSeconds(wait)+" seconds, then try again.")
 		return
 	}
-	d2, err := p.cfg.Developers.EnableTOTP(r.Context(), d, pending, r.PostFormValue("code"))
+	d2, codes, err := p.cfg.Developers.EnableTOTP(r.Context(), d, pending, r.PostFormValue("code"))
 	if f.fieldError(err) {
 		p.totpAgain(w, r, d, pending, f, http.StatusBadRequest, "")
 		return
@@ -150,8 +171,39 @@ func (p *Portal) enableTOTP(w http.ResponseWriter, r *http.Request) {
 	p.cfg.Logger.InfoContext(r.Context(), "developer turned two-step sign-in on", "developer_id", d.ID, "correlator", problem.Correlator(r.Context()))
 	p.clearTOTPCookie(w)
 	p.startSession(w, r, d2)
-	p.message(w, r, http.StatusOK, "Two-step sign-in is on",
-		"From now on, signing in asks for your password and then a code from your authenticator app. Every other session of your account was signed out.")
+	p.renderTOTP(w, r, http.StatusOK, totpView{On: true, Codes: codes, Remaining: len(codes), Form: p.newForm(r)})
+}
+
+// regenerateRecovery replaces the recovery codes after checking the
+// password, and shows the new ones once.
+func (p *Portal) regenerateRecovery(w http.ResponseWriter, r *http.Request) {
+	d := p.requireDeveloper(w, r)
+	if d == nil || !p.posted(w, r) {
+		return
+	}
+	f := p.newForm(r)
+	if !developers.HasTOTP(d) {
+		p.fail(w, r, problem.New(problem.IncompatibleStateWrongState,
+			"Two-step sign-in is off for your account, and recovery codes come with it: turn it on from your account page."))
+		return
+	}
+	if wait := p.cfg.Throttle.Wait(r, "developer-totp|"+d.ID); wait > 0 {
+		w.Header().Set("Retry-After", problem.RetryAfterSeconds(wait))
+		f.Message = "Too many attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
+		p.renderTOTPOn(w, r, d, http.StatusTooManyRequests, f)
+		return
+	}
+	codes, err := p.cfg.Developers.RegenerateRecoveryCodes(r.Context(), d.ID, r.PostFormValue("recovery_password"))
+	if f.fieldError(err) {
+		p.renderTOTPOn(w, r, d, http.StatusBadRequest, f)
+		return
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.cfg.Logger.InfoContext(r.Context(), "developer made new recovery codes", "developer_id", d.ID, "correlator", problem.Correlator(r.Context()))
+	p.renderTOTP(w, r, http.StatusOK, totpView{On: true, Codes: codes, Replaced: true, Remaining: len(codes), Form: f})
 }
 
 // totpAgain shows the set-up again with the same secret.
@@ -174,12 +226,12 @@ func (p *Portal) disableTOTP(w http.ResponseWriter, r *http.Request) {
 	if wait := p.cfg.Throttle.Wait(r, "developer-totp|"+d.ID); wait > 0 {
 		w.Header().Set("Retry-After", problem.RetryAfterSeconds(wait))
 		f.Message = "Too many attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
-		p.renderTOTP(w, r, http.StatusTooManyRequests, totpView{On: true, Form: f})
+		p.renderTOTPOn(w, r, d, http.StatusTooManyRequests, f)
 		return
 	}
 	_, err := p.cfg.Developers.DisableTOTP(r.Context(), d.ID, r.PostFormValue("password"), r.PostFormValue("code"))
 	if f.fieldError(err) {
-		p.renderTOTP(w, r, http.StatusBadRequest, totpView{On: true, Form: f})
+		p.renderTOTPOn(w, r, d, http.StatusBadRequest, f)
 		return
 	}
 	if err != nil {
@@ -189,6 +241,17 @@ func (p *Portal) disableTOTP(w http.ResponseWriter, r *http.Request) {
 	p.cfg.Logger.InfoContext(r.Context(), "developer turned two-step sign-in off", "developer_id", d.ID, "correlator", problem.Correlator(r.Context()))
 	p.message(w, r, http.StatusOK, "Two-step sign-in is off",
 		"Signing in now asks for your password only. You can turn two-step sign-in on again from your account page.")
+}
+
+// renderTOTPOn shows the page of an account with two-step sign-in on: its
+// recovery codes left and the forms, with f's mistakes.
+func (p *Portal) renderTOTPOn(w http.ResponseWriter, r *http.Request, d *store.Developer, status int, f *formView) {
+	n, err := p.cfg.Developers.RecoveryCodesLeft(d)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.renderTOTP(w, r, status, totpView{On: true, Remaining: n, Form: f})
 }
 
 // halfSignin is a sign-in whose password matched, waiting for its code.
@@ -209,6 +272,14 @@ func (p *Portal) halfSigninKey(r *http.Request) []byte {
 type codeView struct {
 	Pending string
 	Form    *formView
+	// Problem is a registry error the code got (a used recovery code).
+	Problem *errorView
+	// Recovered: the sign-in is done, with a recovery code; Remaining
+	// are left, and Next is where to go on.
+	Recovered bool
+	Remaining int
+	Low       bool
+	Next      string
 }
 
 // askCode answers a sign-in whose password matched for an account with a
@@ -249,14 +320,24 @@ func (p *Portal) signinCode(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusTooManyRequests, "Too many codes tried. Wait "+problem.RetryAfterSeconds(wait)+" seconds, then try again.")
 		return
 	}
-	d, err := p.cfg.Developers.CheckTOTP(r.Context(), h.Developer, r.PostFormValue("code"))
+	d, used, err := p.cfg.Developers.CheckTOTP(r.Context(), h.Developer, r.PostFormValue("code"))
 	switch {
+	case errors.Is(err, developers.ErrRecoveryCodeUsed):
+		// A registry error shown beside the form, so that another code
+		// can be tried without entering the password again.
+		p.cfg.Logger.InfoContext(r.Context(), "developer sign-in code refused", "reason", "recovery code already used", "developer_id", h.Developer, "correlator", problem.Correlator(r.Context()))
+		pe := problem.From(err)
+		ev := p.errorView(r, pe)
+		pe.SetHeaders(w.Header())
+		p.render(w, r, pe.Status(), "totpcode", page{Title: "Enter your sign-in code", Nav: "signin",
+			Data: codeView{Pending: r.PostFormValue("pending"), Form: f, Problem: &ev}})
+		p.cfg.Render.Report(r, pe)
 	case errors.Is(err, developers.ErrCodeUsed):
 		p.cfg.Logger.InfoContext(r.Context(), "developer sign-in code refused", "reason", "already used", "developer_id", h.Developer, "correlator", problem.Correlator(r.Context()))
 		again(http.StatusBadRequest, "This code was already used. Wait for your app to show the next one, then enter it.")
 	case errors.Is(err, developers.ErrWrongCode):
 		p.cfg.Logger.InfoContext(r.Context(), "developer sign-in code refused", "reason", "wrong code", "developer_id", h.Developer, "correlator", problem.Correlator(r.Context()))
-		again(http.StatusBadRequest, "This is not the code your authenticator app shows now. Check the entry for this portal and try again.")
+		again(http.StatusBadRequest, "This is not the code your authenticator app shows now, nor one of your unused recovery codes. Check the entry for this portal and try again.")
 	case err != nil && !errors.Is(err, developers.ErrNoTOTP):
 		p.fail(w, r, err)
 	case err != nil || !developers.SessionValid(d, start):
@@ -265,6 +346,16 @@ func (p *Portal) signinCode(w http.ResponseWriter, r *http.Request) {
 		// turned off.
 		f.Message = "Your account changed since you entered your password. Sign in again."
 		p.render(w, r, http.StatusBadRequest, "signin", page{Title: "Sign in", Nav: "signin", Data: f})
+	case used.Recovery:
+		// Signed in; the page says how many codes are left and what to
+		// do when the phone is lost, then goes on.
+		p.cfg.Logger.InfoContext(r.Context(), "developer signed in", "developer_id", d.ID, "second_factor", "recovery_code",
+			"recovery_codes_left", used.Remaining, "correlator", problem.Correlator(r.Context()))
+		p.startSession(w, r, d)
+		w.Header().Set("Cache-Control", "no-store")
+		p.render(w, r, http.StatusOK, "totpcode", page{Title: "Signed in with a recovery code", Nav: "account",
+			Data: codeView{Form: f, Recovered: true, Remaining: used.Remaining, Low: used.Remaining <= developers.RecoveryCodesLow,
+				Next: localNext(h.Next, "/portal/apps")}})
 	default:
 		p.cfg.Logger.InfoContext(r.Context(), "developer signed in", "developer_id", d.ID, "second_factor", "totp", "correlator", problem.Correlator(r.Context()))
 		p.startSession(w, r, d)

@@ -51,8 +51,9 @@ var catalog = []Entry{
 			{ID: "missing_admin_token", Text: "The admin API was called without the admin token in the Authorization header."},
 			{ID: "invalid_admin_token", Text: "The admin token sent does not match the one the server is configured with."},
 			{ID: "session_required", Text: "A portal endpoint was called without a signed-in developer session, or the session has expired."},
+			{ID: "recovery_code_used", Text: "The code step of a portal sign-in was given a recovery code that was already used: each recovery code signs in once."},
 		},
-		Fix: "Send `Authorization: Bearer <access token>` with every API call. Get the token from the token endpoint (`token_endpoint` in `/.well-known/openid-configuration`) with your app's client_id and client_secret, and get a new one before `expires_in` runs out. Admin API calls take `Authorization: Bearer <admin token>` as configured on the server; for the portal, sign in again.",
+		Fix: "Send `Authorization: Bearer <access token>` with every API call. Get the token from the token endpoint (`token_endpoint` in `/.well-known/openid-configuration`) with your app's client_id and client_secret, and get a new one before `expires_in` runs out. Admin API calls take `Authorization: Bearer <admin token>` as configured on the server; for the portal, sign in again. For a used recovery code, enter another unused one or the code your authenticator app shows; once signed in, make new recovery codes on your account page, and change your password if you did not use that code yourself.",
 	},
 	{
 		Key: "permission_denied", Status: 403, CamaraCode: "PERMISSION_DENIED", Group: GroupHTTP,

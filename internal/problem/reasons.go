@@ -23,6 +23,7 @@ var (
 	UnauthenticatedMissingAdminToken = Reason{"unauthenticated", "missing_admin_token"}
 	UnauthenticatedInvalidAdminToken = Reason{"unauthenticated", "invalid_admin_token"}
 	UnauthenticatedSessionRequired   = Reason{"unauthenticated", "session_required"}
+	UnauthenticatedRecoveryCodeUsed  = Reason{"unauthenticated", "recovery_code_used"}
 
 	// permission_denied
 	PermissionDeniedNotSubscribed       = Reason{"permission_denied", "not_subscribed"}

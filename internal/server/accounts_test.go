@@ -31,8 +31,10 @@ type browser struct {
 	tp   *testPlatform
 	c    *http.Client
 	csrf string
-	// last is the last page's body.
-	last string
+	// last is the last page's body; bodies are every body do read, in
+	// order (to check that a secret was in one response only).
+	last   string
+	bodies []string
 }
 
 func newBrowser(t *testing.T, tp *testPlatform) *browser {
@@ -54,6 +56,7 @@ func (b *browser) do(req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	b.last = string(body)
+	b.bodies = append(b.bodies, b.last)
 	if m := csrfField.FindStringSubmatch(b.last); m != nil {
 		b.csrf = html.UnescapeString(m[1])
 	}

@@ -36,7 +36,8 @@ const chromiumPath = "/usr/bin/chromium"
 // is the answer to a form: the page at Path with the fields labelled in
 // Fill typed in, an option starting with Select's text chosen in each
 // select, and the button named Press pressed. In Fill, "{unique}" is a
-// string used once and "{developer}" the mode developer's address.
+// string used once, "{developer}" the mode developer's address and
+// "{totp}" the current code of the two-step key the page shows.
 type browserPage struct {
 	// Name names the page in the checks; Path when empty.
 	Name   string            `json:"name,omitempty"`
@@ -86,7 +87,8 @@ type browserResult struct {
 // and its order, a secret asked for again, account, two-step set-up,
 // organisation, plans, API and try-it pages) and the answers to
 // forms (sign-up with mistakes, the new app with its secret and first
-// call, a try-it result, a purchase, a password change, a taken address).
+// call, a try-it result, a purchase, a password change, a taken address,
+// two-step sign-in turned on with its recovery codes).
 //
 // The journey runs with JavaScript off and on, each in a fresh browser,
 // through accessible names only: landing → catalog → SIM Swap → "Sign up
@@ -193,6 +195,9 @@ func TestPortalBrowser(t *testing.T) {
 			Select: map[string]string{"API": journey["live"], "Plan": "starter"}},
 		browserPage{Name: "POST /portal/account/password", Path: "/portal/account", Status: 200, As: "newcomer", Press: "Change the password",
 			Fill: map[string]string{"Current password": password, "New password": "another horse battery"}},
+		// Two-step sign-in turned on: the recovery codes, shown once.
+		browserPage{Name: "POST /portal/account/totp", Path: "/portal/account/totp", Status: 200, As: "newcomer", Press: "Turn two-step sign-in on",
+			Fill: map[string]string{"6-digit code": "{totp}"}},
 	)
 	pagesJSON, err := json.Marshal(pages)
 	if err != nil {
