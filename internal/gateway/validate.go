@@ -44,12 +44,16 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 	if !utf8.Valid(body) {
 		return problem.New(problem.BadRequestMalformedBody, "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
 	}
-	var value any
-	if err := json.Unmarshal(body, &value); err != nil {
-		return problem.Newf(problem.BadRequestMalformedBody, "The body is not valid JSON: %s.", jsonErrorText(err))
-	}
-	if name, dup := duplicateKey(body); dup {
-		return duplicateProblem(name)
+	value, ok := decodeBody(body)
+	if !ok {
+		// The general path: Unmarshal's error, or its value once
+		// duplicateKey found no member named twice.
+		if err := json.Unmarshal(body, &value); err != nil {
+			return problem.Newf(problem.BadRequestMalformedBody, "The body is not valid JSON: %s.", jsonErrorText(err))
+		}
+		if name, dup := duplicateKey(body); dup {
+			return duplicateProblem(name)
+		}
 	}
 	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
 		return schemaProblem(err, "body", nil)
