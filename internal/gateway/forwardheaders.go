@@ -125,18 +125,23 @@ func forwardHeaders(r *http.Request, caller *Caller, allowUnderscores bool, add 
 		add("X-Forwarded-Host", host)
 	}
 	add("X-Forwarded-Proto", scheme)
-	// RFC 7239 §4: this hop's element, after those of trusted proxies.
-	elem := "proto=" + proto
-	if r.Host != "" {
-		elem = "host=" + forwardedValue(r.Host) + ";" + elem
+	// RFC 7239 §4: this hop's element, after those of trusted proxies,
+	// built in one buffer (one allocation, not four).
+	var buf [128]byte
+	elem := buf[:0]
+	if fwd != "" {
+		elem = append(append(elem, fwd...), ", "...)
 	}
 	if forFor != "" {
-		elem = "for=" + forwardedNode(forFor) + ";" + elem
+		elem = appendForwardedNode(append(elem, "for="...), forFor)
+		elem = append(elem, ';')
 	}
-	if fwd != "" {
-		elem = fwd + ", " + elem
+	if r.Host != "" {
+		elem = appendForwardedValue(append(elem, "host="...), r.Host)
+		elem = append(elem, ';')
 	}
-	add("Forwarded", elem)
+	elem = append(append(elem, "proto="...), proto...)
+	add("Forwarded", string(elem))
 }
 
 // isOwnHeader reports whether name, lowercased and with "_" read as "-",
@@ -174,13 +179,13 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// forwardedNode is an RFC 7239 §6 node: IPv6 addresses are bracketed and,
-// like anything else that is not a token, quoted.
-func forwardedNode(ip string) string {
+// appendForwardedNode appends ip as an RFC 7239 §6 node: IPv6 addresses
+// are bracketed and, like anything else that is not a token, quoted.
+func appendForwardedNode(b []byte, ip string) []byte {
 	if strings.IndexByte(ip, ':') >= 0 {
-		return `"[` + ip + `]"`
+		return append(append(append(b, `"[`...), ip...), `]"`...)
 	}
-	return forwardedValue(ip)
+	return appendForwardedValue(b, ip)
 }
 
 // quotedPairs escapes a quoted-string's content (RFC 9110 §5.6.4). Built
@@ -188,18 +193,18 @@ func forwardedNode(ip string) string {
 // more than the rest of the header policy (a host with a port is quoted).
 var quotedPairs = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
-// forwardedValue is v as an RFC 7239 value: a token when it is one, else a
-// quoted-string.
-func forwardedValue(v string) string {
+// appendForwardedValue appends v as an RFC 7239 value: a token when it is
+// one, else a quoted-string.
+func appendForwardedValue(b []byte, v string) []byte {
 	for i := 0; i < len(v); i++ {
 		if !isTokenByte(v[i]) {
 			if strings.ContainsAny(v, `"\`) {
-				return `"` + quotedPairs.Replace(v) + `"`
+				return append(append(append(b, '"'), quotedPairs.Replace(v)...), '"')
 			}
-			return `"` + v + `"` // the common case: a host with a port
+			return append(append(append(b, '"'), v...), '"') // the common case: a host with a port
 		}
 	}
-	return v
+	return append(b, v...)
 }
 
 // isTokenByte reports whether c is an RFC 9110 §5.6.2 tchar.

@@ -357,11 +357,13 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
-	uri := u.prefix + upstreamPath(rel)
+	// The request target is built on the stack: fasthttp copies it.
+	var uriBuf [256]byte
+	uri := append(append(uriBuf[:0], u.prefix...), upstreamPath(rel)...)
 	if r.URL.RawQuery != "" {
-		uri += "?" + r.URL.RawQuery
+		uri = append(append(uri, '?'), r.URL.RawQuery...)
 	}
-	req.SetRequestURI(uri)
+	req.SetRequestURIBytes(uri)
 	req.Header.SetHost(u.host) // before URI(), which parses the host from it
 	// A bare path parses as http; the HostClient refuses a scheme other
 	// than its own (it took that for a cross-protocol redirect).
