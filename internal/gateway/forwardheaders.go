@@ -35,25 +35,35 @@ func trustedPeer(ctx context.Context) (netip.Addr, bool) {
 	return a, ok
 }
 
-// ownHeaders are the request headers gatehouse sets itself or never
-// forwards, in canonical form; a client's copy is dropped. isOwnHeader
-// catches other spellings such as "x_gatehouse_subject", which CGI, WSGI,
-// PHP and Rack upstreams read as the same variable (HTTP_X_GATEHOUSE_SUBJECT).
-var ownHeaders = map[string]bool{
-	"X-Correlator": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
-	"X-Real-Ip": true, "Forwarded": true, "Authorization": true, "Host": true, "Content-Length": true,
-	// Method overrides would let the upstream run another operation than
-	// the one routed, authorized and validated.
-	"X-Http-Method-Override": true, "X-Http-Method": true, "X-Method-Override": true,
+// ownHeader reports whether k is one of the request headers gatehouse sets
+// itself or never forwards, in canonical form; a client's copy is dropped.
+// isOwnHeader catches other spellings such as "x_gatehouse_subject", which
+// CGI, WSGI, PHP and Rack upstreams read as the same variable
+// (HTTP_X_GATEHOUSE_SUBJECT). (A switch: it runs for every header of every
+// request, and compiles to fewer comparisons than a map lookup's hash.)
+func ownHeader(k string) bool {
+	switch k {
+	case "X-Correlator", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Real-Ip", "Forwarded", "Authorization", "Host", "Content-Length",
+		// Method overrides would let the upstream run another operation
+		// than the one routed, authorized and validated.
+		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return true
+	}
+	return false
 }
 
-// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded
-// in either direction; neither is a header named in Connection, nor any
-// Proxy-* header.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Http2-Settings": true, // RFC 9113 §3.2.1
+// hopHeader reports whether k (canonical) is connection-specific (RFC 9110
+// §7.6.1), never forwarded in either direction; neither is a header named
+// in Connection, nor any Proxy-* header.
+func hopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Http2-Settings": // RFC 9113 §3.2.1
+		return true
+	}
+	return false
 }
 
 // forwardHeaders is the one header policy of both upstream kinds: it calls
@@ -69,7 +79,7 @@ var hopHeaders = map[string]bool{
 func forwardHeaders(r *http.Request, caller *Caller, allowUnderscores bool, add func(name, value string)) {
 	connection := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if hopHeaders[k] || ownHeaders[k] || hasPrefixFold(k, "Proxy-") || hasPrefixFold(k, "X-Gatehouse-") {
+		if hopHeader(k) || ownHeader(k) || hasPrefixFold(k, "Proxy-") || hasPrefixFold(k, "X-Gatehouse-") {
 			continue
 		}
 		if strings.IndexByte(k, '_') >= 0 {
@@ -149,7 +159,7 @@ func forwardHeaders(r *http.Request, caller *Caller, allowUnderscores bool, add 
 // X-Gatehouse-* one).
 func isOwnHeader(name string) bool {
 	n := http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
-	return hopHeaders[n] || ownHeaders[n] || strings.HasPrefix(n, "Proxy-") || strings.HasPrefix(n, "X-Gatehouse-")
+	return hopHeader(n) || ownHeader(n) || strings.HasPrefix(n, "Proxy-") || strings.HasPrefix(n, "X-Gatehouse-")
 }
 
 // namedIn reports whether the Connection header values list name
@@ -169,7 +179,7 @@ func namedIn(name string, connection []string) bool {
 // upstream may reach the client: not a hop-by-hop or Proxy-* header, nor one
 // the upstream's Connection header names. name may be in any case.
 func responseHeaderForwarded(name string, connection []string) bool {
-	if hopHeaders[http.CanonicalHeaderKey(name)] || hasPrefixFold(name, "Proxy-") {
+	if hopHeader(http.CanonicalHeaderKey(name)) || hasPrefixFold(name, "Proxy-") {
 		return false
 	}
 	return len(connection) == 0 || !namedIn(name, connection)
