@@ -55,8 +55,12 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 			return duplicateProblem(name)
 		}
 	}
-	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
-		return schemaProblem(err, "body", nil)
+	// The fast form recognises the valid bodies of plain schemas; any other
+	// body, and every invalid one, is kin-openapi's to judge and explain.
+	if op.fastBody == nil || !op.fastBody.valid(value) {
+		if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
+			return schemaProblem(err, "body", nil)
+		}
 	}
 	if op.discriminated != nil {
 		if p := discriminate(api.spec.Doc, op.discriminated, op.bodySchema, value, nil, nil, opts); p != nil {
