@@ -615,9 +615,11 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 			return nil // no rate to share, and the quotas are not known here
 		}
 	}
+	// Set in canonical form ("RateLimit" is not): Header.Set would
+	// allocate the canonical name again on every request.
 	h := w.Header()
-	h.Set("RateLimit-Policy", policyHeader)
-	h.Set("RateLimit", stateHeader(policy, d))
+	h["Ratelimit-Policy"] = []string{policyHeader}
+	h["Ratelimit"] = []string{stateHeader(policy, d)}
 	switch d.Refusal {
 	case ratelimit.Admitted:
 		return nil

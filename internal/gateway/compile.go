@@ -151,6 +151,9 @@ type operation struct {
 	consumes     []string
 	bodyRequired bool
 	bodySchema   *openapi3.Schema
+	// fastBody is bodySchema's fast form (see fastSchema), nil when it
+	// has none.
+	fastBody *fastSchema
 	// discriminated lists the schemas through which the body schema
 	// reaches a discriminator that kin-openapi does not apply by itself
 	// (see discriminate); nil when there is none.
@@ -209,6 +212,9 @@ func (s *Spec) compileOperations() ([]*operation, error) {
 			if o.bodySchema != nil {
 				o.discriminated = discriminatorPaths(s.Doc, o.bodySchema)
 				o.members = buildMemberIndex(s.Doc, o.bodySchema)
+				if !s.jsonSchema2020 {
+					o.fastBody = compileFastSchema(o.bodySchema)
+				}
 			}
 			o.produces = responseMediaTypes(op)
 			o.identifier = identifierRule(op, o.bodySchema)

@@ -357,11 +357,13 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
-	uri := u.prefix + upstreamPath(rel)
+	// The request target is built on the stack: fasthttp copies it.
+	var uriBuf [256]byte
+	uri := append(append(uriBuf[:0], u.prefix...), upstreamPath(rel)...)
 	if r.URL.RawQuery != "" {
-		uri += "?" + r.URL.RawQuery
+		uri = append(append(uri, '?'), r.URL.RawQuery...)
 	}
-	req.SetRequestURI(uri)
+	req.SetRequestURIBytes(uri)
 	req.Header.SetHost(u.host) // before URI(), which parses the host from it
 	// A bare path parses as http; the HostClient refuses a scheme other
 	// than its own (it took that for a cross-protocol redirect).
@@ -386,26 +388,82 @@ func (u *httpUpstream) forward(w http.ResponseWriter, r *http.Request, rel strin
 	status := resp.StatusCode()
 	u.breaker.record(ticket, status < 502 || status > 504)
 
-	h := w.Header()
-	var connection []string
-	for k, v := range resp.Header.All() {
-		if strings.EqualFold(string(k), "Connection") {
-			connection = append(connection, string(v))
-		}
-	}
-	for k, v := range resp.Header.All() {
-		key := http.CanonicalHeaderKey(string(k))
-		if !responseHeaderForwarded(key, connection) || key == "Content-Length" || key == "X-Correlator" || key == "Date" || key == "Server" {
-			continue
-		}
-		h.Add(key, string(v))
-	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body())))
+	copyResponseHeader(w.Header(), &resp.Header, len(resp.Body()))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body())
 	}
 	return nil
+}
+
+// copyResponseHeader adds to h the upstream's response header fields the
+// client may see (see responseHeaderForwarded), except those the gateway
+// sets itself: Content-Length (bodyLen, the body as read), X-Correlator,
+// Date and Server. The common names are taken from a table and the values
+// share one slice, so a response costs one allocation per value instead of
+// three per field.
+func copyResponseHeader(h http.Header, resp *fasthttp.ResponseHeader, bodyLen int) {
+	var connection []string
+	fields := 0
+	for k, v := range resp.All() {
+		fields++
+		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
+			connection = append(connection, string(v))
+		}
+	}
+	values := make([]string, 0, fields+1)
+	for k, v := range resp.All() {
+		key := responseHeaderName(k)
+		if !responseHeaderForwarded(key, connection) || key == "Content-Length" || key == "X-Correlator" || key == "Date" || key == "Server" {
+			continue
+		}
+		values = append(values, string(v))
+		addValue(h, key, values)
+	}
+	values = append(values, strconv.Itoa(bodyLen))
+	delete(h, "Content-Length")
+	addValue(h, "Content-Length", values)
+}
+
+// addValue adds the last of values to h[key] (key canonical) as Header.Add
+// would, with a field's first value sharing values' array.
+func addValue(h http.Header, key string, values []string) {
+	if vs := h[key]; len(vs) > 0 {
+		h[key] = append(vs, values[len(values)-1])
+		return
+	}
+	n := len(values)
+	h[key] = values[n-1 : n : n]
+}
+
+// responseHeaderName is http.CanonicalHeaderKey(string(k)), without the
+// allocation for the names upstreams commonly send.
+func responseHeaderName(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Date":
+		return "Date"
+	case "Server":
+		return "Server"
+	case "Connection":
+		return "Connection"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Etag":
+		return "Etag"
+	case "Last-Modified":
+		return "Last-Modified"
+	case "Location":
+		return "Location"
+	case "Vary":
+		return "Vary"
+	case "X-Correlator":
+		return "X-Correlator"
+	}
+	return http.CanonicalHeaderKey(string(k))
 }
 
 // upstreamError maps a transport failure to the registry: the cause names

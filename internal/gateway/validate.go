@@ -44,15 +44,23 @@ func validate(r *http.Request, api *compiledAPI, op *operation, rel string, body
 	if !utf8.Valid(body) {
 		return problem.New(problem.BadRequestMalformedBody, "The body is not valid UTF-8, which JSON requires (RFC 8259 §8.1).")
 	}
-	var value any
-	if err := json.Unmarshal(body, &value); err != nil {
-		return problem.Newf(problem.BadRequestMalformedBody, "The body is not valid JSON: %s.", jsonErrorText(err))
+	value, ok := decodeBody(body)
+	if !ok {
+		// The general path: Unmarshal's error, or its value once
+		// duplicateKey found no member named twice.
+		if err := json.Unmarshal(body, &value); err != nil {
+			return problem.Newf(problem.BadRequestMalformedBody, "The body is not valid JSON: %s.", jsonErrorText(err))
+		}
+		if name, dup := duplicateKey(body); dup {
+			return duplicateProblem(name)
+		}
 	}
-	if name, dup := duplicateKey(body); dup {
-		return duplicateProblem(name)
-	}
-	if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
-		return schemaProblem(err, "body", nil)
+	// The fast form recognises the valid bodies of plain schemas; any other
+	// body, and every invalid one, is kin-openapi's to judge and explain.
+	if op.fastBody == nil || !op.fastBody.valid(value) {
+		if err := op.bodySchema.VisitJSON(value, opts...); err != nil {
+			return schemaProblem(err, "body", nil)
+		}
 	}
 	if op.discriminated != nil {
 		if p := discriminate(api.spec.Doc, op.discriminated, op.bodySchema, value, nil, nil, opts); p != nil {

@@ -123,7 +123,7 @@ func (s *Server) issueAccessToken(g accessTokenSpec) (string, *AccessClaims, err
 // by digest, so repeated checks of one token cost a hash and a map lookup;
 // revocation and expiry are still checked every time.
 func (s *Server) VerifyAccessToken(raw string) (*AccessClaims, *problem.Error) {
-	digest := sha256.Sum256([]byte(raw))
+	digest := tokenDigest(raw)
 	claims, ok := s.verified.get(digest)
 	if !ok {
 		var p *problem.Error
@@ -299,6 +299,23 @@ func containsString(list []string, s string) bool {
 // verifiedTokens caches the claims of tokens whose signature, issuer and
 // audience were verified, keyed by the token's SHA-256. It is cleared when
 // full (bounded memory, no per-entry bookkeeping on the hot path).
+// tokenBuffers recycles the bytes tokenDigest hashes: converting the token
+// to a slice would allocate a copy of it (some 600 bytes, an eighth of
+// what a proxied request allocates) on every gateway call.
+var tokenBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// tokenDigest is the SHA-256 of raw, the key of the verified-token cache.
+func tokenDigest(raw string) [32]byte {
+	bp := tokenBuffers.Get().(*[]byte)
+	b := append((*bp)[:0], raw...)
+	d := sha256.Sum256(b)
+	if cap(b) <= 16<<10 { // a huge header's buffer is not kept
+		*bp = b
+		tokenBuffers.Put(bp)
+	}
+	return d
+}
+
 type verifiedTokens struct {
 	max int
 	mu  sync.RWMutex

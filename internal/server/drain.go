@@ -62,7 +62,7 @@ type Drain struct {
 
 type drainConn struct {
 	state http.ConnState
-	since time.Time // of the last change of state
+	since time.Time // of the last change to idle or new
 	read  int64     // bytes the server had read then (see bytesRead)
 }
 
@@ -111,9 +111,20 @@ func (d *Drain) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateClosed, http.StateHijacked:
 		delete(d.conns, c)
-	default:
-		d.conns[c] = &drainConn{state: s, since: time.Now(), read: bytesRead(c)}
+		return
 	}
+	// Every request changes the state twice (active, idle): the entry is
+	// updated in place, not allocated again.
+	st := d.conns[c]
+	if st == nil {
+		st = &drainConn{}
+		d.conns[c] = st
+	}
+	st.state = s
+	if s == http.StateActive {
+		return // since and read matter only while idle or new (closeIdle)
+	}
+	st.since, st.read = time.Now(), bytesRead(c)
 }
 
 // Draining reports whether Shutdown began: a listener's Serve then

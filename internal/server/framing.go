@@ -121,18 +121,20 @@ func bodyDeadline(next http.Handler, d time.Duration) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(d)); err == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, w: w}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
 // deadlineBody clears the connection's read deadline at the end of the body.
+// It keeps the ResponseWriter, not a ResponseController: the controller is
+// made where it is used, on the stack, instead of once more on the heap per
+// request.
 type deadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
+	w    http.ResponseWriter
 	done bool
 }
 
@@ -140,7 +142,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF && !b.done {
 		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+		_ = http.NewResponseController(b.w).SetReadDeadline(time.Time{})
 	}
 	return n, err
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 // instrument counts requests by the mux pattern that served them (never by
 // raw path, which would let clients create unbounded label values).
 func (m *metrics) instrument(listener string, next http.Handler) http.Handler {
+	var cache observers
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		next.ServeHTTP(w, r)
@@ -45,7 +47,38 @@ func (m *metrics) instrument(listener string, next http.Handler) http.Handler {
 		if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
 			status = sw.status
 		}
-		m.requests.WithLabelValues(listener, route, strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(listener, route).Observe(time.Since(start).Seconds())
+		o := cache.get(m, listener, route, status)
+		o.requests.Inc()
+		o.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// observers caches, per route and status, the series a request updates, so
+// that a request costs a map read instead of two label lookups (each hashes
+// its label values and takes the vector's lock) and a status string. Routes
+// are mux patterns and statuses three digits, so the cache stays as small
+// as the series it points to.
+type observers struct{ m sync.Map } // routeStatus → *routeObservers
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type routeObservers struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (c *observers) get(m *metrics, listener, route string, status int) *routeObservers {
+	k := routeStatus{route, status}
+	if o, ok := c.m.Load(k); ok {
+		return o.(*routeObservers)
+	}
+	o := &routeObservers{
+		requests: m.requests.WithLabelValues(listener, route, strconv.Itoa(status)),
+		duration: m.duration.WithLabelValues(listener, route),
+	}
+	actual, _ := c.m.LoadOrStore(k, o)
+	return actual.(*routeObservers)
 }
