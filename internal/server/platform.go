@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/portal"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/requestlog"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
@@ -144,6 +145,9 @@ type Platform struct {
 	// Usage holds the counted gateway calls not yet written; close it
 	// after the listeners stopped.
 	Usage *usage.Recorder
+	// RequestLog holds the gateway calls' records not yet written; close
+	// it after the listeners stopped.
+	RequestLog *requestlog.Recorder
 }
 
 // Build assembles the platform on p: the authorization server, the gateway
@@ -196,6 +200,18 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}, func() float64 { return float64(rec.Dropped()) }),
 	)
 
+	calls := requestlog.New(requestlog.Config{Store: p.Store, Retention: cfg.RequestLogRetention, Logger: logger})
+	registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_request_log_pending",
+			Help: "Gateway calls' request log records not yet written to the database.",
+		}, func() float64 { return float64(calls.Pending()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_request_log_dropped_total",
+			Help: "Gateway calls' request log records dropped because too many were waiting to be written.",
+		}, func() float64 { return float64(calls.Dropped()) }),
+	)
+
 	gw := gateway.New(gateway.Config{
 		APIs:              p.Store,
 		Tokens:            Bearer{OAuth: as},
@@ -214,6 +230,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		StoreHealth:       p.Health,
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
+		Calls:             calls,
 		Registerer:        registry,
 		Secret:            cfg.Secret,
 		Logger:            logger,
@@ -313,7 +330,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		// A stalled request body is cut off (408).
 		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
-	return &Platform{Server: srv, Render: render, Usage: rec}, nil
+	return &Platform{Server: srv, Render: render, Usage: rec, RequestLog: calls}, nil
 }
 
 // NewHTTPServer returns the http.Server that serves a listener's handler h:
