@@ -65,7 +65,7 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *compiled
 	status := 0
 	errKey := ""
 	if p != nil {
-		g.render.APIAs(w, r, p, api.rec.ErrorMediaType)
+		g.render.APICall(w, r, p, api.rec.ErrorMediaType)
 		status, errKey = p.Status(), p.Entry.Key+"/"+p.CauseID
 	} else if sr, ok := w.(interface{ Status() int }); ok {
 		status = sr.Status()

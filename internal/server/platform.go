@@ -160,6 +160,10 @@ type Platform struct {
 func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slog.Logger) (*Platform, error) {
 	cfg := p.Config
 	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	if cfg.Portal {
+		// Gateway error bodies link the call's diagnosis page.
+		render.DiagnosisURL = cfg.Issuer + "/portal/logs/"
+	}
 	registry := prometheus.NewRegistry()
 	// One abuse limiter for the sign-in forms of subscribers and
 	// developers and the token endpoint: an address spraying passwords at
@@ -285,6 +289,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}
 		site, err = portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
+			Logs: p.Store, LogRetention: cfg.RequestLogRetention,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
