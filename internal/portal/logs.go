@@ -88,6 +88,7 @@ func (p *Portal) logsPage(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
+	p.syncLogs(r)
 	cur, orgs, err := p.currentOrg(r, d)
 	if err != nil {
 		p.fail(w, r, err)
@@ -257,6 +258,7 @@ func (p *Portal) diagnosisPage(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
+	p.syncLogs(r)
 	correlator := r.PathValue("correlator")
 	orgs, err := p.cfg.Developers.Organizations(r.Context(), d.ID)
 	if err != nil {
@@ -296,6 +298,16 @@ func (p *Portal) diagnosisPage(w http.ResponseWriter, r *http.Request) {
 		v.Calls = append(v.Calls, p.diagnose(c, names[c.OrganizationID].of(c.AppID), orgName[c.OrganizationID]))
 	}
 	p.render(w, r, http.StatusOK, "diagnosis", page{Title: "Correlator " + correlator, Nav: "logs", Data: v})
+}
+
+// syncLogs writes the calls recorded so far, when the portal can.
+func (p *Portal) syncLogs(r *http.Request) {
+	if p.cfg.SyncLogs == nil {
+		return
+	}
+	if err := p.cfg.SyncLogs(r.Context()); err != nil {
+		p.cfg.Logger.Warn("portal: writing the latest calls to the request log failed; the page shows those written", "err", err)
+	}
 }
 
 func cmpOr(s, alt string) string {

@@ -57,6 +57,10 @@ type Config struct {
 	// the pages' words.
 	Logs         LogReader
 	LogRetention time.Duration
+	// SyncLogs, when set, is called before the Logs pages read the log,
+	// so that every call made until then shows (the request log's
+	// Flush); a failure is logged and the page shows what is written.
+	SyncLogs func(ctx context.Context) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 

@@ -289,7 +289,9 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}
 		site, err = portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
-			Logs: p.Store, LogRetention: cfg.RequestLogRetention,
+			// The log pages write the calls pending first: a call shows at
+			// once, not after the next flush.
+			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
