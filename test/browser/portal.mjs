@@ -253,7 +253,7 @@ async function setUpDeveloper(mode) {
     if (journeyConfig.try && journeyConfig.correlator) {
       // One call with a known correlator, for the request log's pages.
       await expect('the try-it page', page.goto(base + journeyConfig.try, { waitUntil: 'load' }), 200);
-      await page.getByLabel('x-correlator header · string', { exact: true }).fill(journeyConfig.correlator);
+      await page.getByLabel(/^x-correlator\b/).fill(journeyConfig.correlator);
       await expect('a try-it call', navigation(page, () => page.getByRole('button', { name: 'Send request', exact: true }).click()), 200);
     }
     await expect('the apps page', navigation(page, () =>
