@@ -42,6 +42,9 @@ func TestRequestLog(t *testing.T) {
 	if status != 200 || m == nil || m[1] != "try-call-1" {
 		t.Fatalf("try-it call = %d, correlator %v:\n%s", status, m, res)
 	}
+	if !strings.Contains(res, `href="/portal/logs/try-call-1"`) {
+		t.Errorf("the try-it result does not link the call's diagnosis")
+	}
 
 	// Straight to the gateway with a token.
 	check := func(token, correlator, body string) (*http.Response, map[string]any) {
