@@ -80,8 +80,9 @@ type callRow struct {
 func (p *Portal) logsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if c := strings.TrimSpace(q.Get("correlator")); c != "" {
-		// The "paste your x-correlator" box.
-		http.Redirect(w, r, DiagnosisPath(c), http.StatusSeeOther)
+		// The "paste your x-correlator" box: the call's diagnosis, at
+		// once (a redirect would cost the developer a round trip).
+		p.showDiagnosis(w, r, c)
 		return
 	}
 	d := p.requireDeveloper(w, r)
@@ -254,12 +255,16 @@ type stageRow struct {
 }
 
 func (p *Portal) diagnosisPage(w http.ResponseWriter, r *http.Request) {
+	p.showDiagnosis(w, r, r.PathValue("correlator"))
+}
+
+// showDiagnosis answers the diagnosis page of the calls with correlator.
+func (p *Portal) showDiagnosis(w http.ResponseWriter, r *http.Request, correlator string) {
 	d := p.requireDeveloper(w, r)
 	if d == nil {
 		return
 	}
 	p.syncLogs(r)
-	correlator := r.PathValue("correlator")
 	orgs, err := p.cfg.Developers.Organizations(r.Context(), d.ID)
 	if err != nil {
 		p.fail(w, r, err)
