@@ -546,7 +546,8 @@ type RequestLogs interface {
 	ListRequestLogs(ctx context.Context, f RequestLogFilter) ([]RequestLog, error)
 	// RequestLogsByCorrelator returns the organisation's records with the
 	// correlator, newest first, at most limit (at least 1, at most
-	// MaxRequestLogLimit) of them.
+	// MaxRequestLogLimit) of them. It is fast for an organisation's ID;
+	// records of no organisation (organizationID "") are found, slowly.
 	RequestLogsByCorrelator(ctx context.Context, organizationID, correlator string, limit int) ([]RequestLog, error)
 	// DeleteRequestLogsBefore deletes at most limit records whose Time is
 	// before t, oldest first, and returns how many it deleted; the caller
