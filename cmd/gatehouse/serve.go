@@ -21,6 +21,7 @@ import (
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
 	redislimit "gatehouse/internal/ratelimit/redis"
+	"gatehouse/internal/requestlog"
 	"gatehouse/internal/server"
 	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/usage"
@@ -80,6 +81,7 @@ type running struct {
 	srv    *server.Server
 	render *problem.Renderer
 	usage  *usage.Recorder
+	calls  *requestlog.Recorder
 	limits io.Closer    // the shared limiter's connection, nil in memory
 	quotas *quotaKeeper // the in-memory limiter's quota counts, nil with Redis
 }
@@ -89,6 +91,14 @@ type running struct {
 // counted calls could not be written by the end of ctx.
 func (r *running) close(ctx context.Context, logger *slog.Logger) error {
 	err := r.usage.Close(ctx)
+	if r.calls != nil {
+		// The request log is a diagnosis aid, not a bill: records it
+		// could not write are logged, and the exit status stays the
+		// usage counts'.
+		if cerr := r.calls.Close(ctx); cerr != nil {
+			logger.Warn("writing the last request log records failed", "err", cerr)
+		}
+	}
 	if r.quotas != nil {
 		if qerr := r.quotas.save(ctx); qerr != nil {
 			err = errors.Join(err, fmt.Errorf("saving quota counts: %w", qerr))
@@ -142,7 +152,7 @@ func build(ctx context.Context, p *platform, logger *slog.Logger) (*running, err
 		}
 		return nil, err
 	}
-	return &running{srv: pl.Server, render: pl.Render, usage: pl.Usage, limits: limits, quotas: quotas}, nil
+	return &running{srv: pl.Server, render: pl.Render, usage: pl.Usage, calls: pl.RequestLog, limits: limits, quotas: quotas}, nil
 }
 
 func (c *cli) serveCommand() *cobra.Command {

@@ -114,6 +114,11 @@ type Config struct {
 	// counts; a call for a new bucket past it is dropped, logged with the
 	// number dropped, and makes the process exit 1 at shutdown.
 	UsageMaxBuckets int `yaml:"usage_max_buckets" env:"GATEHOUSE_USAGE_MAX_BUCKETS"`
+	// RequestLogRetention is how long each gateway call's record is kept
+	// for the portal's request log (/portal/logs) and its diagnosis by
+	// correlator; older records are deleted in bounded batches every
+	// minute. At least one hour.
+	RequestLogRetention time.Duration `yaml:"request_log_retention" env:"GATEHOUSE_REQUEST_LOG_RETENTION"`
 	// TokenRatePerClient and TokenRatePerAddress are the token endpoint's
 	// abuse limits in requests per second (burst twice that), per
 	// authenticated client and per source address; 0 turns one off.
@@ -211,6 +216,7 @@ func Default() Config {
 		UsageFlushInterval:   time.Second,
 		UsageFlushTimeout:    10 * time.Second,
 		UsageMaxBuckets:      100_000,
+		RequestLogRetention:  30 * 24 * time.Hour,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
@@ -314,6 +320,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: usage_flush_timeout %s is too short", c.UsageFlushTimeout)
 	case c.UsageMaxBuckets < 1:
 		return errors.New("config: usage_max_buckets must be positive")
+	case c.RequestLogRetention < time.Hour:
+		return fmt.Errorf("config: request_log_retention %s must be at least 1h", c.RequestLogRetention)
 	case c.ShutdownIdleGrace < 0 || c.ShutdownIdleGrace > c.ShutdownTimeout:
 		return fmt.Errorf("config: shutdown_idle_grace %s must be between 0 and shutdown_timeout (%s)", c.ShutdownIdleGrace, c.ShutdownTimeout)
 	case c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		UsageFlushInterval:   time.Second,
 		UsageFlushTimeout:    10 * time.Second,
 		UsageMaxBuckets:      100_000,
+		RequestLogRetention:  30 * 24 * time.Hour,
 		TokenRatePerClient:   100,
 		TokenRatePerAddress:  300,
 		SignInRatePerAddress: 5,
@@ -101,6 +102,7 @@ admin_token: yaml-admin-token-0123456789abcdef01234
 access_token_ttl: 5m
 secret_rotation_grace: 2h
 key_retention: 48h
+request_log_retention: 168h
 max_uri_bytes: 4096
 max_header_bytes: 8192
 max_form_bytes: 32768
@@ -134,6 +136,7 @@ func TestYAMLOverridesDefaults(t *testing.T) {
 		AccessTokenTTL:       5 * time.Minute,
 		SecretRotationGrace:  2 * time.Hour,
 		KeyRetention:         48 * time.Hour,
+		RequestLogRetention:  168 * time.Hour,
 		MaxURIBytes:          4096,
 		MaxHeaderBytes:       8192,
 		MaxFormBytes:         32768,
@@ -191,6 +194,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		"GATEHOUSE_ACCESS_TOKEN_TTL":      "90s",
 		"GATEHOUSE_SECRET_ROTATION_GRACE": "1h30m",
 		"GATEHOUSE_KEY_RETENTION":         "72h",
+		"GATEHOUSE_REQUEST_LOG_RETENTION": "2h",
 		"GATEHOUSE_MAX_URI_BYTES":         "2048",
 		"GATEHOUSE_MAX_HEADER_BYTES":      "4096",
 		"GATEHOUSE_MAX_FORM_BYTES":        "2048",
@@ -227,6 +231,7 @@ func TestEnvOverridesYAML(t *testing.T) {
 		AccessTokenTTL:       90 * time.Second,
 		SecretRotationGrace:  90 * time.Minute,
 		KeyRetention:         72 * time.Hour,
+		RequestLogRetention:  2 * time.Hour,
 		MaxURIBytes:          2048,
 		MaxHeaderBytes:       4096,
 		MaxFormBytes:         2048,
@@ -669,6 +674,7 @@ func TestShutdownAndUsageLimits(t *testing.T) {
 	for _, tc := range []struct{ yaml, names string }{
 		{"usage_flush_timeout: 1ms\n", "usage_flush_timeout"},
 		{"usage_max_buckets: 0\n", "usage_max_buckets"},
+		{"request_log_retention: 59m\n", "request_log_retention"},
 		{"shutdown_idle_grace: -1s\n", "shutdown_idle_grace"},
 		{"shutdown_timeout: 2s\nshutdown_idle_grace: 3s\n", "shutdown_idle_grace"},
 	} {

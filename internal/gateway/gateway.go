@@ -6,7 +6,8 @@
 // its counters cannot be read), body size and validation (413, 400, 422),
 // and the upstream (502, 503, 504; 503 for maintenance) — each failure one
 // registry entry with its actual cause. Operations without a security
-// requirement skip token to plan; every answer is counted in usage.
+// requirement skip token to plan; every answer is counted in usage and,
+// with Config.Calls, kept in the request log (calls.go).
 package gateway
 
 import (
@@ -123,6 +124,9 @@ type Config struct {
 	PortalURL string
 	// Usage records every call. Nil records nothing.
 	Usage UsageRecorder
+	// Calls keeps every call's record for the request log (the stage
+	// that decided it, its caller, timings). Nil keeps none.
+	Calls CallRecorder
 	// Registerer receives the gateway's metrics. Nil means none.
 	Registerer prometheus.Registerer
 	// Secret is the system secret, which opens the upstream client keys

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/store"
 )
 
 // realm is the RFC 6750 realm of the gateway's challenges.
@@ -59,18 +60,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveAPI runs the pipeline for a request to api and records its usage.
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string) {
 	start := time.Now()
-	var client string
-	p := g.serve(w, r, api, rel, &client)
+	var call callInfo
+	p := g.serve(w, r, api, rel, &call)
 	status := 0
 	errKey := ""
 	if p != nil {
-		g.render.APIAs(w, r, p, api.rec.ErrorMediaType)
+		g.render.APICall(w, r, p, api.rec.ErrorMediaType)
 		status, errKey = p.Status(), p.Entry.Key+"/"+p.CauseID
 	} else if sr, ok := w.(interface{ Status() int }); ok {
 		status = sr.Status()
 	}
 	if g.cfg.Usage != nil {
-		g.cfg.Usage.Record(client, api.rec.Name, status, errKey, time.Since(start))
+		g.cfg.Usage.Record(call.caller.ClientID, api.rec.Name, status, errKey, time.Since(start))
+	}
+	if g.cfg.Calls != nil {
+		g.recordCall(r, api, &call, start, status, p)
 	}
 }
 
@@ -83,8 +87,10 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // serve is the pipeline after the API is known. It returns the failure to
 // render, or nil once a response was written.
-// client receives the caller's client_id once the token is verified.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string, client *string) *problem.Error {
+// call receives what the request log keeps (calls.go): the stage
+// reached, the operation, the caller once the token is verified, the plan
+// and the upstream's answer.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string, call *callInfo) *problem.Error {
 	// 1. The path as routed and the query as validated are what the
 	// upstream receives (issue 9). Only API paths are checked: the
 	// platform's endpoints answer in their own format (OAuth's under
@@ -99,6 +105,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	}
 
 	// 2. Route.
+	call.stage = store.StageRoute
 	n := api.root.lookup(rel)
 	if n == nil {
 		return problem.Newf(problem.NotFoundUnknownPath, "%s serves no path %s; see its API reference.", api.rec.Name, rel)
@@ -113,6 +120,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	}
 
 	// 3. Content negotiation and declared size.
+	call.op, call.stage = op, store.StageContent
 	if !acceptable(r.Header.Values("Accept"), op.produces) {
 		return problem.Newf(problem.NotAcceptableAcceptUnsatisfiable,
 			"This operation answers %s; the Accept header (%s) excludes it.", strings.Join(op.produces, ", "), r.Header.Get("Accept"))
@@ -132,18 +140,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	var caller Caller
 	if op.security != nil {
 		var p *problem.Error
+		call.stage = store.StageToken
 		if caller, p = g.authenticate(r); p != nil {
 			return p
 		}
-		*client = caller.ClientID
+		call.caller, call.stage = caller, store.StageScope
 		if p := checkScope(op, &caller); p != nil {
 			return p
 		}
+		call.stage = store.StageEnvironment
 		if p := checkEnvironment(api, &caller); p != nil {
 			return p
 		}
 		// 5–6. Subscription, then the plan's rate and quota.
 		if g.cfg.Access != nil {
+			call.stage = store.StageSubscription
 			a, p := g.accessFor(r.Context(), api, caller.ClientID)
 			if p != nil {
 				return p
@@ -151,6 +162,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 			if a.refusal != nil {
 				return a.refusal
 			}
+			call.plan, call.stage = a.plan, store.StageRate
 			if p := g.enforcePlan(r.Context(), w, api, a); p != nil {
 				return p
 			}
@@ -159,6 +171,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 
 	// 7. Validation: read the body (never more than the limit), then
 	// parameters, schema and the identifier rules.
+	call.stage = store.StageValidation
 	var body []byte
 	if hasBody {
 		buf := bodyBuffers.Get().(*bytes.Buffer)
@@ -182,10 +195,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, api *compiledAPI
 	}
 
 	// 8. Upstream.
+	call.stage = store.StageUpstream
 	if api.rec.Status == "maintenance" {
 		return problem.Newf(problem.UnavailableMaintenance, "%s is in maintenance; retry later.", api.rec.Name).
 			WithRetryAfter(maintenanceRetryAfter)
 	}
+	call.upstreamStart = time.Now()
 	return api.upstream.forward(w, r, rel, body, &caller, api.rec.Upstream.AllowUnderscoreHeaders)
 }
 

@@ -14,7 +14,10 @@
 // /portal/apis/{name}/openapi (the same as Markdown and the raw document),
 // /portal/apis/{name}/sandbox-rules.json (the sandbox's rules table),
 // /portal/apis/{name}/try/{operationId} (the try-it console, try.go),
-// /portal/plans (plan comparison), /llms.txt, /static/… (assets).
+// /portal/plans (plan comparison), /llms.txt, /static/… (assets); with
+// accounts, the account pages, and /portal/logs and
+// /portal/logs/{correlator} (the request log and a call's diagnosis,
+// logs.go).
 package portal
 
 import (
@@ -49,6 +52,15 @@ type Config struct {
 	Theme Theme
 	// Try is the try-it console's (try.go); its zero value turns it off.
 	Try TryConfig
+	// Logs is the request log (logs.go); nil, or no Developers, turns
+	// the Logs pages off. LogRetention is how long it keeps calls, for
+	// the pages' words.
+	Logs         LogReader
+	LogRetention time.Duration
+	// SyncLogs, when set, is called before the Logs pages read the log,
+	// so that every call made until then shows (the request log's
+	// Flush); a failure is logged and the page shows what is written.
+	SyncLogs func(ctx context.Context) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -120,6 +132,9 @@ func New(cfg Config) (*Portal, error) {
 	mux.HandleFunc("GET /static/", p.static)
 	if cfg.Developers != nil {
 		p.accountRoutes(mux)
+	}
+	if p.logsOn() {
+		p.logRoutes(mux)
 	}
 	p.mux = mux
 	return p, nil
@@ -215,14 +230,17 @@ type page struct {
 	// anti-forgery token of the page's forms.
 	Developer *store.Developer
 	CSRF      string
-	// Accounts tells whether sign-up and sign-in are offered.
+	// Accounts tells whether sign-up and sign-in are offered; Logs
+	// whether the request log is (its link and the correlator box).
 	Accounts bool
+	Logs     bool
 }
 
 // render writes a page, gzip-compressed when the client accepts it.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, pg page) {
 	pg.Theme = p.cfg.Theme
 	pg.Accounts = p.cfg.Developers != nil
+	pg.Logs = p.logsOn()
 	if v := viewerOf(r.Context()); v != nil && pg.Accounts {
 		pg.Developer = v.Developer
 		pg.CSRF = p.csrfToken(w, r)

@@ -18,7 +18,7 @@ var webFS embed.FS
 
 // pageNames are the pages; each is web/<name>.html over web/layout.html.
 var pageNames = []string{"landing", "catalog", "api", "plans", "error", "try",
-	"signup", "signin", "reset", "message", "account", "apps", "app"}
+	"signup", "signin", "reset", "message", "account", "apps", "app", "logs", "diagnosis"}
 
 func parsePages(a *assets) map[string]*template.Template {
 	funcs := template.FuncMap{
@@ -37,6 +37,8 @@ func parsePages(a *assets) map[string]*template.Template {
 		"pathEscape": url.PathEscape,
 		// family is a status's class: 404 → "4xx".
 		"family": func(status int) string { return strconv.Itoa(status/100) + "xx" },
+		// latency shows a call's latency to a useful precision.
+		"latency": roundLatency,
 		// rows sizes a textarea to its text, within reason.
 		"rows": func(s string) int { return min(max(strings.Count(s, "\n")+2, 6), 24) },
 		// code shows `literals` as code, linking registry keys to their

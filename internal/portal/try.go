@@ -127,6 +127,9 @@ type tryView struct {
 	// the token); nil when it did or nothing was posted.
 	Refusal *tryError
 	Result  *tryResult
+	// Diagnosis is the call's page in the request log, when the portal
+	// keeps one.
+	Diagnosis string
 	// clientID is the signed-in developer's sandbox app.
 	clientID string
 }
@@ -321,6 +324,9 @@ func (p *Portal) tryRun(w http.ResponseWriter, r *http.Request) {
 	rec := &tryRecorder{header: http.Header{}}
 	p.cfg.Try.Gateway.ServeHTTP(rec, req)
 	v.Result = newTryResult(rec, token)
+	if c := rec.header.Get("X-Correlator"); c != "" && p.logsOn() {
+		v.Diagnosis = DiagnosisPath(c)
+	}
 	v.Result.Curl = call.curl(p.cfg.BaseURL, v.clientID, v.Scope)
 	p.renderTry(w, r, http.StatusOK, v)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -22,6 +23,12 @@ type Renderer struct {
 	// Observe, when set, is called with every error written, after the
 	// response is sent (usage and metrics hooks).
 	Observe func(r *http.Request, p *Error)
+	// DiagnosisURL is the absolute base of the portal's diagnosis pages,
+	// e.g. "http://localhost:8080/portal/logs/". When set, the error
+	// bodies of gateway calls (APICall) carry `diagnosis`: the page that
+	// shows the call's developer each decision, its cause and fix. Empty
+	// (no portal, or no request log) leaves the member out.
+	DiagnosisURL string
 }
 
 // DocURL returns the link to the entry's anchor on the troubleshooting page.
@@ -232,10 +239,28 @@ var APIMediaTypes = []string{"application/json", "application/problem+json"}
 
 // APIAs is API with the Content-Type an API chose for its errors.
 func (rd *Renderer) APIAs(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
+	rd.api(w, r, err, mediaType, false)
+}
+
+// APICall is APIAs for a call the gateway keeps in the request log: with
+// DiagnosisURL set, the body also carries the extension member
+// `diagnosis`, the absolute URL of the call's page in the portal
+// (DiagnosisURL and the correlator, path-escaped). RFC 9457's `instance`
+// stays the request path, as clients already read it.
+func (rd *Renderer) APICall(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
+	rd.api(w, r, err, mediaType, true)
+}
+
+func (rd *Renderer) api(w http.ResponseWriter, r *http.Request, err error, mediaType string, diagnosed bool) {
 	p := From(err)
 	body := rd.problemBody(r, p)
 	body["code"] = p.Entry.CamaraCode
 	body["message"] = p.Message()
+	if diagnosed && rd != nil && rd.DiagnosisURL != "" {
+		if c := Correlator(r.Context()); c != "" {
+			body["diagnosis"] = rd.DiagnosisURL + url.PathEscape(c)
+		}
+	}
 	rd.headers(w, p, mediaType)
 	rd.finish(w, r, p, body)
 }

@@ -85,10 +85,11 @@ type browserResult struct {
 // plans, sign-up, sign-in, reset, errors), the signed-in developer's
 // (apps, an app with sandbox and production credentials, a subscription
 // and its order, a secret asked for again, account, two-step set-up,
-// organisation, plans, API and try-it pages) and the answers to
+// organisation, plans, API and try-it pages, the request log, filtered,
+// and a call's diagnosis, found and not) and the answers to
 // forms (sign-up with mistakes, the new app with its secret and first
 // call, a try-it result, a purchase, a password change, a taken address,
-// two-step sign-in turned on with its recovery codes).
+// two-step sign-in turned on with its recovery codes, the correlator box).
 //
 // The journey runs with JavaScript off and on, each in a fresh browser,
 // through accessible names only: landing → catalog → SIM Swap → "Sign up
@@ -154,9 +155,13 @@ func TestPortalBrowser(t *testing.T) {
 	const tryPage = "/portal/apis/sim-swap/try/checkSimSwap"
 	const password = "correct horse battery"
 	// What the journey clicks: the sandbox API, and the live API it buys.
+	// The correlator of the call each mode's developer makes, for the
+	// request log's pages.
+	const correlator = "browser-diagnosis"
 	journey := map[string]string{
 		"api":  documentTitle(t, string(sandboxSimSwap.Document)),
 		"live": documentTitle(t, liveDoc),
+		"try":  tryPage, "correlator": correlator,
 	}
 	pages := []browserPage{{Path: "/", Status: 200}, {Path: "/portal/apis", Status: 200}, {Path: "/portal/apis?q=swap", Status: 200}}
 	for _, d := range sandbox.Definitions() {
@@ -182,6 +187,10 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Name: "/portal/apis/sim-swap (signed in)", Path: "/portal/apis/sim-swap", Status: 200, As: "developer"},
 		browserPage{Name: "/portal/apis/sim-swap-live (signed in)", Path: "/portal/apis/sim-swap-live", Status: 200, As: "developer"},
 		browserPage{Name: tryPage + " (signed in)", Path: tryPage, Status: 200, As: "developer"},
+		browserPage{Path: "/portal/logs", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/logs?status=4xx&since=1h", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/logs/" + correlator, Status: 200, As: "developer"},
+		browserPage{Path: "/portal/logs/never-sent", Status: 404, As: "developer"},
 		// The answers to forms.
 		browserPage{Name: "POST /portal/signup (mistakes)", Path: "/portal/signup", Status: 400, Press: "Sign up"},
 		browserPage{Name: "POST /portal/signin (mistakes)", Path: "/portal/signin", Status: 400, Press: "Sign in",
@@ -191,6 +200,8 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Name: "POST /portal/signup", Path: "/portal/signup?next=" + tryPage, Status: 201, Press: "Sign up",
 			Fill: map[string]string{"Your name": "Ana Lima", "E-mail address": "{unique}@example.com", "Password": password}},
 		browserPage{Name: "POST " + tryPage, Path: tryPage, Status: 200, As: "developer", Press: "Send request"},
+		browserPage{Name: "GET /portal/logs?correlator= (the correlator box)", Path: "/portal/apps", Status: 200, As: "developer",
+			Press: "Diagnose the call", Fill: map[string]string{"Paste your x-correlator": correlator}},
 		browserPage{Name: "POST /portal/subscriptions", Path: "/portal/plans", Status: 201, As: "newcomer", Press: "Subscribe",
 			Select: map[string]string{"API": journey["live"], "Plan": "starter"}},
 		browserPage{Name: "POST /portal/account/password", Path: "/portal/account", Status: 200, As: "newcomer", Press: "Change the password",

@@ -13,6 +13,7 @@ import (
 	"gatehouse/internal/health"
 	"gatehouse/internal/oauth"
 	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/requestlog"
 	"gatehouse/internal/store/sqlstore"
 	"gatehouse/internal/testhttp"
 	"gatehouse/internal/testproc"
@@ -34,6 +35,17 @@ type testPlatform struct {
 	// logs is the platform's log: warnings and errors, unless the
 	// configuration asks for more.
 	logs *testproc.Buffer
+	// calls is the request log's recorder: flushCalls writes its records.
+	calls *requestlog.Recorder
+}
+
+// flushCalls writes the gateway calls recorded so far to the request log,
+// as the recorder's next periodic flush would.
+func (tp *testPlatform) flushCalls() {
+	tp.t.Helper()
+	if err := tp.calls.Flush(context.Background()); err != nil {
+		tp.t.Fatalf("flushing the request log: %v", err)
+	}
 }
 
 // newTestPlatform builds and serves a platform on the defaults, with its
@@ -85,6 +97,9 @@ func newTestPlatform(t *testing.T, tweak func(c *config.Config)) *testPlatform {
 		if err := pl.Usage.Close(ctx); err != nil {
 			t.Errorf("writing the last usage counts: %v", err)
 		}
+		if err := pl.RequestLog.Close(ctx); err != nil {
+			t.Errorf("writing the last request log records: %v", err)
+		}
 	})
 
 	drain := &Drain{Grace: cfg.ShutdownIdleGrace}
@@ -98,7 +113,7 @@ func newTestPlatform(t *testing.T, tweak func(c *config.Config)) *testPlatform {
 		l.hs.Start()
 		t.Cleanup(l.hs.Close)
 	}
-	return &testPlatform{t: t, cfg: cfg, parts: parts, Issuer: public.URL, Admin: admin.URL, logs: logs}
+	return &testPlatform{t: t, cfg: cfg, parts: parts, Issuer: public.URL, Admin: admin.URL, logs: logs, calls: pl.RequestLog}
 }
 
 // adminToken is the admin token the platform generated in its data

@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/portal"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/requestlog"
 	"gatehouse/internal/sandbox"
 	"gatehouse/internal/signin"
 	"gatehouse/internal/store"
@@ -144,6 +145,9 @@ type Platform struct {
 	// Usage holds the counted gateway calls not yet written; close it
 	// after the listeners stopped.
 	Usage *usage.Recorder
+	// RequestLog holds the gateway calls' records not yet written; close
+	// it after the listeners stopped.
+	RequestLog *requestlog.Recorder
 }
 
 // Build assembles the platform on p: the authorization server, the gateway
@@ -156,6 +160,10 @@ type Platform struct {
 func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slog.Logger) (*Platform, error) {
 	cfg := p.Config
 	render := &problem.Renderer{DocsURL: cfg.Issuer + "/docs/errors", Logger: logger}
+	if cfg.Portal {
+		// Gateway error bodies link the call's diagnosis page.
+		render.DiagnosisURL = cfg.Issuer + "/portal/logs/"
+	}
 	registry := prometheus.NewRegistry()
 	// One abuse limiter for the sign-in forms of subscribers and
 	// developers and the token endpoint: an address spraying passwords at
@@ -196,6 +204,18 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}, func() float64 { return float64(rec.Dropped()) }),
 	)
 
+	calls := requestlog.New(requestlog.Config{Store: p.Store, Retention: cfg.RequestLogRetention, Logger: logger})
+	registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_request_log_pending",
+			Help: "Gateway calls' request log records not yet written to the database.",
+		}, func() float64 { return float64(calls.Pending()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_request_log_dropped_total",
+			Help: "Gateway calls' request log records dropped because too many were waiting to be written.",
+		}, func() float64 { return float64(calls.Dropped()) }),
+	)
+
 	gw := gateway.New(gateway.Config{
 		APIs:              p.Store,
 		Tokens:            Bearer{OAuth: as},
@@ -214,6 +234,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		StoreHealth:       p.Health,
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
+		Calls:             calls,
 		Registerer:        registry,
 		Secret:            cfg.Secret,
 		Logger:            logger,
@@ -268,6 +289,9 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}
 		site, err = portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
+			// The log pages write the calls pending first: a call shows at
+			// once, not after the next flush.
+			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
@@ -313,7 +337,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		// A stalled request body is cut off (408).
 		BodyReadTimeout: cfg.BodyReadTimeout,
 	})
-	return &Platform{Server: srv, Render: render, Usage: rec}, nil
+	return &Platform{Server: srv, Render: render, Usage: rec, RequestLog: calls}, nil
 }
 
 // NewHTTPServer returns the http.Server that serves a listener's handler h:

@@ -447,6 +447,115 @@ type Usage interface {
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
 }
 
+// Stages of the gateway's pipeline, in order: the one that decided a
+// call (RequestLog.Stage). A call that passed every check was decided by
+// its upstream (StageUpstream), whatever the upstream answered.
+const (
+	StagePath         = "path"         // path and query checks
+	StageRoute        = "route"        // API path and method
+	StageContent      = "content"      // Accept, Content-Type, declared size
+	StageToken        = "token"        // the bearer token
+	StageScope        = "scope"        // the operation's scopes
+	StageEnvironment  = "environment"  // sandbox or production credential
+	StageSubscription = "subscription" // the app's subscription to the API
+	StageRate         = "rate"         // the plan's rate limit
+	StageQuota        = "quota"        // the plan's quotas
+	StageValidation   = "validation"   // body size, parameters and schema
+	StageUpstream     = "upstream"     // maintenance, the upstream's answer
+)
+
+// RequestLog is one gateway call as the request log keeps it: who called
+// (organisation, app, client), what (API and operation), what the gateway
+// decided and where, and how long it took.
+type RequestLog struct {
+	// ID is assigned by the store when the record is written; it orders
+	// records of one Time (keyset pagination). Zero on input.
+	ID   int64
+	Time time.Time
+	// Correlator is the call's x-correlator (sent by the client, so not
+	// unique, or generated).
+	Correlator string
+	// OrganizationID and AppID are the caller's, when its client is a
+	// portal app's credential; empty otherwise (an operator's client, or
+	// no valid token).
+	OrganizationID string
+	AppID          string
+	ClientID       string
+	// Environment is the client's (EnvironmentSandbox or
+	// EnvironmentProduction), empty when none.
+	Environment string
+	APIName     string
+	// Method, Template and OperationID name the operation; Template and
+	// OperationID are empty when no operation matched.
+	Method      string
+	Template    string
+	OperationID string
+	Status      int
+	// ErrorKey and Cause are the registry entry and cause of a failed
+	// call, both empty for a success.
+	ErrorKey string
+	Cause    string
+	// Stage is the pipeline stage that decided the call (Stage…).
+	Stage string
+	// Plan is the plan the call was counted against, when known.
+	Plan string
+	// Latency is the gateway's whole time on the call; UpstreamLatency
+	// the upstream exchange's part of it (zero when none was made).
+	// Both are kept to the microsecond.
+	Latency         time.Duration
+	UpstreamLatency time.Duration
+	// UpstreamStatus is the status the upstream answered, 0 when it was
+	// not called or did not answer.
+	UpstreamStatus int
+}
+
+// RequestLogFilter selects request log records; empty fields match all.
+type RequestLogFilter struct {
+	OrganizationID string
+	AppID          string
+	APIName        string
+	// Status matches one status; StatusClass (2 for 2xx … 5 for 5xx)
+	// matches a class. Zero matches all.
+	Status      int
+	StatusClass int
+	// ErrorKey matches the registry entry of failed calls.
+	ErrorKey string
+	// From and To bound Time: From <= Time < To.
+	From, To time.Time
+	// After, when not nil, continues a listing: only records that come
+	// after it, newest first (older Time, or the same Time and a smaller
+	// ID), are returned.
+	After *RequestLog
+	// Limit caps the records returned: zero means 50, and more than
+	// MaxRequestLogLimit means MaxRequestLogLimit.
+	Limit int
+}
+
+// MaxRequestLogLimit is the most records one request log listing returns.
+const MaxRequestLogLimit = 500
+
+// RequestLogs stores the request log.
+type RequestLogs interface {
+	// AddRequestLogs writes the records (their ID ignored) in one
+	// transaction: a batch is written whole or not at all. An empty batch
+	// is a no-op. The records refer to nothing: they need no client, app
+	// or API and outlive them.
+	AddRequestLogs(ctx context.Context, records []RequestLog) error
+	// ListRequestLogs returns the matching records newest first (by
+	// Time, then ID), at most f.Limit of them.
+	ListRequestLogs(ctx context.Context, f RequestLogFilter) ([]RequestLog, error)
+	// RequestLogsByCorrelator returns the organisation's records with the
+	// correlator, newest first, at most limit (at least 1, at most
+	// MaxRequestLogLimit) of them. It is fast for an organisation's ID;
+	// records of no organisation (organizationID "") are found, slowly.
+	RequestLogsByCorrelator(ctx context.Context, organizationID, correlator string, limit int) ([]RequestLog, error)
+	// DeleteRequestLogsBefore deletes at most limit records whose Time is
+	// before t, oldest first, and returns how many it deleted; the caller
+	// repeats while it deletes limit, so that no call holds the database
+	// long.
+	DeleteRequestLogsBefore(ctx context.Context, t time.Time, limit int) (int64, error)
+}
+
 // Quota periods of a QuotaCount.
 const (
 	QuotaDay   = "day"
@@ -871,6 +980,7 @@ type Store interface {
 	Subscriptions
 	Orders
 	Usage
+	RequestLogs
 	QuotaCounts
 	SigningKeys
 	Tokens

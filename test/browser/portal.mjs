@@ -45,7 +45,9 @@
 //                   "select", "press"}, …] (see browserPage in
 //                   internal/server/browser_test.go)
 //   GH_JOURNEY      JSON: {"api": the sandbox API's title, "live": the live
-//                   API's title}
+//                   API's title, "try": a try-it page, "correlator": the
+//                   x-correlator of the call each mode's developer makes
+//                   there (for their request log's pages)}
 //   GH_SCREENSHOTS  a directory for the PNGs; empty: no screenshots
 //   GH_CHROMIUM     the browser; default /usr/bin/chromium
 //   GH_PARALLEL     pages checked at once; default 3
@@ -249,6 +251,12 @@ async function setUpDeveloper(mode) {
   try {
     await signUp(page, email, 'Dana Developer');
     await subscribe(page);
+    if (journeyConfig.try && journeyConfig.correlator) {
+      // One call with a known correlator, for the request log's pages.
+      await expect('the try-it page', page.goto(base + journeyConfig.try, { waitUntil: 'load' }), 200);
+      await page.getByLabel(/^x-correlator\b/).fill(journeyConfig.correlator);
+      await expect('a try-it call', navigation(page, () => page.getByRole('button', { name: 'Send request', exact: true }).click()), 200);
+    }
     await expect('the apps page', navigation(page, () =>
       page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Apps', exact: true }).click()), 200);
     const apps = page.getByRole('table', { name: /apps/i }).getByRole('rowheader').getByRole('link');

@@ -20,11 +20,11 @@ import (
 type stmtCache map[string]*sql.Stmt // written only before the store is used
 
 // The hot statements: token verification and the gateway (clients,
-// generations, subscriptions, users) read them, the token flows write
-// them.
+// generations, subscriptions, users) read them, the token flows and the
+// request log write them.
 var (
 	hotWrites = []string{useAssertion, authCodeTable.insert, redeemAuthCode, refreshTokenTable.insert,
-		rotateRefreshToken, selectRefreshTokenByHash}
+		rotateRefreshToken, selectRefreshTokenByHash, insertRequestLogChunk}
 	hotReads = []string{selectClientByID, selectGeneration, selectSubscriptionByApp,
 		selectRefreshTokenByHash, selectUserBy("id"), selectUserBy("username"),
 		selectUserBy("phone_number")}

@@ -69,6 +69,8 @@
 //     nothing to concurrent batches. Usage refers to nothing: it needs no
 //     client or API and outlives them. ListUsage compares hours exactly
 //     with From and To.
+//   - The request log follows the rules written at the top of
+//     requestlog.go.
 //   - ListSigningKeys returns every key newest first; rotating retires
 //     every key that is current, and concurrent rotations leave exactly one
 //     current key. Rotating to an existing key ID returns store.ErrConflict
@@ -269,6 +271,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
+		{"RequestLogRoundTrip", testRequestLogRoundTrip},
+		{"ListRequestLogsFilters", testListRequestLogsFilters},
+		{"ListRequestLogsPages", testListRequestLogsPages},
+		{"RequestLogsByCorrelator", testRequestLogsByCorrelator},
+		{"DeleteRequestLogsBefore", testDeleteRequestLogsBefore},
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserDefaults", testUserDefaults},
 		{"CreateUserConflict", testCreateUserConflict},
@@ -1220,6 +1227,10 @@ func testClosed(t *testing.T, s store.Store) {
 		{"ListOrders", func() error { _, err := s.ListOrders(ctx, store.OrderFilter{}); return err }},
 		{"AddUsage", func() error { return s.AddUsage(ctx, usage) }},
 		{"ListUsage", func() error { _, err := s.ListUsage(ctx, store.UsageFilter{}); return err }},
+		{"AddRequestLogs", func() error { return s.AddRequestLogs(ctx, []store.RequestLog{logAt("o", "a", "c", 0, 200)}) }},
+		{"ListRequestLogs", func() error { _, err := s.ListRequestLogs(ctx, store.RequestLogFilter{}); return err }},
+		{"RequestLogsByCorrelator", func() error { _, err := s.RequestLogsByCorrelator(ctx, "o", "c", 1); return err }},
+		{"DeleteRequestLogsBefore", func() error { _, err := s.DeleteRequestLogsBefore(ctx, at(1), 1); return err }},
 		{"RotateSigningKey", func() error { return s.RotateSigningKey(ctx, key("k", 0)) }},
 		{"ListSigningKeys", func() error { _, err := s.ListSigningKeys(ctx); return err }},
 		{"DeleteSigningKeysRetiredBefore", func() error { return s.DeleteSigningKeysRetiredBefore(ctx, at(0)) }},
