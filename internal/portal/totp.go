@@ -187,10 +187,7 @@ func (p *Portal) regenerateRecovery(w http.ResponseWriter, r *http.Request) {
 			"Two-step sign-in is off for your account, and recovery codes come with it: turn it on from your account page."))
 		return
 	}
-	if wait := p.cfg.Throttle.Wait(r, "developer-totp|"+d.ID); wait > 0 {
-		w.Header().Set("Retry-After", problem.RetryAfterSeconds(wait))
-		f.Message = "Too many attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
-		p.renderTOTPOn(w, r, d, http.StatusTooManyRequests, f)
+	if p.totpThrottled(w, r, d, f) {
 		return
 	}
 	codes, err := p.cfg.Developers.RegenerateRecoveryCodes(r.Context(), d.ID, r.PostFormValue("recovery_password"))
@@ -204,6 +201,19 @@ func (p *Portal) regenerateRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	p.cfg.Logger.InfoContext(r.Context(), "developer made new recovery codes", "developer_id", d.ID, "correlator", problem.Correlator(r.Context()))
 	p.renderTOTP(w, r, http.StatusOK, totpView{On: true, Codes: codes, Replaced: true, Remaining: len(codes), Form: f})
+}
+
+// totpThrottled answers 429 on the two-step page, and reports true, while
+// the developer's code attempts are throttled.
+func (p *Portal) totpThrottled(w http.ResponseWriter, r *http.Request, d *store.Developer, f *formView) bool {
+	wait := p.cfg.Throttle.Wait(r, "developer-totp|"+d.ID)
+	if wait <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", problem.RetryAfterSeconds(wait))
+	f.Message = "Too many attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
+	p.renderTOTPOn(w, r, d, http.StatusTooManyRequests, f)
+	return true
 }
 
 // totpAgain shows the set-up again with the same secret.
@@ -223,10 +233,7 @@ func (p *Portal) disableTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := p.newForm(r)
-	if wait := p.cfg.Throttle.Wait(r, "developer-totp|"+d.ID); wait > 0 {
-		w.Header().Set("Retry-After", problem.RetryAfterSeconds(wait))
-		f.Message = "Too many attempts. Wait " + problem.RetryAfterSeconds(wait) + " seconds, then try again."
-		p.renderTOTPOn(w, r, d, http.StatusTooManyRequests, f)
+	if p.totpThrottled(w, r, d, f) {
 		return
 	}
 	_, err := p.cfg.Developers.DisableTOTP(r.Context(), d.ID, r.PostFormValue("password"), r.PostFormValue("code"))
