@@ -75,14 +75,6 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 		return Decision{}, nil
 	}
 	n := now.UnixNano()
-	var dayStart, dayEnd, monthStart, monthEnd int64
-	if l.Day > 0 {
-		dayStart, dayEnd = gcra.DayBounds(n, 1)
-	}
-	if l.Month > 0 {
-		monthStart, monthEnd = gcra.MonthBounds(n, 1)
-	}
-
 	s := &m.shards[maphash.String(seed, key)%numShards]
 	s.mu.Lock()
 	e := s.m[key]
@@ -91,36 +83,17 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 	} else if s.ops++; s.ops%sweepEvery == 0 {
 		s.sample(n, sweepSample, e)
 	}
-	// A count belongs to one period. A request late from an earlier
-	// period than the one counted (callers racing across midnight) is
-	// counted in the later one, never overwriting it.
-	var day, month int64
-	if l.Day > 0 {
-		if e.dayStart > dayStart {
-			dayStart, dayEnd = gcra.DayBounds(e.dayStart, 1)
-		}
-		if e.dayStart == dayStart {
-			day = e.dayCount
-		}
-	}
-	if l.Month > 0 {
-		if e.monthStart > monthStart {
-			monthStart, monthEnd = gcra.MonthBounds(e.monthStart, 1)
-		}
-		if e.monthStart == monthStart {
-			month = e.monthCount
-		}
-	}
-	refusal, tat, day, month := gcra.Decide(l, n, e.tat, day, month)
+	b := e.periods(l, n)
+	refusal, tat, day, month := gcra.Decide(l, n, e.tat, b.day, b.month)
 	if refusal == gcra.Admitted {
 		if l.Interval > 0 {
 			e.tat = tat
 		}
 		if l.Day > 0 {
-			e.dayStart, e.dayCount = dayStart, day
+			e.dayStart, e.dayCount = b.dayStart, day
 		}
 		if l.Month > 0 {
-			e.monthStart, e.monthCount = monthStart, month
+			e.monthStart, e.monthCount = b.monthStart, month
 		}
 		if l.Day > 0 || l.Month > 0 {
 			e.changed = true
@@ -128,17 +101,62 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 	}
 	s.mu.Unlock()
 
-	o := gcra.Report(l, refusal, n, tat, day, month, dayEnd, monthEnd)
-	return Decision{
-		Refusal:        Refusal(o.Refusal),
-		RetryAfter:     time.Duration(o.RetryAfter),
-		RateRemaining:  o.RateRemaining,
-		RateReset:      time.Duration(o.RateReset),
-		DayRemaining:   o.DayRemaining,
-		DayReset:       time.Duration(o.DayReset),
-		MonthRemaining: o.MonthRemaining,
-		MonthReset:     time.Duration(o.MonthReset),
-	}, nil
+	return DecisionOf(gcra.Report(l, refusal, n, tat, day, month, b.dayEnd, b.monthEnd), 1), nil
+}
+
+// Peek implements ratelimit.Peeker: the key's budget at now, as Allow
+// reports it, and whether a request now would be admitted; nothing is
+// spent. It never fails; ctx is not used.
+func (m *Memory) Peek(_ context.Context, key string, p Policy, now time.Time) (Decision, error) {
+	l := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, 1)
+	if !l.Limited() {
+		return Decision{}, nil
+	}
+	n := now.UnixNano()
+	s := &m.shards[maphash.String(seed, key)%numShards]
+	s.mu.Lock()
+	e := s.m[key]
+	if e == nil {
+		e = &entry{}
+	}
+	b := e.periods(l, n)
+	tat := e.tat
+	s.mu.Unlock()
+	refusal, _, _, _ := gcra.Decide(l, n, tat, b.day, b.month)
+	return DecisionOf(gcra.Report(l, refusal, n, tat, b.day, b.month, b.dayEnd, b.monthEnd), 1), nil
+}
+
+// budget is an entry's counts in the periods a request at some time
+// counts in, and those periods' bounds.
+type budget struct {
+	dayStart, dayEnd, monthStart, monthEnd int64
+	day, month                             int64
+}
+
+// periods returns the counts of e that a request at n counts against
+// under l. A count belongs to one period. A request late from an earlier
+// period than the one counted (callers racing across midnight) is counted
+// in the later one, never overwriting it. The shard's lock is held.
+func (e *entry) periods(l gcra.Limits, n int64) (b budget) {
+	if l.Day > 0 {
+		b.dayStart, b.dayEnd = gcra.DayBounds(n, 1)
+		if e.dayStart > b.dayStart {
+			b.dayStart, b.dayEnd = gcra.DayBounds(e.dayStart, 1)
+		}
+		if e.dayStart == b.dayStart {
+			b.day = e.dayCount
+		}
+	}
+	if l.Month > 0 {
+		b.monthStart, b.monthEnd = gcra.MonthBounds(n, 1)
+		if e.monthStart > b.monthStart {
+			b.monthStart, b.monthEnd = gcra.MonthBounds(e.monthStart, 1)
+		}
+		if e.monthStart == b.monthStart {
+			b.month = e.monthCount
+		}
+	}
+	return b
 }
 
 // insert adds an empty entry for key, first sampling the shard for idle

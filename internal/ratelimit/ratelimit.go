@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"gatehouse/internal/ratelimit/internal/gcra"
 )
 
 // Policy is what a plan promises one subscription.
@@ -76,6 +78,32 @@ type Limiter interface {
 	// Otherwise the request is admitted and counted against all three, in
 	// one atomic step.
 	Allow(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
+}
+
+// Peeker is a Limiter that can report a key's budget without spending it:
+// the portal's live limits. Peek at the instant of an admitted request
+// reports what Allow reported for it.
+type Peeker interface {
+	// Peek returns the budget of key under p at now, as Allow reports it,
+	// with Refusal and RetryAfter saying what a request now would get;
+	// nothing is counted.
+	Peek(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
+}
+
+// DecisionOf converts a gcra outcome measured in units of unit nanoseconds
+// (for limiter implementations).
+func DecisionOf(o gcra.Outcome, unit int64) Decision {
+	u := time.Duration(unit)
+	return Decision{
+		Refusal:        Refusal(o.Refusal),
+		RetryAfter:     time.Duration(o.RetryAfter) * u,
+		RateRemaining:  o.RateRemaining,
+		RateReset:      time.Duration(o.RateReset) * u,
+		DayRemaining:   o.DayRemaining,
+		DayReset:       time.Duration(o.DayReset) * u,
+		MonthRemaining: o.MonthRemaining,
+		MonthReset:     time.Duration(o.MonthReset) * u,
+	}
 }
 
 // Adder is a shared Limiter that can take counts of requests admitted

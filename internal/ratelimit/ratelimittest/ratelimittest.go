@@ -43,6 +43,7 @@ func Run(t *testing.T, newLimiter func(t *testing.T) ratelimit.Limiter) {
 		{"ConcurrentQuota", testConcurrentQuota},
 		{"ConcurrentBurst", testConcurrentBurst},
 		{"ZeroPolicy", testZeroPolicy},
+		{"PeekSpendsNothing", testPeek},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -481,5 +482,65 @@ func testZeroPolicy(t *testing.T, l ratelimit.Limiter) {
 				t.Fatalf("%+v request %d: %+v, want a zero (admitted) decision", p, i, d)
 			}
 		}
+	}
+}
+
+// budgetOf is d without what it says about the request decided.
+func budgetOf(d ratelimit.Decision) ratelimit.Decision {
+	d.Refusal, d.RetryAfter = ratelimit.Admitted, 0
+	return d
+}
+
+// testPeek checks a Peeker (the portal's live limits): at the instant of
+// each admitted request Peek reports exactly what Allow reported, nothing
+// is spent by it, and it says what a request would get.
+func testPeek(t *testing.T, l ratelimit.Limiter) {
+	pk, ok := l.(ratelimit.Peeker)
+	if !ok {
+		t.Skipf("%T does not implement ratelimit.Peeker", l)
+	}
+	peek := func(key string, p ratelimit.Policy, now time.Time) ratelimit.Decision {
+		t.Helper()
+		d, err := pk.Peek(context.Background(), key, p, now)
+		if err != nil {
+			t.Fatalf("Peek(%q) at %s: %v", key, now.Format(time.RFC3339Nano), err)
+		}
+		return d
+	}
+	p := ratelimit.Policy{Rate: 2, Burst: 3, QuotaDay: 5, QuotaMonth: 100}
+	now := base.Add(1500 * time.Microsecond)
+	// A key never seen: the whole budget, and a request would be admitted.
+	if d := peek("fresh", p, now); d.Refusal != ratelimit.Admitted || d.RateRemaining != 3 || d.DayRemaining != 5 || d.MonthRemaining != 100 {
+		t.Fatalf("Peek of an unseen key = %+v, want the whole budget", d)
+	}
+	for i := range 5 {
+		at := now.Add(time.Duration(i) * 500 * time.Millisecond)
+		admitted := mustAdmit(t, l, "k", p, at)
+		got := peek("k", p, at)
+		if budgetOf(got) != budgetOf(admitted) {
+			t.Fatalf("request %d: Peek = %+v, Allow reported %+v", i+1, got, admitted)
+		}
+		if again := peek("k", p, at); again != got {
+			t.Fatalf("request %d: a second Peek = %+v: the first spent something", i+1, again)
+		}
+	}
+	// The day quota is used up: Peek says so, with the wait Allow gives.
+	later := now.Add(10 * time.Second)
+	peeked := peek("k", p, later)
+	refused := mustRefuse(t, l, "k", p, later, ratelimit.DayQuotaExceeded, -1)
+	if peeked != refused {
+		t.Fatalf("Peek with the day quota used up = %+v, Allow = %+v", peeked, refused)
+	}
+	// The rate: a burst used up is reported as Allow would.
+	q := ratelimit.Policy{Rate: 1, Burst: 2}
+	mustAdmit(t, l, "r", q, now)
+	mustAdmit(t, l, "r", q, now)
+	peeked = peek("r", q, now)
+	refused = mustRefuse(t, l, "r", q, now, ratelimit.RateExceeded, -1)
+	if peeked != refused {
+		t.Fatalf("Peek with the burst used up = %+v, Allow = %+v", peeked, refused)
+	}
+	if d := peek("other", ratelimit.Policy{}, now); d != (ratelimit.Decision{}) {
+		t.Fatalf("Peek under a policy that limits nothing = %+v, want the zero Decision", d)
 	}
 }

@@ -265,19 +265,40 @@ func (l *Limiter) Allow(ctx context.Context, key string, p ratelimit.Policy, now
 		refusal, t, tat, day, month := res[0], res[1], res[2], res[3], res[4]
 		_, dayEnd = gcra.DayBounds(t, unit)
 		_, monthEnd = gcra.MonthBounds(t, unit)
-		o := gcra.Report(lim, uint8(refusal), t, tat, day, month, dayEnd, monthEnd)
-		const u = time.Duration(unit)
-		return ratelimit.Decision{
-			Refusal:        ratelimit.Refusal(o.Refusal),
-			RetryAfter:     time.Duration(o.RetryAfter) * u,
-			RateRemaining:  o.RateRemaining,
-			RateReset:      time.Duration(o.RateReset) * u,
-			DayRemaining:   o.DayRemaining,
-			DayReset:       time.Duration(o.DayReset) * u,
-			MonthRemaining: o.MonthRemaining,
-			MonthReset:     time.Duration(o.MonthReset) * u,
-		}, nil
+		return ratelimit.DecisionOf(gcra.Report(lim, uint8(refusal), t, tat, day, month, dayEnd, monthEnd), unit), nil
 	}
+}
+
+// Peek implements ratelimit.Peeker in one round trip, reading the key's
+// TAT and counts for the period holding now (the caller's clock, also
+// with UseServerTime). Errors are as Allow's.
+func (l *Limiter) Peek(ctx context.Context, key string, p ratelimit.Policy, now time.Time) (ratelimit.Decision, error) {
+	lim := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, unit)
+	if !lim.Limited() {
+		return ratelimit.Decision{}, nil
+	}
+	t := now.UnixNano() / unit
+	if t < 0 {
+		return ratelimit.Decision{}, fmt.Errorf("redislimit: time %s before 1970", now)
+	}
+	tatKey, dayKey, monthKey := l.keys(key, t)
+	vals, err := l.client.MGet(ctx, tatKey, dayKey, monthKey).Result()
+	if err != nil {
+		return ratelimit.Decision{}, fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, err)
+	}
+	var state [3]int64
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			if state[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+				return ratelimit.Decision{}, fmt.Errorf("%w: redislimit: key holds %q", ratelimit.ErrUnavailable, s)
+			}
+		}
+	}
+	tat, day, month := state[0], state[1], state[2]
+	_, dayEnd := gcra.DayBounds(t, unit)
+	_, monthEnd := gcra.MonthBounds(t, unit)
+	refusal, _, _, _ := gcra.Decide(lim, t, tat, day, month)
+	return ratelimit.DecisionOf(gcra.Report(lim, refusal, t, tat, day, month, dayEnd, monthEnd), unit), nil
 }
 
 // keys returns the names of key's TAT and of its counts for the day and
