@@ -427,6 +427,97 @@ type UsageRecord struct {
 	// LatencySum and LatencyMax in microseconds.
 	LatencySum int64
 	LatencyMax int64
+	// Latency counts the calls by latency, for percentiles. AddUsage adds
+	// it to the hour's histogram of the client and API (over every status
+	// and error); ListUsage leaves it empty: ListUsageLatency reads it.
+	Latency LatencyHistogram
+}
+
+// LatencyBounds are the upper bounds of the latency histogram's buckets,
+// the last open-ended: from a quarter millisecond, where a sandbox call
+// ends, to the 30 s an upstream may take.
+var LatencyBounds = [LatencyBuckets - 1]time.Duration{
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// LatencyBuckets is the number of buckets of a LatencyHistogram.
+const LatencyBuckets = 16
+
+// LatencyHistogram counts calls per latency bucket: bucket i holds the
+// calls that took at most LatencyBounds[i] (and more than the bound
+// before); the last, those that took longer than every bound.
+type LatencyHistogram [LatencyBuckets]int64
+
+// Add counts one call that took d.
+func (h *LatencyHistogram) Add(d time.Duration) {
+	i := 0
+	for i < len(LatencyBounds) && d > LatencyBounds[i] {
+		i++
+	}
+	h[i]++
+}
+
+// Merge adds o's counts to h.
+func (h *LatencyHistogram) Merge(o *LatencyHistogram) {
+	for i := range h {
+		h[i] += o[i]
+	}
+}
+
+// Count returns the number of calls h counts.
+func (h *LatencyHistogram) Count() int64 {
+	var n int64
+	for _, c := range h {
+		n += c
+	}
+	return n
+}
+
+// Quantile estimates the latency below which a fraction q of the calls
+// fell, interpolating linearly within the bucket it lands in (as
+// Prometheus's histogram_quantile does); highest, the largest latency
+// seen, bounds the open last bucket and the estimate. It returns 0 for an
+// empty histogram.
+func (h *LatencyHistogram) Quantile(q float64, highest time.Duration) time.Duration {
+	n := h.Count()
+	if n == 0 {
+		return 0
+	}
+	rank := q * float64(n)
+	var below int64
+	for i, c := range h {
+		if c == 0 || float64(below+c) < rank {
+			below += c
+			continue
+		}
+		var lo, hi time.Duration
+		if i > 0 {
+			lo = LatencyBounds[i-1]
+		}
+		if i < len(LatencyBounds) {
+			hi = LatencyBounds[i]
+		} else {
+			hi = max(highest, lo)
+		}
+		est := lo + time.Duration(float64(hi-lo)*(rank-float64(below))/float64(c))
+		if highest > 0 {
+			est = min(est, highest)
+		}
+		return est
+	}
+	return highest
+}
+
+// UsageLatency is the latency histogram of a client's calls to an API in
+// one hour (UTC).
+type UsageLatency struct {
+	ClientID string
+	APIName  string
+	Hour     time.Time
+	Latency  LatencyHistogram
 }
 
 // UsageFilter selects usage buckets in [From, To); empty fields match all.
@@ -445,6 +536,9 @@ type Usage interface {
 	// ListUsage returns matching buckets ordered by hour, client, API,
 	// status, error.
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+	// ListUsageLatency returns the matching hours' latency histograms
+	// ordered by hour, client, API.
+	ListUsageLatency(ctx context.Context, f UsageFilter) ([]UsageLatency, error)
 }
 
 // Stages of the gateway's pipeline, in order: the one that decided a

@@ -41,7 +41,7 @@ type ClientUseWriter interface {
 const lastUsePrecision = time.Minute
 
 // DefaultMaxBuckets is the default bound on distinct buckets held in
-// memory: about 30 MB at most. One bucket is one app, API, hour, status and
+// memory: about 40 MB at most. One bucket is one app, API, hour, status and
 // error; a day-long outage with 1,000 apps on 2 APIs with 2 outcomes each
 // needs about 100,000.
 const DefaultMaxBuckets = 100_000
@@ -156,6 +156,7 @@ func (r *Recorder) Record(clientID, api string, status int, errKey string, laten
 		r.used[clientID] = now
 	}
 	rec.Count++
+	rec.Latency.Add(latency)
 	rec.LatencySum += us
 	if us > rec.LatencyMax {
 		rec.LatencyMax = us

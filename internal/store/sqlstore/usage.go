@@ -23,20 +23,23 @@ const upsertChunk = 256
 // tail, in one transaction. Callers sort rs, so that concurrent batches
 // lock shared rows in the same order and cannot deadlock.
 func upsert[T any](db *DB, ctx context.Context, op, head, tail string, rs []T, row func(T) []any) error {
-	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		for chunk := range slices.Chunk(rs, upsertChunk) {
-			rows := make([][]any, len(chunk))
-			for i, r := range chunk {
-				rows[i] = row(r)
-			}
-			values := "(" + placeholders(len(rows[0])) + ")"
-			query := head + ` VALUES ` + values + strings.Repeat(", "+values, len(chunk)-1) + tail
-			if err := db.do(ctx, tx, op, query, slices.Concat(rows...)...); err != nil {
-				return err
-			}
+	return db.tx(ctx, op, func(tx *sql.Tx) error { return upsertIn(db, ctx, tx, op, head, tail, rs, row) })
+}
+
+// upsertIn is upsert within tx.
+func upsertIn[T any](db *DB, ctx context.Context, tx *sql.Tx, op, head, tail string, rs []T, row func(T) []any) error {
+	for chunk := range slices.Chunk(rs, upsertChunk) {
+		rows := make([][]any, len(chunk))
+		for i, r := range chunk {
+			rows[i] = row(r)
 		}
-		return nil
-	})
+		values := "(" + placeholders(len(rows[0])) + ")"
+		query := head + ` VALUES ` + values + strings.Repeat(", "+values, len(chunk)-1) + tail
+		if err := db.do(ctx, tx, op, query, slices.Concat(rows...)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
@@ -48,22 +51,65 @@ func (db *DB) AddUsage(ctx context.Context, records []store.UsageRecord) error {
 		if err != nil {
 			return err
 		}
-		if db.d.addUsage != "" {
-			return db.addUsageArrays(ctx, rs)
-		}
-		return upsert(db, ctx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
-			count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
-			count = usage.count + excluded.count,
-			latency_sum = usage.latency_sum + excluded.latency_sum,
-			latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rs,
-			func(r store.UsageRecord) []any {
-				return []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
-			})
+		return db.tx(ctx, "add usage", func(tx *sql.Tx) error {
+			if db.d.addUsage != "" {
+				err = db.addUsageArrays(ctx, tx, rs)
+			} else {
+				err = upsertIn(db, ctx, tx, "add usage", `INSERT INTO usage (client_id, api_name, hour, status, error,
+				count, latency_sum, latency_max)`, ` ON CONFLICT (client_id, api_name, hour, status, error) DO UPDATE SET
+				count = usage.count + excluded.count,
+				latency_sum = usage.latency_sum + excluded.latency_sum,
+				latency_max = `+db.d.greatest+`(usage.latency_max, excluded.latency_max)`, rs,
+					func(r store.UsageRecord) []any {
+						return []any{r.ClientID, r.APIName, db.d.time(r.Hour), r.Status, r.Error, r.Count, r.LatencySum, r.LatencyMax}
+					})
+			}
+			if err != nil {
+				return err
+			}
+			lat := latencyRows(rs)
+			if len(lat) == 0 {
+				return nil
+			}
+			return upsertIn(db, ctx, tx, "add usage", `INSERT INTO usage_latency (client_id, api_name, hour, bucket, count)`,
+				` ON CONFLICT (client_id, api_name, hour, bucket) DO UPDATE SET count = usage_latency.count + excluded.count`, lat,
+				func(r latencyRow) []any { return []any{r.client, r.api, db.d.time(r.hour), r.bucket, r.count} })
+		})
 	})
 }
 
+// latencyRow is one bucket of one hour's latency histogram of a client's
+// calls to an API: a row of usage_latency.
+type latencyRow struct {
+	client, api string
+	hour        time.Time
+	bucket      int
+	count       int64
+}
+
+// latencyRows returns the non-empty histogram buckets of rs (sorted by
+// usageKeyCompare) merged per client, API and hour, in the order of the
+// table's primary key.
+func latencyRows(rs []store.UsageRecord) []latencyRow {
+	var out []latencyRow
+	for i := 0; i < len(rs); {
+		h := rs[i].Latency
+		j := i + 1
+		for ; j < len(rs) && rs[j].ClientID == rs[i].ClientID && rs[j].APIName == rs[i].APIName && rs[j].Hour.Equal(rs[i].Hour); j++ {
+			h.Merge(&rs[j].Latency)
+		}
+		for b, c := range h {
+			if c > 0 {
+				out = append(out, latencyRow{rs[i].ClientID, rs[i].APIName, rs[i].Hour, b, c})
+			}
+		}
+		i = j
+	}
+	return out
+}
+
 // addUsageArrays writes rs with dialect.addUsage, one array per column.
-func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error {
+func (db *DB) addUsageArrays(ctx context.Context, tx *sql.Tx, rs []store.UsageRecord) error {
 	n := len(rs)
 	clients, apis, errs := make([]string, n), make([]string, n), make([]string, n)
 	hours, statuses := make([]time.Time, n), make([]int32, n)
@@ -72,7 +118,7 @@ func (db *DB) addUsageArrays(ctx context.Context, rs []store.UsageRecord) error 
 		clients[i], apis[i], hours[i], statuses[i], errs[i] = r.ClientID, r.APIName, r.Hour, int32(r.Status), r.Error
 		counts[i], sums[i], maxes[i] = r.Count, r.LatencySum, r.LatencyMax
 	}
-	_, err := db.exec(ctx, nil, db.d.addUsage, clients, apis, hours, statuses, errs, counts, sums, maxes)
+	_, err := db.exec(ctx, tx, db.d.addUsage, clients, apis, hours, statuses, errs, counts, sums, maxes)
 	return db.err(ctx, "add usage", err)
 }
 
@@ -101,6 +147,7 @@ func prepareUsage(records []store.UsageRecord) ([]store.UsageRecord, error) {
 		into.Count += r.Count
 		into.LatencySum += r.LatencySum
 		into.LatencyMax = max(into.LatencyMax, r.LatencyMax)
+		into.Latency.Merge(&r.Latency)
 	}), nil
 }
 
@@ -130,6 +177,37 @@ func (db *DB) ListUsage(ctx context.Context, f store.UsageFilter) ([]store.Usage
 			&r.Count, &r.LatencySum, &r.LatencyMax)
 	}, `SELECT client_id, api_name, hour, status, error, count, latency_sum, latency_max FROM usage`+
 		w.String()+` ORDER BY hour, client_id, api_name, status, error`, w.args...)
+}
+
+func (db *DB) ListUsageLatency(ctx context.Context, f store.UsageFilter) ([]store.UsageLatency, error) {
+	var w where
+	w.add(f.ClientID != "", "client_id = ?", f.ClientID)
+	w.add(f.APIName != "", "api_name = ?", f.APIName)
+	w.add(!f.From.IsZero(), "hour >= ?", db.ceil(f.From))
+	w.add(!f.To.IsZero(), "hour < ?", db.ceil(f.To))
+	type row struct {
+		store.UsageLatency
+		bucket int
+		count  int64
+	}
+	rows, err := list(db, ctx, "list usage latency", func(sc scanner) (r row, err error) {
+		return r, sc.Scan(&r.ClientID, &r.APIName, (*tm)(&r.Hour), &r.bucket, &r.count)
+	}, `SELECT client_id, api_name, hour, bucket, count FROM usage_latency`+
+		w.String()+` ORDER BY hour, client_id, api_name, bucket`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.UsageLatency
+	for _, r := range rows {
+		if r.bucket < 0 || r.bucket >= store.LatencyBuckets {
+			continue // a bucket of a later version's histogram
+		}
+		if n := len(out); n == 0 || out[n-1].ClientID != r.ClientID || out[n-1].APIName != r.APIName || !out[n-1].Hour.Equal(r.Hour) {
+			out = append(out, r.UsageLatency)
+		}
+		out[len(out)-1].Latency[r.bucket] += r.count
+	}
+	return out, nil
 }
 
 func (db *DB) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error {

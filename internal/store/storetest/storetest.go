@@ -68,7 +68,9 @@
 //     empty batch as a no-op, does not modify its argument, and loses
 //     nothing to concurrent batches. Usage refers to nothing: it needs no
 //     client or API and outlives them. ListUsage compares hours exactly
-//     with From and To.
+//     with From and To. Latency histograms add up per client, API and
+//     hour over every status and error (ListUsageLatency), in the same
+//     transaction as the counts.
 //   - The request log follows the rules written at the top of
 //     requestlog.go.
 //   - ListSigningKeys returns every key newest first; rotating retires
@@ -269,6 +271,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageEmpty", testAddUsageEmpty},
 		{"AddUsageLarge", testAddUsageLarge},
 		{"AddUsageConcurrent", testAddUsageConcurrent},
+		{"AddUsageLatency", testAddUsageLatency},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
 		{"RequestLogRoundTrip", testRequestLogRoundTrip},

@@ -300,3 +300,39 @@ func testListUsage(t *testing.T, s store.Store) {
 		})
 	}
 }
+
+// testAddUsageLatency checks the latency histograms: summed per client,
+// API and hour across statuses, errors and batches; filtered like usage.
+func testAddUsageLatency(t *testing.T, s store.Store) {
+	hist := func(ds ...time.Duration) (h store.LatencyHistogram) {
+		for _, d := range ds {
+			h.Add(d)
+		}
+		return h
+	}
+	r := func(client string, h int, status int, lat store.LatencyHistogram) store.UsageRecord {
+		return store.UsageRecord{ClientID: client, APIName: "api", Hour: hour(h), Status: status, Count: lat.Count(), Latency: lat}
+	}
+	mustAddUsage(t, s, []store.UsageRecord{
+		r("a", 0, 200, hist(100*time.Microsecond, 3*time.Millisecond)),
+		r("a", 0, 503, hist(40*time.Second)),
+		r("b", 0, 200, hist(time.Millisecond)),
+		r("a", 1, 200, hist(time.Millisecond)),
+	})
+	mustAddUsage(t, s, []store.UsageRecord{r("a", 0, 200, hist(3*time.Millisecond))})
+	got, err := s.ListUsageLatency(t.Context(), store.UsageFilter{ClientID: "a", From: hour(0), To: hour(1)})
+	if err != nil {
+		t.Fatalf("ListUsageLatency: %v", err)
+	}
+	want := hist(100*time.Microsecond, 3*time.Millisecond, 3*time.Millisecond, 40*time.Second)
+	if len(got) != 1 || got[0].ClientID != "a" || got[0].APIName != "api" || !got[0].Hour.Equal(hour(0)) || got[0].Latency != want {
+		t.Fatalf("ListUsageLatency(a, hour 0) = %+v; want one histogram %v", got, want)
+	}
+	all, err := s.ListUsageLatency(t.Context(), store.UsageFilter{})
+	if err != nil {
+		t.Fatalf("ListUsageLatency: %v", err)
+	}
+	if len(all) != 3 || all[0].ClientID != "a" || all[1].ClientID != "b" || !all[2].Hour.Equal(hour(1)) {
+		t.Fatalf("ListUsageLatency() = %+v; want a and b in hour 0, then a in hour 1", all)
+	}
+}

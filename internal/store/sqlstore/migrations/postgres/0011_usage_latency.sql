@@ -1,0 +1,17 @@
+-- 0011_usage_latency keeps how long calls took, per client, API and UTC
+-- hour, as a histogram, for the portal's latency percentiles (PostgreSQL).
+
+-- usage_latency holds one row per client, API, hour and non-empty bucket
+-- of store.LatencyBounds (0 the fastest). Like usage's, its keys are not
+-- foreign keys.
+CREATE TABLE usage_latency (
+    client_id text COLLATE "C" NOT NULL,
+    api_name  text COLLATE "C" NOT NULL,
+    hour      timestamptz NOT NULL,
+    bucket    smallint NOT NULL,
+    count     bigint NOT NULL,
+    PRIMARY KEY (client_id, api_name, hour, bucket)
+);
+
+-- For reading every client's histograms over a time range.
+CREATE INDEX usage_latency_hour ON usage_latency (hour);
