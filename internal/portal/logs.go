@@ -307,11 +307,18 @@ func (p *Portal) showDiagnosis(w http.ResponseWriter, r *http.Request, correlato
 
 // syncLogs writes the calls recorded so far, when the portal can.
 func (p *Portal) syncLogs(r *http.Request) {
-	if p.cfg.SyncLogs == nil {
+	p.sync(r, p.cfg.SyncLogs, "the latest calls to the request log")
+}
+
+// sync runs a recorder's flush (nil: none) before a page reads what it
+// writes, so that a call made a moment ago shows; a failure is logged and
+// the page shows what is written.
+func (p *Portal) sync(r *http.Request, flush func(context.Context) error, what string) {
+	if flush == nil {
 		return
 	}
-	if err := p.cfg.SyncLogs(r.Context()); err != nil {
-		p.cfg.Logger.Warn("portal: writing the latest calls to the request log failed; the page shows those written", "err", err)
+	if err := flush(r.Context()); err != nil {
+		p.cfg.Logger.Warn("portal: writing "+what+" failed; the page shows those written", "err", err)
 	}
 }
 

@@ -61,6 +61,13 @@ type Config struct {
 	// so that every call made until then shows (the request log's
 	// Flush); a failure is logged and the page shows what is written.
 	SyncLogs func(ctx context.Context) error
+	// Usage is the usage store (usage.go); nil, or no Developers, turns
+	// the Usage page off. SyncUsage, when set, writes the counts pending
+	// before the page reads them. LiveLimits reads a subscription's
+	// budget now; nil leaves the page's live limits out.
+	Usage      UsageReader
+	SyncUsage  func(ctx context.Context) error
+	LiveLimits LiveLimitsFunc
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -135,6 +142,9 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if p.logsOn() {
 		p.logRoutes(mux)
+	}
+	if p.usageOn() {
+		p.usageRoutes(mux)
 	}
 	p.mux = mux
 	return p, nil
@@ -234,6 +244,7 @@ type page struct {
 	// whether the request log is (its link and the correlator box).
 	Accounts bool
 	Logs     bool
+	Usage    bool
 }
 
 // render writes a page, gzip-compressed when the client accepts it.
@@ -241,6 +252,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 	pg.Theme = p.cfg.Theme
 	pg.Accounts = p.cfg.Developers != nil
 	pg.Logs = p.logsOn()
+	pg.Usage = p.usageOn()
 	if v := viewerOf(r.Context()); v != nil && pg.Accounts {
 		pg.Developer = v.Developer
 		pg.CSRF = p.csrfToken(w, r)

@@ -2,10 +2,12 @@ package portal
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"gatehouse/internal/developers"
 	"gatehouse/internal/problem"
@@ -18,7 +20,7 @@ var webFS embed.FS
 
 // pageNames are the pages; each is web/<name>.html over web/layout.html.
 var pageNames = []string{"landing", "catalog", "api", "plans", "error", "try",
-	"signup", "signin", "reset", "message", "account", "apps", "app", "logs", "diagnosis"}
+	"signup", "signin", "reset", "message", "account", "apps", "app", "logs", "diagnosis", "usage"}
 
 func parsePages(a *assets) map[string]*template.Template {
 	funcs := template.FuncMap{
@@ -37,6 +39,8 @@ func parsePages(a *assets) map[string]*template.Template {
 		"pathEscape": url.PathEscape,
 		// family is a status's class: 404 → "4xx".
 		"family": func(status int) string { return strconv.Itoa(status/100) + "xx" },
+		// seconds says how long until a reset, to a useful precision.
+		"seconds": untilWords,
 		// latency shows a call's latency to a useful precision.
 		"latency": roundLatency,
 		// rows sizes a textarea to its text, within reason.
@@ -82,4 +86,22 @@ func newFieldView(name, label, typ string, f *formView, autocomplete, hint strin
 		v.Error = f.Errors[name]
 	}
 	return v
+}
+
+// untilWords says a wait briefly: "0 s", "42 s", "3 min 5 s", "4 h 12 min",
+// "3 d 4 h" (rounded up to the second, as the RateLimit field's t is).
+func untilWords(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if d <= 0 {
+		s = 0
+	}
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600:
+		return fmt.Sprintf("%d min %d s", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%d h %d min", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%d d %d h", s/86400, s%86400/3600)
 }

@@ -86,7 +86,8 @@ type browserResult struct {
 // (apps, an app with sandbox and production credentials, a subscription
 // and its order, a secret asked for again, account, two-step set-up,
 // organisation, plans, API and try-it pages, the request log, filtered,
-// and a call's diagnosis, found and not) and the answers to
+// and a call's diagnosis, found and not, usage by hour and by day with
+// live limits) and the answers to
 // forms (sign-up with mistakes, the new app with its secret and first
 // call, a try-it result, a purchase, a password change, a taken address,
 // two-step sign-in turned on with its recovery codes, the correlator box).
@@ -188,6 +189,8 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Name: "/portal/apis/sim-swap-live (signed in)", Path: "/portal/apis/sim-swap-live", Status: 200, As: "developer"},
 		browserPage{Name: tryPage + " (signed in)", Path: tryPage, Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/usage", Status: 200, As: "developer"},
+		browserPage{Path: "/portal/usage?range=30d", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs?status=4xx&since=1h", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs/" + correlator, Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs/never-sent", Status: 404, As: "developer"},

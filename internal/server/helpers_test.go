@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/health"
@@ -53,6 +54,13 @@ func (tp *testPlatform) flushCalls() {
 // first.
 func newTestPlatform(t *testing.T, tweak func(c *config.Config)) *testPlatform {
 	t.Helper()
+	return newTestPlatformAt(t, tweak, nil)
+}
+
+// newTestPlatformAt is newTestPlatform with the clock of the limits, usage
+// and portal (Parts.Now); nil means time.Now.
+func newTestPlatformAt(t *testing.T, tweak func(c *config.Config), now func() time.Time) *testPlatform {
+	t.Helper()
 	public, admin := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -84,6 +92,7 @@ func newTestPlatform(t *testing.T, tweak func(c *config.Config)) *testPlatform {
 	if err != nil {
 		t.Fatal(err)
 	}
+	parts.Now = now
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	logs := &testproc.Buffer{}

@@ -48,6 +48,10 @@ type Parts struct {
 	APIs    *gateway.APIManager
 	Plans   *plans.Manager
 	Users   *oauth.UserManager
+	// Now is the clock of the gateway's limits, the usage counts and the
+	// portal's pages, so that a test can stop it and compare what they
+	// say at one instant; nil means time.Now.
+	Now func() time.Time
 }
 
 // startupStoreTimeout is the least time limit of OpenParts' store calls.
@@ -192,7 +196,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	p.Clients.OnChange = as.ForgetClient
 	p.Users.OnDelete = as.ForgetUser
 
-	rec := usage.New(usage.Config{Store: p.Store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger})
+	rec := usage.New(usage.Config{Store: p.Store, Interval: cfg.UsageFlushInterval, MaxBuckets: cfg.UsageMaxBuckets, Logger: logger, Now: p.Now})
 	registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_usage_pending_calls",
@@ -238,6 +242,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		Registerer:        registry,
 		Secret:            cfg.Secret,
 		Logger:            logger,
+		Now:               p.Now,
 	})
 	if err := gw.Run(ctx); err != nil {
 		return nil, fmt.Errorf("loading APIs: %w", err)
@@ -292,6 +297,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			// The log pages write the calls pending first: a call shows at
 			// once, not after the next flush.
 			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
+			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
