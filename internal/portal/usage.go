@@ -231,36 +231,58 @@ func percent(n, of int64) string {
 	return strconv.FormatFloat(v, 'f', 1, 64) + " %"
 }
 
-func (p *Portal) usagePage(w http.ResponseWriter, r *http.Request) {
+// usageRequest is what the usage page and the export read: the signed-in
+// developer's organisation, its apps, the query and the usage it asks for.
+type usageRequest struct {
+	cur   developers.Member
+	orgs  []developers.Member
+	apps  []*developers.AppView
+	now   time.Time
+	query usageQuery
+	creds []usageCredential
+	data  *usageData
+}
+
+// readUsage reads what r asks for; when it cannot, it has answered (the
+// sign-in page, or the registry's error) and returns nil.
+func (p *Portal) readUsage(w http.ResponseWriter, r *http.Request) *usageRequest {
 	d := p.requireDeveloper(w, r)
 	if d == nil {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	p.syncUsage(r)
-	cur, orgs, err := p.currentOrg(r, d)
-	if err != nil {
+	ur := &usageRequest{now: p.cfg.now()}
+	var err error
+	if ur.cur, ur.orgs, err = p.currentOrg(r, d); err != nil {
 		p.fail(w, r, err)
-		return
+		return nil
 	}
-	apps, err := p.cfg.Developers.Apps(ctx, d.ID, cur.Organization.ID)
-	if err != nil {
+	if ur.apps, err = p.cfg.Developers.Apps(ctx, d.ID, ur.cur.Organization.ID); err != nil {
 		p.fail(w, r, err)
-		return
+		return nil
 	}
-	now := p.cfg.now()
-	u, pe := parseUsageQuery(r.URL.Query(), now)
-	if pe != nil {
+	var pe *problem.Error
+	if ur.query, pe = parseUsageQuery(r.URL.Query(), ur.now); pe != nil {
 		p.fail(w, r, pe)
+		return nil
+	}
+	ur.creds = ur.query.credentials(ur.apps)
+	if ur.data, err = p.loadUsage(ctx, ur.query, ur.creds); err != nil {
+		p.fail(w, r, problem.FromStore(err, "usage", ur.cur.Organization.ID))
+		return nil
+	}
+	return ur
+}
+
+func (p *Portal) usagePage(w http.ResponseWriter, r *http.Request) {
+	ur := p.readUsage(w, r)
+	if ur == nil {
 		return
 	}
-	creds := u.credentials(apps)
-	data, err := p.loadUsage(ctx, u, creds)
-	if err != nil {
-		p.fail(w, r, problem.FromStore(err, "usage", cur.Organization.ID))
-		return
-	}
-	v := usageView{Organization: cur.Organization, Organizations: orgs, Apps: apps, Ranges: usageRanges, Query: u,
+	ctx := r.Context()
+	cur, u, data := ur.cur, ur.query, ur.data
+	v := usageView{Organization: cur.Organization, Organizations: ur.orgs, Apps: ur.apps, Ranges: usageRanges, Query: u,
 		Period: periodWords(u), CSV: "/portal/usage.csv?" + u.values(cur.Organization.ID).Encode()}
 	if apis, err := p.cfg.APIs.ListAPIs(ctx); err == nil {
 		for _, a := range apis {
@@ -270,7 +292,7 @@ func (p *Portal) usagePage(w http.ResponseWriter, r *http.Request) {
 	v.Summary, v.Total = summarize(data)
 	v.Errors = errorRows(data, v.Total.Calls)
 	v.Chart = callsChart(data, u)
-	v.Limits = p.liveLimits(ctx, u, creds, now)
+	v.Limits = p.liveLimits(ctx, u, ur.creds)
 	p.render(w, r, http.StatusOK, "usage", page{Title: "Usage", Nav: "usage", Data: v})
 }
 
@@ -362,7 +384,7 @@ type limitsRow struct {
 // liveLimits reads the budget of every subscription of the credentials:
 // a production credential's subscriptions, and a sandbox credential's
 // sandbox APIs (the sandbox plan).
-func (p *Portal) liveLimits(ctx context.Context, u usageQuery, creds []usageCredential, now time.Time) []limitsRow {
+func (p *Portal) liveLimits(ctx context.Context, u usageQuery, creds []usageCredential) []limitsRow {
 	if p.cfg.LiveLimits == nil {
 		return nil
 	}
@@ -416,32 +438,11 @@ func (p *Portal) liveLimits(ctx context.Context, u usageQuery, creds []usageCred
 // usageCSV exports the hourly buckets of the range: one row per app
 // credential, API, hour, status and error.
 func (p *Portal) usageCSV(w http.ResponseWriter, r *http.Request) {
-	d := p.requireDeveloper(w, r)
-	if d == nil {
+	ur := p.readUsage(w, r)
+	if ur == nil {
 		return
 	}
-	ctx := r.Context()
-	p.syncUsage(r)
-	cur, _, err := p.currentOrg(r, d)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	apps, err := p.cfg.Developers.Apps(ctx, d.ID, cur.Organization.ID)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	u, pe := parseUsageQuery(r.URL.Query(), p.cfg.now())
-	if pe != nil {
-		p.fail(w, r, pe)
-		return
-	}
-	data, err := p.loadUsage(ctx, u, u.credentials(apps))
-	if err != nil {
-		p.fail(w, r, problem.FromStore(err, "usage", cur.Organization.ID))
-		return
-	}
+	cur, u, data := ur.cur, ur.query, ur.data
 	name := fmt.Sprintf("usage-%s-%s-%s.csv", cur.Organization.ID, u.from.Format("20060102T15"), u.to.Format("20060102T15"))
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)

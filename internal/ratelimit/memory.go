@@ -70,12 +70,12 @@ func NewMemory() *Memory { return new(Memory) }
 
 // Allow implements Limiter. It never fails; ctx is not used.
 func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (Decision, error) {
-	l := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, 1)
+	l := Compile(p, 1)
 	if !l.Limited() {
 		return Decision{}, nil
 	}
 	n := now.UnixNano()
-	s := &m.shards[maphash.String(seed, key)%numShards]
+	s := m.shardOf(key)
 	s.mu.Lock()
 	e := s.m[key]
 	if e == nil {
@@ -108,12 +108,12 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy, now time.Time) (
 // reports it, and whether a request now would be admitted; nothing is
 // spent. It never fails; ctx is not used.
 func (m *Memory) Peek(_ context.Context, key string, p Policy, now time.Time) (Decision, error) {
-	l := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, 1)
+	l := Compile(p, 1)
 	if !l.Limited() {
 		return Decision{}, nil
 	}
 	n := now.UnixNano()
-	s := &m.shards[maphash.String(seed, key)%numShards]
+	s := m.shardOf(key)
 	s.mu.Lock()
 	e := s.m[key]
 	if e == nil {
@@ -158,6 +158,9 @@ func (e *entry) periods(l gcra.Limits, n int64) (b budget) {
 	}
 	return b
 }
+
+// shardOf returns the shard holding key.
+func (m *Memory) shardOf(key string) *shard { return &m.shards[maphash.String(seed, key)%numShards] }
 
 // insert adds an empty entry for key, first sampling the shard for idle
 // entries. The key is cloned so that the map does not keep alive a larger

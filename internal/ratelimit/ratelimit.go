@@ -90,6 +90,12 @@ type Peeker interface {
 	Peek(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)
 }
 
+// Compile returns p's limits in units of unit nanoseconds (for limiter
+// implementations).
+func Compile(p Policy, unit int64) gcra.Limits {
+	return gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, unit)
+}
+
 // DecisionOf converts a gcra outcome measured in units of unit nanoseconds
 // (for limiter implementations).
 func DecisionOf(o gcra.Outcome, unit int64) Decision {

@@ -230,7 +230,7 @@ func (l *Limiter) Close() error {
 // included, is an error wrapping both ratelimit.ErrUnavailable and the
 // cause.
 func (l *Limiter) Allow(ctx context.Context, key string, p ratelimit.Policy, now time.Time) (ratelimit.Decision, error) {
-	lim := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, unit)
+	lim := ratelimit.Compile(p, unit)
 	if !lim.Limited() {
 		return ratelimit.Decision{}, nil
 	}
@@ -273,7 +273,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, p ratelimit.Policy, now
 // TAT and counts for the period holding now (the caller's clock, also
 // with UseServerTime). Errors are as Allow's.
 func (l *Limiter) Peek(ctx context.Context, key string, p ratelimit.Policy, now time.Time) (ratelimit.Decision, error) {
-	lim := gcra.Compile(p.Rate, p.Burst, p.QuotaDay, p.QuotaMonth, unit)
+	lim := ratelimit.Compile(p, unit)
 	if !lim.Limited() {
 		return ratelimit.Decision{}, nil
 	}
