@@ -290,20 +290,7 @@ func (e *LostError) Unwrap() error { return e.Err }
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() { close(r.stop) })
 	r.done.Wait()
-	err := r.Flush(ctx)
-	for wait := 50 * time.Millisecond; err != nil; wait = min(2*wait, time.Second) {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		if ctx.Err() != nil {
-			err = errors.Join(err, ctx.Err())
-			break
-		}
-		err = r.Flush(ctx)
-	}
+	err := store.RetryUntilDone(ctx, r.Flush)
 	r.mu.Lock()
 	lost := &LostError{Unwritten: len(r.pending), Dropped: r.dropped, Err: err}
 	r.mu.Unlock()

@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -1085,4 +1086,25 @@ type Store interface {
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// RetryUntilDone calls write until it succeeds or ctx is done, pausing
+// 50 ms after the first failure and twice as long after each next, up to
+// a second: how a recorder writes what is pending when the process stops.
+// It returns nil, or the last failure joined with ctx's error.
+func RetryUntilDone(ctx context.Context, write func(context.Context) error) error {
+	err := write(ctx)
+	for wait := 50 * time.Millisecond; err != nil; wait = min(2*wait, time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		err = write(ctx)
+	}
+	return nil
 }

@@ -14,7 +14,6 @@ package usage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -328,20 +327,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 		<-r.done
 	}
 	r.cancelLoop()
-	err := r.Flush(ctx)
-	for wait := 50 * time.Millisecond; err != nil; wait = min(2*wait, time.Second) {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		if ctx.Err() != nil {
-			err = errors.Join(err, ctx.Err())
-			break
-		}
-		err = r.Flush(ctx)
-	}
+	err := store.RetryUntilDone(ctx, r.Flush)
 	r.mu.Lock()
 	lost := &LostError{Calls: r.calls, Buckets: len(r.pending), Dropped: r.dropped, Err: err}
 	r.mu.Unlock()
