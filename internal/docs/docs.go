@@ -14,6 +14,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"gatehouse/internal/problem"
 	"gatehouse/internal/webpage"
@@ -39,6 +40,36 @@ type Handler struct {
 	// Renderer writes the errors for unknown paths and methods. Nil means a
 	// zero problem.Renderer.
 	Renderer *problem.Renderer
+	// Yours, when set, tells the page what the developer signed in to the
+	// portal met of the registry lately (nil for a visitor): the page then
+	// lists and marks those entries, and is not cached.
+	Yours func(r *http.Request) *Yours
+}
+
+// Yours is what the calls of a signed-in developer's organisation met of
+// the registry lately.
+type Yours struct {
+	Organization string
+	Period       string // "in the last 7 days"
+	// Entries holds the entries met, by key.
+	Entries map[string]*Occurrences
+}
+
+// Occurrences is how often an organisation's calls ended in one entry.
+type Occurrences struct {
+	Calls  int64
+	Causes []CauseCount // most frequent first
+	// LogURL is the request log filtered to the entry; Diagnosis the
+	// latest such call's diagnosis page ("" when the log no longer keeps
+	// it) and Latest its time.
+	LogURL, Diagnosis string
+	Latest            time.Time
+}
+
+// CauseCount is how many calls ended in one cause.
+type CauseCount struct {
+	ID    string
+	Calls int64
 }
 
 // ServeHTTP dispatches on the request path: PagePath renders the HTML page,
@@ -97,8 +128,21 @@ func groups(entries []*problem.Entry) []group {
 }
 
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	var yours *Yours
+	if h.Yours != nil {
+		// A page about one organisation's calls is nobody else's: no
+		// cache may keep it or serve it to another cookie.
+		w.Header().Set("Vary", "Cookie")
+		if yours = h.Yours(r); yours != nil {
+			w.Header().Set("Cache-Control", "private, no-store")
+		}
+	}
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, struct{ Groups []group }{groups(problem.Catalog())}); err != nil {
+	data := struct {
+		Groups []group
+		Yours  *Yours
+	}{groups(problem.Catalog()), yours}
+	if err := pageTemplate.Execute(&buf, data); err != nil {
 		h.Renderer.Admin(w, r, problem.Internal(err))
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatehouse/internal/developers"
+	"gatehouse/internal/docs"
 	"gatehouse/internal/gateway"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/store"
@@ -472,4 +473,75 @@ func csvText(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// yoursPeriod is how far back the troubleshooting page looks for the
+// signed-in developer's own errors.
+const yoursPeriod = 7 * 24 * time.Hour
+
+// Yours tells the troubleshooting page (docs.Handler.Yours) which
+// registry entries the calls of the signed-in developer's organisation
+// ended in over the last 7 days, from the usage counts, with the latest
+// such call's diagnosis when the request log keeps it. It returns nil for
+// a visitor, and when the counts cannot be read (the page then shows the
+// registry alone; the failure is logged).
+func (p *Portal) Yours(r *http.Request) *docs.Yours {
+	if !p.usageOn() {
+		return nil
+	}
+	r = p.identify(r)
+	v := viewerOf(r.Context())
+	if v == nil || v.Developer == nil {
+		return nil
+	}
+	ctx := r.Context()
+	p.syncUsage(r)
+	cur, _, err := p.currentOrg(r, v.Developer)
+	if err != nil {
+		return nil
+	}
+	apps, err := p.cfg.Developers.Apps(ctx, v.Developer.ID, cur.Organization.ID)
+	if err != nil {
+		p.cfg.Logger.Warn("troubleshooting page: reading the developer's apps failed", "err", err)
+		return nil
+	}
+	now := p.cfg.now()
+	u := usageQuery{from: now.Add(-yoursPeriod).Truncate(time.Hour), to: now.Truncate(time.Hour).Add(time.Hour)}
+	data, err := p.loadUsage(ctx, u, u.credentials(apps))
+	if err != nil {
+		p.cfg.Logger.Warn("troubleshooting page: reading the usage counts failed", "err", err)
+		return nil
+	}
+	y := &docs.Yours{Organization: cur.Organization.Name, Period: "in the last 7 days", Entries: map[string]*docs.Occurrences{}}
+	causes := map[string]map[string]int64{}
+	for _, rec := range data.records {
+		key, cause, _ := strings.Cut(rec.Error, "/")
+		if key == "" {
+			continue
+		}
+		o := y.Entries[key]
+		if o == nil {
+			o = &docs.Occurrences{LogURL: "/portal/logs?" + url.Values{"org": {cur.Organization.ID}, "error": {key}}.Encode()}
+			y.Entries[key] = o
+			causes[key] = map[string]int64{}
+		}
+		o.Calls += rec.Count
+		causes[key][cause] += rec.Count
+	}
+	if len(y.Entries) > 0 {
+		p.syncLogs(r)
+	}
+	for key, o := range y.Entries {
+		for id, n := range causes[key] {
+			o.Causes = append(o.Causes, docs.CauseCount{ID: id, Calls: n})
+		}
+		slices.SortFunc(o.Causes, func(a, b docs.CauseCount) int { return cmp.Or(cmp.Compare(b.Calls, a.Calls), strings.Compare(a.ID, b.ID)) })
+		if p.logsOn() {
+			latest, err := p.cfg.Logs.ListRequestLogs(ctx, store.RequestLogFilter{OrganizationID: cur.Organization.ID, ErrorKey: key, From: u.from, Limit: 1})
+			if err == nil && len(latest) == 1 {
+				o.Diagnosis, o.Latest = DiagnosisPath(latest[0].Correlator), latest[0].Time
+			}
+		}
+	}
+	return y
 }

@@ -259,6 +259,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		return nil, err
 	}
 	var site http.Handler
+	errorsPage := &docs.Handler{Renderer: render}
 	var accounts *developers.Manager
 	if cfg.Portal {
 		accounts = &developers.Manager{
@@ -292,7 +293,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 				return sender.Send(ctx, mail.Message{To: to, Subject: subject, Text: text})
 			}
 		}
-		site, err = portal.New(portal.Config{
+		pt, err := portal.New(portal.Config{
 			APIs: p.Store, Plans: p.Store, Render: render, BaseURL: cfg.Issuer, Logger: logger,
 			// The log pages write the calls pending first: a call shows at
 			// once, not after the next flush.
@@ -315,6 +316,10 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		if err != nil {
 			return nil, err
 		}
+		site = pt
+		// The troubleshooting page marks the entries a signed-in
+		// developer's calls met.
+		errorsPage.Yours = pt.Yours
 	}
 	srv := New(Deps{
 		OAuth:          as,
@@ -331,7 +336,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		Secret:         cfg.Secret,
 		StoreTimeout:   cfg.StoreTimeout,
 		Render:         render,
-		Docs:           &docs.Handler{Renderer: render},
+		Docs:           errorsPage,
 		Portal:         site,
 		AdminToken:     cfg.AdminToken,
 		Registry:       registry,

@@ -22,7 +22,8 @@ var limitField = regexp.MustCompile(`<td>sim-swap</td>\s*<td>sandbox</td>[\s\S]*
 // with their errors by cause and latency percentiles; the CSV export has
 // the same calls; and the live limits the page prints are, at one instant
 // (the platform's clock stopped), exactly the RateLimit field the gateway
-// sent on the last call.
+// sent on the last call. The troubleshooting page marks the entries the
+// developer's calls met.
 func TestUsagePage(t *testing.T) {
 	t.Parallel()
 	clock := testclock.New(time.Now().UTC().Truncate(time.Hour).Add(30 * time.Minute))
@@ -136,11 +137,24 @@ func TestUsagePage(t *testing.T) {
 	if status, page := dev.get("/portal/usage?range=custom&from=" + day + "&to=" + day); status != 200 || !strings.Contains(page, `<td class="num">5</td>`) {
 		t.Errorf("GET /portal/usage for today's date = %d, without the 5 calls", status)
 	}
+	// The troubleshooting page marks the entry the calls met, for the
+	// developer only, and links the latest call's diagnosis.
+	_, page = dev.get("/docs/errors")
+	for _, want := range []string{`<h2 id="yours-title">Your recent errors</h2>`, `<li><a href="#bad_request"><code>bad_request</code></a>: 1 call</li>`,
+		`<p class="yours-note"><strong>Your apps met this 1 time in the last 7 days</strong> (<code>schema_violation</code> 1).`,
+		`: <a href="/portal/logs/`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the troubleshooting page, signed in, lacks %q", want)
+		}
+	}
 	// Signed out: the sign-in page, for both.
 	anon := newBrowser(t, tp)
 	for _, path := range []string{"/portal/usage", "/portal/usage.csv"} {
 		if status, page := anon.get(path); status != 200 || !strings.Contains(page, "Sign in") || strings.Contains(page, clientID) {
 			t.Errorf("GET %s signed out = %d; want the sign-in page without the developer's data", path, status)
 		}
+	}
+	if _, page := anon.get("/docs/errors"); strings.Contains(page, "Your recent errors") || strings.Contains(page, `class="yours-note"`) {
+		t.Error("the troubleshooting page shows a visitor someone's errors")
 	}
 }
