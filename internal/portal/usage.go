@@ -535,7 +535,9 @@ func (p *Portal) Yours(r *http.Request) *docs.Yours {
 		for id, n := range causes[key] {
 			o.Causes = append(o.Causes, docs.CauseCount{ID: id, Calls: n})
 		}
-		slices.SortFunc(o.Causes, func(a, b docs.CauseCount) int { return cmp.Or(cmp.Compare(b.Calls, a.Calls), strings.Compare(a.ID, b.ID)) })
+		slices.SortFunc(o.Causes, func(a, b docs.CauseCount) int {
+			return cmp.Or(cmp.Compare(b.Calls, a.Calls), strings.Compare(a.ID, b.ID))
+		})
 		if p.logsOn() {
 			latest, err := p.cfg.Logs.ListRequestLogs(ctx, store.RequestLogFilter{OrganizationID: cur.Organization.ID, ErrorKey: key, From: u.from, Limit: 1})
 			if err == nil && len(latest) == 1 {
