@@ -28,6 +28,35 @@ type apiFlags struct {
 	// Circuit breaker.
 	breakerFailures               int64Flag
 	breakerPause, breakerMaxPause durationFlag
+	// Deprecation (update only).
+	deprecatedAt, sunset timeFlag
+	successor            stringFlag
+	undeprecate          boolFlag
+}
+
+// timeFlag is an instant flag (RFC 3339, or a date meaning its midnight
+// UTC) that remembers whether it was given.
+type timeFlag struct {
+	set   bool
+	value time.Time
+}
+
+func (f *timeFlag) String() string {
+	if f.value.IsZero() {
+		return ""
+	}
+	return f.value.Format(time.RFC3339)
+}
+func (f *timeFlag) Type() string { return "time" }
+func (f *timeFlag) Set(s string) error {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return fmt.Errorf("want an instant such as 2027-01-31T00:00:00Z, or a date such as 2027-01-31 (midnight UTC)")
+		}
+	}
+	f.set, f.value = true, t.UTC()
+	return nil
 }
 
 // registerUpstream adds the upstream connection flags, shared by import and update.
@@ -59,6 +88,9 @@ var upstreamFlagOf = map[string]*struct {
 	"breaker_failures":         {"--breaker-failures", false},
 	"breaker_pause_ms":         {"--breaker-pause", false},
 	"breaker_max_pause_ms":     {"--breaker-max-pause", false},
+	"deprecation.at":           {"--deprecated-at", false},
+	"deprecation.sunset":       {"--sunset", false},
+	"deprecation.successor":    {"--successor", false},
 }
 
 // readPEMFlag returns the contents of a PEM file flag: nil when not given,
@@ -147,7 +179,9 @@ func (c *cli) apisCommand() *cobra.Command {
 		`  gatehouse apis update my-api --status live
   gatehouse apis update my-api --file ./my-api-v2.yaml
   gatehouse apis update my-api --upstream-ca ""        # back to the system roots
-  gatehouse apis update my-api --breaker-failures 3 --breaker-pause 100ms --breaker-max-pause 10s`,
+  gatehouse apis update my-api --breaker-failures 3 --breaker-pause 100ms --breaker-max-pause 10s
+  gatehouse apis update my-api --deprecated-at 2027-01-01 --sunset 2027-06-30 --successor my-api-v2
+  gatehouse apis update my-api --undeprecate`,
 		func(fs *pflag.FlagSet, af *apiFlags) {
 			fs.Var(&af.file, "file", "`file` holding a new OpenAPI document replacing the stored one")
 			fs.Var(&af.basePath, "base-path", "new base path")
@@ -156,6 +190,10 @@ func (c *cli) apisCommand() *cobra.Command {
 			fs.Var(&af.maxBody, "max-body-bytes", "request body limit (0: default)")
 			fs.Var(&af.errorType, "error-media-type", "Content-Type of error bodies: application/json or application/problem+json")
 			boolVar(fs, &af.tryLive, "try-live", "open (or with =false close) a live API to the portal's try-it console")
+			fs.Var(&af.deprecatedAt, "deprecated-at", "announce the API's deprecation as of this `time` (RFC 3339, or a date: midnight UTC); its answers carry Deprecation")
+			fs.Var(&af.sunset, "sunset", "`time` the deprecated API is expected to stop answering; its answers carry Sunset")
+			fs.Var(&af.successor, "successor", "`name` of the API that replaces the deprecated one; its answers link it")
+			boolVar(fs, &af.undeprecate, "undeprecate", "withdraw the deprecation (and its sunset and successor)")
 			af.registerUpstream(fs, true)
 		})
 	for _, cmd := range []*cobra.Command{importCmd, updateCmd} {
@@ -300,6 +338,9 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 			u.BreakerMaxPauseMS = &ms
 		}
 		u.UpstreamCAPEM, u.UpstreamClientCertPEM, u.UpstreamClientKeyPEM = ca, clientCert, clientKey
+		if u.Deprecation, err = deprecationUpdate(ctx, p.APIs, pos[0], af); err != nil {
+			break
+		}
 		out, err = p.APIs.Update(ctx, pos[0], u)
 	case "delete":
 		if err = p.APIs.Delete(ctx, pos[0]); err == nil {
@@ -318,6 +359,39 @@ func (c *cli) apis(ctx context.Context, sub string, pos []string, af apiFlags, o
 		return printJSON(stdout, out)
 	}
 	return printAPI(stdout, out.(*gateway.APIView))
+}
+
+// deprecationUpdate is the deprecation the flags ask for: nil when none is
+// given, the zero Deprecation for --undeprecate, else the API's current
+// one with the flags given changed.
+func deprecationUpdate(ctx context.Context, apis *gateway.APIManager, name string, af apiFlags) (*gateway.Deprecation, error) {
+	given := af.deprecatedAt.set || af.sunset.set || af.successor.set
+	switch {
+	case af.undeprecate.set && af.undeprecate.value && given:
+		return nil, usageError{msg: "apis update: --undeprecate withdraws the deprecation; give it without --deprecated-at, --sunset or --successor"}
+	case af.undeprecate.set && af.undeprecate.value:
+		return &gateway.Deprecation{}, nil
+	case !given:
+		return nil, nil
+	}
+	cur, err := apis.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	d := gateway.Deprecation{}
+	if cur.Deprecation != nil {
+		d = *cur.Deprecation
+	}
+	if af.deprecatedAt.set {
+		d.At = af.deprecatedAt.value
+	}
+	if af.sunset.set {
+		d.Sunset = af.sunset.value
+	}
+	if af.successor.set {
+		d.Successor = af.successor.value
+	}
+	return &d, nil
 }
 
 // apisError is operatorError, naming the flag (and file) an upstream option
@@ -368,6 +442,16 @@ func printAPI(w io.Writer, a *gateway.APIView) error {
 		fmt.Fprintf(tw, "circuit breaker:\topens after %s failures; pause %s, doubling up to %s\n", failures, setting(a.BreakerPauseMS), setting(a.BreakerMaxPauseMS))
 	}
 	fmt.Fprintf(tw, "status:\t%s\n", a.Status)
+	if d := a.Deprecation; d != nil {
+		line := "since " + d.At.UTC().Format(time.RFC3339)
+		if !d.Sunset.IsZero() {
+			line += ", sunset " + d.Sunset.UTC().Format(time.RFC3339)
+		}
+		if d.Successor != "" {
+			line += ", successor " + d.Successor
+		}
+		fmt.Fprintf(tw, "deprecated:\t%s\n", line)
+	}
 	fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(a.Scopes, " "))
 	for _, op := range a.Operations {
 		var alts []string

@@ -102,6 +102,19 @@ type APIUpdate struct {
 	BreakerMaxPauseMS *int64 `json:"breaker_max_pause_ms,omitempty"`
 	// TryLive opens (true) or closes a live API to the portal's try-it.
 	TryLive *bool `json:"try_live,omitempty"`
+	// Deprecation announces (or, empty, withdraws) the API's deprecation.
+	Deprecation *Deprecation `json:"deprecation,omitempty"`
+}
+
+// Deprecation is an API's deprecation as operators set and see it: At
+// (RFC 9745's Deprecation: when the API is or will be deprecated), the
+// optional Sunset (RFC 8594: when it is expected to stop answering) and
+// Successor (the name of the API that replaces it). An update with a zero
+// At withdraws the deprecation.
+type Deprecation struct {
+	At        time.Time `json:"at,omitzero"`
+	Sunset    time.Time `json:"sunset,omitzero"`
+	Successor string    `json:"successor,omitempty"`
 }
 
 // APIView is an API as operators see it.
@@ -126,11 +139,13 @@ type APIView struct {
 	BreakerPauseMS    int64 `json:"breaker_pause_ms"`
 	BreakerMaxPauseMS int64 `json:"breaker_max_pause_ms"`
 	// TryLive: a live API is open to the portal's try-it console.
-	TryLive    bool            `json:"try_live"`
-	Scopes     []string        `json:"scopes"`
-	Operations []OperationView `json:"operations"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	TryLive bool `json:"try_live"`
+	// Deprecation is set once a deprecation is announced.
+	Deprecation *Deprecation    `json:"deprecation,omitempty"`
+	Scopes      []string        `json:"scopes"`
+	Operations  []OperationView `json:"operations"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
 // OperationView is one operation of an API.
@@ -161,6 +176,9 @@ func ViewAPI(a *store.API) (*APIView, error) {
 		AllowUnderscoreHeaders: a.Upstream.AllowUnderscoreHeaders,
 		BreakerFailures:        a.Upstream.BreakerFailures, BreakerPauseMS: a.Upstream.BreakerPauseMS,
 		BreakerMaxPauseMS: a.Upstream.BreakerMaxPauseMS, TryLive: a.Upstream.TryLive,
+	}
+	if l := a.Lifecycle; l.Deprecated() {
+		v.Deprecation = &Deprecation{At: l.DeprecatedAt, Sunset: l.SunsetAt, Successor: l.Successor}
 	}
 	for _, op := range ops {
 		scopes := op.security
@@ -302,6 +320,30 @@ func (m *APIManager) check(a *store.API) error {
 	return nil
 }
 
+// checkLifecycle checks a deprecation: a sunset needs a deprecation and
+// comes after it, and a successor is another API (Update checks that it
+// exists).
+func checkLifecycle(a *store.API) error {
+	l := a.Lifecycle
+	if !l.Deprecated() {
+		if !l.SunsetAt.IsZero() || l.Successor != "" {
+			return invalidAPI("deprecation.at", "a sunset or a successor needs the deprecation's date (at); an empty deprecation withdraws it")
+		}
+		return nil
+	}
+	if !l.SunsetAt.IsZero() && !l.SunsetAt.After(l.DeprecatedAt) {
+		return invalidAPI("deprecation.sunset", fmt.Sprintf("the sunset (%s) must come after the deprecation (%s)",
+			l.SunsetAt.UTC().Format(time.RFC3339), l.DeprecatedAt.UTC().Format(time.RFC3339)))
+	}
+	if l.Successor == "" {
+		return nil
+	}
+	if l.Successor == a.Name {
+		return invalidAPI("deprecation.successor", "an API cannot succeed itself")
+	}
+	return nil
+}
+
 // Get returns one API.
 func (m *APIManager) Get(ctx context.Context, name string) (*APIView, error) {
 	a, err := m.Store.GetAPI(ctx, name)
@@ -349,6 +391,13 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 			return nil, invalidAPI("document", err.Error())
 		}
 	}
+	if d := u.Deprecation; d != nil && d.Successor != "" && d.Successor != name {
+		if _, err := m.Store.GetAPI(ctx, d.Successor); errors.Is(err, store.ErrNotFound) {
+			return nil, invalidAPI("deprecation.successor", fmt.Sprintf("there is no API named %q; import the successor first", d.Successor))
+		} else if err != nil {
+			return nil, problem.FromStore(err, "API", d.Successor)
+		}
+	}
 	a, err := m.Store.UpdateAPI(ctx, name, func(a *store.API) error {
 		if spec != nil {
 			a.Document, a.Title, a.Version = u.Document, spec.Title, spec.Version
@@ -382,6 +431,12 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		}
 		if u.TryLive != nil {
 			a.Upstream.TryLive = *u.TryLive
+		}
+		if d := u.Deprecation; d != nil {
+			a.Lifecycle = store.APILifecycle{DeprecatedAt: d.At, SunsetAt: d.Sunset, Successor: d.Successor}
+			if err := checkLifecycle(a); err != nil {
+				return err
+			}
 		}
 		var client *[2]string
 		switch {

@@ -327,6 +327,7 @@ func (g *Gateway) compile(rec *store.API, upstreams map[string]*httpUpstream) (*
 	if spec.jsonSchema2020 {
 		a.visitOpts = append(a.visitOpts, openapi3.EnableJSONSchema2020())
 	}
+	a.lifecycle = g.lifecycleHeader(rec)
 	if a.maxBody <= 0 {
 		a.maxBody = g.cfg.MaxBodyBytes
 	}

@@ -60,6 +60,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveAPI runs the pipeline for a request to api and records its usage.
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *compiledAPI, rel string) {
 	start := time.Now()
+	if api.lifecycle != nil {
+		setLifecycle(w.Header(), api)
+	}
 	var call callInfo
 	p := g.serve(w, r, api, rel, &call)
 	status := 0

@@ -417,6 +417,9 @@ func copyResponseHeader(h http.Header, resp *fasthttp.ResponseHeader, bodyLen in
 		if !responseHeaderForwarded(key, connection) || key == "Content-Length" || key == "X-Correlator" || key == "Date" || key == "Server" {
 			continue
 		}
+		if (key == "Deprecation" || key == "Sunset") && h[key] != nil {
+			continue // the API's lifecycle, as the operator set it, wins
+		}
 		values = append(values, string(v))
 		addValue(h, key, values)
 	}

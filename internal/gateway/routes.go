@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"sort"
 	"strings"
 
@@ -24,6 +25,9 @@ type compiledAPI struct {
 	// visitOpts are the schema validation options: request direction,
 	// and JSON Schema 2020-12 for OpenAPI 3.1 documents.
 	visitOpts []openapi3.SchemaValidationOption
+	// lifecycle holds the Deprecation, Sunset and Link fields every answer
+	// of a deprecated API carries (lifecycle.go); nil when not deprecated.
+	lifecycle http.Header
 }
 
 // node is one path segment of the route tree. Literal children win over a

@@ -98,6 +98,8 @@ type apiView struct {
 	Buy     *buyView
 	// Try is set when each operation links its try-it form.
 	Try bool
+	// DeprecatedYet: the announced deprecation has taken effect.
+	DeprecatedYet bool
 }
 
 // apiPage renders an API's page, or its Markdown at {name}.md.
@@ -122,7 +124,7 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Buy: p.buyFor(w, r, ref.Name, ref.Status, plans),
-		Try: p.tryOn() && tryable(ref) == nil}
+		Try: p.tryOn() && tryable(ref) == nil, DeprecatedYet: ref.Lifecycle.Deprecated() && !ref.Lifecycle.DeprecatedAt.After(p.cfg.now())}
 	// Signed in, the samples carry the developer's own sandbox client id.
 	clientID := "YOUR_CLIENT_ID"
 	if vw := viewerOf(r.Context()); vw != nil && vw.Developer != nil {

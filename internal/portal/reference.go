@@ -38,6 +38,8 @@ type reference struct {
 	Sandbox bool
 	// TryLive is the operator's switch opening a live API to try-it.
 	TryLive bool
+	// Lifecycle is the API's deprecation, sunset and successor, if any.
+	Lifecycle store.APILifecycle
 	// Markdown is the page as Markdown (/portal/apis/{name}.md, llms.txt).
 	Markdown string
 }
@@ -141,7 +143,7 @@ func newReference(a *store.API, md *markdown) (*reference, error) {
 	}
 	ref := &reference{
 		Name: a.Name, Title: a.Title, Version: a.Version, Status: a.Status, BasePath: a.BasePath,
-		Sandbox: a.UpstreamURL == "sandbox:", TryLive: a.Upstream.TryLive,
+		Sandbox: a.UpstreamURL == "sandbox:", TryLive: a.Upstream.TryLive, Lifecycle: a.Lifecycle,
 	}
 	var rules []sandbox.Rule
 	if ref.Sandbox {

@@ -94,6 +94,10 @@ func (rd *Renderer) log(r *http.Request, p *Error) {
 // on h: what every channel sends with an error, whatever its body.
 func (p *Error) SetHeaders(h http.Header) {
 	for k, vs := range p.Header {
+		if k == "Link" {
+			h[k] = append(h[k], vs...) // beside the API's own links (a deprecation's)
+			continue
+		}
 		h[k] = vs
 	}
 	if p.RetryAfter > 0 {

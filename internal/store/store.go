@@ -161,11 +161,30 @@ type API struct {
 	MaxBodyBytes int64
 	// Upstream holds how the gateway connects and forwards to UpstreamURL.
 	Upstream UpstreamOptions
+	// Lifecycle holds the API's deprecation, if any.
+	Lifecycle APILifecycle
 	// Document is the OpenAPI 3.0/3.1 document as imported (YAML or JSON).
 	Document  []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// APILifecycle is an API's deprecation (RFC 9745) and sunset (RFC 8594).
+// The store keeps it as one JSON document, like UpstreamOptions.
+type APILifecycle struct {
+	// DeprecatedAt is when the API is (or will be) deprecated; zero when
+	// it is not.
+	DeprecatedAt time.Time `json:"deprecated_at,omitzero"`
+	// SunsetAt is when it is expected to stop answering; zero when not
+	// announced.
+	SunsetAt time.Time `json:"sunset_at,omitzero"`
+	// Successor names the API that replaces it, if any.
+	Successor string `json:"successor,omitempty"`
+}
+
+// Deprecated reports whether a deprecation is announced (it may take
+// effect later).
+func (l APILifecycle) Deprecated() bool { return !l.DeprecatedAt.IsZero() }
 
 // UpstreamOptions are an API's per-upstream connection and forwarding
 // settings. The store keeps them as one JSON document, so an option added

@@ -11,7 +11,7 @@ import (
 
 const (
 	apiColumns = `name, title, version, base_path, upstream_url, status,
-	error_media_type, max_body_bytes, upstream_options, document, created_at, updated_at`
+	error_media_type, max_body_bytes, upstream_options, lifecycle, document, created_at, updated_at`
 	selectAPI = `SELECT ` + apiColumns + ` FROM apis`
 )
 
@@ -24,15 +24,25 @@ var apiTable = newTable(table[store.API]{
 
 func scanAPI(row scanner) (*store.API, error) {
 	a := new(store.API)
-	var upstream string
+	var upstream, lifecycle string
 	if err := row.Scan(&a.Name, &a.Title, &a.Version, &a.BasePath, &a.UpstreamURL, &a.Status,
-		&a.ErrorMediaType, &a.MaxBodyBytes, &upstream, (*bytesCol)(&a.Document),
+		&a.ErrorMediaType, &a.MaxBodyBytes, &upstream, &lifecycle, (*bytesCol)(&a.Document),
 		(*tm)(&a.CreatedAt), (*tm)(&a.UpdatedAt)); err != nil {
 		return nil, err
 	}
 	if upstream != "" {
 		if err := json.Unmarshal([]byte(upstream), &a.Upstream); err != nil {
 			return nil, fmt.Errorf("sqlstore: decode upstream options: %w", err)
+		}
+	}
+	if lifecycle != "" {
+		if err := json.Unmarshal([]byte(lifecycle), &a.Lifecycle); err != nil {
+			return nil, fmt.Errorf("sqlstore: decode lifecycle: %w", err)
+		}
+		for _, t := range []*time.Time{&a.Lifecycle.DeprecatedAt, &a.Lifecycle.SunsetAt} {
+			if !t.IsZero() {
+				*t = t.UTC()
+			}
 		}
 	}
 	return a, nil
@@ -44,8 +54,18 @@ func (db *DB) apiArgs(a *store.API) []any {
 	if err != nil {
 		panic(fmt.Sprintf("sqlstore: encode upstream options: %v", err)) // plain strings, bools and bytes cannot fail
 	}
+	l := a.Lifecycle
+	for _, t := range []*time.Time{&l.DeprecatedAt, &l.SunsetAt} {
+		if !t.IsZero() {
+			*t = t.UTC().Truncate(time.Millisecond) // the store's precision
+		}
+	}
+	lifecycle, err := json.Marshal(l)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: encode lifecycle: %v", err)) // times and strings cannot fail
+	}
 	return []any{a.Name, a.Title, a.Version, a.BasePath, a.UpstreamURL, a.Status,
-		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), orNull(a.Document),
+		a.ErrorMediaType, a.MaxBodyBytes, string(upstream), string(lifecycle), orNull(a.Document),
 		db.t(a.CreatedAt), db.t(a.UpdatedAt)}
 }
 

@@ -240,7 +240,7 @@ func TestTableStatements(t *testing.T) {
 			subscription_id, kind, from_plan, to_plan, price_label, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{apiTable.update, `UPDATE apis SET title = ?, version = ?, base_path = ?, upstream_url = ?, status = ?,
-			error_media_type = ?, max_body_bytes = ?, upstream_options = ?, document = ?, created_at = ?, updated_at = ?
+			error_media_type = ?, max_body_bytes = ?, upstream_options = ?, lifecycle = ?, document = ?, created_at = ?, updated_at = ?
 			WHERE name = ?`},
 		{refreshTokenTable.insert, `INSERT INTO refresh_tokens (hash, family_id, client_id, user_id, scopes, auth_time,
 			expires_at, rotated_at, revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},

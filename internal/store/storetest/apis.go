@@ -40,6 +40,7 @@ func fullAPI(name string) *store.API {
 			ClientCertPEM: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n", ClientKeySealed: []byte{0, 1, 2, 0xff},
 			AllowUnderscoreHeaders: true, TryLive: true,
 		},
+		Lifecycle: store.APILifecycle{DeprecatedAt: at(2), SunsetAt: at(3), Successor: name + "-next"},
 		Document:  []byte(apiDocument),
 		CreatedAt: at(0),
 		UpdatedAt: at(1),
@@ -124,6 +125,9 @@ func checkAPI(t *testing.T, got, want *store.API) {
 	if !reflect.DeepEqual(got.Upstream, want.Upstream) {
 		t.Errorf("Upstream = %+v; want %+v", got.Upstream, want.Upstream)
 	}
+	checkTime(t, "Lifecycle.DeprecatedAt", got.Lifecycle.DeprecatedAt, want.Lifecycle.DeprecatedAt)
+	checkTime(t, "Lifecycle.SunsetAt", got.Lifecycle.SunsetAt, want.Lifecycle.SunsetAt)
+	checkString(t, "Lifecycle.Successor", got.Lifecycle.Successor, want.Lifecycle.Successor)
 	checkDocument(t, got.Document, want.Document)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
