@@ -146,6 +146,9 @@ type Gateway struct {
 	render *problem.Renderer
 	table  atomic.Pointer[routeTable]
 	access accessCache
+	// healthWindows are the APIs' health counts by name (apihealth.go).
+	healthMu      sync.Mutex
+	healthWindows map[string]*healthWindow
 
 	limiterErrors *prometheus.CounterVec
 	limiter       limiterState
@@ -328,6 +331,7 @@ func (g *Gateway) compile(rec *store.API, upstreams map[string]*httpUpstream) (*
 		a.visitOpts = append(a.visitOpts, openapi3.EnableJSONSchema2020())
 	}
 	a.lifecycle = g.lifecycleHeader(rec)
+	a.health = g.healthOf(rec.Name)
 	if a.maxBody <= 0 {
 		a.maxBody = g.cfg.MaxBodyBytes
 	}

@@ -73,6 +73,9 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *compiled
 	} else if sr, ok := w.(interface{ Status() int }); ok {
 		status = sr.Status()
 	}
+	if call.stage == store.StageUpstream && api.rec.Status != store.APIMaintenance {
+		api.health.record(g.cfg.Now(), status >= 500)
+	}
 	if g.cfg.Usage != nil {
 		g.cfg.Usage.Record(call.caller.ClientID, api.rec.Name, status, errKey, time.Since(start))
 	}

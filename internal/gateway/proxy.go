@@ -666,3 +666,12 @@ func (b *breaker) open(d time.Duration) {
 	}
 	b.openUntil = b.now().Add(d)
 }
+
+// isOpen reports whether the circuit is not closed: open, or past its
+// pause and waiting for (or running) probes. Until a probe succeeds the
+// upstream has not been seen healthy again, however long ago it failed.
+func (b *breaker) isOpen() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state != breakerClosed
+}

@@ -28,6 +28,9 @@ type compiledAPI struct {
 	// lifecycle holds the Deprecation, Sunset and Link fields every answer
 	// of a deprecated API carries (lifecycle.go); nil when not deprecated.
 	lifecycle http.Header
+	// health counts the upstream's answers for the status page
+	// (apihealth.go); it outlives reloads.
+	health *healthWindow
 }
 
 // node is one path segment of the route tree. Literal children win over a

@@ -23,6 +23,7 @@ package portal
 import (
 	"bytes"
 	"context"
+	"gatehouse/internal/status"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -68,6 +69,9 @@ type Config struct {
 	Usage      UsageReader
 	SyncUsage  func(ctx context.Context) error
 	LiveLimits LiveLimitsFunc
+	// Status assembles the public status page (/status); nil turns it
+	// off.
+	Status func(ctx context.Context) (*status.Page, error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -146,13 +150,17 @@ func New(cfg Config) (*Portal, error) {
 	if p.usageOn() {
 		p.usageRoutes(mux)
 	}
+	if cfg.Status != nil {
+		mux.HandleFunc("GET /status", p.statusPage)
+		mux.HandleFunc("GET /status.json", p.statusJSON)
+	}
 	p.mux = mux
 	return p, nil
 }
 
 // Paths are the paths the portal answers; the public listener routes them
 // here. "/" is the landing page only (the exact path).
-var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt"}
+var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt", "/status", "/status.json"}
 
 // ServeHTTP answers the portal's paths, and every other path under
 // /portal/ with an HTML 404 (or 405) built from the registry.

@@ -20,7 +20,7 @@ var webFS embed.FS
 
 // pageNames are the pages; each is web/<name>.html over web/layout.html.
 var pageNames = []string{"landing", "catalog", "api", "plans", "error", "try",
-	"signup", "signin", "reset", "message", "account", "apps", "app", "logs", "diagnosis", "usage"}
+	"signup", "signin", "reset", "message", "account", "apps", "app", "logs", "diagnosis", "usage", "status"}
 
 func parsePages(a *assets) map[string]*template.Template {
 	funcs := template.FuncMap{

@@ -634,8 +634,9 @@ var catalog = []Entry{
 		Causes: []Cause{
 			{ID: "resource_in_use", Text: "The resource cannot be changed or deleted because other resources still use it (for example a plan with active subscriptions)."},
 			{ID: "idempotency_key_in_progress", Text: "A request with the same Idempotency-Key is still being processed."},
+			{ID: "already_closed", Text: "The resource is closed and takes no more changes (for example an incident already resolved)."},
 		},
-		Fix: "Remove or move what still depends on the resource first (the detail names it), then retry. For an Idempotency-Key still in progress, wait the seconds in `Retry-After` and send the same request again: once the first one finished, its response is replayed.",
+		Fix: "Remove or move what still depends on the resource first (the detail names it), then retry. For an Idempotency-Key still in progress, wait the seconds in `Retry-After` and send the same request again: once the first one finished, its response is replayed. A closed resource stays as it is: create a new one (a new incident) instead.",
 	},
 	{
 		Key: "incompatible_state", Status: 409, CamaraCode: "INCOMPATIBLE_STATE", Group: GroupAPI,

@@ -295,6 +295,7 @@ var (
 	// conflict
 	ConflictResourceInUse            = Reason{"conflict", "resource_in_use"}
 	ConflictIdempotencyKeyInProgress = Reason{"conflict", "idempotency_key_in_progress"}
+	ConflictAlreadyClosed            = Reason{"conflict", "already_closed"}
 
 	// incompatible_state
 	IncompatibleStateWrongState      = Reason{"incompatible_state", "wrong_state"}

@@ -173,6 +173,7 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Path: tryPage, Status: 200},
 		browserPage{Path: "/portal/plans", Status: 200},
 		browserPage{Path: "/docs/errors", Status: 200},
+		browserPage{Path: "/status", Status: 200},
 		browserPage{Path: "/portal/nope", Status: 404},
 		browserPage{Path: "/portal/signup", Status: 200},
 		browserPage{Path: "/portal/signin", Status: 200},

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"gatehouse/internal/status"
 	"log"
 	"log/slog"
 	"net/http"
@@ -258,6 +259,14 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	if err != nil {
 		return nil, err
 	}
+	statusPage := &status.Manager{Store: p.Store, Health: gw.Health, Now: p.Now,
+		APIExists: func(ctx context.Context, name string) (bool, error) {
+			_, err := p.Store.GetAPI(ctx, name)
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}}
 	var site http.Handler
 	errorsPage := &docs.Handler{Renderer: render}
 	var accounts *developers.Manager
@@ -298,7 +307,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			// The log pages write the calls pending first: a call shows at
 			// once, not after the next flush.
 			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
-			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now,
+			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now, Status: statusPage.Status,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
@@ -328,6 +337,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		APIs:           p.APIs,
 		Plans:          p.Plans,
 		Developers:     accounts,
+		Status:         statusPage,
 		Usage:          p.Store,
 		Keys:           p.Keys,
 		Store:          p.Store,

@@ -98,6 +98,9 @@ func (s *Server) Admin() http.Handler {
 	admin("GET /admin/orders", a.listOrders)
 	admin("GET /admin/usage", a.listUsage)
 	admin("GET /admin/keys", a.listKeys)
+	admin("GET /admin/incidents", a.listIncidents)
+	admin("POST /admin/incidents", a.openIncident)
+	admin("PATCH /admin/incidents/{id}", a.updateIncident)
 	admin("POST /admin/keys/rotate", a.rotateKeys)
 	if s.deps.Profiling {
 		// Go's profiles, for measuring the running process (BENCHMARKS.md).

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"gatehouse/internal/status"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -47,6 +48,8 @@ type Deps struct {
 	Plans   *plans.Manager
 	// Developers runs the portal's accounts; nil when the portal is off.
 	Developers *developers.Manager
+	// Status keeps the incidents of the public status page.
+	Status *status.Manager
 	// Usage lists recorded call counts.
 	Usage UsageLister
 	Keys  *keys.Manager
@@ -161,7 +164,7 @@ var _ gateway.TokenVerifier = Bearer{}
 
 // ReservedPaths are the public path prefixes the platform serves itself;
 // no API may be mounted over them.
-var ReservedPaths = []string{"/oauth2", "/.well-known", "/docs", "/admin", "/portal", "/static", "/llms.txt", "/healthz", "/readyz", "/metrics"}
+var ReservedPaths = []string{"/oauth2", "/.well-known", "/docs", "/admin", "/portal", "/static", "/llms.txt", "/healthz", "/readyz", "/metrics", "/status"}
 
 // requireAdmin guards the admin API with the admin token (Bearer), compared
 // in constant time.

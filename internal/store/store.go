@@ -1102,9 +1102,61 @@ type Store interface {
 	Developers
 	Organizations
 	Apps
+	Incidents
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Incident statuses, in the order an incident usually passes them.
+const (
+	IncidentInvestigating = "investigating"
+	IncidentIdentified    = "identified"
+	IncidentMonitoring    = "monitoring"
+	IncidentResolved      = "resolved"
+)
+
+// Incident impacts: what an open incident does to its API's status.
+const (
+	ImpactDegraded    = "degraded"
+	ImpactOutage      = "outage"
+	ImpactMaintenance = "maintenance"
+)
+
+// Incident is what the operator tells developers about a failure of an API
+// (or of the platform, APIName ""), on the public status page.
+type Incident struct {
+	ID      string
+	APIName string
+	Title   string
+	Impact  string
+	// Status is the latest update's; ResolvedAt is set once resolved.
+	Status     string
+	Updates    []IncidentUpdate // oldest first
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ResolvedAt time.Time
+}
+
+// IncidentUpdate is one message of an incident.
+type IncidentUpdate struct {
+	At      time.Time `json:"at"`
+	Status  string    `json:"status"`
+	Message string    `json:"message"`
+}
+
+// Incidents stores the operator's incidents.
+type Incidents interface {
+	// CreateIncident stores a new incident (its ID set by the caller).
+	CreateIncident(ctx context.Context, in *Incident) error
+	// GetIncident returns one incident, or ErrNotFound.
+	GetIncident(ctx context.Context, id string) (*Incident, error)
+	// UpdateIncident changes an incident under a write lock, or returns
+	// ErrNotFound.
+	UpdateIncident(ctx context.Context, id string, change func(*Incident) error) (*Incident, error)
+	// ListIncidents returns the incidents not resolved and those resolved
+	// at or after since, newest first.
+	ListIncidents(ctx context.Context, since time.Time) ([]*Incident, error)
 }
 
 // RetryUntilDone calls write until it succeeds or ctx is done, pausing

@@ -272,6 +272,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageLarge", testAddUsageLarge},
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"AddUsageLatency", testAddUsageLatency},
+		{"Incidents", testIncidents},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
 		{"RequestLogRoundTrip", testRequestLogRoundTrip},
