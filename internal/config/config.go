@@ -166,6 +166,10 @@ type Config struct {
 	// PortalApproveSignups makes new developer accounts wait for an
 	// operator's approval (admin API) before they can sign in.
 	PortalApproveSignups bool `yaml:"portal_approve_signups" env:"GATEHOUSE_PORTAL_APPROVE_SIGNUPS"`
+	// WebhookAllowPrivate lets organisations' webhooks reach loopback and
+	// private addresses, and plain http (development only): by default a
+	// webhook must be https to a public address.
+	WebhookAllowPrivate bool `yaml:"webhook_allow_private" env:"GATEHOUSE_WEBHOOK_ALLOW_PRIVATE"`
 	// PortalName is the operator's name in the portal's header and titles.
 	PortalName string `yaml:"portal_name" env:"GATEHOUSE_PORTAL_NAME"`
 	// PortalLogo is an SVG or PNG file shown beside the name; empty means

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"gatehouse/internal/webhooks"
 	"slices"
 
 	"gatehouse/internal/oauth"
@@ -234,11 +235,20 @@ func (m *Manager) credential(ctx context.Context, developerID, appID, env string
 // RotateSecret issues a new secret for the app's credential in env; the
 // previous one keeps working for the rotation grace period.
 func (m *Manager) RotateSecret(ctx context.Context, developerID, appID, env string) (*oauth.ClientView, error) {
-	_, c, err := m.credential(ctx, developerID, appID, env)
+	app, c, err := m.credential(ctx, developerID, appID, env)
 	if err != nil {
 		return nil, err
 	}
-	return m.Clients.RotateSecret(ctx, c.ClientID)
+	v, err := m.Clients.RotateSecret(ctx, c.ClientID)
+	if err == nil && m.Notify != nil {
+		data := map[string]any{"app_id": app.ID, "app": app.Name, "environment": env, "client_id": c.ClientID,
+			"rotated_by": developerID}
+		if v.PreviousSecretExpiresAt != nil {
+			data["previous_secret_expires_at"] = v.PreviousSecretExpiresAt.UTC()
+		}
+		m.Notify(ctx, app.OrganizationID, webhooks.EventSecretRotated, data)
+	}
+	return v, err
 }
 
 // RevokeCredential deletes the app's credential in env: its tokens stop

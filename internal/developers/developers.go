@@ -66,6 +66,9 @@ type Mailer func(ctx context.Context, to, subject, text string) error
 // Manager applies the rules of developer accounts.
 type Manager struct {
 	Store Store
+	// Notify, when set, tells an organisation of an event (its webhooks):
+	// webhooks.EventSecretRotated.
+	Notify func(ctx context.Context, organizationID, event string, data any)
 	// Clients creates the apps' credentials with every client rule applied.
 	Clients *oauth.ClientManager
 	// Mail sends verification, reset and invitation messages. Nil means

@@ -104,6 +104,16 @@ type Manager struct {
 	OnChange func()
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnDecision, when set, is told of each approval or refusal once it
+	// is stored (the organisation's webhooks).
+	OnDecision func(ctx context.Context, d Decision)
+}
+
+// Decision is an operator's approval or refusal of what a subscription had
+// waiting, as the order recording it says.
+type Decision struct {
+	Approved bool
+	Order    store.Order
 }
 
 func (m *Manager) now() time.Time {
@@ -501,7 +511,7 @@ func (m *Manager) decision(ctx context.Context, id, kind, status string,
 	if err != nil {
 		return nil, err
 	}
-	return m.place(ctx, o, func(s *store.Subscription, pending *store.Order) (*store.Subscription, error) {
+	s, err := m.place(ctx, o, func(s *store.Subscription, pending *store.Order) (*store.Subscription, error) {
 		waiting := s.Status == store.SubscriptionPending
 		switch {
 		case waiting:
@@ -521,6 +531,10 @@ func (m *Manager) decision(ctx context.Context, id, kind, status string,
 		}
 		return settle(s, waiting), nil
 	})
+	if err == nil && m.OnDecision != nil {
+		m.OnDecision(ctx, Decision{Approved: kind == store.OrderApprove, Order: *o})
+	}
+	return s, err
 }
 
 // Approve approves what a subscription has waiting: a new subscription

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"gatehouse/internal/status"
+	"gatehouse/internal/webhooks"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -72,6 +73,9 @@ type Config struct {
 	// Status assembles the public status page (/status); nil turns it
 	// off.
 	Status func(ctx context.Context) (*status.Page, error)
+	// Webhooks keeps the organisations' webhooks; nil turns their page
+	// off.
+	Webhooks *webhooks.Manager
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -149,6 +153,9 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if p.usageOn() {
 		p.usageRoutes(mux)
+	}
+	if cfg.Webhooks != nil && cfg.Developers != nil {
+		p.webhookRoutes(mux)
 	}
 	if cfg.Status != nil {
 		mux.HandleFunc("GET /status", p.statusPage)

@@ -39,6 +39,8 @@ func parsePages(a *assets) map[string]*template.Template {
 		"pathEscape": url.PathEscape,
 		// family is a status's class: 404 → "4xx".
 		"family": func(status int) string { return strconv.Itoa(status/100) + "xx" },
+		// events says a webhook's events briefly.
+		"events": eventList,
 		// seconds says how long until a reset, to a useful precision.
 		"seconds": untilWords,
 		// latency shows a call's latency to a useful precision.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"gatehouse/internal/status"
+	"gatehouse/internal/webhooks"
 	"log"
 	"log/slog"
 	"net/http"
@@ -267,6 +268,29 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			}
 			return err == nil, err
 		}}
+	hooks := &webhooks.Manager{Store: p.Store, Secret: cfg.Secret, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger, Now: p.Now}
+	hooks.Start(ctx)
+	notify := func(ctx context.Context, organizationID, event string, data any) {
+		if err := hooks.Emit(ctx, organizationID, event, data); err != nil {
+			logger.Warn("webhooks: queueing an event failed; it is not sent", "event", event, "organization", organizationID, "err", err)
+		}
+	}
+	p.Plans.OnDecision = func(ctx context.Context, d plans.Decision) {
+		o := d.Order
+		org := o.OrganizationID
+		if org == "" { // an operator's subscription: the client's app says
+			org = organizationOfClient(ctx, p.Store, o.ClientID)
+		}
+		if org == "" {
+			return
+		}
+		event := webhooks.EventSubscriptionRefused
+		if d.Approved {
+			event = webhooks.EventSubscriptionApproved
+		}
+		notify(ctx, org, event, map[string]any{"subscription_id": o.SubscriptionID, "api": o.APIName, "plan": o.ToPlan,
+			"previous_plan": o.FromPlan, "client_id": o.ClientID, "app_id": o.AppID})
+	}
 	var site http.Handler
 	errorsPage := &docs.Handler{Renderer: render}
 	var accounts *developers.Manager
@@ -274,7 +298,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		accounts = &developers.Manager{
 			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
 			Secret:         cfg.Secret, // seals second factors at rest (internal/seal)
-			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger, Plans: p.Plans,
+			ApproveSignups: cfg.PortalApproveSignups, Params: p.Users.Params, Logger: logger, Plans: p.Plans, Notify: notify,
 			APIScopes: func(ctx context.Context, name string) ([]string, error) {
 				a, err := p.Store.GetAPI(ctx, name)
 				if err != nil {
@@ -307,7 +331,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			// The log pages write the calls pending first: a call shows at
 			// once, not after the next flush.
 			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
-			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now, Status: statusPage.Status,
+			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now, Status: statusPage.Status, Webhooks: hooks,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
@@ -378,4 +402,18 @@ func NewHTTPServer(h http.Handler, errorLog *log.Logger, drain *Drain) *http.Ser
 		// Listener).
 		ConnContext: ConnContext,
 	}
+}
+
+// organizationOfClient returns the organisation of the client's app, ""
+// when it has none (or it cannot be read).
+func organizationOfClient(ctx context.Context, st store.Store, clientID string) string {
+	c, err := st.GetClient(ctx, clientID)
+	if err != nil || c.AppID == "" {
+		return ""
+	}
+	a, err := st.GetApp(ctx, c.AppID)
+	if err != nil {
+		return ""
+	}
+	return a.OrganizationID
 }

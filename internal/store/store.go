@@ -1103,6 +1103,7 @@ type Store interface {
 	Organizations
 	Apps
 	Incidents
+	Webhooks
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -1157,6 +1158,70 @@ type Incidents interface {
 	// ListIncidents returns the incidents not resolved and those resolved
 	// at or after since, newest first.
 	ListIncidents(ctx context.Context, since time.Time) ([]*Incident, error)
+}
+
+// Webhook delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// Webhook is an organisation's endpoint for event notifications.
+type Webhook struct {
+	ID             string
+	OrganizationID string
+	URL            string
+	// SecretSealed is the signing secret, sealed with the system secret.
+	SecretSealed []byte
+	// Events are the event types sent to it; empty means all.
+	Events    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// WebhookDelivery is one event sent (or to send) to one webhook.
+type WebhookDelivery struct {
+	ID             string
+	WebhookID      string
+	OrganizationID string
+	// EventID is the event's id, the same in every attempt and for every
+	// endpoint (receivers deduplicate on it); EventType its type.
+	EventID   string
+	EventType string
+	Payload   []byte
+	Status    string
+	Attempts  int
+	// NextAttemptAt is when a pending delivery is due (or its lease ends).
+	NextAttemptAt time.Time
+	// LastStatus and LastError describe the last attempt.
+	LastStatus int
+	LastError  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Webhooks stores webhook endpoints and their deliveries.
+type Webhooks interface {
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	GetWebhook(ctx context.Context, id string) (*Webhook, error)
+	// ListWebhooks returns the organisation's webhooks, oldest first.
+	ListWebhooks(ctx context.Context, organizationID string) ([]*Webhook, error)
+	// DeleteWebhook deletes a webhook and its deliveries, or returns
+	// ErrNotFound.
+	DeleteWebhook(ctx context.Context, id string) error
+	// AddDeliveries stores deliveries, all or none.
+	AddDeliveries(ctx context.Context, ds []*WebhookDelivery) error
+	// ClaimDeliveries takes up to limit pending deliveries due at now and
+	// moves their NextAttemptAt to lease, atomically: two nodes never
+	// claim one delivery while its lease runs. Oldest due first.
+	ClaimDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]*WebhookDelivery, error)
+	// UpdateDelivery changes a delivery under a write lock, or returns
+	// ErrNotFound.
+	UpdateDelivery(ctx context.Context, id string, change func(*WebhookDelivery) error) (*WebhookDelivery, error)
+	// ListDeliveries returns the organisation's latest deliveries, newest
+	// first, at most limit.
+	ListDeliveries(ctx context.Context, organizationID string, limit int) ([]*WebhookDelivery, error)
 }
 
 // RetryUntilDone calls write until it succeeds or ctx is done, pausing

@@ -273,6 +273,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"AddUsageLatency", testAddUsageLatency},
 		{"Incidents", testIncidents},
+		{"Webhooks", testWebhooks},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
 		{"RequestLogRoundTrip", testRequestLogRoundTrip},

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/testhttp"
+	"gatehouse/internal/webhooks"
+)
+
+var (
+	webhookSecretOnPage = regexp.MustCompile(`id="webhook-secret">(whsec_[^<]+)<`)
+	webhookIDOnPage     = regexp.MustCompile(`action="/portal/org/webhooks/(wh_[^/]+)/test"`)
+	orgOnPage           = regexp.MustCompile(`name="org" value="(org_[^"]+)"`)
+)
+
+// TestWebhooks runs issue 13 §3's webhooks through the real server: an
+// owner adds an endpoint in the portal (its secret shown once), a test
+// event, a rotated secret and an operator's approval reach a real
+// receiver on loopback signed as Standard Webhooks says, and the portal's
+// delivery log shows them delivered.
+func TestWebhooks(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, func(c *config.Config) { c.WebhookAllowPrivate = true })
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	// received waits for an event of the type and returns it, verified.
+	var secret string
+	received := func(eventType string) webhooks.Event {
+		t.Helper()
+		var ev webhooks.Event
+		testhttp.Eventually(t, 30*time.Second, "a "+eventType+" event at the receiver", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range got {
+				var e webhooks.Event
+				if json.Unmarshal(bodies[i], &e) == nil && e.Type == eventType {
+					if err := webhooks.Verify(secret, r.Header, bodies[i], time.Now()); err != nil {
+						t.Fatalf("the %s event does not verify: %v", eventType, err)
+					}
+					ev = e
+					return true
+				}
+			}
+			return false
+		})
+		return ev
+	}
+
+	dev := newBrowser(t, tp)
+	appID, clientID, _ := dev.signUp("Hook Owner", "hooks@example.com", "correct horse battery")
+	status, page := dev.get("/portal/org/webhooks")
+	if status != 200 || !strings.Contains(page, "None yet.") {
+		t.Fatalf("GET /portal/org/webhooks = %d", status)
+	}
+	org := orgOnPage.FindStringSubmatch(page)
+	if org == nil {
+		t.Fatalf("the webhooks page names no organisation:\n%s", page)
+	}
+	if status, page := dev.post("/portal/org/webhooks", url.Values{"org": {org[1]}, "url": {"ftp://example.com/x"}}); status != 400 || !strings.Contains(page, "https only") {
+		t.Errorf("adding an ftp URL = %d; want 400 saying https only", status)
+	}
+	status, page = dev.post("/portal/org/webhooks", url.Values{"org": {org[1]}, "url": {rcv.URL + "/hooks"}})
+	s, id := webhookSecretOnPage.FindStringSubmatch(page), webhookIDOnPage.FindStringSubmatch(page)
+	if status != http.StatusCreated || s == nil || id == nil {
+		t.Fatalf("adding a webhook = %d without its secret or id:\n%s", status, page)
+	}
+	secret = html.UnescapeString(s[1])
+	if _, again := dev.get("/portal/org/webhooks"); strings.Contains(again, secret) {
+		t.Error("the secret shows again after the page that added the webhook")
+	}
+
+	if status, _ := dev.post("/portal/org/webhooks/"+id[1]+"/test", url.Values{"org": {org[1]}}); status != 200 {
+		t.Fatalf("sending a test event = %d", status)
+	}
+	if ev := received(webhooks.EventTest); ev.OrganizationID != org[1] {
+		t.Errorf("the test event's organisation = %q; want %q", ev.OrganizationID, org[1])
+	}
+
+	if status, _ := dev.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{}); status != 200 {
+		t.Fatalf("rotating the sandbox secret = %d", status)
+	}
+	if ev := received(webhooks.EventSecretRotated); ev.Data.(map[string]any)["client_id"] != clientID {
+		t.Errorf("the rotation event's data = %v", ev.Data)
+	}
+
+	// The operator approves a subscription waiting for approval.
+	admin := tp.adminToken()
+	resp, body := tp.adminCall("POST", "/admin/subscriptions", admin, "application/json",
+		`{"client_id":"`+clientID+`","api":"sim-swap","plan":"business"}`)
+	var sub struct{ ID, Status string }
+	if resp.StatusCode != 201 || json.Unmarshal(body, &sub) != nil {
+		t.Fatalf("subscribing to the business plan = %d %s", resp.StatusCode, body)
+	}
+	if sub.Status != "pending" {
+		t.Fatalf("a business subscription is %q; want pending (it needs approval)", sub.Status)
+	}
+	if resp, body := tp.adminCall("POST", "/admin/subscriptions/"+sub.ID+"/approve", admin, "", ""); resp.StatusCode != 200 {
+		t.Fatalf("approving = %d %s", resp.StatusCode, body)
+	}
+	if ev := received(webhooks.EventSubscriptionApproved); ev.Data.(map[string]any)["plan"] != "business" {
+		t.Errorf("the approval's data = %v", ev.Data)
+	}
+
+	_, page = dev.get("/portal/org/webhooks")
+	if n := strings.Count(page, `<span class="health health-operational">delivered</span>`); n != 3 {
+		t.Errorf("the delivery log shows %d delivered messages; want 3", n)
+	}
+}
