@@ -222,6 +222,46 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
+// QuotaEvent is a subscription's quota reaching a mark: Percent 80 when
+// the call just admitted used 80 % of it, 100 when it used the last call.
+type QuotaEvent struct {
+	ClientID string `json:"client_id"`
+	API      string `json:"api"`
+	Plan     string `json:"plan"`
+	Period   string `json:"period"` // "day" or "month"
+	Quota    int64  `json:"quota"`
+	Percent  int    `json:"percent"`
+	// Reset is when the period ends and the quota is whole again.
+	Reset time.Time `json:"reset"`
+}
+
+// quotaMarks tells OnQuota of the marks the call admitted with d reached.
+// Each count is reached by exactly one call (the limiter counts calls one
+// by one, on every node alike when it is shared), so each mark is told
+// once per period.
+func (g *Gateway) quotaMarks(api *compiledAPI, a *access, d ratelimit.Decision) {
+	clientID, _, _ := strings.Cut(a.key, "|")
+	mark := func(period string, quota, remaining int64, reset time.Duration) {
+		if quota <= 0 {
+			return
+		}
+		percent := 0
+		switch used := quota - remaining; {
+		case remaining == 0:
+			percent = 100
+		case used == (quota*8+9)/10: // the call that reached 80 %, rounded up
+			percent = 80
+		default:
+			return
+		}
+		ev := QuotaEvent{ClientID: clientID, API: api.rec.Name, Plan: a.plan, Period: period, Quota: quota, Percent: percent,
+			Reset: g.cfg.Now().Add(reset).UTC().Truncate(time.Second)}
+		go g.cfg.OnQuota(ev)
+	}
+	mark("day", a.policy.QuotaDay, d.DayRemaining, d.DayReset)
+	mark("month", a.policy.QuotaMonth, d.MonthRemaining, d.MonthReset)
+}
+
 // DefaultLimiterTimeout bounds one decision of a shared limiter when
 // Config.LimiterTimeout is zero. A round trip to Redis takes well under a
 // millisecond, but on a busy machine (or behind a busy network) it can take
@@ -622,6 +662,9 @@ func (g *Gateway) enforcePlan(ctx context.Context, w http.ResponseWriter, api *c
 	h["Ratelimit"] = []string{stateHeader(policy, d)}
 	switch d.Refusal {
 	case ratelimit.Admitted:
+		if err == nil && g.cfg.OnQuota != nil {
+			g.quotaMarks(api, a, d)
+		}
 		return nil
 	case ratelimit.RateExceeded:
 		return problem.Newf(problem.TooManyRequestsRateLimited,

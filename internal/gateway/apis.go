@@ -36,6 +36,9 @@ type APIManager struct {
 	// Secret is the system secret that seals upstream client keys
 	// (ClientKeyPurpose). Empty means a client key is refused.
 	Secret string
+	// OnDeprecated, when set, is told when an update announces an API's
+	// deprecation or changes its dates or successor.
+	OnDeprecated func(ctx context.Context, name string, l store.APILifecycle)
 }
 
 // ImportOptions are the operator's choices when importing a document.
@@ -398,7 +401,9 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 			return nil, problem.FromStore(err, "API", d.Successor)
 		}
 	}
+	var before store.APILifecycle
 	a, err := m.Store.UpdateAPI(ctx, name, func(a *store.API) error {
+		before = a.Lifecycle
 		if spec != nil {
 			a.Document, a.Title, a.Version = u.Document, spec.Title, spec.Version
 		}
@@ -460,6 +465,10 @@ func (m *APIManager) Update(ctx context.Context, name string, u APIUpdate) (*API
 		return nil, problem.FromStore(err, "API", name)
 	}
 	m.changed()
+	if l := a.Lifecycle; l.Deprecated() && m.OnDeprecated != nil && (!l.DeprecatedAt.Equal(before.DeprecatedAt) ||
+		!l.SunsetAt.Equal(before.SunsetAt) || l.Successor != before.Successor) {
+		m.OnDeprecated(ctx, a.Name, l)
+	}
 	return ViewAPI(a)
 }
 

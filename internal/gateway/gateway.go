@@ -127,6 +127,9 @@ type Config struct {
 	// Calls keeps every call's record for the request log (the stage
 	// that decided it, its caller, timings). Nil keeps none.
 	Calls CallRecorder
+	// OnQuota, when set, is told (on a goroutine of its own) when an
+	// admitted call uses 80 % of a quota, and when it uses the last call.
+	OnQuota func(QuotaEvent)
 	// Registerer receives the gateway's metrics. Nil means none.
 	Registerer prometheus.Registerer
 	// Secret is the system secret, which opens the upstream client keys

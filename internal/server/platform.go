@@ -222,6 +222,13 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		}, func() float64 { return float64(calls.Dropped()) }),
 	)
 
+	hooks := &webhooks.Manager{Store: p.Store, Secret: cfg.Secret, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger, Now: p.Now}
+	hooks.Start(ctx)
+	notify := func(ctx context.Context, organizationID, event string, data any) {
+		if err := hooks.Emit(ctx, organizationID, event, data); err != nil {
+			logger.Warn("webhooks: queueing an event failed; it is not sent", "event", event, "organization", organizationID, "err", err)
+		}
+	}
 	gw := gateway.New(gateway.Config{
 		APIs:              p.Store,
 		Tokens:            Bearer{OAuth: as},
@@ -241,6 +248,15 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
 		Calls:             calls,
+		OnQuota: func(ev gateway.QuotaEvent) {
+			if org := organizationOfClient(ctx, p.Store, ev.ClientID); org != "" {
+				event := webhooks.EventQuotaWarning
+				if ev.Percent == 100 {
+					event = webhooks.EventQuotaExhausted
+				}
+				notify(ctx, org, event, ev)
+			}
+		},
 		Registerer:        registry,
 		Secret:            cfg.Secret,
 		Logger:            logger,
@@ -268,12 +284,8 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			}
 			return err == nil, err
 		}}
-	hooks := &webhooks.Manager{Store: p.Store, Secret: cfg.Secret, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger, Now: p.Now}
-	hooks.Start(ctx)
-	notify := func(ctx context.Context, organizationID, event string, data any) {
-		if err := hooks.Emit(ctx, organizationID, event, data); err != nil {
-			logger.Warn("webhooks: queueing an event failed; it is not sent", "event", event, "organization", organizationID, "err", err)
-		}
+	p.APIs.OnDeprecated = func(ctx context.Context, name string, l store.APILifecycle) {
+		notifyDeprecation(ctx, p.Store, notify, cfg.Issuer, name, l, time.Now())
 	}
 	p.Plans.OnDecision = func(ctx context.Context, d plans.Decision) {
 		o := d.Order
@@ -416,4 +428,36 @@ func organizationOfClient(ctx context.Context, st store.Store, clientID string) 
 		return ""
 	}
 	return a.OrganizationID
+}
+
+// deprecationAudience is how far back a call makes an organisation one to
+// tell of its API's deprecation.
+const deprecationAudience = 30 * 24 * time.Hour
+
+// notifyDeprecation tells the organisations whose apps called the API in
+// the last 30 days (from the usage counts) of its deprecation.
+func notifyDeprecation(ctx context.Context, st store.Store, notify func(context.Context, string, string, any), issuer, name string, l store.APILifecycle, now time.Time) {
+	rs, err := st.ListUsage(ctx, store.UsageFilter{APIName: name, From: now.Add(-deprecationAudience)})
+	if err != nil {
+		return
+	}
+	data := map[string]any{"api": name, "deprecated_at": l.DeprecatedAt.UTC(), "portal_url": issuer + "/portal/apis/" + name}
+	if !l.SunsetAt.IsZero() {
+		data["sunset_at"] = l.SunsetAt.UTC()
+	}
+	if l.Successor != "" {
+		data["successor"] = l.Successor
+	}
+	told := map[string]bool{}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.ClientID == "" || seen[r.ClientID] {
+			continue
+		}
+		seen[r.ClientID] = true
+		if org := organizationOfClient(ctx, st, r.ClientID); org != "" && !told[org] {
+			told[org] = true
+			notify(ctx, org, webhooks.EventAPIDeprecated, data)
+		}
+	}
 }

@@ -96,7 +96,8 @@ func TestWebhooks(t *testing.T) {
 		t.Errorf("the test event's organisation = %q; want %q", ev.OrganizationID, org[1])
 	}
 
-	if status, _ := dev.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{}); status != 200 {
+	status, page = dev.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{})
+	if status != 200 {
 		t.Fatalf("rotating the sandbox secret = %d", status)
 	}
 	if ev := received(webhooks.EventSecretRotated); ev.Data.(map[string]any)["client_id"] != clientID {
@@ -105,8 +106,12 @@ func TestWebhooks(t *testing.T) {
 
 	// The operator approves a subscription waiting for approval.
 	admin := tp.adminToken()
+	if resp, body := tp.adminCall("POST", "/admin/plans", admin, "application/json",
+		`{"name":"tiny","rate_per_second":100,"burst":100,"quota_day":5,"requires_approval":true}`); resp.StatusCode != 201 {
+		t.Fatalf("creating the plan = %d %s", resp.StatusCode, body)
+	}
 	resp, body := tp.adminCall("POST", "/admin/subscriptions", admin, "application/json",
-		`{"client_id":"`+clientID+`","api":"sim-swap","plan":"business"}`)
+		`{"client_id":"`+clientID+`","api":"sim-swap","plan":"tiny"}`)
 	var sub struct{ ID, Status string }
 	if resp.StatusCode != 201 || json.Unmarshal(body, &sub) != nil {
 		t.Fatalf("subscribing to the business plan = %d %s", resp.StatusCode, body)
@@ -117,12 +122,50 @@ func TestWebhooks(t *testing.T) {
 	if resp, body := tp.adminCall("POST", "/admin/subscriptions/"+sub.ID+"/approve", admin, "", ""); resp.StatusCode != 200 {
 		t.Fatalf("approving = %d %s", resp.StatusCode, body)
 	}
-	if ev := received(webhooks.EventSubscriptionApproved); ev.Data.(map[string]any)["plan"] != "business" {
+	if ev := received(webhooks.EventSubscriptionApproved); ev.Data.(map[string]any)["plan"] != "tiny" {
 		t.Errorf("the approval's data = %v", ev.Data)
 	}
 
-	_, page = dev.get("/portal/org/webhooks")
-	if n := strings.Count(page, `<span class="health health-operational">delivered</span>`); n != 3 {
-		t.Errorf("the delivery log shows %d delivered messages; want 3", n)
+	// The day quota of 5: the 4th call reaches 80 %, the 5th the end.
+	tok := tp.token(client{ID: clientID, Secret: rotatedSecret(t, page)}, "sim-swap:check")
+	for i := range 5 {
+		resp, body := tp.send(t, testhttp.Request{Method: "POST", Path: "/sim-swap/v2/check", Token: tok, Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
+		if resp.StatusCode != 200 {
+			t.Fatalf("call %d = %d %s", i+1, resp.StatusCode, body)
+		}
 	}
+	for event, percent := range map[string]float64{webhooks.EventQuotaWarning: 80, webhooks.EventQuotaExhausted: 100} {
+		if d := received(event).Data.(map[string]any); d["percent"] != percent || d["period"] != "day" || d["quota"] != 5.0 || d["api"] != "sim-swap" {
+			t.Errorf("the %s event's data = %v", event, d)
+		}
+	}
+
+	// Deprecating the API tells the organisations that called it.
+	testhttp.Eventually(t, 30*time.Second, "the calls in the usage counts", func() bool {
+		_, b := tp.adminCall("GET", "/admin/usage?api=sim-swap", admin, "", "")
+		return strings.Contains(string(b), clientID)
+	})
+	if resp, body := tp.adminCall("PATCH", "/admin/apis/sim-swap", admin, "application/json", `{"deprecation":{"at":"2027-01-01T00:00:00Z"}}`); resp.StatusCode != 200 {
+		t.Fatalf("deprecating = %d %s", resp.StatusCode, body)
+	}
+	if d := received(webhooks.EventAPIDeprecated).Data.(map[string]any); d["api"] != "sim-swap" || d["deprecated_at"] != "2027-01-01T00:00:00Z" {
+		t.Errorf("the deprecation event's data = %v", d)
+	}
+
+	// The receiver got each before its delivery was recorded: the log
+	// catches up.
+	testhttp.Eventually(t, 30*time.Second, "the delivery log to show 6 messages delivered", func() bool {
+		_, page := dev.get("/portal/org/webhooks")
+		return strings.Count(page, `<span class="health health-operational">delivered</span>`) == 6
+	})
+}
+
+// rotatedSecret is the secret a rotation's answer shows.
+func rotatedSecret(t *testing.T, page string) string {
+	t.Helper()
+	m := secretOnPage.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the rotation's answer shows no secret:\n%s", page)
+	}
+	return html.UnescapeString(m[2])
 }

@@ -46,10 +46,14 @@ const (
 	EventSubscriptionApproved = "subscription.approved"
 	EventSubscriptionRefused  = "subscription.refused"
 	EventSecretRotated        = "credential.secret_rotated"
+	EventQuotaWarning         = "quota.warning"
+	EventQuotaExhausted       = "quota.exhausted"
+	EventAPIDeprecated        = "api.deprecated"
 )
 
 // EventTypes are the types an endpoint may choose from.
-var EventTypes = []string{EventSubscriptionApproved, EventSubscriptionRefused, EventSecretRotated, EventTest}
+var EventTypes = []string{EventSubscriptionApproved, EventSubscriptionRefused, EventSecretRotated,
+	EventQuotaWarning, EventQuotaExhausted, EventAPIDeprecated, EventTest}
 
 // Schedule is the pause before each attempt after the first (Standard
 // Webhooks' recommendation): the last attempt comes 27 h 35 min after the
