@@ -257,10 +257,10 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 				notify(ctx, org, event, ev)
 			}
 		},
-		Registerer:        registry,
-		Secret:            cfg.Secret,
-		Logger:            logger,
-		Now:               p.Now,
+		Registerer: registry,
+		Secret:     cfg.Secret,
+		Logger:     logger,
+		Now:        p.Now,
 	})
 	if err := gw.Run(ctx); err != nil {
 		return nil, fmt.Errorf("loading APIs: %w", err)
