@@ -229,6 +229,16 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			logger.Warn("webhooks: queueing an event failed; it is not sent", "event", event, "organization", organizationID, "err", err)
 		}
 	}
+	// A quota's 80 % mark and its end go to the organisation's webhooks.
+	onQuota := func(ev gateway.QuotaEvent) {
+		if org := organizationOfClient(ctx, p.Store, ev.ClientID); org != "" {
+			event := webhooks.EventQuotaWarning
+			if ev.Percent == 100 {
+				event = webhooks.EventQuotaExhausted
+			}
+			notify(ctx, org, event, ev)
+		}
+	}
 	gw := gateway.New(gateway.Config{
 		APIs:              p.Store,
 		Tokens:            Bearer{OAuth: as},
@@ -248,19 +258,11 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		PortalURL:         cfg.Issuer,
 		Usage:             rec,
 		Calls:             calls,
-		OnQuota: func(ev gateway.QuotaEvent) {
-			if org := organizationOfClient(ctx, p.Store, ev.ClientID); org != "" {
-				event := webhooks.EventQuotaWarning
-				if ev.Percent == 100 {
-					event = webhooks.EventQuotaExhausted
-				}
-				notify(ctx, org, event, ev)
-			}
-		},
-		Registerer: registry,
-		Secret:     cfg.Secret,
-		Logger:     logger,
-		Now:        p.Now,
+		OnQuota:           onQuota,
+		Registerer:        registry,
+		Secret:            cfg.Secret,
+		Logger:            logger,
+		Now:               p.Now,
 	})
 	if err := gw.Run(ctx); err != nil {
 		return nil, fmt.Errorf("loading APIs: %w", err)
