@@ -438,3 +438,27 @@ func (m *Manager) AcceptInvitation(ctx context.Context, d *store.Developer, id, 
 	}
 	return v, nil
 }
+
+// MailManagers mails a message to the organisation's owners and admins
+// (logs it when no mail is configured). It tries every address and
+// returns the first failure.
+func (m *Manager) MailManagers(ctx context.Context, organizationID, subject, text string) error {
+	members, err := m.Store.ListMembers(ctx, organizationID)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, ms := range members {
+		if !CanManage(ms.Role) {
+			continue
+		}
+		d, err := m.Store.GetDeveloper(ctx, ms.DeveloperID)
+		if err == nil {
+			err = m.send(ctx, d.Email, subject, text)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"gatehouse/internal/status"
 	"gatehouse/internal/webhooks"
 	"log"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -224,10 +227,24 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 
 	hooks := &webhooks.Manager{Store: p.Store, Secret: cfg.Secret, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger, Now: p.Now}
 	hooks.Start(ctx)
+	var accounts *developers.Manager // the portal's, once made below
 	notify := func(ctx context.Context, organizationID, event string, data any) {
 		if err := hooks.Emit(ctx, organizationID, event, data); err != nil {
 			logger.Warn("webhooks: queueing an event failed; it is not sent", "event", event, "organization", organizationID, "err", err)
 		}
+		if accounts == nil || event == webhooks.EventTest {
+			return
+		}
+		// And by e-mail to the organisation's owners and admins, off the
+		// caller's path: an SMTP server may take seconds.
+		subject, text := eventMail(cfg.PortalName, cfg.Issuer, event, data)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := accounts.MailManagers(ctx, organizationID, subject, text); err != nil {
+				logger.Warn("notifications: mailing an event failed", "event", event, "organization", organizationID, "err", err)
+			}
+		}()
 	}
 	// A quota's 80 % mark and its end go to the organisation's webhooks.
 	onQuota := func(ev gateway.QuotaEvent) {
@@ -307,7 +324,6 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 	}
 	var site http.Handler
 	errorsPage := &docs.Handler{Renderer: render}
-	var accounts *developers.Manager
 	if cfg.Portal {
 		accounts = &developers.Manager{
 			Store: p.Store, Clients: p.Clients, BaseURL: cfg.Issuer, Key: derivedKey(cfg.Secret, "developers"),
@@ -462,4 +478,37 @@ func notifyDeprecation(ctx context.Context, st store.Store, notify func(context.
 			notify(ctx, org, webhooks.EventAPIDeprecated, data)
 		}
 	}
+}
+
+// eventMail is the e-mail of an event to an organisation's managers.
+func eventMail(portal, issuer, event string, data any) (subject, text string) {
+	var d map[string]any
+	if b, err := json.Marshal(data); err == nil {
+		_ = json.Unmarshal(b, &d)
+	}
+	str := func(k string) string { v, _ := d[k].(string); return v }
+	switch event {
+	case webhooks.EventSubscriptionApproved:
+		subject = fmt.Sprintf("Subscription approved: %s on the %s plan", str("api"), str("plan"))
+	case webhooks.EventSubscriptionRefused:
+		subject = fmt.Sprintf("Subscription refused: %s on the %s plan", str("api"), str("plan"))
+	case webhooks.EventSecretRotated:
+		subject = fmt.Sprintf("A secret was rotated: %s (%s)", str("app"), str("environment"))
+	case webhooks.EventQuotaWarning:
+		subject = fmt.Sprintf("80 %% of your %s quota on %s is used", str("period"), str("api"))
+	case webhooks.EventQuotaExhausted:
+		subject = fmt.Sprintf("Your %s quota on %s is used up", str("period"), str("api"))
+	case webhooks.EventAPIDeprecated:
+		subject = fmt.Sprintf("%s is deprecated", str("api"))
+	default:
+		subject = event
+	}
+	keys := slices.Sorted(maps.Keys(d))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s.\n\n", subject)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %v\n", k, d[k])
+	}
+	fmt.Fprintf(&b, "\nYour usage, limits and webhooks: %s/portal/usage and %s/portal/org/webhooks\n", issuer, issuer)
+	return portal + ": " + subject, b.String()
 }

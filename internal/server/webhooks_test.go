@@ -15,6 +15,7 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/testhttp"
+	"gatehouse/internal/testmail"
 	"gatehouse/internal/webhooks"
 )
 
@@ -168,4 +169,27 @@ func rotatedSecret(t *testing.T, page string) string {
 		t.Fatalf("the rotation's answer shows no secret:\n%s", page)
 	}
 	return html.UnescapeString(m[2])
+}
+
+// TestEventMail: with mail configured, an event also reaches the
+// organisation's owners and admins by e-mail (here a rotated secret,
+// through a real SMTP server).
+func TestEventMail(t *testing.T) {
+	t.Parallel()
+	box := testmail.Start(t)
+	tp := newTestPlatform(t, func(c *config.Config) { c.SMTPURL = box.URL() })
+	b := newBrowser(t, tp)
+	page := b.signUpByMail(box, "Mia", "mia@example.com", "correct horse battery", "Mia Co", "")
+	app := appLink.FindStringSubmatch(page)
+	if app == nil {
+		t.Fatalf("the verified sign-up shows no app:\n%s", page)
+	}
+	if status, _ := b.post("/portal/apps/"+app[1]+"/credentials/sandbox/rotate", url.Values{}); status != 200 {
+		t.Fatalf("rotating = %d", status)
+	}
+	m := box.Next(t)
+	if len(m.To) != 1 || m.To[0] != "mia@example.com" || !strings.Contains(m.Subject, "A secret was rotated: My first app (sandbox)") ||
+		!strings.Contains(m.Text, "/portal/org/webhooks") {
+		t.Errorf("the event's mail: to %v, subject %q:\n%s", m.To, m.Subject, m.Text)
+	}
 }
