@@ -100,6 +100,8 @@ type apiView struct {
 	Try bool
 	// DeprecatedYet: the announced deprecation has taken effect.
 	DeprecatedYet bool
+	// Changelog is the API's versions, newest first.
+	Changelog []changelogEntry
 }
 
 // apiPage renders an API's page, or its Markdown at {name}.md.
@@ -125,6 +127,9 @@ func (p *Portal) apiPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := apiView{reference: ref, Plans: plans, BaseURL: p.cfg.BaseURL, Buy: p.buyFor(w, r, ref.Name, ref.Status, plans),
 		Try: p.tryOn() && tryable(ref) == nil, DeprecatedYet: ref.Lifecycle.Deprecated() && !ref.Lifecycle.DeprecatedAt.After(p.cfg.now())}
+	if v.Changelog, err = p.changelog(r.Context(), ref.Name); err != nil {
+		p.cfg.Logger.Warn("portal: an API's changelog cannot be read; the page shows none", "api", ref.Name, "err", err)
+	}
 	// Signed in, the samples carry the developer's own sandbox client id.
 	clientID := "YOUR_CLIENT_ID"
 	if vw := viewerOf(r.Context()); vw != nil && vw.Developer != nil {

@@ -107,8 +107,9 @@ type Portal struct {
 	md     *markdown
 	mux    *http.ServeMux
 
-	mu   sync.Mutex
-	refs map[string]cachedRef // by API name
+	mu         sync.Mutex
+	refs       map[string]cachedRef       // by API name
+	changelogs map[string]cachedChangelog // by API name
 }
 
 type cachedRef struct {

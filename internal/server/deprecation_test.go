@@ -97,3 +97,48 @@ func TestAPIDeprecation(t *testing.T) {
 		t.Errorf("after the withdrawal: Deprecation %q, Sunset %q, Link %q; want none", after.Header.Get("Deprecation"), after.Header.Get("Sunset"), after.Header.Values("Link"))
 	}
 }
+
+// TestAPIChangelog: an API's page lists its versions, newest first, with
+// what changed between documents (issue 13 §4), breaking changes marked.
+func TestAPIChangelog(t *testing.T) {
+	t.Parallel()
+	tp := newTestPlatform(t, nil)
+	admin := tp.adminToken()
+	imp := testhttp.MustJSON(t, map[string]any{"name": "echo", "base_path": "/echo/v1", "upstream_url": "http://127.0.0.1:9", "status": "live", "document": testhttp.EchoAPI})
+	if resp, body := tp.adminCall("POST", "/admin/apis", admin, "application/json", imp); resp.StatusCode != 201 {
+		t.Fatalf("importing = %d %s", resp.StatusCode, body)
+	}
+	v2 := strings.Replace(testhttp.EchoAPI, "version: 1.0.0", "version: 1.1.0", 1)
+	v2 = strings.Replace(v2, "                pad:\n                  type: string\n", "                pad:\n                  type: integer\n                note:\n                  type: string\n", 1)
+	if v2 == testhttp.EchoAPI || !strings.Contains(v2, "note:") {
+		t.Fatal("the test's second document is the first")
+	}
+	if resp, body := tp.adminCall("PATCH", "/admin/apis/echo", admin, "application/json", testhttp.MustJSON(t, map[string]any{"document": v2})); resp.StatusCode != 200 {
+		t.Fatalf("updating the document = %d %s", resp.StatusCode, body)
+	}
+	// A change that leaves the document alone adds no version.
+	if resp, body := patchAPI(tp, "echo", `{"status":"maintenance"}`); resp.StatusCode != 200 {
+		t.Fatalf("PATCH status = %d %s", resp.StatusCode, body)
+	}
+	_, page := newBrowser(t, tp).get("/portal/apis/echo")
+	for _, want := range []string{
+		`<h2 id="changelog-title">Changelog</h2>`,
+		`<h3>Version 1.1.0`,
+		`2 changes, <strong>1 of which may break a client</strong>`,
+		`<code>POST /call</code>: New optional field note`,
+		`<span class="pill pill-breaking">breaking</span> <code>POST /call</code>: The type of field pad changed from string to integer`,
+		`<h3>Version 1.0.0`,
+		`First published.`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the API page lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(page, "Version 1.1.0"), strings.Index(page, "Version 1.0.0"); i < 0 || j < i {
+		t.Error("the changelog is not newest first")
+	}
+}
+
+func patchAPI(tp *testPlatform, name, body string) (*http.Response, []byte) {
+	return tp.adminCall(http.MethodPatch, "/admin/apis/"+name, tp.adminToken(), "application/json", body)
+}

@@ -238,6 +238,19 @@ type APIs interface {
 	// notice any change (deletions included) with one cheap read and reload
 	// its route table. It starts at 0 and never decreases.
 	APIsGeneration(ctx context.Context) (int64, error)
+	// ListAPIVersions returns every document the API has had, oldest
+	// first: the store records one when the API is created and whenever
+	// its document changes, in the same transaction.
+	ListAPIVersions(ctx context.Context, name string) ([]*APIVersion, error)
+}
+
+// APIVersion is one document an API had, from CreatedAt on.
+type APIVersion struct {
+	APIName   string
+	Version   string
+	Title     string
+	Document  []byte
+	CreatedAt time.Time
 }
 
 // Plan is what a developer buys: a rate with a burst and request quotas.

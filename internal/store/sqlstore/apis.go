@@ -93,3 +93,10 @@ func (db *DB) DeleteAPI(ctx context.Context, name string) error {
 func (db *DB) APIsGeneration(ctx context.Context) (int64, error) {
 	return db.generation(ctx, generationAPIs)
 }
+
+func (db *DB) ListAPIVersions(ctx context.Context, name string) ([]*store.APIVersion, error) {
+	return list(db, ctx, "list API versions", func(row scanner) (*store.APIVersion, error) {
+		v := new(store.APIVersion)
+		return v, row.Scan(&v.APIName, &v.Version, &v.Title, (*bytesCol)(&v.Document), (*tm)(&v.CreatedAt))
+	}, `SELECT api_name, version, title, document, created_at FROM api_versions WHERE api_name = ? ORDER BY id`, name)
+}

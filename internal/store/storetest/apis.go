@@ -683,3 +683,31 @@ func checkAPIsCanceled(t *testing.T, s store.Store) {
 	checkAPI(t, mustGetAPI(t, s, "present"), fullAPI("present"))
 	checkGeneration(t, s, gen, "calls with a cancelled context")
 }
+
+// testAPIVersions: creating an API records its document; an update that
+// changes the document records the new one, one that does not records
+// nothing; deleting the API deletes its history.
+func testAPIVersions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustCreateAPI(t, s, fullAPI("hist"))
+	if _, err := s.UpdateAPI(ctx, "hist", func(a *store.API) error { a.Status = store.APIMaintenance; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateAPI(ctx, "hist", func(a *store.API) error {
+		a.Document, a.Version = []byte(apiDocument+"\n# v2\n"), "2.1.0"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.ListAPIVersions(ctx, "hist")
+	if err != nil || len(vs) != 2 || vs[0].Version != "2.0.0" || vs[1].Version != "2.1.0" ||
+		string(vs[0].Document) != apiDocument || !strings.HasSuffix(string(vs[1].Document), "# v2\n") {
+		t.Fatalf("ListAPIVersions = %d versions, %v; want 2.0.0 then 2.1.0", len(vs), err)
+	}
+	if err := s.DeleteAPI(ctx, "hist"); err != nil {
+		t.Fatal(err)
+	}
+	if vs, err := s.ListAPIVersions(ctx, "hist"); err != nil || len(vs) != 0 {
+		t.Errorf("ListAPIVersions after DeleteAPI = %d, %v; want none", len(vs), err)
+	}
+}

@@ -274,6 +274,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageLatency", testAddUsageLatency},
 		{"Incidents", testIncidents},
 		{"Webhooks", testWebhooks},
+		{"APIVersions", testAPIVersions},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
 		{"RequestLogRoundTrip", testRequestLogRoundTrip},
