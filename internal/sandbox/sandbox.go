@@ -18,10 +18,29 @@ import (
 // "+<E.164 digits>". It is absent for two-legged tokens.
 const SubjectHeader = "X-Gatehouse-Subject"
 
-// now is the sandbox clock. It stands still, so that the same request
-// always gets the same answer; the times in the answers are the rules
-// tables'.
+// now is the rules tables' clock: their times are written as seen at this
+// instant (a SIM change "30 minutes ago" is 09:30). Answers move them by
+// the time between it and the request (relative), so that a swap 30
+// minutes old is 30 minutes old whenever it is asked about.
 var now = time.Date(2026, time.January, 15, 10, 0, 0, 0, time.UTC)
+
+// answerTimes are the members of answers that hold an instant.
+var answerTimes = regexp.MustCompile(`"(latestSimChange|lastLocationTime)":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z)"`)
+
+// relative moves the instants of an answer by shift.
+func relative(b []byte, shift time.Duration) []byte {
+	if shift == 0 {
+		return b
+	}
+	return answerTimes.ReplaceAllFunc(b, func(m []byte) []byte {
+		parts := answerTimes.FindSubmatch(m)
+		t, err := time.Parse(time.RFC3339, string(parts[2]))
+		if err != nil {
+			return m
+		}
+		return []byte(`"` + string(parts[1]) + `":"` + t.Add(shift).UTC().Truncate(time.Second).Format(time.RFC3339) + `"`)
+	})
+}
 
 // maxBody bounds the request bodies the sandbox reads; the sample APIs'
 // bodies are a few hundred bytes.
@@ -74,12 +93,17 @@ var routes = []struct {
 // Handler returns the sandbox upstream. It needs no configuration, keeps no
 // state and answers the same request the same way every time, as the
 // rules tables say ([Rules]).
-func Handler() http.Handler {
+func Handler() http.Handler { return HandlerAt(time.Now) }
+
+// HandlerAt is Handler with the clock the answers' times are relative to;
+// a clock that reads the rules' own instant (2026-01-15T10:00:00Z) gives
+// the tables' times unchanged.
+func HandlerAt(clock func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	for _, rt := range routes {
 		key := rt.method + " " + rt.path
-		mux.Handle(key, serve(rt.op, lookups[key]))
+		mux.Handle(key, serve(rt.op, lookups[key], clock))
 		allow[rt.path] = append(allow[rt.path], rt.method)
 	}
 	for path, methods := range allow {
@@ -87,14 +111,14 @@ func Handler() http.Handler {
 	}
 	mux.Handle("/", serve(func(*http.Request, string, *digitRules) (any, *apiError) {
 		return nil, &apiError{http.StatusNotFound, "NOT_FOUND", "The sandbox serves no operation at this path."}
-	}, nil))
+	}, nil, nil))
 	return mux
 }
 
 func methodNotAllowed(allow string) http.Handler {
 	h := serve(func(*http.Request, string, *digitRules) (any, *apiError) {
 		return nil, &apiError{http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "This path accepts " + allow + " only."}
-	}, nil)
+	}, nil, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		h.ServeHTTP(w, r)
@@ -103,14 +127,14 @@ func methodNotAllowed(allow string) http.Handler {
 
 // serve adapts an operation to HTTP: correlator, subject, rendering, and a
 // 500 INTERNAL instead of a crash should the operation panic.
-func serve(op operation, rules *digitRules) http.Handler {
+func serve(op operation, rules *digitRules, clock func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				writeJSON(w, http.StatusInternalServerError, &apiError{http.StatusInternalServerError, "INTERNAL", "The sandbox failed to answer."})
+				writeJSON(w, http.StatusInternalServerError, &apiError{http.StatusInternalServerError, "INTERNAL", "The sandbox failed to answer."}, 0)
 			}
 		}()
 		// The gateway owns the correlator (it echoes or generates one);
@@ -121,10 +145,14 @@ func serve(op operation, rules *digitRules) http.Handler {
 		}
 		body, err := op(r, subjectOf(r), rules)
 		if err != nil {
-			writeJSON(w, err.Status, err)
+			writeJSON(w, err.Status, err, 0)
 			return
 		}
-		writeJSON(w, http.StatusOK, body)
+		var shift time.Duration
+		if clock != nil {
+			shift = clock().Sub(now)
+		}
+		writeJSON(w, http.StatusOK, body, shift)
 	})
 }
 
@@ -139,12 +167,14 @@ func subjectOf(r *http.Request) string {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v, its instants moved by shift (relative).
+func writeJSON(w http.ResponseWriter, status int, v any, shift time.Duration) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(&apiError{status, "INTERNAL", "The sandbox failed to encode its answer."})
 	}
+	b = relative(b, shift)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -614,7 +615,7 @@ func TestRules(t *testing.T) { runCalls(t, calls()) }
 // the answer: status, body or code, correlator, and that the request and the
 // answer follow our definitions (and CAMARA's, when present).
 func runCalls(t *testing.T, cs []call) {
-	srv := httptest.NewServer(Handler())
+	srv := httptest.NewServer(fixedHandler())
 	defer srv.Close()
 	ours := ourDocs(t)
 	theirs, haveCAMARA := camaraDocs(t)
@@ -698,7 +699,7 @@ func jsonEqual(a, b []byte) bool {
 // TestDeterministic sends every call several times at once and wants the
 // same bytes back each time.
 func TestDeterministic(t *testing.T) {
-	srv := httptest.NewServer(Handler())
+	srv := httptest.NewServer(fixedHandler())
 	defer srv.Close()
 	for _, c := range append(calls(), ruleCalls(t)...) {
 		const n = 4
@@ -714,7 +715,7 @@ func TestDeterministic(t *testing.T) {
 		if c.subject != "" {
 			req.Header.Set(SubjectHeader, c.subject)
 		}
-		Handler().ServeHTTP(rec, req)
+		fixedHandler().ServeHTTP(rec, req)
 		got = append(got, response{rec.Code, rec.Header(), rec.Body.Bytes()})
 		for i := 1; i < len(got); i++ {
 			if got[i].status != got[0].status || !bytes.Equal(got[i].body, got[0].body) ||
@@ -727,7 +728,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestRoutingAndHeaders(t *testing.T) {
-	srv := httptest.NewServer(Handler())
+	srv := httptest.NewServer(fixedHandler())
 	defer srv.Close()
 	for _, tc := range []struct {
 		name       string
@@ -784,7 +785,7 @@ func FuzzHandler(f *testing.F) {
 			ops[k] = v
 		}
 	}
-	h := Handler()
+	h := fixedHandler()
 	f.Fuzz(func(t *testing.T, i int, body, subject string) {
 		if i < 0 {
 			i = -i
@@ -808,4 +809,33 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("undocumented answer %d %s: %v", rec.Code, rec.Body, err)
 		}
 	})
+}
+
+// fixedHandler answers at the rules tables' own instant: their times come
+// back unchanged.
+func fixedHandler() http.Handler { return HandlerAt(func() time.Time { return now }) }
+
+// TestTimesRelative: the answers' instants are relative to the request's
+// time, as old as the rules say whenever they are asked for: a swap 30
+// minutes before, a location fixed a minute before (so within a maxAge of
+// 120 seconds).
+func TestTimesRelative(t *testing.T) {
+	at := time.Date(2027, time.March, 1, 12, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(HandlerAt(func() time.Time { return at }))
+	defer srv.Close()
+	for _, tc := range []struct{ path, body, want string }{
+		{"/sim-swap/v2/retrieve-date", `{"phoneNumber":"+34600000001"}`, `{"latestSimChange":"2027-03-01T11:30:00Z"}`},
+		{"/location-verification/v3/verify", `{"device":{"phoneNumber":"+34600000001"},"area":{"areaType":"CIRCLE","center":{"latitude":50.7358,"longitude":7.1006},"radius":2000},"maxAge":120}`,
+			`{"verificationResult":"TRUE","lastLocationTime":"2027-03-01T11:59:00Z","device":{"phoneNumber":"+34600000001"}}`},
+	} {
+		resp, err := http.Post(srv.URL+tc.path, "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != tc.want {
+			t.Errorf("POST %s at %s = %d %s; want %s", tc.path, at, resp.StatusCode, b, tc.want)
+		}
+	}
 }
