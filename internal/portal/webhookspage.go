@@ -75,31 +75,32 @@ func (p *Portal) renderWebhooks(w http.ResponseWriter, r *http.Request, d *store
 	p.render(w, r, status, "webhooks", page{Title: "Webhooks", Nav: "org", Data: v})
 }
 
-// managedOrg is the organisation a webhook form names, when the developer
-// may manage it; otherwise it answered and returns "".
-func (p *Portal) managedOrg(w http.ResponseWriter, r *http.Request, d *store.Developer) string {
+// managedOrg reads a webhook form: the signed-in developer and the
+// organisation it names, when they may manage it; otherwise it answered
+// and returns nil.
+func (p *Portal) managedOrg(w http.ResponseWriter, r *http.Request) (*store.Developer, string) {
+	d := p.requireDeveloper(w, r)
+	if d == nil || !p.posted(w, r) {
+		return nil, ""
+	}
 	orgID := p.orgOf(w, r, d)
 	if orgID == "" {
-		return ""
+		return nil, ""
 	}
 	role, _ := p.cfg.Developers.Role(r.Context(), d.ID, orgID)
 	if !developers.CanManage(role) {
 		p.fail(w, r, problem.New(problem.PermissionDeniedRoleInsufficient, "Only the organisation's owners and admins change its webhooks; ask one of them."))
-		return ""
+		return nil, ""
 	}
 	// The page shows this organisation next.
 	r.Form.Set("org", orgID)
 	r.URL.RawQuery = url.Values{"org": {orgID}}.Encode()
-	return orgID
+	return d, orgID
 }
 
 func (p *Portal) addWebhook(w http.ResponseWriter, r *http.Request) {
-	d := p.requireDeveloper(w, r)
-	if d == nil || !p.posted(w, r) {
-		return
-	}
-	orgID := p.managedOrg(w, r, d)
-	if orgID == "" {
+	d, orgID := p.managedOrg(w, r)
+	if d == nil {
 		return
 	}
 	f := p.newForm(r, "url")
@@ -121,12 +122,8 @@ func (p *Portal) addWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) webhookAction(w http.ResponseWriter, r *http.Request) {
-	d := p.requireDeveloper(w, r)
-	if d == nil || !p.posted(w, r) {
-		return
-	}
-	orgID := p.managedOrg(w, r, d)
-	if orgID == "" {
+	d, orgID := p.managedOrg(w, r)
+	if d == nil {
 		return
 	}
 	id, notice := r.PathValue("id"), ""
