@@ -193,7 +193,6 @@ func TestPortalBrowser(t *testing.T) {
 		browserPage{Path: "/portal/usage", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/org/webhooks", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/usage?range=30d", Status: 200, As: "developer"},
-		browserPage{Name: "GET /docs/errors (signed in: your recent errors)", Path: "/docs/errors", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs?status=4xx&since=1h", Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs/" + correlator, Status: 200, As: "developer"},
 		browserPage{Path: "/portal/logs/never-sent", Status: 404, As: "developer"},
