@@ -38,6 +38,9 @@ type testPlatform struct {
 	logs *testproc.Buffer
 	// calls is the request log's recorder: flushCalls writes its records.
 	calls *requestlog.Recorder
+	// server is the platform's server (its admin routes, for their
+	// OpenAPI document's test).
+	server *Server
 }
 
 // flushCalls writes the gateway calls recorded so far to the request log,
@@ -122,7 +125,7 @@ func newTestPlatformAt(t *testing.T, tweak func(c *config.Config), now func() ti
 		l.hs.Start()
 		t.Cleanup(l.hs.Close)
 	}
-	return &testPlatform{t: t, cfg: cfg, parts: parts, Issuer: public.URL, Admin: admin.URL, logs: logs, calls: pl.RequestLog}
+	return &testPlatform{t: t, cfg: cfg, parts: parts, Issuer: public.URL, Admin: admin.URL, logs: logs, calls: pl.RequestLog, server: pl.Server}
 }
 
 // adminToken is the admin token the platform generated in its data

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"gatehouse/internal/server/adminapi"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -61,12 +62,18 @@ func (s *Server) Admin() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 
 	a := &adminAPI{s: s}
+	s.adminRoutes = nil
 	admin := func(pattern string, h http.HandlerFunc) {
 		if strings.HasPrefix(pattern, "POST ") {
 			h = a.idempotent(h) // Idempotency-Key (idempotency.go)
 		}
 		mux.Handle(pattern, s.requireAdmin(h))
+		s.adminRoutes = append(s.adminRoutes, pattern)
 	}
+	admin("GET /admin/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(adminapi.Document)
+	})
 	admin("GET /admin/clients", a.listClients)
 	admin("POST /admin/clients", a.createClient)
 	admin("GET /admin/clients/{id}", a.getClient)

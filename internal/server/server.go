@@ -95,6 +95,9 @@ type Deps struct {
 type Server struct {
 	deps    Deps
 	metrics *metrics
+	// adminRoutes are the admin API's patterns, as Admin registered them
+	// (its OpenAPI document is tested against them).
+	adminRoutes []string
 }
 
 // New builds the server.
