@@ -70,7 +70,9 @@ func TestAdminOpenAPI(t *testing.T) {
 		}
 		return out
 	}
-	var client struct{ ClientID string `json:"client_id"` }
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
 	_ = json.Unmarshal(call("POST", "/admin/clients", "/admin/clients", `{"name":"doc","scopes":["sim-swap:check"]}`), &client)
 	call("GET", "/admin/clients", "/admin/clients", "")
 	call("GET", "/admin/clients/{id}", "/admin/clients/"+client.ClientID, "")
