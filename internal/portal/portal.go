@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/webhooks"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -76,6 +77,9 @@ type Config struct {
 	// Webhooks keeps the organisations' webhooks; nil turns their page
 	// off.
 	Webhooks *webhooks.Manager
+	// Audit records every form a developer (or a visitor: sign-up,
+	// sign-in) sends; nil records none.
+	Audit func(ctx context.Context, e store.AuditEntry)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -175,12 +179,50 @@ var Paths = []string{"/portal", "/portal/", "/static/", "/llms.txt", "/status", 
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	webpage.SecurityHeaders(w.Header())
 	r = p.identify(r)
-	if _, pattern := p.mux.Handler(r); pattern == "" {
+	_, pattern := p.mux.Handler(r)
+	if pattern == "" {
 		p.notFoundOrMethod(w, r)
 		return
 	}
-	p.mux.ServeHTTP(w, r) // sets the path values Handler does not
+	if p.cfg.Audit == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		p.mux.ServeHTTP(w, r) // sets the path values Handler does not
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	p.mux.ServeHTTP(sw, r)
+	e := store.AuditEntry{At: p.cfg.now(), ActorKind: store.ActorDeveloper, Action: pattern, Target: r.URL.Path,
+		Address: r.RemoteAddr, Status: sw.status, Correlator: problem.Correlator(r.Context())}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.Address = host
+	}
+	if v := viewerOf(r.Context()); v != nil && v.Developer != nil {
+		e.ActorID = v.Developer.ID
+	}
+	p.cfg.Audit(r.Context(), e)
 }
+
+// statusWriter remembers a response's status, for the audit log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Portal) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
 	var allow []string

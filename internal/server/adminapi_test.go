@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -100,4 +101,41 @@ func TestAdminOpenAPI(t *testing.T) {
 	call("PATCH", "/admin/incidents/{id}", "/admin/incidents/"+inc.ID, `{"status":"resolved","message":"done"}`)
 	call("GET", "/admin/incidents", "/admin/incidents", "")
 	call("GET", "/admin/openapi.yaml", "/admin/openapi.yaml", "")
+
+	// The audit log has the changes above (reads are not actions), the
+	// operator's newest first; and a developer's portal form.
+	dev := newBrowser(t, tp)
+	appID, _, _ := dev.signUp("Audit Dev", "audit@example.com", "correct horse battery")
+	if status, _ := dev.post("/portal/apps/"+appID+"/credentials/sandbox/rotate", url.Values{}); status != 200 {
+		t.Fatalf("rotating = %d", status)
+	}
+	var audit struct {
+		Entries []struct {
+			ActorKind string `json:"actor_kind"`
+			ActorID   string `json:"actor_id"`
+			Action    string `json:"action"`
+			Target    string `json:"target"`
+			Address   string `json:"address"`
+			Status    int    `json:"status"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(call("GET", "/admin/audit", "/admin/audit", ""), &audit); err != nil || len(audit.Entries) < 10 {
+		t.Fatalf("GET /admin/audit: %v, %d entries", err, len(audit.Entries))
+	}
+	rotation := audit.Entries[0]
+	if rotation.ActorKind != "developer" || !strings.HasPrefix(rotation.ActorID, "dev_") || rotation.Action != "POST /portal/apps/{id}/credentials/{env}/{action}" ||
+		rotation.Target != "/portal/apps/"+appID+"/credentials/sandbox/rotate" || rotation.Address != "127.0.0.1" || rotation.Status != 200 {
+		t.Errorf("the newest entry = %+v; want the developer's rotation", rotation)
+	}
+	var sawCreate, sawGet bool
+	for _, e := range audit.Entries {
+		sawCreate = sawCreate || (e.ActorKind == "operator" && e.Action == "POST /admin/clients" && e.Status == 201)
+		sawGet = sawGet || strings.HasPrefix(e.Action, "GET ")
+	}
+	if !sawCreate || sawGet {
+		t.Errorf("the operator's client creation logged: %v; a read logged: %v", sawCreate, sawGet)
+	}
+	if p := call("GET", "/admin/audit", "/admin/audit?before=x", ""); !strings.Contains(string(p), "invalid_parameter") {
+		t.Errorf("GET /admin/audit?before=x: %s", p)
+	}
 }

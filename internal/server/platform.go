@@ -322,6 +322,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		notify(ctx, org, event, map[string]any{"subscription_id": o.SubscriptionID, "api": o.APIName, "plan": o.ToPlan,
 			"previous_plan": o.FromPlan, "client_id": o.ClientID, "app_id": o.AppID})
 	}
+	audit := recordAudit(p.Store, logger)
 	var site http.Handler
 	errorsPage := &docs.Handler{Renderer: render}
 	if cfg.Portal {
@@ -362,6 +363,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 			// once, not after the next flush.
 			Logs: p.Store, LogRetention: cfg.RequestLogRetention, SyncLogs: calls.Flush,
 			Usage: p.Store, SyncUsage: rec.Flush, LiveLimits: gw.LiveLimits, Now: p.Now, Status: statusPage.Status, Webhooks: hooks,
+			Audit:      audit,
 			Theme:      portal.Theme{Name: cfg.PortalName, LogoFile: cfg.PortalLogo, Accent: cfg.PortalAccent, AccentDark: cfg.PortalAccentDark},
 			Developers: accounts,
 			Key:        derivedKey(cfg.Secret, "portal"),
@@ -392,6 +394,8 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		Plans:          p.Plans,
 		Developers:     accounts,
 		Status:         statusPage,
+		Audit:          audit,
+		AuditLog:       p.Store,
 		Usage:          p.Store,
 		Keys:           p.Keys,
 		Store:          p.Store,

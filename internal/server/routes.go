@@ -67,7 +67,11 @@ func (s *Server) Admin() http.Handler {
 		if strings.HasPrefix(pattern, "POST ") {
 			h = a.idempotent(h) // Idempotency-Key (idempotency.go)
 		}
-		mux.Handle(pattern, s.requireAdmin(h))
+		var handler http.Handler = h
+		if !strings.HasPrefix(pattern, "GET ") {
+			handler = audited(pattern, s.deps.Audit, h)
+		}
+		mux.Handle(pattern, s.requireAdmin(handler))
 		s.adminRoutes = append(s.adminRoutes, pattern)
 	}
 	admin("GET /admin/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +112,7 @@ func (s *Server) Admin() http.Handler {
 	admin("GET /admin/incidents", a.listIncidents)
 	admin("POST /admin/incidents", a.openIncident)
 	admin("PATCH /admin/incidents/{id}", a.updateIncident)
+	admin("GET /admin/audit", a.listAudit)
 	admin("POST /admin/keys/rotate", a.rotateKeys)
 	if s.deps.Profiling {
 		// Go's profiles, for measuring the running process (BENCHMARKS.md).

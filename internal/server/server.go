@@ -75,6 +75,10 @@ type Deps struct {
 	Portal http.Handler
 	// AdminToken guards the admin API.
 	AdminToken string
+	// Audit records every admin action but reads; nil records none.
+	// AuditLog is what GET /admin/audit reads.
+	Audit    func(ctx context.Context, e store.AuditEntry)
+	AuditLog store.AuditLog
 	// Registry receives metrics. Nil means a new registry.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger

@@ -1117,6 +1117,7 @@ type Store interface {
 	Apps
 	Incidents
 	Webhooks
+	AuditLog
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -1235,6 +1236,44 @@ type Webhooks interface {
 	// ListDeliveries returns the organisation's latest deliveries, newest
 	// first, at most limit.
 	ListDeliveries(ctx context.Context, organizationID string, limit int) ([]*WebhookDelivery, error)
+}
+
+// Audit actors.
+const (
+	ActorOperator  = "operator"
+	ActorDeveloper = "developer"
+)
+
+// AuditEntry is one action of an operator (admin API) or a developer
+// (portal form): who, what, when, from which address, and how it ended.
+type AuditEntry struct {
+	ID        int64
+	At        time.Time
+	ActorKind string
+	// ActorID is the developer's id; "" for the operator (one admin
+	// token) and for a visitor not signed in (sign-up, sign-in).
+	ActorID string
+	// Action is the route ("POST /admin/clients"); Target the path acted
+	// on.
+	Action, Target string
+	Address        string
+	Status         int
+	Correlator     string
+}
+
+// AuditFilter selects audit entries; empty fields match all.
+type AuditFilter struct {
+	ActorKind, ActorID string
+	// Before pages: entries with a smaller ID only (0: from the newest).
+	Before int64
+	Limit  int
+}
+
+// AuditLog keeps the audit log.
+type AuditLog interface {
+	AddAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns matching entries newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 }
 
 // RetryUntilDone calls write until it succeeds or ctx is done, pausing

@@ -275,6 +275,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Incidents", testIncidents},
 		{"Webhooks", testWebhooks},
 		{"APIVersions", testAPIVersions},
+		{"AuditLog", testAuditLog},
 		{"UsageOutlivesReferences", testUsageOutlivesReferences},
 		{"ListUsage", testListUsage},
 		{"RequestLogRoundTrip", testRequestLogRoundTrip},
