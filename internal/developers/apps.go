@@ -334,3 +334,28 @@ func (m *Manager) AppClient(ctx context.Context, developerID, env string) (strin
 	}
 	return "", false
 }
+
+// SetAppStatus suspends (store.ClientSuspended) or reinstates
+// (store.ClientActive) every credential of an app, for the operator: a
+// suspended app's tokens are refused with 403 permission_denied /
+// app_suspended and it gets no new ones. It returns the app's
+// organisation.
+func (m *Manager) SetAppStatus(ctx context.Context, appID, status string) (*store.App, error) {
+	a, err := m.Store.GetApp(ctx, appID)
+	if err != nil {
+		return nil, problem.FromStore(err, "app", appID)
+	}
+	clients, err := m.Store.ListAppClients(ctx, appID)
+	if err != nil {
+		return nil, problem.FromStore(err, "app", appID)
+	}
+	for _, c := range clients {
+		if _, err := m.Clients.Update(ctx, c.ID, oauth.ClientSpec{Status: &status}); err != nil {
+			return nil, err
+		}
+	}
+	if status == store.ClientSuspended && m.Notify != nil {
+		m.Notify(ctx, a.OrganizationID, webhooks.EventAppSuspended, map[string]any{"app_id": a.ID, "app": a.Name})
+	}
+	return a, nil
+}

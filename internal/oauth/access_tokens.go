@@ -205,6 +205,11 @@ func (s *Server) clientActive(id string) *problem.Error {
 	case err != nil:
 		s.cfg.Logger.Warn("checking the status of a token's client failed; the token is accepted", "client_id", id, "err", err)
 		return nil
+	case c.Status != store.ClientActive && c.AppID != "":
+		// A portal app the operator suspended: the token is sound, the
+		// app may not use it (403), and only the operator can change that.
+		return problem.New(problem.PermissionDeniedAppSuspended,
+			"The operator has suspended this app; its calls are refused until the operator reinstates it. Contact the API provider's support with the app's client id.")
 	case c.Status != store.ClientActive:
 		return problem.New(problem.InvalidTokenClientInactive,
 			"The app this token was issued to is suspended; its tokens are refused until it is reactivated.")

@@ -44,3 +44,19 @@ func (a *adminAPI) developerStatus(status string) http.HandlerFunc {
 		writeAdminJSON(w, http.StatusOK, v)
 	}
 }
+
+// appStatus suspends or reinstates a portal app (all its credentials).
+func (a *adminAPI) appStatus(status string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.s.deps.Developers == nil {
+			a.fail(w, r, problem.New(problem.NotFoundUnknownPath, "The portal is off: there are no portal apps."))
+			return
+		}
+		app, err := a.s.deps.Developers.SetAppStatus(r.Context(), r.PathValue("id"), status)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeAdminJSON(w, http.StatusOK, map[string]any{"id": app.ID, "name": app.Name, "organization_id": app.OrganizationID, "status": status})
+	}
+}

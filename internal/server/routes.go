@@ -106,6 +106,8 @@ func (s *Server) Admin() http.Handler {
 	admin("POST /admin/developers/{id}/approve", a.developerStatus(store.DeveloperActive))
 	admin("POST /admin/developers/{id}/reinstate", a.developerStatus(store.DeveloperActive))
 	admin("POST /admin/developers/{id}/suspend", a.developerStatus(store.DeveloperSuspended))
+	admin("POST /admin/apps/{id}/suspend", a.appStatus(store.ClientSuspended))
+	admin("POST /admin/apps/{id}/reinstate", a.appStatus(store.ClientActive))
 	admin("GET /admin/orders", a.listOrders)
 	admin("GET /admin/usage", a.listUsage)
 	admin("GET /admin/keys", a.listKeys)

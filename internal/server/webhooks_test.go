@@ -153,11 +153,40 @@ func TestWebhooks(t *testing.T) {
 		t.Errorf("the deprecation event's data = %v", d)
 	}
 
+	// The operator suspends the app: told, and its calls are refused
+	// with 403 app_suspended (within the client cache's second); then
+	// reinstated.
+	if resp, body := tp.adminCall("POST", "/admin/apps/"+appID+"/suspend", admin, "", ""); resp.StatusCode != 200 {
+		t.Fatalf("suspending the app = %d %s", resp.StatusCode, body)
+	}
+	if d := received(webhooks.EventAppSuspended).Data.(map[string]any); d["app_id"] != appID {
+		t.Errorf("the suspension's data = %v", d)
+	}
+	call := func() (*http.Response, []byte) {
+		return tp.send(t, testhttp.Request{Method: "POST", Path: "/sim-swap/v2/check", Token: tok, Body: `{"phoneNumber":"+34600000001","maxAge":240}`})
+	}
+	var refused []byte
+	testhttp.Eventually(t, 30*time.Second, "the suspended app's calls to be refused", func() bool {
+		resp, body := call()
+		refused = body
+		return resp.StatusCode == http.StatusForbidden
+	})
+	if !strings.Contains(string(refused), `"app_suspended"`) {
+		t.Errorf("the suspended app's call: %s; want permission_denied / app_suspended", refused)
+	}
+	if resp, body := tp.adminCall("POST", "/admin/apps/"+appID+"/reinstate", admin, "", ""); resp.StatusCode != 200 {
+		t.Fatalf("reinstating the app = %d %s", resp.StatusCode, body)
+	}
+	testhttp.Eventually(t, 30*time.Second, "the reinstated app's calls to pass the token check (429: its day quota is used up)", func() bool {
+		resp, _ := call()
+		return resp.StatusCode == http.StatusTooManyRequests
+	})
+
 	// The receiver got each before its delivery was recorded: the log
 	// catches up.
-	testhttp.Eventually(t, 30*time.Second, "the delivery log to show 6 messages delivered", func() bool {
+	testhttp.Eventually(t, 30*time.Second, "the delivery log to show 7 messages delivered", func() bool {
 		_, page := dev.get("/portal/org/webhooks")
-		return strings.Count(page, `<span class="health health-operational">delivered</span>`) == 6
+		return strings.Count(page, `<span class="health health-operational">delivered</span>`) == 7
 	})
 }
 

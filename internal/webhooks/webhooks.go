@@ -49,11 +49,12 @@ const (
 	EventQuotaWarning         = "quota.warning"
 	EventQuotaExhausted       = "quota.exhausted"
 	EventAPIDeprecated        = "api.deprecated"
+	EventAppSuspended         = "app.suspended"
 )
 
 // EventTypes are the types an endpoint may choose from.
 var EventTypes = []string{EventSubscriptionApproved, EventSubscriptionRefused, EventSecretRotated,
-	EventQuotaWarning, EventQuotaExhausted, EventAPIDeprecated, EventTest}
+	EventQuotaWarning, EventQuotaExhausted, EventAPIDeprecated, EventAppSuspended, EventTest}
 
 // Schedule is the pause before each attempt after the first (Standard
 // Webhooks' recommendation): the last attempt comes 27 h 35 min after the
