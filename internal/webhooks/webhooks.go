@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/internal/logthin"
 	"gatehouse/internal/problem"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
@@ -92,6 +93,8 @@ type Manager struct {
 	Poll time.Duration
 	// kick wakes the dispatcher when an event is emitted.
 	kick chan struct{}
+	// thin keeps a store outage to one log line per minute and kind.
+	thin *logthin.Thinner
 }
 
 func (m *Manager) now() time.Time {
@@ -310,6 +313,7 @@ func (m *Manager) Deliveries(ctx context.Context, organizationID string, limit i
 // Start runs the dispatcher until ctx is done.
 func (m *Manager) Start(ctx context.Context) {
 	m.kick = make(chan struct{}, 1)
+	m.thin = logthin.New(time.Minute)
 	go m.run(ctx)
 }
 
@@ -339,9 +343,7 @@ func (m *Manager) DeliverDue(ctx context.Context) int {
 	now := m.now()
 	ds, err := m.Store.ClaimDeliveries(ctx, now, now.Add(lease), claimBatch)
 	if err != nil {
-		if ctx.Err() == nil {
-			m.log().Warn("webhooks: reading due deliveries failed; trying again shortly", "err", err)
-		}
+		m.warn(ctx, "claim", "webhooks: reading due deliveries failed; trying again shortly", "err", err)
 		return 0
 	}
 	for _, d := range ds {
@@ -371,9 +373,25 @@ func (m *Manager) attempt(ctx context.Context, d *store.WebhookDelivery) {
 		}
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
-		m.log().Warn("webhooks: recording a delivery attempt failed; it will be sent again", "delivery", d.ID, "err", err)
+	if err != nil {
+		m.warn(ctx, "record", "webhooks: recording a delivery attempt failed; it will be sent again", "delivery", d.ID, "err", err)
 	}
+}
+
+// warn logs a store failure, at most once a minute per kind (with the
+// count since the last line) while it lasts.
+func (m *Manager) warn(ctx context.Context, kind, msg string, args ...any) {
+	if ctx.Err() != nil {
+		return
+	}
+	if m.thin != nil {
+		n, write := m.thin.Tick(m.now(), kind)
+		if !write {
+			return
+		}
+		args = append(args, "times", n)
+	}
+	m.log().Warn(msg, args...)
 }
 
 // send makes one attempt and returns the receiver's status and, for a
