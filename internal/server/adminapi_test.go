@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"gatehouse/internal/testhttp"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -119,9 +122,15 @@ func TestAdminOpenAPI(t *testing.T) {
 			Status    int    `json:"status"`
 		} `json:"entries"`
 	}
-	if err := json.Unmarshal(call("GET", "/admin/audit", "/admin/audit", ""), &audit); err != nil || len(audit.Entries) < 10 {
-		t.Fatalf("GET /admin/audit: %v, %d entries", err, len(audit.Entries))
-	}
+	// Entries are written off the request path: the rotation shows
+	// within moments.
+	testhttp.Eventually(t, 30*time.Second, "the rotation in the audit log", func() bool {
+		audit.Entries = nil
+		if err := json.Unmarshal(call("GET", "/admin/audit", "/admin/audit", ""), &audit); err != nil || len(audit.Entries) < 10 {
+			return false
+		}
+		return audit.Entries[0].ActorKind == "developer" && strings.HasSuffix(audit.Entries[0].Target, "/rotate")
+	})
 	rotation := audit.Entries[0]
 	if rotation.ActorKind != "developer" || !strings.HasPrefix(rotation.ActorID, "dev_") || rotation.Action != "POST /portal/apps/{id}/credentials/{env}/{action}" ||
 		rotation.Target != "/portal/apps/"+appID+"/credentials/sandbox/rotate" || rotation.Address != "127.0.0.1" || rotation.Status != 200 {

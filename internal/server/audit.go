@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"gatehouse/internal/logthin"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -36,14 +38,60 @@ func AddressOf(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// recordAudit writes an entry, logging a failure: the action is done, and
-// an audit log that cannot be written must not undo it or fail it.
-func recordAudit(st store.AuditLog, log interface {
-	Warn(msg string, args ...any)
-}) func(context.Context, store.AuditEntry) {
-	return func(ctx context.Context, e store.AuditEntry) {
-		if err := st.AddAudit(context.WithoutCancel(ctx), &e); err != nil {
-			log.Warn("audit log: an entry could not be written", "action", e.Action, "actor", e.ActorID, "err", err)
+// auditQueue bounds the entries waiting to be written.
+const auditQueue = 4096
+
+// auditWriter writes audit entries off the request path: an answer never
+// waits for its entry (a slow or frozen database would otherwise hold
+// every admin call and form past the store's time limit), and a store that
+// refuses them costs log lines, not actions. Entries past the queue's bound
+// are dropped and counted in the log.
+type auditWriter struct {
+	st   store.AuditLog
+	log  *slog.Logger
+	ch   chan store.AuditEntry
+	thin *logthin.Thinner
+}
+
+// startAudit starts the writer; it drains its queue when ctx ends.
+func startAudit(ctx context.Context, st store.AuditLog, log *slog.Logger) *auditWriter {
+	a := &auditWriter{st: st, log: log, ch: make(chan store.AuditEntry, auditQueue), thin: logthin.New(time.Minute)}
+	go a.loop(ctx)
+	return a
+}
+
+// record queues an entry (audited and the portal's Audit).
+func (a *auditWriter) record(_ context.Context, e store.AuditEntry) {
+	select {
+	case a.ch <- e:
+	default:
+		if n, write := a.thin.Tick(time.Now(), "dropped"); write {
+			a.log.Warn("audit log: entries dropped: the database is not keeping up", "dropped", n, "action", e.Action)
+		}
+	}
+}
+
+func (a *auditWriter) loop(ctx context.Context) {
+	write := func(e store.AuditEntry) {
+		if err := a.st.AddAudit(context.WithoutCancel(ctx), &e); err != nil {
+			if n, w := a.thin.Tick(time.Now(), "failed"); w {
+				a.log.Warn("audit log: entries could not be written", "failed", n, "action", e.Action, "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case e := <-a.ch:
+			write(e)
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-a.ch:
+					write(e)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

@@ -322,7 +322,7 @@ func Build(ctx context.Context, p *Parts, limiter ratelimit.Limiter, logger *slo
 		notify(ctx, org, event, map[string]any{"subscription_id": o.SubscriptionID, "api": o.APIName, "plan": o.ToPlan,
 			"previous_plan": o.FromPlan, "client_id": o.ClientID, "app_id": o.AppID})
 	}
-	audit := recordAudit(p.Store, logger)
+	audit := startAudit(ctx, p.Store, logger).record
 	var site http.Handler
 	errorsPage := &docs.Handler{Renderer: render}
 	if cfg.Portal {
