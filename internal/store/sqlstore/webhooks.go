@@ -103,8 +103,17 @@ func (db *DB) AddDeliveries(ctx context.Context, ds []*store.WebhookDelivery) er
 }
 
 func (db *DB) ClaimDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]*store.WebhookDelivery, error) {
+	// The dispatcher asks every second: look on a reader first, so that
+	// an idle one never takes the write lock (SQLite has one, which the
+	// CLI and the other recorders share).
+	due, err := list(db, ctx, "claim deliveries", func(row scanner) (id string, err error) {
+		return id, row.Scan(&id)
+	}, `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1`, db.t(now))
+	if err != nil || len(due) == 0 {
+		return nil, err
+	}
 	var out []*store.WebhookDelivery
-	err := db.writeTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
+	err = db.writeTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		ds, err := readAll(db, ctx, tx, "claim deliveries", scanDelivery, selectDelivery+
 			` WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`+db.d.forUpdate, db.t(now), limit)
 		if err != nil {
