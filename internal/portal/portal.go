@@ -188,10 +188,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mux.ServeHTTP(w, r) // sets the path values Handler does not
 		return
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &webpage.StatusWriter{ResponseWriter: w}
 	p.mux.ServeHTTP(sw, r)
 	e := store.AuditEntry{At: p.cfg.now(), ActorKind: store.ActorDeveloper, Action: pattern, Target: r.URL.Path,
-		Address: r.RemoteAddr, Status: sw.status, Correlator: problem.Correlator(r.Context())}
+		Address: r.RemoteAddr, Status: sw.Status(), Correlator: problem.Correlator(r.Context())}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		e.Address = host
 	}
@@ -200,29 +200,6 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.cfg.Audit(r.Context(), e)
 }
-
-// statusWriter remembers a response's status, for the audit log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *Portal) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
 	var allow []string

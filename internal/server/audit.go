@@ -25,7 +25,7 @@ func audited(pattern string, audit func(context.Context, store.AuditEntry), next
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		audit(r.Context(), store.AuditEntry{At: time.Now(), ActorKind: store.ActorOperator, Action: pattern,
-			Target: r.URL.Path, Address: AddressOf(r), Status: sw.status, Correlator: problem.Correlator(r.Context())})
+			Target: r.URL.Path, Address: AddressOf(r), Status: sw.Status(), Correlator: problem.Correlator(r.Context())})
 	})
 }
 

@@ -44,8 +44,8 @@ func (m *metrics) instrument(listener string, next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		status := http.StatusOK
-		if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
-			status = sw.status
+		if sw, ok := w.(*statusWriter); ok && sw.Status() != 0 {
+			status = sw.Status()
 		}
 		o := cache.get(m, listener, route, status)
 		o.requests.Inc()

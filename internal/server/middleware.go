@@ -1,61 +1,21 @@
 package server
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 
 	"gatehouse/internal/problem"
+	"gatehouse/internal/webpage"
 )
 
 // errorWriter renders an error in the channel a request belongs to.
 type errorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
 // statusWriter remembers whether and with what status a response started,
-// for the panic handler and for metrics.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Status returns the response status, 0 before the response started.
-func (w *statusWriter) Status() int { return w.status }
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush forwards to the underlying writer when it can flush.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Hijack forwards to the underlying writer when it can hijack.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
-		return h.Hijack()
-	}
-	return nil, nil, errors.New("server: hijack not supported")
-}
+// for the panic handler and for metrics (one type with the portal's).
+type statusWriter = webpage.StatusWriter
 
 // validCorrelator matches CAMARA's x-correlator pattern
 // ^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$ (where "\/" is an escaped slash, so a
@@ -99,7 +59,7 @@ func limits(next http.Handler, maxURI, maxHeader int, channel func(*http.Request
 				panic(v)
 			}
 			err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
-			if sw.status != 0 {
+			if sw.Status() != 0 {
 				// The response has started: the only honest signal
 				// left is to break the connection.
 				channel(r)(discard{}, r, problem.New(problem.InternalPanic, "").Wrap(err))
